@@ -1,0 +1,103 @@
+// Tokenizer: a SentencePiece model (tokenizer.model), plus the chat templates
+// of the instruct models pcache serves.
+//
+// Contract
+// - Loading reads the file once; afterwards every method is const and safe to
+//   call from several threads at once.
+// - Control tokens (<s>, </s>, [INST], ...) are never produced by encode():
+//   callers insert them as ids, looked up with piece_to_id().
+// - SentencePiece lives behind a private shared library loaded on first use, so
+//   that its bundled protobuf never meets libtorch's in one symbol namespace.
+//   The library is found beside the running program, in ../lib relative to it,
+//   at its build location, or at $PCACHE_SENTENCEPIECE_LIB.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pcache/status.h"
+
+namespace pcache {
+
+struct ChatMessage {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
+};
+
+enum class ChatTemplate {
+  kMistral,  // Mistral v0.3 instruct: <s>[INST] user[/INST] answer</s>[INST] ...
+  kLlama2,   // Llama-2 chat: <s>[INST] <<SYS>>\nsys\n<</SYS>>\n\nuser [/INST] answer </s>
+};
+
+// "mistral" / "llama2"; NotFound-style InvalidArgument for anything else.
+StatusOr<ChatTemplate> parse_chat_template(std::string_view name);
+const char* chat_template_name(ChatTemplate t);
+
+class Tokenizer {
+ public:
+  // Errors: NotFound (no file), Corruption (not a SentencePiece model),
+  // Internal (the private SentencePiece library cannot be loaded).
+  static StatusOr<std::unique_ptr<Tokenizer>> load(const std::string& model_path);
+  ~Tokenizer();
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+
+  // Plain text to ids, with SentencePiece's own normalisation (a leading "▁" on
+  // the first word); no bos/eos.
+  std::vector<int> encode(std::string_view text) const;
+  // Ids to text; control tokens decode to nothing. Ids out of range are
+  // skipped.
+  std::string decode(const std::vector<int>& ids) const;
+
+  // The id of a piece such as "[INST]", or nullopt when the vocabulary lacks it.
+  std::optional<int> piece_to_id(std::string_view piece) const;
+  std::string id_to_piece(int id) const;
+  bool is_control(int id) const;
+
+  int vocab_size() const;
+  int bos_id() const;
+  int eos_id() const;
+  int unk_id() const;
+
+  // The template that suits this vocabulary: kMistral when "[INST]" is a
+  // control token, kLlama2 otherwise.
+  ChatTemplate default_chat_template() const;
+
+  // Token ids of a conversation in the given template, starting with bos.
+  // Messages: an optional first "system", then "user" and "assistant"
+  // alternating, starting with "user". With add_generation_prompt the last
+  // message must be "user" and the ids end where the answer starts; without
+  // it a final "assistant" message is closed with eos.
+  // Errors: InvalidArgument naming the offending message index and role.
+  StatusOr<std::vector<int>> apply_chat_template(const std::vector<ChatMessage>& messages,
+                                                 ChatTemplate chat_template,
+                                                 bool add_generation_prompt) const;
+
+  struct Impl;
+
+ private:
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Turns a stream of generated ids into text pieces as they come, holding back
+// bytes until they form whole UTF-8 characters. Not thread-safe; one per
+// stream.
+class TokenStreamDecoder {
+ public:
+  explicit TokenStreamDecoder(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  // The text that `id` adds (possibly empty while a character is incomplete).
+  std::string push(int id);
+  // Whatever is still held back (an incomplete character decodes as U+FFFD).
+  std::string flush();
+
+ private:
+  const Tokenizer& tokenizer_;
+  std::vector<int> ids_;
+  size_t emitted_ = 0;  // bytes of decode(ids_) already returned
+};
+
+}  // namespace pcache

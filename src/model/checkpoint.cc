@@ -1,0 +1,107 @@
+#include "model/checkpoint.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "util/file_util.h"
+
+namespace pcache {
+namespace {
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+// The shard files named by an index.json, in first-seen order.
+StatusOr<std::vector<std::string>> read_index(const std::string& path) {
+  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(path));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    return Status::corruption(path + ": not valid JSON: " + e.what());
+  }
+  auto map = j.find("weight_map");
+  if (!j.is_object() || map == j.end() || !map->is_object()) {
+    return Status::corruption(path + ": no \"weight_map\" object");
+  }
+  std::vector<std::string> files;
+  std::set<std::string> seen;
+  for (auto it = map->begin(); it != map->end(); ++it) {
+    if (!it->is_string()) return Status::corruption(path + ": weight_map entry '" + it.key() + "' is not a file name");
+    std::string f = it->get<std::string>();
+    if (f.find('/') != std::string::npos) return Status::corruption(path + ": shard name '" + f + "' is not a plain file name");
+    if (seen.insert(f).second) files.push_back(f);
+  }
+  if (files.empty()) return Status::corruption(path + ": weight_map is empty");
+  return files;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status::not_found(dir + ": not a model folder");
+  std::unique_ptr<Checkpoint> ck(new Checkpoint());
+  ck->dir_ = dir;
+  PCACHE_ASSIGN_OR_RETURN(ck->config_, load_model_config(dir + "/config.json"));
+
+  std::vector<std::string> names;
+  const std::string index = dir + "/model.safetensors.index.json";
+  if (fs::exists(index, ec)) {
+    PCACHE_ASSIGN_OR_RETURN(names, read_index(index));
+  } else if (fs::exists(dir + "/model.safetensors", ec)) {
+    names = {"model.safetensors"};
+  } else {
+    return Status::not_found(dir + ": no model.safetensors or model.safetensors.index.json");
+  }
+  for (const std::string& name : names) {
+    PCACHE_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(dir + "/" + name));
+    for (const auto& [tensor, info] : file->tensors()) {
+      auto [it, fresh] = ck->where_.emplace(tensor, file.get());
+      if (!fresh) {
+        return Status::corruption(file->path() + ": tensor '" + tensor + "' is also in " + it->second->path());
+      }
+    }
+    ck->files_.push_back(std::move(file));
+  }
+  return ck;
+}
+
+StatusOr<at::Tensor> Checkpoint::load(const std::string& name, const std::vector<int64_t>& shape,
+                                      at::ScalarType dtype, at::Device device) const {
+  auto it = where_.find(name);
+  if (it == where_.end()) return Status::not_found(dir_ + ": tensor '" + name + "' is missing from the checkpoint");
+  const SafetensorsFile& file = *it->second;
+  const StTensorInfo& info = *file.find(name);
+  if (info.shape != shape) {
+    return Status::invalid_argument(file.path() + ": tensor '" + name + "' has shape " + shape_string(info.shape) +
+                                    ", expected " + shape_string(shape) + " from config.json");
+  }
+  at::ScalarType src;
+  switch (info.dtype) {
+    case StDType::kF32: src = at::kFloat; break;
+    case StDType::kBF16: src = at::kBFloat16; break;
+    case StDType::kF16: src = at::kHalf; break;
+    default:
+      return Status::unsupported(file.path() + ": tensor '" + name + "' has dtype " + info.dtype_name +
+                                 " (supported: F32, BF16, F16)");
+  }
+  try {
+    // from_blob views the read-only mapping; the conversion makes an owned copy.
+    at::Tensor view = at::from_blob(const_cast<unsigned char*>(file.data(info)), shape,
+                                    at::TensorOptions().dtype(src));
+    return view.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
+  } catch (const c10::Error& e) {
+    return Status::resource_exhausted(file.path() + ": tensor '" + name + "': " + e.what_without_backtrace());
+  }
+}
+
+}  // namespace pcache

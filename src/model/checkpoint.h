@@ -1,0 +1,44 @@
+// Checkpoint: a Hugging Face model folder (config.json, one or several
+// *.safetensors files, tokenizer.model), opened and validated lazily per tensor.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model_config.h"
+#include "model/safetensors.h"
+#include "pcache/status.h"
+
+namespace pcache {
+
+class Checkpoint {
+ public:
+  // Reads config.json and maps model.safetensors, or every shard named by
+  // model.safetensors.index.json. Errors name the file at fault.
+  static StatusOr<std::unique_ptr<Checkpoint>> open(const std::string& dir);
+
+  const std::string& dir() const { return dir_; }
+  const ModelConfig& config() const { return config_; }
+  std::string tokenizer_path() const { return dir_ + "/tokenizer.model"; }
+  bool has(const std::string& name) const { return where_.count(name) != 0; }
+
+  // The tensor `name`, checked against `shape`, converted to `dtype` on
+  // `device` (a fresh tensor that owns its memory).
+  // Errors: NotFound (no such tensor), InvalidArgument (shape differs),
+  // Unsupported (dtype other than F32/BF16/F16); all name file and tensor.
+  StatusOr<at::Tensor> load(const std::string& name, const std::vector<int64_t>& shape,
+                            at::ScalarType dtype, at::Device device) const;
+
+ private:
+  Checkpoint() = default;
+  std::string dir_;
+  ModelConfig config_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const SafetensorsFile*> where_;
+};
+
+}  // namespace pcache

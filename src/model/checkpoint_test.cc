@@ -1,0 +1,133 @@
+#include "model/checkpoint.h"
+
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "model/llama.h"
+#include "safetensors_writer.h"
+#include "testing.h"
+
+namespace fs = std::filesystem;
+
+namespace pcache {
+namespace {
+
+// A copy of tiny-mistral in a temp folder, to damage.
+struct CheckpointCopy {
+  std::string path = testing::make_temp_dir();
+  CheckpointCopy() {
+    for (const char* f : {"config.json", "model.safetensors", "tokenizer.model"}) {
+      fs::copy_file(testing::fixture("tiny-mistral") + "/" + f, path + "/" + f);
+      fs::permissions(path + "/" + f, fs::perms::owner_write, fs::perm_options::add);
+    }
+  }
+  ~CheckpointCopy() { fs::remove_all(path); }
+  Status load_error() const {
+    auto ck = Checkpoint::open(path);
+    if (!ck.ok()) return ck.status();
+    auto m = LlamaModel::load(**ck, at::kFloat, at::kCPU);
+    BOOST_REQUIRE(!m.ok());
+    return m.status();
+  }
+};
+
+bool mentions(const Status& s, const std::string& what) {
+  BOOST_TEST_MESSAGE(s.to_string());
+  return s.message().find(what) != std::string::npos;
+}
+
+std::map<std::string, at::Tensor> fixture_tensors(at::ScalarType dtype) {
+  auto ck = Checkpoint::open(testing::fixture("tiny-mistral"));
+  auto st = SafetensorsFile::open(testing::fixture("tiny-mistral") + "/model.safetensors");
+  std::map<std::string, at::Tensor> out;
+  for (const auto& [name, info] : (*st)->tensors()) out[name] = (*ck)->load(name, info.shape, dtype, at::kCPU).value();
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(checkpoint_test)
+
+BOOST_AUTO_TEST_CASE(opens_single_and_sharded) {
+  auto m = Checkpoint::open(testing::fixture("tiny-mistral"));
+  BOOST_REQUIRE_MESSAGE(m.ok(), m.status().to_string());
+  BOOST_TEST((*m)->has("lm_head.weight"));
+  auto l = Checkpoint::open(testing::fixture("tiny-llama"));
+  BOOST_REQUIRE_MESSAGE(l.ok(), l.status().to_string());
+  BOOST_TEST((*l)->has("model.layers.2.mlp.down_proj.weight"));
+  auto t = (*l)->load("model.norm.weight", {48}, at::kFloat, at::kCPU);
+  BOOST_REQUIRE(t.ok());
+  BOOST_TEST((t->scalar_type() == at::kFloat));
+}
+
+BOOST_AUTO_TEST_CASE(missing_pieces) {
+  BOOST_TEST(Checkpoint::open("/nonexistent/model").status().code() == StatusCode::kNotFound);
+  {
+    CheckpointCopy c;
+    fs::remove(c.path + "/model.safetensors");
+    BOOST_TEST(mentions(c.load_error(), "no model.safetensors"));
+  }
+  {
+    CheckpointCopy c;
+    fs::remove(c.path + "/config.json");
+    Status s = c.load_error();
+    BOOST_TEST(s.code() == StatusCode::kNotFound);
+    BOOST_TEST(mentions(s, "config.json"));
+  }
+  {
+    CheckpointCopy c;
+    auto t = fixture_tensors(at::kFloat);
+    t.erase("model.layers.1.mlp.up_proj.weight");
+    testing::write_safetensors(c.path + "/model.safetensors", t);
+    Status s = c.load_error();
+    BOOST_TEST(s.code() == StatusCode::kNotFound);
+    BOOST_TEST(mentions(s, "model.layers.1.mlp.up_proj.weight"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(wrong_shape_dtype_or_size) {
+  {
+    CheckpointCopy c;
+    auto t = fixture_tensors(at::kFloat);
+    t["model.layers.0.self_attn.k_proj.weight"] = at::zeros({32, 32});
+    testing::write_safetensors(c.path + "/model.safetensors", t);
+    Status s = c.load_error();
+    BOOST_TEST(s.code() == StatusCode::kInvalidArgument);
+    BOOST_TEST(mentions(s, "'model.layers.0.self_attn.k_proj.weight' has shape [32, 32], expected [16, 32]"));
+  }
+  {
+    CheckpointCopy c;
+    auto t = fixture_tensors(at::kFloat);
+    t["model.norm.weight"] = at::zeros({32}, at::kInt);
+    testing::write_safetensors(c.path + "/model.safetensors", t);
+    Status s = c.load_error();
+    BOOST_TEST(s.code() == StatusCode::kUnsupported);
+    BOOST_TEST(mentions(s, "I32"));
+  }
+  {
+    CheckpointCopy c;
+    fs::resize_file(c.path + "/model.safetensors", fs::file_size(c.path + "/model.safetensors") / 2);
+    Status s = c.load_error();
+    BOOST_TEST(s.code() == StatusCode::kCorruption);
+    BOOST_TEST(mentions(s, "model.safetensors"));
+  }
+  {
+    CheckpointCopy c;
+    std::ofstream(c.path + "/config.json") << R"({"model_type": "mistral", "architectures": ["GPT2LMHeadModel"]})";
+    Status s = c.load_error();
+    BOOST_TEST(s.code() == StatusCode::kUnsupported);
+    BOOST_TEST(mentions(s, "GPT2LMHeadModel"));
+  }
+  {
+    CheckpointCopy c;
+    std::ofstream(c.path + "/model.safetensors.index.json") << R"({"weight_map": {"x": "nope.safetensors"}})";
+    Status s = c.load_error();
+    BOOST_TEST(s.code() == StatusCode::kNotFound);
+    BOOST_TEST(mentions(s, "nope.safetensors"));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace pcache

@@ -1,0 +1,276 @@
+#include "model/llama.h"
+
+#include <cmath>
+#include <limits>
+
+#if __has_include(<torch/version.h>)
+#include <torch/version.h>
+#endif
+
+namespace pcache {
+namespace {
+
+at::Tensor rotate_half(const at::Tensor& x) {
+  auto halves = x.chunk(2, -1);
+  return at::cat({-halves[1], halves[0]}, -1);
+}
+
+// HF's rotary frequencies, including the linear and llama3 rescalings.
+at::Tensor rope_inv_freq(const ModelConfig& c) {
+  at::Tensor exponent = at::arange(0, c.head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(c.head_dim);
+  at::Tensor inv_freq = 1.0 / at::pow(c.rope_theta, exponent);  // [D / 2] float32
+  const RopeScaling& r = c.rope_scaling;
+  switch (r.kind) {
+    case RopeScaling::Kind::kDefault:
+      return inv_freq;
+    case RopeScaling::Kind::kLinear:
+      return inv_freq / r.factor;
+    case RopeScaling::Kind::kLlama3: {
+      const double low_wavelen = r.original_max_position_embeddings / r.low_freq_factor;
+      const double high_wavelen = r.original_max_position_embeddings / r.high_freq_factor;
+      at::Tensor wavelen = 2 * M_PI / inv_freq;
+      at::Tensor scaled = at::where(wavelen > low_wavelen, inv_freq / r.factor, inv_freq);
+      at::Tensor smooth = (r.original_max_position_embeddings / wavelen - r.low_freq_factor) /
+                          (r.high_freq_factor - r.low_freq_factor);
+      at::Tensor smoothed = (1 - smooth) * scaled / r.factor + smooth * scaled;
+      at::Tensor medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+      return at::where(medium, smoothed, scaled);
+    }
+  }
+  return inv_freq;
+}
+
+std::string sizes_string(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+}  // namespace
+
+StatusOr<at::ScalarType> parse_dtype(const std::string& name) {
+  if (name == "float32" || name == "fp32") return at::kFloat;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  if (name == "float16" || name == "fp16") return at::kHalf;
+  return Status::invalid_argument("dtype \"" + name + "\" (expected float32, bfloat16 or float16)");
+}
+
+StatusOr<at::Device> parse_device(const std::string& name) {
+  try {
+    at::Device device(name);
+    if (device.is_cuda() && !at::hasCUDA()) {
+      return Status::unsupported("device \"" + name + "\": this build of libtorch has no CUDA or no GPU is visible");
+    }
+    if (!device.is_cpu() && !device.is_cuda()) {
+      return Status::unsupported("device \"" + name + "\" (expected cpu, cuda or cuda:N)");
+    }
+    return device;
+  } catch (const c10::Error&) {
+    return Status::invalid_argument("device \"" + name + "\" (expected cpu, cuda or cuda:N)");
+  }
+}
+
+LlamaModel::LlamaModel(const ModelConfig& config, at::ScalarType dtype, at::Device device)
+    : config_(config), dtype_(dtype), device_(device) {}
+
+StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at::ScalarType dtype,
+                                                       at::Device device) {
+  const ModelConfig& c = ck.config();
+  std::unique_ptr<LlamaModel> m(new LlamaModel(c, dtype, device));
+  const int64_t hidden = c.hidden_size, ffn = c.intermediate_size, d = c.head_dim;
+  const int64_t q_out = c.num_heads * d, kv_out = c.num_kv_heads * d;
+  auto load = [&](const std::string& name, std::vector<int64_t> shape) {
+    return ck.load(name, shape, dtype, device);
+  };
+  try {
+    PCACHE_ASSIGN_OR_RETURN(m->embed_, load("model.embed_tokens.weight", {c.vocab_size, hidden}));
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+      const std::string p = "model.layers." + std::to_string(i) + ".";
+      Layer l;
+      PCACHE_ASSIGN_OR_RETURN(l.attn_norm, load(p + "input_layernorm.weight", {hidden}));
+      PCACHE_ASSIGN_OR_RETURN(l.mlp_norm, load(p + "post_attention_layernorm.weight", {hidden}));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor wq, load(p + "self_attn.q_proj.weight", {q_out, hidden}));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor wk, load(p + "self_attn.k_proj.weight", {kv_out, hidden}));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor wv, load(p + "self_attn.v_proj.weight", {kv_out, hidden}));
+      PCACHE_ASSIGN_OR_RETURN(l.wo, load(p + "self_attn.o_proj.weight", {hidden, q_out}));
+      l.wqkv = at::cat({wq, wk, wv}, 0);
+      if (c.attention_bias) {
+        PCACHE_ASSIGN_OR_RETURN(at::Tensor bq, load(p + "self_attn.q_proj.bias", {q_out}));
+        PCACHE_ASSIGN_OR_RETURN(at::Tensor bk, load(p + "self_attn.k_proj.bias", {kv_out}));
+        PCACHE_ASSIGN_OR_RETURN(at::Tensor bv, load(p + "self_attn.v_proj.bias", {kv_out}));
+        l.bqkv = at::cat({bq, bk, bv}, 0);
+        if (ck.has(p + "self_attn.o_proj.bias")) {
+          PCACHE_ASSIGN_OR_RETURN(l.bo, load(p + "self_attn.o_proj.bias", {hidden}));
+        }
+      }
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor wg, load(p + "mlp.gate_proj.weight", {ffn, hidden}));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor wu, load(p + "mlp.up_proj.weight", {ffn, hidden}));
+      PCACHE_ASSIGN_OR_RETURN(l.w_down, load(p + "mlp.down_proj.weight", {hidden, ffn}));
+      l.w_gate_up = at::cat({wg, wu}, 0);
+      if (c.mlp_bias) {
+        PCACHE_ASSIGN_OR_RETURN(at::Tensor bg, load(p + "mlp.gate_proj.bias", {ffn}));
+        PCACHE_ASSIGN_OR_RETURN(at::Tensor bu, load(p + "mlp.up_proj.bias", {ffn}));
+        PCACHE_ASSIGN_OR_RETURN(l.b_down, load(p + "mlp.down_proj.bias", {hidden}));
+        l.b_gate_up = at::cat({bg, bu}, 0);
+      }
+      m->layers_.push_back(std::move(l));
+    }
+    PCACHE_ASSIGN_OR_RETURN(m->norm_, load("model.norm.weight", {hidden}));
+    if (c.tie_word_embeddings) {
+      m->lm_head_ = m->embed_;
+    } else {
+      PCACHE_ASSIGN_OR_RETURN(m->lm_head_, load("lm_head.weight", {c.vocab_size, hidden}));
+    }
+    // transformers keeps inv_freq as a buffer that takes the checkpoint's own
+    // dtype when loaded natively; rounding the same way reproduces its logits
+    // (1e-6 instead of 1e-3 on a bfloat16 checkpoint).
+    at::Tensor inv_freq = rope_inv_freq(c);
+    if (auto stored = parse_dtype(c.torch_dtype); stored.ok() && stored.value() != at::kFloat) {
+      inv_freq = inv_freq.to(stored.value()).to(at::kFloat);
+    }
+    m->inv_freq_ = inv_freq.to(device);
+  } catch (const c10::Error& e) {
+    return Status::resource_exhausted(ck.dir() + ": loading weights: " + e.what_without_backtrace());
+  }
+  return m;
+}
+
+KVCache LlamaModel::new_cache(int64_t batch) const {
+  return KVCache(config_.num_layers, batch, config_.num_kv_heads, config_.head_dim, dtype_, device_);
+}
+
+// x: [..., hidden]. Normalised in float32 and scaled in the model dtype, as HF does.
+at::Tensor LlamaModel::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + config_.rms_norm_eps);
+  return weight * normed.to(x.scalar_type());
+}
+
+// positions: [B, T] -> cos, sin: [B, 1, T, D] in the model dtype.
+std::pair<at::Tensor, at::Tensor> LlamaModel::rope_cos_sin(const at::Tensor& positions) const {
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
+  at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);           // [B, 1, T, D]
+  return {angles.cos().to(dtype_), angles.sin().to(dtype_)};
+}
+
+// [B, T, S] bool (true = attend), or undefined when every query sees every key.
+at::Tensor LlamaModel::attention_mask(const at::Tensor& positions, const KVCache& cache, int64_t t,
+                                      const ForwardOptions& options) const {
+  const int64_t b = positions.size(0), past = cache.length(), s = past + t;
+  if (options.mask) {
+    at::Tensor m = options.mask->to(device_, at::kBool);
+    if (m.dim() == 2) m = m.unsqueeze(0);
+    return m.expand({b, t, s});
+  }
+  if (t == 1 && !config_.sliding_window) return at::Tensor();
+  auto idx = at::TensorOptions().dtype(at::kLong).device(device_);
+  at::Tensor q_idx = at::arange(past, s, idx).unsqueeze(1);  // [T, 1]
+  at::Tensor k_idx = at::arange(0, s, idx).unsqueeze(0);     // [1, S]
+  at::Tensor m = (k_idx <= q_idx).unsqueeze(0).expand({b, t, s});
+  if (config_.sliding_window) {
+    // Mistral's window, by position distance: keys more than `window` back are hidden.
+    at::Tensor key_pos = at::cat({cache.positions(), positions}, 1);  // [B, S]
+    at::Tensor dist = positions.unsqueeze(2) - key_pos.unsqueeze(1);   // [B, T, S]
+    m = m.logical_and(dist < *config_.sliding_window);
+  }
+  return m;
+}
+
+at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& mask, double scale) {
+  const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3);
+  const int64_t h_kv = k.size(1), s = k.size(2), g = h / h_kv;
+#if defined(TORCH_VERSION_MAJOR) && \
+    (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5))
+  if (q.is_cuda()) {
+    std::optional<at::Tensor> m;
+    if (mask.defined()) m = mask.unsqueeze(1);  // [B, 1, T, S]
+    return at::scaled_dot_product_attention(q, k, v, m, 0.0, false, scale, /*enable_gqa=*/true);
+  }
+#endif
+  // Query heads that share a KV head are stacked, so K and V are never repeated.
+  at::Tensor qg = q.reshape({b, h_kv, g * t, d});                           // [B, Hkv, G T, D]
+  at::Tensor scores = at::matmul(qg, k.transpose(-2, -1)).mul_(scale);      // [B, Hkv, G T, S]
+  scores = scores.view({b, h_kv, g, t, s});
+  if (mask.defined()) {
+    scores.masked_fill_(mask.logical_not().view({b, 1, 1, t, s}), -std::numeric_limits<float>::infinity());
+  }
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  at::Tensor out = at::matmul(probs.view({b, h_kv, g * t, s}), v);          // [B, Hkv, G T, D]
+  return out.view({b, h, t, d});
+}
+
+at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens_in, const at::Tensor& positions_in,
+                                    KVCache& cache, const ForwardOptions& options) const {
+  const ModelConfig& c = config_;
+  const int64_t b = tokens_in.size(0), t = tokens_in.size(1);
+  const int64_t h = c.num_heads, h_kv = c.num_kv_heads, d = c.head_dim;
+  at::Tensor tokens = tokens_in.to(device_, at::kLong);        // [B, T]
+  at::Tensor positions = positions_in.to(device_, at::kLong);  // [B, T]
+  at::Tensor mask = attention_mask(positions, cache, t, options);  // [B, T, S] or undefined
+  auto [cos, sin] = rope_cos_sin(positions);                   // [B, 1, T, D]
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  cache.reserve(t);
+
+  at::Tensor x = at::embedding(embed_, tokens);  // x: [B, T, hidden]
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    at::Tensor qkv = at::linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [B, T, (H + 2 Hkv) D]
+    auto parts = qkv.split({h * d, h_kv * d, h_kv * d}, -1);
+    at::Tensor q = parts[0].view({b, t, h, d}).transpose(1, 2);     // q: [B, H, T, D]
+    at::Tensor k = parts[1].view({b, t, h_kv, d}).transpose(1, 2);  // k: [B, Hkv, T, D]
+    at::Tensor v = parts[2].view({b, t, h_kv, d}).transpose(1, 2);  // v: [B, Hkv, T, D]
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+    auto [k_all, v_all] = cache.update(static_cast<int64_t>(i), k, v);  // [B, Hkv, S, D]
+    at::Tensor attn = grouped_attention(q, k_all, v_all, mask, scale);  // [B, H, T, D]
+    x = x + at::linear(attn.transpose(1, 2).reshape({b, t, h * d}), l.wo, l.bo);
+
+    auto gate_up = at::linear(rms_norm(x, l.mlp_norm), l.w_gate_up, l.b_gate_up).chunk(2, -1);
+    x = x + at::linear(at::silu(gate_up[0]) * gate_up[1], l.w_down, l.b_down);  // [B, T, hidden]
+  }
+  cache.commit(positions);
+  if (options.last_logits_only) x = x.narrow(1, t - 1, 1);
+  return at::linear(rms_norm(x, norm_), lm_head_).to(at::kFloat);  // [B, T | 1, V]
+}
+
+StatusOr<at::Tensor> LlamaModel::forward(const at::Tensor& tokens, const at::Tensor& positions,
+                                         KVCache& cache, const ForwardOptions& options) const {
+  if (tokens.dim() != 2 || tokens.size(1) == 0 || !positions.sizes().equals(tokens.sizes())) {
+    return Status::invalid_argument("forward: tokens " + sizes_string(tokens) + " and positions " +
+                                    sizes_string(positions) + " must both be [B, T] with T > 0");
+  }
+  if (tokens.size(0) != cache.batch()) {
+    return Status::invalid_argument("forward: batch " + std::to_string(tokens.size(0)) +
+                                    " differs from the cache's " + std::to_string(cache.batch()));
+  }
+  if (options.mask) {
+    const at::Tensor& m = *options.mask;
+    const int64_t t = tokens.size(1), s = cache.length() + t;
+    bool ok = (m.dim() == 2 && m.size(0) == t && m.size(1) == s) ||
+              (m.dim() == 3 && (m.size(0) == 1 || m.size(0) == tokens.size(0)) && m.size(1) == t &&
+               m.size(2) == s);
+    if (!ok) {
+      return Status::invalid_argument("forward: mask " + sizes_string(m) + " must be [T, S] or [B, T, S] with T = " +
+                                      std::to_string(t) + ", S = " + std::to_string(s));
+    }
+  }
+  try {
+    // Host-side ids are checked here; ids already on a GPU are the caller's to check,
+    // since reading them back would stall the device.
+    if (tokens.is_cpu()) {
+      auto lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
+      if (lo < 0 || hi >= config_.vocab_size) {
+        return Status::invalid_argument("forward: token id " + std::to_string(lo < 0 ? lo : hi) +
+                                        " is outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
+      }
+    }
+    return forward_impl(tokens, positions, cache, options);
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    if (what.find("out of memory") != std::string::npos) return Status::resource_exhausted("forward: " + what);
+    return Status::internal("forward: " + what);
+  }
+}
+
+}  // namespace pcache

@@ -1,0 +1,97 @@
+// LlamaModel: the Llama / Mistral decoder (RMSNorm, RoPE from explicit
+// position ids, GQA attention, SwiGLU MLP), read top to bottom in llama.cc.
+//
+// The one primitive every later layer builds on: forward() runs tokens at any
+// position ids, attending to whatever a KVCache holds (and causally among
+// themselves) or to exactly what a mask allows, and appends their K/V to it.
+// Weights are immutable after load(); forward() may run from several threads
+// at once on distinct caches.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "model/kv_cache.h"
+#include "model/model_config.h"
+#include "pcache/status.h"
+
+namespace pcache {
+
+struct ForwardOptions {
+  // [T, S] or [B, T, S] bool with S = cache.length() + T: true where query t
+  // may attend to entry s (cache entries first, then the new tokens). When
+  // absent, every new token sees the whole cache and the new tokens before it.
+  std::optional<at::Tensor> mask;
+  // Compute logits for the last token only (prefill before decoding).
+  bool last_logits_only = false;
+};
+
+class LlamaModel {
+ public:
+  // Loads and converts every weight. Errors come from Checkpoint::load (file
+  // and tensor named) or ResourceExhausted when the device is full.
+  static StatusOr<std::unique_ptr<LlamaModel>> load(const Checkpoint& checkpoint,
+                                                    at::ScalarType dtype, at::Device device);
+
+  const ModelConfig& config() const { return config_; }
+  at::ScalarType dtype() const { return dtype_; }
+  at::Device device() const { return device_; }
+
+  KVCache new_cache(int64_t batch = 1) const;
+
+  // tokens, positions: [B, T] int64 on any device. Appends T entries to
+  // `cache` (unchanged on error) and returns float32 logits [B, T, V], or
+  // [B, 1, V] with last_logits_only.
+  // Errors: InvalidArgument (shapes, token id out of range), ResourceExhausted,
+  // Internal (a libtorch failure, message included).
+  StatusOr<at::Tensor> forward(const at::Tensor& tokens, const at::Tensor& positions,
+                               KVCache& cache, const ForwardOptions& options = {}) const;
+
+ private:
+  struct Layer {
+    at::Tensor attn_norm;  // [hidden]
+    at::Tensor wqkv;       // [(H + 2 Hkv) D, hidden]: q, k, v projections fused
+    at::Tensor bqkv;       // [(H + 2 Hkv) D] or undefined
+    at::Tensor wo;         // [hidden, H D]
+    at::Tensor bo;         // [hidden] or undefined
+    at::Tensor mlp_norm;   // [hidden]
+    at::Tensor w_gate_up;  // [2 F, hidden]: gate and up fused
+    at::Tensor b_gate_up;  // [2 F] or undefined
+    at::Tensor w_down;     // [hidden, F]
+    at::Tensor b_down;     // [hidden] or undefined
+  };
+
+  LlamaModel(const ModelConfig& config, at::ScalarType dtype, at::Device device);
+  at::Tensor forward_impl(const at::Tensor& tokens, const at::Tensor& positions, KVCache& cache,
+                          const ForwardOptions& options) const;
+  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
+  std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& positions) const;
+  at::Tensor attention_mask(const at::Tensor& positions, const KVCache& cache, int64_t t,
+                            const ForwardOptions& options) const;
+
+  ModelConfig config_;
+  at::ScalarType dtype_;
+  at::Device device_;
+  at::Tensor embed_;     // [V, hidden]
+  std::vector<Layer> layers_;
+  at::Tensor norm_;      // [hidden]
+  at::Tensor lm_head_;   // [V, hidden] (the embedding when tied)
+  at::Tensor inv_freq_;  // [D / 2] float32
+};
+
+// Scaled dot-product attention with grouped KV heads.
+// q: [B, H, T, D]; k, v: [B, Hkv, S, D]; mask: [B, T, S] bool (true = attend)
+// or undefined for "attend to everything". Returns [B, H, T, D].
+at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             const at::Tensor& mask, double scale);
+
+// "float32" | "bfloat16" | "float16" (also "fp32", "bf16", "fp16").
+StatusOr<at::ScalarType> parse_dtype(const std::string& name);
+// "cpu" | "cuda" | "cuda:N"; Unsupported when CUDA is asked for but absent.
+StatusOr<at::Device> parse_device(const std::string& name);
+
+}  // namespace pcache

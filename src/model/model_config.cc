@@ -1,0 +1,187 @@
+#include "model/model_config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "util/file_util.h"
+
+namespace pcache {
+namespace {
+
+using json = nlohmann::json;
+
+// Reads key `key` of `obj` as T. Absent or null keys leave `out` unchanged
+// unless `required`.
+template <typename T>
+Status read_key(const json& obj, const char* key, bool required, T* out, const std::string& src) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    if (required) return Status::invalid_argument(src + ": missing key \"" + key + "\"");
+    return Status::ok_status();
+  }
+  try {
+    if constexpr (std::is_same_v<T, bool>) {
+      if (!it->is_boolean()) throw std::runtime_error("not a boolean");
+    } else if constexpr (std::is_integral_v<T>) {
+      if (!it->is_number_integer()) throw std::runtime_error("not an integer");
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (!it->is_number()) throw std::runtime_error("not a number");
+    } else {
+      if (!it->is_string()) throw std::runtime_error("not a string");
+    }
+    *out = it->get<T>();
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(src + ": key \"" + key + "\" has value " + it->dump() + ": " +
+                                    e.what());
+  }
+  return Status::ok_status();
+}
+
+Status read_rope(const json& j, const std::string& src, ModelConfig* c) {
+  // transformers 5 nests the base under rope_parameters; 4.x writes it at top
+  // level with an optional rope_scaling object.
+  const json* params = nullptr;
+  if (auto it = j.find("rope_parameters"); it != j.end() && it->is_object()) params = &*it;
+  if (auto it = j.find("rope_scaling"); it != j.end() && it->is_object()) params = &*it;
+  PCACHE_RETURN_IF_ERROR(read_key(j, "rope_theta", false, &c->rope_theta, src));
+  if (!params) return Status::ok_status();
+  PCACHE_RETURN_IF_ERROR(read_key(*params, "rope_theta", false, &c->rope_theta, src));
+  std::string type = "default";
+  PCACHE_RETURN_IF_ERROR(read_key(*params, "rope_type", false, &type, src));
+  if (params->contains("type") && !params->contains("rope_type")) {
+    PCACHE_RETURN_IF_ERROR(read_key(*params, "type", false, &type, src));
+  }
+  RopeScaling& r = c->rope_scaling;
+  if (type == "default") {
+    r.kind = RopeScaling::Kind::kDefault;
+  } else if (type == "linear") {
+    r.kind = RopeScaling::Kind::kLinear;
+    PCACHE_RETURN_IF_ERROR(read_key(*params, "factor", true, &r.factor, src));
+  } else if (type == "llama3") {
+    r.kind = RopeScaling::Kind::kLlama3;
+    PCACHE_RETURN_IF_ERROR(read_key(*params, "factor", true, &r.factor, src));
+    PCACHE_RETURN_IF_ERROR(read_key(*params, "low_freq_factor", true, &r.low_freq_factor, src));
+    PCACHE_RETURN_IF_ERROR(read_key(*params, "high_freq_factor", true, &r.high_freq_factor, src));
+    PCACHE_RETURN_IF_ERROR(read_key(*params, "original_max_position_embeddings", true,
+                                    &r.original_max_position_embeddings, src));
+  } else {
+    return Status::unsupported(src + ": rope type \"" + type +
+                               "\" (supported: default, linear, llama3)");
+  }
+  if (r.factor <= 0) return Status::invalid_argument(src + ": rope scaling factor must be > 0");
+  return Status::ok_status();
+}
+
+Status read_eos(const json& j, const std::string& src, ModelConfig* c) {
+  auto it = j.find("eos_token_id");
+  if (it == j.end() || it->is_null()) return Status::ok_status();
+  if (it->is_number_integer()) {
+    c->eos_token_ids = {it->get<int>()};
+  } else if (it->is_array() && !it->empty() &&
+             std::all_of(it->begin(), it->end(), [](const json& v) { return v.is_number_integer(); })) {
+    c->eos_token_ids = it->get<std::vector<int>>();
+  } else {
+    return Status::invalid_argument(src + ": key \"eos_token_id\" has value " + it->dump() +
+                                    ": not an integer or a list of integers");
+  }
+  return Status::ok_status();
+}
+
+}  // namespace
+
+std::string ModelConfig::summary() const {
+  return model_type + ": " + std::to_string(num_layers) + " layers, hidden " +
+         std::to_string(hidden_size) + ", heads " + std::to_string(num_heads) + "/" +
+         std::to_string(num_kv_heads) + " x " + std::to_string(head_dim) + ", ffn " +
+         std::to_string(intermediate_size) + ", vocab " + std::to_string(vocab_size);
+}
+
+StatusOr<ModelConfig> parse_model_config(const std::string& text, const std::string& src) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    return Status::corruption(src + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object()) return Status::corruption(src + ": top level is not a JSON object");
+
+  ModelConfig c;
+  if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty() &&
+                                         (*it)[0].is_string()) {
+    c.architecture = (*it)[0].get<std::string>();
+  }
+  PCACHE_RETURN_IF_ERROR(read_key(j, "model_type", true, &c.model_type, src));
+  if (c.model_type != "llama" && c.model_type != "mistral") {
+    return Status::unsupported(src + ": model_type \"" + c.model_type +
+                               "\" (supported: llama, mistral)");
+  }
+  if (!c.architecture.empty() && c.architecture != "LlamaForCausalLM" &&
+      c.architecture != "MistralForCausalLM") {
+    return Status::unsupported(src + ": architecture \"" + c.architecture +
+                               "\" (supported: LlamaForCausalLM, MistralForCausalLM)");
+  }
+  std::string act = "silu";
+  PCACHE_RETURN_IF_ERROR(read_key(j, "hidden_act", false, &act, src));
+  if (act != "silu") return Status::unsupported(src + ": hidden_act \"" + act + "\" (only silu)");
+
+  PCACHE_RETURN_IF_ERROR(read_key(j, "vocab_size", true, &c.vocab_size, src));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "hidden_size", true, &c.hidden_size, src));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "intermediate_size", true, &c.intermediate_size, src));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "num_hidden_layers", true, &c.num_layers, src));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "num_attention_heads", true, &c.num_heads, src));
+  c.num_kv_heads = c.num_heads;
+  PCACHE_RETURN_IF_ERROR(read_key(j, "num_key_value_heads", false, &c.num_kv_heads, src));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "head_dim", false, &c.head_dim, src));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "rms_norm_eps", false, &c.rms_norm_eps, src));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "tie_word_embeddings", false, &c.tie_word_embeddings, src));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "attention_bias", false, &c.attention_bias, src));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "mlp_bias", false, &c.mlp_bias, src));
+  PCACHE_RETURN_IF_ERROR(
+      read_key(j, "max_position_embeddings", false, &c.max_position_embeddings, src));
+  int64_t window = 0;
+  PCACHE_RETURN_IF_ERROR(read_key(j, "sliding_window", false, &window, src));
+  if (window > 0) c.sliding_window = window;
+  PCACHE_RETURN_IF_ERROR(read_key(j, "bos_token_id", false, &c.bos_token_id, src));
+  PCACHE_RETURN_IF_ERROR(read_eos(j, src, &c));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "torch_dtype", false, &c.torch_dtype, src));
+  PCACHE_RETURN_IF_ERROR(read_key(j, "dtype", false, &c.torch_dtype, src));
+  PCACHE_RETURN_IF_ERROR(read_rope(j, src, &c));
+
+  auto positive = [&](const char* key, int64_t v) -> Status {
+    if (v <= 0) return Status::invalid_argument(src + ": \"" + key + "\" must be > 0, got " + std::to_string(v));
+    return Status::ok_status();
+  };
+  PCACHE_RETURN_IF_ERROR(positive("vocab_size", c.vocab_size));
+  PCACHE_RETURN_IF_ERROR(positive("hidden_size", c.hidden_size));
+  PCACHE_RETURN_IF_ERROR(positive("intermediate_size", c.intermediate_size));
+  PCACHE_RETURN_IF_ERROR(positive("num_hidden_layers", c.num_layers));
+  PCACHE_RETURN_IF_ERROR(positive("num_attention_heads", c.num_heads));
+  PCACHE_RETURN_IF_ERROR(positive("num_key_value_heads", c.num_kv_heads));
+  if (c.head_dim == 0) {
+    if (c.hidden_size % c.num_heads != 0) {
+      return Status::invalid_argument(src + ": hidden_size " + std::to_string(c.hidden_size) +
+                                      " is not a multiple of num_attention_heads " +
+                                      std::to_string(c.num_heads) + " and head_dim is not given");
+    }
+    c.head_dim = c.hidden_size / c.num_heads;
+  }
+  PCACHE_RETURN_IF_ERROR(positive("head_dim", c.head_dim));
+  if (c.head_dim % 2 != 0) {
+    return Status::invalid_argument(src + ": head_dim " + std::to_string(c.head_dim) +
+                                    " must be even for RoPE");
+  }
+  if (c.num_heads % c.num_kv_heads != 0) {
+    return Status::invalid_argument(src + ": num_attention_heads " + std::to_string(c.num_heads) +
+                                    " is not a multiple of num_key_value_heads " +
+                                    std::to_string(c.num_kv_heads));
+  }
+  if (c.rms_norm_eps <= 0) return Status::invalid_argument(src + ": rms_norm_eps must be > 0");
+  if (c.rope_theta <= 0) return Status::invalid_argument(src + ": rope_theta must be > 0");
+  return c;
+}
+
+StatusOr<ModelConfig> load_model_config(const std::string& path) {
+  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(path));
+  return parse_model_config(text, path);
+}
+
+}  // namespace pcache

@@ -1,0 +1,56 @@
+// ModelConfig: the subset of a Hugging Face config.json that a Llama-family
+// decoder needs, validated.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pcache/status.h"
+
+namespace pcache {
+
+// How RoPE frequencies are derived from the base (HF "rope_type").
+struct RopeScaling {
+  enum class Kind { kDefault, kLinear, kLlama3 };
+  Kind kind = Kind::kDefault;
+  double factor = 1.0;
+  // llama3 only.
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  double original_max_position_embeddings = 8192;
+};
+
+struct ModelConfig {
+  std::string architecture;  // "LlamaForCausalLM" or "MistralForCausalLM"
+  std::string model_type;    // "llama" or "mistral"
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;  // GQA: num_heads is a multiple of it
+  int64_t head_dim = 0;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;
+  bool mlp_bias = false;
+  int64_t max_position_embeddings = 0;
+  std::optional<int64_t> sliding_window;  // Mistral v0.1; null on most checkpoints
+  int bos_token_id = 1;
+  std::vector<int> eos_token_ids = {2};
+  std::string torch_dtype;  // as written in the file ("bfloat16", ...); may be empty
+
+  // "llama: 32 layers, hidden 4096, heads 32/8 x 128, ffn 14336, vocab 32768"
+  std::string summary() const;
+};
+
+// Parses config.json text; `source` names the file in error messages.
+// Errors: Corruption (not JSON), InvalidArgument (missing or mistyped key,
+// inconsistent shapes), Unsupported (architecture, activation, rope type).
+StatusOr<ModelConfig> parse_model_config(const std::string& json_text, const std::string& source);
+StatusOr<ModelConfig> load_model_config(const std::string& path);
+
+}  // namespace pcache

@@ -1,0 +1,91 @@
+#include "model/model_config.h"
+
+#include <boost/test/unit_test.hpp>
+
+#include "testing.h"
+
+namespace pcache {
+namespace {
+
+const char* kBase = R"({"architectures": ["MistralForCausalLM"], "model_type": "mistral",
+  "vocab_size": 100, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+  "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "rope_theta": 1e6})";
+
+Status parse_error(const std::string& text) {
+  auto c = parse_model_config(text, "config.json");
+  BOOST_REQUIRE(!c.ok());
+  return c.status();
+}
+
+std::string with(const std::string& extra) {
+  std::string s = kBase;
+  return s.substr(0, s.size() - 1) + ", " + extra + "}";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(model_config_test)
+
+BOOST_AUTO_TEST_CASE(reads_fixtures) {
+  auto m = load_model_config(testing::fixture("tiny-mistral") + "/config.json");
+  BOOST_REQUIRE_MESSAGE(m.ok(), m.status().to_string());
+  BOOST_TEST(m->num_kv_heads == 1);
+  BOOST_TEST(m->head_dim == 16);
+  BOOST_TEST(m->rope_theta == 1e6);  // under rope_parameters (transformers 5)
+  BOOST_TEST(!m->sliding_window.has_value());
+  auto l = load_model_config(testing::fixture("tiny-llama") + "/config.json");
+  BOOST_REQUIRE(l.ok());
+  BOOST_TEST(l->rms_norm_eps == 1e-6);
+  BOOST_TEST(l->num_layers == 3);
+  auto big = load_model_config(testing::fixture("configs") + "/mistral-7b-instruct-v0.3.json");
+  BOOST_REQUIRE(big.ok());
+  BOOST_TEST(big->head_dim == 128);  // derived: 4096 / 32
+  BOOST_TEST(big->rope_theta == 1e6);  // top level (transformers 4)
+  BOOST_TEST(big->summary() == "mistral: 32 layers, hidden 4096, heads 32/8 x 128, ffn 14336, vocab 32768");
+}
+
+BOOST_AUTO_TEST_CASE(defaults_and_variants) {
+  auto c = parse_model_config(kBase, "c");
+  BOOST_REQUIRE(c.ok());
+  BOOST_TEST(c->head_dim == 16);
+  BOOST_TEST(!c->tie_word_embeddings);
+  BOOST_TEST((c->eos_token_ids == std::vector<int>{2}));
+  auto e = parse_model_config(with(R"("eos_token_id": [2, 7], "tie_word_embeddings": true, "head_dim": 32)"), "c");
+  BOOST_REQUIRE(e.ok());
+  BOOST_TEST((e->eos_token_ids == std::vector<int>{2, 7}));
+  BOOST_TEST(e->tie_word_embeddings);
+  BOOST_TEST(e->head_dim == 32);
+  auto r = parse_model_config(with(R"("rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+      "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})"), "c");
+  BOOST_REQUIRE_MESSAGE(r.ok(), r.status().to_string());
+  BOOST_TEST((r->rope_scaling.kind == RopeScaling::Kind::kLlama3));
+  auto w = parse_model_config(with(R"("sliding_window": 4096)"), "c");
+  BOOST_REQUIRE(w.ok());
+  BOOST_TEST(*w->sliding_window == 4096);
+}
+
+BOOST_AUTO_TEST_CASE(errors_name_the_key) {
+  BOOST_TEST(parse_error("{not json").code() == StatusCode::kCorruption);
+  BOOST_TEST(parse_error("[1, 2]").code() == StatusCode::kCorruption);
+  Status s = parse_error(R"({"model_type": "llama"})");
+  BOOST_TEST(s.message().find("vocab_size") != std::string::npos);
+  s = parse_error(with(R"("model_type": "gpt2")"));
+  BOOST_TEST(s.code() == StatusCode::kUnsupported);
+  BOOST_TEST(s.message().find("gpt2") != std::string::npos);
+  s = parse_error(with(R"("hidden_act": "gelu")"));
+  BOOST_TEST(s.code() == StatusCode::kUnsupported);
+  s = parse_error(with(R"("num_key_value_heads": 3)"));
+  BOOST_TEST(s.message().find("num_key_value_heads") != std::string::npos);
+  s = parse_error(with(R"("hidden_size": "big")"));
+  BOOST_TEST(s.message().find("hidden_size") != std::string::npos);
+  s = parse_error(with(R"("rope_scaling": {"rope_type": "yarn", "factor": 2.0})"));
+  BOOST_TEST(s.code() == StatusCode::kUnsupported);
+  BOOST_TEST(s.message().find("yarn") != std::string::npos);
+  s = parse_error(with(R"("num_hidden_layers": 0)"));
+  BOOST_TEST(s.message().find("num_hidden_layers") != std::string::npos);
+  BOOST_TEST(load_model_config("/nonexistent/config.json").status().code() == StatusCode::kNotFound);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace pcache

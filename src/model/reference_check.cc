@@ -1,0 +1,88 @@
+#include "model/reference_check.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "model/safetensors.h"
+#include "util/file_util.h"
+
+namespace pcache {
+namespace {
+
+// Case chains: each entry is a list of case names run on one cache in order.
+StatusOr<std::vector<std::vector<std::string>>> list_cases(const std::string& dir,
+                                                           const SafetensorsFile& ref) {
+  std::vector<std::vector<std::string>> chains;
+  const std::string json_path = dir + "/reference.json";
+  if (!std::filesystem::exists(json_path)) {
+    const std::string suffix = ".input_ids";
+    for (const auto& [name, info] : ref.tensors()) {
+      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        chains.push_back({name.substr(0, name.size() - suffix.size())});
+      }
+    }
+    return chains;
+  }
+  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(json_path));
+  try {
+    auto j = nlohmann::json::parse(text);
+    for (const auto& c : j.at("cases")) {
+      std::string spec = c.at("case").get<std::string>();
+      std::vector<std::string> chain;
+      size_t start = 0;
+      for (size_t plus; (plus = spec.find('+', start)) != std::string::npos; start = plus + 1) {
+        chain.push_back(spec.substr(start, plus - start));
+      }
+      chain.push_back(spec.substr(start));
+      chains.push_back(chain);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Status::corruption(json_path + ": expected {\"cases\": [{\"case\": ...}]}: " + e.what());
+  }
+  return chains;
+}
+
+StatusOr<at::Tensor> read_tensor(const SafetensorsFile& ref, const std::string& name,
+                                 StDType want, at::ScalarType type) {
+  const StTensorInfo* info = ref.find(name);
+  if (!info) return Status::not_found(ref.path() + ": tensor '" + name + "' is missing");
+  if (info->dtype != want) {
+    return Status::corruption(ref.path() + ": tensor '" + name + "' has dtype " + info->dtype_name);
+  }
+  return at::from_blob(const_cast<unsigned char*>(ref.data(*info)), info->shape, at::TensorOptions().dtype(type))
+      .clone();
+}
+
+}  // namespace
+
+StatusOr<std::vector<ReferenceCaseResult>> check_reference(const LlamaModel& model,
+                                                           const std::string& dir) {
+  PCACHE_ASSIGN_OR_RETURN(auto ref, SafetensorsFile::open(dir + "/reference.safetensors"));
+  PCACHE_ASSIGN_OR_RETURN(auto chains, list_cases(dir, *ref));
+  std::vector<ReferenceCaseResult> results;
+  for (const auto& chain : chains) {
+    KVCache cache = model.new_cache(1);
+    for (size_t i = 0; i < chain.size(); ++i) {
+      const std::string& name = chain[i];
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor ids, read_tensor(*ref, name + ".input_ids", StDType::kI64, at::kLong));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor pos, read_tensor(*ref, name + ".position_ids", StDType::kI64, at::kLong));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor want, read_tensor(*ref, name + ".logits", StDType::kF32, at::kFloat));
+      if (ids.dim() != 2 || ids.size(0) != 1 || want.dim() != 3 || want.size(1) != ids.size(1) ||
+          want.size(2) != model.config().vocab_size) {
+        return Status::invalid_argument(ref->path() + ": case '" + name +
+                                        "': input_ids must be [1, T] and logits [1, T, vocab]");
+      }
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor got, model.forward(ids, pos, cache));
+      got = got.to(at::kCPU);
+      ReferenceCaseResult r;
+      r.name = i == 0 ? name : name + " (after " + chain[i - 1] + ")";
+      r.tokens = ids.size(1);
+      r.max_abs_error = (got - want).abs().max().item<double>();
+      r.top1_agreement = got.argmax(-1).eq(want.argmax(-1)).to(at::kDouble).mean().item<double>();
+      results.push_back(r);
+    }
+  }
+  return results;
+}
+
+}  // namespace pcache

@@ -1,0 +1,131 @@
+#include "model/safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include "model/safetensors_format.h"
+
+namespace pcache {
+namespace {
+
+using json = nlohmann::json;
+namespace fmt = safetensors_format;
+
+StDType parse_dtype(const std::string& s) {
+  static const std::map<std::string, StDType> kNames = {
+      {"F64", StDType::kF64}, {"F32", StDType::kF32}, {"F16", StDType::kF16},
+      {"BF16", StDType::kBF16}, {"I64", StDType::kI64}, {"I32", StDType::kI32},
+      {"I16", StDType::kI16}, {"I8", StDType::kI8},   {"U8", StDType::kU8},
+      {"BOOL", StDType::kBool}};
+  auto it = kNames.find(s);
+  return it == kNames.end() ? StDType::kOther : it->second;
+}
+
+Status parse_entry(const std::string& path, const std::string& name, const json& v,
+                   uint64_t data_size, StTensorInfo* out) {
+  auto bad = [&](const std::string& what) {
+    return Status::corruption(path + ": tensor '" + name + "': " + what);
+  };
+  if (!v.is_object()) return bad("header entry is not an object");
+  auto dt = v.find("dtype");
+  auto sh = v.find("shape");
+  auto off = v.find("data_offsets");
+  if (dt == v.end() || !dt->is_string()) return bad("missing or non-string \"dtype\"");
+  if (sh == v.end() || !sh->is_array()) return bad("missing or non-array \"shape\"");
+  if (off == v.end() || !off->is_array() || off->size() != 2 ||
+      !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned()) {
+    return bad("\"data_offsets\" is not a pair of non-negative integers");
+  }
+  out->name = name;
+  out->dtype_name = dt->get<std::string>();
+  out->dtype = parse_dtype(out->dtype_name);
+  uint64_t numel = 1;
+  for (const json& d : *sh) {
+    if (!d.is_number_unsigned()) return bad("shape " + sh->dump() + " has a negative or non-integer dimension");
+    uint64_t n = d.get<uint64_t>();
+    if (n != 0 && numel > (uint64_t{1} << 62) / n) return bad("shape " + sh->dump() + " is too large");
+    numel *= n;
+    out->shape.push_back(static_cast<int64_t>(n));
+  }
+  out->begin = (*off)[0].get<uint64_t>();
+  out->end = (*off)[1].get<uint64_t>();
+  if (out->begin > out->end) return bad("data_offsets begin > end");
+  if (out->end > data_size) {
+    return bad("data ends at byte " + std::to_string(out->end) + " of the data section, but the file holds only " +
+               std::to_string(data_size) + " (truncated file?)");
+  }
+  size_t elem = st_dtype_size(out->dtype);
+  if (elem != 0 && numel * elem != out->end - out->begin) {
+    return bad("shape " + sh->dump() + " of " + out->dtype_name + " needs " + std::to_string(numel * elem) +
+               " bytes but data_offsets span " + std::to_string(out->end - out->begin));
+  }
+  return Status::ok_status();
+}
+
+}  // namespace
+
+int64_t StTensorInfo::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+size_t st_dtype_size(StDType dtype) {
+  switch (dtype) {
+    case StDType::kF64: case StDType::kI64: return 8;
+    case StDType::kF32: case StDType::kI32: return 4;
+    case StDType::kF16: case StDType::kBF16: case StDType::kI16: return 2;
+    case StDType::kI8: case StDType::kU8: case StDType::kBool: return 1;
+    case StDType::kOther: return 0;
+  }
+  return 0;
+}
+
+StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
+  PCACHE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  if (file.size() < fmt::kHeaderSizeBytes) {
+    return Status::corruption(path + ": " + std::to_string(file.size()) +
+                              " bytes is too short for a safetensors file");
+  }
+  uint64_t header_len = 0;
+  for (size_t i = 0; i < fmt::kHeaderSizeBytes; ++i) {
+    header_len |= uint64_t{file.data()[i]} << (8 * i);  // little-endian
+  }
+  if (header_len > fmt::kMaxHeaderBytes || header_len > file.size() - fmt::kHeaderSizeBytes) {
+    return Status::corruption(path + ": header claims " + std::to_string(header_len) +
+                              " bytes but the file has " + std::to_string(file.size()) +
+                              " (truncated or not a safetensors file)");
+  }
+  json header;
+  try {
+    const char* h = reinterpret_cast<const char*>(file.data() + fmt::kHeaderSizeBytes);
+    header = json::parse(h, h + header_len);
+  } catch (const json::parse_error& e) {
+    return Status::corruption(path + ": header is not valid JSON: " + e.what());
+  }
+  if (!header.is_object()) return Status::corruption(path + ": header is not a JSON object");
+
+  std::unique_ptr<SafetensorsFile> st(new SafetensorsFile());
+  const uint64_t data_size = file.size() - fmt::kHeaderSizeBytes - header_len;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == fmt::kMetadataKey) {
+      if (!it->is_object()) return Status::corruption(path + ": __metadata__ is not an object");
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        if (m->is_string()) st->metadata_[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    StTensorInfo info;
+    PCACHE_RETURN_IF_ERROR(parse_entry(path, it.key(), it.value(), data_size, &info));
+    st->tensors_.emplace(it.key(), std::move(info));
+  }
+  st->data_start_ = file.data() + fmt::kHeaderSizeBytes + header_len;
+  st->file_ = std::move(file);
+  return st;
+}
+
+const StTensorInfo* SafetensorsFile::find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+}  // namespace pcache

@@ -1,0 +1,24 @@
+#include "testing.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+namespace pcache::testing {
+
+std::string fixtures_dir() {
+  if (const char* env = std::getenv("PCACHE_FIXTURES"); env && *env) return env;
+  return PCACHE_FIXTURES_DIR;
+}
+
+std::string fixture(const std::string& name) { return fixtures_dir() + "/" + name; }
+
+std::string make_temp_dir() {
+  std::random_device rd;
+  for (;;) {
+    auto p = std::filesystem::temp_directory_path() / ("pcache-test-" + std::to_string(rd()));
+    if (std::filesystem::create_directory(p)) return p.string();
+  }
+}
+
+}  // namespace pcache::testing
