@@ -55,11 +55,11 @@ StatusOr<at::Tensor> read_tensor(const SafetensorsFile& ref, const std::string& 
 
 }  // namespace
 
-StatusOr<std::vector<ReferenceCaseResult>> check_reference(const LlamaModel& model,
+StatusOr<std::vector<ReferenceCase>> check_reference(const LlamaModel& model,
                                                            const std::string& dir) {
   PCACHE_ASSIGN_OR_RETURN(auto ref, SafetensorsFile::open(dir + "/reference.safetensors"));
   PCACHE_ASSIGN_OR_RETURN(auto chains, list_cases(dir, *ref));
-  std::vector<ReferenceCaseResult> results;
+  std::vector<ReferenceCase> results;
   for (const auto& chain : chains) {
     KVCache cache = model.new_cache(1);
     for (size_t i = 0; i < chain.size(); ++i) {
@@ -74,7 +74,7 @@ StatusOr<std::vector<ReferenceCaseResult>> check_reference(const LlamaModel& mod
       }
       PCACHE_ASSIGN_OR_RETURN(at::Tensor got, model.forward(ids, pos, cache));
       got = got.to(at::kCPU);
-      ReferenceCaseResult r;
+      ReferenceCase r;
       r.name = i == 0 ? name : name + " (after " + chain[i - 1] + ")";
       r.tokens = ids.size(1);
       r.max_abs_error = (got - want).abs().max().item<double>();

@@ -7,22 +7,16 @@
 #include <vector>
 
 #include "model/llama.h"
+#include "pcache/engine.h"  // ReferenceCase
 #include "pcache/status.h"
 
 namespace pcache {
-
-struct ReferenceCaseResult {
-  std::string name;           // "prefill", "suffix (after prefix)", ...
-  int64_t tokens = 0;
-  double max_abs_error = 0;   // over every logit of the case
-  double top1_agreement = 0;  // share of positions whose argmax matches
-};
 
 // Runs every case listed by `dir`/reference.json (a case "a+b" runs a, then b
 // on a's KV cache) or, without that file, every `<case>.input_ids` alone.
 // Errors: NotFound / Corruption (reference files, naming the tensor),
 // InvalidArgument (a case whose shapes do not fit), forward's errors.
-StatusOr<std::vector<ReferenceCaseResult>> check_reference(const LlamaModel& model,
+StatusOr<std::vector<ReferenceCase>> check_reference(const LlamaModel& model,
                                                            const std::string& dir);
 
 }  // namespace pcache

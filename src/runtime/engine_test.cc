@@ -1,0 +1,135 @@
+#include "pcache/engine.h"
+
+#include <boost/test/unit_test.hpp>
+
+#include "model/llama.h"
+#include "testing.h"
+
+namespace pcache {
+namespace {
+
+std::unique_ptr<Engine> open_engine(const std::string& name) {
+  auto e = Engine::open(testing::fixture(name));
+  BOOST_REQUIRE_MESSAGE(e.ok(), e.status().to_string());
+  return std::move(e).value();
+}
+
+SamplingOptions greedy(int max_tokens) {
+  SamplingOptions o;
+  o.max_tokens = max_tokens;
+  o.stop_at_eos = false;
+  return o;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(engine_test)
+
+BOOST_AUTO_TEST_CASE(greedy_decoding_equals_recomputing_everything) {
+  auto engine = open_engine("tiny-llama");
+  const std::vector<int> prompt = {1, 415, 2936, 9060, 285, 1142};
+  auto gen = engine->generate_tokens(prompt, greedy(6));
+  BOOST_REQUIRE_MESSAGE(gen.ok(), gen.status().to_string());
+  BOOST_TEST(gen->tokens.size() == 6u);
+  BOOST_TEST((gen->stop_reason == StopReason::kMaxTokens));
+  BOOST_TEST(gen->timings.prompt_tokens == 6);
+  BOOST_TEST(gen->timings.generated_tokens == 6);
+
+  // Reference: a fresh full forward over prompt + tokens so far, no reuse.
+  auto ck = Checkpoint::open(testing::fixture("tiny-llama"));
+  auto model = LlamaModel::load(**ck, at::kFloat, at::kCPU);
+  std::vector<int64_t> seq(prompt.begin(), prompt.end());
+  for (int expected : gen->tokens) {
+    KVCache cache = (*model)->new_cache();
+    const int64_t n = static_cast<int64_t>(seq.size());
+    auto logits = (*model)->forward(at::tensor(seq, at::kLong).unsqueeze(0), at::arange(n, at::kLong).unsqueeze(0), cache);
+    BOOST_REQUIRE(logits.ok());
+    BOOST_TEST(logits.value()[0][n - 1].argmax().item<int64_t>() == expected);
+    seq.push_back(expected);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(text_streams_and_callback_stops) {
+  auto engine = open_engine("tiny-mistral");
+  std::string streamed;
+  auto gen = engine->generate("The capital of France is", greedy(10), [&](const std::string& piece) {
+    streamed += piece;
+    return true;
+  });
+  BOOST_REQUIRE_MESSAGE(gen.ok(), gen.status().to_string());
+  BOOST_TEST(streamed == gen->text);
+  BOOST_TEST(gen->text == (*engine->tokenizer())->decode(gen->tokens));
+  BOOST_TEST(gen->tokens.size() == 10u);
+
+  int calls = 0;
+  auto stopped = engine->generate("The capital of France is", greedy(10), [&](const std::string&) {
+    ++calls;
+    return false;
+  });
+  BOOST_REQUIRE(stopped.ok());
+  BOOST_TEST((stopped->stop_reason == StopReason::kCallback));
+  BOOST_TEST(calls == 1);
+  BOOST_TEST(stopped->tokens.size() < 10u);
+}
+
+BOOST_AUTO_TEST_CASE(sampling_repeats_with_its_seed) {
+  auto engine = open_engine("tiny-mistral");
+  SamplingOptions o = greedy(12);
+  o.temperature = 1.0f;
+  o.top_k = 100;
+  o.top_p = 0.95f;
+  o.seed = 11;
+  auto a = engine->generate("Once upon a time", o), b = engine->generate("Once upon a time", o);
+  o.seed = 12;
+  auto c = engine->generate("Once upon a time", o);
+  BOOST_REQUIRE(a.ok() && b.ok() && c.ok());
+  BOOST_TEST(a->tokens == b->tokens);
+  BOOST_TEST(a->tokens != c->tokens);
+}
+
+BOOST_AUTO_TEST_CASE(chat_prompt_uses_the_template) {
+  auto engine = open_engine("tiny-mistral");
+  BOOST_TEST((engine->chat_template() == ChatTemplate::kMistral));
+  auto gen = engine->generate_chat({{"system", "Be brief."}, {"user", "Hello"}}, greedy(3));
+  BOOST_REQUIRE_MESSAGE(gen.ok(), gen.status().to_string());
+  auto ids = (*engine->tokenizer())->apply_chat_template({{"system", "Be brief."}, {"user", "Hello"}},
+                                                         ChatTemplate::kMistral, true);
+  BOOST_TEST(gen->timings.prompt_tokens == static_cast<int>(ids->size()));
+  auto bad = engine->generate_chat({{"assistant", "Hi"}}, greedy(3));
+  BOOST_TEST(bad.status().code() == StatusCode::kInvalidArgument);
+}
+
+BOOST_AUTO_TEST_CASE(bad_options_and_inputs) {
+  BOOST_TEST(Engine::open("/nonexistent").status().code() == StatusCode::kNotFound);
+  EngineOptions o;
+  o.device = "tpu";
+  BOOST_TEST(!Engine::open(testing::fixture("tiny-mistral"), o).ok());
+  o.device = "cpu";
+  o.dtype = "int8";
+  auto s = Engine::open(testing::fixture("tiny-mistral"), o).status();
+  BOOST_TEST(s.code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(s.message().find("int8") != std::string::npos);
+  o.dtype = "auto";
+  o.chat_template = "chatml";
+  BOOST_TEST(Engine::open(testing::fixture("tiny-mistral"), o).status().code() == StatusCode::kInvalidArgument);
+
+  auto engine = open_engine("tiny-mistral");
+  auto gen = engine->generate_tokens({1, 99999}, greedy(2));
+  BOOST_TEST(gen.status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(gen.status().message().find("99999") != std::string::npos);
+  BOOST_TEST(engine->generate_tokens({}, greedy(2)).status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(engine->generate("hi", greedy(0)).status().message().find("max_tokens") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(verify_through_the_engine) {
+  auto engine = open_engine("tiny-mistral");
+  auto cases = engine->verify(testing::fixture("tiny-mistral"));
+  BOOST_REQUIRE_MESSAGE(cases.ok(), cases.status().to_string());
+  BOOST_TEST(cases->size() == 4u);
+  for (const auto& c : *cases) BOOST_TEST(c.max_abs_error < 1e-4);
+  BOOST_TEST(engine->verify("/nonexistent").status().code() == StatusCode::kNotFound);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace pcache

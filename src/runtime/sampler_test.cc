@@ -1,0 +1,74 @@
+#include "runtime/sampler.h"
+
+#include <boost/test/unit_test.hpp>
+
+namespace pcache {
+namespace {
+
+SamplingOptions sampling(float temperature, int top_k, float top_p, uint64_t seed) {
+  SamplingOptions o;
+  o.temperature = temperature;
+  o.top_k = top_k;
+  o.top_p = top_p;
+  o.seed = seed;
+  return o;
+}
+
+std::vector<int> draws(const SamplingOptions& o, const at::Tensor& logits, int n) {
+  Sampler s(o);
+  std::vector<int> out;
+  for (int i = 0; i < n; ++i) out.push_back(s.sample(logits));
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(sampler_test)
+
+BOOST_AUTO_TEST_CASE(greedy_and_truncations_pick_the_argmax) {
+  at::Tensor logits = at::tensor({0.1f, 2.0f, 1.9f, -3.0f});
+  for (int id : draws(sampling(0, 0, 1, 1), logits, 5)) BOOST_TEST(id == 1);
+  for (int id : draws(sampling(1, 1, 1, 2), logits, 20)) BOOST_TEST(id == 1);      // top_k = 1
+  for (int id : draws(sampling(1, 0, 0.01f, 3), logits, 20)) BOOST_TEST(id == 1);  // tiny top_p
+  for (int id : draws(sampling(1, 2, 1, 4), logits, 50)) BOOST_TEST((id == 1 || id == 2));
+}
+
+BOOST_AUTO_TEST_CASE(frequencies_follow_the_softmax) {
+  // p = [1/4, 3/4]
+  at::Tensor logits = at::tensor({0.0f, std::log(3.0f)});
+  auto ids = draws(sampling(1, 0, 1, 7), logits, 4000);
+  double ones = std::count(ids.begin(), ids.end(), 1) / 4000.0;
+  BOOST_TEST(ones > 0.72);
+  BOOST_TEST(ones < 0.78);
+  // Temperature 2 flattens it: p1 = sqrt(3) / (1 + sqrt(3)) = 0.634.
+  ids = draws(sampling(2, 0, 1, 7), logits, 4000);
+  ones = std::count(ids.begin(), ids.end(), 1) / 4000.0;
+  BOOST_TEST(ones > 0.60);
+  BOOST_TEST(ones < 0.67);
+}
+
+BOOST_AUTO_TEST_CASE(seeds_repeat) {
+  at::Tensor logits = at::randn({1000}, at::TensorOptions().dtype(at::kFloat));
+  BOOST_TEST(draws(sampling(1, 50, 0.9f, 42), logits, 30) == draws(sampling(1, 50, 0.9f, 42), logits, 30));
+  BOOST_TEST(draws(sampling(1, 50, 0.9f, 42), logits, 30) != draws(sampling(1, 50, 0.9f, 43), logits, 30));
+}
+
+BOOST_AUTO_TEST_CASE(validate_names_the_option) {
+  auto bad = [](SamplingOptions o, const std::string& name) {
+    Status s = o.validate();
+    BOOST_TEST(s.code() == StatusCode::kInvalidArgument);
+    BOOST_TEST(s.message().find(name) != std::string::npos);
+  };
+  SamplingOptions o;
+  BOOST_TEST(o.validate().ok());
+  o.max_tokens = 0;
+  bad(o, "max_tokens");
+  bad(sampling(-1, 0, 1, 0), "temperature");
+  bad(sampling(1, -2, 1, 0), "top_k");
+  bad(sampling(1, 0, 0, 0), "top_p");
+  bad(sampling(1, 0, 1.5f, 0), "top_p");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace pcache
