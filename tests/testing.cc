@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <random>
 
+#include "util/file_util.h"
+
 namespace pcache::testing {
 
 std::string fixtures_dir() {
@@ -13,12 +15,17 @@ std::string fixtures_dir() {
 
 std::string fixture(const std::string& name) { return fixtures_dir() + "/" + name; }
 
-std::string make_temp_dir() {
+TempDir::TempDir() {
   std::random_device rd;
   for (;;) {
     auto p = std::filesystem::temp_directory_path() / ("pcache-test-" + std::to_string(rd()));
-    if (std::filesystem::create_directory(p)) return p.string();
+    if (std::filesystem::create_directory(p)) {
+      path = p.string();
+      return;
+    }
   }
 }
+
+TempDir::~TempDir() { (void)remove_tree(path); }
 
 }  // namespace pcache::testing

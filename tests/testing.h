@@ -9,7 +9,14 @@ namespace pcache::testing {
 std::string fixtures_dir();
 // fixtures_dir() + "/" + name.
 std::string fixture(const std::string& name);
-// A fresh empty directory under the system temp dir, unique per call.
-std::string make_temp_dir();
+// A fresh empty directory under the system temp dir, removed with its
+// contents on destruction.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path;
+};
 
 }  // namespace pcache::testing

@@ -15,14 +15,14 @@ namespace {
 
 // A copy of tiny-mistral in a temp folder, to damage.
 struct CheckpointCopy {
-  std::string path = testing::make_temp_dir();
+  testing::TempDir dir;
+  std::string path = dir.path;
   CheckpointCopy() {
     for (const char* f : {"config.json", "model.safetensors", "tokenizer.model"}) {
       fs::copy_file(testing::fixture("tiny-mistral") + "/" + f, path + "/" + f);
       fs::permissions(path + "/" + f, fs::perms::owner_write, fs::perm_options::add);
     }
   }
-  ~CheckpointCopy() { fs::remove_all(path); }
   Status load_error() const {
     auto ck = Checkpoint::open(path);
     if (!ck.ok()) return ck.status();

@@ -157,7 +157,8 @@ BOOST_AUTO_TEST_CASE(tied_head_and_resharded_half_weights) {
     BOOST_REQUIRE(t.ok());
     (name.find("layers.1.") == std::string::npos ? first : second)[name] = t.value();
   }
-  const std::string tied = testing::make_temp_dir();
+  testing::TempDir tied_dir, untied_dir;
+  const std::string tied = tied_dir.path;
   testing::write_safetensors(tied + "/model-00001-of-00002.safetensors", first);
   testing::write_safetensors(tied + "/model-00002-of-00002.safetensors", second);
   nlohmann::json index;
@@ -173,7 +174,7 @@ BOOST_AUTO_TEST_CASE(tied_head_and_resharded_half_weights) {
   config["rope_theta"] = 1e6;  // transformers 4 spelling
   std::ofstream(tied + "/config.json") << config.dump();
 
-  const std::string untied = testing::make_temp_dir();
+  const std::string untied = untied_dir.path;
   std::map<std::string, at::Tensor> all = first;
   all.insert(second.begin(), second.end());
   all["lm_head.weight"] = all["model.embed_tokens.weight"];
@@ -187,8 +188,6 @@ BOOST_AUTO_TEST_CASE(tied_head_and_resharded_half_weights) {
   KVCache c1 = m_tied->new_cache(), c2 = m_untied->new_cache();
   at::Tensor a = forward_ok(*m_tied, tokens, pos, c1), b = forward_ok(*m_untied, tokens, pos, c2);
   BOOST_TEST(at::equal(a, b));
-  std::filesystem::remove_all(tied);
-  std::filesystem::remove_all(untied);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,11 +10,6 @@
 namespace pcache {
 namespace {
 
-struct TempDir {
-  std::string path = testing::make_temp_dir();
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
 std::map<std::string, at::Tensor> sample() {
   return {{"a", at::arange(6, at::kFloat).view({2, 3})}, {"b", at::ones({4}, at::kBFloat16)}};
 }
@@ -35,7 +30,7 @@ bool mentions(const Status& s, const std::string& what) {
 BOOST_AUTO_TEST_SUITE(safetensors_test)
 
 BOOST_AUTO_TEST_CASE(reads_what_was_written) {
-  TempDir dir;
+  testing::TempDir dir;
   const std::string path = dir.path + "/m.safetensors";
   testing::write_safetensors(path, sample(), [](nlohmann::json& h) { h["__metadata__"] = {{"format", "pt"}}; });
   auto f = SafetensorsFile::open(path);
@@ -53,7 +48,7 @@ BOOST_AUTO_TEST_CASE(reads_what_was_written) {
 }
 
 BOOST_AUTO_TEST_CASE(damaged_files_are_reported) {
-  TempDir dir;
+  testing::TempDir dir;
   const std::string good = dir.path + "/good.safetensors";
   testing::write_safetensors(good, sample());
   const auto size = std::filesystem::file_size(good);

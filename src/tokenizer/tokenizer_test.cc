@@ -96,7 +96,7 @@ BOOST_AUTO_TEST_CASE(missing_file_is_not_found) {
   BOOST_TEST_REQUIRE(!loaded.ok());
   BOOST_TEST(loaded.status().code() == StatusCode::kNotFound);
   BOOST_TEST(loaded.status().message().find("/nonexistent/tokenizer.model") != std::string::npos);
-  BOOST_TEST(Tokenizer::load(testing::make_temp_dir()).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(Tokenizer::load(testing::scratch_dir()).status().code() == StatusCode::kNotFound);
 }
 
 BOOST_AUTO_TEST_CASE(garbage_files_are_corruption) {

@@ -26,8 +26,14 @@ inline const Tokenizer& mistral_tokenizer() {
   return *tokenizer;
 }
 
+// One scratch folder per test binary, removed at exit.
+inline const std::string& scratch_dir() {
+  static const TempDir dir;
+  return dir.path;
+}
+
 inline std::string write_file(const std::string& name, const std::string& bytes) {
-  std::string path = make_temp_dir() + "/" + name;
+  std::string path = scratch_dir() + "/" + name;
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }

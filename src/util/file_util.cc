@@ -1,6 +1,7 @@
 #include "util/file_util.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -28,6 +29,14 @@ StatusOr<std::string> read_file(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) return Status::io_error(path + ": read failed");
   return ss.str();
+}
+
+Status remove_tree(const std::string& path) {
+  auto remove_one = [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); };
+  if (::nftw(path.c_str(), remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT) {
+    return Status::io_error(path + ": cannot remove: " + std::strerror(errno));
+  }
+  return Status::ok_status();
 }
 
 StatusOr<MappedFile> MappedFile::open(const std::string& path) {

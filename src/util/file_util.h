@@ -11,6 +11,11 @@ namespace pcache {
 // Whole file as a string. Errors: NotFound, IoError (both name the path).
 StatusOr<std::string> read_file(const std::string& path);
 
+// Removes `path` and everything under it; ok when it does not exist.
+// (POSIX nftw rather than std::filesystem::remove_all: PyTorch's wheels export
+// an older libstdc++'s filesystem symbols that crash when called from here.)
+Status remove_tree(const std::string& path);
+
 // A read-only memory map of a whole file. Move-only; unmaps on destruction.
 class MappedFile {
  public:
