@@ -6,6 +6,12 @@
 #if __has_include(<torch/version.h>)
 #include <torch/version.h>
 #endif
+#if defined(TORCH_VERSION_MAJOR)
+#define PCACHE_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+#else
+#define PCACHE_TORCH_AT_LEAST(major, minor) 0
+#endif
 
 namespace pcache {
 namespace {
@@ -77,6 +83,11 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
                                                        at::Device device) {
   const ModelConfig& c = ck.config();
   std::unique_ptr<LlamaModel> m(new LlamaModel(c, dtype, device));
+#if PCACHE_TORCH_AT_LEAST(2, 4)
+  // cuDNN attention builds a plan per sequence length (tens of ms), and decode
+  // changes the length every step: keep to the flash and memory-efficient kernels.
+  if (device.is_cuda()) at::globalContext().setSDPUseCuDNN(false);
+#endif
   const int64_t hidden = c.hidden_size, ffn = c.intermediate_size, d = c.head_dim;
   const int64_t q_out = c.num_heads * d, kv_out = c.num_kv_heads * d;
   auto load = [&](const std::string& name, std::vector<int64_t> shape) {
@@ -180,8 +191,7 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
                              const at::Tensor& mask, double scale) {
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3);
   const int64_t h_kv = k.size(1), s = k.size(2), g = h / h_kv;
-#if defined(TORCH_VERSION_MAJOR) && \
-    (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5))
+#if PCACHE_TORCH_AT_LEAST(2, 5)
   if (q.is_cuda()) {
     std::optional<at::Tensor> m;
     if (mask.defined()) m = mask.unsqueeze(1);  // [B, 1, T, S]
