@@ -69,6 +69,14 @@ struct ReferenceCase {
   double top1_agreement = 0;
 };
 
+struct ReferenceReport {
+  std::vector<ReferenceCase> cases;
+  // How the reference computed RoPE frequencies, as found by matching it:
+  // "float32" (transformers' from_pretrained), or "rounded to bfloat16" /
+  // "rounded to float16" (a model cast in memory with .to(dtype)).
+  std::string rope_frequencies = "float32";
+};
+
 class Engine {
  public:
   // Reads MODEL_DIR (config.json, *.safetensors, tokenizer.model).
@@ -100,7 +108,7 @@ class Engine {
 
   // Runs every case of DIR/reference.safetensors (see docs/formats.md) and
   // returns each case's logit error against the stored logits.
-  StatusOr<std::vector<ReferenceCase>> verify(const std::string& reference_dir) const;
+  StatusOr<ReferenceReport> verify(const std::string& reference_dir) const;
 
   struct Impl;
 

@@ -39,11 +39,12 @@ int run_verify(const VerifyArgs& a) {
   std::printf("model: %s\n", (*engine)->describe().c_str());
   const bool full_precision = (*engine)->describe().find("float32") != std::string::npos;
   const double tolerance = a.tolerance >= 0 ? a.tolerance : (full_precision ? 1e-3 : -1);
-  auto cases = (*engine)->verify(a.reference_dir.empty() ? a.model_dir : a.reference_dir);
-  if (!cases.ok()) return report(cases.status());
+  auto report_or = (*engine)->verify(a.reference_dir.empty() ? a.model_dir : a.reference_dir);
+  if (!report_or.ok()) return report(report_or.status());
+  const auto& cases = report_or->cases;
   std::printf("%-28s %7s %12s %8s\n", "case", "tokens", "max_abs_err", "top1");
   double worst = 0, agree = 0, total = 0;
-  for (const auto& c : *cases) {
+  for (const auto& c : cases) {
     std::printf("%-28s %7lld %12.3e %7.1f%%\n", c.name.c_str(), static_cast<long long>(c.tokens), c.max_abs_error,
                 100 * c.top1_agreement);
     worst = std::max(worst, c.max_abs_error);
@@ -51,10 +52,11 @@ int run_verify(const VerifyArgs& a) {
     total += c.tokens;
   }
   const double top1 = total > 0 ? agree / total : 0;
-  const bool ok = (tolerance < 0 || worst <= tolerance) && top1 >= a.min_top1 && !cases->empty();
+  const bool ok = (tolerance < 0 || worst <= tolerance) && top1 >= a.min_top1 && !cases.empty();
   std::printf("%s: max abs error %.3e (tolerance %s), top-1 agreement %.1f%% over %d positions (at least %.1f%%)\n",
               ok ? "PASS" : "FAIL", worst, tolerance < 0 ? "not checked" : CLI::detail::to_string(tolerance).c_str(),
               100 * top1, static_cast<int>(total), 100 * a.min_top1);
+  std::printf("RoPE frequencies as in the reference: %s\n", report_or->rope_frequencies.c_str());
   return ok ? 0 : kExitFailed;
 }
 

@@ -132,14 +132,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
     } else {
       PCACHE_ASSIGN_OR_RETURN(m->lm_head_, load("lm_head.weight", {c.vocab_size, hidden}));
     }
-    // transformers keeps inv_freq as a buffer that takes the checkpoint's own
-    // dtype when loaded natively; rounding the same way reproduces its logits
-    // (1e-6 instead of 1e-3 on a bfloat16 checkpoint).
-    at::Tensor inv_freq = rope_inv_freq(c);
-    if (auto stored = parse_dtype(c.torch_dtype); stored.ok() && stored.value() != at::kFloat) {
-      inv_freq = inv_freq.to(stored.value()).to(at::kFloat);
-    }
-    m->inv_freq_ = inv_freq.to(device);
+    m->inv_freq_ = rope_inv_freq(c).to(device);
   } catch (const c10::Error& e) {
     return Status::resource_exhausted(ck.dir() + ": loading weights: " + e.what_without_backtrace());
   }
@@ -158,8 +151,11 @@ at::Tensor LlamaModel::rms_norm(const at::Tensor& x, const at::Tensor& weight) c
 }
 
 // positions: [B, T] -> cos, sin: [B, 1, T, D] in the model dtype.
-std::pair<at::Tensor, at::Tensor> LlamaModel::rope_cos_sin(const at::Tensor& positions) const {
-  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
+std::pair<at::Tensor, at::Tensor> LlamaModel::rope_cos_sin(const at::Tensor& positions,
+                                                           const ForwardOptions& options) const {
+  at::Tensor inv_freq = inv_freq_;  // [D/2] float32
+  if (options.rope_freq_dtype) inv_freq = inv_freq.to(*options.rope_freq_dtype).to(at::kFloat);
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq;  // [B, T, D/2]
   at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);           // [B, 1, T, D]
   return {angles.cos().to(dtype_), angles.sin().to(dtype_)};
 }
@@ -218,7 +214,7 @@ at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens_in, const at::Tenso
   at::Tensor tokens = tokens_in.to(device_, at::kLong);        // [B, T]
   at::Tensor positions = positions_in.to(device_, at::kLong);  // [B, T]
   at::Tensor mask = attention_mask(positions, cache, t, options);  // [B, T, S] or undefined
-  auto [cos, sin] = rope_cos_sin(positions);                   // [B, 1, T, D]
+  auto [cos, sin] = rope_cos_sin(positions, options);                 // [B, 1, T, D]
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   cache.reserve(t);
 

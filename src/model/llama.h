@@ -28,6 +28,11 @@ struct ForwardOptions {
   std::optional<at::Tensor> mask;
   // Compute logits for the last token only (prefill before decoding).
   bool last_logits_only = false;
+  // Round the RoPE frequencies to this dtype first. transformers computes them
+  // in float32 when it loads a checkpoint, but a model cast in memory with
+  // .to(dtype) carries them rounded; reference logits made that way need this
+  // to be reproduced exactly. Unset for normal use.
+  std::optional<at::ScalarType> rope_freq_dtype;
 };
 
 class LlamaModel {
@@ -69,7 +74,8 @@ class LlamaModel {
   at::Tensor forward_impl(const at::Tensor& tokens, const at::Tensor& positions, KVCache& cache,
                           const ForwardOptions& options) const;
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
-  std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& positions) const;
+  std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& positions,
+                                                 const ForwardOptions& options) const;
   at::Tensor attention_mask(const at::Tensor& positions, const KVCache& cache, int64_t t,
                             const ForwardOptions& options) const;
 

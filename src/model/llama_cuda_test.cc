@@ -28,7 +28,7 @@ std::pair<double, double> run_reference(const LlamaModel& model, const std::stri
   auto results = check_reference(model, testing::fixture(name));
   BOOST_REQUIRE_MESSAGE(results.ok(), results.status().to_string());
   double agree = 0, total = 0, worst = 0;
-  for (const auto& r : *results) {
+  for (const auto& r : results->cases) {
     BOOST_TEST_MESSAGE(name << " " << r.name << ": max abs error " << r.max_abs_error << ", top-1 "
                             << r.top1_agreement);
     agree += r.top1_agreement * r.tokens;

@@ -1,6 +1,8 @@
 #include "model/reference_check.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "model/safetensors.h"
@@ -53,12 +55,12 @@ StatusOr<at::Tensor> read_tensor(const SafetensorsFile& ref, const std::string& 
       .clone();
 }
 
-}  // namespace
-
-StatusOr<std::vector<ReferenceCase>> check_reference(const LlamaModel& model,
-                                                           const std::string& dir) {
-  PCACHE_ASSIGN_OR_RETURN(auto ref, SafetensorsFile::open(dir + "/reference.safetensors"));
-  PCACHE_ASSIGN_OR_RETURN(auto chains, list_cases(dir, *ref));
+StatusOr<std::vector<ReferenceCase>> run_cases(const LlamaModel& model, const SafetensorsFile& file,
+                                               const std::vector<std::vector<std::string>>& chains,
+                                               std::optional<at::ScalarType> rope_freq_dtype) {
+  const SafetensorsFile* ref = &file;
+  ForwardOptions options;
+  options.rope_freq_dtype = rope_freq_dtype;
   std::vector<ReferenceCase> results;
   for (const auto& chain : chains) {
     KVCache cache = model.new_cache(1);
@@ -72,7 +74,7 @@ StatusOr<std::vector<ReferenceCase>> check_reference(const LlamaModel& model,
         return Status::invalid_argument(ref->path() + ": case '" + name +
                                         "': input_ids must be [1, T] and logits [1, T, vocab]");
       }
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor got, model.forward(ids, pos, cache));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor got, model.forward(ids, pos, cache, options));
       got = got.to(at::kCPU);
       ReferenceCase r;
       r.name = i == 0 ? name : name + " (after " + chain[i - 1] + ")";
@@ -83,6 +85,30 @@ StatusOr<std::vector<ReferenceCase>> check_reference(const LlamaModel& model,
     }
   }
   return results;
+}
+
+double worst_error(const std::vector<ReferenceCase>& cases) {
+  double worst = 0;
+  for (const auto& c : cases) worst = std::max(worst, c.max_abs_error);
+  return worst;
+}
+
+}  // namespace
+
+StatusOr<ReferenceReport> check_reference(const LlamaModel& model, const std::string& dir) {
+  PCACHE_ASSIGN_OR_RETURN(auto ref, SafetensorsFile::open(dir + "/reference.safetensors"));
+  PCACHE_ASSIGN_OR_RETURN(auto chains, list_cases(dir, *ref));
+  ReferenceReport report;
+  PCACHE_ASSIGN_OR_RETURN(report.cases, run_cases(model, *ref, chains, std::nullopt));
+  auto stored = parse_dtype(model.config().torch_dtype);
+  if (stored.ok() && stored.value() != at::kFloat) {
+    PCACHE_ASSIGN_OR_RETURN(auto rounded, run_cases(model, *ref, chains, stored.value()));
+    if (worst_error(rounded) < worst_error(report.cases)) {
+      report.cases = std::move(rounded);
+      report.rope_frequencies = std::string("rounded to ") + model.config().torch_dtype;
+    }
+  }
+  return report;
 }
 
 }  // namespace pcache

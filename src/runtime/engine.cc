@@ -173,7 +173,7 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, con
   return gen;
 }
 
-StatusOr<std::vector<ReferenceCase>> Engine::verify(const std::string& reference_dir) const {
+StatusOr<ReferenceReport> Engine::verify(const std::string& reference_dir) const {
   return check_reference(*impl_->model, reference_dir);
 }
 
