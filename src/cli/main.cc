@@ -88,6 +88,7 @@ int run_generate(const GenerateArgs& a) {
   if (!gen.ok()) return report(gen.status());
   const auto& t = gen->timings;
   std::printf("\n");
+  std::fflush(stdout);
   std::fprintf(stderr, "prefill %.1f ms (%d prompt tokens) | generated %d tokens, decode %.1f ms (%.1f tok/s) | stop: %s\n",
                t.prefill_ms, t.prompt_tokens, t.generated_tokens, t.decode_ms, t.decode_tokens_per_s(),
                pcache::stop_reason_name(gen->stop_reason));
