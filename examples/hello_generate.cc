@@ -18,11 +18,12 @@ int main(int argc, char** argv) {
   }
   pcache::SamplingOptions sampling;
   sampling.max_tokens = 32;
-  auto answer = (*engine)->generate_chat({{"user", argv[2]}}, sampling, [](const std::string& piece) {
-    std::fputs(piece.c_str(), stdout);
-    std::fflush(stdout);
-    return true;  // keep going
-  });
+  auto answer =
+      (*engine)->generate_chat({{"user", argv[2]}}, sampling, [](const std::string& piece) {
+        std::fputs(piece.c_str(), stdout);
+        std::fflush(stdout);
+        return true;  // keep going
+      });
   if (!answer.ok()) {
     std::fprintf(stderr, "%s\n", answer.status().to_string().c_str());
     return 1;

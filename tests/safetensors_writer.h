@@ -48,7 +48,8 @@ void write_safetensors(const std::string& path, const std::map<std::string, at::
   out << h << data;
 }
 
-inline void write_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors) {
+inline void write_safetensors(const std::string& path,
+                              const std::map<std::string, at::Tensor>& tensors) {
   write_safetensors(path, tensors, [](nlohmann::json&) {});
 }
 

@@ -45,9 +45,9 @@ const char* stop_reason_name(StopReason reason);
 
 struct GenerationTimings {
   int prompt_tokens = 0;
-  double prefill_ms = 0;      // prompt forward + choosing the first token (time to first token)
-  int generated_tokens = 0;   // including the first
-  double decode_ms = 0;       // every token after the first
+  double prefill_ms = 0;     // prompt forward + choosing the first token (time to first token)
+  int generated_tokens = 0;  // including the first
+  double decode_ms = 0;      // every token after the first
   double decode_tokens_per_s() const;
 };
 
@@ -103,7 +103,8 @@ class Engine {
                                      const SamplingOptions& options,
                                      const TextCallback& on_text = {}) const;
   // The same from token ids (InvalidArgument for an id outside the vocabulary).
-  StatusOr<Generation> generate_tokens(const std::vector<int>& prompt, const SamplingOptions& options,
+  StatusOr<Generation> generate_tokens(const std::vector<int>& prompt,
+                                       const SamplingOptions& options,
                                        const TextCallback& on_text = {}) const;
 
   // Runs every case of DIR/reference.safetensors (see docs/formats.md) and

@@ -34,9 +34,11 @@ StatusOr<std::vector<std::string>> read_index(const std::string& path) {
   std::vector<std::string> files;
   std::set<std::string> seen;
   for (auto it = map->begin(); it != map->end(); ++it) {
-    if (!it->is_string()) return Status::corruption(path + ": weight_map entry '" + it.key() + "' is not a file name");
+    if (!it->is_string())
+      return Status::corruption(path + ": weight_map entry '" + it.key() + "' is not a file name");
     std::string f = it->get<std::string>();
-    if (f.find('/') != std::string::npos) return Status::corruption(path + ": shard name '" + f + "' is not a plain file name");
+    if (f.find('/') != std::string::npos)
+      return Status::corruption(path + ": shard name '" + f + "' is not a plain file name");
     if (seen.insert(f).second) files.push_back(f);
   }
   if (files.empty()) return Status::corruption(path + ": weight_map is empty");
@@ -67,7 +69,8 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
     for (const auto& [tensor, info] : file->tensors()) {
       auto [it, fresh] = ck->where_.emplace(tensor, file.get());
       if (!fresh) {
-        return Status::corruption(file->path() + ": tensor '" + tensor + "' is also in " + it->second->path());
+        return Status::corruption(file->path() + ": tensor '" + tensor + "' is also in " +
+                                  it->second->path());
       }
     }
     ck->files_.push_back(std::move(file));
@@ -78,12 +81,14 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
 StatusOr<at::Tensor> Checkpoint::load(const std::string& name, const std::vector<int64_t>& shape,
                                       at::ScalarType dtype, at::Device device) const {
   auto it = where_.find(name);
-  if (it == where_.end()) return Status::not_found(dir_ + ": tensor '" + name + "' is missing from the checkpoint");
+  if (it == where_.end())
+    return Status::not_found(dir_ + ": tensor '" + name + "' is missing from the checkpoint");
   const SafetensorsFile& file = *it->second;
   const StTensorInfo& info = *file.find(name);
   if (info.shape != shape) {
-    return Status::invalid_argument(file.path() + ": tensor '" + name + "' has shape " + shape_string(info.shape) +
-                                    ", expected " + shape_string(shape) + " from config.json");
+    return Status::invalid_argument(file.path() + ": tensor '" + name + "' has shape " +
+                                    shape_string(info.shape) + ", expected " + shape_string(shape) +
+                                    " from config.json");
   }
   at::ScalarType src;
   switch (info.dtype) {
@@ -91,8 +96,8 @@ StatusOr<at::Tensor> Checkpoint::load(const std::string& name, const std::vector
     case StDType::kBF16: src = at::kBFloat16; break;
     case StDType::kF16: src = at::kHalf; break;
     default:
-      return Status::unsupported(file.path() + ": tensor '" + name + "' has dtype " + info.dtype_name +
-                                 " (supported: F32, BF16, F16)");
+      return Status::unsupported(file.path() + ": tensor '" + name + "' has dtype " +
+                                 info.dtype_name + " (supported: F32, BF16, F16)");
   }
   try {
     // from_blob views the read-only mapping; the conversion makes an owned copy.
@@ -100,7 +105,8 @@ StatusOr<at::Tensor> Checkpoint::load(const std::string& name, const std::vector
                                     at::TensorOptions().dtype(src));
     return view.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
   } catch (const c10::Error& e) {
-    return Status::resource_exhausted(file.path() + ": tensor '" + name + "': " + e.what_without_backtrace());
+    return Status::resource_exhausted(file.path() + ": tensor '" + name +
+                                      "': " + e.what_without_backtrace());
   }
 }
 

@@ -41,7 +41,8 @@ std::map<std::string, at::Tensor> fixture_tensors(at::ScalarType dtype) {
   auto ck = Checkpoint::open(testing::fixture("tiny-mistral"));
   auto st = SafetensorsFile::open(testing::fixture("tiny-mistral") + "/model.safetensors");
   std::map<std::string, at::Tensor> out;
-  for (const auto& [name, info] : (*st)->tensors()) out[name] = (*ck)->load(name, info.shape, dtype, at::kCPU).value();
+  for (const auto& [name, info] : (*st)->tensors())
+    out[name] = (*ck)->load(name, info.shape, dtype, at::kCPU).value();
   return out;
 }
 
@@ -94,7 +95,8 @@ BOOST_AUTO_TEST_CASE(wrong_shape_dtype_or_size) {
     testing::write_safetensors(c.path + "/model.safetensors", t);
     Status s = c.load_error();
     BOOST_TEST(s.code() == StatusCode::kInvalidArgument);
-    BOOST_TEST(mentions(s, "'model.layers.0.self_attn.k_proj.weight' has shape [32, 32], expected [16, 32]"));
+    BOOST_TEST(mentions(
+        s, "'model.layers.0.self_attn.k_proj.weight' has shape [32, 32], expected [16, 32]"));
   }
   {
     CheckpointCopy c;
@@ -107,21 +109,24 @@ BOOST_AUTO_TEST_CASE(wrong_shape_dtype_or_size) {
   }
   {
     CheckpointCopy c;
-    fs::resize_file(c.path + "/model.safetensors", fs::file_size(c.path + "/model.safetensors") / 2);
+    fs::resize_file(c.path + "/model.safetensors",
+                    fs::file_size(c.path + "/model.safetensors") / 2);
     Status s = c.load_error();
     BOOST_TEST(s.code() == StatusCode::kCorruption);
     BOOST_TEST(mentions(s, "model.safetensors"));
   }
   {
     CheckpointCopy c;
-    std::ofstream(c.path + "/config.json") << R"({"model_type": "mistral", "architectures": ["GPT2LMHeadModel"]})";
+    std::ofstream(c.path + "/config.json")
+        << R"({"model_type": "mistral", "architectures": ["GPT2LMHeadModel"]})";
     Status s = c.load_error();
     BOOST_TEST(s.code() == StatusCode::kUnsupported);
     BOOST_TEST(mentions(s, "GPT2LMHeadModel"));
   }
   {
     CheckpointCopy c;
-    std::ofstream(c.path + "/model.safetensors.index.json") << R"({"weight_map": {"x": "nope.safetensors"}})";
+    std::ofstream(c.path + "/model.safetensors.index.json")
+        << R"({"weight_map": {"x": "nope.safetensors"}})";
     Status s = c.load_error();
     BOOST_TEST(s.code() == StatusCode::kNotFound);
     BOOST_TEST(mentions(s, "nope.safetensors"));

@@ -7,8 +7,13 @@ namespace pcache {
 
 KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t kv_heads, int64_t head_dim,
                  at::ScalarType dtype, at::Device device)
-    : batch_(batch), kv_heads_(kv_heads), head_dim_(head_dim), dtype_(dtype), device_(device),
-      k_(num_layers), v_(num_layers) {
+    : batch_(batch),
+      kv_heads_(kv_heads),
+      head_dim_(head_dim),
+      dtype_(dtype),
+      device_(device),
+      k_(num_layers),
+      v_(num_layers) {
   grow_to(0);
 }
 

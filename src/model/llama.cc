@@ -8,7 +8,8 @@
 #endif
 #if defined(TORCH_VERSION_MAJOR)
 #define PCACHE_TORCH_AT_LEAST(major, minor) \
-  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+  (TORCH_VERSION_MAJOR > (major) ||         \
+   (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 #else
 #define PCACHE_TORCH_AT_LEAST(major, minor) 0
 #endif
@@ -23,14 +24,13 @@ at::Tensor rotate_half(const at::Tensor& x) {
 
 // HF's rotary frequencies, including the linear and llama3 rescalings.
 at::Tensor rope_inv_freq(const ModelConfig& c) {
-  at::Tensor exponent = at::arange(0, c.head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(c.head_dim);
+  at::Tensor exponent =
+      at::arange(0, c.head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(c.head_dim);
   at::Tensor inv_freq = 1.0 / at::pow(c.rope_theta, exponent);  // [D / 2] float32
   const RopeScaling& r = c.rope_scaling;
   switch (r.kind) {
-    case RopeScaling::Kind::kDefault:
-      return inv_freq;
-    case RopeScaling::Kind::kLinear:
-      return inv_freq / r.factor;
+    case RopeScaling::Kind::kDefault: return inv_freq;
+    case RopeScaling::Kind::kLinear: return inv_freq / r.factor;
     case RopeScaling::Kind::kLlama3: {
       const double low_wavelen = r.original_max_position_embeddings / r.low_freq_factor;
       const double high_wavelen = r.original_max_position_embeddings / r.high_freq_factor;
@@ -65,7 +65,8 @@ StatusOr<at::Device> parse_device(const std::string& name) {
   try {
     at::Device device(name);
     if (device.is_cuda() && !at::hasCUDA()) {
-      return Status::unsupported("device \"" + name + "\": this build of libtorch has no CUDA or no GPU is visible");
+      return Status::unsupported("device \"" + name +
+                                 "\": this build of libtorch has no CUDA or no GPU is visible");
     }
     if (!device.is_cpu() && !device.is_cuda()) {
       return Status::unsupported("device \"" + name + "\" (expected cpu, cuda or cuda:N)");
@@ -134,13 +135,15 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
     }
     m->inv_freq_ = rope_inv_freq(c).to(device);
   } catch (const c10::Error& e) {
-    return Status::resource_exhausted(ck.dir() + ": loading weights: " + e.what_without_backtrace());
+    return Status::resource_exhausted(ck.dir() +
+                                      ": loading weights: " + e.what_without_backtrace());
   }
   return m;
 }
 
 KVCache LlamaModel::new_cache(int64_t batch) const {
-  return KVCache(config_.num_layers, batch, config_.num_kv_heads, config_.head_dim, dtype_, device_);
+  return KVCache(config_.num_layers, batch, config_.num_kv_heads, config_.head_dim, dtype_,
+                 device_);
 }
 
 // x: [..., hidden]. Normalised in float32 and scaled in the model dtype, as HF does.
@@ -156,7 +159,7 @@ std::pair<at::Tensor, at::Tensor> LlamaModel::rope_cos_sin(const at::Tensor& pos
   at::Tensor inv_freq = inv_freq_;  // [D/2] float32
   if (options.rope_freq_dtype) inv_freq = inv_freq.to(*options.rope_freq_dtype).to(at::kFloat);
   at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq;  // [B, T, D/2]
-  at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);           // [B, 1, T, D]
+  at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);          // [B, 1, T, D]
   return {angles.cos().to(dtype_), angles.sin().to(dtype_)};
 }
 
@@ -177,7 +180,7 @@ at::Tensor LlamaModel::attention_mask(const at::Tensor& positions, const KVCache
   if (config_.sliding_window) {
     // Mistral's window, by position distance: keys more than `window` back are hidden.
     at::Tensor key_pos = at::cat({cache.positions(), positions}, 1);  // [B, S]
-    at::Tensor dist = positions.unsqueeze(2) - key_pos.unsqueeze(1);   // [B, T, S]
+    at::Tensor dist = positions.unsqueeze(2) - key_pos.unsqueeze(1);  // [B, T, S]
     m = m.logical_and(dist < *config_.sliding_window);
   }
   return m;
@@ -195,14 +198,15 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
   }
 #endif
   // Query heads that share a KV head are stacked, so K and V are never repeated.
-  at::Tensor qg = q.reshape({b, h_kv, g * t, d});                           // [B, Hkv, G T, D]
-  at::Tensor scores = at::matmul(qg, k.transpose(-2, -1)).mul_(scale);      // [B, Hkv, G T, S]
+  at::Tensor qg = q.reshape({b, h_kv, g * t, d});                       // [B, Hkv, G T, D]
+  at::Tensor scores = at::matmul(qg, k.transpose(-2, -1)).mul_(scale);  // [B, Hkv, G T, S]
   scores = scores.view({b, h_kv, g, t, s});
   if (mask.defined()) {
-    scores.masked_fill_(mask.logical_not().view({b, 1, 1, t, s}), -std::numeric_limits<float>::infinity());
+    scores.masked_fill_(mask.logical_not().view({b, 1, 1, t, s}),
+                        -std::numeric_limits<float>::infinity());
   }
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
-  at::Tensor out = at::matmul(probs.view({b, h_kv, g * t, s}), v);          // [B, Hkv, G T, D]
+  at::Tensor out = at::matmul(probs.view({b, h_kv, g * t, s}), v);  // [B, Hkv, G T, D]
   return out.view({b, h, t, d});
 }
 
@@ -211,10 +215,10 @@ at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens_in, const at::Tenso
   const ModelConfig& c = config_;
   const int64_t b = tokens_in.size(0), t = tokens_in.size(1);
   const int64_t h = c.num_heads, h_kv = c.num_kv_heads, d = c.head_dim;
-  at::Tensor tokens = tokens_in.to(device_, at::kLong);        // [B, T]
-  at::Tensor positions = positions_in.to(device_, at::kLong);  // [B, T]
+  at::Tensor tokens = tokens_in.to(device_, at::kLong);            // [B, T]
+  at::Tensor positions = positions_in.to(device_, at::kLong);      // [B, T]
   at::Tensor mask = attention_mask(positions, cache, t, options);  // [B, T, S] or undefined
-  auto [cos, sin] = rope_cos_sin(positions, options);                 // [B, 1, T, D]
+  auto [cos, sin] = rope_cos_sin(positions, options);              // [B, 1, T, D]
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   cache.reserve(t);
 
@@ -257,8 +261,9 @@ StatusOr<at::Tensor> LlamaModel::forward(const at::Tensor& tokens, const at::Ten
               (m.dim() == 3 && (m.size(0) == 1 || m.size(0) == tokens.size(0)) && m.size(1) == t &&
                m.size(2) == s);
     if (!ok) {
-      return Status::invalid_argument("forward: mask " + sizes_string(m) + " must be [T, S] or [B, T, S] with T = " +
-                                      std::to_string(t) + ", S = " + std::to_string(s));
+      return Status::invalid_argument("forward: mask " + sizes_string(m) +
+                                      " must be [T, S] or [B, T, S] with T = " + std::to_string(t) +
+                                      ", S = " + std::to_string(s));
     }
   }
   try {
@@ -268,13 +273,15 @@ StatusOr<at::Tensor> LlamaModel::forward(const at::Tensor& tokens, const at::Ten
       auto lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
       if (lo < 0 || hi >= config_.vocab_size) {
         return Status::invalid_argument("forward: token id " + std::to_string(lo < 0 ? lo : hi) +
-                                        " is outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
+                                        " is outside the vocabulary [0, " +
+                                        std::to_string(config_.vocab_size) + ")");
       }
     }
     return forward_impl(tokens, positions, cache, options);
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
-    if (what.find("out of memory") != std::string::npos) return Status::resource_exhausted("forward: " + what);
+    if (what.find("out of memory") != std::string::npos)
+      return Status::resource_exhausted("forward: " + what);
     return Status::internal("forward: " + what);
   }
 }

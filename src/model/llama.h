@@ -82,7 +82,7 @@ class LlamaModel {
   ModelConfig config_;
   at::ScalarType dtype_;
   at::Device device_;
-  at::Tensor embed_;     // [V, hidden]
+  at::Tensor embed_;  // [V, hidden]
   std::vector<Layer> layers_;
   at::Tensor norm_;      // [hidden]
   at::Tensor lm_head_;   // [V, hidden] (the embedding when tied)

@@ -73,7 +73,8 @@ BOOST_AUTO_TEST_CASE(decode_steps_equal_prefill_in_bfloat16) {
   for (int64_t i = 8; i < 16; ++i) {
     auto one = model->forward(tokens.narrow(1, i, 1), pos.narrow(1, i, 1), step);
     BOOST_REQUIRE(one.ok());
-    BOOST_TEST(one.value()[0][0].argmax().item<int64_t>() == all.value()[0][i].argmax().item<int64_t>());
+    BOOST_TEST(one.value()[0][0].argmax().item<int64_t>() ==
+               all.value()[0][i].argmax().item<int64_t>());
     BOOST_TEST((one.value()[0][0] - all.value()[0][i]).abs().max().item<double>() < 0.05);
   }
 }

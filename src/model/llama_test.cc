@@ -44,7 +44,8 @@ BOOST_AUTO_TEST_CASE(matches_transformers_float32) {
     BOOST_REQUIRE_MESSAGE(results.ok(), results.status().to_string());
     BOOST_TEST(results->cases.size() == 4u);  // prefill, gapped, prefix, suffix after prefix
     // tiny-llama's reference was computed from a model cast to bfloat16 in memory.
-    BOOST_TEST(results->rope_frequencies == (name == std::string("tiny-llama") ? "rounded to bfloat16" : "float32"));
+    BOOST_TEST(results->rope_frequencies ==
+               (name == std::string("tiny-llama") ? "rounded to bfloat16" : "float32"));
     for (const auto& r : results->cases) {
       BOOST_TEST_INFO(name << " " << r.name);
       BOOST_TEST(r.max_abs_error <= 1e-3);
@@ -59,7 +60,8 @@ BOOST_AUTO_TEST_CASE(checkpoint_variants_match_transformers) {
   // linear and llama3 rope scaling, tied head, attention and MLP biases,
   // float16 / bfloat16 / float32 weights, one file or three shards.
   const std::string root = std::string(PCACHE_SOURCE_DIR) + "/tests/fixtures/hf-variants/";
-  for (const char* name : {"llama-gqa4-fp16", "llama-tied-llama3-bf16", "llama-bias-linear-fp32", "mistral-gqa6-fp32"}) {
+  for (const char* name : {"llama-gqa4-fp16", "llama-tied-llama3-bf16", "llama-bias-linear-fp32",
+                           "mistral-gqa6-fp32"}) {
     auto model = load_model(root + name);
     auto results = check_reference(*model, root + name);
     BOOST_REQUIRE_MESSAGE(results.ok(), results.status().to_string());
@@ -136,7 +138,8 @@ BOOST_AUTO_TEST_CASE(batch_rows_are_independent) {
   at::Tensor t1 = some_tokens(8, 4), t2 = some_tokens(8, 5);
   at::Tensor pos = at::arange(8, at::kLong).unsqueeze(0);
   KVCache batch = model->new_cache(2);
-  at::Tensor both = forward_ok(*model, at::cat({t1, t2}, 0), pos.expand({2, 8}).contiguous(), batch);
+  at::Tensor both =
+      forward_ok(*model, at::cat({t1, t2}, 0), pos.expand({2, 8}).contiguous(), batch);
   KVCache c1 = model->new_cache(), c2 = model->new_cache();
   BOOST_TEST((both[0] - forward_ok(*model, t1, pos, c1)[0]).abs().max().item<double>() < 1e-4);
   BOOST_TEST((both[1] - forward_ok(*model, t2, pos, c2)[0]).abs().max().item<double>() < 1e-4);
@@ -186,7 +189,8 @@ BOOST_AUTO_TEST_CASE(tied_head_and_resharded_half_weights) {
   nlohmann::json index;
   for (auto* part : {&first, &second}) {
     for (const auto& [name, t] : *part) {
-      index["weight_map"][name] = part == &first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+      index["weight_map"][name] =
+          part == &first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
     }
   }
   std::ofstream(tied + "/model.safetensors.index.json") << index.dump();

@@ -77,7 +77,8 @@ Status read_eos(const json& j, const std::string& src, ModelConfig* c) {
   if (it->is_number_integer()) {
     c->eos_token_ids = {it->get<int>()};
   } else if (it->is_array() && !it->empty() &&
-             std::all_of(it->begin(), it->end(), [](const json& v) { return v.is_number_integer(); })) {
+             std::all_of(it->begin(), it->end(),
+                         [](const json& v) { return v.is_number_integer(); })) {
     c->eos_token_ids = it->get<std::vector<int>>();
   } else {
     return Status::invalid_argument(src + ": key \"eos_token_id\" has value " + it->dump() +
@@ -105,8 +106,8 @@ StatusOr<ModelConfig> parse_model_config(const std::string& text, const std::str
   if (!j.is_object()) return Status::corruption(src + ": top level is not a JSON object");
 
   ModelConfig c;
-  if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty() &&
-                                         (*it)[0].is_string()) {
+  if (auto it = j.find("architectures");
+      it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) {
     c.architecture = (*it)[0].get<std::string>();
   }
   PCACHE_RETURN_IF_ERROR(read_key(j, "model_type", true, &c.model_type, src));
@@ -147,7 +148,9 @@ StatusOr<ModelConfig> parse_model_config(const std::string& text, const std::str
   PCACHE_RETURN_IF_ERROR(read_rope(j, src, &c));
 
   auto positive = [&](const char* key, int64_t v) -> Status {
-    if (v <= 0) return Status::invalid_argument(src + ": \"" + key + "\" must be > 0, got " + std::to_string(v));
+    if (v <= 0)
+      return Status::invalid_argument(src + ": \"" + key + "\" must be > 0, got " +
+                                      std::to_string(v));
     return Status::ok_status();
   };
   PCACHE_RETURN_IF_ERROR(positive("vocab_size", c.vocab_size));

@@ -39,9 +39,10 @@ BOOST_AUTO_TEST_CASE(reads_fixtures) {
   BOOST_TEST(l->num_layers == 3);
   auto big = load_model_config(testing::fixture("configs") + "/mistral-7b-instruct-v0.3.json");
   BOOST_REQUIRE(big.ok());
-  BOOST_TEST(big->head_dim == 128);  // derived: 4096 / 32
+  BOOST_TEST(big->head_dim == 128);    // derived: 4096 / 32
   BOOST_TEST(big->rope_theta == 1e6);  // top level (transformers 4)
-  BOOST_TEST(big->summary() == "mistral: 32 layers, hidden 4096, heads 32/8 x 128, ffn 14336, vocab 32768");
+  BOOST_TEST(big->summary() ==
+             "mistral: 32 layers, hidden 4096, heads 32/8 x 128, ffn 14336, vocab 32768");
 }
 
 BOOST_AUTO_TEST_CASE(defaults_and_variants) {
@@ -50,13 +51,15 @@ BOOST_AUTO_TEST_CASE(defaults_and_variants) {
   BOOST_TEST(c->head_dim == 16);
   BOOST_TEST(!c->tie_word_embeddings);
   BOOST_TEST((c->eos_token_ids == std::vector<int>{2}));
-  auto e = parse_model_config(with(R"("eos_token_id": [2, 7], "tie_word_embeddings": true, "head_dim": 32)"), "c");
+  auto e = parse_model_config(
+      with(R"("eos_token_id": [2, 7], "tie_word_embeddings": true, "head_dim": 32)"), "c");
   BOOST_REQUIRE(e.ok());
   BOOST_TEST((e->eos_token_ids == std::vector<int>{2, 7}));
   BOOST_TEST(e->tie_word_embeddings);
   BOOST_TEST(e->head_dim == 32);
   auto r = parse_model_config(with(R"("rope_scaling": {"rope_type": "llama3", "factor": 8.0,
-      "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})"), "c");
+      "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})"),
+                              "c");
   BOOST_REQUIRE_MESSAGE(r.ok(), r.status().to_string());
   BOOST_TEST((r->rope_scaling.kind == RopeScaling::Kind::kLlama3));
   auto w = parse_model_config(with(R"("sliding_window": 4096)"), "c");
@@ -83,7 +86,8 @@ BOOST_AUTO_TEST_CASE(errors_name_the_key) {
   BOOST_TEST(s.message().find("yarn") != std::string::npos);
   s = parse_error(with(R"("num_hidden_layers": 0)"));
   BOOST_TEST(s.message().find("num_hidden_layers") != std::string::npos);
-  BOOST_TEST(load_model_config("/nonexistent/config.json").status().code() == StatusCode::kNotFound);
+  BOOST_TEST(load_model_config("/nonexistent/config.json").status().code() ==
+             StatusCode::kNotFound);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "model/safetensors.h"
 #include "util/file_util.h"
@@ -19,7 +19,8 @@ StatusOr<std::vector<std::vector<std::string>>> list_cases(const std::string& di
   if (!std::filesystem::exists(json_path)) {
     const std::string suffix = ".input_ids";
     for (const auto& [name, info] : ref.tensors()) {
-      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      if (name.size() > suffix.size() &&
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
         chains.push_back({name.substr(0, name.size() - suffix.size())});
       }
     }
@@ -44,14 +45,15 @@ StatusOr<std::vector<std::vector<std::string>>> list_cases(const std::string& di
   return chains;
 }
 
-StatusOr<at::Tensor> read_tensor(const SafetensorsFile& ref, const std::string& name,
-                                 StDType want, at::ScalarType type) {
+StatusOr<at::Tensor> read_tensor(const SafetensorsFile& ref, const std::string& name, StDType want,
+                                 at::ScalarType type) {
   const StTensorInfo* info = ref.find(name);
   if (!info) return Status::not_found(ref.path() + ": tensor '" + name + "' is missing");
   if (info->dtype != want) {
     return Status::corruption(ref.path() + ": tensor '" + name + "' has dtype " + info->dtype_name);
   }
-  return at::from_blob(const_cast<unsigned char*>(ref.data(*info)), info->shape, at::TensorOptions().dtype(type))
+  return at::from_blob(const_cast<unsigned char*>(ref.data(*info)), info->shape,
+                       at::TensorOptions().dtype(type))
       .clone();
 }
 
@@ -66,9 +68,12 @@ StatusOr<std::vector<ReferenceCase>> run_cases(const LlamaModel& model, const Sa
     KVCache cache = model.new_cache(1);
     for (size_t i = 0; i < chain.size(); ++i) {
       const std::string& name = chain[i];
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor ids, read_tensor(*ref, name + ".input_ids", StDType::kI64, at::kLong));
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor pos, read_tensor(*ref, name + ".position_ids", StDType::kI64, at::kLong));
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor want, read_tensor(*ref, name + ".logits", StDType::kF32, at::kFloat));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor ids,
+                              read_tensor(*ref, name + ".input_ids", StDType::kI64, at::kLong));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor pos,
+                              read_tensor(*ref, name + ".position_ids", StDType::kI64, at::kLong));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor want,
+                              read_tensor(*ref, name + ".logits", StDType::kF32, at::kFloat));
       if (ids.dim() != 2 || ids.size(0) != 1 || want.dim() != 3 || want.size(1) != ids.size(1) ||
           want.size(2) != model.config().vocab_size) {
         return Status::invalid_argument(ref->path() + ": case '" + name +

@@ -12,9 +12,9 @@ namespace fmt = safetensors_format;
 
 StDType parse_dtype(const std::string& s) {
   static const std::map<std::string, StDType> kNames = {
-      {"F64", StDType::kF64}, {"F32", StDType::kF32}, {"F16", StDType::kF16},
+      {"F64", StDType::kF64},   {"F32", StDType::kF32}, {"F16", StDType::kF16},
       {"BF16", StDType::kBF16}, {"I64", StDType::kI64}, {"I32", StDType::kI32},
-      {"I16", StDType::kI16}, {"I8", StDType::kI8},   {"U8", StDType::kU8},
+      {"I16", StDType::kI16},   {"I8", StDType::kI8},   {"U8", StDType::kU8},
       {"BOOL", StDType::kBool}};
   auto it = kNames.find(s);
   return it == kNames.end() ? StDType::kOther : it->second;
@@ -31,8 +31,8 @@ Status parse_entry(const std::string& path, const std::string& name, const json&
   auto off = v.find("data_offsets");
   if (dt == v.end() || !dt->is_string()) return bad("missing or non-string \"dtype\"");
   if (sh == v.end() || !sh->is_array()) return bad("missing or non-array \"shape\"");
-  if (off == v.end() || !off->is_array() || off->size() != 2 ||
-      !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned()) {
+  if (off == v.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
+      !(*off)[1].is_number_unsigned()) {
     return bad("\"data_offsets\" is not a pair of non-negative integers");
   }
   out->name = name;
@@ -40,9 +40,11 @@ Status parse_entry(const std::string& path, const std::string& name, const json&
   out->dtype = parse_dtype(out->dtype_name);
   uint64_t numel = 1;
   for (const json& d : *sh) {
-    if (!d.is_number_unsigned()) return bad("shape " + sh->dump() + " has a negative or non-integer dimension");
+    if (!d.is_number_unsigned())
+      return bad("shape " + sh->dump() + " has a negative or non-integer dimension");
     uint64_t n = d.get<uint64_t>();
-    if (n != 0 && numel > (uint64_t{1} << 62) / n) return bad("shape " + sh->dump() + " is too large");
+    if (n != 0 && numel > (uint64_t{1} << 62) / n)
+      return bad("shape " + sh->dump() + " is too large");
     numel *= n;
     out->shape.push_back(static_cast<int64_t>(n));
   }
@@ -50,13 +52,15 @@ Status parse_entry(const std::string& path, const std::string& name, const json&
   out->end = (*off)[1].get<uint64_t>();
   if (out->begin > out->end) return bad("data_offsets begin > end");
   if (out->end > data_size) {
-    return bad("data ends at byte " + std::to_string(out->end) + " of the data section, but the file holds only " +
-               std::to_string(data_size) + " (truncated file?)");
+    return bad("data ends at byte " + std::to_string(out->end) +
+               " of the data section, but the file holds only " + std::to_string(data_size) +
+               " (truncated file?)");
   }
   size_t elem = st_dtype_size(out->dtype);
   if (elem != 0 && numel * elem != out->end - out->begin) {
-    return bad("shape " + sh->dump() + " of " + out->dtype_name + " needs " + std::to_string(numel * elem) +
-               " bytes but data_offsets span " + std::to_string(out->end - out->begin));
+    return bad("shape " + sh->dump() + " of " + out->dtype_name + " needs " +
+               std::to_string(numel * elem) + " bytes but data_offsets span " +
+               std::to_string(out->end - out->begin));
   }
   return Status::ok_status();
 }
@@ -71,10 +75,16 @@ int64_t StTensorInfo::numel() const {
 
 size_t st_dtype_size(StDType dtype) {
   switch (dtype) {
-    case StDType::kF64: case StDType::kI64: return 8;
-    case StDType::kF32: case StDType::kI32: return 4;
-    case StDType::kF16: case StDType::kBF16: case StDType::kI16: return 2;
-    case StDType::kI8: case StDType::kU8: case StDType::kBool: return 1;
+    case StDType::kF64:
+    case StDType::kI64: return 8;
+    case StDType::kF32:
+    case StDType::kI32: return 4;
+    case StDType::kF16:
+    case StDType::kBF16:
+    case StDType::kI16: return 2;
+    case StDType::kI8:
+    case StDType::kU8:
+    case StDType::kBool: return 1;
     case StDType::kOther: return 0;
   }
   return 0;

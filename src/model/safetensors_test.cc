@@ -32,7 +32,9 @@ BOOST_AUTO_TEST_SUITE(safetensors_test)
 BOOST_AUTO_TEST_CASE(reads_what_was_written) {
   testing::TempDir dir;
   const std::string path = dir.path + "/m.safetensors";
-  testing::write_safetensors(path, sample(), [](nlohmann::json& h) { h["__metadata__"] = {{"format", "pt"}}; });
+  testing::write_safetensors(path, sample(), [](nlohmann::json& h) {
+    h["__metadata__"] = {{"format", "pt"}};
+  });
   auto f = SafetensorsFile::open(path);
   BOOST_REQUIRE_MESSAGE(f.ok(), f.status().to_string());
   BOOST_TEST((*f)->tensors().size() == 2u);
@@ -68,7 +70,8 @@ BOOST_AUTO_TEST_CASE(damaged_files_are_reported) {
   BOOST_TEST(mentions(s, "cut.safetensors"));
 
   const std::string huge = dir.path + "/huge.safetensors";
-  std::ofstream(huge, std::ios::binary) << std::string("\xff\xff\xff\xff\xff\xff\x00\x00", 8) << "{}";
+  std::ofstream(huge, std::ios::binary)
+      << std::string("\xff\xff\xff\xff\xff\xff\x00\x00", 8) << "{}";
   BOOST_TEST(mentions(open_error(huge), "header claims"));
 
   const std::string notjson = dir.path + "/notjson.safetensors";
@@ -82,7 +85,9 @@ BOOST_AUTO_TEST_CASE(damaged_files_are_reported) {
   BOOST_TEST(mentions(s, "needs 36 bytes"));
 
   const std::string beyond = dir.path + "/beyond.safetensors";
-  testing::write_safetensors(beyond, sample(), [](nlohmann::json& h) { h["b"]["data_offsets"] = {24, 4000}; });
+  testing::write_safetensors(beyond, sample(), [](nlohmann::json& h) {
+    h["b"]["data_offsets"] = {24, 4000};
+  });
   BOOST_TEST(mentions(open_error(beyond), "'b'"));
 
   const std::string neg = dir.path + "/neg.safetensors";

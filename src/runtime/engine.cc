@@ -53,7 +53,8 @@ double GenerationTimings::decode_tokens_per_s() const {
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
-StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, const EngineOptions& options) {
+StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir,
+                                               const EngineOptions& options) {
   PCACHE_ASSIGN_OR_RETURN(at::Device device, parse_device(options.device));
   at::ScalarType dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
   if (options.dtype != "auto") {
@@ -85,7 +86,8 @@ std::string Engine::describe() const {
 
 StatusOr<const Tokenizer*> Engine::tokenizer() const {
   if (!impl_->tokenizer) {
-    return Status::failed_precondition(impl_->checkpoint->tokenizer_path() + " does not exist: text needs a tokenizer");
+    return Status::failed_precondition(impl_->checkpoint->tokenizer_path() +
+                                       " does not exist: text needs a tokenizer");
   }
   return impl_->tokenizer.get();
 }
@@ -105,12 +107,14 @@ StatusOr<Generation> Engine::generate_chat(const std::vector<ChatMessage>& messa
                                            const SamplingOptions& options,
                                            const TextCallback& on_text) const {
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  PCACHE_ASSIGN_OR_RETURN(std::vector<int> ids,
-                          tok->apply_chat_template(messages, impl_->chat_template, /*add_generation_prompt=*/true));
+  PCACHE_ASSIGN_OR_RETURN(
+      std::vector<int> ids,
+      tok->apply_chat_template(messages, impl_->chat_template, /*add_generation_prompt=*/true));
   return generate_tokens(ids, options, on_text);
 }
 
-StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, const SamplingOptions& options,
+StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
+                                             const SamplingOptions& options,
                                              const TextCallback& on_text) const {
   PCACHE_RETURN_IF_ERROR(options.validate());
   if (prompt.empty()) return Status::invalid_argument("generate: the prompt has no tokens");
@@ -130,7 +134,8 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, con
   std::optional<TokenStreamDecoder> stream;
   if (impl_->tokenizer) stream.emplace(*impl_->tokenizer);
   auto is_eos = [&](int id) {
-    return std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), id) != config.eos_token_ids.end();
+    return std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), id) !=
+           config.eos_token_ids.end();
   };
   // Text pieces go to the callback as they come; false from it stops.
   auto emit = [&](const std::string& piece) {

@@ -42,7 +42,8 @@ BOOST_AUTO_TEST_CASE(greedy_decoding_equals_recomputing_everything) {
   for (int expected : gen->tokens) {
     KVCache cache = (*model)->new_cache();
     const int64_t n = static_cast<int64_t>(seq.size());
-    auto logits = (*model)->forward(at::tensor(seq, at::kLong).unsqueeze(0), at::arange(n, at::kLong).unsqueeze(0), cache);
+    auto logits = (*model)->forward(at::tensor(seq, at::kLong).unsqueeze(0),
+                                    at::arange(n, at::kLong).unsqueeze(0), cache);
     BOOST_REQUIRE(logits.ok());
     BOOST_TEST(logits.value()[0][n - 1].argmax().item<int64_t>() == expected);
     seq.push_back(expected);
@@ -52,10 +53,11 @@ BOOST_AUTO_TEST_CASE(greedy_decoding_equals_recomputing_everything) {
 BOOST_AUTO_TEST_CASE(text_streams_and_callback_stops) {
   auto engine = open_engine("tiny-mistral");
   std::string streamed;
-  auto gen = engine->generate("The capital of France is", greedy(10), [&](const std::string& piece) {
-    streamed += piece;
-    return true;
-  });
+  auto gen =
+      engine->generate("The capital of France is", greedy(10), [&](const std::string& piece) {
+        streamed += piece;
+        return true;
+      });
   BOOST_REQUIRE_MESSAGE(gen.ok(), gen.status().to_string());
   BOOST_TEST(streamed == gen->text);
   BOOST_TEST(gen->text == (*engine->tokenizer())->decode(gen->tokens));
@@ -92,8 +94,9 @@ BOOST_AUTO_TEST_CASE(chat_prompt_uses_the_template) {
   BOOST_TEST((engine->chat_template() == ChatTemplate::kMistral));
   auto gen = engine->generate_chat({{"system", "Be brief."}, {"user", "Hello"}}, greedy(3));
   BOOST_REQUIRE_MESSAGE(gen.ok(), gen.status().to_string());
-  auto ids = (*engine->tokenizer())->apply_chat_template({{"system", "Be brief."}, {"user", "Hello"}},
-                                                         ChatTemplate::kMistral, true);
+  auto ids = (*engine->tokenizer())
+                 ->apply_chat_template({{"system", "Be brief."}, {"user", "Hello"}},
+                                       ChatTemplate::kMistral, true);
   BOOST_TEST(gen->timings.prompt_tokens == static_cast<int>(ids->size()));
   auto bad = engine->generate_chat({{"assistant", "Hi"}}, greedy(3));
   BOOST_TEST(bad.status().code() == StatusCode::kInvalidArgument);
@@ -111,14 +114,17 @@ BOOST_AUTO_TEST_CASE(bad_options_and_inputs) {
   BOOST_TEST(s.message().find("int8") != std::string::npos);
   o.dtype = "auto";
   o.chat_template = "chatml";
-  BOOST_TEST(Engine::open(testing::fixture("tiny-mistral"), o).status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(Engine::open(testing::fixture("tiny-mistral"), o).status().code() ==
+             StatusCode::kInvalidArgument);
 
   auto engine = open_engine("tiny-mistral");
   auto gen = engine->generate_tokens({1, 99999}, greedy(2));
   BOOST_TEST(gen.status().code() == StatusCode::kInvalidArgument);
   BOOST_TEST(gen.status().message().find("99999") != std::string::npos);
-  BOOST_TEST(engine->generate_tokens({}, greedy(2)).status().code() == StatusCode::kInvalidArgument);
-  BOOST_TEST(engine->generate("hi", greedy(0)).status().message().find("max_tokens") != std::string::npos);
+  BOOST_TEST(engine->generate_tokens({}, greedy(2)).status().code() ==
+             StatusCode::kInvalidArgument);
+  BOOST_TEST(engine->generate("hi", greedy(0)).status().message().find("max_tokens") !=
+             std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(verify_through_the_engine) {

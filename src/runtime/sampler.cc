@@ -3,11 +3,14 @@
 namespace pcache {
 
 Status SamplingOptions::validate() const {
-  if (max_tokens < 1) return Status::invalid_argument("max_tokens must be >= 1, got " + std::to_string(max_tokens));
+  if (max_tokens < 1)
+    return Status::invalid_argument("max_tokens must be >= 1, got " + std::to_string(max_tokens));
   if (!(temperature >= 0.f) || temperature > 100.f) {
-    return Status::invalid_argument("temperature must be in [0, 100], got " + std::to_string(temperature));
+    return Status::invalid_argument("temperature must be in [0, 100], got " +
+                                    std::to_string(temperature));
   }
-  if (top_k < 0) return Status::invalid_argument("top_k must be >= 0, got " + std::to_string(top_k));
+  if (top_k < 0)
+    return Status::invalid_argument("top_k must be >= 0, got " + std::to_string(top_k));
   if (!(top_p > 0.f && top_p <= 1.f)) {
     return Status::invalid_argument("top_p must be in (0, 1], got " + std::to_string(top_p));
   }

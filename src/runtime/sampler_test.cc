@@ -49,8 +49,10 @@ BOOST_AUTO_TEST_CASE(frequencies_follow_the_softmax) {
 
 BOOST_AUTO_TEST_CASE(seeds_repeat) {
   at::Tensor logits = at::randn({1000}, at::TensorOptions().dtype(at::kFloat));
-  BOOST_TEST(draws(sampling(1, 50, 0.9f, 42), logits, 30) == draws(sampling(1, 50, 0.9f, 42), logits, 30));
-  BOOST_TEST(draws(sampling(1, 50, 0.9f, 42), logits, 30) != draws(sampling(1, 50, 0.9f, 43), logits, 30));
+  BOOST_TEST(draws(sampling(1, 50, 0.9f, 42), logits, 30) ==
+             draws(sampling(1, 50, 0.9f, 42), logits, 30));
+  BOOST_TEST(draws(sampling(1, 50, 0.9f, 42), logits, 30) !=
+             draws(sampling(1, 50, 0.9f, 43), logits, 30));
 }
 
 BOOST_AUTO_TEST_CASE(validate_names_the_option) {
