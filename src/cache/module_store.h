@@ -1,0 +1,104 @@
+// ModuleStore: the encoded K/V of prompt modules, kept on the compute device
+// within a byte budget, spilled least-recently-used to host memory and then
+// to a cache directory on disk, and brought back on demand.
+//
+// Keys are content hashes: a ModuleKey says which model, schema and module an
+// entry belongs to, and `content` is a hash of everything the entry's K/V
+// depends on (tokens, positions, encoding mode, what it attended to), so a
+// changed schema misses only for the modules whose inputs changed.
+//
+// Thread-safe: every method may be called from several threads at once.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pcache/status.h"
+
+namespace pcache {
+
+struct ModuleKey {
+  std::string model;    // model fingerprint (hex)
+  std::string schema;   // schema name
+  std::string module;   // module path in the schema, "menu/specials"; "" for the root text
+  uint64_t content = 0; // hash of the entry's inputs
+  std::string to_string() const;  // "<model>/<schema>/<module>/<content hex>", unique per key
+};
+
+// Encoded states of one module.
+struct ModuleKV {
+  std::vector<int> tokens;         // [T]
+  std::vector<int64_t> positions;  // [T], ascending
+  std::vector<at::Tensor> k, v;    // per layer [Hkv, T, D], all on one device, one dtype
+  int64_t bytes() const;           // K and V bytes
+};
+
+enum class Tier { kDevice, kHost, kDisk };
+
+struct ModuleStoreOptions {
+  at::Device device = at::kCPU;       // the compute device (the "device" tier lives here)
+  int64_t device_budget_bytes = 1ll << 30;
+  int64_t host_budget_bytes = 4ll << 30;  // ignored when device is the CPU (one tier in memory)
+  std::string disk_dir;               // empty: no disk tier (entries evicted from host are dropped)
+  double max_pinned_share = 0.5;      // pinned bytes at most this share of the device budget
+};
+
+struct ModuleStoreStats {
+  int64_t hits = 0;         // get() found the entry (in any tier)
+  int64_t misses = 0;       // get() found nothing usable
+  int64_t device_hits = 0, host_hits = 0, disk_hits = 0;
+  int64_t evictions_to_host = 0, evictions_to_disk = 0, evictions_dropped = 0;
+  int64_t corrupt_files = 0;  // disk files found damaged, truncated or of another model; removed
+  int64_t entries = 0;
+  int64_t device_bytes = 0, host_bytes = 0, disk_bytes = 0, pinned_bytes = 0;
+};
+
+class ModuleStore {
+ public:
+  explicit ModuleStore(ModuleStoreOptions options);
+  ~ModuleStore();
+
+  // The entry on the compute device, moved up from host or disk if needed.
+  // With a disk_dir, entries written by earlier processes are found there too
+  // (a disk file is checked: magic, version, key, shapes, checksum; a bad one
+  // is deleted, counted in corrupt_files, and reported as a miss).
+  // Returns nullptr on a miss. Errors only for I/O failures other than a
+  // missing or damaged file.
+  StatusOr<std::shared_ptr<const ModuleKV>> get(const ModuleKey& key);
+
+  // Stores `kv` (moved to the compute device if elsewhere) under `key`,
+  // replacing any entry with that key; with a disk_dir it is also written
+  // there at once (temp file + rename), so other processes and later runs
+  // find it. Then evicts least recently used
+  // entries until the budgets hold. Entries in use by a caller (shared_ptr
+  // still held) stay valid after eviction. Errors: InvalidArgument when kv's
+  // shapes are inconsistent; IoError when the disk tier cannot be written.
+  Status put(const ModuleKey& key, ModuleKV kv);
+
+  // Pins every present and future entry whose key's schema is `schema` and,
+  // when `module` is not empty, whose module path is `module` or below it:
+  // pinned entries are never evicted from the device. Error:
+  // ResourceExhausted when pinned bytes would exceed max_pinned_share of the
+  // device budget (nothing is pinned then).
+  Status pin(const std::string& schema, const std::string& module = "");
+  void unpin(const std::string& schema, const std::string& module = "");
+
+  // Which tier holds the entry, or nullopt.
+  std::optional<Tier> tier_of(const ModuleKey& key) const;
+  ModuleStoreStats stats() const;
+  const ModuleStoreOptions& options() const { return options_; }
+
+ private:
+  struct Entry;
+  ModuleStoreOptions options_;
+  mutable std::mutex mu_;
+  std::unique_ptr<struct ModuleStoreState> state_;
+};
+
+}  // namespace pcache
