@@ -26,6 +26,17 @@ struct EngineOptions {
   std::string dtype = "auto";          // "auto" (float32 on CPU, bfloat16 on CUDA),
                                        // "float32", "bfloat16" or "float16"
   std::string chat_template = "auto";  // "auto" (from the tokenizer), "mistral" or "llama2"
+
+  // Module store (docs/architecture.md): device tier budget, host tier
+  // budget (GPU only), and a cache directory for the disk tier ("" = none).
+  int64_t device_cache_bytes = 2ll << 30;
+  int64_t host_cache_bytes = 8ll << 30;
+  std::string cache_dir;
+  double max_pinned_share = 0.5;
+  // Encoding mode of schemas that do not say: "scaffold" or "independent".
+  std::string default_encoding = "scaffold";
+  // Reuse the states of earlier plain prompts that share a prefix.
+  bool prefix_cache = true;
 };
 
 struct SamplingOptions {
@@ -44,10 +55,15 @@ enum class StopReason { kEos, kMaxTokens, kCallback };
 const char* stop_reason_name(StopReason reason);
 
 struct GenerationTimings {
-  int prompt_tokens = 0;
-  double prefill_ms = 0;     // prompt forward + choosing the first token (time to first token)
-  int generated_tokens = 0;  // including the first
-  double decode_ms = 0;      // every token after the first
+  int prompt_tokens = 0;      // all of the prompt: reused from the cache + computed
+  int cached_tokens = 0;      // reused (modules or a shared prefix)
+  int modules_reused = 0;     // PML prompts: modules taken from the store
+  int modules_encoded = 0;    // PML prompts: modules encoded for this request
+  double assembly_ms = 0;     // finding and gathering cached states (encoding missing modules included)
+  double prefill_ms = 0;      // forward of the computed prompt tokens
+  double first_token_ms = 0;  // from the call to the first token: assembly + prefill + sampling
+  int generated_tokens = 0;   // including the first
+  double decode_ms = 0;       // every token after the first
   double decode_tokens_per_s() const;
 };
 
@@ -56,6 +72,31 @@ struct Generation {
   std::vector<int> tokens;  // generated ids, without the eos that stopped them
   StopReason stop_reason = StopReason::kMaxTokens;
   GenerationTimings timings;
+};
+
+// Options of a PML prompt run.
+struct RunOptions {
+  SamplingOptions sampling;
+  bool use_cache = true;   // false: the baseline, one plain prefill of the same tokens and positions
+  bool read_only = false;  // use cached states, store nothing new
+};
+
+// One module as compiled: what it holds and what it cost.
+struct ModuleReport {
+  std::string module;       // path in the schema ("" is the schema's own text)
+  int tokens = 0;
+  int64_t first_position = 0, end_position = 0;  // [first, end)
+  int64_t bytes = 0;        // K and V of all layers
+  double encode_ms = 0;     // 0 when it was already cached
+  bool was_cached = false;
+};
+
+struct CacheStats {
+  int64_t hits = 0, misses = 0;
+  int64_t device_hits = 0, host_hits = 0, disk_hits = 0;
+  int64_t evictions_to_host = 0, evictions_to_disk = 0, evictions_dropped = 0;
+  int64_t corrupt_files = 0, entries = 0;
+  int64_t device_bytes = 0, host_bytes = 0, disk_bytes = 0, pinned_bytes = 0;
 };
 
 // Receives each piece of text as soon as it decodes to whole characters.
@@ -106,6 +147,29 @@ class Engine {
   StatusOr<Generation> generate_tokens(const std::vector<int>& prompt,
                                        const SamplingOptions& options,
                                        const TextCallback& on_text = {}) const;
+
+  // Registers a PML schema (a file, or text labelled `file_name` in errors),
+  // replacing one of the same name; returns its name. Errors: InvalidArgument
+  // with file:line:column.
+  StatusOr<std::string> add_schema_file(const std::string& path);
+  StatusOr<std::string> add_schema(const std::string& text, const std::string& file_name = "<string>");
+
+  // Encodes every cacheable module of a registered schema into the module
+  // store (those already there are reported with was_cached).
+  StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name);
+
+  // Answers a PML prompt (a file, or text) from the module cache: imported
+  // modules' states are reused, parameter values, uncached modules and the new
+  // text are computed, then decoding runs. Its schema must be registered.
+  StatusOr<Generation> run_file(const std::string& prompt_path, const RunOptions& options,
+                                const TextCallback& on_text = {});
+  StatusOr<Generation> run(const std::string& prompt_text, const RunOptions& options,
+                           const TextCallback& on_text = {}, const std::string& file_name = "<string>");
+
+  // Keeps a schema's modules (or one module and those below it) on the device.
+  // ResourceExhausted beyond max_pinned_share of the device budget.
+  Status pin(const std::string& schema_name, const std::string& module = "");
+  CacheStats cache_stats() const;
 
   // Runs every case of DIR/reference.safetensors (see docs/formats.md) and
   // returns each case's logit error against the stored logits.

@@ -95,7 +95,6 @@ class ModuleStore {
   const ModuleStoreOptions& options() const { return options_; }
 
  private:
-  struct Entry;
   ModuleStoreOptions options_;
   mutable std::mutex mu_;
   std::unique_ptr<struct ModuleStoreState> state_;

@@ -3,9 +3,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <cstdio>
 #include <sstream>
 
 #include "util/file_util.h"
+#include "xxhash.h"
 
 namespace pcache {
 namespace {
@@ -53,7 +55,8 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
   if (!fs::is_directory(dir, ec)) return Status::not_found(dir + ": not a model folder");
   std::unique_ptr<Checkpoint> ck(new Checkpoint());
   ck->dir_ = dir;
-  PCACHE_ASSIGN_OR_RETURN(ck->config_, load_model_config(dir + "/config.json"));
+  PCACHE_ASSIGN_OR_RETURN(ck->config_text_, read_file(dir + "/config.json"));
+  PCACHE_ASSIGN_OR_RETURN(ck->config_, parse_model_config(ck->config_text_, dir + "/config.json"));
 
   std::vector<std::string> names;
   const std::string index = dir + "/model.safetensors.index.json";
@@ -76,6 +79,20 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
     ck->files_.push_back(std::move(file));
   }
   return ck;
+}
+
+const std::string& Checkpoint::fingerprint() const {
+  std::call_once(fingerprint_once_, [this] {
+    XXH3_state_t* state = XXH3_createState();
+    XXH3_64bits_reset(state);
+    XXH3_64bits_update(state, config_text_.data(), config_text_.size());
+    for (const auto& file : files_) XXH3_64bits_update(state, file->bytes(), file->size());
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(XXH3_64bits_digest(state)));
+    XXH3_freeState(state);
+    fingerprint_ = hex;
+  });
+  return fingerprint_;
 }
 
 StatusOr<at::Tensor> Checkpoint::load(const std::string& name, const std::vector<int64_t>& shape,

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,12 @@ class Checkpoint {
   std::string tokenizer_path() const { return dir_ + "/tokenizer.model"; }
   bool has(const std::string& name) const { return where_.count(name) != 0; }
 
+  // 16 hex digits: XXH3-64 of config.json and every weight file's bytes. Keys
+  // cached states, so that states of one model are never used with another.
+  // Computed on first call (reads every weight byte once, from the page cache
+  // when the weights were just loaded).
+  const std::string& fingerprint() const;
+
   // The tensor `name`, checked against `shape`, converted to `dtype` on
   // `device` (a fresh tensor that owns its memory).
   // Errors: NotFound (no such tensor), InvalidArgument (shape differs),
@@ -39,6 +46,9 @@ class Checkpoint {
   ModelConfig config_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const SafetensorsFile*> where_;
+  std::string config_text_;
+  mutable std::once_flag fingerprint_once_;
+  mutable std::string fingerprint_;
 };
 
 }  // namespace pcache

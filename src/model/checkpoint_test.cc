@@ -62,6 +62,24 @@ BOOST_AUTO_TEST_CASE(opens_single_and_sharded) {
   BOOST_TEST((t->scalar_type() == at::kFloat));
 }
 
+BOOST_AUTO_TEST_CASE(fingerprint_follows_config_and_weights) {
+  auto a = Checkpoint::open(testing::fixture("tiny-mistral"));
+  auto b = Checkpoint::open(testing::fixture("tiny-mistral"));
+  auto c = Checkpoint::open(testing::fixture("tiny-llama"));
+  BOOST_REQUIRE(a.ok() && b.ok() && c.ok());
+  BOOST_TEST((*a)->fingerprint().size() == 16u);
+  BOOST_TEST((*a)->fingerprint() == (*b)->fingerprint());
+  BOOST_TEST((*a)->fingerprint() != (*c)->fingerprint());
+  CheckpointCopy copy;
+  auto d = Checkpoint::open(copy.path);
+  BOOST_REQUIRE(d.ok());
+  BOOST_TEST((*d)->fingerprint() == (*a)->fingerprint());  // same bytes elsewhere
+  std::ofstream(copy.path + "/config.json", std::ios::app) << " ";
+  auto e = Checkpoint::open(copy.path);
+  BOOST_REQUIRE(e.ok());
+  BOOST_TEST((*e)->fingerprint() != (*a)->fingerprint());
+}
+
 BOOST_AUTO_TEST_CASE(missing_pieces) {
   BOOST_TEST(Checkpoint::open("/nonexistent/model").status().code() == StatusCode::kNotFound);
   {

@@ -39,6 +39,9 @@ class SafetensorsFile {
   static StatusOr<std::unique_ptr<SafetensorsFile>> open(const std::string& path);
 
   const std::string& path() const { return file_.path(); }
+  // The whole file, header included.
+  const unsigned char* bytes() const { return file_.data(); }
+  size_t size() const { return file_.size(); }
   const std::map<std::string, StTensorInfo>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   // nullptr when absent.

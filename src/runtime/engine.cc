@@ -2,13 +2,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 
+#include "cache/module_store.h"
 #include "model/checkpoint.h"
 #include "model/llama.h"
 #include "model/reference_check.h"
+#include "pml/pml.h"
+#include "runtime/prompt_cache.h"
 #include "runtime/sampler.h"
+#include "util/file_util.h"
+#include "xxhash.h"
 
 namespace pcache {
 namespace {
@@ -28,6 +35,12 @@ const char* dtype_name(at::ScalarType t) {
   }
 }
 
+at::Tensor row(const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).unsqueeze(0); }
+
+// The schema name under which plain prompts' states are stored.
+constexpr const char* kPrefixSchema = "";
+constexpr size_t kMaxPrefixes = 32;
+
 }  // namespace
 
 struct Engine::Impl {
@@ -35,7 +48,112 @@ struct Engine::Impl {
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<Tokenizer> tokenizer;  // null when the folder has none
   ChatTemplate chat_template = ChatTemplate::kMistral;
+  EngineOptions options;
+  std::unique_ptr<ModuleStore> store;
+  std::unique_ptr<PromptCache> prompts;  // null without a tokenizer
+
+  // Token sequences of recent plain prompts whose states are in the store.
+  std::mutex prefix_mu;
+  std::deque<std::vector<int>> prefixes;
+
+  ModuleKey prefix_key(const std::vector<int>& tokens) const {
+    return ModuleKey{checkpoint->fingerprint(), kPrefixSchema, "prefix",
+                     XXH64(tokens.data(), tokens.size() * sizeof(int), 0)};
+  }
+
+  // Fills `cache` with the longest stored prefix of `prompt` (at most all but
+  // its last token, which must be computed for logits); returns its length.
+  StatusOr<int64_t> reuse_prefix(const std::vector<int>& prompt, KVCache& cache);
+  void remember_prefix(const std::vector<int>& prompt, const KVCache& cache);
+
+  // Samples from `logits` ([V]) and decodes until a stop; fills gen.
+  Status decode(KVCache& cache, at::Tensor logits, int64_t next_position, const SamplingOptions& options,
+                const TextCallback& on_text, Clock::time_point start, Generation& gen) const;
 };
+
+StatusOr<int64_t> Engine::Impl::reuse_prefix(const std::vector<int>& prompt, KVCache& cache) {
+  std::vector<int> best;
+  size_t best_len = 0;
+  {
+    std::lock_guard<std::mutex> lock(prefix_mu);
+    for (const auto& p : prefixes) {
+      size_t n = std::mismatch(p.begin(), p.end(), prompt.begin(), prompt.end()).first - p.begin();
+      n = std::min(n, prompt.size() - 1);
+      if (n > best_len) {
+        best_len = n;
+        best = p;
+      }
+    }
+  }
+  if (best_len == 0) return 0;
+  PCACHE_ASSIGN_OR_RETURN(auto kv, store->get(prefix_key(best)));
+  if (!kv) return 0;  // evicted
+  const int64_t n = static_cast<int64_t>(best_len);
+  std::vector<at::Tensor> ks, vs;
+  for (size_t l = 0; l < kv->k.size(); ++l) {
+    ks.push_back(kv->k[l].narrow(1, 0, n).unsqueeze(0));  // [1, Hkv, n, D]
+    vs.push_back(kv->v[l].narrow(1, 0, n).unsqueeze(0));
+  }
+  cache.append(ks, vs, at::arange(n, at::kLong).unsqueeze(0).to(model->device()));
+  return n;
+}
+
+void Engine::Impl::remember_prefix(const std::vector<int>& prompt, const KVCache& cache) {
+  const int64_t n = static_cast<int64_t>(prompt.size());
+  ModuleKV kv;
+  kv.tokens = prompt;
+  for (int64_t i = 0; i < n; ++i) kv.positions.push_back(i);
+  for (int64_t l = 0; l < cache.num_layers(); ++l) {
+    // Copies: the cache's buffers go on growing while decoding.
+    kv.k.push_back(cache.keys(l)[0].narrow(1, 0, n).clone());
+    kv.v.push_back(cache.values(l)[0].narrow(1, 0, n).clone());
+  }
+  if (!store->put(prefix_key(prompt), std::move(kv)).ok()) return;  // a cache, not a must
+  std::lock_guard<std::mutex> lock(prefix_mu);
+  prefixes.erase(std::remove(prefixes.begin(), prefixes.end(), prompt), prefixes.end());
+  prefixes.push_front(prompt);
+  if (prefixes.size() > kMaxPrefixes) prefixes.pop_back();
+}
+
+Status Engine::Impl::decode(KVCache& cache, at::Tensor logits, int64_t next_position,
+                            const SamplingOptions& options, const TextCallback& on_text,
+                            Clock::time_point start, Generation& gen) const {
+  const ModelConfig& config = model->config();
+  Sampler sampler(options);
+  std::optional<TokenStreamDecoder> stream;
+  if (tokenizer) stream.emplace(*tokenizer);
+  auto is_eos = [&](int id) {
+    return std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), id) != config.eos_token_ids.end();
+  };
+  // Text pieces go to the callback as they come; false from it stops.
+  auto emit = [&](const std::string& piece) {
+    gen.text += piece;
+    return piece.empty() || !on_text || on_text(piece);
+  };
+  int next = sampler.sample(logits);
+  gen.timings.first_token_ms = ms_since(start);
+  auto decode_start = Clock::now();
+  gen.stop_reason = StopReason::kMaxTokens;
+  for (;;) {
+    if (options.stop_at_eos && is_eos(next)) {
+      gen.stop_reason = StopReason::kEos;
+      break;
+    }
+    gen.tokens.push_back(next);
+    if (stream && !emit(stream->push(next))) {
+      gen.stop_reason = StopReason::kCallback;
+      break;
+    }
+    if (static_cast<int>(gen.tokens.size()) >= options.max_tokens) break;
+    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, model->forward(at::full({1, 1}, next, at::kLong),
+                                                           at::full({1, 1}, next_position++, at::kLong), cache));
+    next = sampler.sample(out[0][0]);
+  }
+  if (stream) emit(stream->flush());
+  gen.timings.generated_tokens = static_cast<int>(gen.tokens.size());
+  gen.timings.decode_ms = gen.tokens.size() > 1 ? ms_since(decode_start) : 0.0;
+  return Status::ok_status();
+}
 
 const char* stop_reason_name(StopReason reason) {
   switch (reason) {
@@ -53,14 +171,27 @@ double GenerationTimings::decode_tokens_per_s() const {
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
-StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir,
-                                               const EngineOptions& options) {
+StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, const EngineOptions& options) {
   PCACHE_ASSIGN_OR_RETURN(at::Device device, parse_device(options.device));
   at::ScalarType dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
   if (options.dtype != "auto") {
     PCACHE_ASSIGN_OR_RETURN(dtype, parse_dtype(options.dtype));
   }
+  pml::EncodingMode mode;
+  if (options.default_encoding == "scaffold") {
+    mode = pml::EncodingMode::kScaffold;
+  } else if (options.default_encoding == "independent") {
+    mode = pml::EncodingMode::kIndependent;
+  } else {
+    return Status::invalid_argument("encoding mode \"" + options.default_encoding +
+                                    "\" (expected scaffold or independent)");
+  }
+  if (options.device_cache_bytes < 0 || options.host_cache_bytes < 0 || options.max_pinned_share < 0 ||
+      options.max_pinned_share > 1) {
+    return Status::invalid_argument("cache budgets must be >= 0 and max_pinned_share in [0, 1]");
+  }
   auto impl = std::make_unique<Impl>();
+  impl->options = options;
   PCACHE_ASSIGN_OR_RETURN(impl->checkpoint, Checkpoint::open(model_dir));
   PCACHE_ASSIGN_OR_RETURN(impl->model, LlamaModel::load(*impl->checkpoint, dtype, device));
   if (std::filesystem::exists(impl->checkpoint->tokenizer_path())) {
@@ -75,6 +206,22 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir,
   }
   if (options.chat_template != "auto") {
     PCACHE_ASSIGN_OR_RETURN(impl->chat_template, parse_chat_template(options.chat_template));
+  }
+  ModuleStoreOptions store;
+  store.device = device;
+  store.device_budget_bytes = options.device_cache_bytes;
+  store.host_budget_bytes = options.host_cache_bytes;
+  store.disk_dir = options.cache_dir;
+  store.max_pinned_share = options.max_pinned_share;
+  if (!options.cache_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.cache_dir, ec);
+    if (ec) return Status::io_error(options.cache_dir + ": cannot create the cache directory: " + ec.message());
+  }
+  impl->store = std::make_unique<ModuleStore>(store);
+  if (impl->tokenizer) {
+    impl->prompts = std::make_unique<PromptCache>(*impl->model, *impl->tokenizer, impl->chat_template,
+                                                  impl->checkpoint->fingerprint(), *impl->store, mode);
   }
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
@@ -107,75 +254,129 @@ StatusOr<Generation> Engine::generate_chat(const std::vector<ChatMessage>& messa
                                            const SamplingOptions& options,
                                            const TextCallback& on_text) const {
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  PCACHE_ASSIGN_OR_RETURN(
-      std::vector<int> ids,
-      tok->apply_chat_template(messages, impl_->chat_template, /*add_generation_prompt=*/true));
+  PCACHE_ASSIGN_OR_RETURN(std::vector<int> ids,
+                          tok->apply_chat_template(messages, impl_->chat_template, /*add_generation_prompt=*/true));
   return generate_tokens(ids, options, on_text);
 }
 
-StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
-                                             const SamplingOptions& options,
+StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, const SamplingOptions& options,
                                              const TextCallback& on_text) const {
   PCACHE_RETURN_IF_ERROR(options.validate());
   if (prompt.empty()) return Status::invalid_argument("generate: the prompt has no tokens");
   const LlamaModel& model = *impl_->model;
-  const ModelConfig& config = model.config();
   for (size_t i = 0; i < prompt.size(); ++i) {
-    if (prompt[i] < 0 || prompt[i] >= config.vocab_size) {
+    if (prompt[i] < 0 || prompt[i] >= model.config().vocab_size) {
       return Status::invalid_argument("generate: prompt token " + std::to_string(i) + " has id " +
                                       std::to_string(prompt[i]) + ", outside the vocabulary [0, " +
-                                      std::to_string(config.vocab_size) + ")");
+                                      std::to_string(model.config().vocab_size) + ")");
     }
   }
   const int64_t n = static_cast<int64_t>(prompt.size());
   Generation gen;
   gen.timings.prompt_tokens = static_cast<int>(n);
-  Sampler sampler(options);
-  std::optional<TokenStreamDecoder> stream;
-  if (impl_->tokenizer) stream.emplace(*impl_->tokenizer);
-  auto is_eos = [&](int id) {
-    return std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), id) !=
-           config.eos_token_ids.end();
-  };
-  // Text pieces go to the callback as they come; false from it stops.
-  auto emit = [&](const std::string& piece) {
-    gen.text += piece;
-    return piece.empty() || !on_text || on_text(piece);
-  };
-
+  const auto start = Clock::now();
   KVCache cache = model.new_cache(1);
-  std::vector<int64_t> ids64(prompt.begin(), prompt.end());
+  int64_t reused = 0;
+  if (impl_->options.prefix_cache) {
+    PCACHE_ASSIGN_OR_RETURN(reused, impl_->reuse_prefix(prompt, cache));
+  }
+  gen.timings.cached_tokens = static_cast<int>(reused);
+  gen.timings.assembly_ms = ms_since(start);
+
+  const auto prefill_start = Clock::now();
+  std::vector<int64_t> rest(prompt.begin() + reused, prompt.end());
   ForwardOptions prefill;
   prefill.last_logits_only = true;
-  auto start = Clock::now();
   PCACHE_ASSIGN_OR_RETURN(at::Tensor logits,
-                          model.forward(at::tensor(ids64, at::kLong).unsqueeze(0),
-                                        at::arange(n, at::kLong).unsqueeze(0), cache, prefill));
-  int next = sampler.sample(logits[0][0]);
-  gen.timings.prefill_ms = ms_since(start);
-
-  auto decode_start = Clock::now();
-  int64_t pos = n;
-  gen.stop_reason = StopReason::kMaxTokens;
-  for (;;) {
-    if (options.stop_at_eos && is_eos(next)) {
-      gen.stop_reason = StopReason::kEos;
-      break;
-    }
-    gen.tokens.push_back(next);
-    if (stream && !emit(stream->push(next))) {
-      gen.stop_reason = StopReason::kCallback;
-      break;
-    }
-    if (static_cast<int>(gen.tokens.size()) >= options.max_tokens) break;
-    PCACHE_ASSIGN_OR_RETURN(logits, model.forward(at::full({1, 1}, next, at::kLong),
-                                                  at::full({1, 1}, pos++, at::kLong), cache));
-    next = sampler.sample(logits[0][0]);
-  }
-  if (stream) emit(stream->flush());
-  gen.timings.generated_tokens = static_cast<int>(gen.tokens.size());
-  gen.timings.decode_ms = gen.tokens.size() > 1 ? ms_since(decode_start) : 0.0;
+                          model.forward(row(rest), at::arange(reused, n, at::kLong).unsqueeze(0), cache, prefill));
+  gen.timings.prefill_ms = ms_since(prefill_start);
+  if (impl_->options.prefix_cache && reused < n - 1) impl_->remember_prefix(prompt, cache);
+  PCACHE_RETURN_IF_ERROR(impl_->decode(cache, logits[0][0], n, options, on_text, start, gen));
   return gen;
+}
+
+StatusOr<std::string> Engine::add_schema_file(const std::string& path) {
+  PCACHE_ASSIGN_OR_RETURN(pml::Schema schema, pml::load_schema(path));
+  if (!impl_->prompts) return tokenizer().status();
+  return impl_->prompts->add_schema(schema);
+}
+
+StatusOr<std::string> Engine::add_schema(const std::string& text, const std::string& file_name) {
+  PCACHE_ASSIGN_OR_RETURN(pml::Schema schema, pml::parse_schema(text, file_name));
+  if (!impl_->prompts) return tokenizer().status();
+  return impl_->prompts->add_schema(schema);
+}
+
+StatusOr<std::vector<ModuleReport>> Engine::compile(const std::string& schema_name) {
+  if (!impl_->prompts) return tokenizer().status();
+  return impl_->prompts->compile(schema_name);
+}
+
+StatusOr<Generation> Engine::run_file(const std::string& prompt_path, const RunOptions& options,
+                                      const TextCallback& on_text) {
+  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(prompt_path));
+  return run(text, options, on_text, prompt_path);
+}
+
+StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOptions& options,
+                                 const TextCallback& on_text, const std::string& file_name) {
+  PCACHE_RETURN_IF_ERROR(options.sampling.validate());
+  if (!impl_->prompts) return tokenizer().status();
+  PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_text, file_name));
+  const LlamaModel& model = *impl_->model;
+  Generation gen;
+  const auto start = Clock::now();
+  std::optional<KVCache> cache;
+  std::vector<int64_t> tokens, positions;
+  if (options.use_cache) {
+    PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled, impl_->prompts->assemble(prompt, options.read_only));
+    cache.emplace(std::move(assembled.cache));
+    tokens = std::move(assembled.tokens);
+    positions = std::move(assembled.positions);
+    gen.timings.cached_tokens = static_cast<int>(assembled.cached_tokens);
+    gen.timings.modules_reused = assembled.modules_reused;
+    gen.timings.modules_encoded = assembled.modules_encoded;
+  } else {
+    PCACHE_ASSIGN_OR_RETURN(auto flat, impl_->prompts->flatten(prompt));
+    tokens = std::move(flat.first);
+    positions = std::move(flat.second);
+    cache.emplace(model.new_cache(1));
+  }
+  gen.timings.prompt_tokens = gen.timings.cached_tokens + static_cast<int>(tokens.size());
+  gen.timings.assembly_ms = ms_since(start);
+
+  const auto prefill_start = Clock::now();
+  ForwardOptions prefill;
+  prefill.last_logits_only = true;
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, model.forward(row(tokens), row(positions), *cache, prefill));
+  gen.timings.prefill_ms = ms_since(prefill_start);
+  PCACHE_RETURN_IF_ERROR(impl_->decode(*cache, logits[0][0], positions.back() + 1, options.sampling, on_text,
+                                       start, gen));
+  return gen;
+}
+
+Status Engine::pin(const std::string& schema_name, const std::string& module) {
+  return impl_->store->pin(schema_name, module);
+}
+
+CacheStats Engine::cache_stats() const {
+  const ModuleStoreStats s = impl_->store->stats();
+  CacheStats c;
+  c.hits = s.hits;
+  c.misses = s.misses;
+  c.device_hits = s.device_hits;
+  c.host_hits = s.host_hits;
+  c.disk_hits = s.disk_hits;
+  c.evictions_to_host = s.evictions_to_host;
+  c.evictions_to_disk = s.evictions_to_disk;
+  c.evictions_dropped = s.evictions_dropped;
+  c.corrupt_files = s.corrupt_files;
+  c.entries = s.entries;
+  c.device_bytes = s.device_bytes;
+  c.host_bytes = s.host_bytes;
+  c.disk_bytes = s.disk_bytes;
+  c.pinned_bytes = s.pinned_bytes;
+  return c;
 }
 
 StatusOr<ReferenceReport> Engine::verify(const std::string& reference_dir) const {

@@ -1,0 +1,659 @@
+#include "cache/module_store.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <list>
+#include <new>
+#include <unordered_map>
+#include <utility>
+
+#include "cache/module_file_format.h"
+#include "util/file_util.h"
+
+namespace pcache {
+
+namespace fmt = module_file_format;
+
+// Tensors and fields are written in host byte order, which the format fixes as little-endian.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "module files are little-endian");
+static_assert(sizeof(int) == 4, "tokens are stored as 32-bit integers");
+
+namespace {
+
+std::string hex16(uint64_t x) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, x);
+  return buf;
+}
+
+// '/' separates the fields, so the model and schema escape it (and '%'); the
+// module path keeps its slashes: it is whatever lies between the second and
+// the last '/', the content hash having a fixed width.
+void append_escaped(std::string& out, const std::string& s) {
+  for (char c : s) {
+    if (c == '%') {
+      out += "%25";
+    } else if (c == '/') {
+      out += "%2F";
+    } else {
+      out += c;
+    }
+  }
+}
+
+bool dtype_code(at::ScalarType type, uint32_t* code) {
+  switch (type) {
+    case at::kFloat: *code = fmt::kF32; return true;
+    case at::kBFloat16: *code = fmt::kBF16; return true;
+    case at::kHalf: *code = fmt::kF16; return true;
+    default: return false;
+  }
+}
+
+bool dtype_of(uint32_t code, at::ScalarType* type) {
+  switch (code) {
+    case fmt::kF32: *type = at::kFloat; return true;
+    case fmt::kBF16: *type = at::kBFloat16; return true;
+    case fmt::kF16: *type = at::kHalf; return true;
+    default: return false;
+  }
+}
+
+bool matches(const ModuleKey& key, const std::string& schema, const std::string& module) {
+  if (key.schema != schema) return false;
+  if (module.empty() || key.module == module) return true;
+  return key.module.size() > module.size() && key.module.compare(0, module.size(), module) == 0 &&
+         key.module[module.size()] == '/';
+}
+
+Status validate(const ModuleKV& kv) {
+  const auto t = static_cast<int64_t>(kv.tokens.size());
+  if (static_cast<int64_t>(kv.positions.size()) != t) {
+    return Status::invalid_argument("ModuleKV: " + std::to_string(kv.tokens.size()) +
+                                    " tokens but " + std::to_string(kv.positions.size()) +
+                                    " positions");
+  }
+  if (kv.k.empty() || kv.k.size() != kv.v.size()) {
+    return Status::invalid_argument("ModuleKV: " + std::to_string(kv.k.size()) + " K and " +
+                                    std::to_string(kv.v.size()) +
+                                    " V layers (equal and not zero expected)");
+  }
+  const at::Tensor& first = kv.k[0];
+  uint32_t code;
+  if (!first.defined() || first.dim() != 3 || !dtype_code(first.scalar_type(), &code) ||
+      first.size(0) == 0 || first.size(2) == 0) {
+    return Status::invalid_argument(
+        "ModuleKV: k[0] must be a float32, bfloat16 or float16 tensor [Hkv, T, D] with Hkv, D > 0");
+  }
+  for (size_t l = 0; l < kv.k.size(); ++l) {
+    for (const auto* side : {&kv.k, &kv.v}) {
+      const at::Tensor& x = (*side)[l];
+      const std::string name = (side == &kv.k ? "k[" : "v[") + std::to_string(l) + "]";
+      if (!x.defined() || x.dim() != 3 || x.size(0) != first.size(0) || x.size(1) != t ||
+          x.size(2) != first.size(2)) {
+        return Status::invalid_argument(
+            "ModuleKV: " + name + " is " + (x.defined() ? c10::str(x.sizes()) : "undefined") +
+            ", expected [" + std::to_string(first.size(0)) + ", " + std::to_string(t) + ", " +
+            std::to_string(first.size(2)) + "] (T = number of tokens)");
+      }
+      if (x.scalar_type() != first.scalar_type() || x.device() != first.device()) {
+        return Status::invalid_argument(
+            "ModuleKV: " + name + " is " + c10::str(x.scalar_type()) + " on " + x.device().str() +
+            ", k[0] " + c10::str(first.scalar_type()) + " on " + first.device().str());
+      }
+    }
+  }
+  return Status::ok_status();
+}
+
+// The store's own tensor on `device`. A view into a larger buffer (a KV
+// cache's, say) is compacted, so that an entry holds only its own bytes.
+at::Tensor owned_on(const at::Tensor& t, at::Device device) {
+  at::Tensor d = t.to(device);
+  if (!d.is_contiguous() || d.storage_offset() != 0 || d.storage().nbytes() != d.nbytes()) {
+    return d.clone(at::MemoryFormat::Contiguous);
+  }
+  return d;
+}
+
+std::shared_ptr<const ModuleKV> copy_to(const ModuleKV& kv, at::Device device) {
+  auto out = std::make_shared<ModuleKV>();
+  out->tokens = kv.tokens;
+  out->positions = kv.positions;
+  for (const auto& t : kv.k) out->k.push_back(t.to(device));
+  for (const auto& t : kv.v) out->v.push_back(t.to(device));
+  return out;
+}
+
+// Tensor copies throw when memory runs out; the API reports a Status instead.
+template <typename F>
+auto without_exceptions(const char* what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const c10::OutOfMemoryError& e) {
+    return Status::resource_exhausted(std::string(what) + ": " + e.what_without_backtrace());
+  } catch (const c10::Error& e) {
+    return Status::internal(std::string(what) + ": " + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return Status::resource_exhausted(std::string(what) + ": out of memory");
+  }
+}
+
+Status errno_error(const std::string& path, const char* what) {
+  return Status::io_error(path + ": " + what + ": " + std::strerror(errno));
+}
+
+// mkdir -p. Failures show when the first file cannot be created.
+void make_dirs(const std::string& dir) {
+  for (size_t i = 1; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), 0755);
+  }
+}
+
+// A file written under a temporary name in its final directory, so that a
+// crash never leaves a partial file under the real name: commit() syncs it
+// and renames it; otherwise it is removed.
+class TempFile {
+ public:
+  explicit TempFile(std::string final_path) : final_path_(std::move(final_path)) {}
+  ~TempFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+
+  Status open() {
+    std::string name = final_path_ + ".tmp-XXXXXX";
+    fd_ = ::mkstemp(name.data());
+    if (fd_ < 0) return errno_error(name, "cannot create");
+    path_ = std::move(name);
+    return Status::ok_status();
+  }
+
+  Status write(const void* data, size_t n) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t w = ::write(fd_, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return errno_error(path_, "write failed");
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+      bytes_ += w;
+    }
+    return Status::ok_status();
+  }
+
+  // Data first on disk, then the name: a crash leaves the old file or the new whole one.
+  Status sync_and_close() {
+    int fd = std::exchange(fd_, -1);
+    if (::fsync(fd) != 0) {
+      Status s = errno_error(path_, "fsync failed");
+      ::close(fd);
+      return s;
+    }
+    if (::close(fd) != 0) return errno_error(path_, "close failed");
+    return Status::ok_status();
+  }
+
+  Status commit() {
+    if (::rename(path_.c_str(), final_path_.c_str()) != 0) {
+      return errno_error(path_, ("cannot rename to " + final_path_).c_str());
+    }
+    path_.clear();
+    return Status::ok_status();
+  }
+
+  int64_t bytes() const { return bytes_; }
+
+ private:
+  std::string final_path_, path_;
+  int fd_ = -1;
+  int64_t bytes_ = 0;
+};
+
+void append_u32(std::string& out, uint32_t x) { out.append(reinterpret_cast<const char*>(&x), 4); }
+void append_u64(std::string& out, uint64_t x) { out.append(reinterpret_cast<const char*>(&x), 8); }
+
+// Writes `kv` (already validated) in the module file format.
+Status write_module_file(TempFile& file, const std::string& key, const ModuleKV& kv) {
+  std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> hash(XXH64_createState(),
+                                                                  &XXH64_freeState);
+  if (!hash) throw std::bad_alloc();
+  XXH64_reset(hash.get(), fmt::kChecksumSeed);
+  auto hashed_write = [&](const void* data, size_t n) {
+    XXH64_update(hash.get(), data, n);
+    return file.write(data, n);
+  };
+  uint32_t dtype = 0;
+  dtype_code(kv.k[0].scalar_type(), &dtype);
+  const auto t = static_cast<uint64_t>(kv.tokens.size());
+  std::string header;
+  append_u32(header, fmt::kVersion);
+  append_u32(header, static_cast<uint32_t>(fmt::kFixedHeaderBytes + key.size()));
+  append_u32(header, static_cast<uint32_t>(key.size()));
+  header += key;
+  append_u32(header, dtype);
+  append_u32(header, static_cast<uint32_t>(kv.k.size()));
+  append_u32(header, static_cast<uint32_t>(kv.k[0].size(0)));
+  append_u32(header, static_cast<uint32_t>(kv.k[0].size(2)));
+  append_u64(header, t);
+  PCACHE_RETURN_IF_ERROR(file.write(fmt::kMagic, fmt::kMagicBytes));
+  PCACHE_RETURN_IF_ERROR(hashed_write(header.data(), header.size()));
+  PCACHE_RETURN_IF_ERROR(hashed_write(kv.tokens.data(), t * sizeof(int32_t)));
+  PCACHE_RETURN_IF_ERROR(hashed_write(kv.positions.data(), t * sizeof(int64_t)));
+  for (size_t l = 0; l < kv.k.size(); ++l) {
+    for (const at::Tensor* x : {&kv.k[l], &kv.v[l]}) {
+      at::Tensor c = x->to(at::kCPU).contiguous();
+      PCACHE_RETURN_IF_ERROR(hashed_write(c.data_ptr(), c.nbytes()));
+    }
+  }
+  const uint64_t checksum = XXH64_digest(hash.get());
+  return file.write(&checksum, sizeof checksum);
+}
+
+// Reads fields of a mapped file in order, never past its end.
+class Cursor {
+ public:
+  Cursor(const unsigned char* data, size_t size) : data_(data), size_(size) {}
+  const unsigned char* take(size_t n) {
+    if (size_ - pos_ < n) return nullptr;
+    const unsigned char* p = data_ + pos_;
+    pos_ += n;
+    return p;
+  }
+  template <typename T>
+  bool read(T* out) {
+    const unsigned char* p = take(sizeof(T));
+    if (p) std::memcpy(out, p, sizeof(T));
+    return p != nullptr;
+  }
+
+ private:
+  const unsigned char* data_;
+  size_t size_, pos_ = 0;
+};
+
+// The entry stored in `path` for `key`, on `device`. Errors: NotFound (no
+// file), Corruption (anything wrong with its content), IoError.
+StatusOr<std::shared_ptr<const ModuleKV>> read_module_file(const std::string& path,
+                                                           const std::string& key,
+                                                           at::Device device, int64_t* file_bytes) {
+  PCACHE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  auto corrupt = [&](const std::string& why) { return Status::corruption(path + ": " + why); };
+  const size_t size = file.size();
+  if (size < fmt::kFixedHeaderBytes + fmt::kChecksumBytes) {
+    return corrupt("truncated (" + std::to_string(size) + " bytes)");
+  }
+  if (std::memcmp(file.data(), fmt::kMagic, fmt::kMagicBytes) != 0) return corrupt("bad magic");
+  // Everything between the magic and the checksum; the header is read from it.
+  Cursor in(file.data() + fmt::kMagicBytes, size - fmt::kMagicBytes - fmt::kChecksumBytes);
+  uint32_t version = 0, header_bytes = 0, key_bytes = 0;
+  in.read(&version);
+  if (version != fmt::kVersion) return corrupt("unsupported version " + std::to_string(version));
+  in.read(&header_bytes);
+  in.read(&key_bytes);
+  const unsigned char* key_data = nullptr;
+  if (key_bytes > fmt::kMaxKeyBytes || header_bytes != fmt::kFixedHeaderBytes + key_bytes ||
+      !(key_data = in.take(key_bytes))) {
+    return corrupt("bad header size");
+  }
+  if (std::string(reinterpret_cast<const char*>(key_data), key_bytes) != key) {
+    return corrupt("holds another key");
+  }
+  uint32_t code = 0, layers = 0, heads = 0, head_dim = 0;
+  uint64_t t = 0;
+  at::ScalarType dtype = at::kFloat;
+  if (!in.read(&code) || !in.read(&layers) || !in.read(&heads) || !in.read(&head_dim) ||
+      !in.read(&t)) {
+    return corrupt("truncated header");
+  }
+  if (!dtype_of(code, &dtype)) return corrupt("unknown dtype code " + std::to_string(code));
+  if (layers == 0 || heads == 0 || head_dim == 0) return corrupt("empty shape");
+  // The payload, sized without overflow, must fill the file up to the checksum.
+  uint64_t row_bytes = 0, tensor_bytes = 0, all_tensors = 0, tokens_bytes = 0, payload = 0;
+  if (__builtin_mul_overflow(uint64_t{heads} * head_dim, at::elementSize(dtype), &row_bytes) ||
+      __builtin_mul_overflow(row_bytes, t, &tensor_bytes) ||
+      __builtin_mul_overflow(tensor_bytes, 2 * uint64_t{layers}, &all_tensors) ||
+      __builtin_mul_overflow(t, sizeof(int32_t) + sizeof(int64_t), &tokens_bytes) ||
+      __builtin_add_overflow(all_tensors, tokens_bytes, &payload) ||
+      payload != size - header_bytes - fmt::kChecksumBytes) {
+    return corrupt("size does not match the shape");
+  }
+  uint64_t stored = 0;
+  std::memcpy(&stored, file.data() + size - fmt::kChecksumBytes, sizeof stored);
+  const uint64_t actual = XXH64(file.data() + fmt::kMagicBytes,
+                                size - fmt::kMagicBytes - fmt::kChecksumBytes, fmt::kChecksumSeed);
+  if (stored != actual) return corrupt("checksum mismatch");
+
+  // Sizes are checked: every take() below is within the file.
+  auto copy_out = [&](void* dst, size_t n) {
+    const unsigned char* src = in.take(n);
+    if (n > 0) std::memcpy(dst, src, n);
+  };
+  auto kv = std::make_shared<ModuleKV>();
+  kv->tokens.resize(t);
+  kv->positions.resize(t);
+  copy_out(kv->tokens.data(), t * sizeof(int32_t));
+  copy_out(kv->positions.data(), t * sizeof(int64_t));
+  const auto shape = {int64_t{heads}, static_cast<int64_t>(t), int64_t{head_dim}};
+  for (uint32_t l = 0; l < layers; ++l) {
+    for (auto* side : {&kv->k, &kv->v}) {
+      at::Tensor x = at::empty(shape, at::TensorOptions().dtype(dtype));
+      copy_out(x.data_ptr(), tensor_bytes);
+      side->push_back(x.to(device));
+    }
+  }
+  *file_bytes = static_cast<int64_t>(size);
+  return std::shared_ptr<const ModuleKV>(std::move(kv));
+}
+
+}  // namespace
+
+std::string ModuleKey::to_string() const {
+  std::string out;
+  append_escaped(out, model);
+  out += '/';
+  append_escaped(out, schema);
+  out += '/';
+  out += module;
+  out += '/';
+  out += hex16(content);
+  return out;
+}
+
+int64_t ModuleKV::bytes() const {
+  int64_t n = 0;
+  for (const auto* side : {&k, &v}) {
+    for (const auto& t : *side) n += t.defined() ? static_cast<int64_t>(t.nbytes()) : 0;
+  }
+  return n;
+}
+
+// Everything behind the mutex. An entry is in memory (kv set, on the device
+// or host tier, in the LRU list), or on disk only, or both: with a disk_dir
+// every entry has a file (written at put), so leaving memory costs no write.
+struct ModuleStoreState {
+  struct Entry {
+    ModuleKey key;
+    std::shared_ptr<const ModuleKV> kv;  // null: on disk only
+    Tier tier = Tier::kDisk;             // where kv lives
+    int64_t bytes = 0;                   // kv->bytes() while in memory
+    int64_t file_bytes = 0;              // size of its file; 0: no file known
+    bool pinned = false;                 // only on the device tier
+    std::list<std::string>::iterator lru;
+  };
+
+  explicit ModuleStoreState(const ModuleStoreOptions& o) : options(o) {}
+
+  int64_t pin_limit() const {
+    return static_cast<int64_t>(options.max_pinned_share *
+                                static_cast<double>(options.device_budget_bytes));
+  }
+
+  std::string file_path(const std::string& key) const {
+    return options.disk_dir + "/" + hex16(XXH64(key.data(), key.size(), 0)) + fmt::kExtension;
+  }
+
+  bool pin_rule_matches(const ModuleKey& key) const {
+    for (const auto& [schema, module] : pins) {
+      if (matches(key, schema, module)) return true;
+    }
+    return false;
+  }
+
+  // Puts `kv` on the device tier as e's data, pinned if a rule asks for it
+  // and the pinned share allows.
+  void place_on_device(Entry& e, std::shared_ptr<const ModuleKV> kv) {
+    e.bytes = kv->bytes();
+    e.kv = std::move(kv);
+    e.tier = Tier::kDevice;
+    stats.device_bytes += e.bytes;
+    e.pinned = pin_rule_matches(e.key) && stats.pinned_bytes + e.bytes <= pin_limit();
+    if (e.pinned) stats.pinned_bytes += e.bytes;
+  }
+
+  // Takes e's data out of the memory tiers' accounting (not out of the LRU list).
+  void unaccount_memory(Entry& e) {
+    (e.tier == Tier::kDevice ? stats.device_bytes : stats.host_bytes) -= e.bytes;
+    if (e.pinned) stats.pinned_bytes -= e.bytes;
+    e.pinned = false;
+    e.kv.reset();
+    e.tier = Tier::kDisk;
+    e.bytes = 0;
+  }
+
+  // Sends the entry at `it` out of memory, to its file or nowhere; returns the
+  // next position in the list.
+  std::list<std::string>::iterator spill(std::list<std::string>::iterator it) {
+    auto found = entries.find(*it);
+    Entry& e = found->second;
+    unaccount_memory(e);
+    if (e.file_bytes > 0) {
+      ++stats.evictions_to_disk;
+    } else {
+      ++stats.evictions_dropped;
+      entries.erase(found);
+    }
+    return lru.erase(it);
+  }
+
+  // Least recently used first: unpinned device entries go down a tier until
+  // the device budget holds, then host entries until the host budget holds.
+  void evict() {
+    const bool host_tier = !options.device.is_cpu();
+    for (auto it = lru.end();
+         stats.device_bytes > options.device_budget_bytes && it != lru.begin();) {
+      --it;
+      Entry& e = entries.at(*it);
+      if (e.tier != Tier::kDevice || e.pinned) continue;
+      if (!host_tier) {
+        it = spill(it);
+        continue;
+      }
+      auto host = copy_to(*e.kv, at::kCPU);
+      unaccount_memory(e);
+      e.bytes = host->bytes();
+      e.kv = std::move(host);
+      e.tier = Tier::kHost;
+      stats.host_bytes += e.bytes;
+      ++stats.evictions_to_host;
+    }
+    if (!host_tier) return;
+    for (auto it = lru.end(); stats.host_bytes > options.host_budget_bytes && it != lru.begin();) {
+      --it;
+      if (entries.at(*it).tier == Tier::kHost) it = spill(it);
+    }
+  }
+
+  const ModuleStoreOptions& options;
+  std::unordered_map<std::string, Entry> entries;  // by key.to_string()
+  std::list<std::string> lru;  // keys of the entries in memory, most recently used first
+  std::vector<std::pair<std::string, std::string>> pins;  // (schema, module) rules
+  ModuleStoreStats stats;                                 // entries is filled in by stats()
+};
+
+ModuleStore::ModuleStore(ModuleStoreOptions options)
+    : options_(std::move(options)), state_(std::make_unique<ModuleStoreState>(options_)) {
+  if (!options_.disk_dir.empty()) make_dirs(options_.disk_dir);
+}
+
+ModuleStore::~ModuleStore() = default;
+
+StatusOr<std::shared_ptr<const ModuleKV>> ModuleStore::get(const ModuleKey& key) {
+  using Result = StatusOr<std::shared_ptr<const ModuleKV>>;
+  return without_exceptions("ModuleStore::get", [&]() -> Result {
+    const std::string name = key.to_string();
+    std::lock_guard<std::mutex> lock(mu_);
+    ModuleStoreState& s = *state_;
+    auto found = s.entries.find(name);
+    if (found != s.entries.end() && found->second.kv) {
+      ModuleStoreState::Entry& e = found->second;
+      s.lru.splice(s.lru.begin(), s.lru, e.lru);
+      if (e.tier == Tier::kDevice) {
+        ++s.stats.hits;
+        ++s.stats.device_hits;
+        return e.kv;
+      }
+      auto kv = copy_to(*e.kv, options_.device);
+      ++s.stats.hits;
+      ++s.stats.host_hits;
+      s.unaccount_memory(e);
+      s.place_on_device(e, kv);
+      s.evict();
+      return kv;
+    }
+    if (options_.disk_dir.empty()) {
+      ++s.stats.misses;
+      return std::shared_ptr<const ModuleKV>();
+    }
+    const std::string path = s.file_path(name);
+    int64_t file_bytes = 0;
+    auto loaded = read_module_file(path, name, options_.device, &file_bytes);
+    if (!loaded.ok()) {
+      const StatusCode code = loaded.status().code();
+      if (code != StatusCode::kNotFound && code != StatusCode::kCorruption) return loaded.status();
+      if (code == StatusCode::kCorruption) {
+        ::unlink(path.c_str());
+        ++s.stats.corrupt_files;
+      }
+      if (found != s.entries.end()) {  // a disk-only entry whose file is gone
+        s.stats.disk_bytes -= found->second.file_bytes;
+        s.entries.erase(found);
+      }
+      ++s.stats.misses;
+      return std::shared_ptr<const ModuleKV>();
+    }
+    ModuleStoreState::Entry& e = s.entries[name];
+    e.key = key;
+    s.stats.disk_bytes += file_bytes - e.file_bytes;
+    e.file_bytes = file_bytes;
+    e.lru = s.lru.insert(s.lru.begin(), name);
+    s.place_on_device(e, *loaded);
+    ++s.stats.hits;
+    ++s.stats.disk_hits;
+    s.evict();
+    return std::move(loaded).value();
+  });
+}
+
+Status ModuleStore::put(const ModuleKey& key, ModuleKV kv) {
+  PCACHE_RETURN_IF_ERROR(validate(kv));
+  const std::string name = key.to_string();
+  if (!options_.disk_dir.empty() && name.size() > fmt::kMaxKeyBytes) {
+    return Status::invalid_argument("ModuleStore::put: key longer than " +
+                                    std::to_string(fmt::kMaxKeyBytes) +
+                                    " bytes: " + name.substr(0, 100) + "...");
+  }
+  return without_exceptions("ModuleStore::put", [&]() -> Status {
+    auto stored = std::make_shared<ModuleKV>();
+    stored->tokens = std::move(kv.tokens);
+    stored->positions = std::move(kv.positions);
+    for (const auto& t : kv.k) stored->k.push_back(owned_on(t, options_.device));
+    for (const auto& t : kv.v) stored->v.push_back(owned_on(t, options_.device));
+
+    // The file is written outside the lock (others go on meanwhile); only the
+    // rename, which makes it visible, is ordered with get()'s reads and deletes.
+    std::optional<TempFile> file;
+    if (!options_.disk_dir.empty()) {
+      file.emplace(state_->file_path(name));
+      PCACHE_RETURN_IF_ERROR(file->open());
+      PCACHE_RETURN_IF_ERROR(write_module_file(*file, name, *stored));
+      PCACHE_RETURN_IF_ERROR(file->sync_and_close());
+    }
+
+    std::lock_guard<std::mutex> lock(mu_);
+    ModuleStoreState& s = *state_;
+    if (file) PCACHE_RETURN_IF_ERROR(file->commit());
+    ModuleStoreState::Entry& e = s.entries[name];
+    e.key = key;
+    if (e.kv) {
+      s.unaccount_memory(e);
+      s.lru.erase(e.lru);
+    }
+    if (file) {
+      s.stats.disk_bytes += file->bytes() - e.file_bytes;
+      e.file_bytes = file->bytes();
+    }
+    e.lru = s.lru.insert(s.lru.begin(), name);
+    s.place_on_device(e, std::move(stored));
+    s.evict();
+    return Status::ok_status();
+  });
+}
+
+Status ModuleStore::pin(const std::string& schema, const std::string& module) {
+  return without_exceptions("ModuleStore::pin", [&]() -> Status {
+    std::lock_guard<std::mutex> lock(mu_);
+    ModuleStoreState& s = *state_;
+    for (const auto& rule : s.pins) {
+      if (rule.first == schema && rule.second == module) return Status::ok_status();
+    }
+    // Entries in memory are pinned now (host ones brought up), the rest when
+    // they next come to the device.
+    int64_t extra = 0;
+    std::vector<std::pair<ModuleStoreState::Entry*, std::shared_ptr<const ModuleKV>>> newly;
+    for (auto& [name, e] : s.entries) {
+      if (!e.kv || e.pinned || !matches(e.key, schema, module)) continue;
+      extra += e.bytes;
+      newly.emplace_back(&e, e.tier == Tier::kDevice ? e.kv : nullptr);
+    }
+    if (s.stats.pinned_bytes + extra > s.pin_limit()) {
+      return Status::resource_exhausted(
+          "pinning schema '" + schema + "' module '" + module + "' would pin " +
+          std::to_string(s.stats.pinned_bytes + extra) + " bytes, over the limit of " +
+          std::to_string(s.pin_limit()) + " (max_pinned_share of the device budget)");
+    }
+    // Copies first, so that a failed one changes nothing.
+    for (auto& [e, kv] : newly) {
+      if (!kv) kv = copy_to(*e->kv, options_.device);
+    }
+    s.pins.emplace_back(schema, module);
+    for (auto& [e, kv] : newly) {
+      s.unaccount_memory(*e);
+      s.place_on_device(*e, std::move(kv));
+    }
+    s.evict();
+    return Status::ok_status();
+  });
+}
+
+void ModuleStore::unpin(const std::string& schema, const std::string& module) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ModuleStoreState& s = *state_;
+  for (auto it = s.pins.begin(); it != s.pins.end();) {
+    it = (it->first == schema && it->second == module) ? s.pins.erase(it) : it + 1;
+  }
+  // Entries left pinned by no rule become evictable (at the next put or get).
+  for (auto& [name, e] : s.entries) {
+    if (e.pinned && !s.pin_rule_matches(e.key)) {
+      e.pinned = false;
+      s.stats.pinned_bytes -= e.bytes;
+    }
+  }
+}
+
+std::optional<Tier> ModuleStore::tier_of(const ModuleKey& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto found = state_->entries.find(key.to_string());
+  if (found == state_->entries.end()) return std::nullopt;
+  return found->second.tier;
+}
+
+ModuleStoreStats ModuleStore::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ModuleStoreStats out = state_->stats;
+  out.entries = static_cast<int64_t>(state_->entries.size());
+  return out;
+}
+
+}  // namespace pcache

@@ -1,0 +1,230 @@
+#include "runtime/prompt_cache.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <numeric>
+
+namespace pcache {
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+const pml::Node* find_parameter(const pml::Node& module, const std::string& name) {
+  for (const pml::Node& c : module.children) {
+    if (c.kind == pml::Node::Kind::kParameter && c.name == name) return &c;
+    if (c.kind == pml::Node::Kind::kRole) {
+      if (const pml::Node* p = find_parameter(c, name)) return p;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+PromptCache::PromptCache(const LlamaModel& model, const Tokenizer& tokenizer, ChatTemplate chat_template,
+                         std::string model_fingerprint, ModuleStore& store, pml::EncodingMode default_mode)
+    : model_(model),
+      tokenizer_(tokenizer),
+      template_(chat_template),
+      fingerprint_(std::move(model_fingerprint)),
+      default_mode_(default_mode),
+      store_(store) {}
+
+StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema) {
+  auto compiled = std::make_shared<CompiledSchema>();
+  compiled->schema = schema;
+  if (!schema.mode_given) compiled->schema.mode = default_mode_;
+  PCACHE_ASSIGN_OR_RETURN(compiled->layout, build_layout(compiled->schema, tokenizer_, template_));
+  std::lock_guard<std::mutex> lock(mu_);
+  schemas_[schema.name] = std::move(compiled);
+  return schema.name;
+}
+
+StatusOr<std::shared_ptr<const CompiledSchema>> PromptCache::schema(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = schemas_.find(name);
+  if (it == schemas_.end()) {
+    std::string known;
+    for (const auto& [n, s] : schemas_) known += (known.empty() ? "" : ", ") + n;
+    return Status::not_found("unknown schema '" + name + "' (loaded: " + (known.empty() ? "none" : known) + ")");
+  }
+  return it->second;
+}
+
+ModuleKey PromptCache::key_of(const CompiledSchema& s, int module, uint64_t content) const {
+  return ModuleKey{fingerprint_, s.schema.name, s.layout.modules[module].path, content};
+}
+
+StatusOr<std::shared_ptr<const ModuleKV>> PromptCache::fetch(const CompiledSchema& s, int module,
+                                                             bool read_only, std::vector<int>* produced) {
+  ModuleEncoder encoder(model_, s.layout, s.schema.mode);
+  const ModuleKey key = key_of(s, module, encoder.content_hash(module));
+  PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<const ModuleKV> hit, store_.get(key));
+  produced->clear();
+  if (hit) return hit;
+  PCACHE_ASSIGN_OR_RETURN(std::vector<EncodedModule> fresh, encoder.encode(module));
+  std::shared_ptr<const ModuleKV> wanted;
+  for (EncodedModule& e : fresh) {
+    auto kv = std::make_shared<const ModuleKV>(std::move(e.kv));
+    if (e.module == module) wanted = kv;
+    produced->push_back(e.module);
+    if (!read_only) PCACHE_RETURN_IF_ERROR(store_.put(key_of(s, e.module, e.content), *kv));
+  }
+  if (!wanted) return Status::internal("encoding module '" + s.layout.modules[module].path + "' produced no states");
+  return wanted;
+}
+
+StatusOr<std::vector<ModuleReport>> PromptCache::compile(const std::string& schema_name) {
+  PCACHE_ASSIGN_OR_RETURN(auto s, schema(schema_name));
+  std::map<int, double> encoded_ms;  // modules encoded by this call, with their forward's time
+  std::vector<ModuleReport> reports;
+  for (int m = 0; m < static_cast<int>(s->layout.modules.size()); ++m) {
+    const ModuleLayout& ml = s->layout.modules[m];
+    if (!ml.cached || ml.token_count() == 0) continue;
+    auto start = std::chrono::steady_clock::now();
+    std::vector<int> produced;
+    PCACHE_ASSIGN_OR_RETURN(auto kv, fetch(*s, m, /*read_only=*/false, &produced));
+    const double ms = ms_since(start);
+    for (int p : produced) encoded_ms[p] = ms;  // one forward may yield several (scaffold)
+    ModuleReport r;
+    r.module = ml.path;
+    r.tokens = static_cast<int>(kv->tokens.size());
+    r.first_position = ml.start;
+    r.end_position = ml.end;
+    r.bytes = kv->bytes();
+    auto it = encoded_ms.find(m);
+    r.was_cached = it == encoded_ms.end();
+    r.encode_ms = r.was_cached ? 0.0 : it->second;
+    reports.push_back(r);
+  }
+  return reports;
+}
+
+StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt) const {
+  Plan p;
+  PCACHE_ASSIGN_OR_RETURN(p.compiled, schema(prompt.schema));
+  const Layout& layout = p.compiled->layout;
+  PCACHE_ASSIGN_OR_RETURN(std::vector<pml::Selection> selected, pml::bind(p.compiled->schema, prompt));
+  auto add = [&](const std::vector<int>& tokens, int64_t start) {
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      p.tokens.push_back(tokens[i]);
+      p.positions.push_back(start + static_cast<int64_t>(i));
+    }
+  };
+  std::vector<std::pair<int, const pml::Selection*>> modules = {{0, nullptr}};  // the root always
+  for (const pml::Selection& sel : selected) modules.push_back({layout.by_path.at(sel.path), &sel});
+  for (const auto& [m, sel] : modules) {
+    const ModuleLayout& ml = layout.modules[m];
+    if (ml.cached && ml.token_count() > 0) p.cached_modules.push_back(m);
+    for (const Segment& seg : ml.segments) {
+      if (!seg.is_parameter()) {
+        if (!ml.cached) add(seg.tokens, seg.start);
+        continue;
+      }
+      const std::string& value = sel->arguments.at(seg.parameter);
+      std::vector<int> tokens = tokenizer_.encode(value);
+      if (static_cast<int64_t>(tokens.size()) > seg.length) {
+        const pml::Node* param = find_parameter(*ml.node, seg.parameter);
+        return Status::invalid_argument(
+            sel->location.to_string() + ": value of parameter '" + seg.parameter + "' of module '" + ml.path +
+            "' is " + std::to_string(tokens.size()) + " tokens, longer than its length " +
+            std::to_string(seg.length) + (param ? " (declared at " + param->location.to_string() + ")" : ""));
+      }
+      add(tokens, seg.start);
+    }
+  }
+  int64_t pos = layout.total_length;
+  for (const pml::Turn& turn : prompt.turns) {
+    std::vector<int> tokens;
+    if (turn.role != pml::Role::kNone) {
+      PCACHE_ASSIGN_OR_RETURN(RoleTokens wrap, role_tokens(tokenizer_, template_, turn.role));
+      tokens = wrap.before;
+      std::vector<int> text = tokenizer_.encode(turn.text);
+      tokens.insert(tokens.end(), text.begin(), text.end());
+      tokens.insert(tokens.end(), wrap.after.begin(), wrap.after.end());
+    } else {
+      tokens = tokenizer_.encode(turn.text);
+    }
+    add(tokens, pos);
+    pos += static_cast<int64_t>(tokens.size());
+  }
+  if (p.tokens.empty()) {
+    return Status::invalid_argument(prompt.location.to_string() +
+                                    ": the prompt has nothing to compute: add new text such as <user>...</user>");
+  }
+  // Ascending positions: causal order among the computed tokens.
+  std::vector<size_t> order(p.tokens.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p.positions[a] < p.positions[b]; });
+  std::vector<int64_t> tokens, positions;
+  for (size_t i : order) {
+    tokens.push_back(p.tokens[i]);
+    positions.push_back(p.positions[i]);
+  }
+  p.tokens = std::move(tokens);
+  p.positions = std::move(positions);
+  return p;
+}
+
+StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool read_only) {
+  PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt));
+  AssembledPrompt out{model_.new_cache(1), std::move(p.tokens), std::move(p.positions)};
+  std::vector<std::shared_ptr<const ModuleKV>> parts;
+  int64_t total = 0;
+  for (int m : p.cached_modules) {
+    std::vector<int> produced;
+    PCACHE_ASSIGN_OR_RETURN(auto kv, fetch(*p.compiled, m, read_only, &produced));
+    (produced.empty() ? out.modules_reused : out.modules_encoded)++;
+    total += static_cast<int64_t>(kv->tokens.size());
+    parts.push_back(std::move(kv));
+  }
+  out.cached_tokens = total;
+  if (total == 0) return out;
+  try {
+    // One gather per layer: concatenate the modules, then order by position.
+    std::vector<int64_t> positions;
+    for (const auto& kv : parts) positions.insert(positions.end(), kv->positions.begin(), kv->positions.end());
+    at::Tensor pos = at::tensor(positions, at::kLong);
+    at::Tensor order = pos.argsort().to(model_.device());
+    std::vector<at::Tensor> ks, vs;
+    for (int64_t l = 0; l < model_.config().num_layers; ++l) {
+      std::vector<at::Tensor> k_parts, v_parts;
+      for (const auto& kv : parts) {
+        k_parts.push_back(kv->k[l]);
+        v_parts.push_back(kv->v[l]);
+      }
+      // [Hkv, T, D] pieces -> [1, Hkv, total, D] in position order
+      ks.push_back(at::cat(k_parts, 1).index_select(1, order).unsqueeze(0));
+      vs.push_back(at::cat(v_parts, 1).index_select(1, order).unsqueeze(0));
+    }
+    out.cache.append(ks, vs, pos.index_select(0, order.cpu()).unsqueeze(0).to(model_.device()));
+  } catch (const c10::Error& e) {
+    return Status::resource_exhausted(std::string("assembling cached states: ") + e.what_without_backtrace());
+  }
+  return out;
+}
+
+StatusOr<std::pair<std::vector<int64_t>, std::vector<int64_t>>> PromptCache::flatten(
+    const pml::Prompt& prompt) const {
+  PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt));
+  std::vector<std::pair<int64_t, int64_t>> all;  // (position, token)
+  for (size_t i = 0; i < p.tokens.size(); ++i) all.push_back({p.positions[i], p.tokens[i]});
+  for (int m : p.cached_modules) {
+    for (const Segment& seg : p.compiled->layout.modules[m].segments) {
+      if (seg.is_parameter()) continue;
+      for (size_t i = 0; i < seg.tokens.size(); ++i) all.push_back({seg.start + static_cast<int64_t>(i), seg.tokens[i]});
+    }
+  }
+  std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::pair<std::vector<int64_t>, std::vector<int64_t>> out;
+  for (const auto& [pos, tok] : all) {
+    out.first.push_back(tok);
+    out.second.push_back(pos);
+  }
+  return out;
+}
+
+}  // namespace pcache

@@ -1,0 +1,85 @@
+// PromptCache: the schemas an engine knows, their layouts, and the module
+// store; turns a PML prompt into a KV cache holding the imported modules'
+// states plus the tokens that still need computing (docs/architecture.md,
+// "Serving a prompt").
+//
+// Thread-safe: schemas are registered under a lock and shared immutably; the
+// store has its own lock.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cache/module_store.h"
+#include "compiler/encoder.h"
+#include "compiler/layout.h"
+#include "model/llama.h"
+#include "pcache/engine.h"
+#include "pml/pml.h"
+
+namespace pcache {
+
+struct CompiledSchema {
+  pml::Schema schema;
+  Layout layout;  // points into `schema`
+};
+
+// A prompt ready for prefill: `cache` holds the imported states; `tokens` at
+// `positions` (ascending) are the parameter values, uncached modules and new
+// text to compute, attending to the whole cache and causally among themselves.
+struct AssembledPrompt {
+  KVCache cache;
+  std::vector<int64_t> tokens, positions;
+  int64_t cached_tokens = 0;
+  int modules_reused = 0, modules_encoded = 0;
+};
+
+class PromptCache {
+ public:
+  PromptCache(const LlamaModel& model, const Tokenizer& tokenizer, ChatTemplate chat_template,
+              std::string model_fingerprint, ModuleStore& store, pml::EncodingMode default_mode);
+
+  // Parses and lays out a schema and registers it under its name, replacing
+  // an earlier one (modules whose inputs did not change keep their states).
+  StatusOr<std::string> add_schema(const pml::Schema& schema);
+  StatusOr<std::shared_ptr<const CompiledSchema>> schema(const std::string& name) const;
+
+  // Encodes and stores every cacheable module of a schema that is missing.
+  StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name);
+
+  // Binds the prompt to its schema, gathers the modules' states (encoding
+  // missing ones; storing them unless read_only) and lists what is left.
+  StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, bool read_only);
+
+  // The same tokens at the same positions, without any cache: the baseline
+  // (`pcache run --no-cache`). Sorted by position.
+  StatusOr<std::pair<std::vector<int64_t>, std::vector<int64_t>>> flatten(const pml::Prompt& prompt) const;
+
+ private:
+  // The pieces a bound prompt is made of.
+  struct Plan {
+    std::shared_ptr<const CompiledSchema> compiled;
+    std::vector<int> cached_modules;                 // layout indices, with tokens
+    std::vector<int64_t> tokens, positions;          // to compute (unsorted)
+  };
+  StatusOr<Plan> plan(const pml::Prompt& prompt) const;
+  ModuleKey key_of(const CompiledSchema& s, int module, uint64_t content) const;
+  // The module's states from the store, or encoded now (and stored unless
+  // read_only); `produced` lists the modules an encoding yielded (empty on a hit).
+  StatusOr<std::shared_ptr<const ModuleKV>> fetch(const CompiledSchema& s, int module, bool read_only,
+                                                  std::vector<int>* produced);
+
+  const LlamaModel& model_;
+  const Tokenizer& tokenizer_;
+  ChatTemplate template_;
+  std::string fingerprint_;
+  pml::EncodingMode default_mode_;
+  ModuleStore& store_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const CompiledSchema>> schemas_;
+};
+
+}  // namespace pcache
