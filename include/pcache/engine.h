@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "pcache/cache_stats.h"
 #include "pcache/status.h"
 #include "pcache/tokenizer.h"
 
@@ -91,13 +92,6 @@ struct ModuleReport {
   bool was_cached = false;
 };
 
-struct CacheStats {
-  int64_t hits = 0, misses = 0;
-  int64_t device_hits = 0, host_hits = 0, disk_hits = 0;
-  int64_t evictions_to_host = 0, evictions_to_disk = 0, evictions_dropped = 0;
-  int64_t corrupt_files = 0, entries = 0;
-  int64_t device_bytes = 0, host_bytes = 0, disk_bytes = 0, pinned_bytes = 0;
-};
 
 // Receives each piece of text as soon as it decodes to whole characters.
 // Returning false stops generation after that piece.

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "pcache/cache_stats.h"
 #include "pcache/status.h"
 
 namespace pcache {
@@ -49,15 +50,8 @@ struct ModuleStoreOptions {
   double max_pinned_share = 0.5;      // pinned bytes at most this share of the device budget
 };
 
-struct ModuleStoreStats {
-  int64_t hits = 0;         // get() found the entry (in any tier)
-  int64_t misses = 0;       // get() found nothing usable
-  int64_t device_hits = 0, host_hits = 0, disk_hits = 0;
-  int64_t evictions_to_host = 0, evictions_to_disk = 0, evictions_dropped = 0;
-  int64_t corrupt_files = 0;  // disk files found damaged, truncated or of another model; removed
-  int64_t entries = 0;
-  int64_t device_bytes = 0, host_bytes = 0, disk_bytes = 0, pinned_bytes = 0;
-};
+using ModuleStoreStats = CacheStats;
+
 
 class ModuleStore {
  public:

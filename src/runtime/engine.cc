@@ -359,25 +359,7 @@ Status Engine::pin(const std::string& schema_name, const std::string& module) {
   return impl_->store->pin(schema_name, module);
 }
 
-CacheStats Engine::cache_stats() const {
-  const ModuleStoreStats s = impl_->store->stats();
-  CacheStats c;
-  c.hits = s.hits;
-  c.misses = s.misses;
-  c.device_hits = s.device_hits;
-  c.host_hits = s.host_hits;
-  c.disk_hits = s.disk_hits;
-  c.evictions_to_host = s.evictions_to_host;
-  c.evictions_to_disk = s.evictions_to_disk;
-  c.evictions_dropped = s.evictions_dropped;
-  c.corrupt_files = s.corrupt_files;
-  c.entries = s.entries;
-  c.device_bytes = s.device_bytes;
-  c.host_bytes = s.host_bytes;
-  c.disk_bytes = s.disk_bytes;
-  c.pinned_bytes = s.pinned_bytes;
-  return c;
-}
+CacheStats Engine::cache_stats() const { return impl_->store->stats(); }
 
 StatusOr<ReferenceReport> Engine::verify(const std::string& reference_dir) const {
   return check_reference(*impl_->model, reference_dir);

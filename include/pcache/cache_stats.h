@@ -1,0 +1,19 @@
+// CacheStats: counters of the module store (hits, misses, evictions, bytes
+// per tier). A plain value, copied out under the store's lock.
+#pragma once
+
+#include <cstdint>
+
+namespace pcache {
+
+struct CacheStats {
+  // hits: found in any tier; misses: not found, or found damaged.
+  int64_t hits = 0, misses = 0;
+  int64_t device_hits = 0, host_hits = 0, disk_hits = 0;
+  int64_t evictions_to_host = 0, evictions_to_disk = 0, evictions_dropped = 0;
+  int64_t corrupt_files = 0;  // disk files found damaged, truncated or of another model; removed
+  int64_t entries = 0;
+  int64_t device_bytes = 0, host_bytes = 0, disk_bytes = 0, pinned_bytes = 0;
+};
+
+}  // namespace pcache
