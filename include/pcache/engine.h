@@ -38,6 +38,9 @@ struct EngineOptions {
   std::string default_encoding = "scaffold";
   // Reuse the states of earlier plain prompts that share a prefix.
   bool prefix_cache = true;
+  // Saved states (cache_prompt, chat_completion, load) kept at once; the
+  // least recently used is released beyond this.
+  int max_states = 8;
 };
 
 struct SamplingOptions {
@@ -68,7 +71,17 @@ struct GenerationTimings {
   double decode_tokens_per_s() const;
 };
 
+// One step of a request, as seed 001's table shows it: reset, eval (prefill
+// of a prompt), save_state, load_state, eval_prompt (prefill of new text on a
+// saved state), sample (first token and decoding).
+struct StepTiming {
+  std::string step;
+  double ms = 0;
+  int tokens = 0;  // 0 where tokens do not apply
+};
+
 struct Generation {
+  std::vector<StepTiming> steps;
   std::string text;
   std::vector<int> tokens;  // generated ids, without the eos that stopped them
   StopReason stop_reason = StopReason::kMaxTokens;
@@ -92,6 +105,30 @@ struct ModuleReport {
   bool was_cached = false;
 };
 
+
+// A saved state: the K/V of a prompt (and of a conversation so far), its last
+// logits and sampler state. Ids are never reused within an engine.
+using StateId = uint64_t;
+
+struct StateInfo {
+  StateId id = 0;
+  StateId parent = 0;        // the state it extends (0: none); shares its K/V
+  int tokens = 0;            // all tokens, parents' included
+  int64_t own_bytes = 0;     // K/V bytes this state added
+  int64_t total_bytes = 0;   // K/V bytes of its whole history (shared with parents and forks)
+  int64_t logits_bytes = 0;
+};
+
+struct CachedPrompt {
+  StateId state = 0;
+  int tokens = 0;
+  std::vector<StepTiming> steps;  // reset, eval, save_state
+};
+
+struct ChatResult {
+  Generation generation;
+  StateId state = 0;  // the conversation after this answer
+};
 
 // Receives each piece of text as soon as it decodes to whole characters.
 // Returning false stops generation after that piece.
@@ -164,6 +201,54 @@ class Engine {
   // ResourceExhausted beyond max_pinned_share of the device budget.
   Status pin(const std::string& schema_name, const std::string& module = "");
   CacheStats cache_stats() const;
+
+  // --- Saved states (docs/architecture.md, "Saved states") ---
+  // Thread-safe: several threads may use the engine's states at once; a state
+  // is immutable once made, so concurrent completions on one state are fine.
+
+  // Prefills a prompt and keeps only its K/V, last logits and sampler state.
+  // Plain text is bos + text; messages use the chat template (system, then
+  // turns; the conversation can go on with chat_completion); a PML prompt is
+  // assembled from the module cache.
+  StatusOr<CachedPrompt> cache_prompt(const std::string& text);
+  StatusOr<CachedPrompt> cache_chat(const std::vector<ChatMessage>& messages);
+  StatusOr<CachedPrompt> cache_pml(const std::string& prompt_xml, const std::string& file_name = "<string>");
+
+  // Appends `text` to the state and generates; the state is not changed.
+  StatusOr<Generation> text_completion(StateId state, const std::string& text, const SamplingOptions& options,
+                                       const TextCallback& on_text = {});
+  // Several inputs over one state as one batch (prefill and decode batched,
+  // each input stopping on its own); results in input order.
+  StatusOr<std::vector<Generation>> text_completion(StateId state, const std::vector<std::string>& inputs,
+                                                    const SamplingOptions& options);
+
+  // A new user turn (or several messages) on a conversation state; the state
+  // after the answer is saved and returned, so the next turn prefills only
+  // the new line. The given state stays as it was (undo = use it again).
+  StatusOr<ChatResult> chat_completion(StateId state, const std::string& user_turn, const SamplingOptions& options,
+                                       const TextCallback& on_text = {});
+  StatusOr<ChatResult> chat_completion(StateId state, const std::vector<ChatMessage>& messages,
+                                       const SamplingOptions& options, const TextCallback& on_text = {});
+
+  // A second handle on a state, sharing its K/V (nothing is copied; the two
+  // diverge only as each is extended).
+  StatusOr<StateId> fork(StateId state);
+  // Goes back to an earlier state: marks it most recently used and returns
+  // it, to continue (undo) or to answer again with other options (regenerate).
+  StatusOr<StateId> restore(StateId state);
+  // NotFound when the id is unknown or was released or evicted.
+  Status release(StateId state);
+  StatusOr<StateInfo> state_info(StateId state) const;
+  // The state's next-token logits (float32, one per vocabulary entry).
+  StatusOr<std::vector<float>> next_token_logits(StateId state) const;
+  std::vector<StateInfo> states() const;  // most recently used first
+
+  // Writes a state to a snapshot file (docs/formats.md), optionally with K/V
+  // quantized to int8; load reads one back as a new state. Errors: IoError;
+  // on load NotFound, Corruption, Unsupported (version), FailedPrecondition
+  // (another model). A failed load changes nothing.
+  Status save(StateId state, const std::string& path, bool int8 = false) const;
+  StatusOr<StateId> load(const std::string& path);
 
   // Runs every case of DIR/reference.safetensors (see docs/formats.md) and
   // returns each case's logit error against the stored logits.

@@ -13,18 +13,13 @@
 #include "model/reference_check.h"
 #include "pml/pml.h"
 #include "runtime/prompt_cache.h"
+#include "runtime/engine_impl.h"
 #include "runtime/sampler.h"
 #include "util/file_util.h"
 #include "xxhash.h"
 
 namespace pcache {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 const char* dtype_name(at::ScalarType t) {
   switch (t) {
@@ -37,39 +32,10 @@ const char* dtype_name(at::ScalarType t) {
 
 at::Tensor row(const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).unsqueeze(0); }
 
-// The schema name under which plain prompts' states are stored.
-constexpr const char* kPrefixSchema = "";
 constexpr size_t kMaxPrefixes = 32;
 
 }  // namespace
 
-struct Engine::Impl {
-  std::unique_ptr<Checkpoint> checkpoint;
-  std::unique_ptr<LlamaModel> model;
-  std::unique_ptr<Tokenizer> tokenizer;  // null when the folder has none
-  ChatTemplate chat_template = ChatTemplate::kMistral;
-  EngineOptions options;
-  std::unique_ptr<ModuleStore> store;
-  std::unique_ptr<PromptCache> prompts;  // null without a tokenizer
-
-  // Token sequences of recent plain prompts whose states are in the store.
-  std::mutex prefix_mu;
-  std::deque<std::vector<int>> prefixes;
-
-  ModuleKey prefix_key(const std::vector<int>& tokens) const {
-    return ModuleKey{checkpoint->fingerprint(), kPrefixSchema, "prefix",
-                     XXH64(tokens.data(), tokens.size() * sizeof(int), 0)};
-  }
-
-  // Fills `cache` with the longest stored prefix of `prompt` (at most all but
-  // its last token, which must be computed for logits); returns its length.
-  StatusOr<int64_t> reuse_prefix(const std::vector<int>& prompt, KVCache& cache);
-  void remember_prefix(const std::vector<int>& prompt, const KVCache& cache);
-
-  // Samples from `logits` ([V]) and decodes until a stop; fills gen.
-  Status decode(KVCache& cache, at::Tensor logits, int64_t next_position, const SamplingOptions& options,
-                const TextCallback& on_text, Clock::time_point start, Generation& gen) const;
-};
 
 StatusOr<int64_t> Engine::Impl::reuse_prefix(const std::vector<int>& prompt, KVCache& cache) {
   std::vector<int> best;
@@ -115,9 +81,21 @@ void Engine::Impl::remember_prefix(const std::vector<int>& prompt, const KVCache
   if (prefixes.size() > kMaxPrefixes) prefixes.pop_back();
 }
 
-Status Engine::Impl::decode(KVCache& cache, at::Tensor logits, int64_t next_position,
-                            const SamplingOptions& options, const TextCallback& on_text,
-                            Clock::time_point start, Generation& gen) const {
+Status Engine::Impl::check_tokens(const std::vector<int>& ids, const char* what) const {
+  const int64_t vocab = model->config().vocab_size;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab) {
+      return Status::invalid_argument(std::string(what) + ": token " + std::to_string(i) + " has id " +
+                                      std::to_string(ids[i]) + ", outside the vocabulary [0, " +
+                                      std::to_string(vocab) + ")");
+    }
+  }
+  return Status::ok_status();
+}
+
+StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, int64_t next_position,
+                                           const SamplingOptions& options, const TextCallback& on_text,
+                                           Clock::time_point start, Generation& gen) const {
   const ModelConfig& config = model->config();
   Sampler sampler(options);
   std::optional<TokenStreamDecoder> stream;
@@ -130,6 +108,7 @@ Status Engine::Impl::decode(KVCache& cache, at::Tensor logits, int64_t next_posi
     gen.text += piece;
     return piece.empty() || !on_text || on_text(piece);
   };
+  const auto sample_start = Clock::now();
   int next = sampler.sample(logits);
   gen.timings.first_token_ms = ms_since(start);
   auto decode_start = Clock::now();
@@ -152,7 +131,8 @@ Status Engine::Impl::decode(KVCache& cache, at::Tensor logits, int64_t next_posi
   if (stream) emit(stream->flush());
   gen.timings.generated_tokens = static_cast<int>(gen.tokens.size());
   gen.timings.decode_ms = gen.tokens.size() > 1 ? ms_since(decode_start) : 0.0;
-  return Status::ok_status();
+  gen.steps.push_back({"sample", ms_since(sample_start), gen.timings.generated_tokens});
+  return sampler.state();
 }
 
 const char* stop_reason_name(StopReason reason) {
@@ -219,6 +199,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, con
     if (ec) return Status::io_error(options.cache_dir + ": cannot create the cache directory: " + ec.message());
   }
   impl->store = std::make_unique<ModuleStore>(store);
+  if (options.max_states < 1) {
+    return Status::invalid_argument("max_states must be >= 1, got " + std::to_string(options.max_states));
+  }
+  impl->states = std::make_unique<StateTable>(options.max_states);
   if (impl->tokenizer) {
     impl->prompts = std::make_unique<PromptCache>(*impl->model, *impl->tokenizer, impl->chat_template,
                                                   impl->checkpoint->fingerprint(), *impl->store, mode);
@@ -263,14 +247,8 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, con
                                              const TextCallback& on_text) const {
   PCACHE_RETURN_IF_ERROR(options.validate());
   if (prompt.empty()) return Status::invalid_argument("generate: the prompt has no tokens");
+  PCACHE_RETURN_IF_ERROR(impl_->check_tokens(prompt, "generate: prompt"));
   const LlamaModel& model = *impl_->model;
-  for (size_t i = 0; i < prompt.size(); ++i) {
-    if (prompt[i] < 0 || prompt[i] >= model.config().vocab_size) {
-      return Status::invalid_argument("generate: prompt token " + std::to_string(i) + " has id " +
-                                      std::to_string(prompt[i]) + ", outside the vocabulary [0, " +
-                                      std::to_string(model.config().vocab_size) + ")");
-    }
-  }
   const int64_t n = static_cast<int64_t>(prompt.size());
   Generation gen;
   gen.timings.prompt_tokens = static_cast<int>(n);
@@ -282,6 +260,7 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, con
   }
   gen.timings.cached_tokens = static_cast<int>(reused);
   gen.timings.assembly_ms = ms_since(start);
+  gen.steps.push_back({reused > 0 ? "load_state" : "reset", gen.timings.assembly_ms, static_cast<int>(reused)});
 
   const auto prefill_start = Clock::now();
   std::vector<int64_t> rest(prompt.begin() + reused, prompt.end());
@@ -290,8 +269,13 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, con
   PCACHE_ASSIGN_OR_RETURN(at::Tensor logits,
                           model.forward(row(rest), at::arange(reused, n, at::kLong).unsqueeze(0), cache, prefill));
   gen.timings.prefill_ms = ms_since(prefill_start);
-  if (impl_->options.prefix_cache && reused < n - 1) impl_->remember_prefix(prompt, cache);
-  PCACHE_RETURN_IF_ERROR(impl_->decode(cache, logits[0][0], n, options, on_text, start, gen));
+  gen.steps.push_back({reused > 0 ? "eval_prompt" : "eval", gen.timings.prefill_ms, static_cast<int>(n - reused)});
+  if (impl_->options.prefix_cache && reused < n - 1) {
+    const auto save_start = Clock::now();
+    impl_->remember_prefix(prompt, cache);
+    gen.steps.push_back({"save_state", ms_since(save_start), 0});
+  }
+  PCACHE_RETURN_IF_ERROR(impl_->decode(cache, logits[0][0], n, options, on_text, start, gen).status());
   return gen;
 }
 
@@ -344,14 +328,16 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
   }
   gen.timings.prompt_tokens = gen.timings.cached_tokens + static_cast<int>(tokens.size());
   gen.timings.assembly_ms = ms_since(start);
+  gen.steps.push_back({options.use_cache ? "load_state" : "reset", gen.timings.assembly_ms, gen.timings.cached_tokens});
 
   const auto prefill_start = Clock::now();
   ForwardOptions prefill;
   prefill.last_logits_only = true;
   PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, model.forward(row(tokens), row(positions), *cache, prefill));
   gen.timings.prefill_ms = ms_since(prefill_start);
-  PCACHE_RETURN_IF_ERROR(impl_->decode(*cache, logits[0][0], positions.back() + 1, options.sampling, on_text,
-                                       start, gen));
+  gen.steps.push_back({options.use_cache ? "eval_prompt" : "eval", gen.timings.prefill_ms, static_cast<int>(tokens.size())});
+  PCACHE_RETURN_IF_ERROR(
+      impl_->decode(*cache, logits[0][0], positions.back() + 1, options.sampling, on_text, start, gen).status());
   return gen;
 }
 

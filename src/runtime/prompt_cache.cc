@@ -103,7 +103,7 @@ StatusOr<std::vector<ModuleReport>> PromptCache::compile(const std::string& sche
   return reports;
 }
 
-StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt) const {
+StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool allow_empty) const {
   Plan p;
   PCACHE_ASSIGN_OR_RETURN(p.compiled, schema(prompt.schema));
   const Layout& layout = p.compiled->layout;
@@ -151,7 +151,7 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt) const {
     add(tokens, pos);
     pos += static_cast<int64_t>(tokens.size());
   }
-  if (p.tokens.empty()) {
+  if (p.tokens.empty() && !allow_empty) {
     return Status::invalid_argument(prompt.location.to_string() +
                                     ": the prompt has nothing to compute: add new text such as <user>...</user>");
   }
@@ -169,9 +169,9 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt) const {
   return p;
 }
 
-StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool read_only) {
-  PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt));
-  AssembledPrompt out{model_.new_cache(1), std::move(p.tokens), std::move(p.positions)};
+StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty) {
+  PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt, allow_empty));
+  AssembledPrompt out{model_.new_cache(1), {}, std::move(p.tokens), std::move(p.positions)};
   std::vector<std::shared_ptr<const ModuleKV>> parts;
   int64_t total = 0;
   for (int m : p.cached_modules) {
@@ -185,10 +185,16 @@ StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool 
   if (total == 0) return out;
   try {
     // One gather per layer: concatenate the modules, then order by position.
-    std::vector<int64_t> positions;
-    for (const auto& kv : parts) positions.insert(positions.end(), kv->positions.begin(), kv->positions.end());
+    std::vector<int64_t> positions, ids;
+    for (const auto& kv : parts) {
+      positions.insert(positions.end(), kv->positions.begin(), kv->positions.end());
+      ids.insert(ids.end(), kv->tokens.begin(), kv->tokens.end());
+    }
     at::Tensor pos = at::tensor(positions, at::kLong);
-    at::Tensor order = pos.argsort().to(model_.device());
+    at::Tensor host_order = pos.argsort();
+    const int64_t* o = host_order.data_ptr<int64_t>();
+    for (int64_t i = 0; i < total; ++i) out.cache_tokens.push_back(static_cast<int>(ids[o[i]]));
+    at::Tensor order = host_order.to(model_.device());
     std::vector<at::Tensor> ks, vs;
     for (int64_t l = 0; l < model_.config().num_layers; ++l) {
       std::vector<at::Tensor> k_parts, v_parts;

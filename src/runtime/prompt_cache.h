@@ -32,6 +32,7 @@ struct CompiledSchema {
 // text to compute, attending to the whole cache and causally among themselves.
 struct AssembledPrompt {
   KVCache cache;
+  std::vector<int> cache_tokens;  // token ids of the cache's entries, in its order
   std::vector<int64_t> tokens, positions;
   int64_t cached_tokens = 0;
   int modules_reused = 0, modules_encoded = 0;
@@ -52,7 +53,8 @@ class PromptCache {
 
   // Binds the prompt to its schema, gathers the modules' states (encoding
   // missing ones; storing them unless read_only) and lists what is left.
-  StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, bool read_only);
+  // Unless allow_empty, a prompt with nothing left to compute is an error.
+  StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty = false);
 
   // The same tokens at the same positions, without any cache: the baseline
   // (`pcache run --no-cache`). Sorted by position.
@@ -65,7 +67,7 @@ class PromptCache {
     std::vector<int> cached_modules;                 // layout indices, with tokens
     std::vector<int64_t> tokens, positions;          // to compute (unsorted)
   };
-  StatusOr<Plan> plan(const pml::Prompt& prompt) const;
+  StatusOr<Plan> plan(const pml::Prompt& prompt, bool allow_empty = false) const;
   ModuleKey key_of(const CompiledSchema& s, int module, uint64_t content) const;
   // The module's states from the store, or encoded now (and stored unless
   // read_only); `produced` lists the modules an encoding yielded (empty on a hit).

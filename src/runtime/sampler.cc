@@ -1,5 +1,7 @@
 #include "runtime/sampler.h"
 
+#include <sstream>
+
 namespace pcache {
 
 Status SamplingOptions::validate() const {
@@ -15,6 +17,13 @@ Status SamplingOptions::validate() const {
     return Status::invalid_argument("top_p must be in (0, 1], got " + std::to_string(top_p));
   }
   return Status::ok_status();
+}
+
+std::string Sampler::state() const {
+  std::ostringstream out;
+  out << "temperature=" << options_.temperature << " top_k=" << options_.top_k << " top_p=" << options_.top_p
+      << " seed=" << options_.seed << " rng=" << rng_;
+  return out.str();
 }
 
 Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) {}

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <random>
+#include <string>
 
 #include "pcache/engine.h"
 
@@ -17,6 +18,8 @@ class Sampler {
   explicit Sampler(const SamplingOptions& options);
   // logits: [V] float on any device.
   int sample(const at::Tensor& logits);
+  // The options and the generator's position, as text (saved with states).
+  std::string state() const;
 
  private:
   SamplingOptions options_;

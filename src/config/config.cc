@@ -1,0 +1,550 @@
+#include "config/config.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "util/file_util.h"
+
+namespace pcache {
+namespace {
+
+// The schema's keys, level by level, in the order the docs list them.
+const std::vector<std::string> kTopKeys = {"model",        "device",     "dtype", "chat_template",
+                                           "encoding",     "prefix_cache", "max_states", "cache",
+                                           "sampling"};
+const std::vector<std::string> kCacheKeys = {"dir", "device_bytes", "host_bytes",
+                                             "max_pinned_share"};
+const std::vector<std::string> kSamplingKeys = {"max_tokens", "temperature", "top_k", "top_p",
+                                                "seed"};
+
+const std::vector<std::string>& keys_of(const std::string& section) {
+  if (section == "cache") return kCacheKeys;
+  if (section == "sampling") return kSamplingKeys;
+  return kTopKeys;
+}
+
+std::string dotted(const std::string& section, const std::string& key) {
+  return section.empty() ? key : section + "." + key;
+}
+
+std::string join(const std::vector<std::string>& words, const char* separator) {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty()) out += separator;
+    out += w;
+  }
+  return out;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "did you mean ...?" for an unknown key: the same name in another section
+// first (a sampling key written at the top level is a common slip), else the
+// closest key of this level within two edits.
+std::string suggestion(const std::string& section, const std::string& key) {
+  for (const std::string other : {"", "cache", "sampling"}) {
+    if (other == section) continue;
+    const auto& keys = keys_of(other);
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      return "; did you mean '" + dotted(other, key) + "'?";
+    }
+  }
+  size_t best = 3;
+  std::string best_key;
+  for (const auto& candidate : keys_of(section)) {
+    const size_t d = edit_distance(key, candidate);
+    if (d < best) best = d, best_key = candidate;
+  }
+  return best_key.empty() ? "" : "; did you mean '" + best_key + "'?";
+}
+
+const char* type_name(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    default: return "an undefined node";
+  }
+}
+
+// yaml-cpp tags quoted scalars "!" and explicit strings !!str; plain ones "?".
+bool is_quoted(const YAML::Node& node) {
+  return node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str";
+}
+
+std::string quote(const std::string& s) { return "'" + s + "'"; }
+
+std::string position(const YAML::Mark& mark) {
+  if (mark.is_null()) return "";
+  return ", line " + std::to_string(mark.line + 1) + ", column " + std::to_string(mark.column + 1);
+}
+
+// The whole of `text` as a T (from_chars: no locale, no leading space).
+template <typename T>
+bool parse_whole(const std::string& text, T* out) {
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  if (begin != end && *begin == '+') {  // YAML allows "+1"; from_chars does not
+    ++begin;
+    if (begin != end && (*begin == '-' || *begin == '+')) return false;
+  }
+  auto [ptr, ec] = std::from_chars(begin, end, *out);
+  return begin != end && ec == std::errc() && ptr == end;
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+// An optional sign and digits: an integer, if perhaps out of range.
+bool is_integer_text(const std::string& text) {
+  const size_t start = !text.empty() && (text[0] == '-' || text[0] == '+');
+  return text.size() > start && std::all_of(text.begin() + start, text.end(), is_digit);
+}
+
+// Multipliers of the byte-size units (SI for KB..TB, binary for KiB..TiB).
+const std::vector<std::pair<std::string, int64_t>> kByteUnits = {
+    {"B", 1},
+    {"KB", 1000},
+    {"MB", 1000 * 1000},
+    {"GB", 1000ll * 1000 * 1000},
+    {"TB", 1000ll * 1000 * 1000 * 1000},
+    {"KiB", 1ll << 10},
+    {"MiB", 1ll << 20},
+    {"GiB", 1ll << 30},
+    {"TiB", 1ll << 40},
+};
+
+std::string unit_list() {
+  std::vector<std::string> names;
+  for (const auto& u : kByteUnits) names.push_back(u.first);
+  return join(names, ", ");
+}
+
+// "2GiB", "1.5 GB", "4096": bytes, or an error message (without the key).
+std::variant<int64_t, std::string> parse_byte_size(const std::string& text) {
+  const std::string expected =
+      "expected bytes as an integer or a number with a unit (" + unit_list() + "), got " +
+      quote(text);
+  size_t i = 0;
+  while (i < text.size() && is_space(text[i])) ++i;
+  if (i < text.size() && text[i] == '-') return std::string("must not be negative, got " + quote(text));
+  if (i < text.size() && text[i] == '+') ++i;
+  std::string whole, fraction;
+  while (i < text.size() && is_digit(text[i])) whole += text[i++];
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    while (i < text.size() && is_digit(text[i])) fraction += text[i++];
+  }
+  if (whole.empty() && fraction.empty()) return expected;
+  while (i < text.size() && is_space(text[i])) ++i;
+  size_t unit_end = text.size();
+  while (unit_end > i && is_space(text[unit_end - 1])) --unit_end;
+  const std::string unit = text.substr(i, unit_end - i);
+  int64_t multiplier = 1;
+  if (!unit.empty()) {
+    auto it = std::find_if(kByteUnits.begin(), kByteUnits.end(),
+                           [&](const auto& u) { return u.first == unit; });
+    if (it == kByteUnits.end()) {
+      return "unknown unit " + quote(unit) + " in " + quote(text) + "; expected one of " +
+             unit_list();
+    }
+    multiplier = it->second;
+  }
+  if (multiplier == 1 && fraction.find_first_not_of('0') != std::string::npos) {
+    return "a fraction of a byte in " + quote(text) + "; give a unit (e.g. 1.5GiB) or whole bytes";
+  }
+  // Exact decimal arithmetic: whole * multiplier + fraction * multiplier,
+  // rounded down, so that 1.5GiB is exactly 1610612736.
+  const std::string too_large =
+      quote(text) + " is too large (at most " +
+      std::to_string(std::numeric_limits<int64_t>::max()) + " bytes)";
+  whole.erase(0, std::min(whole.find_first_not_of('0'), whole.size()));
+  if (whole.size() > 19) return too_large;
+  unsigned __int128 bytes = 0;
+  for (char c : whole) bytes = bytes * 10 + static_cast<unsigned>(c - '0');
+  bytes *= static_cast<unsigned __int128>(multiplier);
+  if (fraction.size() > 18) fraction.resize(18);  // beyond 1e-18 TiB is below a byte
+  unsigned __int128 numerator = 0, denominator = 1;
+  for (char c : fraction) {
+    numerator = numerator * 10 + static_cast<unsigned>(c - '0');
+    denominator *= 10;
+  }
+  bytes += numerator * static_cast<unsigned __int128>(multiplier) / denominator;
+  if (bytes > static_cast<unsigned __int128>(std::numeric_limits<int64_t>::max())) {
+    return too_large;
+  }
+  return static_cast<int64_t>(bytes);
+}
+
+std::string home_directory() {
+  if (const char* home = std::getenv("HOME"); home && *home) return home;
+  if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir) return pw->pw_dir;
+  return "";
+}
+
+// One key of a map and its value, with the dotted path errors name.
+struct Entry {
+  std::string key;  // dotted
+  YAML::Node key_node;
+  YAML::Node value;
+};
+
+class ConfigReader {
+ public:
+  ConfigReader(std::string file, Config* config) : file_(std::move(file)), config_(config) {}
+
+  Status read(const YAML::Node& root) {
+    if (root.IsNull()) return Status::ok_status();  // empty file: all defaults
+    if (!root.IsMap()) {
+      return error(root.Mark(), "the top level must be a map of keys (" + join(kTopKeys, ", ") +
+                                    "), got " + type_name(root));
+    }
+    std::vector<Entry> entries;
+    PCACHE_RETURN_IF_ERROR(read_entries(root, "", &entries));
+    for (const Entry& e : entries) {
+      const std::string& k = e.key;
+      if (k == "cache" || k == "sampling") {
+        PCACHE_RETURN_IF_ERROR(read_section(e));
+        continue;
+      }
+      config_->keys_set.insert(k);
+      EngineOptions& engine = config_->engine;
+      if (k == "model") {
+        PCACHE_ASSIGN_OR_RETURN(config_->model, read_path(e));
+      } else if (k == "device") {
+        PCACHE_ASSIGN_OR_RETURN(engine.device, read_device(e));
+      } else if (k == "dtype") {
+        PCACHE_ASSIGN_OR_RETURN(engine.dtype,
+                                read_word(e, {"auto", "float32", "bfloat16", "float16"}));
+      } else if (k == "chat_template") {
+        PCACHE_ASSIGN_OR_RETURN(engine.chat_template, read_word(e, {"auto", "mistral", "llama2"}));
+      } else if (k == "encoding") {
+        PCACHE_ASSIGN_OR_RETURN(engine.default_encoding,
+                                read_word(e, {"scaffold", "independent"}));
+      } else if (k == "prefix_cache") {
+        PCACHE_ASSIGN_OR_RETURN(engine.prefix_cache, read_bool(e));
+      } else if (k == "max_states") {
+        PCACHE_ASSIGN_OR_RETURN(config_->max_states, read_int(e, 1, 4096));
+        engine.max_states = config_->max_states;
+      }
+    }
+    return Status::ok_status();
+  }
+
+ private:
+  Status read_section(const Entry& section) {
+    // "cache:" with every key commented out is an empty section, not an error.
+    if (section.value.IsNull()) return Status::ok_status();
+    if (!section.value.IsMap()) {
+      return error(section, std::string("expected a map of keys (") +
+                                join(keys_of(section.key), ", ") + "), got " +
+                                type_name(section.value));
+    }
+    std::vector<Entry> entries;
+    PCACHE_RETURN_IF_ERROR(read_entries(section.value, section.key, &entries));
+    EngineOptions& engine = config_->engine;
+    SamplingOptions& sampling = config_->sampling;
+    for (const Entry& e : entries) {
+      config_->keys_set.insert(e.key);
+      const std::string& k = e.key;
+      if (k == "cache.dir") {
+        PCACHE_ASSIGN_OR_RETURN(engine.cache_dir, read_path(e));
+      } else if (k == "cache.device_bytes") {
+        PCACHE_ASSIGN_OR_RETURN(engine.device_cache_bytes, read_bytes(e));
+      } else if (k == "cache.host_bytes") {
+        PCACHE_ASSIGN_OR_RETURN(engine.host_cache_bytes, read_bytes(e));
+      } else if (k == "cache.max_pinned_share") {
+        PCACHE_ASSIGN_OR_RETURN(double share, read_number(e));
+        if (!(share >= 0 && share <= 1)) return out_of_range(e, "in [0, 1]");
+        engine.max_pinned_share = share;
+      } else if (k == "sampling.max_tokens") {
+        PCACHE_ASSIGN_OR_RETURN(sampling.max_tokens, read_int(e, 1, 1 << 20));
+      } else if (k == "sampling.temperature") {
+        PCACHE_ASSIGN_OR_RETURN(double t, read_number(e));
+        // Checked as the float the sampler will see.
+        const float f = static_cast<float>(t);
+        if (!(f >= 0.f && f <= 100.f)) return out_of_range(e, "in [0, 100]");
+        sampling.temperature = f;
+      } else if (k == "sampling.top_k") {
+        PCACHE_ASSIGN_OR_RETURN(sampling.top_k, read_int(e, 0, std::numeric_limits<int>::max()));
+      } else if (k == "sampling.top_p") {
+        PCACHE_ASSIGN_OR_RETURN(double p, read_number(e));
+        const float f = static_cast<float>(p);
+        if (!(f > 0.f && f <= 1.f)) return out_of_range(e, "in (0, 1]");
+        sampling.top_p = f;
+      } else if (k == "sampling.seed") {
+        PCACHE_ASSIGN_OR_RETURN(sampling.seed, read_seed(e));
+      }
+    }
+    return Status::ok_status();
+  }
+
+  // The entries of `map` under `section` ("" = top level), in file order;
+  // rejects non-scalar keys, unknown keys and duplicates.
+  Status read_entries(const YAML::Node& map, const std::string& section,
+                      std::vector<Entry>* entries) {
+    const auto& valid = keys_of(section);
+    std::map<std::string, YAML::Mark> seen;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      // Copies: `it->first` lives in a temporary proxy.
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
+      if (!key.IsScalar()) {
+        return error(key.Mark(), (section.empty() ? std::string("a top-level key")
+                                                  : "a key under '" + section + "'") +
+                                     " must be a word, got " + type_name(key));
+      }
+      const std::string name = dotted(section, key.Scalar());
+      if (std::find(valid.begin(), valid.end(), key.Scalar()) == valid.end()) {
+        return error(key.Mark(),
+                     "unknown key " + quote(name) + "; valid keys " +
+                         (section.empty() ? std::string("at the top level")
+                                          : "under '" + section + "'") +
+                         ": " + join(valid, ", ") + suggestion(section, key.Scalar()));
+      }
+      // yaml-cpp keeps both pairs of a duplicated key; the later one would
+      // silently win, so say so instead.
+      if (auto [first, inserted] = seen.emplace(name, key.Mark()); !inserted) {
+        return error(key.Mark(), name + ": duplicate key (first set at line " +
+                                     std::to_string(first->second.line + 1) + ")");
+      }
+      entries->push_back({name, key, value});
+    }
+    return Status::ok_status();
+  }
+
+  Status error(const YAML::Mark& mark, const std::string& message) const {
+    return Status::invalid_argument(file_ + position(mark) + ": " + message);
+  }
+  // Errors about a value point at its key: the value's own mark is that of
+  // an anchor for an alias, and of the next token for a missing value.
+  Status error(const Entry& e, const std::string& message) const {
+    return error(e.key_node.Mark(), e.key + ": " + message);
+  }
+  Status out_of_range(const Entry& e, const std::string& range) const {
+    return error(e, "must be " + range + ", got " + e.value.Scalar());
+  }
+
+  // The scalar's text, or an error when the value is missing or not a scalar.
+  StatusOr<std::string> scalar(const Entry& e, const char* expected) const {
+    if (e.value.IsNull()) {
+      return error(e, std::string("has no value (expected ") + expected +
+                          "; remove the key to keep the default)");
+    }
+    if (!e.value.IsScalar()) {
+      return error(e, std::string("expected ") + expected + ", got " + type_name(e.value));
+    }
+    return e.value.Scalar();
+  }
+  // As scalar(), but a quoted string is the wrong type for a number or a boolean.
+  StatusOr<std::string> unquoted(const Entry& e, const char* expected) const {
+    PCACHE_ASSIGN_OR_RETURN(std::string text, scalar(e, expected));
+    if (is_quoted(e.value)) {
+      return error(e, std::string("expected ") + expected + ", got the string " + quote(text) +
+                          " (remove the quotes)");
+    }
+    return text;
+  }
+
+  StatusOr<std::string> read_path(const Entry& e) const {
+    PCACHE_ASSIGN_OR_RETURN(std::string text, scalar(e, "a path"));
+    auto expanded = expand_home(text);
+    if (!expanded.ok()) return error(e, expanded.status().message());
+    return *expanded;
+  }
+
+  StatusOr<std::string> read_word(const Entry& e, const std::vector<std::string>& words) const {
+    const std::string expected = "one of " + join(words, ", ");
+    PCACHE_ASSIGN_OR_RETURN(std::string text, scalar(e, expected.c_str()));
+    if (std::find(words.begin(), words.end(), text) == words.end()) {
+      return error(e, "expected " + expected + ", got " + quote(text));
+    }
+    return text;
+  }
+
+  StatusOr<std::string> read_device(const Entry& e) const {
+    constexpr const char* kExpected = "cpu, cuda or cuda:N";
+    PCACHE_ASSIGN_OR_RETURN(std::string text, scalar(e, kExpected));
+    if (text == "cpu" || text == "cuda") return text;
+    // cuda:N as libtorch parses it: digits, no sign, no leading zero.
+    const std::string index = text.rfind("cuda:", 0) == 0 ? text.substr(5) : "";
+    const bool ok = !index.empty() && index.size() <= 3 &&
+                    std::all_of(index.begin(), index.end(), is_digit) &&
+                    (index == "0" || index[0] != '0');
+    if (!ok) return error(e, std::string("expected ") + kExpected + ", got " + quote(text));
+    return text;
+  }
+
+  StatusOr<bool> read_bool(const Entry& e) const {
+    constexpr const char* kExpected = "true or false";
+    PCACHE_ASSIGN_OR_RETURN(std::string text, unquoted(e, kExpected));
+    bool value = false;
+    // yaml-cpp's booleans: true/false, yes/no, on/off, y/n in three cases.
+    if (!YAML::convert<bool>::decode(e.value, value)) {
+      return error(e, std::string("expected ") + kExpected + ", got " + quote(text));
+    }
+    return value;
+  }
+
+  StatusOr<int> read_int(const Entry& e, int64_t lo, int64_t hi) const {
+    PCACHE_ASSIGN_OR_RETURN(std::string text, unquoted(e, "an integer"));
+    int64_t value = 0;
+    const std::string range = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    if (!parse_whole(text, &value)) {
+      // Tell "too large for 64 bits" from "not an integer at all".
+      return error(e, (is_integer_text(text) ? "must be " + range + ", got "
+                                             : std::string("expected an integer, got ")) +
+                          quote(text));
+    }
+    if (value < lo || value > hi) return error(e, "must be " + range + ", got " + text);
+    return static_cast<int>(value);
+  }
+
+  StatusOr<double> read_number(const Entry& e) const {
+    PCACHE_ASSIGN_OR_RETURN(std::string text, unquoted(e, "a number"));
+    double value = 0;
+    if (!parse_whole(text, &value)) return error(e, "expected a number, got " + quote(text));
+    return value;
+  }
+
+  StatusOr<uint64_t> read_seed(const Entry& e) const {
+    const std::string range =
+        "an integer in [0, " + std::to_string(std::numeric_limits<uint64_t>::max()) + "]";
+    PCACHE_ASSIGN_OR_RETURN(std::string text, unquoted(e, range.c_str()));
+    uint64_t value = 0;
+    if (!parse_whole(text, &value)) {
+      return error(e, (is_integer_text(text) ? "must be " : "expected ") + range + ", got " +
+                          quote(text));
+    }
+    return value;
+  }
+
+  StatusOr<int64_t> read_bytes(const Entry& e) const {
+    PCACHE_ASSIGN_OR_RETURN(std::string text, scalar(e, "a byte size such as 2GiB"));
+    auto parsed = parse_byte_size(text);
+    if (auto* message = std::get_if<std::string>(&parsed)) return error(e, *message);
+    return std::get<int64_t>(parsed);
+  }
+
+  std::string file_;
+  Config* config_;
+};
+
+}  // namespace
+
+StatusOr<std::string> expand_home(const std::string& path) {
+  if (path.empty() || path[0] != '~') return path;
+  const size_t slash = path.find('/');
+  const std::string user = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+  const std::string rest = slash == std::string::npos ? "" : path.substr(slash);
+  std::string home;
+  if (user.empty()) {
+    home = home_directory();
+    if (home.empty()) {
+      return Status::invalid_argument("cannot expand " + quote(path) +
+                                      ": $HOME is not set and the account has no home directory");
+    }
+  } else {
+    const passwd* pw = ::getpwnam(user.c_str());
+    if (!pw || !pw->pw_dir) {
+      return Status::invalid_argument("cannot expand " + quote(path) + ": no user " + quote(user));
+    }
+    home = pw->pw_dir;
+  }
+  // "~/x" with HOME=/ gives "/x", not "//x".
+  if (!rest.empty() && !home.empty() && home.back() == '/') home.pop_back();
+  return home + rest;
+}
+
+StatusOr<Config> parse_config(const std::string& yaml_text, const std::string& file_name) {
+  Config config;
+  config.source = file_name;
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return Status::invalid_argument(file_name + position(e.mark) + ": malformed YAML: " + e.msg);
+  } catch (const std::exception& e) {
+    return Status::invalid_argument(file_name + ": malformed YAML: " + e.what());
+  }
+  if (documents.size() > 1) {
+    return Status::invalid_argument(file_name + position(documents[1].Mark()) +
+                                    ": a second YAML document; the file must hold only one");
+  }
+  if (documents.empty()) return config;  // empty, or only comments
+  try {
+    PCACHE_RETURN_IF_ERROR(ConfigReader(file_name, &config).read(documents[0]));
+  } catch (const YAML::Exception& e) {
+    // Not expected (the reader checks node types first); a bug if it happens.
+    return Status::internal(file_name + position(e.mark) + ": " + e.msg);
+  }
+  return config;
+}
+
+StatusOr<Config> load_config(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    const std::string message = path + ": " + std::strerror(err);
+    if (err == ENOENT || err == ENOTDIR) return Status::not_found(message);
+    return Status::io_error(message);
+  }
+  // An ifstream opens a directory and reads nothing, which would pass for an empty file.
+  if (S_ISDIR(st.st_mode)) return Status::io_error(path + ": is a directory, not a config file");
+  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(path));
+  return parse_config(text, path);
+}
+
+StatusOr<std::string> default_config_path() {
+  auto exists = [](const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0;
+  };
+  if (const char* env = std::getenv("PCACHE_CONFIG"); env && *env) {
+    if (!exists(env)) {
+      return Status::not_found(std::string(env) + " (named by $PCACHE_CONFIG): " +
+                               std::strerror(ENOENT));
+    }
+    return std::string(env);
+  }
+  std::string path;
+  // The XDG spec says to ignore a relative $XDG_CONFIG_HOME.
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && xdg[0] == '/') {
+    path = std::string(xdg) + "/pcache/config.yaml";
+  } else {
+    const std::string home = home_directory();
+    if (home.empty()) return std::string();  // nowhere to look: no config
+    path = home + "/.config/pcache/config.yaml";
+  }
+  return exists(path) ? path : std::string();
+}
+
+}  // namespace pcache

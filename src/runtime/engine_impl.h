@@ -1,0 +1,64 @@
+// Engine::Impl, shared by engine.cc (loading, generation, PML prompts) and
+// engine_states.cc (saved states, snapshots).
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cache/module_store.h"
+#include "model/checkpoint.h"
+#include "model/llama.h"
+#include "pcache/engine.h"
+#include "runtime/prompt_cache.h"
+#include "runtime/saved_state.h"
+#include "xxhash.h"
+
+namespace pcache {
+
+using Clock = std::chrono::steady_clock;
+
+inline double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// The schema name under which plain prompts' states are stored.
+inline constexpr const char* kPrefixSchema = "";
+
+struct Engine::Impl {
+  std::unique_ptr<Checkpoint> checkpoint;
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<Tokenizer> tokenizer;  // null when the folder has none
+  ChatTemplate chat_template = ChatTemplate::kMistral;
+  EngineOptions options;
+  std::unique_ptr<ModuleStore> store;
+  std::unique_ptr<PromptCache> prompts;  // null without a tokenizer
+
+  // Token sequences of recent plain prompts whose states are in the store.
+  std::mutex prefix_mu;
+  std::deque<std::vector<int>> prefixes;
+
+  ModuleKey prefix_key(const std::vector<int>& tokens) const {
+    return ModuleKey{checkpoint->fingerprint(), kPrefixSchema, "prefix",
+                     XXH64(tokens.data(), tokens.size() * sizeof(int), 0)};
+  }
+
+  // Fills `cache` with the longest stored prefix of `prompt` (at most all but
+  // its last token, which must be computed for logits); returns its length.
+  StatusOr<int64_t> reuse_prefix(const std::vector<int>& prompt, KVCache& cache);
+  void remember_prefix(const std::vector<int>& prompt, const KVCache& cache);
+
+  std::unique_ptr<StateTable> states;
+
+  // Samples from `logits` ([V]) and decodes until a stop; fills gen (its
+  // "sample" step too). Returns the sampler's state at the end.
+  StatusOr<std::string> decode(KVCache& cache, at::Tensor logits, int64_t next_position,
+                               const SamplingOptions& options, const TextCallback& on_text, Clock::time_point start,
+                               Generation& gen) const;
+  // InvalidArgument for an id outside the vocabulary.
+  Status check_tokens(const std::vector<int>& ids, const char* what) const;
+};
+
+}  // namespace pcache

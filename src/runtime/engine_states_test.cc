@@ -1,0 +1,254 @@
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "pcache/engine.h"
+#include "testing.h"
+
+namespace pcache {
+namespace {
+
+std::unique_ptr<Engine> open_engine(const std::string& name = "tiny-mistral", int max_states = 8) {
+  EngineOptions o;
+  o.max_states = max_states;
+  o.prefix_cache = false;  // every comparison below is against a plain prefill
+  auto e = Engine::open(testing::fixture(name), o);
+  BOOST_REQUIRE_MESSAGE(e.ok(), e.status().to_string());
+  return std::move(e).value();
+}
+
+SamplingOptions greedy(int n = 6) {
+  SamplingOptions o;
+  o.max_tokens = n;
+  o.stop_at_eos = false;
+  return o;
+}
+
+std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+template <typename T>
+T ok(StatusOr<T> r) {
+  BOOST_REQUIRE_MESSAGE(r.ok(), r.status().to_string());
+  return std::move(r).value();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(engine_states_test)
+
+BOOST_AUTO_TEST_CASE(text_completion_equals_a_full_prefill_and_keeps_the_state) {
+  auto e = open_engine();
+  const Tokenizer& tok = *ok(e->tokenizer());
+  const std::string instructions = "Classify the sentiment of the review as positive or negative.";
+  CachedPrompt cached = ok(e->cache_prompt(instructions));
+  BOOST_TEST(cached.steps.size() == 3u);
+  BOOST_TEST(cached.steps[1].step == "eval");
+  const int before = ok(e->state_info(cached.state)).tokens;
+  for (const std::string input : {"Review: great food.", "Review: cold soup and a long wait."}) {
+    Generation g = ok(e->text_completion(cached.state, input, greedy()));
+    std::vector<int> all = concat(concat({tok.bos_id()}, tok.encode(instructions)), tok.encode(input));
+    Generation full = ok(e->generate_tokens(all, greedy()));
+    BOOST_TEST(g.tokens == full.tokens);
+    BOOST_TEST(g.timings.cached_tokens == before);
+    BOOST_TEST(g.steps[0].step == "load_state");
+    BOOST_TEST(g.steps[1].step == "eval_prompt");
+  }
+  BOOST_TEST(ok(e->state_info(cached.state)).tokens == before);  // untouched
+  // Empty input: the saved last logits give the first token.
+  Generation g = ok(e->text_completion(cached.state, "", greedy()));
+  Generation full = ok(e->generate_tokens(concat({tok.bos_id()}, tok.encode(instructions)), greedy()));
+  BOOST_TEST(g.tokens == full.tokens);
+}
+
+BOOST_AUTO_TEST_CASE(batched_inputs_equal_one_by_one) {
+  auto e = open_engine();
+  CachedPrompt cached = ok(e->cache_prompt("Answer with one word."));
+  const std::vector<std::string> inputs = {"Colour of the sky?", "Opposite of hot, in a single word please?", "Two plus two?"};
+  SamplingOptions o = greedy(7);
+  std::vector<Generation> batch = ok(e->text_completion(cached.state, inputs, o));
+  BOOST_REQUIRE(batch.size() == inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Generation one = ok(e->text_completion(cached.state, inputs[i], o));
+    BOOST_TEST_INFO(inputs[i]);
+    BOOST_TEST(batch[i].tokens == one.tokens);
+    BOOST_TEST(batch[i].text == one.text);
+  }
+  // Sampling: each row has its own generator seeded as a lone run would be.
+  o.temperature = 1.0f;
+  o.seed = 9;
+  batch = ok(e->text_completion(cached.state, inputs, o));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    BOOST_TEST(batch[i].tokens == ok(e->text_completion(cached.state, inputs[i], o)).tokens);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(chat_turns_prefill_only_the_new_line) {
+  auto e = open_engine();
+  CachedPrompt start = ok(e->cache_chat({{"system", "You are a helpful host."}}));
+  ChatResult first = ok(e->chat_completion(start.state, "Do you have a table for two?", greedy(5)));
+  const StateInfo after_first = ok(e->state_info(first.state));
+  BOOST_TEST(after_first.parent == start.state);
+  BOOST_TEST(after_first.tokens > start.tokens);
+  ChatResult second = ok(e->chat_completion(first.state, "At eight?", greedy(5)));
+  BOOST_TEST(second.generation.timings.cached_tokens == after_first.tokens);
+  BOOST_TEST(second.generation.timings.prompt_tokens - after_first.tokens < 10);
+  // The same conversation from scratch (its tokens re-made by cache_chat) gives the same answer.
+  CachedPrompt replay = ok(e->cache_chat({{"system", "You are a helpful host."},
+                                          {"user", "Do you have a table for two?"},
+                                          {"assistant", first.generation.text}}));
+  BOOST_TEST(ok(e->state_info(replay.state)).tokens >= after_first.tokens - 1);
+  // Continuing the saved state equals running the full token sequence in one prefill.
+  ChatResult again = ok(e->chat_completion(first.state, "At eight?", greedy(5)));
+  BOOST_TEST(again.generation.tokens == second.generation.tokens);
+}
+
+BOOST_AUTO_TEST_CASE(undo_regenerate_and_fork) {
+  auto e = open_engine();
+  CachedPrompt start = ok(e->cache_chat({{"system", "Be brief."}}));
+  SamplingOptions o = greedy(6);
+  o.temperature = 1.0f;
+  o.seed = 1;
+  ChatResult a = ok(e->chat_completion(start.state, "Name a fruit.", o));
+  // Undo: back to the start, answer again with another seed.
+  BOOST_TEST(ok(e->restore(start.state)) == start.state);
+  o.seed = 2;
+  ChatResult b = ok(e->chat_completion(start.state, "Name a fruit.", o));
+  BOOST_TEST(a.generation.tokens != b.generation.tokens);
+  BOOST_TEST(a.state != b.state);
+  BOOST_TEST(ok(e->state_info(a.state)).tokens > 0);  // the first branch is still there
+  // Fork: two conversations from one state share its K/V.
+  StateId f = ok(e->fork(a.state));
+  const StateInfo fi = ok(e->state_info(f)), ai = ok(e->state_info(a.state));
+  BOOST_TEST(fi.tokens == ai.tokens);
+  BOOST_TEST(fi.total_bytes == ai.total_bytes);
+  ChatResult x = ok(e->chat_completion(f, "And a vegetable?", greedy(4)));
+  ChatResult y = ok(e->chat_completion(a.state, "And a colour?", greedy(4)));
+  BOOST_TEST(ok(e->state_info(x.state)).parent == f);
+  BOOST_TEST(ok(e->state_info(y.state)).parent == a.state);
+  // own_bytes counts only what a turn added
+  BOOST_TEST(ok(e->state_info(x.state)).own_bytes < ok(e->state_info(x.state)).total_bytes);
+}
+
+BOOST_AUTO_TEST_CASE(least_recently_used_states_are_evicted) {
+  auto e = open_engine("tiny-mistral", 3);
+  StateId s1 = ok(e->cache_prompt("one")).state;
+  StateId s2 = ok(e->cache_prompt("two")).state;
+  StateId s3 = ok(e->cache_prompt("three")).state;
+  BOOST_REQUIRE(e->restore(s1).ok());  // s2 is now the least recent
+  StateId s4 = ok(e->cache_prompt("four")).state;
+  BOOST_TEST(e->states().size() == 3u);
+  Status gone = e->state_info(s2).status();
+  BOOST_TEST(gone.code() == StatusCode::kNotFound);
+  auto evicted = e->text_completion(s2, "x", greedy());
+  BOOST_TEST(evicted.status().message().find("evicted") != std::string::npos);
+  BOOST_TEST(e->release(s3).ok());
+  BOOST_TEST(e->text_completion(s3, "x", greedy()).status().message().find("released") != std::string::npos);
+  BOOST_TEST(e->release(s3).code() == StatusCode::kNotFound);
+  BOOST_TEST(e->states().front().id == s4);
+  BOOST_TEST(e->text_completion(s1, "x", greedy()).ok());
+}
+
+BOOST_AUTO_TEST_CASE(snapshots_round_trip_across_engines) {
+  testing::TempDir dir;
+  auto a = open_engine();
+  CachedPrompt start = ok(a->cache_chat({{"system", "You know the menu."}}));
+  ChatResult turn = ok(a->chat_completion(start.state, "What is the soup today?", greedy(5)));
+  const std::string path = dir.path + "/chat.pcs";
+  BOOST_REQUIRE_MESSAGE(a->save(turn.state, path).ok(), a->save(turn.state, path).to_string());
+  auto b = open_engine();  // another engine: as another process would
+  StateId loaded = ok(b->load(path));
+  BOOST_TEST(ok(b->next_token_logits(loaded)) == ok(a->next_token_logits(turn.state)));
+  BOOST_TEST(ok(b->state_info(loaded)).tokens == ok(a->state_info(turn.state)).tokens);
+  BOOST_TEST(ok(b->chat_completion(loaded, "And dessert?", greedy(5))).generation.tokens ==
+             ok(a->chat_completion(turn.state, "And dessert?", greedy(5))).generation.tokens);
+  // int8 snapshots: smaller, and the next token unchanged on this model.
+  const std::string small = dir.path + "/chat-int8.pcs";
+  BOOST_REQUIRE(a->save(turn.state, small, /*int8=*/true).ok());
+  BOOST_TEST(std::filesystem::file_size(small) < std::filesystem::file_size(path));
+  StateId q = ok(b->load(small));
+  BOOST_TEST(ok(b->chat_completion(q, "And dessert?", greedy(1))).generation.tokens ==
+             ok(a->chat_completion(turn.state, "And dessert?", greedy(1))).generation.tokens);
+}
+
+BOOST_AUTO_TEST_CASE(bad_snapshots_leave_the_engine_alone) {
+  testing::TempDir dir;
+  auto e = open_engine();
+  StateId s = ok(e->cache_prompt("Keep this state.")).state;
+  const std::string path = dir.path + "/s.pcs";
+  BOOST_REQUIRE(e->save(s, path).ok());
+  const size_t live = e->states().size();
+  const auto size = std::filesystem::file_size(path);
+
+  const std::string cut = dir.path + "/cut.pcs";
+  std::filesystem::copy_file(path, cut);
+  std::filesystem::resize_file(cut, size / 2);
+  BOOST_TEST(e->load(cut).status().code() == StatusCode::kCorruption);
+
+  const std::string flipped = dir.path + "/flipped.pcs";
+  std::filesystem::copy_file(path, flipped);
+  {
+    std::fstream f(flipped, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size - 100));
+    f.put('\x7f');
+  }
+  BOOST_TEST(e->load(flipped).status().code() == StatusCode::kCorruption);
+  BOOST_TEST(e->load(dir.path + "/missing.pcs").status().code() == StatusCode::kNotFound);
+
+  auto other = open_engine("tiny-llama");
+  Status foreign = other->load(path).status();
+  BOOST_TEST(foreign.code() == StatusCode::kFailedPrecondition);
+
+  BOOST_TEST(e->states().size() == live);
+  BOOST_TEST(e->text_completion(s, "still fine", greedy(2)).ok());
+  BOOST_TEST(e->save(s, dir.path + "/no/such/folder/s.pcs").code() == StatusCode::kIoError);
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_sessions_match_sequential_ones) {
+  auto e = open_engine("tiny-mistral", 64);
+  const std::vector<std::string> systems = {"You sell bread.", "You sell fish.", "You sell shoes.", "You sell maps."};
+  std::vector<std::vector<int>> sequential;
+  for (const auto& s : systems) {
+    StateId st = ok(e->cache_chat({{"system", s}})).state;
+    ChatResult r1 = ok(e->chat_completion(st, "What do you have?", greedy(4)));
+    ChatResult r2 = ok(e->chat_completion(r1.state, "How much?", greedy(4)));
+    sequential.push_back(concat(r1.generation.tokens, r2.generation.tokens));
+  }
+  std::vector<std::vector<int>> parallel(systems.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < systems.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto st = e->cache_chat({{"system", systems[i]}});
+      if (!st.ok()) return;
+      auto r1 = e->chat_completion(st->state, "What do you have?", greedy(4));
+      if (!r1.ok()) return;
+      auto r2 = e->chat_completion(r1->state, "How much?", greedy(4));
+      if (!r2.ok()) return;
+      parallel[i] = concat(r1->generation.tokens, r2->generation.tokens);
+    });
+  }
+  for (auto& t : threads) t.join();
+  BOOST_TEST(parallel == sequential);
+}
+
+BOOST_AUTO_TEST_CASE(bad_requests) {
+  auto e = open_engine();
+  BOOST_TEST(e->text_completion(12345, "x", greedy()).status().code() == StatusCode::kNotFound);
+  StateId s = ok(e->cache_chat({{"system", "x"}})).state;
+  BOOST_TEST(e->chat_completion(s, {{"assistant", "hi"}}, greedy()).status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(e->cache_chat({{"user", "no answer"}}).status().code() == StatusCode::kInvalidArgument);
+  SamplingOptions bad = greedy();
+  bad.top_p = 0;
+  BOOST_TEST(e->text_completion(s, "x", bad).status().code() == StatusCode::kInvalidArgument);
+  EngineOptions o;
+  o.max_states = 0;
+  BOOST_TEST(Engine::open(testing::fixture("tiny-mistral"), o).status().message().find("max_states") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace pcache

@@ -1,0 +1,475 @@
+#include "runtime/snapshot.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <optional>
+#include <utility>
+
+#include "runtime/snapshot_format.h"
+#include "util/file_util.h"
+
+namespace pcache {
+
+namespace fmt = snapshot_format;
+
+// Fields and tensors are written in host byte order, which the format fixes as little-endian.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "snapshot files are little-endian");
+static_assert(sizeof(int) == 4, "tokens are stored as 32-bit integers");
+
+namespace {
+
+bool dtype_code(at::ScalarType type, uint32_t* code) {
+  switch (type) {
+    case at::kFloat: *code = fmt::kF32; return true;
+    case at::kBFloat16: *code = fmt::kBF16; return true;
+    case at::kHalf: *code = fmt::kF16; return true;
+    default: return false;
+  }
+}
+
+bool dtype_of(uint32_t code, at::ScalarType* type) {
+  switch (code) {
+    case fmt::kF32: *type = at::kFloat; return true;
+    case fmt::kBF16: *type = at::kBFloat16; return true;
+    case fmt::kF16: *type = at::kHalf; return true;
+    default: return false;
+  }
+}
+
+std::string hex(uint64_t x) {
+  char buf[19];
+  std::snprintf(buf, sizeof buf, "0x%016" PRIx64, x);
+  return buf;
+}
+
+std::string shape_of(const at::Tensor& x) {
+  return x.defined() ? c10::str(x.sizes(), " ", x.scalar_type()) : "undefined";
+}
+
+Status validate(const std::string& path, const Snapshot& s) {
+  auto invalid = [&](const std::string& why) {
+    return Status::invalid_argument("write_snapshot " + path + ": " + why);
+  };
+  if (s.k.empty() || s.k.size() != s.v.size()) {
+    return invalid(std::to_string(s.k.size()) + " K and " + std::to_string(s.v.size()) +
+                   " V layers (equal and not zero expected)");
+  }
+  const auto t = static_cast<int64_t>(s.tokens.size());
+  if (t == 0) return invalid("no tokens (a snapshot holds at least one)");
+  if (static_cast<int64_t>(s.positions.size()) != t) {
+    return invalid(std::to_string(t) + " tokens but " + std::to_string(s.positions.size()) +
+                   " positions");
+  }
+  const at::Tensor& first = s.k[0];
+  uint32_t code;
+  if (!first.defined() || first.dim() != 3 || !dtype_code(first.scalar_type(), &code) ||
+      first.size(0) == 0 || first.size(2) == 0) {
+    return invalid("k[0] is " + shape_of(first) +
+                   ", expected a float32, bfloat16 or float16 tensor [Hkv, T, D] with Hkv, D > 0");
+  }
+  for (size_t l = 0; l < s.k.size(); ++l) {
+    for (const auto* side : {&s.k, &s.v}) {
+      const at::Tensor& x = (*side)[l];
+      const std::string name = (side == &s.k ? "k[" : "v[") + std::to_string(l) + "]";
+      if (!x.defined() || x.dim() != 3 || x.size(0) != first.size(0) || x.size(1) != t ||
+          x.size(2) != first.size(2) || x.scalar_type() != first.scalar_type()) {
+        return invalid(name + " is " + shape_of(x) + ", expected [" +
+                       std::to_string(first.size(0)) + ", " + std::to_string(t) + ", " +
+                       std::to_string(first.size(2)) + "] " + c10::str(first.scalar_type()) +
+                       " (T = number of tokens, dtype of k[0])");
+      }
+    }
+  }
+  const at::Tensor& logits = s.last_logits;
+  if (!logits.defined() || logits.dim() != 1 || logits.numel() == 0 ||
+      logits.scalar_type() != at::kFloat) {
+    return invalid("last_logits is " + shape_of(logits) + ", expected a float32 tensor [V], V > 0");
+  }
+  if (s.model_fingerprint.size() > fmt::kMaxFingerprintBytes) {
+    return invalid("model fingerprint longer than " + std::to_string(fmt::kMaxFingerprintBytes) +
+                   " bytes");
+  }
+  if (s.sampler_state.size() > UINT32_MAX) return invalid("sampler state over 4 GiB");
+  return Status::ok_status();
+}
+
+// Tensor operations throw when memory runs out; the API reports a Status instead.
+template <typename F>
+auto without_exceptions(const std::string& what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const c10::OutOfMemoryError& e) {
+    return Status::resource_exhausted(what + ": " + e.what_without_backtrace());
+  } catch (const c10::Error& e) {
+    return Status::internal(what + ": " + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    return Status::resource_exhausted(what + ": out of memory");
+  }
+}
+
+Status errno_error(const std::string& path, const std::string& what) {
+  return Status::io_error(path + ": " + what + ": " + std::strerror(errno));
+}
+
+// A file written under a temporary name in its final folder, so that a crash
+// never leaves a partial file under the real name: commit() renames it after
+// sync_and_close(); otherwise the destructor removes it.
+class TempFile {
+ public:
+  explicit TempFile(std::string final_path) : final_path_(std::move(final_path)) {}
+  ~TempFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+
+  Status open() {
+    std::string name = final_path_ + ".tmp-XXXXXX";
+    fd_ = ::mkstemp(name.data());
+    if (fd_ < 0) return errno_error(name, "cannot create");
+    path_ = std::move(name);
+    return Status::ok_status();
+  }
+
+  Status write(const void* data, size_t n) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t w = ::write(fd_, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return errno_error(path_, "write failed");
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return Status::ok_status();
+  }
+
+  // Data on disk before the name: a crash leaves the old file or the new whole one.
+  Status sync_and_close() {
+    int fd = std::exchange(fd_, -1);
+    if (::fsync(fd) != 0) {
+      Status s = errno_error(path_, "fsync failed");
+      ::close(fd);
+      return s;
+    }
+    if (::close(fd) != 0) return errno_error(path_, "close failed");
+    return Status::ok_status();
+  }
+
+  Status commit() {
+    if (::rename(path_.c_str(), final_path_.c_str()) != 0) {
+      return errno_error(path_, "cannot rename to " + final_path_);
+    }
+    path_.clear();
+    // The rename itself lasts once the folder is synced. Best effort: the
+    // file is complete under its name either way.
+    const size_t slash = final_path_.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : final_path_.substr(0, slash + 1);
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      (void)::fsync(dfd);
+      ::close(dfd);
+    }
+    return Status::ok_status();
+  }
+
+ private:
+  std::string final_path_, path_;
+  int fd_ = -1;
+};
+
+void append_u32(std::string& out, uint32_t x) { out.append(reinterpret_cast<const char*>(&x), 4); }
+void append_u64(std::string& out, uint64_t x) { out.append(reinterpret_cast<const char*>(&x), 8); }
+
+// Writes `s` (validated) in the snapshot format.
+Status write_body(const std::string& path, TempFile& file, const Snapshot& s,
+                  SnapshotCompression compression) {
+  std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> hash(XXH64_createState(),
+                                                                  &XXH64_freeState);
+  if (!hash) throw std::bad_alloc();
+  XXH64_reset(hash.get(), fmt::kChecksumSeed);
+  auto hashed_write = [&](const void* data, size_t n) {
+    XXH64_update(hash.get(), data, n);
+    return file.write(data, n);
+  };
+  const bool int8 = compression == SnapshotCompression::kInt8;
+  uint32_t dtype = 0;
+  dtype_code(s.k[0].scalar_type(), &dtype);
+  const uint64_t t = s.tokens.size();
+  at::Tensor logits = s.last_logits.to(at::kCPU).contiguous();
+
+  std::string header;
+  append_u32(header, fmt::kVersion);
+  append_u32(header, int8 ? fmt::kFlagInt8 : 0);
+  append_u32(header, static_cast<uint32_t>(s.model_fingerprint.size()));
+  header += s.model_fingerprint;
+  append_u32(header, dtype);
+  append_u32(header, static_cast<uint32_t>(s.k.size()));
+  append_u32(header, static_cast<uint32_t>(s.k[0].size(0)));
+  append_u32(header, static_cast<uint32_t>(s.k[0].size(2)));
+  append_u64(header, t);
+  append_u64(header, static_cast<uint64_t>(logits.numel()));
+  PCACHE_RETURN_IF_ERROR(file.write(fmt::kMagic, fmt::kMagicBytes));
+  PCACHE_RETURN_IF_ERROR(hashed_write(header.data(), header.size()));
+  PCACHE_RETURN_IF_ERROR(hashed_write(s.tokens.data(), t * sizeof(int32_t)));
+  PCACHE_RETURN_IF_ERROR(hashed_write(s.positions.data(), t * sizeof(int64_t)));
+  PCACHE_RETURN_IF_ERROR(hashed_write(logits.data_ptr(), logits.nbytes()));
+  std::string sampler;
+  append_u32(sampler, static_cast<uint32_t>(s.sampler_state.size()));
+  sampler += s.sampler_state;
+  PCACHE_RETURN_IF_ERROR(hashed_write(sampler.data(), sampler.size()));
+  for (size_t l = 0; l < s.k.size(); ++l) {
+    for (const auto* side : {&s.k, &s.v}) {
+      const at::Tensor& x = (*side)[l];
+      if (!int8) {
+        at::Tensor c = x.to(at::kCPU).contiguous();
+        PCACHE_RETURN_IF_ERROR(hashed_write(c.data_ptr(), c.nbytes()));
+        continue;
+      }
+      // Quantized where the tensor lives (a GPU's copy to host is then 1 byte an element).
+      QuantizedTensor q = quantize_int8(x);
+      at::Tensor scales = q.scales.to(at::kCPU).contiguous();
+      // An inf or NaN makes its channel's scale inf or NaN: int8 cannot hold it.
+      if (!at::isfinite(scales).all().item<bool>()) {
+        return Status::invalid_argument("write_snapshot " + path + ": " +
+                                        (side == &s.k ? "k[" : "v[") + std::to_string(l) +
+                                        "] holds inf or NaN, which int8 cannot store");
+      }
+      at::Tensor values = q.values.to(at::kCPU).contiguous();
+      PCACHE_RETURN_IF_ERROR(hashed_write(scales.data_ptr(), scales.nbytes()));
+      PCACHE_RETURN_IF_ERROR(hashed_write(values.data_ptr(), values.nbytes()));
+    }
+  }
+  const uint64_t checksum = XXH64_digest(hash.get());
+  return file.write(&checksum, sizeof checksum);
+}
+
+// Reads fields of a mapped file in order, never past its end.
+class Cursor {
+ public:
+  Cursor(const unsigned char* data, size_t size) : data_(data), size_(size) {}
+  const unsigned char* take(uint64_t n) {
+    if (size_ - pos_ < n) return nullptr;
+    const unsigned char* p = data_ + pos_;
+    pos_ += n;
+    return p;
+  }
+  template <typename T>
+  bool read(T* out) {
+    const unsigned char* p = take(sizeof(T));
+    if (p) std::memcpy(out, p, sizeof(T));
+    return p != nullptr;
+  }
+  size_t pos() const { return pos_; }
+
+ private:
+  const unsigned char* data_;
+  size_t size_, pos_ = 0;
+};
+
+// The header, and the file size it describes (unset when it cannot be
+// computed: unknown dtype or flags, or an overflow).
+struct Header {
+  uint32_t flags = 0, fingerprint_bytes = 0, dtype = 0, layers = 0, heads = 0, head_dim = 0;
+  uint64_t t = 0, vocab = 0, sampler_bytes = 0;
+  std::string fingerprint;
+  std::optional<uint64_t> described_size;
+  uint64_t tensor_bytes = 0;  // one K or V, as stored
+};
+
+StatusOr<Snapshot> read_body(const std::string& path, const std::string& expected_fingerprint,
+                             at::Device device, at::ScalarType dtype) {
+  PCACHE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  auto corrupt = [&](const std::string& why) { return Status::corruption(path + ": " + why); };
+  const size_t size = file.size();
+  const std::string size_text = std::to_string(size) + " bytes";
+  if (size < fmt::kMinFileBytes) {
+    return corrupt("truncated: " + size_text + ", a snapshot has at least " +
+                   std::to_string(fmt::kMinFileBytes));
+  }
+  if (std::memcmp(file.data(), fmt::kMagic, fmt::kMagicBytes) != 0) {
+    return corrupt("not a pcache snapshot (bad magic)");
+  }
+  // From the version up to the end of the file: the header, the payload and the checksum.
+  Cursor in(file.data() + fmt::kMagicBytes, size - fmt::kMagicBytes);
+  uint32_t version = 0;
+  in.read(&version);
+  if (version != fmt::kVersion) {
+    return Status::unsupported(path + ": snapshot version " + std::to_string(version) +
+                               ", this build reads " + std::to_string(fmt::kVersion));
+  }
+
+  // The sizes the header gives must fit in the file; the checksum, over the
+  // whole file, cannot tell a cut file from a damaged one.
+  Header h;
+  in.read(&h.flags);
+  in.read(&h.fingerprint_bytes);
+  const unsigned char* fp = in.take(h.fingerprint_bytes);
+  if (!fp || !in.read(&h.dtype) || !in.read(&h.layers) || !in.read(&h.heads) ||
+      !in.read(&h.head_dim) || !in.read(&h.t) || !in.read(&h.vocab)) {
+    return corrupt("truncated: " + size_text + ", the header runs past the end");
+  }
+  h.fingerprint.assign(reinterpret_cast<const char*>(fp), h.fingerprint_bytes);
+  const size_t header_end = fmt::kMagicBytes + in.pos();
+  // Tokens, positions and logits; then the sampler state's length.
+  uint64_t t_bytes = 0, v_bytes = 0, sampler_at = 0;
+  bool overflow = __builtin_mul_overflow(h.t, sizeof(int32_t) + sizeof(int64_t), &t_bytes) ||
+                  __builtin_mul_overflow(h.vocab, sizeof(float), &v_bytes) ||
+                  __builtin_add_overflow(uint64_t{header_end}, t_bytes, &sampler_at) ||
+                  __builtin_add_overflow(sampler_at, v_bytes, &sampler_at);
+  if (!overflow) {
+    uint32_t sampler_bytes = 0;
+    if (sampler_at > size || size - sampler_at < fmt::kSamplerLengthBytes + fmt::kChecksumBytes) {
+      return corrupt("truncated: " + size_text + ", the header describes at least " +
+                     std::to_string(sampler_at + fmt::kSamplerLengthBytes + fmt::kChecksumBytes));
+    }
+    std::memcpy(&sampler_bytes, file.data() + sampler_at, sizeof sampler_bytes);
+    h.sampler_bytes = sampler_bytes;
+    at::ScalarType file_dtype;
+    uint64_t elements = 0, all_tensors = 0, described = 0;
+    if (dtype_of(h.dtype, &file_dtype) && (h.flags & ~fmt::kKnownFlags) == 0) {
+      const bool int8 = (h.flags & fmt::kFlagInt8) != 0;
+      const uint64_t channels = uint64_t{h.heads} * h.head_dim;  // < 2^64: u32 x u32
+      uint64_t scale_bytes = 0;
+      overflow = __builtin_mul_overflow(channels, h.t, &elements) ||
+                 __builtin_mul_overflow(elements, int8 ? 1 : at::elementSize(file_dtype),
+                                        &h.tensor_bytes) ||
+                 (int8 && (__builtin_mul_overflow(channels, sizeof(float), &scale_bytes) ||
+                           __builtin_add_overflow(h.tensor_bytes, scale_bytes, &h.tensor_bytes))) ||
+                 __builtin_mul_overflow(h.tensor_bytes, 2 * uint64_t{h.layers}, &all_tensors) ||
+                 __builtin_add_overflow(sampler_at + fmt::kSamplerLengthBytes + h.sampler_bytes,
+                                        all_tensors, &described) ||
+                 __builtin_add_overflow(described, fmt::kChecksumBytes, &described);
+      if (!overflow) h.described_size = described;
+    }
+  }
+  if (h.described_size && *h.described_size > size) {
+    return corrupt("truncated: " + size_text + ", the header describes " +
+                   std::to_string(*h.described_size));
+  }
+
+  uint64_t stored = 0;
+  std::memcpy(&stored, file.data() + size - fmt::kChecksumBytes, sizeof stored);
+  const uint64_t actual = XXH64(file.data() + fmt::kMagicBytes,
+                                size - fmt::kMagicBytes - fmt::kChecksumBytes, fmt::kChecksumSeed);
+  if (stored != actual) {
+    return corrupt("checksum mismatch (stored " + hex(stored) + ", computed " + hex(actual) + ")");
+  }
+  if (h.fingerprint != expected_fingerprint) {
+    return Status::failed_precondition(path + ": snapshot made with model " + h.fingerprint +
+                                       ", this engine runs " + expected_fingerprint);
+  }
+
+  // The checksum holds, so these are a writer's mistakes rather than damage.
+  at::ScalarType file_dtype;
+  if ((h.flags & ~fmt::kKnownFlags) != 0) return corrupt("unknown flags " + hex(h.flags));
+  if (!dtype_of(h.dtype, &file_dtype)) return corrupt("unknown dtype code " + std::to_string(h.dtype));
+  if (h.fingerprint_bytes > fmt::kMaxFingerprintBytes) {
+    return corrupt("inconsistent sizes: fingerprint of " + std::to_string(h.fingerprint_bytes) +
+                   " bytes");
+  }
+  if (h.layers == 0 || h.heads == 0 || h.head_dim == 0 || h.t == 0 || h.vocab == 0) {
+    return corrupt("inconsistent sizes: layers " + std::to_string(h.layers) + ", kv_heads " +
+                   std::to_string(h.heads) + ", head_dim " + std::to_string(h.head_dim) + ", T " +
+                   std::to_string(h.t) + ", vocab " + std::to_string(h.vocab) +
+                   " (none may be 0)");
+  }
+  if (!h.described_size || *h.described_size != size) {
+    return corrupt("inconsistent sizes: " + size_text + ", the header describes " +
+                   (h.described_size ? std::to_string(*h.described_size) : "more than 2^64"));
+  }
+
+  // Every size is checked against the file: each take() below is within it.
+  // The tensors are built aside, so nothing is returned half loaded.
+  Cursor payload(file.data() + header_end, size - header_end - fmt::kChecksumBytes);
+  auto copy_out = [&](void* dst, size_t n) { std::memcpy(dst, payload.take(n), n); };
+  Snapshot s;
+  s.model_fingerprint = std::move(h.fingerprint);
+  s.tokens.resize(h.t);
+  s.positions.resize(h.t);
+  copy_out(s.tokens.data(), h.t * sizeof(int32_t));
+  copy_out(s.positions.data(), h.t * sizeof(int64_t));
+  at::Tensor logits = at::empty({static_cast<int64_t>(h.vocab)}, at::kFloat);
+  copy_out(logits.data_ptr(), logits.nbytes());
+  s.last_logits = logits.to(device);
+  payload.take(fmt::kSamplerLengthBytes);
+  s.sampler_state.assign(reinterpret_cast<const char*>(payload.take(h.sampler_bytes)),
+                         h.sampler_bytes);
+  const int64_t heads = h.heads, t = static_cast<int64_t>(h.t), head_dim = h.head_dim;
+  const bool int8 = (h.flags & fmt::kFlagInt8) != 0;
+  for (uint32_t l = 0; l < h.layers; ++l) {
+    for (auto* side : {&s.k, &s.v}) {
+      if (!int8) {
+        at::Tensor x = at::empty({heads, t, head_dim}, file_dtype);
+        copy_out(x.data_ptr(), x.nbytes());
+        side->push_back(x.to(device, dtype));
+        continue;
+      }
+      // Scales are copied out (float needs alignment); int8 values are read in place.
+      QuantizedTensor q;
+      q.scales = at::empty({heads, 1, head_dim}, at::kFloat);
+      copy_out(q.scales.data_ptr(), q.scales.nbytes());
+      const unsigned char* values = payload.take(static_cast<uint64_t>(heads) * t * head_dim);
+      q.values = at::from_blob(const_cast<unsigned char*>(values), {heads, t, head_dim}, at::kChar);
+      q.scales = q.scales.to(device);
+      q.values = q.values.to(device);
+      // The result is a new tensor: nothing refers to the mapping once it is unmapped.
+      side->push_back(dequantize_int8(q, dtype));
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+Status write_snapshot(const std::string& path, const Snapshot& snapshot,
+                      SnapshotCompression compression) {
+  PCACHE_RETURN_IF_ERROR(validate(path, snapshot));
+  return without_exceptions("write_snapshot " + path, [&]() -> Status {
+    TempFile file(path);
+    PCACHE_RETURN_IF_ERROR(file.open());
+    PCACHE_RETURN_IF_ERROR(write_body(path, file, snapshot, compression));
+    PCACHE_RETURN_IF_ERROR(file.sync_and_close());
+    return file.commit();
+  });
+}
+
+StatusOr<Snapshot> read_snapshot(const std::string& path, const std::string& expected_fingerprint,
+                                 at::Device device, at::ScalarType dtype) {
+  uint32_t code;
+  if (!dtype_code(dtype, &code)) {
+    return Status::invalid_argument("read_snapshot " + path + ": dtype " + c10::str(dtype) +
+                                    ", expected float32, bfloat16 or float16");
+  }
+  return without_exceptions("read_snapshot " + path, [&]() -> StatusOr<Snapshot> {
+    return read_body(path, expected_fingerprint, device, dtype);
+  });
+}
+
+// x must be a floating tensor [H, T, D]; the work is done in float32.
+QuantizedTensor quantize_int8(const at::Tensor& x) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor scales = xf.abs().amax(/*dim=*/{1}, /*keepdim=*/true) / fmt::kInt8Max;
+  // An all-zero channel (or one so small that its scale underflows) gets scale 1: values 0.
+  scales.masked_fill_(scales == 0, 1.0);
+  at::Tensor values = at::round(xf / scales).clamp_(-fmt::kInt8Max, fmt::kInt8Max).to(at::kChar);
+  return {values, scales};
+}
+
+at::Tensor dequantize_int8(const QuantizedTensor& q, at::ScalarType dtype) {
+  // int8 x float32 promotes to float32 in one pass.
+  return (q.values * q.scales).to(dtype);
+}
+
+}  // namespace pcache

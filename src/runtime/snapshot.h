@@ -1,0 +1,51 @@
+// Snapshot files: one saved state (tokens, positions, K/V per layer, last
+// logits, sampler state) written to disk and read back in another process.
+// Format: docs/formats.md, "Snapshot files"; constants in snapshot_format.h.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "pcache/status.h"
+
+namespace pcache {
+
+struct Snapshot {
+  std::string model_fingerprint;   // 16 hex digits (Checkpoint::fingerprint)
+  std::vector<int> tokens;         // [T]
+  std::vector<int64_t> positions;  // [T]
+  std::vector<at::Tensor> k, v;    // per layer [Hkv, T, D], one dtype (f32 / bf16 / f16)
+  at::Tensor last_logits;          // [V] float32: the logits after the last token
+  std::string sampler_state;       // opaque text the runtime writes and reads back
+};
+
+enum class SnapshotCompression {
+  kNone,
+  kInt8,  // K and V quantized per channel to int8 (CacheGen-style), see docs/formats.md
+};
+
+// Writes to `path` through a temporary file in the same folder and a rename,
+// so a crash never leaves a half file under the real name.
+// Errors: InvalidArgument (inconsistent shapes), IoError.
+Status write_snapshot(const std::string& path, const Snapshot& snapshot,
+                      SnapshotCompression compression = SnapshotCompression::kNone);
+
+// Reads and checks a snapshot (magic, version, checksum, shapes) and puts its
+// tensors on `device` in `dtype` (dequantizing int8). Errors: NotFound,
+// Corruption (truncated or damaged: the message says which check failed),
+// Unsupported (another version), FailedPrecondition (made with another model:
+// `expected_fingerprint` differs; both named). Nothing is partly loaded.
+StatusOr<Snapshot> read_snapshot(const std::string& path, const std::string& expected_fingerprint,
+                                 at::Device device, at::ScalarType dtype);
+
+// Per-channel int8 quantization of x: [H, T, D], channels (h, d), scale over T.
+struct QuantizedTensor {
+  at::Tensor values;  // int8 [H, T, D]
+  at::Tensor scales;  // float32 [H, 1, D]
+};
+QuantizedTensor quantize_int8(const at::Tensor& x);
+at::Tensor dequantize_int8(const QuantizedTensor& q, at::ScalarType dtype);
+
+}  // namespace pcache
