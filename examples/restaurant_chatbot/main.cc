@@ -4,8 +4,11 @@
 // also computed without the cache (one full prefill) to compare the time to
 // first token. Uses only the public API (include/pcache).
 //
-//   ./build/examples/restaurant_chatbot/restaurant_chatbot MODEL_DIR SCHEMA_XML \
-//       QUESTIONS_A QUESTIONS_B [--device D] [--max-tokens N]
+//   restaurant_chatbot MODEL_DIR SCHEMA_XML QUESTIONS_A QUESTIONS_B
+//       [--device D] [--max-tokens N]
+//
+// e.g. build/examples/restaurant_chatbot/restaurant_chatbot MODEL schemas/restaurants.xml
+//      examples/restaurant_chatbot/questions_a.txt examples/restaurant_chatbot/questions_b.txt
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -77,12 +80,15 @@ void print_timings(const pcache::GenerationTimings& t) {
   print_row("sample", sample_ms, t.generated_tokens);
 }
 
-// Prints an error; false (for serve) or 1 (for main).
+// Print an error and return what serve() and main() return on one.
 bool report(const pcache::Status& status) {
   std::fprintf(stderr, "\n%s\n", status.to_string().c_str());
   return false;
 }
-int fail(const pcache::Status& status) { return report(status) ? 0 : 1; }
+int fail(const pcache::Status& status) {
+  report(status);
+  return 1;
+}
 
 // Answers every question about one restaurant, with and without the cache.
 bool serve(pcache::Engine& engine, const std::string& schema, const Restaurant& r,

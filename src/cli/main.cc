@@ -1,138 +1,96 @@
-// pcache: the command-line front end. Uses only the public API (include/pcache).
-#include <CLI/CLI.hpp>
+// pcache: the command-line front end. Uses only the public API (include/pcache)
+// and the configuration file reader.
+#include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
+#include <sstream>
 
-#include "pcache/engine.h"
+#include "cli/common.h"
 
+namespace pcache::cli {
 namespace {
 
-using pcache::Engine;
-using pcache::EngineOptions;
-using pcache::SamplingOptions;
-using pcache::Status;
-
-constexpr int kExitFailed = 1;  // the command ran and its check failed
-constexpr int kExitError = 2;   // bad input or a runtime error
-
-int report(const Status& s) {
-  std::cerr << "pcache: " << s.to_string() << "\n";
-  return kExitError;
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
-void add_engine_options(CLI::App* cmd, EngineOptions* o) {
-  cmd->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--dtype", o->dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
-  cmd->add_option("--chat-template", o->chat_template, "auto, mistral or llama2")
-      ->capture_default_str();
+bool print_piece(const std::string& piece) {
+  std::fwrite(piece.data(), 1, piece.size(), stdout);
+  std::fflush(stdout);
+  return true;
 }
 
-void add_sampling_options(CLI::App* cmd, SamplingOptions* s) {
-  cmd->add_option("--max-tokens", s->max_tokens, "tokens to generate at most")
-      ->check(CLI::Range(1, 1 << 20))
-      ->capture_default_str();
-  cmd->add_option("--temperature", s->temperature, "0 = greedy")
-      ->check(CLI::Range(0.0, 100.0))
-      ->capture_default_str();
-  cmd->add_option("--top-k", s->top_k, "0 = off")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--top-p", s->top_p, "1 = off")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  cmd->add_option("--seed", s->seed, "random seed for sampling")->capture_default_str();
-  cmd->add_flag("--ignore-eos", [s](int64_t) { s->stop_at_eos = false; }, "do not stop at end-of-sequence");
+// Prints a generation the way --json / --timings ask.
+void finish(const CommonOptions& o, const Generation& g) {
+  if (o.json) {
+    std::printf("%s\n", generation_json(g).dump(2).c_str());
+    return;
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+  const auto& t = g.timings;
+  std::fprintf(stderr,
+               "prompt %d tokens (%d from cache) | first token %.2f ms | generated %d tokens, %.1f tok/s | stop: %s\n",
+               t.prompt_tokens, t.cached_tokens, t.first_token_ms, t.generated_tokens, t.decode_tokens_per_s(),
+               stop_reason_name(g.stop_reason));
+  if (o.timings) print_steps(g.steps);
 }
 
-void add_cache_options(CLI::App* cmd, EngineOptions* o) {
-  cmd->add_option("--cache-dir", o->cache_dir, "module cache directory (disk tier); none by default");
-  cmd->add_option("--encoding", o->default_encoding, "encoding of schemas that do not say: scaffold or independent")
-      ->check(CLI::IsMember({"scaffold", "independent"}))
-      ->capture_default_str();
-}
-
-struct VerifyArgs {
-  std::string model_dir, reference_dir;
-  EngineOptions engine;
-  double tolerance = -1;  // < 0: 1e-3 in float32, unchecked in lower precision
-  double min_top1 = 0.95;
-};
-
-int run_verify(const VerifyArgs& a) {
-  auto engine = Engine::open(a.model_dir, a.engine);
+int run_verify(CommonOptions& o, double tolerance, double min_top1, const std::string& reference_dir) {
+  auto engine = o.open_engine();
   if (!engine.ok()) return report(engine.status());
   std::printf("model: %s\n", (*engine)->describe().c_str());
   const bool full_precision = (*engine)->describe().find("float32") != std::string::npos;
-  const double tolerance = a.tolerance >= 0 ? a.tolerance : (full_precision ? 1e-3 : -1);
-  auto report_or = (*engine)->verify(a.reference_dir.empty() ? a.model_dir : a.reference_dir);
+  if (tolerance < 0 && full_precision) tolerance = 1e-3;
+  auto report_or = (*engine)->verify(reference_dir.empty() ? o.model_dir : reference_dir);
   if (!report_or.ok()) return report(report_or.status());
   const auto& cases = report_or->cases;
   std::printf("%-28s %7s %12s %8s\n", "case", "tokens", "max_abs_err", "top1");
   double worst = 0, agree = 0, total = 0;
   for (const auto& c : cases) {
-    std::printf("%-28s %7lld %12.3e %7.1f%%\n", c.name.c_str(), static_cast<long long>(c.tokens),
-                c.max_abs_error, 100 * c.top1_agreement);
+    std::printf("%-28s %7lld %12.3e %7.1f%%\n", c.name.c_str(), static_cast<long long>(c.tokens), c.max_abs_error,
+                100 * c.top1_agreement);
     worst = std::max(worst, c.max_abs_error);
     agree += c.top1_agreement * c.tokens;
     total += c.tokens;
   }
   const double top1 = total > 0 ? agree / total : 0;
-  const bool ok = (tolerance < 0 || worst <= tolerance) && top1 >= a.min_top1 && !cases.empty();
-  std::printf(
-      "%s: max abs error %.3e (tolerance %s), top-1 agreement %.1f%% over %d positions (at least "
-      "%.1f%%)\n",
-      ok ? "PASS" : "FAIL", worst,
-      tolerance < 0 ? "not checked" : CLI::detail::to_string(tolerance).c_str(), 100 * top1,
-      static_cast<int>(total), 100 * a.min_top1);
+  const bool ok = (tolerance < 0 || worst <= tolerance) && top1 >= min_top1 && !cases.empty();
+  std::printf("%s: max abs error %.3e (tolerance %s), top-1 agreement %.1f%% over %d positions (at least %.1f%%)\n",
+              ok ? "PASS" : "FAIL", worst, tolerance < 0 ? "not checked" : CLI::detail::to_string(tolerance).c_str(),
+              100 * top1, static_cast<int>(total), 100 * min_top1);
   std::printf("RoPE frequencies as in the reference: %s\n", report_or->rope_frequencies.c_str());
   return ok ? 0 : kExitFailed;
 }
 
-struct GenerateArgs {
-  std::string model_dir, prompt, system;
-  bool chat = false;
-  EngineOptions engine;
-  SamplingOptions sampling;
-};
-
-int run_generate(const GenerateArgs& a) {
-  if (Status s = a.sampling.validate(); !s.ok()) return report(s);
-  auto engine = Engine::open(a.model_dir, a.engine);
+int run_generate(CommonOptions& o, const std::string& prompt, bool chat, const std::string& system) {
+  auto engine = o.open_engine();
   if (!engine.ok()) return report(engine.status());
-  auto print = [](const std::string& piece) {
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  };
-  pcache::StatusOr<pcache::Generation> gen = Status::internal("not run");
-  if (a.chat) {
-    std::vector<pcache::ChatMessage> messages;
-    if (!a.system.empty()) messages.push_back({"system", a.system});
-    messages.push_back({"user", a.prompt});
-    gen = (*engine)->generate_chat(messages, a.sampling, print);
+  TextCallback print = o.json ? TextCallback() : TextCallback(print_piece);
+  StatusOr<Generation> gen = Status::internal("not run");
+  if (chat) {
+    std::vector<ChatMessage> messages;
+    if (!system.empty()) messages.push_back({"system", system});
+    messages.push_back({"user", prompt});
+    gen = (*engine)->generate_chat(messages, o.sampling, print);
   } else {
-    gen = (*engine)->generate(a.prompt, a.sampling, print);
+    gen = (*engine)->generate(prompt, o.sampling, print);
   }
   if (!gen.ok()) return report(gen.status());
-  const auto& t = gen->timings;
-  std::printf("\n");
-  std::fflush(stdout);
-  std::fprintf(stderr,
-               "prefill %.1f ms (%d prompt tokens, %d reused from the prefix cache) | first token %.1f ms | "
-               "generated %d tokens, decode %.1f ms (%.1f tok/s) | stop: %s\n",
-               t.prefill_ms, t.prompt_tokens, t.cached_tokens, t.first_token_ms, t.generated_tokens, t.decode_ms,
-               t.decode_tokens_per_s(), pcache::stop_reason_name(gen->stop_reason));
+  finish(o, *gen);
   return 0;
 }
 
 std::string shorten(const std::string& path) { return path.empty() ? "(schema text)" : path; }
 
-struct CompileArgs {
-  std::string schema_path, model_dir;
-  EngineOptions engine;
-};
-
-int run_compile(const CompileArgs& a) {
-  auto engine = Engine::open(a.model_dir, a.engine);
+int run_compile(CommonOptions& o, const std::string& schema_path) {
+  auto engine = o.open_engine();
   if (!engine.ok()) return report(engine.status());
-  auto name = (*engine)->add_schema_file(a.schema_path);
+  auto name = (*engine)->add_schema_file(schema_path);
   if (!name.ok()) return report(name.status());
   auto modules = (*engine)->compile(*name);
   if (!modules.ok()) return report(modules.status());
@@ -146,134 +104,165 @@ int run_compile(const CompileArgs& a) {
     bytes += m.bytes;
   }
   std::printf("%zu modules, %lld bytes%s\n", modules->size(), static_cast<long long>(bytes),
-              a.engine.cache_dir.empty() ? " (no --cache-dir: nothing kept after exit)" : "");
+              o.engine.cache_dir.empty() ? " (no --cache-dir: nothing kept after exit)" : "");
   return 0;
 }
 
-struct RunArgs {
-  std::string prompt_path, model_dir;
-  std::vector<std::string> schemas;
-  EngineOptions engine;
-  pcache::RunOptions run;
-  bool greedy = false, timings = false, json = false;
-};
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
 
-int run_prompt(RunArgs a) {
-  if (a.greedy) a.run.sampling.temperature = 0;
-  if (Status s = a.run.sampling.validate(); !s.ok()) return report(s);
-  auto engine = Engine::open(a.model_dir, a.engine);
+// --inputs: the prompt is cached once, then every input runs on it, as one
+// batch and one by one, and the two throughputs are compared.
+int run_inputs(Engine& engine, CommonOptions& o, const std::string& prompt_path, const std::string& inputs_path) {
+  const std::vector<std::string> inputs = read_lines(inputs_path);
+  if (inputs.empty()) return report(Status::invalid_argument(inputs_path + ": no inputs (one per line)"));
+  auto cached = engine.cache_pml(read_text(prompt_path), prompt_path);
+  if (!cached.ok()) return report(cached.status());
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
+  auto batch = engine.text_completion(cached->state, inputs, o.sampling);
+  if (!batch.ok()) return report(batch.status());
+  const double batch_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  t0 = Clock::now();
+  int one_tokens = 0;
+  for (const auto& input : inputs) {
+    auto g = engine.text_completion(cached->state, input, o.sampling);
+    if (!g.ok()) return report(g.status());
+    one_tokens += g->timings.generated_tokens;
+  }
+  const double one_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  int batch_tokens = 0;
+  nlohmann::json answers = nlohmann::json::array();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    batch_tokens += (*batch)[i].timings.generated_tokens;
+    if (o.json) {
+      answers.push_back({{"input", inputs[i]}, {"answer", generation_json((*batch)[i])}});
+    } else {
+      std::printf("[%zu] %s\n    -> %s\n", i + 1, inputs[i].c_str(), (*batch)[i].text.c_str());
+    }
+  }
+  const double batch_tps = batch_tokens / batch_s, one_tps = one_tokens / one_s;
+  if (o.json) {
+    std::printf("%s\n", nlohmann::json({{"answers", answers},
+                                        {"batched", {{"seconds", batch_s}, {"tokens", batch_tokens}, {"tokens_per_s", batch_tps}}},
+                                        {"one_by_one", {{"seconds", one_s}, {"tokens", one_tokens}, {"tokens_per_s", one_tps}}}})
+                            .dump(2)
+                            .c_str());
+  } else {
+    std::printf("%zu inputs: batched %.3f s (%d tokens, %.1f tok/s), one by one %.3f s (%d tokens, %.1f tok/s): %.2fx\n",
+                inputs.size(), batch_s, batch_tokens, batch_tps, one_s, one_tokens, one_tps, one_s / batch_s);
+  }
+  return 0;
+}
+
+int run_prompt(CommonOptions& o, const std::string& prompt_path, const std::vector<std::string>& schemas,
+               RunOptions run, const std::string& inputs_path) {
+  auto engine = o.open_engine();
   if (!engine.ok()) return report(engine.status());
-  for (const auto& path : a.schemas) {
+  for (const auto& path : schemas) {
     auto name = (*engine)->add_schema_file(path);
     if (!name.ok()) return report(name.status());
   }
-  auto print = [&](const std::string& piece) {
-    if (!a.json) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-    }
-    return true;
-  };
-  auto gen = (*engine)->run_file(a.prompt_path, a.run, print);
+  if (!inputs_path.empty()) return run_inputs(**engine, o, prompt_path, inputs_path);
+  run.sampling = o.sampling;
+  auto gen = (*engine)->run_file(prompt_path, run, o.json ? TextCallback() : TextCallback(print_piece));
   if (!gen.ok()) return report(gen.status());
-  const auto& t = gen->timings;
-  if (a.json) {
-    nlohmann::json j = {{"text", gen->text},
-                        {"tokens", gen->tokens},
-                        {"stop_reason", pcache::stop_reason_name(gen->stop_reason)},
-                        {"cache", a.run.use_cache ? (a.run.read_only ? "read-only" : "on") : "off"},
-                        {"timings",
-                         {{"prompt_tokens", t.prompt_tokens},
-                          {"cached_tokens", t.cached_tokens},
-                          {"modules_reused", t.modules_reused},
-                          {"modules_encoded", t.modules_encoded},
-                          {"assembly_ms", t.assembly_ms},
-                          {"prefill_ms", t.prefill_ms},
-                          {"first_token_ms", t.first_token_ms},
-                          {"generated_tokens", t.generated_tokens},
-                          {"decode_ms", t.decode_ms},
-                          {"decode_tokens_per_s", t.decode_tokens_per_s()}}}};
-    std::printf("%s\n", j.dump(2).c_str());
-    return 0;
-  }
-  std::printf("\n");
-  std::fflush(stdout);
-  if (a.timings) {
-    std::fprintf(stderr,
-                 "prompt %d tokens (%d from cache: %d modules reused, %d encoded now)\n"
-                 "assembly %.2f ms | prefill %.2f ms (%d tokens) | first token %.2f ms | decode %d tokens in %.1f ms "
-                 "(%.1f tok/s) | stop: %s\n",
-                 t.prompt_tokens, t.cached_tokens, t.modules_reused, t.modules_encoded, t.assembly_ms, t.prefill_ms,
-                 t.prompt_tokens - t.cached_tokens, t.first_token_ms, t.generated_tokens, t.decode_ms,
-                 t.decode_tokens_per_s(), pcache::stop_reason_name(gen->stop_reason));
-  }
+  finish(o, *gen);
   return 0;
 }
 
 }  // namespace
+}  // namespace pcache::cli
 
 int main(int argc, char** argv) {
+  using namespace pcache::cli;
   CLI::App app{"pcache: modular prompt caching for Llama and Mistral models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "pcache 0.1.0");
 
-  VerifyArgs verify;
-  CLI::App* v = app.add_subcommand(
-      "verify", "Check a checkpoint against its reference logits (reference.safetensors)");
-  v->add_option("model_dir", verify.model_dir, "Hugging Face model folder")
-      ->required()
-      ->check(CLI::ExistingDirectory);
-  v->add_option("--reference", verify.reference_dir,
-                "folder of reference.safetensors (default: the model folder)");
-  v->add_option("--tolerance", verify.tolerance,
-                "max abs logit error allowed (default 1e-3 in float32)")
+  CommonOptions verify;
+  std::string verify_model, reference_dir;
+  double tolerance = -1, min_top1 = 0.95;
+  CLI::App* v = app.add_subcommand("verify", "Check a checkpoint against its reference logits (reference.safetensors)");
+  v->add_option("model_dir", verify_model, "Hugging Face model folder")->required()->check(CLI::ExistingDirectory);
+  v->add_option("--reference", reference_dir, "folder of reference.safetensors (default: the model folder)");
+  v->add_option("--tolerance", tolerance, "max abs logit error allowed (default 1e-3 in float32)")
       ->check(CLI::Range(0.0, 1e9));
-  v->add_option("--min-top1", verify.min_top1, "share of positions whose top-1 must agree")
+  v->add_option("--min-top1", min_top1, "share of positions whose top-1 must agree")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  add_engine_options(v, &verify.engine);
+  verify.add_to(v, false, false);
 
-  GenerateArgs gen;
+  CommonOptions gen;
+  std::string prompt, system;
+  bool chat_template = false;
   CLI::App* g = app.add_subcommand("generate", "Full-prefill generation with streamed output");
-  g->add_option("--model", gen.model_dir, "Hugging Face model folder")
-      ->required()
-      ->check(CLI::ExistingDirectory);
-  g->add_option("--prompt", gen.prompt, "prompt text")->required();
-  g->add_flag("--chat", gen.chat, "wrap the prompt in the model's chat template");
-  g->add_option("--system", gen.system, "system message (with --chat)");
-  add_sampling_options(g, &gen.sampling);
-  add_engine_options(g, &gen.engine);
+  g->add_option("--prompt", prompt, "prompt text")->required();
+  g->add_flag("--chat", chat_template, "wrap the prompt in the model's chat template");
+  g->add_option("--system", system, "system message (with --chat)");
+  gen.add_to(g, true, true);
 
-  CompileArgs comp;
+  CommonOptions comp;
+  std::string schema_path;
   CLI::App* c = app.add_subcommand("compile", "Encode every cacheable module of a PML schema into the module store");
-  c->add_option("schema", comp.schema_path, "schema file (PML)")->required()->check(CLI::ExistingFile);
-  c->add_option("--model", comp.model_dir, "Hugging Face model folder")->required()->check(CLI::ExistingDirectory);
-  add_engine_options(c, &comp.engine);
-  add_cache_options(c, &comp.engine);
+  c->add_option("schema", schema_path, "schema file (PML)")->required()->check(CLI::ExistingFile);
+  comp.add_to(c, false, true);
 
-  RunArgs run;
+  CommonOptions run;
+  std::string prompt_path, inputs_path;
+  std::vector<std::string> schemas;
+  pcache::RunOptions run_options;
+  bool greedy = false;
   CLI::App* r = app.add_subcommand("run", "Answer a PML prompt from the module cache");
-  r->add_option("prompt", run.prompt_path, "prompt file (PML)")->required()->check(CLI::ExistingFile);
-  r->add_option("--model", run.model_dir, "Hugging Face model folder")->required()->check(CLI::ExistingDirectory);
-  r->add_option("--schema", run.schemas, "schema file(s) the prompt may use")->check(CLI::ExistingFile);
-  r->add_flag("--no-cache", [&](int64_t) { run.run.use_cache = false; },
+  r->add_option("prompt", prompt_path, "prompt file (PML)")->required()->check(CLI::ExistingFile);
+  r->add_option("--schema", schemas, "schema file(s) the prompt may use")->check(CLI::ExistingFile);
+  r->add_flag("--no-cache", [&](int64_t) { run_options.use_cache = false; },
               "baseline: the same tokens and positions in one plain prefill");
-  r->add_flag("--read-only", run.run.read_only, "use cached modules, store nothing new");
-  r->add_flag("--greedy", run.greedy, "greedy decoding (temperature 0)");
-  r->add_flag("--timings", run.timings, "print assembly, prefill, first-token and decode times");
-  r->add_flag("--json", run.json, "print the answer and timings as JSON");
-  add_sampling_options(r, &run.run.sampling);
-  add_engine_options(r, &run.engine);
-  add_cache_options(r, &run.engine);
+  r->add_flag("--read-only", run_options.read_only, "use cached modules, store nothing new");
+  r->add_flag("--greedy", greedy, "greedy decoding (temperature 0)");
+  r->add_option("--inputs", inputs_path, "file of inputs, one per line, run on the cached prompt as one batch")
+      ->check(CLI::ExistingFile);
+  run.add_to(r, true, true);
+
+  CommonOptions chat;
+  std::string chat_schema, chat_prompt, chat_system, save_path, load_path;
+  CLI::App* h = app.add_subcommand("chat", "Interactive chat on saved states (one user turn per line from a pipe)");
+  h->add_option("--schema", chat_schema, "schema of --prompt")->check(CLI::ExistingFile);
+  h->add_option("--prompt", chat_prompt, "PML prompt whose modules start the conversation")->check(CLI::ExistingFile);
+  h->add_option("--system", chat_system, "system prompt (instead of --prompt)");
+  h->add_option("--save", save_path, "save the conversation's state to this snapshot file at the end");
+  h->add_option("--load", load_path, "start from a snapshot file")->check(CLI::ExistingFile);
+  chat.add_to(h, true, true);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitError;
   }
-  if (*v) return run_verify(verify);
-  if (*g) return run_generate(gen);
-  if (*c) return run_compile(comp);
-  if (*r) return run_prompt(run);
+  for (CommonOptions* o : {&verify, &gen, &comp, &run, &chat}) {
+    if (*o->cmd) {
+      if (o == &verify) o->model_dir = verify_model;
+      if (pcache::Status s = o->resolve(); !s.ok()) return report(s);
+    }
+  }
+  if (*v) return run_verify(verify, tolerance, min_top1, reference_dir);
+  if (*g) return run_generate(gen, prompt, chat_template, system);
+  if (*c) return run_compile(comp, schema_path);
+  if (*r) {
+    if (greedy) run.sampling.temperature = 0;
+    return run_prompt(run, prompt_path, schemas, run_options, inputs_path);
+  }
+  if (*h) {
+    if (!chat_prompt.empty() && !chat_system.empty()) {
+      return report(pcache::Status::invalid_argument("chat: give --prompt or --system, not both"));
+    }
+    return run_chat(chat, chat_schema, chat_prompt, chat_system, save_path, load_path);
+  }
   return kExitError;
 }

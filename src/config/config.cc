@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,17 +16,15 @@
 #include <variant>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
 #include "util/file_util.h"
 
 namespace pcache {
 namespace {
 
 // The schema's keys, level by level, in the order the docs list them.
-const std::vector<std::string> kTopKeys = {"model",        "device",     "dtype", "chat_template",
-                                           "encoding",     "prefix_cache", "max_states", "cache",
-                                           "sampling"};
+const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",
+                                           "chat_template", "encoding", "prefix_cache",
+                                           "max_states",    "cache",    "sampling"};
 const std::vector<std::string> kCacheKeys = {"dir", "device_bytes", "host_bytes",
                                              "max_pinned_share"};
 const std::vector<std::string> kSamplingKeys = {"max_tokens", "temperature", "top_k", "top_p",
@@ -77,12 +76,13 @@ std::string suggestion(const std::string& section, const std::string& key) {
     }
   }
   size_t best = 3;
-  std::string best_key;
+  std::vector<std::string> closest;  // all at the best distance: top_q is as near top_k as top_p
   for (const auto& candidate : keys_of(section)) {
     const size_t d = edit_distance(key, candidate);
-    if (d < best) best = d, best_key = candidate;
+    if (d < best) best = d, closest.clear();
+    if (d == best) closest.push_back("'" + candidate + "'");
   }
-  return best_key.empty() ? "" : "; did you mean '" + best_key + "'?";
+  return closest.empty() ? "" : "; did you mean " + join(closest, " or ") + "?";
 }
 
 const char* type_name(const YAML::Node& node) {
@@ -150,12 +150,12 @@ std::string unit_list() {
 
 // "2GiB", "1.5 GB", "4096": bytes, or an error message (without the key).
 std::variant<int64_t, std::string> parse_byte_size(const std::string& text) {
-  const std::string expected =
-      "expected bytes as an integer or a number with a unit (" + unit_list() + "), got " +
-      quote(text);
+  const std::string expected = "expected bytes as an integer or a number with a unit (" +
+                               unit_list() + "), got " + quote(text);
   size_t i = 0;
   while (i < text.size() && is_space(text[i])) ++i;
-  if (i < text.size() && text[i] == '-') return std::string("must not be negative, got " + quote(text));
+  if (i < text.size() && text[i] == '-')
+    return std::string("must not be negative, got " + quote(text));
   if (i < text.size() && text[i] == '+') ++i;
   std::string whole, fraction;
   while (i < text.size() && is_digit(text[i])) whole += text[i++];
@@ -183,9 +183,8 @@ std::variant<int64_t, std::string> parse_byte_size(const std::string& text) {
   }
   // Exact decimal arithmetic: whole * multiplier + fraction * multiplier,
   // rounded down, so that 1.5GiB is exactly 1610612736.
-  const std::string too_large =
-      quote(text) + " is too large (at most " +
-      std::to_string(std::numeric_limits<int64_t>::max()) + " bytes)";
+  const std::string too_large = quote(text) + " is too large (at most " +
+                                std::to_string(std::numeric_limits<int64_t>::max()) + " bytes)";
   whole.erase(0, std::min(whole.find_first_not_of('0'), whole.size()));
   if (whole.size() > 19) return too_large;
   unsigned __int128 bytes = 0;
@@ -204,10 +203,28 @@ std::variant<int64_t, std::string> parse_byte_size(const std::string& text) {
   return static_cast<int64_t>(bytes);
 }
 
+// The home directory of `user` ("" = this process's account) from the
+// password database, or "" when there is none. The _r calls: no static buffer
+// shared with other threads.
+std::string account_home(const std::string& user) {
+  std::vector<char> buffer(16384);
+  passwd entry{};
+  passwd* found = nullptr;
+  const int err = user.empty()
+                      ? ::getpwuid_r(::getuid(), &entry, buffer.data(), buffer.size(), &found)
+                      : ::getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found);
+  return err == 0 && found && found->pw_dir ? found->pw_dir : "";
+}
+
 std::string home_directory() {
   if (const char* home = std::getenv("HOME"); home && *home) return home;
-  if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir) return pw->pw_dir;
-  return "";
+  return account_home("");
+}
+
+// 0 when `path` exists, else stat's errno.
+int stat_error(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? 0 : errno;
 }
 
 // One key of a map and its value, with the dotted path errors name.
@@ -247,8 +264,7 @@ class ConfigReader {
       } else if (k == "chat_template") {
         PCACHE_ASSIGN_OR_RETURN(engine.chat_template, read_word(e, {"auto", "mistral", "llama2"}));
       } else if (k == "encoding") {
-        PCACHE_ASSIGN_OR_RETURN(engine.default_encoding,
-                                read_word(e, {"scaffold", "independent"}));
+        PCACHE_ASSIGN_OR_RETURN(engine.default_encoding, read_word(e, {"scaffold", "independent"}));
       } else if (k == "prefix_cache") {
         PCACHE_ASSIGN_OR_RETURN(engine.prefix_cache, read_bool(e));
       } else if (k == "max_states") {
@@ -324,11 +340,10 @@ class ConfigReader {
       }
       const std::string name = dotted(section, key.Scalar());
       if (std::find(valid.begin(), valid.end(), key.Scalar()) == valid.end()) {
-        return error(key.Mark(),
-                     "unknown key " + quote(name) + "; valid keys " +
-                         (section.empty() ? std::string("at the top level")
-                                          : "under '" + section + "'") +
-                         ": " + join(valid, ", ") + suggestion(section, key.Scalar()));
+        return error(key.Mark(), "unknown key " + quote(name) + "; valid keys " +
+                                     (section.empty() ? std::string("at the top level")
+                                                      : "under '" + section + "'") +
+                                     ": " + join(valid, ", ") + suggestion(section, key.Scalar()));
       }
       // yaml-cpp keeps both pairs of a duplicated key; the later one would
       // silently win, so say so instead.
@@ -375,6 +390,11 @@ class ConfigReader {
   }
 
   StatusOr<std::string> read_path(const Entry& e) const {
+    if (e.value.IsNull()) {
+      return error(e,
+                   "has no value (expected a path; a bare ~ is YAML's null, write \"~\" for "
+                   "the home directory)");
+    }
     PCACHE_ASSIGN_OR_RETURN(std::string text, scalar(e, "a path"));
     auto expanded = expand_home(text);
     if (!expanded.ok()) return error(e, expanded.status().message());
@@ -417,7 +437,8 @@ class ConfigReader {
   StatusOr<int> read_int(const Entry& e, int64_t lo, int64_t hi) const {
     PCACHE_ASSIGN_OR_RETURN(std::string text, unquoted(e, "an integer"));
     int64_t value = 0;
-    const std::string range = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    const std::string range =
+        "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
     if (!parse_whole(text, &value)) {
       // Tell "too large for 64 bits" from "not an integer at all".
       return error(e, (is_integer_text(text) ? "must be " + range + ", got "
@@ -441,8 +462,8 @@ class ConfigReader {
     PCACHE_ASSIGN_OR_RETURN(std::string text, unquoted(e, range.c_str()));
     uint64_t value = 0;
     if (!parse_whole(text, &value)) {
-      return error(e, (is_integer_text(text) ? "must be " : "expected ") + range + ", got " +
-                          quote(text));
+      return error(
+          e, (is_integer_text(text) ? "must be " : "expected ") + range + ", got " + quote(text));
     }
     return value;
   }
@@ -463,7 +484,8 @@ class ConfigReader {
 StatusOr<std::string> expand_home(const std::string& path) {
   if (path.empty() || path[0] != '~') return path;
   const size_t slash = path.find('/');
-  const std::string user = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+  const std::string user =
+      path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
   const std::string rest = slash == std::string::npos ? "" : path.substr(slash);
   std::string home;
   if (user.empty()) {
@@ -473,11 +495,10 @@ StatusOr<std::string> expand_home(const std::string& path) {
                                       ": $HOME is not set and the account has no home directory");
     }
   } else {
-    const passwd* pw = ::getpwnam(user.c_str());
-    if (!pw || !pw->pw_dir) {
+    home = account_home(user);
+    if (home.empty()) {
       return Status::invalid_argument("cannot expand " + quote(path) + ": no user " + quote(user));
     }
-    home = pw->pw_dir;
   }
   // "~/x" with HOME=/ gives "/x", not "//x".
   if (!rest.empty() && !home.empty() && home.back() == '/') home.pop_back();
@@ -495,8 +516,10 @@ StatusOr<Config> parse_config(const std::string& yaml_text, const std::string& f
   } catch (const std::exception& e) {
     return Status::invalid_argument(file_name + ": malformed YAML: " + e.what());
   }
-  if (documents.size() > 1) {
-    return Status::invalid_argument(file_name + position(documents[1].Mark()) +
+  // A trailing "---" makes an empty second document; anything more is a mistake.
+  for (size_t i = 1; i < documents.size(); ++i) {
+    if (documents[i].IsNull()) continue;
+    return Status::invalid_argument(file_name + position(documents[i].Mark()) +
                                     ": a second YAML document; the file must hold only one");
   }
   if (documents.empty()) return config;  // empty, or only comments
@@ -524,14 +547,13 @@ StatusOr<Config> load_config(const std::string& path) {
 }
 
 StatusOr<std::string> default_config_path() {
-  auto exists = [](const std::string& p) {
-    struct stat st {};
-    return ::stat(p.c_str(), &st) == 0;
-  };
   if (const char* env = std::getenv("PCACHE_CONFIG"); env && *env) {
-    if (!exists(env)) {
-      return Status::not_found(std::string(env) + " (named by $PCACHE_CONFIG): " +
-                               std::strerror(ENOENT));
+    // Asked for by name: missing is an error, not "no config".
+    if (const int err = stat_error(env); err != 0) {
+      const std::string message =
+          std::string(env) + " (named by $PCACHE_CONFIG): " + std::strerror(err);
+      if (err == ENOENT || err == ENOTDIR) return Status::not_found(message);
+      return Status::io_error(message);
     }
     return std::string(env);
   }
@@ -544,7 +566,10 @@ StatusOr<std::string> default_config_path() {
     if (home.empty()) return std::string();  // nowhere to look: no config
     path = home + "/.config/pcache/config.yaml";
   }
-  return exists(path) ? path : std::string();
+  // Only a file that is not there means "no config"; one that cannot be
+  // looked at (EACCES) is returned so that load_config reports why.
+  const int err = stat_error(path);
+  return err == ENOENT || err == ENOTDIR ? std::string() : path;
 }
 
 }  // namespace pcache

@@ -22,12 +22,12 @@
 namespace pcache {
 
 struct Config {
-  std::string model;      // model folder ("" = none given)
-  EngineOptions engine;   // device, dtype, chat_template, cache_dir, device_cache_bytes,
-                          // host_cache_bytes, max_pinned_share, default_encoding, prefix_cache
-  int max_states = 8;     // live saved states (sessions); engine.max_states holds the same
+  std::string model;         // model folder ("" = none given)
+  EngineOptions engine;      // device, dtype, chat_template, cache_dir, device_cache_bytes,
+                             // host_cache_bytes, max_pinned_share, default_encoding, prefix_cache
+  int max_states = 8;        // live saved states (sessions); engine.max_states holds the same
   SamplingOptions sampling;  // max_tokens, temperature, top_k, top_p, seed
-  std::string source;     // file it came from ("" = defaults)
+  std::string source;        // file it came from ("" = defaults)
   // Which keys the file set, as dotted paths ("cache.dir", "sampling.top_p"),
   // so that a command-line flag overrides only what the user gave and file
   // values fill the rest. Sections ("cache") are not listed, only their keys.

@@ -32,8 +32,7 @@ void expect_error(const std::string& text, std::initializer_list<std::string> pa
   BOOST_TEST(config.status().code() == StatusCode::kInvalidArgument);
   const std::string message = config.status().message();
   for (const auto& part : parts) {
-    BOOST_TEST(message.find(part) != std::string::npos,
-               "'" << part << "' not in: " << message);
+    BOOST_TEST(message.find(part) != std::string::npos, "'" << part << "' not in: " << message);
   }
 }
 
@@ -269,6 +268,9 @@ BOOST_AUTO_TEST_CASE(home_is_expanded) {
   BOOST_TEST(*expand_home("rel/path") == "rel/path");
   BOOST_TEST(*expand_home("") == "");
   BOOST_TEST(*expand_home("~root/x") == "/root/x");
+  BOOST_TEST(parse_ok("cache:\n  dir: \"~\"\n").engine.cache_dir == "/home/tester");
+  // A bare ~ is YAML's null.
+  expect_error("cache:\n  dir: ~\n", {"line 2", "cache.dir", "has no value", "write \"~\""});
   env.set("HOME", "/");
   BOOST_TEST(*expand_home("~/x") == "/x");
   auto unknown = expand_home("~no-such-user-pcache/x");
@@ -284,7 +286,9 @@ BOOST_AUTO_TEST_CASE(unknown_keys) {
       "  top_q: 0.9\n",
       {"test.yaml, line 3, column 3", "unknown key 'sampling.top_q'",
        "valid keys under 'sampling': max_tokens, temperature, top_k, top_p, seed",
-       "did you mean 'top_p'?"});
+       "did you mean 'top_k' or 'top_p'?"});
+  expect_error("sampling:\n  top_pp: 0.9\n",
+               {"line 2, column 3", "unknown key 'sampling.top_pp'", "; did you mean 'top_p'?"});
   expect_error("dtpye: float32\n",
                {"line 1, column 1", "unknown key 'dtpye'",
                 "valid keys at the top level: model, device, dtype, chat_template, encoding, "
@@ -342,7 +346,8 @@ BOOST_AUTO_TEST_CASE(yaml_spellings_are_accepted) {
 }
 
 BOOST_AUTO_TEST_CASE(values_out_of_range) {
-  expect_error("max_states: 0\n", {"line 1", "max_states", "must be an integer in [1, 4096], got 0"});
+  expect_error("max_states: 0\n",
+               {"line 1", "max_states", "must be an integer in [1, 4096], got 0"});
   expect_error("max_states: 4097\n", {"line 1", "[1, 4096]"});
   expect_error("max_states: 99999999999999999999\n", {"line 1", "[1, 4096]"});
   BOOST_TEST(parse_ok("max_states: 4096\n").max_states == 4096);
@@ -374,14 +379,15 @@ BOOST_AUTO_TEST_CASE(words_must_be_allowed) {
   for (const char* device : {"cpu", "cuda", "cuda:0", "cuda:7", "cuda:15"}) {
     BOOST_TEST(parse_ok(std::string("device: ") + device + "\n").engine.device == device);
   }
-  for (const char* device : {"gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:01", "CUDA", "mps"}) {
+  for (const char* device : {"gpu", "'cuda:'", "cuda:x", "cuda:-1", "cuda:01", "CUDA", "mps"}) {
     BOOST_TEST_CONTEXT(device) {
       expect_error(std::string("model: m\ndevice: ") + device + "\n",
                    {"line 2, column 1", "device", "expected cpu, cuda or cuda:N"});
     }
   }
-  expect_error("dtype: fp16\n", {"line 1", "dtype", "expected one of auto, float32, bfloat16, "
-                                                    "float16, got 'fp16'"});
+  expect_error("dtype: fp16\n", {"line 1", "dtype",
+                                 "expected one of auto, float32, bfloat16, "
+                                 "float16, got 'fp16'"});
   expect_error("chat_template: chatml\n",
                {"line 1", "chat_template", "one of auto, mistral, llama2", "'chatml'"});
   expect_error("encoding: shared\n", {"line 1", "encoding", "one of scaffold, independent"});
@@ -391,7 +397,8 @@ BOOST_AUTO_TEST_CASE(words_must_be_allowed) {
 
 BOOST_AUTO_TEST_CASE(malformed_yaml) {
   expect_error("model: m\nsampling: [1, 2\n", {"test.yaml, line 3", "malformed YAML"});
-  expect_error("model: m\n device: cpu\n", {"line 2, column 8", "malformed YAML", "illegal map value"});
+  expect_error("model: m\n device: cpu\n",
+               {"line 2, column 8", "malformed YAML", "illegal map value"});
   expect_error("model: m\nsampling:\n  top_k: 1\n top_p: 2\n", {"line 4", "malformed YAML"});
 }
 
@@ -403,9 +410,11 @@ BOOST_AUTO_TEST_CASE(duplicate_keys) {
 }
 
 BOOST_AUTO_TEST_CASE(top_level_must_be_a_map) {
-  expect_error("- model\n- device\n", {"line 1, column 1", "the top level must be a map", "got a list"});
+  expect_error("- model\n- device\n",
+               {"line 1, column 1", "the top level must be a map", "got a list"});
   expect_error("just words\n", {"line 1", "the top level must be a map", "got a scalar"});
   expect_error("model: m\n---\nmodel: n\n", {"line 3", "a second YAML document"});
+  BOOST_TEST(parse_ok("model: m\n---\n").model == "m");
 }
 
 BOOST_AUTO_TEST_CASE(load_config_reads_a_file) {

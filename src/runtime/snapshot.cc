@@ -468,8 +468,8 @@ QuantizedTensor quantize_int8(const at::Tensor& x) {
 }
 
 at::Tensor dequantize_int8(const QuantizedTensor& q, at::ScalarType dtype) {
-  // int8 x float32 promotes to float32 in one pass.
-  return (q.values * q.scales).to(dtype);
+  // Cast, then multiply in place: ATen vectorizes these, not int8 x float32 mixed.
+  return q.values.to(at::kFloat).mul_(q.scales).to(dtype);
 }
 
 }  // namespace pcache

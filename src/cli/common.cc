@@ -1,0 +1,123 @@
+#include "cli/common.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "config/config.h"
+
+namespace pcache::cli {
+
+int report(const Status& s) {
+  std::cerr << "pcache: " << s.to_string() << "\n";
+  return kExitError;
+}
+
+void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) {
+  cmd = app;
+  app->add_option("--config", config_path,
+                  "YAML configuration (default: $PCACHE_CONFIG or ~/.config/pcache/config.yaml)");
+  if (model_flag) app->add_option("--model", model_dir, "Hugging Face model folder")->check(CLI::ExistingDirectory);
+  app->add_option("--device", engine.device, "cpu, cuda or cuda:N")->capture_default_str();
+  app->add_option("--dtype", engine.dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
+  app->add_option("--chat-template", engine.chat_template, "auto, mistral or llama2")->capture_default_str();
+  app->add_option("--cache-dir", engine.cache_dir, "module cache directory (disk tier); none by default");
+  app->add_option("--encoding", engine.default_encoding, "encoding of schemas that do not say: scaffold or independent")
+      ->check(CLI::IsMember({"scaffold", "independent"}))
+      ->capture_default_str();
+  app->add_option("--max-states", engine.max_states, "saved states kept at once")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  if (!sampling_flags) return;
+  app->add_option("--max-tokens", sampling.max_tokens, "tokens to generate at most")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app->add_option("--temperature", sampling.temperature, "0 = greedy")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  app->add_option("--top-k", sampling.top_k, "0 = off")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app->add_option("--top-p", sampling.top_p, "1 = off")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app->add_option("--seed", sampling.seed, "random seed for sampling")->capture_default_str();
+  app->add_flag("--ignore-eos", [this](int64_t) { sampling.stop_at_eos = false; }, "do not stop at end-of-sequence");
+  app->add_flag("--timings", timings, "print the step timings (reset, eval, save_state, load_state, eval_prompt, sample)");
+  app->add_flag("--json", json, "print the answer and timings as JSON");
+}
+
+Status CommonOptions::resolve() {
+  std::string path = config_path;
+  if (path.empty()) {
+    PCACHE_ASSIGN_OR_RETURN(path, default_config_path());
+    if (path.empty()) return Status::ok_status();
+  }
+  PCACHE_ASSIGN_OR_RETURN(Config c, load_config(path));
+  // A flag given on the command line wins; the file fills the rest.
+  auto unset = [&](const char* flag) { return cmd->get_option_no_throw(flag) == nullptr || cmd->count(flag) == 0; };
+  auto take = [&](const char* key, const char* flag, auto& field, const auto& value) {
+    if (c.has(key) && unset(flag)) field = value;
+  };
+  take("model", "--model", model_dir, c.model);
+  take("device", "--device", engine.device, c.engine.device);
+  take("dtype", "--dtype", engine.dtype, c.engine.dtype);
+  take("chat_template", "--chat-template", engine.chat_template, c.engine.chat_template);
+  take("encoding", "--encoding", engine.default_encoding, c.engine.default_encoding);
+  take("cache.dir", "--cache-dir", engine.cache_dir, c.engine.cache_dir);
+  take("max_states", "--max-states", engine.max_states, c.max_states);
+  take("prefix_cache", "", engine.prefix_cache, c.engine.prefix_cache);
+  take("cache.device_bytes", "", engine.device_cache_bytes, c.engine.device_cache_bytes);
+  take("cache.host_bytes", "", engine.host_cache_bytes, c.engine.host_cache_bytes);
+  take("cache.max_pinned_share", "", engine.max_pinned_share, c.engine.max_pinned_share);
+  take("sampling.max_tokens", "--max-tokens", sampling.max_tokens, c.sampling.max_tokens);
+  take("sampling.temperature", "--temperature", sampling.temperature, c.sampling.temperature);
+  take("sampling.top_k", "--top-k", sampling.top_k, c.sampling.top_k);
+  take("sampling.top_p", "--top-p", sampling.top_p, c.sampling.top_p);
+  take("sampling.seed", "--seed", sampling.seed, c.sampling.seed);
+  return Status::ok_status();
+}
+
+StatusOr<std::unique_ptr<Engine>> CommonOptions::open_engine() const {
+  if (model_dir.empty()) return Status::invalid_argument("no model: pass --model DIR or set 'model' in the configuration");
+  PCACHE_RETURN_IF_ERROR(sampling.validate());
+  return Engine::open(model_dir, engine);
+}
+
+void print_steps(const std::vector<StepTiming>& steps) {
+  std::fprintf(stderr, "%-12s %12s %12s %12s\n", "step", "time_ms", "tokens", "tokens/s");
+  for (const auto& s : steps) {
+    if (s.tokens > 0 && s.ms > 0) {
+      std::fprintf(stderr, "%-12s %12.2f %12d %12.1f\n", s.step.c_str(), s.ms, s.tokens, s.tokens * 1000.0 / s.ms);
+    } else {
+      std::fprintf(stderr, "%-12s %12.2f %12s %12s\n", s.step.c_str(), s.ms, "n/a", "n/a");
+    }
+  }
+}
+
+nlohmann::json steps_json(const std::vector<StepTiming>& steps) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& s : steps) {
+    j.push_back({{"step", s.step},
+                 {"ms", s.ms},
+                 {"tokens", s.tokens},
+                 {"tokens_per_s", s.tokens > 0 && s.ms > 0 ? s.tokens * 1000.0 / s.ms : 0.0}});
+  }
+  return j;
+}
+
+nlohmann::json generation_json(const Generation& g) {
+  const auto& t = g.timings;
+  return {{"text", g.text},
+          {"tokens", g.tokens},
+          {"stop_reason", stop_reason_name(g.stop_reason)},
+          {"steps", steps_json(g.steps)},
+          {"timings",
+           {{"prompt_tokens", t.prompt_tokens},
+            {"cached_tokens", t.cached_tokens},
+            {"modules_reused", t.modules_reused},
+            {"modules_encoded", t.modules_encoded},
+            {"assembly_ms", t.assembly_ms},
+            {"prefill_ms", t.prefill_ms},
+            {"first_token_ms", t.first_token_ms},
+            {"generated_tokens", t.generated_tokens},
+            {"decode_ms", t.decode_ms},
+            {"decode_tokens_per_s", t.decode_tokens_per_s()}}}};
+}
+
+}  // namespace pcache::cli

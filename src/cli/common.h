@@ -1,0 +1,48 @@
+// Shared pieces of the pcache commands: options every command takes, the
+// configuration file merged under the command line, printing of timings.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "pcache/engine.h"
+
+namespace pcache::cli {
+
+inline constexpr int kExitFailed = 1;  // the command ran and its check failed
+inline constexpr int kExitError = 2;   // bad input or a runtime error
+
+int report(const Status& s);
+
+// Options of one command: the model, engine and sampling settings, and the
+// configuration file that fills whatever the command line did not give.
+struct CommonOptions {
+  std::string config_path;
+  std::string model_dir;
+  EngineOptions engine;
+  SamplingOptions sampling;
+  bool timings = false;
+  bool json = false;
+  CLI::App* cmd = nullptr;
+
+  // Adds --config, --device, --dtype, --chat-template, --cache-dir,
+  // --encoding, --max-states; with `sampling`, the sampling flags too;
+  // `model_flag` adds --model (verify takes the folder as its argument).
+  void add_to(CLI::App* app, bool sampling_flags, bool model_flag);
+  // Loads the configuration (--config, else the default location) and sets
+  // every value the command line left alone. Errors name the file, key and line.
+  Status resolve();
+  StatusOr<std::unique_ptr<Engine>> open_engine() const;
+};
+
+// The step table of seed 001 (step, time, tokens, tokens/s), to stderr.
+void print_steps(const std::vector<StepTiming>& steps);
+nlohmann::json steps_json(const std::vector<StepTiming>& steps);
+nlohmann::json generation_json(const Generation& g);
+
+int run_chat(CommonOptions& common, const std::string& schema, const std::string& prompt, const std::string& system,
+             const std::string& save_path, const std::string& load_path);
+
+}  // namespace pcache::cli
