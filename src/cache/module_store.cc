@@ -4,10 +4,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <new>
@@ -15,6 +13,7 @@
 #include <utility>
 
 #include "cache/module_file_format.h"
+#include "util/atomic_file.h"
 #include "util/file_util.h"
 
 namespace pcache {
@@ -146,10 +145,6 @@ auto without_exceptions(const char* what, F&& f) -> decltype(f()) {
   }
 }
 
-Status errno_error(const std::string& path, const char* what) {
-  return Status::io_error(path + ": " + what + ": " + std::strerror(errno));
-}
-
 // mkdir -p. Failures show when the first file cannot be created.
 void make_dirs(const std::string& dir) {
   for (size_t i = 1; i <= dir.size(); ++i) {
@@ -157,75 +152,11 @@ void make_dirs(const std::string& dir) {
   }
 }
 
-// A file written under a temporary name in its final directory, so that a
-// crash never leaves a partial file under the real name: commit() syncs it
-// and renames it; otherwise it is removed.
-class TempFile {
- public:
-  explicit TempFile(std::string final_path) : final_path_(std::move(final_path)) {}
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!path_.empty()) ::unlink(path_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-
-  Status open() {
-    std::string name = final_path_ + ".tmp-XXXXXX";
-    fd_ = ::mkstemp(name.data());
-    if (fd_ < 0) return errno_error(name, "cannot create");
-    path_ = std::move(name);
-    return Status::ok_status();
-  }
-
-  Status write(const void* data, size_t n) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      ssize_t w = ::write(fd_, p, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return errno_error(path_, "write failed");
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
-      bytes_ += w;
-    }
-    return Status::ok_status();
-  }
-
-  // Data first on disk, then the name: a crash leaves the old file or the new whole one.
-  Status sync_and_close() {
-    int fd = std::exchange(fd_, -1);
-    if (::fsync(fd) != 0) {
-      Status s = errno_error(path_, "fsync failed");
-      ::close(fd);
-      return s;
-    }
-    if (::close(fd) != 0) return errno_error(path_, "close failed");
-    return Status::ok_status();
-  }
-
-  Status commit() {
-    if (::rename(path_.c_str(), final_path_.c_str()) != 0) {
-      return errno_error(path_, ("cannot rename to " + final_path_).c_str());
-    }
-    path_.clear();
-    return Status::ok_status();
-  }
-
-  int64_t bytes() const { return bytes_; }
-
- private:
-  std::string final_path_, path_;
-  int fd_ = -1;
-  int64_t bytes_ = 0;
-};
-
 void append_u32(std::string& out, uint32_t x) { out.append(reinterpret_cast<const char*>(&x), 4); }
 void append_u64(std::string& out, uint64_t x) { out.append(reinterpret_cast<const char*>(&x), 8); }
 
 // Writes `kv` (already validated) in the module file format.
-Status write_module_file(TempFile& file, const std::string& key, const ModuleKV& kv) {
+Status write_module_file(AtomicFileWriter& file, const std::string& key, const ModuleKV& kv) {
   std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> hash(XXH64_createState(),
                                                                   &XXH64_freeState);
   if (!hash) throw std::bad_alloc();
@@ -563,9 +494,11 @@ Status ModuleStore::put(const ModuleKey& key, ModuleKV kv) {
 
     // The file is written outside the lock (others go on meanwhile); only the
     // rename, which makes it visible, is ordered with get()'s reads and deletes.
-    std::optional<TempFile> file;
+    // No directory sync at commit: it would hold the mutex over an fsync, and
+    // a rename lost in a crash loses no more than this cache entry.
+    std::optional<AtomicFileWriter> file;
     if (!options_.disk_dir.empty()) {
-      file.emplace(state_->file_path(name));
+      file.emplace(state_->file_path(name), AtomicFileWriter::DirSync::kNo);
       PCACHE_RETURN_IF_ERROR(file->open());
       PCACHE_RETURN_IF_ERROR(write_module_file(*file, name, *stored));
       PCACHE_RETURN_IF_ERROR(file->sync_and_close());

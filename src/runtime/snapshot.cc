@@ -1,13 +1,9 @@
 #include "runtime/snapshot.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <xxhash.h>
 
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -15,6 +11,7 @@
 #include <utility>
 
 #include "runtime/snapshot_format.h"
+#include "util/atomic_file.h"
 #include "util/file_util.h"
 
 namespace pcache {
@@ -116,84 +113,11 @@ auto without_exceptions(const std::string& what, F&& f) -> decltype(f()) {
   }
 }
 
-Status errno_error(const std::string& path, const std::string& what) {
-  return Status::io_error(path + ": " + what + ": " + std::strerror(errno));
-}
-
-// A file written under a temporary name in its final folder, so that a crash
-// never leaves a partial file under the real name: commit() renames it after
-// sync_and_close(); otherwise the destructor removes it.
-class TempFile {
- public:
-  explicit TempFile(std::string final_path) : final_path_(std::move(final_path)) {}
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!path_.empty()) ::unlink(path_.c_str());
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-
-  Status open() {
-    std::string name = final_path_ + ".tmp-XXXXXX";
-    fd_ = ::mkstemp(name.data());
-    if (fd_ < 0) return errno_error(name, "cannot create");
-    path_ = std::move(name);
-    return Status::ok_status();
-  }
-
-  Status write(const void* data, size_t n) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      ssize_t w = ::write(fd_, p, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return errno_error(path_, "write failed");
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-    return Status::ok_status();
-  }
-
-  // Data on disk before the name: a crash leaves the old file or the new whole one.
-  Status sync_and_close() {
-    int fd = std::exchange(fd_, -1);
-    if (::fsync(fd) != 0) {
-      Status s = errno_error(path_, "fsync failed");
-      ::close(fd);
-      return s;
-    }
-    if (::close(fd) != 0) return errno_error(path_, "close failed");
-    return Status::ok_status();
-  }
-
-  Status commit() {
-    if (::rename(path_.c_str(), final_path_.c_str()) != 0) {
-      return errno_error(path_, "cannot rename to " + final_path_);
-    }
-    path_.clear();
-    // The rename itself lasts once the folder is synced. Best effort: the
-    // file is complete under its name either way.
-    const size_t slash = final_path_.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : final_path_.substr(0, slash + 1);
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      (void)::fsync(dfd);
-      ::close(dfd);
-    }
-    return Status::ok_status();
-  }
-
- private:
-  std::string final_path_, path_;
-  int fd_ = -1;
-};
-
 void append_u32(std::string& out, uint32_t x) { out.append(reinterpret_cast<const char*>(&x), 4); }
 void append_u64(std::string& out, uint64_t x) { out.append(reinterpret_cast<const char*>(&x), 8); }
 
 // Writes `s` (validated) in the snapshot format.
-Status write_body(const std::string& path, TempFile& file, const Snapshot& s,
+Status write_body(const std::string& path, AtomicFileWriter& file, const Snapshot& s,
                   SnapshotCompression compression) {
   std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> hash(XXH64_createState(),
                                                                   &XXH64_freeState);
@@ -451,7 +375,7 @@ Status write_snapshot(const std::string& path, const Snapshot& snapshot,
                       SnapshotCompression compression) {
   PCACHE_RETURN_IF_ERROR(validate(path, snapshot));
   return without_exceptions("write_snapshot " + path, [&]() -> Status {
-    TempFile file(path);
+    AtomicFileWriter file(path);
     PCACHE_RETURN_IF_ERROR(file.open());
     PCACHE_RETURN_IF_ERROR(write_body(path, file, snapshot, compression));
     PCACHE_RETURN_IF_ERROR(file.sync_and_close());
