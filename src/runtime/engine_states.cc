@@ -78,22 +78,29 @@ StatusOr<at::Tensor> extend(const LlamaModel& model, KVCache& cache, const std::
 
 }  // namespace
 
-StatusOr<CachedPrompt> Engine::cache_prompt(const std::string& text) {
-  PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  std::vector<int> ids = concat({tok->bos_id()}, tok->encode(text));
+namespace {
+
+// Prefills `ids` from position 0 into a new state with no parent.
+StatusOr<CachedPrompt> prefill_new_state(Engine::Impl& impl, const std::vector<int>& ids, bool open_system_turn) {
   CachedPrompt out;
   auto start = Clock::now();
-  KVCache cache = impl_->model->new_cache(1);
+  KVCache cache = impl.model->new_cache(1);
   out.steps.push_back({"reset", ms_since(start), 0});
   start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(*impl_->model, cache, ids, 0));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(*impl.model, cache, ids, 0));
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(ids.size())});
   start = Clock::now();
-  auto state = extend_state(nullptr, cache, 0, ids, logits, "", false);
-  out.state = impl_->states->add(std::move(state), 0);
+  out.state = impl.states->add(extend_state(nullptr, cache, 0, ids, logits, "", open_system_turn), 0);
   out.steps.push_back({"save_state", ms_since(start), 0});
   out.tokens = static_cast<int>(ids.size());
   return out;
+}
+
+}  // namespace
+
+StatusOr<CachedPrompt> Engine::cache_prompt(const std::string& text) {
+  PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
+  return prefill_new_state(*impl_, concat({tok->bos_id()}, tok->encode(text)), false);
 }
 
 StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messages) {
@@ -114,18 +121,7 @@ StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messag
     ids = concat(concat(ids, user), format.answer(messages[i + 1].content));
     open = first = false;
   }
-  CachedPrompt out;
-  auto start = Clock::now();
-  KVCache cache = impl_->model->new_cache(1);
-  out.steps.push_back({"reset", ms_since(start), 0});
-  start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(*impl_->model, cache, ids, 0));
-  out.steps.push_back({"eval", ms_since(start), static_cast<int>(ids.size())});
-  start = Clock::now();
-  out.state = impl_->states->add(extend_state(nullptr, cache, 0, ids, logits, "", open), 0);
-  out.steps.push_back({"save_state", ms_since(start), 0});
-  out.tokens = static_cast<int>(ids.size());
-  return out;
+  return prefill_new_state(*impl_, ids, open);
 }
 
 StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml, const std::string& file_name) {
