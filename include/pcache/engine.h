@@ -34,6 +34,9 @@ struct EngineOptions {
   int64_t host_cache_bytes = 8ll << 30;
   std::string cache_dir;
   double max_pinned_share = 0.5;
+  // Keep K/V below the device tier (host memory, cache files) as per-channel
+  // int8, dequantized when brought back to the device (ModuleStoreOptions::int8_tiers).
+  bool int8_tiers = false;
   // Encoding mode of schemas that do not say: "scaffold" or "independent".
   std::string default_encoding = "scaffold";
   // Reuse the states of earlier plain prompts that share a prefix.

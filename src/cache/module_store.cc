@@ -12,17 +12,24 @@
 #include <unordered_map>
 #include <utility>
 
+#include "cache/int8_quant.h"
+#include "cache/kv_dtype.h"
 #include "cache/module_file_format.h"
+#include "cache/tensor_status.h"
 #include "util/atomic_file.h"
+#include "util/binary_io.h"
 #include "util/file_util.h"
 
 namespace pcache {
 
 namespace fmt = module_file_format;
 
-// Tensors and fields are written in host byte order, which the format fixes as little-endian.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "module files are little-endian");
+// Tensors and fields are written in host byte order, which the format fixes
+// as little-endian (util/binary_io.h checks it).
 static_assert(sizeof(int) == 4, "tokens are stored as 32-bit integers");
+// The dtype codes are those of cache/kv_dtype.h.
+static_assert(uint32_t{fmt::kF32} == kKvF32 && uint32_t{fmt::kBF16} == kKvBF16 &&
+              uint32_t{fmt::kF16} == kKvF16);
 
 namespace {
 
@@ -47,24 +54,6 @@ void append_escaped(std::string& out, const std::string& s) {
   }
 }
 
-bool dtype_code(at::ScalarType type, uint32_t* code) {
-  switch (type) {
-    case at::kFloat: *code = fmt::kF32; return true;
-    case at::kBFloat16: *code = fmt::kBF16; return true;
-    case at::kHalf: *code = fmt::kF16; return true;
-    default: return false;
-  }
-}
-
-bool dtype_of(uint32_t code, at::ScalarType* type) {
-  switch (code) {
-    case fmt::kF32: *type = at::kFloat; return true;
-    case fmt::kBF16: *type = at::kBFloat16; return true;
-    case fmt::kF16: *type = at::kHalf; return true;
-    default: return false;
-  }
-}
-
 bool matches(const ModuleKey& key, const std::string& schema, const std::string& module) {
   if (key.schema != schema) return false;
   if (module.empty() || key.module == module) return true;
@@ -86,7 +75,7 @@ Status validate(const ModuleKV& kv) {
   }
   const at::Tensor& first = kv.k[0];
   uint32_t code;
-  if (!first.defined() || first.dim() != 3 || !dtype_code(first.scalar_type(), &code) ||
+  if (!first.defined() || first.dim() != 3 || !kv_dtype_code(first.scalar_type(), &code) ||
       first.size(0) == 0 || first.size(2) == 0) {
     return Status::invalid_argument(
         "ModuleKV: k[0] must be a float32, bfloat16 or float16 tensor [Hkv, T, D] with Hkv, D > 0");
@@ -131,20 +120,6 @@ std::shared_ptr<const ModuleKV> copy_to(const ModuleKV& kv, at::Device device) {
   return out;
 }
 
-// Tensor copies throw when memory runs out; the API reports a Status instead.
-template <typename F>
-auto without_exceptions(const char* what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const c10::OutOfMemoryError& e) {
-    return Status::resource_exhausted(std::string(what) + ": " + e.what_without_backtrace());
-  } catch (const c10::Error& e) {
-    return Status::internal(std::string(what) + ": " + e.what_without_backtrace());
-  } catch (const std::bad_alloc&) {
-    return Status::resource_exhausted(std::string(what) + ": out of memory");
-  }
-}
-
 // mkdir -p. Failures show when the first file cannot be created.
 void make_dirs(const std::string& dir) {
   for (size_t i = 1; i <= dir.size(); ++i) {
@@ -152,11 +127,57 @@ void make_dirs(const std::string& dir) {
   }
 }
 
-void append_u32(std::string& out, uint32_t x) { out.append(reinterpret_cast<const char*>(&x), 4); }
-void append_u64(std::string& out, uint64_t x) { out.append(reinterpret_cast<const char*>(&x), 8); }
+// An entry's K/V as per-channel int8 (int8_tiers): tokens and positions as
+// they are, K and V quantized, in file order (layer 0 K, layer 0 V, layer 1 K, ...).
+struct QuantizedKV {
+  std::vector<int> tokens;
+  std::vector<int64_t> positions;
+  std::vector<QuantizedTensor> kv;  // 2 L tensors
+  at::ScalarType dtype = at::kFloat;  // of K and V before quantizing
+  int64_t device_bytes = 0;           // K and V bytes once dequantized
+  int64_t bytes() const {             // K and V bytes as held: values and scales
+    int64_t n = 0;
+    for (const auto& q : kv) n += static_cast<int64_t>(q.values.nbytes() + q.scales.nbytes());
+    return n;
+  }
+};
 
-// Writes `kv` (already validated) in the module file format.
-Status write_module_file(AtomicFileWriter& file, const std::string& key, const ModuleKV& kv) {
+// kv (validated) quantized where it lives, the result moved to `to`; null when
+// a tensor holds inf or NaN, which int8 cannot store.
+std::shared_ptr<const QuantizedKV> quantize_kv(const ModuleKV& kv, at::Device to) {
+  auto out = std::make_shared<QuantizedKV>();
+  out->tokens = kv.tokens;
+  out->positions = kv.positions;
+  out->dtype = kv.k[0].scalar_type();
+  out->device_bytes = kv.bytes();
+  for (size_t l = 0; l < kv.k.size(); ++l) {
+    for (const at::Tensor* x : {&kv.k[l], &kv.v[l]}) {
+      QuantizedTensor q = quantize_int8(*x);
+      if (!at::isfinite(q.scales).all().item<bool>()) return nullptr;
+      out->kv.push_back({q.values.to(to).contiguous(), q.scales.to(to).contiguous()});
+    }
+  }
+  return out;
+}
+
+// q dequantized on `device`, in its original dtype.
+std::shared_ptr<const ModuleKV> dequantize_kv(const QuantizedKV& q, at::Device device) {
+  auto out = std::make_shared<ModuleKV>();
+  out->tokens = q.tokens;
+  out->positions = q.positions;
+  at::Tensor scratch;
+  for (size_t i = 0; i < q.kv.size(); ++i) {
+    QuantizedTensor d{q.kv[i].values.to(device), q.kv[i].scales.to(device)};
+    (i % 2 == 0 ? out->k : out->v).push_back(dequantize_int8(d, q.dtype, scratch));
+  }
+  return out;
+}
+
+// Writes `kv` (already validated) in the module file format; with `int8`, K
+// and V quantized (unless they hold inf or NaN: then as they are).
+Status write_module_file(AtomicFileWriter& file, const std::string& key, const ModuleKV& kv,
+                         bool int8) {
+  std::shared_ptr<const QuantizedKV> q = int8 ? quantize_kv(kv, at::kCPU) : nullptr;
   std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> hash(XXH64_createState(),
                                                                   &XXH64_freeState);
   if (!hash) throw std::bad_alloc();
@@ -166,7 +187,7 @@ Status write_module_file(AtomicFileWriter& file, const std::string& key, const M
     return file.write(data, n);
   };
   uint32_t dtype = 0;
-  dtype_code(kv.k[0].scalar_type(), &dtype);
+  kv_dtype_code(kv.k[0].scalar_type(), &dtype);
   const auto t = static_cast<uint64_t>(kv.tokens.size());
   std::string header;
   append_u32(header, fmt::kVersion);
@@ -178,11 +199,18 @@ Status write_module_file(AtomicFileWriter& file, const std::string& key, const M
   append_u32(header, static_cast<uint32_t>(kv.k[0].size(0)));
   append_u32(header, static_cast<uint32_t>(kv.k[0].size(2)));
   append_u64(header, t);
+  append_u32(header, q ? fmt::kFlagInt8 : 0);
   PCACHE_RETURN_IF_ERROR(file.write(fmt::kMagic, fmt::kMagicBytes));
   PCACHE_RETURN_IF_ERROR(hashed_write(header.data(), header.size()));
   PCACHE_RETURN_IF_ERROR(hashed_write(kv.tokens.data(), t * sizeof(int32_t)));
   PCACHE_RETURN_IF_ERROR(hashed_write(kv.positions.data(), t * sizeof(int64_t)));
-  for (size_t l = 0; l < kv.k.size(); ++l) {
+  if (q) {
+    for (const QuantizedTensor& x : q->kv) {
+      PCACHE_RETURN_IF_ERROR(hashed_write(x.scales.data_ptr(), x.scales.nbytes()));
+      PCACHE_RETURN_IF_ERROR(hashed_write(x.values.data_ptr(), x.values.nbytes()));
+    }
+  }
+  for (size_t l = 0; !q && l < kv.k.size(); ++l) {
     for (const at::Tensor* x : {&kv.k[l], &kv.v[l]}) {
       at::Tensor c = x->to(at::kCPU).contiguous();
       PCACHE_RETURN_IF_ERROR(hashed_write(c.data_ptr(), c.nbytes()));
@@ -191,28 +219,6 @@ Status write_module_file(AtomicFileWriter& file, const std::string& key, const M
   const uint64_t checksum = XXH64_digest(hash.get());
   return file.write(&checksum, sizeof checksum);
 }
-
-// Reads fields of a mapped file in order, never past its end.
-class Cursor {
- public:
-  Cursor(const unsigned char* data, size_t size) : data_(data), size_(size) {}
-  const unsigned char* take(size_t n) {
-    if (size_ - pos_ < n) return nullptr;
-    const unsigned char* p = data_ + pos_;
-    pos_ += n;
-    return p;
-  }
-  template <typename T>
-  bool read(T* out) {
-    const unsigned char* p = take(sizeof(T));
-    if (p) std::memcpy(out, p, sizeof(T));
-    return p != nullptr;
-  }
-
- private:
-  const unsigned char* data_;
-  size_t size_, pos_ = 0;
-};
 
 // The entry stored in `path` for `key`, on `device`. Errors: NotFound (no
 // file), Corruption (anything wrong with its content), IoError.
@@ -227,7 +233,7 @@ StatusOr<std::shared_ptr<const ModuleKV>> read_module_file(const std::string& pa
   }
   if (std::memcmp(file.data(), fmt::kMagic, fmt::kMagicBytes) != 0) return corrupt("bad magic");
   // Everything between the magic and the checksum; the header is read from it.
-  Cursor in(file.data() + fmt::kMagicBytes, size - fmt::kMagicBytes - fmt::kChecksumBytes);
+  ByteCursor in(file.data() + fmt::kMagicBytes, size - fmt::kMagicBytes - fmt::kChecksumBytes);
   uint32_t version = 0, header_bytes = 0, key_bytes = 0;
   in.read(&version);
   if (version != fmt::kVersion) return corrupt("unsupported version " + std::to_string(version));
@@ -241,19 +247,25 @@ StatusOr<std::shared_ptr<const ModuleKV>> read_module_file(const std::string& pa
   if (std::string(reinterpret_cast<const char*>(key_data), key_bytes) != key) {
     return corrupt("holds another key");
   }
-  uint32_t code = 0, layers = 0, heads = 0, head_dim = 0;
+  uint32_t code = 0, layers = 0, heads = 0, head_dim = 0, flags = 0;
   uint64_t t = 0;
   at::ScalarType dtype = at::kFloat;
   if (!in.read(&code) || !in.read(&layers) || !in.read(&heads) || !in.read(&head_dim) ||
-      !in.read(&t)) {
+      !in.read(&t) || !in.read(&flags)) {
     return corrupt("truncated header");
   }
-  if (!dtype_of(code, &dtype)) return corrupt("unknown dtype code " + std::to_string(code));
+  if (!kv_dtype_of(code, &dtype)) return corrupt("unknown dtype code " + std::to_string(code));
+  if ((flags & ~fmt::kKnownFlags) != 0) return corrupt("unknown flags " + std::to_string(flags));
+  const bool int8 = (flags & fmt::kFlagInt8) != 0;
   if (layers == 0 || heads == 0 || head_dim == 0) return corrupt("empty shape");
   // The payload, sized without overflow, must fill the file up to the checksum.
+  // One K or V: H x T x D elements of the dtype, or with int8 H x D f32 scales
+  // and H x T x D bytes.
+  const uint64_t channels = uint64_t{heads} * head_dim;  // < 2^64: u32 x u32
   uint64_t row_bytes = 0, tensor_bytes = 0, all_tensors = 0, tokens_bytes = 0, payload = 0;
-  if (__builtin_mul_overflow(uint64_t{heads} * head_dim, at::elementSize(dtype), &row_bytes) ||
+  if (__builtin_mul_overflow(channels, int8 ? 1 : at::elementSize(dtype), &row_bytes) ||
       __builtin_mul_overflow(row_bytes, t, &tensor_bytes) ||
+      (int8 && __builtin_add_overflow(tensor_bytes, channels * sizeof(float), &tensor_bytes)) ||
       __builtin_mul_overflow(tensor_bytes, 2 * uint64_t{layers}, &all_tensors) ||
       __builtin_mul_overflow(t, sizeof(int32_t) + sizeof(int64_t), &tokens_bytes) ||
       __builtin_add_overflow(all_tensors, tokens_bytes, &payload) ||
@@ -277,11 +289,23 @@ StatusOr<std::shared_ptr<const ModuleKV>> read_module_file(const std::string& pa
   copy_out(kv->tokens.data(), t * sizeof(int32_t));
   copy_out(kv->positions.data(), t * sizeof(int64_t));
   const auto shape = {int64_t{heads}, static_cast<int64_t>(t), int64_t{head_dim}};
+  at::Tensor scratch;
   for (uint32_t l = 0; l < layers; ++l) {
     for (auto* side : {&kv->k, &kv->v}) {
-      at::Tensor x = at::empty(shape, at::TensorOptions().dtype(dtype));
-      copy_out(x.data_ptr(), tensor_bytes);
-      side->push_back(x.to(device));
+      if (!int8) {
+        at::Tensor x = at::empty(shape, at::TensorOptions().dtype(dtype));
+        copy_out(x.data_ptr(), tensor_bytes);
+        side->push_back(x.to(device));
+        continue;
+      }
+      QuantizedTensor q;
+      q.scales = at::empty({int64_t{heads}, 1, int64_t{head_dim}}, at::kFloat);
+      copy_out(q.scales.data_ptr(), q.scales.nbytes());
+      q.values = at::empty(shape, at::kChar);
+      copy_out(q.values.data_ptr(), q.values.nbytes());
+      q.scales = q.scales.to(device);
+      q.values = q.values.to(device);
+      side->push_back(dequantize_int8(q, dtype, scratch));
     }
   }
   *file_bytes = static_cast<int64_t>(size);
@@ -316,12 +340,16 @@ int64_t ModuleKV::bytes() const {
 struct ModuleStoreState {
   struct Entry {
     ModuleKey key;
-    std::shared_ptr<const ModuleKV> kv;  // null: on disk only
-    Tier tier = Tier::kDisk;             // where kv lives
-    int64_t bytes = 0;                   // kv->bytes() while in memory
+    std::shared_ptr<const ModuleKV> kv;  // null: quantized (qkv) or on disk only
+    std::shared_ptr<const QuantizedKV> qkv;  // host tier with int8_tiers (kv null then)
+    Tier tier = Tier::kDisk;             // where kv (or qkv) lives
+    int64_t bytes = 0;                   // kv->bytes() (qkv->bytes()) while in memory
     int64_t file_bytes = 0;              // size of its file; 0: no file known
     bool pinned = false;                 // only on the device tier
     std::list<std::string>::iterator lru;
+    bool in_memory() const { return kv || qkv; }
+    // Bytes on the device once brought there.
+    int64_t device_bytes() const { return qkv ? qkv->device_bytes : bytes; }
   };
 
   explicit ModuleStoreState(const ModuleStoreOptions& o) : options(o) {}
@@ -353,12 +381,18 @@ struct ModuleStoreState {
     if (e.pinned) stats.pinned_bytes += e.bytes;
   }
 
+  // A copy of e's data (in memory) on the compute device, dequantized if need be.
+  std::shared_ptr<const ModuleKV> device_copy(const Entry& e) const {
+    return e.qkv ? dequantize_kv(*e.qkv, options.device) : copy_to(*e.kv, options.device);
+  }
+
   // Takes e's data out of the memory tiers' accounting (not out of the LRU list).
   void unaccount_memory(Entry& e) {
     (e.tier == Tier::kDevice ? stats.device_bytes : stats.host_bytes) -= e.bytes;
     if (e.pinned) stats.pinned_bytes -= e.bytes;
     e.pinned = false;
     e.kv.reset();
+    e.qkv.reset();
     e.tier = Tier::kDisk;
     e.bytes = 0;
   }
@@ -390,6 +424,17 @@ struct ModuleStoreState {
       if (!host_tier) {
         it = spill(it);
         continue;
+      }
+      if (options.int8_tiers) {
+        if (auto quantized = quantize_kv(*e.kv, at::kCPU)) {
+          unaccount_memory(e);
+          e.bytes = quantized->bytes();
+          e.qkv = std::move(quantized);
+          e.tier = Tier::kHost;
+          stats.host_bytes += e.bytes;
+          ++stats.evictions_to_host;
+          continue;
+        }
       }
       auto host = copy_to(*e.kv, at::kCPU);
       unaccount_memory(e);
@@ -427,7 +472,7 @@ StatusOr<std::shared_ptr<const ModuleKV>> ModuleStore::get(const ModuleKey& key)
     std::lock_guard<std::mutex> lock(mu_);
     ModuleStoreState& s = *state_;
     auto found = s.entries.find(name);
-    if (found != s.entries.end() && found->second.kv) {
+    if (found != s.entries.end() && found->second.in_memory()) {
       ModuleStoreState::Entry& e = found->second;
       s.lru.splice(s.lru.begin(), s.lru, e.lru);
       if (e.tier == Tier::kDevice) {
@@ -435,7 +480,7 @@ StatusOr<std::shared_ptr<const ModuleKV>> ModuleStore::get(const ModuleKey& key)
         ++s.stats.device_hits;
         return e.kv;
       }
-      auto kv = copy_to(*e.kv, options_.device);
+      auto kv = s.device_copy(e);
       ++s.stats.hits;
       ++s.stats.host_hits;
       s.unaccount_memory(e);
@@ -500,7 +545,7 @@ Status ModuleStore::put(const ModuleKey& key, ModuleKV kv) {
     if (!options_.disk_dir.empty()) {
       file.emplace(state_->file_path(name), AtomicFileWriter::DirSync::kNo);
       PCACHE_RETURN_IF_ERROR(file->open());
-      PCACHE_RETURN_IF_ERROR(write_module_file(*file, name, *stored));
+      PCACHE_RETURN_IF_ERROR(write_module_file(*file, name, *stored, options_.int8_tiers));
       PCACHE_RETURN_IF_ERROR(file->sync_and_close());
     }
 
@@ -509,7 +554,7 @@ Status ModuleStore::put(const ModuleKey& key, ModuleKV kv) {
     if (file) PCACHE_RETURN_IF_ERROR(file->commit());
     ModuleStoreState::Entry& e = s.entries[name];
     e.key = key;
-    if (e.kv) {
+    if (e.in_memory()) {
       s.unaccount_memory(e);
       s.lru.erase(e.lru);
     }
@@ -536,8 +581,8 @@ Status ModuleStore::pin(const std::string& schema, const std::string& module) {
     int64_t extra = 0;
     std::vector<std::pair<ModuleStoreState::Entry*, std::shared_ptr<const ModuleKV>>> newly;
     for (auto& [name, e] : s.entries) {
-      if (!e.kv || e.pinned || !matches(e.key, schema, module)) continue;
-      extra += e.bytes;
+      if (!e.in_memory() || e.pinned || !matches(e.key, schema, module)) continue;
+      extra += e.device_bytes();
       newly.emplace_back(&e, e.tier == Tier::kDevice ? e.kv : nullptr);
     }
     if (s.stats.pinned_bytes + extra > s.pin_limit()) {
@@ -548,7 +593,7 @@ Status ModuleStore::pin(const std::string& schema, const std::string& module) {
     }
     // Copies first, so that a failed one changes nothing.
     for (auto& [e, kv] : newly) {
-      if (!kv) kv = copy_to(*e->kv, options_.device);
+      if (!kv) kv = s.device_copy(*e);
     }
     s.pins.emplace_back(schema, module);
     for (auto& [e, kv] : newly) {

@@ -48,6 +48,12 @@ struct ModuleStoreOptions {
   int64_t host_budget_bytes = 4ll << 30;  // ignored when device is the CPU (one tier in memory)
   std::string disk_dir;               // empty: no disk tier (entries evicted from host are dropped)
   double max_pinned_share = 0.5;      // pinned bytes at most this share of the device budget
+  // Store K/V below the device tier (host memory and disk files) as per-channel
+  // int8 (cache/int8_quant.h), dequantized to the entry's dtype when brought back
+  // to the device: about a quarter of float32's bytes, half of bfloat16's, at
+  // most half a quantization step of error per element. host_bytes counts the
+  // quantized bytes. An entry holding inf or NaN is kept unquantized.
+  bool int8_tiers = false;
 };
 
 using ModuleStoreStats = CacheStats;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <thread>
 
 #include "testing.h"
@@ -115,6 +116,37 @@ ModuleStoreOptions cpu_options(int64_t device_budget, const std::string& disk_di
   ModuleStoreOptions o;
   o.device_budget_bytes = device_budget;
   o.disk_dir = disk_dir;
+  return o;
+}
+
+
+// b is a within half a quantization step of a, per element: per-channel int8
+// of [H, T, D] has step max_T |a| / 127 in each (h, d); the dtype's own
+// rounding of the dequantized value is allowed for on top.
+bool within_half_step(const ModuleKV& a, const ModuleKV& b) {
+  if (a.tokens != b.tokens || a.positions != b.positions || a.k.size() != b.k.size() ||
+      a.v.size() != b.v.size()) {
+    return false;
+  }
+  for (size_t l = 0; l < a.k.size(); ++l) {
+    for (const auto& [x, y] : {std::pair(a.k[l], b.k[l]), std::pair(a.v[l], b.v[l])}) {
+      if (x.scalar_type() != y.scalar_type() || x.sizes() != y.sizes()) return false;
+      if (x.size(1) == 0) continue;
+      const at::Tensor xf = x.cpu().to(at::kFloat), yf = y.cpu().to(at::kFloat);
+      const double eps = x.scalar_type() == at::kFloat      ? 1e-6
+                         : x.scalar_type() == at::kBFloat16 ? 1.0 / 256
+                                                            : 1.0 / 2048;
+      const at::Tensor step = xf.abs().amax({1}, true) / 127;
+      const at::Tensor allowed = step / 2 * (1 + 1e-5) + xf.abs() * eps + 1e-7;
+      if (!((xf - yf).abs() <= allowed).all().item<bool>()) return false;
+    }
+  }
+  return true;
+}
+
+ModuleStoreOptions int8_options(int64_t device_budget, const std::string& disk_dir) {
+  ModuleStoreOptions o = cpu_options(device_budget, disk_dir);
+  o.int8_tiers = true;
   return o;
 }
 
@@ -297,7 +329,17 @@ BOOST_AUTO_TEST_CASE(damaged_files_are_removed_and_missed) {
            }},
           {"wrong version",
            [&](std::string c, std::string) {
-             set_u32(c, 8, 2);
+             set_u32(c, 8, 3);
+             return c;
+           }},
+          {"version 1 (no flags field)",
+           [&](std::string c, std::string) {
+             set_u32(c, 8, 1);
+             return c;
+           }},
+          {"unknown flags",
+           [&](std::string c, std::string) {
+             set_u32(c, 44 + key_bytes, 2);
              return c;
            }},
           {"key length past the end",
@@ -353,6 +395,134 @@ BOOST_AUTO_TEST_CASE(damaged_files_are_removed_and_missed) {
       BOOST_TEST(third.stats().corrupt_files == 0);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(int8_tiers_disk_round_trip_within_half_step) {
+  testing::TempDir dir;
+  const std::vector<std::pair<std::string, ModuleKV>> entries = {
+      {"f32", make_kv(1)},
+      {"bf16", make_kv(2, at::kBFloat16)},
+      {"f16", make_kv(3, at::kHalf, 5)},
+      {"empty", make_kv(4, at::kFloat, 0)},
+      {"long", make_kv(5, at::kFloat, 40)},
+  };
+  {
+    ModuleStore store(int8_options(kEntryBytes, dir.path));
+    for (const auto& [name, kv] : entries) put_ok(store, key_of(name), kv);
+    // Evicted from the device (no host tier on the CPU): read back from the int8 file.
+    BOOST_TEST(tier(store, key_of("f32")) == "disk");
+    auto got = get_ok(store, key_of("f32"));
+    BOOST_REQUIRE(got);
+    BOOST_TEST(within_half_step(*got, make_kv(1)));
+    BOOST_TEST(!same(*got, make_kv(1)));  // quantized indeed
+  }
+  ModuleStore second(int8_options(1 << 20, dir.path));
+  for (const auto& [name, kv] : entries) {
+    BOOST_TEST_CONTEXT(name) {
+      auto got = get_ok(second, key_of(name));
+      BOOST_REQUIRE(got);
+      BOOST_TEST(got->k[0].scalar_type() == kv.k[0].scalar_type());
+      BOOST_TEST(within_half_step(*got, kv));
+    }
+  }
+  // A store without int8_tiers reads int8 files too.
+  ModuleStore plain(cpu_options(1 << 20, dir.path));
+  auto got = get_ok(plain, key_of("bf16"));
+  BOOST_REQUIRE(got);
+  BOOST_TEST(within_half_step(*got, make_kv(2, at::kBFloat16)));
+  BOOST_TEST(plain.stats().corrupt_files == 0);
+  BOOST_TEST(second.stats().corrupt_files == 0);
+}
+
+BOOST_AUTO_TEST_CASE(int8_tiers_files_are_smaller) {
+  testing::TempDir full_dir, int8_dir;
+  ModuleStore full(cpu_options(1 << 20, full_dir.path));
+  ModuleStore small(int8_options(1 << 20, int8_dir.path));
+  const ModuleKey key = key_of("menu/a");
+  const int64_t t = 32;
+  auto full_size = read_file(put_and_find_file(full, key, make_kv(1, at::kFloat, t)));
+  auto int8_size = read_file(put_and_find_file(small, key, make_kv(1, at::kFloat, t)));
+  BOOST_REQUIRE(full_size.ok() && int8_size.ok());
+  // 48 + K header, 12 T tokens and positions, 2 L tensors, 8 checksum; H = 2, D = 8, L = 2.
+  const int64_t fixed = 48 + static_cast<int64_t>(key.to_string().size()) + 12 * t + 8;
+  BOOST_TEST(static_cast<int64_t>(full_size->size()) == fixed + 4 * (2 * t * 8 * 4));
+  BOOST_TEST(static_cast<int64_t>(int8_size->size()) == fixed + 4 * (2 * 8 * 4 + 2 * t * 8));
+  BOOST_TEST(int8_size->size() < full_size->size());
+  BOOST_TEST(small.stats().disk_bytes < full.stats().disk_bytes);
+}
+
+BOOST_AUTO_TEST_CASE(int8_tiers_damaged_files_are_detected) {
+  const ModuleKey a = key_of("menu/a");
+  const size_t key_bytes = a.to_string().size();
+  auto set_u32 = [](std::string& c, size_t at, uint32_t x) {
+    c.replace(at, 4, reinterpret_cast<const char*>(&x), 4);
+  };
+  const size_t payload_at = 48 + key_bytes + 12 * 4;
+  const std::vector<std::pair<std::string, std::function<std::string(std::string)>>> damages = {
+      {"truncated", [](std::string c) { return c.substr(0, c.size() - 9); }},
+      {"extra byte", [](std::string c) { return c + '\0'; }},
+      {"int8 value flipped",
+       [](std::string c) {
+         c[c.size() - 20] ^= 0x40;
+         return c;
+       }},
+      {"scale flipped",
+       [&](std::string c) {
+         c[payload_at + 5] ^= 0x01;
+         return c;
+       }},
+      {"checksum flipped",
+       [](std::string c) {
+         c.back() ^= 1;
+         return c;
+       }},
+      {"int8 flag cleared",
+       [&](std::string c) {
+         set_u32(c, 44 + key_bytes, 0);
+         return c;
+       }},
+      {"dtype changed",
+       [&](std::string c) {
+         set_u32(c, 20 + key_bytes, 1);
+         return c;
+       }},
+  };
+  for (const auto& [what, damage] : damages) {
+    BOOST_TEST_CONTEXT(what) {
+      testing::TempDir dir;
+      std::string file;
+      {
+        ModuleStore writer(int8_options(1 << 20, dir.path));
+        file = put_and_find_file(writer, a, make_kv(1));
+      }
+      auto content = read_file(file);
+      BOOST_REQUIRE(content.ok());
+      write_whole(file, damage(*content));
+      ModuleStore reader(int8_options(1 << 20, dir.path));
+      BOOST_TEST(!get_ok(reader, a));
+      BOOST_TEST(reader.stats().corrupt_files == 1);
+      BOOST_TEST(!exists(file));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(int8_tiers_keep_non_finite_entries_unquantized) {
+  testing::TempDir dir;
+  ModuleStore store(int8_options(1 << 20, dir.path));
+  ModuleKV kv = make_kv(1);
+  kv.v[1][0][0][0] = std::numeric_limits<float>::infinity();
+  ModuleKV copy = kv;
+  for (auto& x : copy.k) x = x.clone();
+  for (auto& x : copy.v) x = x.clone();
+  auto content = read_file(put_and_find_file(store, key_of("a"), std::move(kv)));
+  BOOST_REQUIRE(content.ok());
+  uint32_t flags = 1;
+  std::memcpy(&flags, content->data() + 44 + key_of("a").to_string().size(), 4);
+  BOOST_TEST(flags == 0u);
+  ModuleStore second(int8_options(1 << 20, dir.path));
+  auto got = get_ok(second, key_of("a"));
+  BOOST_REQUIRE(got);
+  BOOST_TEST(same(*got, copy));
 }
 
 BOOST_AUTO_TEST_CASE(pinning) {
@@ -510,6 +680,33 @@ BOOST_AUTO_TEST_CASE(cuda_host_tier, *boost::unit_test::precondition(CudaPresent
   BOOST_TEST(s.evictions_to_disk == 2);
   BOOST_TEST(s.device_bytes == kEntryBytes);
   BOOST_TEST(s.host_bytes == kEntryBytes);
+}
+
+BOOST_AUTO_TEST_CASE(cuda_int8_host_tier, *boost::unit_test::precondition(CudaPresent())) {
+  testing::TempDir dir;
+  ModuleStoreOptions o = int8_options(kEntryBytes, dir.path);
+  o.device = at::Device(at::kCUDA, 0);
+  o.host_budget_bytes = kEntryBytes;  // two quantized entries (512 bytes each)
+  ModuleStore store(o);
+  put_ok(store, key_of("a"), make_kv(1));
+  put_ok(store, key_of("b"), make_kv(2, at::kBFloat16));  // 512 bytes on the device
+  put_ok(store, key_of("c"), make_kv(3));
+  BOOST_TEST(tier(store, key_of("a")) == "host");
+  BOOST_TEST(tier(store, key_of("b")) == "host");
+  // Per K or V: 2 x 8 f32 scales and 2 x 4 x 8 int8 values.
+  BOOST_TEST(store.stats().host_bytes == 2 * 4 * (64 + 64));
+  auto a = get_ok(store, key_of("a"));
+  BOOST_REQUIRE(a);
+  BOOST_TEST(a->k[0].is_cuda());
+  BOOST_TEST(within_half_step(*a, make_kv(1)));
+  auto b = get_ok(store, key_of("b"));
+  BOOST_REQUIRE(b);
+  BOOST_TEST(b->k[0].scalar_type() == at::kBFloat16);
+  BOOST_TEST(within_half_step(*b, make_kv(2, at::kBFloat16)));
+  ModuleStoreStats s = store.stats();
+  BOOST_TEST(s.host_hits >= 1);  // a; b may have gone on to disk meanwhile
+  BOOST_TEST(s.device_bytes <= kEntryBytes);
+  BOOST_TEST(s.host_bytes <= kEntryBytes);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

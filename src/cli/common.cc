@@ -65,6 +65,7 @@ Status CommonOptions::resolve() {
   take("cache.device_bytes", "", engine.device_cache_bytes, c.engine.device_cache_bytes);
   take("cache.host_bytes", "", engine.host_cache_bytes, c.engine.host_cache_bytes);
   take("cache.max_pinned_share", "", engine.max_pinned_share, c.engine.max_pinned_share);
+  take("cache.int8_tiers", "", engine.int8_tiers, c.engine.int8_tiers);
   take("sampling.max_tokens", "--max-tokens", sampling.max_tokens, c.sampling.max_tokens);
   take("sampling.temperature", "--temperature", sampling.temperature, c.sampling.temperature);
   take("sampling.top_k", "--top-k", sampling.top_k, c.sampling.top_k);

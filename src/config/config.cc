@@ -26,7 +26,7 @@ const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",
                                            "chat_template", "encoding", "prefix_cache",
                                            "max_states",    "cache",    "sampling"};
 const std::vector<std::string> kCacheKeys = {"dir", "device_bytes", "host_bytes",
-                                             "max_pinned_share"};
+                                             "max_pinned_share", "int8_tiers"};
 const std::vector<std::string> kSamplingKeys = {"max_tokens", "temperature", "top_k", "top_p",
                                                 "seed"};
 
@@ -301,6 +301,8 @@ class ConfigReader {
         PCACHE_ASSIGN_OR_RETURN(double share, read_number(e));
         if (!(share >= 0 && share <= 1)) return out_of_range(e, "in [0, 1]");
         engine.max_pinned_share = share;
+      } else if (k == "cache.int8_tiers") {
+        PCACHE_ASSIGN_OR_RETURN(engine.int8_tiers, read_bool(e));
       } else if (k == "sampling.max_tokens") {
         PCACHE_ASSIGN_OR_RETURN(sampling.max_tokens, read_int(e, 1, 1 << 20));
       } else if (k == "sampling.temperature") {

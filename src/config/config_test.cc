@@ -86,6 +86,7 @@ const char kFullConfig[] =
     "  device_bytes: 1GiB\n"
     "  host_bytes: 3000000\n"
     "  max_pinned_share: 0.25\n"
+    "  int8_tiers: true\n"
     "sampling:\n"
     "  max_tokens: 64\n"
     "  temperature: 0.5\n"
@@ -112,6 +113,7 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
   BOOST_TEST(c.engine.device_cache_bytes == (int64_t{1} << 30));
   BOOST_TEST(c.engine.host_cache_bytes == 3000000);
   BOOST_TEST(c.engine.max_pinned_share == 0.25);
+  BOOST_TEST(c.engine.int8_tiers == true);
   BOOST_TEST(c.sampling.max_tokens == 64);
   BOOST_TEST(c.sampling.temperature == 0.5f);
   BOOST_TEST(c.sampling.top_k == 7);
@@ -128,6 +130,7 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
                                      "cache.device_bytes",
                                      "cache.host_bytes",
                                      "cache.max_pinned_share",
+                                     "cache.int8_tiers",
                                      "sampling.max_tokens",
                                      "sampling.temperature",
                                      "sampling.top_k",
@@ -179,6 +182,7 @@ BOOST_AUTO_TEST_CASE(absent_keys_keep_defaults) {
   BOOST_TEST(c.engine.cache_dir == engine.cache_dir);
   BOOST_TEST(c.engine.device_cache_bytes == engine.device_cache_bytes);
   BOOST_TEST(c.engine.max_pinned_share == engine.max_pinned_share);
+  BOOST_TEST(c.engine.int8_tiers == engine.int8_tiers);
   BOOST_TEST(c.max_states == 8);
   BOOST_TEST(c.sampling.max_tokens == sampling.max_tokens);
   BOOST_TEST(c.sampling.temperature == sampling.temperature);
@@ -317,6 +321,7 @@ BOOST_AUTO_TEST_CASE(wrong_types) {
   expect_error("sampling:\n  seed: \"1\"\n", {"line 2", "sampling.seed", "the string '1'"});
   expect_error("prefix_cache: maybe\n", {"line 1", "prefix_cache", "expected true or false"});
   expect_error("prefix_cache: 'true'\n", {"line 1", "prefix_cache", "the string 'true'"});
+  expect_error("cache:\n  int8_tiers: 8\n", {"line 2", "cache.int8_tiers", "expected true or false"});
   expect_error("model: [a, b]\n", {"line 1", "model", "expected a path, got a list"});
   expect_error("device:\n  name: cuda\n", {"line 1", "device", "got a map"});
   expect_error("dtype:\n", {"line 1", "dtype", "has no value"});
@@ -425,7 +430,7 @@ BOOST_AUTO_TEST_CASE(load_config_reads_a_file) {
   BOOST_REQUIRE_MESSAGE(c.ok(), c.status().to_string());
   BOOST_TEST(c->source == path);
   BOOST_TEST(c->engine.device == "cuda:1");
-  BOOST_TEST(c->keys_set.size() == 16u);
+  BOOST_TEST(c->keys_set.size() == 17u);
 
   write_file(path, "sampling:\n  top_p: 2\n");
   auto bad = load_config(path);
@@ -515,13 +520,14 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->engine.device_cache_bytes == (int64_t{2} << 30));
   BOOST_TEST(c->engine.host_cache_bytes == (int64_t{8} << 30));
   BOOST_TEST(c->engine.max_pinned_share == 0.5);
+  BOOST_TEST(c->engine.int8_tiers == false);
   BOOST_TEST(c->sampling.max_tokens == 256);
   BOOST_TEST(c->sampling.temperature == 0.7f);
   BOOST_TEST(c->sampling.top_k == 40);
   BOOST_TEST(c->sampling.top_p == 0.95f);
   BOOST_TEST(c->sampling.seed == 0u);
   // The example names every key.
-  BOOST_TEST(c->keys_set.size() == 16u);
+  BOOST_TEST(c->keys_set.size() == 17u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

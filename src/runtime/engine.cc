@@ -193,6 +193,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, con
   store.host_budget_bytes = options.host_cache_bytes;
   store.disk_dir = options.cache_dir;
   store.max_pinned_share = options.max_pinned_share;
+  store.int8_tiers = options.int8_tiers;
   if (!options.cache_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options.cache_dir, ec);

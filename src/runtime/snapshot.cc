@@ -10,37 +10,26 @@
 #include <optional>
 #include <utility>
 
+#include "cache/kv_dtype.h"
+#include "cache/tensor_status.h"
 #include "runtime/snapshot_format.h"
 #include "util/atomic_file.h"
+#include "util/binary_io.h"
 #include "util/file_util.h"
 
 namespace pcache {
 
 namespace fmt = snapshot_format;
 
-// Fields and tensors are written in host byte order, which the format fixes as little-endian.
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "snapshot files are little-endian");
+// Fields and tensors are written in host byte order, which the format fixes
+// as little-endian (util/binary_io.h checks it).
 static_assert(sizeof(int) == 4, "tokens are stored as 32-bit integers");
+// The dtype codes are those of cache/kv_dtype.h; int8 is cache/int8_quant.h's.
+static_assert(uint32_t{fmt::kF32} == kKvF32 && uint32_t{fmt::kBF16} == kKvBF16 &&
+              uint32_t{fmt::kF16} == kKvF16);
+static_assert(fmt::kInt8Max == kInt8QuantMax);
 
 namespace {
-
-bool dtype_code(at::ScalarType type, uint32_t* code) {
-  switch (type) {
-    case at::kFloat: *code = fmt::kF32; return true;
-    case at::kBFloat16: *code = fmt::kBF16; return true;
-    case at::kHalf: *code = fmt::kF16; return true;
-    default: return false;
-  }
-}
-
-bool dtype_of(uint32_t code, at::ScalarType* type) {
-  switch (code) {
-    case fmt::kF32: *type = at::kFloat; return true;
-    case fmt::kBF16: *type = at::kBFloat16; return true;
-    case fmt::kF16: *type = at::kHalf; return true;
-    default: return false;
-  }
-}
 
 std::string hex(uint64_t x) {
   char buf[19];
@@ -68,7 +57,7 @@ Status validate(const std::string& path, const Snapshot& s) {
   }
   const at::Tensor& first = s.k[0];
   uint32_t code;
-  if (!first.defined() || first.dim() != 3 || !dtype_code(first.scalar_type(), &code) ||
+  if (!first.defined() || first.dim() != 3 || !kv_dtype_code(first.scalar_type(), &code) ||
       first.size(0) == 0 || first.size(2) == 0) {
     return invalid("k[0] is " + shape_of(first) +
                    ", expected a float32, bfloat16 or float16 tensor [Hkv, T, D] with Hkv, D > 0");
@@ -99,23 +88,6 @@ Status validate(const std::string& path, const Snapshot& s) {
   return Status::ok_status();
 }
 
-// Tensor operations throw when memory runs out; the API reports a Status instead.
-template <typename F>
-auto without_exceptions(const std::string& what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const c10::OutOfMemoryError& e) {
-    return Status::resource_exhausted(what + ": " + e.what_without_backtrace());
-  } catch (const c10::Error& e) {
-    return Status::internal(what + ": " + e.what_without_backtrace());
-  } catch (const std::bad_alloc&) {
-    return Status::resource_exhausted(what + ": out of memory");
-  }
-}
-
-void append_u32(std::string& out, uint32_t x) { out.append(reinterpret_cast<const char*>(&x), 4); }
-void append_u64(std::string& out, uint64_t x) { out.append(reinterpret_cast<const char*>(&x), 8); }
-
 // Writes `s` (validated) in the snapshot format.
 Status write_body(const std::string& path, AtomicFileWriter& file, const Snapshot& s,
                   SnapshotCompression compression) {
@@ -129,7 +101,7 @@ Status write_body(const std::string& path, AtomicFileWriter& file, const Snapsho
   };
   const bool int8 = compression == SnapshotCompression::kInt8;
   uint32_t dtype = 0;
-  dtype_code(s.k[0].scalar_type(), &dtype);
+  kv_dtype_code(s.k[0].scalar_type(), &dtype);
   const uint64_t t = s.tokens.size();
   at::Tensor logits = s.last_logits.to(at::kCPU).contiguous();
 
@@ -179,41 +151,6 @@ Status write_body(const std::string& path, AtomicFileWriter& file, const Snapsho
   return file.write(&checksum, sizeof checksum);
 }
 
-// dequantize_int8, computing in float32 in `scratch`, kept for the next call:
-// a fresh buffer per tensor costs more in page faults than the arithmetic.
-// Cast, then multiply in place: ATen vectorizes these, not int8 x float32 mixed.
-at::Tensor dequantize_through(const QuantizedTensor& q, at::ScalarType dtype, at::Tensor& scratch) {
-  if (dtype == at::kFloat) return q.values.to(at::kFloat).mul_(q.scales);
-  if (!scratch.defined() || scratch.sizes() != q.values.sizes() ||
-      scratch.device() != q.values.device()) {
-    scratch = at::empty(q.values.sizes(), q.values.options().dtype(at::kFloat));
-  }
-  return scratch.copy_(q.values).mul_(q.scales).to(dtype);
-}
-
-// Reads fields of a mapped file in order, never past its end.
-class Cursor {
- public:
-  Cursor(const unsigned char* data, size_t size) : data_(data), size_(size) {}
-  const unsigned char* take(uint64_t n) {
-    if (size_ - pos_ < n) return nullptr;
-    const unsigned char* p = data_ + pos_;
-    pos_ += n;
-    return p;
-  }
-  template <typename T>
-  bool read(T* out) {
-    const unsigned char* p = take(sizeof(T));
-    if (p) std::memcpy(out, p, sizeof(T));
-    return p != nullptr;
-  }
-  size_t pos() const { return pos_; }
-
- private:
-  const unsigned char* data_;
-  size_t size_, pos_ = 0;
-};
-
 // The header, and the file size it describes (unset when it cannot be
 // computed: unknown dtype or flags, or an overflow).
 struct Header {
@@ -238,7 +175,7 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
     return corrupt("not a pcache snapshot (bad magic)");
   }
   // From the version up to the end of the file: the header, the payload and the checksum.
-  Cursor in(file.data() + fmt::kMagicBytes, size - fmt::kMagicBytes);
+  ByteCursor in(file.data() + fmt::kMagicBytes, size - fmt::kMagicBytes);
   uint32_t version = 0;
   in.read(&version);
   if (version != fmt::kVersion) {
@@ -274,7 +211,7 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
     h.sampler_bytes = sampler_bytes;
     at::ScalarType file_dtype;
     uint64_t elements = 0, all_tensors = 0, described = 0;
-    if (dtype_of(h.dtype, &file_dtype) && (h.flags & ~fmt::kKnownFlags) == 0) {
+    if (kv_dtype_of(h.dtype, &file_dtype) && (h.flags & ~fmt::kKnownFlags) == 0) {
       const bool int8 = (h.flags & fmt::kFlagInt8) != 0;
       const uint64_t channels = uint64_t{h.heads} * h.head_dim;  // < 2^64: u32 x u32
       uint64_t scale_bytes = 0;
@@ -310,7 +247,7 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
   // The checksum holds, so these are a writer's mistakes rather than damage.
   at::ScalarType file_dtype;
   if ((h.flags & ~fmt::kKnownFlags) != 0) return corrupt("unknown flags " + hex(h.flags));
-  if (!dtype_of(h.dtype, &file_dtype)) {
+  if (!kv_dtype_of(h.dtype, &file_dtype)) {
     return corrupt("unknown dtype code " + std::to_string(h.dtype));
   }
   if (h.fingerprint_bytes > fmt::kMaxFingerprintBytes) {
@@ -329,7 +266,7 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
 
   // Every size is checked against the file: each take() below is within it.
   // The tensors are built aside, so nothing is returned half loaded.
-  Cursor payload(file.data() + header_end, size - header_end - fmt::kChecksumBytes);
+  ByteCursor payload(file.data() + header_end, size - header_end - fmt::kChecksumBytes);
   auto copy_out = [&](void* dst, size_t n) { std::memcpy(dst, payload.take(n), n); };
   Snapshot s;
   s.model_fingerprint = std::move(h.fingerprint);
@@ -363,7 +300,7 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
       q.scales = q.scales.to(device);
       q.values = q.values.to(device);
       // The result is a new tensor: nothing refers to the mapping once it is unmapped.
-      side->push_back(dequantize_through(q, dtype, scratch));
+      side->push_back(dequantize_int8(q, dtype, scratch));
     }
   }
   return s;
@@ -386,28 +323,13 @@ Status write_snapshot(const std::string& path, const Snapshot& snapshot,
 StatusOr<Snapshot> read_snapshot(const std::string& path, const std::string& expected_fingerprint,
                                  at::Device device, at::ScalarType dtype) {
   uint32_t code;
-  if (!dtype_code(dtype, &code)) {
+  if (!kv_dtype_code(dtype, &code)) {
     return Status::invalid_argument("read_snapshot " + path + ": dtype " + c10::str(dtype) +
                                     ", expected float32, bfloat16 or float16");
   }
   return without_exceptions("read_snapshot " + path, [&]() -> StatusOr<Snapshot> {
     return read_body(path, expected_fingerprint, device, dtype);
   });
-}
-
-// x must be a floating tensor [H, T, D]; the work is done in float32.
-QuantizedTensor quantize_int8(const at::Tensor& x) {
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor scales = xf.abs().amax(/*dim=*/{1}, /*keepdim=*/true) / fmt::kInt8Max;
-  // An all-zero channel (or one so small that its scale underflows) gets scale 1: values 0.
-  scales.masked_fill_(scales == 0, 1.0);
-  at::Tensor values = at::round(xf / scales).clamp_(-fmt::kInt8Max, fmt::kInt8Max).to(at::kChar);
-  return {values, scales};
-}
-
-at::Tensor dequantize_int8(const QuantizedTensor& q, at::ScalarType dtype) {
-  at::Tensor scratch;
-  return dequantize_through(q, dtype, scratch);
 }
 
 }  // namespace pcache

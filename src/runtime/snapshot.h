@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/int8_quant.h"
 #include "pcache/status.h"
 
 namespace pcache {
@@ -40,12 +41,7 @@ Status write_snapshot(const std::string& path, const Snapshot& snapshot,
 StatusOr<Snapshot> read_snapshot(const std::string& path, const std::string& expected_fingerprint,
                                  at::Device device, at::ScalarType dtype);
 
-// Per-channel int8 quantization of x: [H, T, D], channels (h, d), scale over T.
-struct QuantizedTensor {
-  at::Tensor values;  // int8 [H, T, D]
-  at::Tensor scales;  // float32 [H, 1, D]
-};
-QuantizedTensor quantize_int8(const at::Tensor& x);
-at::Tensor dequantize_int8(const QuantizedTensor& q, at::ScalarType dtype);
+// quantize_int8 / dequantize_int8 and QuantizedTensor (per-channel int8 of
+// [H, T, D]) live in cache/int8_quant.h, included above.
 
 }  // namespace pcache
