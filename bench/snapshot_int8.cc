@@ -7,7 +7,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string>
 
 #include "pcache/engine.h"
@@ -43,9 +44,15 @@ int main(int argc, char** argv) {
   auto engine = must(pcache::Engine::open(argv[1], options));
   std::string text;
   for (int i = 0; i < words; ++i) text += "word" + std::to_string(i % 97) + " ";
-  const auto dir = std::filesystem::temp_directory_path() / "pcache-int8-bench";
-  std::filesystem::create_directories(dir);
-  const std::string plain = (dir / "plain.pcs").string(), small = (dir / "int8.pcs").string();
+  // POSIX calls, not std::filesystem: PyTorch's wheels export an older
+  // libstdc++'s filesystem symbols, which crash when called from here.
+  char dir_template[] = "/tmp/pcache-int8-bench-XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  const std::string plain = dir + "/plain.pcs", small = dir + "/int8.pcs";
+  auto file_size = [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : int64_t{0};
+  };
   pcache::SamplingOptions greedy;
   greedy.max_tokens = 1;
   const std::vector<std::string> turns = {"What comes next?", "Repeat the first word.", "Count the words.",
@@ -58,8 +65,8 @@ int main(int argc, char** argv) {
     auto state = must(engine->cache_chat({{"system", text}}));
     tokens = state.tokens;
     if (!engine->save(state.state, plain).ok() || !engine->save(state.state, small, true).ok()) return 1;
-    plain_bytes = std::filesystem::file_size(plain);
-    int8_bytes = std::filesystem::file_size(small);
+    plain_bytes = file_size(plain);
+    int8_bytes = file_size(small);
     auto t0 = std::chrono::steady_clock::now();
     auto a = must(engine->load(plain));
     plain_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -82,6 +89,8 @@ int main(int argc, char** argv) {
               turns.size());
   std::printf("next token after a turn on the loaded state: max abs logit difference %.4g, top-1 agreement %d/%zu\n",
               worst, agree, turns.size());
-  std::filesystem::remove_all(dir);
+  ::unlink(plain.c_str());
+  ::unlink(small.c_str());
+  ::rmdir(dir.c_str());
   return 0;
 }
