@@ -80,6 +80,18 @@ StatusOr<at::Tensor> extend(const LlamaModel& model, KVCache& cache, const std::
 
 namespace {
 
+// A one-row cache holding `state`, timed as the "load_state" step of `gen`,
+// which is about to add `new_tokens` to it.
+KVCache load_state(const LlamaModel& model, const SavedState& state, size_t new_tokens, Generation& gen) {
+  const auto start = Clock::now();
+  KVCache cache = state.materialize(model.new_cache(1));
+  gen.timings.assembly_ms = ms_since(start);
+  gen.timings.cached_tokens = static_cast<int>(state.length());
+  gen.timings.prompt_tokens = static_cast<int>(state.length() + new_tokens);
+  gen.steps.push_back({"load_state", gen.timings.assembly_ms, gen.timings.cached_tokens});
+  return cache;
+}
+
 // Prefills `ids` from position 0 into a new state with no parent.
 StatusOr<CachedPrompt> prefill_new_state(Engine::Impl& impl, const std::vector<int>& ids, bool open_system_turn) {
   CachedPrompt out;
@@ -162,11 +174,7 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   const std::vector<int> ids = tok->encode(text);
   Generation gen;
   const auto start = Clock::now();
-  KVCache cache = state->materialize(impl_->model->new_cache(1));
-  gen.timings.assembly_ms = ms_since(start);
-  gen.timings.cached_tokens = static_cast<int>(state->length());
-  gen.timings.prompt_tokens = static_cast<int>(state->length() + ids.size());
-  gen.steps.push_back({"load_state", gen.timings.assembly_ms, gen.timings.cached_tokens});
+  KVCache cache = load_state(*impl_->model, *state, ids.size(), gen);
   at::Tensor logits = state->last_logits;
   if (ids.empty() && !logits.defined()) {
     return Status::invalid_argument("text_completion: state " + std::to_string(id) +
@@ -327,11 +335,7 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
   ChatResult result;
   Generation& gen = result.generation;
   const auto start = Clock::now();
-  KVCache cache = state->materialize(impl_->model->new_cache(1));
-  gen.timings.assembly_ms = ms_since(start);
-  gen.timings.cached_tokens = static_cast<int>(state->length());
-  gen.timings.prompt_tokens = static_cast<int>(state->length() + ids.size());
-  gen.steps.push_back({"load_state", gen.timings.assembly_ms, gen.timings.cached_tokens});
+  KVCache cache = load_state(*impl_->model, *state, ids.size(), gen);
   const auto prefill_start = Clock::now();
   int64_t pos = state->next_position();
   PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(*impl_->model, cache, ids, pos));
