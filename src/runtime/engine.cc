@@ -170,6 +170,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, con
       options.max_pinned_share > 1) {
     return Status::invalid_argument("cache budgets must be >= 0 and max_pinned_share in [0, 1]");
   }
+  // Options are checked before the weights are read: a bad one costs nothing.
+  if (options.max_states < 1) {
+    return Status::invalid_argument("max_states must be >= 1, got " + std::to_string(options.max_states));
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   PCACHE_ASSIGN_OR_RETURN(impl->checkpoint, Checkpoint::open(model_dir));
@@ -200,9 +204,6 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, con
     if (ec) return Status::io_error(options.cache_dir + ": cannot create the cache directory: " + ec.message());
   }
   impl->store = std::make_unique<ModuleStore>(store);
-  if (options.max_states < 1) {
-    return Status::invalid_argument("max_states must be >= 1, got " + std::to_string(options.max_states));
-  }
   impl->states = std::make_unique<StateTable>(options.max_states);
   if (impl->tokenizer) {
     impl->prompts = std::make_unique<PromptCache>(*impl->model, *impl->tokenizer, impl->chat_template,
