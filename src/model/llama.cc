@@ -167,17 +167,19 @@ std::pair<at::Tensor, at::Tensor> LlamaModel::rope_cos_sin(const at::Tensor& pos
 at::Tensor LlamaModel::attention_mask(const at::Tensor& positions, const KVCache& cache, int64_t t,
                                       const ForwardOptions& options) const {
   const int64_t b = positions.size(0), past = cache.length(), s = past + t;
+  at::Tensor m;
   if (options.mask) {
-    at::Tensor m = options.mask->to(device_, at::kBool);
+    m = options.mask->to(device_, at::kBool);
     if (m.dim() == 2) m = m.unsqueeze(0);
-    return m.expand({b, t, s});
+    m = m.expand({b, t, s});
+  } else {
+    if (t == 1 && !config_.sliding_window) return at::Tensor();
+    auto idx = at::TensorOptions().dtype(at::kLong).device(device_);
+    at::Tensor q_idx = at::arange(past, s, idx).unsqueeze(1);  // [T, 1]
+    at::Tensor k_idx = at::arange(0, s, idx).unsqueeze(0);     // [1, S]
+    m = (k_idx <= q_idx).unsqueeze(0).expand({b, t, s});
   }
-  if (t == 1 && !config_.sliding_window) return at::Tensor();
-  auto idx = at::TensorOptions().dtype(at::kLong).device(device_);
-  at::Tensor q_idx = at::arange(past, s, idx).unsqueeze(1);  // [T, 1]
-  at::Tensor k_idx = at::arange(0, s, idx).unsqueeze(0);     // [1, S]
-  at::Tensor m = (k_idx <= q_idx).unsqueeze(0).expand({b, t, s});
-  if (config_.sliding_window) {
+  if (config_.sliding_window) {  // applies to a given mask too
     // Mistral's window, by position distance: keys more than `window` back are hidden.
     at::Tensor key_pos = at::cat({cache.positions(), positions}, 1);  // [B, S]
     at::Tensor dist = positions.unsqueeze(2) - key_pos.unsqueeze(1);  // [B, T, S]

@@ -52,8 +52,9 @@ StatusOr<int64_t> Engine::Impl::reuse_prefix(const std::vector<int>& prompt, KVC
     }
   }
   if (best_len == 0) return 0;
-  PCACHE_ASSIGN_OR_RETURN(auto kv, store->get(prefix_key(best)));
-  if (!kv) return 0;  // evicted
+  auto found = store->get(prefix_key(best));
+  if (!found.ok() || !found.value()) return 0;  // evicted or unreadable: a cache, not a must
+  const auto& kv = found.value();
   const int64_t n = static_cast<int64_t>(best_len);
   std::vector<at::Tensor> ks, vs;
   for (size_t l = 0; l < kv->k.size(); ++l) {
@@ -314,18 +315,21 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
   const auto start = Clock::now();
   std::optional<KVCache> cache;
   std::vector<int64_t> tokens, positions;
+  int64_t next_position = 0;
   if (options.use_cache) {
     PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled, impl_->prompts->assemble(prompt, options.read_only));
     cache.emplace(std::move(assembled.cache));
     tokens = std::move(assembled.tokens);
     positions = std::move(assembled.positions);
+    next_position = assembled.next_position;
     gen.timings.cached_tokens = static_cast<int>(assembled.cached_tokens);
     gen.timings.modules_reused = assembled.modules_reused;
     gen.timings.modules_encoded = assembled.modules_encoded;
   } else {
     PCACHE_ASSIGN_OR_RETURN(auto flat, impl_->prompts->flatten(prompt));
-    tokens = std::move(flat.first);
-    positions = std::move(flat.second);
+    tokens = std::move(flat.tokens);
+    positions = std::move(flat.positions);
+    next_position = flat.next_position;
     cache.emplace(model.new_cache(1));
   }
   gen.timings.prompt_tokens = gen.timings.cached_tokens + static_cast<int>(tokens.size());
@@ -339,7 +343,7 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({options.use_cache ? "eval_prompt" : "eval", gen.timings.prefill_ms, static_cast<int>(tokens.size())});
   PCACHE_RETURN_IF_ERROR(
-      impl_->decode(*cache, logits[0][0], positions.back() + 1, options.sampling, on_text, start, gen).status());
+      impl_->decode(*cache, logits[0][0], next_position, options.sampling, on_text, start, gen).status());
   return gen;
 }
 

@@ -12,6 +12,7 @@ namespace {
 
 // Written before the sampler's own state in a snapshot's sampler_state.
 constexpr const char* kOpenTurnTag = "open_system_turn=1 ";
+constexpr const char* kResumeTag = "resume_position=";
 
 at::Tensor row_of(const std::vector<int>& ids) {
   return at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
@@ -160,7 +161,9 @@ StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml, const st
   // The state's tokens follow the cache's order: the modules' tokens, then the computed ones.
   std::vector<int> tokens = a.cache_tokens;
   tokens.insert(tokens.end(), a.tokens.begin(), a.tokens.end());
-  out.state = impl_->states->add(extend_state(nullptr, a.cache, 0, tokens, logits, "", false), 0);
+  auto state = extend_state(nullptr, a.cache, 0, tokens, logits, "", false);
+  state->resume_position = a.next_position;
+  out.state = impl_->states->add(std::move(state), 0);
   out.steps.push_back({"save_state", ms_since(start), 0});
   out.tokens = static_cast<int>(a.cache.length());
   return out;
@@ -398,7 +401,11 @@ Status Engine::save(StateId id, const std::string& path, bool int8) const {
     return Status::failed_precondition("save: state " + std::to_string(id) + " has no logits yet (a prompt of modules only)");
   }
   snap.last_logits = state->last_logits.to(at::kCPU, at::kFloat);
-  snap.sampler_state = (state->open_system_turn ? kOpenTurnTag : "") + state->sampler_state;
+  std::string resume;
+  if (state->next_position() != snap.positions.back() + 1) {
+    resume = kResumeTag + std::to_string(state->next_position()) + " ";
+  }
+  snap.sampler_state = (state->open_system_turn ? kOpenTurnTag : "") + resume + state->sampler_state;
   return write_snapshot(path, snap, int8 ? SnapshotCompression::kInt8 : SnapshotCompression::kNone);
 }
 
@@ -416,9 +423,23 @@ StatusOr<StateId> Engine::load(const std::string& path) {
   state->tokens = std::move(snap.tokens);
   state->positions = std::move(snap.positions);
   state->last_logits = snap.last_logits.to(impl_->model->device());
-  const std::string tag = kOpenTurnTag;
-  state->open_system_turn = snap.sampler_state.compare(0, tag.size(), tag) == 0;
-  state->sampler_state = state->open_system_turn ? snap.sampler_state.substr(tag.size()) : snap.sampler_state;
+  std::string text = snap.sampler_state;
+  auto take_tag = [&text](const std::string& tag) {
+    if (text.compare(0, tag.size(), tag) != 0) return false;
+    text = text.substr(tag.size());
+    return true;
+  };
+  state->open_system_turn = take_tag(kOpenTurnTag);
+  if (take_tag(kResumeTag)) {
+    size_t used = 0;
+    try {
+      state->resume_position = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      return Status::corruption(path + ": bad resume position in the sampler state");
+    }
+    text = text.substr(std::min(text.size(), used + 1));
+  }
+  state->sampler_state = text;
   return impl_->states->add(std::move(state), 0);
 }
 

@@ -249,6 +249,50 @@ BOOST_AUTO_TEST_CASE(bad_requests) {
              std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(text_after_a_pml_state_starts_after_the_schema) {
+  // Module b is not imported, so the schema ends after the cached text: new
+  // text goes at the schema's total length whether it comes with the prompt
+  // or later on the saved state, and whether the state was saved to a file.
+  auto e = open_engine();
+  BOOST_REQUIRE(e->add_schema(R"(<schema name="s" mode="independent">Notes.
+      <module name="a">The lake has boats.</module><module name="b">The forest has long walks and tall trees.</module></schema>)")
+                    .ok());
+  RunOptions o;
+  o.sampling = greedy();
+  Generation direct = ok(e->run(R"(<prompt schema="s"><a/>Where to?</prompt>)", o));
+  StateId state = ok(e->cache_pml(R"(<prompt schema="s"><a/></prompt>)")).state;
+  BOOST_TEST(ok(e->text_completion(state, "Where to?", greedy())).tokens == direct.tokens);
+  testing::TempDir dir;
+  BOOST_REQUIRE(e->save(state, dir.path + "/s.pcs").ok() == false);  // no logits yet: nothing to save
+  StateId longer = ok(e->cache_pml(R"(<prompt schema="s"><a/>Where</prompt>)")).state;
+  BOOST_REQUIRE(e->save(longer, dir.path + "/l.pcs").ok());
+  StateId loaded = ok(e->load(dir.path + "/l.pcs"));
+  BOOST_TEST(ok(e->text_completion(loaded, " to?", greedy())).tokens ==
+             ok(e->text_completion(longer, " to?", greedy())).tokens);
+}
+
+BOOST_AUTO_TEST_CASE(batches_keep_the_sliding_window) {
+  // tiny-mistral with an 8-position window: batched rows must see what lone runs see.
+  testing::TempDir dir;
+  namespace fs = std::filesystem;
+  for (const char* f : {"model.safetensors", "tokenizer.model"}) {
+    fs::copy_file(testing::fixture("tiny-mistral") + "/" + f, dir.path + "/" + f);
+  }
+  std::ifstream in(testing::fixture("tiny-mistral") + "/config.json");
+  std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  config.replace(config.find("\"sliding_window\": null"), 22, "\"sliding_window\": 8");
+  std::ofstream(dir.path + "/config.json") << config;
+  EngineOptions o;
+  o.prefix_cache = false;
+  auto e = ok(Engine::open(dir.path, o));
+  StateId s = ok(e->cache_prompt("A prompt long enough to be longer than the window of eight positions.")).state;
+  const std::vector<std::string> inputs = {"First question here?", "Second?"};
+  auto batch = ok(e->text_completion(s, inputs, greedy(6)));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    BOOST_TEST(batch[i].tokens == ok(e->text_completion(s, inputs[i], greedy(6))).tokens);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace pcache

@@ -166,12 +166,15 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
   }
   p.tokens = std::move(tokens);
   p.positions = std::move(positions);
+  p.next_position = layout.total_length;
+  if (!p.positions.empty()) p.next_position = std::max(p.next_position, p.positions.back() + 1);
+  for (int m : p.cached_modules) p.next_position = std::max(p.next_position, layout.modules[m].end);
   return p;
 }
 
 StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty) {
   PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt, allow_empty));
-  AssembledPrompt out{model_.new_cache(1), {}, std::move(p.tokens), std::move(p.positions)};
+  AssembledPrompt out{model_.new_cache(1), {}, std::move(p.tokens), std::move(p.positions), p.next_position};
   std::vector<std::shared_ptr<const ModuleKV>> parts;
   int64_t total = 0;
   for (int m : p.cached_modules) {
@@ -213,8 +216,7 @@ StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool 
   return out;
 }
 
-StatusOr<std::pair<std::vector<int64_t>, std::vector<int64_t>>> PromptCache::flatten(
-    const pml::Prompt& prompt) const {
+StatusOr<PromptCache::Flat> PromptCache::flatten(const pml::Prompt& prompt) const {
   PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt));
   std::vector<std::pair<int64_t, int64_t>> all;  // (position, token)
   for (size_t i = 0; i < p.tokens.size(); ++i) all.push_back({p.positions[i], p.tokens[i]});
@@ -225,11 +227,12 @@ StatusOr<std::pair<std::vector<int64_t>, std::vector<int64_t>>> PromptCache::fla
     }
   }
   std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::pair<std::vector<int64_t>, std::vector<int64_t>> out;
+  Flat out;
   for (const auto& [pos, tok] : all) {
-    out.first.push_back(tok);
-    out.second.push_back(pos);
+    out.tokens.push_back(tok);
+    out.positions.push_back(pos);
   }
+  out.next_position = p.next_position;
   return out;
 }
 

@@ -34,6 +34,9 @@ struct AssembledPrompt {
   KVCache cache;
   std::vector<int> cache_tokens;  // token ids of the cache's entries, in its order
   std::vector<int64_t> tokens, positions;
+  // Where decoding (or any text added later) goes on: after everything the
+  // prompt holds, and never before the schema's total length.
+  int64_t next_position = 0;
   int64_t cached_tokens = 0;
   int modules_reused = 0, modules_encoded = 0;
 };
@@ -57,15 +60,20 @@ class PromptCache {
   StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty = false);
 
   // The same tokens at the same positions, without any cache: the baseline
-  // (`pcache run --no-cache`). Sorted by position.
-  StatusOr<std::pair<std::vector<int64_t>, std::vector<int64_t>>> flatten(const pml::Prompt& prompt) const;
+  // (`pcache run --no-cache`). Sorted by position; next_position as assemble's.
+  struct Flat {
+    std::vector<int64_t> tokens, positions;
+    int64_t next_position = 0;
+  };
+  StatusOr<Flat> flatten(const pml::Prompt& prompt) const;
 
  private:
   // The pieces a bound prompt is made of.
   struct Plan {
     std::shared_ptr<const CompiledSchema> compiled;
     std::vector<int> cached_modules;                 // layout indices, with tokens
-    std::vector<int64_t> tokens, positions;          // to compute (unsorted)
+    std::vector<int64_t> tokens, positions;          // to compute (sorted by position)
+    int64_t next_position = 0;
   };
   StatusOr<Plan> plan(const pml::Prompt& prompt, bool allow_empty = false) const;
   ModuleKey key_of(const CompiledSchema& s, int module, uint64_t content) const;

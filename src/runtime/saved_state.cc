@@ -18,6 +18,7 @@ int64_t SavedState::total_bytes() const {
 
 int64_t SavedState::next_position() const {
   for (const SavedState* s = this; s; s = s->parent.get()) {
+    if (s->resume_position >= 0) return s->resume_position;
     if (!s->positions.empty()) return s->positions.back() + 1;
   }
   return 0;
@@ -54,7 +55,7 @@ KVCache SavedState::materialize(KVCache cache) const {
   return cache;
 }
 
-std::shared_ptr<const SavedState> extend_state(std::shared_ptr<const SavedState> parent, const KVCache& cache,
+std::shared_ptr<SavedState> extend_state(std::shared_ptr<const SavedState> parent, const KVCache& cache,
                                                int64_t from, const std::vector<int>& tokens,
                                                at::Tensor last_logits, std::string sampler_state,
                                                bool open_system_turn) {
@@ -85,9 +86,15 @@ StateId StateTable::add(std::shared_ptr<const SavedState> state, StateId parent)
     const StateId victim = recency_.back();
     recency_.pop_back();
     entries_.erase(victim);
-    evicted_[victim] = true;
+    remember_gone_locked(victim, true);
   }
   return id;
+}
+
+void StateTable::remember_gone_locked(StateId id, bool evicted) {
+  evicted_[id] = evicted;
+  // Only for better messages: forget the oldest beyond a bound.
+  if (evicted_.size() > kRememberedGoneIds) evicted_.erase(evicted_.begin());
 }
 
 void StateTable::touch_locked(StateId id) {
@@ -114,7 +121,7 @@ Status StateTable::release(StateId id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (entries_.erase(id) == 0) return Status::not_found("state " + std::to_string(id) + " is not live");
   recency_.remove(id);
-  evicted_[id] = false;
+  remember_gone_locked(id, false);
   return Status::ok_status();
 }
 

@@ -30,6 +30,9 @@ struct SavedState {
   at::Tensor last_logits;          // [V] float32, after the last token
   std::string sampler_state;
   bool open_system_turn = false;   // chat: a system prompt opened a turn the first user line continues
+  // Where what follows goes, when not right after the last own entry: a PML
+  // prompt's new text starts after the whole schema. -1: after the last entry.
+  int64_t resume_position = -1;
 
   int64_t length() const { return parent_length + static_cast<int64_t>(tokens.size()); }
   int64_t own_bytes() const;
@@ -44,7 +47,7 @@ struct SavedState {
 
 // Builds the state that extends `parent` with entries [from, cache.length())
 // of `cache` (row 0), copied out of the cache's buffers.
-std::shared_ptr<const SavedState> extend_state(std::shared_ptr<const SavedState> parent, const KVCache& cache,
+std::shared_ptr<SavedState> extend_state(std::shared_ptr<const SavedState> parent, const KVCache& cache,
                                                int64_t from, const std::vector<int>& tokens,
                                                at::Tensor last_logits, std::string sampler_state,
                                                bool open_system_turn);
@@ -66,6 +69,8 @@ class StateTable {
   };
   StateInfo info_locked(StateId id, const Entry& e) const;
   void touch_locked(StateId id);
+  void remember_gone_locked(StateId id, bool evicted);
+  static constexpr size_t kRememberedGoneIds = 4096;
 
   mutable std::mutex mu_;
   int max_states_;
