@@ -68,35 +68,8 @@ Status validate(const ModuleKV& kv) {
                                     " tokens but " + std::to_string(kv.positions.size()) +
                                     " positions");
   }
-  if (kv.k.empty() || kv.k.size() != kv.v.size()) {
-    return Status::invalid_argument("ModuleKV: " + std::to_string(kv.k.size()) + " K and " +
-                                    std::to_string(kv.v.size()) +
-                                    " V layers (equal and not zero expected)");
-  }
-  const at::Tensor& first = kv.k[0];
-  uint32_t code;
-  if (!first.defined() || first.dim() != 3 || !kv_dtype_code(first.scalar_type(), &code) ||
-      first.size(0) == 0 || first.size(2) == 0) {
-    return Status::invalid_argument(
-        "ModuleKV: k[0] must be a float32, bfloat16 or float16 tensor [Hkv, T, D] with Hkv, D > 0");
-  }
-  for (size_t l = 0; l < kv.k.size(); ++l) {
-    for (const auto* side : {&kv.k, &kv.v}) {
-      const at::Tensor& x = (*side)[l];
-      const std::string name = (side == &kv.k ? "k[" : "v[") + std::to_string(l) + "]";
-      if (!x.defined() || x.dim() != 3 || x.size(0) != first.size(0) || x.size(1) != t ||
-          x.size(2) != first.size(2)) {
-        return Status::invalid_argument(
-            "ModuleKV: " + name + " is " + (x.defined() ? c10::str(x.sizes()) : "undefined") +
-            ", expected [" + std::to_string(first.size(0)) + ", " + std::to_string(t) + ", " +
-            std::to_string(first.size(2)) + "] (T = number of tokens)");
-      }
-      if (x.scalar_type() != first.scalar_type() || x.device() != first.device()) {
-        return Status::invalid_argument(
-            "ModuleKV: " + name + " is " + c10::str(x.scalar_type()) + " on " + x.device().str() +
-            ", k[0] " + c10::str(first.scalar_type()) + " on " + first.device().str());
-      }
-    }
+  if (std::string why = kv_layers_problem(kv.k, kv.v, t); !why.empty()) {
+    return Status::invalid_argument("ModuleKV: " + why);
   }
   return Status::ok_status();
 }

@@ -37,48 +37,21 @@ std::string hex(uint64_t x) {
   return buf;
 }
 
-std::string shape_of(const at::Tensor& x) {
-  return x.defined() ? c10::str(x.sizes(), " ", x.scalar_type()) : "undefined";
-}
-
 Status validate(const std::string& path, const Snapshot& s) {
   auto invalid = [&](const std::string& why) {
     return Status::invalid_argument("write_snapshot " + path + ": " + why);
   };
-  if (s.k.empty() || s.k.size() != s.v.size()) {
-    return invalid(std::to_string(s.k.size()) + " K and " + std::to_string(s.v.size()) +
-                   " V layers (equal and not zero expected)");
-  }
   const auto t = static_cast<int64_t>(s.tokens.size());
   if (t == 0) return invalid("no tokens (a snapshot holds at least one)");
   if (static_cast<int64_t>(s.positions.size()) != t) {
     return invalid(std::to_string(t) + " tokens but " + std::to_string(s.positions.size()) +
                    " positions");
   }
-  const at::Tensor& first = s.k[0];
-  uint32_t code;
-  if (!first.defined() || first.dim() != 3 || !kv_dtype_code(first.scalar_type(), &code) ||
-      first.size(0) == 0 || first.size(2) == 0) {
-    return invalid("k[0] is " + shape_of(first) +
-                   ", expected a float32, bfloat16 or float16 tensor [Hkv, T, D] with Hkv, D > 0");
-  }
-  for (size_t l = 0; l < s.k.size(); ++l) {
-    for (const auto* side : {&s.k, &s.v}) {
-      const at::Tensor& x = (*side)[l];
-      const std::string name = (side == &s.k ? "k[" : "v[") + std::to_string(l) + "]";
-      if (!x.defined() || x.dim() != 3 || x.size(0) != first.size(0) || x.size(1) != t ||
-          x.size(2) != first.size(2) || x.scalar_type() != first.scalar_type()) {
-        return invalid(name + " is " + shape_of(x) + ", expected [" +
-                       std::to_string(first.size(0)) + ", " + std::to_string(t) + ", " +
-                       std::to_string(first.size(2)) + "] " + c10::str(first.scalar_type()) +
-                       " (T = number of tokens, dtype of k[0])");
-      }
-    }
-  }
+  if (std::string why = kv_layers_problem(s.k, s.v, t); !why.empty()) return invalid(why);
   const at::Tensor& logits = s.last_logits;
   if (!logits.defined() || logits.dim() != 1 || logits.numel() == 0 ||
       logits.scalar_type() != at::kFloat) {
-    return invalid("last_logits is " + shape_of(logits) + ", expected a float32 tensor [V], V > 0");
+    return invalid("last_logits is " + kv_shape_of(logits) + ", expected a float32 tensor [V], V > 0");
   }
   if (s.model_fingerprint.size() > fmt::kMaxFingerprintBytes) {
     return invalid("model fingerprint longer than " + std::to_string(fmt::kMaxFingerprintBytes) +
