@@ -151,14 +151,8 @@ std::shared_ptr<const ModuleKV> dequantize_kv(const QuantizedKV& q, at::Device d
 Status write_module_file(AtomicFileWriter& file, const std::string& key, const ModuleKV& kv,
                          bool int8) {
   std::shared_ptr<const QuantizedKV> q = int8 ? quantize_kv(kv, at::kCPU) : nullptr;
-  std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> hash(XXH64_createState(),
-                                                                  &XXH64_freeState);
-  if (!hash) throw std::bad_alloc();
-  XXH64_reset(hash.get(), fmt::kChecksumSeed);
-  auto hashed_write = [&](const void* data, size_t n) {
-    XXH64_update(hash.get(), data, n);
-    return file.write(data, n);
-  };
+  ChecksummedWriter out(file, fmt::kChecksumSeed);
+  auto hashed_write = [&](const void* data, size_t n) { return out.write(data, n); };
   uint32_t dtype = 0;
   kv_dtype_code(kv.k[0].scalar_type(), &dtype);
   const auto t = static_cast<uint64_t>(kv.tokens.size());
@@ -189,8 +183,7 @@ Status write_module_file(AtomicFileWriter& file, const std::string& key, const M
       PCACHE_RETURN_IF_ERROR(hashed_write(c.data_ptr(), c.nbytes()));
     }
   }
-  const uint64_t checksum = XXH64_digest(hash.get());
-  return file.write(&checksum, sizeof checksum);
+  return out.finish();
 }
 
 // The entry stored in `path` for `key`, on `device`. Errors: NotFound (no
@@ -398,20 +391,13 @@ struct ModuleStoreState {
         it = spill(it);
         continue;
       }
-      if (options.int8_tiers) {
-        if (auto quantized = quantize_kv(*e.kv, at::kCPU)) {
-          unaccount_memory(e);
-          e.bytes = quantized->bytes();
-          e.qkv = std::move(quantized);
-          e.tier = Tier::kHost;
-          stats.host_bytes += e.bytes;
-          ++stats.evictions_to_host;
-          continue;
-        }
-      }
-      auto host = copy_to(*e.kv, at::kCPU);
+      // Quantized when asked and possible (inf / NaN stay as they are).
+      std::shared_ptr<const QuantizedKV> quantized =
+          options.int8_tiers ? quantize_kv(*e.kv, at::kCPU) : nullptr;
+      std::shared_ptr<const ModuleKV> host = quantized ? nullptr : copy_to(*e.kv, at::kCPU);
       unaccount_memory(e);
-      e.bytes = host->bytes();
+      e.bytes = quantized ? quantized->bytes() : host->bytes();
+      e.qkv = std::move(quantized);
       e.kv = std::move(host);
       e.tier = Tier::kHost;
       stats.host_bytes += e.bytes;

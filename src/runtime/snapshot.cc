@@ -64,14 +64,8 @@ Status validate(const std::string& path, const Snapshot& s) {
 // Writes `s` (validated) in the snapshot format.
 Status write_body(const std::string& path, AtomicFileWriter& file, const Snapshot& s,
                   SnapshotCompression compression) {
-  std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> hash(XXH64_createState(),
-                                                                  &XXH64_freeState);
-  if (!hash) throw std::bad_alloc();
-  XXH64_reset(hash.get(), fmt::kChecksumSeed);
-  auto hashed_write = [&](const void* data, size_t n) {
-    XXH64_update(hash.get(), data, n);
-    return file.write(data, n);
-  };
+  ChecksummedWriter out(file, fmt::kChecksumSeed);
+  auto hashed_write = [&](const void* data, size_t n) { return out.write(data, n); };
   const bool int8 = compression == SnapshotCompression::kInt8;
   uint32_t dtype = 0;
   kv_dtype_code(s.k[0].scalar_type(), &dtype);
@@ -120,8 +114,7 @@ Status write_body(const std::string& path, AtomicFileWriter& file, const Snapsho
       PCACHE_RETURN_IF_ERROR(hashed_write(values.data_ptr(), values.nbytes()));
     }
   }
-  const uint64_t checksum = XXH64_digest(hash.get());
-  return file.write(&checksum, sizeof checksum);
+  return out.finish();
 }
 
 // The header, and the file size it describes (unset when it cannot be

@@ -7,6 +7,8 @@
 
 #include "pcache/status.h"
 
+struct XXH64_state_s;  // xxhash.h stays out of this header
+
 namespace pcache {
 
 // Writes a file under a temporary name in its final directory, `path` +
@@ -82,6 +84,25 @@ class AtomicFileWriter {
   DirSync dir_sync_;
   int fd_ = -1;
   int64_t bytes_ = 0;
+};
+
+// Writes through an AtomicFileWriter while hashing what it writes (XXH64),
+// so that a file can end with the checksum of its contents. Not thread-safe.
+class ChecksummedWriter {
+ public:
+  ChecksummedWriter(AtomicFileWriter& file, uint64_t seed);
+  ~ChecksummedWriter();
+  ChecksummedWriter(const ChecksummedWriter&) = delete;
+  ChecksummedWriter& operator=(const ChecksummedWriter&) = delete;
+
+  // Writes and hashes `n` bytes.
+  Status write(const void* data, size_t n);
+  // Writes the digest of everything write() wrote: u64, host (little-endian) order.
+  Status finish();
+
+ private:
+  AtomicFileWriter& file_;
+  ::XXH64_state_s* state_;
 };
 
 }  // namespace pcache
