@@ -16,13 +16,6 @@ namespace {
 const char* kHelp =
     "commands: /undo  /regenerate  /save FILE  /load FILE  /stats  /help  /quit";
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 struct Chat {
   Engine& engine;
   CommonOptions& options;

@@ -1,6 +1,8 @@
 #include "cli/common.h"
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 
 #include "config/config.h"
@@ -10,6 +12,13 @@ namespace pcache::cli {
 int report(const Status& s) {
   std::cerr << "pcache: " << s.to_string() << "\n";
   return kExitError;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) {

@@ -16,6 +16,9 @@ inline constexpr int kExitError = 2;   // bad input or a runtime error
 
 int report(const Status& s);
 
+// A whole file as text ("" when it cannot be read; callers have checked it exists).
+std::string read_text(const std::string& path);
+
 // Options of one command: the model, engine and sampling settings, and the
 // configuration file that fills whatever the command line did not give.
 struct CommonOptions {
