@@ -44,6 +44,21 @@ struct EngineOptions {
   // Saved states (cache_prompt, chat_completion, load) kept at once; the
   // least recently used is released beyond this.
   int max_states = 8;
+
+  // A tokenizer.model other than MODEL_DIR/tokenizer.model ("" = that one).
+  std::string tokenizer;
+  // Benchmarks at real shapes without the weights: MODEL_DIR may then be a
+  // config.json file (or a folder holding one) and every weight is drawn at
+  // random (seeded), which does not change the cost of a forward pass. The
+  // vocabulary is widened to the tokenizer's when that is larger.
+  bool random_weights = false;
+};
+
+// The device allocator's view, in bytes (all 0 on the CPU).
+struct DeviceMemory {
+  int64_t allocated = 0;       // held by live tensors now
+  int64_t peak_allocated = 0;  // most held at once since the last reset
+  int64_t reserved = 0;        // held by the caching allocator
 };
 
 struct SamplingOptions {
@@ -204,6 +219,12 @@ class Engine {
   // ResourceExhausted beyond max_pinned_share of the device budget.
   Status pin(const std::string& schema_name, const std::string& module = "");
   CacheStats cache_stats() const;
+
+  // "cpu" or "cuda:N"; device memory; waits for all queued device work.
+  std::string device() const;
+  DeviceMemory device_memory() const;
+  void reset_peak_device_memory() const;
+  void synchronize() const;
 
   // --- Saved states (docs/architecture.md, "Saved states") ---
   // Thread-safe: several threads may use the engine's states at once; a state

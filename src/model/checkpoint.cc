@@ -81,6 +81,38 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
   return ck;
 }
 
+StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::random(const std::string& config_path,
+                                                         uint64_t seed) {
+  std::error_code ec;
+  const bool is_dir = std::filesystem::is_directory(config_path, ec);
+  const std::string file = is_dir ? config_path + "/config.json" : config_path;
+  std::unique_ptr<Checkpoint> ck(new Checkpoint());
+  ck->dir_ = is_dir ? config_path : std::filesystem::path(config_path).parent_path().string();
+  if (ck->dir_.empty()) ck->dir_ = ".";
+  PCACHE_ASSIGN_OR_RETURN(ck->config_text_, read_file(file));
+  PCACHE_ASSIGN_OR_RETURN(ck->config_, parse_model_config(ck->config_text_, file));
+  try {
+    auto j = nlohmann::json::parse(ck->config_text_);
+    if (j.contains("initializer_range") && j["initializer_range"].is_number()) {
+      ck->init_std_ = j["initializer_range"].get<double>();
+    }
+  } catch (const nlohmann::json::exception&) {
+    // parse_model_config accepted the text; a missing range keeps the default.
+  }
+  ck->random_seed_ = seed;
+  ck->config_text_ += "\nrandom weights, seed " + std::to_string(seed);  // its own fingerprint
+  return ck;
+}
+
+void Checkpoint::widen_vocab(int64_t size) {
+  if (random_seed_ && size > config_.vocab_size) config_.vocab_size = size;
+}
+
+bool Checkpoint::has(const std::string& name) const {
+  if (random_seed_) return false;  // optional tensors (biases) are absent from random models
+  return where_.count(name) != 0;
+}
+
 const std::string& Checkpoint::fingerprint() const {
   std::call_once(fingerprint_once_, [this] {
     XXH3_state_t* state = XXH3_createState();
@@ -97,6 +129,19 @@ const std::string& Checkpoint::fingerprint() const {
 
 StatusOr<at::Tensor> Checkpoint::load(const std::string& name, const std::vector<int64_t>& shape,
                                       at::ScalarType dtype, at::Device device) const {
+  if (random_seed_) {
+    try {
+      auto options = at::TensorOptions().dtype(dtype).device(device);
+      const bool is_norm = name.size() > 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
+      if (is_norm) return at::ones(shape, options);
+      if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) return at::zeros(shape, options);
+      // A per-tensor seed: the same weights whatever the loading order or device.
+      at::manual_seed(*random_seed_ ^ XXH3_64bits(name.data(), name.size()));
+      return at::randn(shape, options).mul_(init_std_);
+    } catch (const c10::Error& e) {
+      return Status::resource_exhausted("random tensor '" + name + "': " + e.what_without_backtrace());
+    }
+  }
   auto it = where_.find(name);
   if (it == where_.end())
     return Status::not_found(dir_ + ": tensor '" + name + "' is missing from the checkpoint");

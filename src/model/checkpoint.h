@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,11 +22,21 @@ class Checkpoint {
   // Reads config.json and maps model.safetensors, or every shard named by
   // model.safetensors.index.json. Errors name the file at fault.
   static StatusOr<std::unique_ptr<Checkpoint>> open(const std::string& dir);
+  // A checkpoint with no files but a config (a config.json file, or a folder
+  // holding one): load() draws every weight at random (normal with the
+  // config's initializer_range, norms 1, biases 0; seeded). For benchmarks at
+  // real shapes, where the values do not change the cost of a forward pass.
+  static StatusOr<std::unique_ptr<Checkpoint>> random(const std::string& config_path,
+                                                      uint64_t seed);
+  bool is_random() const { return random_seed_.has_value(); }
+  // Random checkpoints only: a vocabulary of at least `size` (so that a larger
+  // tokenizer fits a config whose model had a smaller one).
+  void widen_vocab(int64_t size);
 
   const std::string& dir() const { return dir_; }
   const ModelConfig& config() const { return config_; }
   std::string tokenizer_path() const { return dir_ + "/tokenizer.model"; }
-  bool has(const std::string& name) const { return where_.count(name) != 0; }
+  bool has(const std::string& name) const;
 
   // 16 hex digits: XXH3-64 of config.json and every weight file's bytes. Keys
   // cached states, so that states of one model are never used with another.
@@ -47,6 +58,8 @@ class Checkpoint {
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const SafetensorsFile*> where_;
   std::string config_text_;
+  std::optional<uint64_t> random_seed_;
+  double init_std_ = 0.02;
   mutable std::once_flag fingerprint_once_;
   mutable std::string fingerprint_;
 };

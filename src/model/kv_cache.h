@@ -43,6 +43,16 @@ class KVCache {
   // makes them part of the cache.
   void commit(const at::Tensor& positions);
 
+  // The same for a step replayed as a CUDA graph, where offsets must live on
+  // the device: writes k, v at `index` ([T] int64 on the device, all below
+  // capacity()) and returns the whole buffers ([B, Hkv, capacity, D]).
+  std::pair<at::Tensor, at::Tensor> update_at(int64_t layer, const at::Tensor& index,
+                                              const at::Tensor& k, const at::Tensor& v);
+  // Records positions ([B, T]) at `index`; advance() then makes them part of
+  // the cache (on the host, outside the graph).
+  void commit_at(const at::Tensor& index, const at::Tensor& positions);
+  void advance(int64_t t);
+
   // Appends whole entries at once: k, v per layer [B, Hkv, T, D], positions [B, T].
   void append(const std::vector<at::Tensor>& k, const std::vector<at::Tensor>& v,
               const at::Tensor& positions);

@@ -148,22 +148,26 @@ KVCache LlamaModel::new_cache(int64_t batch) const {
 
 // x: [..., hidden]. Normalised in float32 and scaled in the model dtype, as HF does.
 at::Tensor LlamaModel::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
+#if PCACHE_TORCH_AT_LEAST(2, 8)
+  // One fused kernel on the GPU instead of eight (it rounds once, after the scale).
+  if (x.is_cuda()) return at::rms_norm(x, {x.size(-1)}, weight, config_.rms_norm_eps);
+#endif
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + config_.rms_norm_eps);
   return weight * normed.to(x.scalar_type());
 }
 
-// positions: [B, T] -> cos, sin: [B, 1, T, D] in the model dtype.
-std::pair<at::Tensor, at::Tensor> LlamaModel::rope_cos_sin(const at::Tensor& positions,
-                                                           const ForwardOptions& options) const {
+// positions: [B, T] -> cos, sin: [B, T, 1, D] in the model dtype.
+std::pair<at::Tensor, at::Tensor> LlamaModel::rope_cos_sin(
+    const at::Tensor& positions, const std::optional<at::ScalarType>& freq_dtype) const {
   at::Tensor inv_freq = inv_freq_;  // [D/2] float32
-  if (options.rope_freq_dtype) inv_freq = inv_freq.to(*options.rope_freq_dtype).to(at::kFloat);
+  if (freq_dtype) inv_freq = inv_freq.to(*freq_dtype).to(at::kFloat);
   at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq;  // [B, T, D/2]
-  at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(1);          // [B, 1, T, D]
+  at::Tensor angles = at::cat({freqs, freqs}, -1).unsqueeze(2);          // [B, T, 1, D]
   return {angles.cos().to(dtype_), angles.sin().to(dtype_)};
 }
 
-// [B, T, S] bool (true = attend), or undefined when every query sees every key.
+// [B, T, S] bool (true = attend), or undefined for grouped_attention's causal default.
 at::Tensor LlamaModel::attention_mask(const at::Tensor& positions, const KVCache& cache, int64_t t,
                                       const ForwardOptions& options) const {
   const int64_t b = positions.size(0), past = cache.length(), s = past + t;
@@ -173,11 +177,8 @@ at::Tensor LlamaModel::attention_mask(const at::Tensor& positions, const KVCache
     if (m.dim() == 2) m = m.unsqueeze(0);
     m = m.expand({b, t, s});
   } else {
-    if (t == 1 && !config_.sliding_window) return at::Tensor();
-    auto idx = at::TensorOptions().dtype(at::kLong).device(device_);
-    at::Tensor q_idx = at::arange(past, s, idx).unsqueeze(1);  // [T, 1]
-    at::Tensor k_idx = at::arange(0, s, idx).unsqueeze(0);     // [1, S]
-    m = (k_idx <= q_idx).unsqueeze(0).expand({b, t, s});
+    if (!config_.sliding_window) return at::Tensor();
+    m = causal_mask(t, s, device_).expand({b, t, s});
   }
   if (config_.sliding_window) {  // applies to a given mask too
     // Mistral's window, by position distance: keys more than `window` back are hidden.
@@ -188,23 +189,35 @@ at::Tensor LlamaModel::attention_mask(const at::Tensor& positions, const KVCache
   return m;
 }
 
+at::Tensor causal_mask(int64_t t, int64_t s, at::Device device) {
+  auto idx = at::TensorOptions().dtype(at::kLong).device(device);
+  at::Tensor q_idx = at::arange(s - t, s, idx).unsqueeze(1);  // [T, 1]
+  at::Tensor k_idx = at::arange(0, s, idx).unsqueeze(0);      // [1, S]
+  return (k_idx <= q_idx).unsqueeze(0);                       // [1, T, S]
+}
+
 at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                             const at::Tensor& mask, double scale) {
+                             const at::Tensor& mask_in, double scale) {
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3);
   const int64_t h_kv = k.size(1), s = k.size(2), g = h / h_kv;
 #if PCACHE_TORCH_AT_LEAST(2, 5)
-  if (q.is_cuda()) {
-    std::optional<at::Tensor> m;
-    if (mask.defined()) m = mask.unsqueeze(1);  // [B, 1, T, S]
-    return at::scaled_dot_product_attention(q, k, v, m, 0.0, false, scale, /*enable_gqa=*/true);
+  // Flash attention aligns causality at the end when T < S, which is exactly
+  // "the whole cache, then the new tokens causally", and reads grouped K/V
+  // heads as they are: no mask, no copies, at any context length.
+  const bool half = q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf;
+  if (!mask_in.defined() && q.is_cuda() && half && d % 8 == 0 && d <= 256) {
+    return std::get<0>(
+        at::_scaled_dot_product_flash_attention(q, k, v, 0.0, /*is_causal=*/true, false, scale));
   }
 #endif
+  at::Tensor mask = mask_in;
+  if (!mask.defined() && t > 1) mask = causal_mask(t, s, q.device());
   // Query heads that share a KV head are stacked, so K and V are never repeated.
   at::Tensor qg = q.reshape({b, h_kv, g * t, d});                       // [B, Hkv, G T, D]
   at::Tensor scores = at::matmul(qg, k.transpose(-2, -1)).mul_(scale);  // [B, Hkv, G T, S]
   scores = scores.view({b, h_kv, g, t, s});
   if (mask.defined()) {
-    scores.masked_fill_(mask.logical_not().view({b, 1, 1, t, s}),
+    scores.masked_fill_(mask.logical_not().view({mask.size(0), 1, 1, t, s}),
                         -std::numeric_limits<float>::infinity());
   }
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
@@ -212,38 +225,50 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
   return out.view({b, h, t, d});
 }
 
-at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens_in, const at::Tensor& positions_in,
-                                    KVCache& cache, const ForwardOptions& options) const {
+at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& positions,
+                                    KVCache& cache, const Pass& pass) const {
   const ModelConfig& c = config_;
-  const int64_t b = tokens_in.size(0), t = tokens_in.size(1);
+  const int64_t b = tokens.size(0), t = tokens.size(1);
   const int64_t h = c.num_heads, h_kv = c.num_kv_heads, d = c.head_dim;
-  at::Tensor tokens = tokens_in.to(device_, at::kLong);            // [B, T]
-  at::Tensor positions = positions_in.to(device_, at::kLong);      // [B, T]
-  at::Tensor mask = attention_mask(positions, cache, t, options);  // [B, T, S] or undefined
-  auto [cos, sin] = rope_cos_sin(positions, options);              // [B, 1, T, D]
+  auto [cos, sin] = rope_cos_sin(positions, pass.rope_freq_dtype);  // [B, T, 1, D]
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  cache.reserve(t);
+  if (!pass.slots.defined()) cache.reserve(t);
 
   at::Tensor x = at::embedding(embed_, tokens);  // x: [B, T, hidden]
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& l = layers_[i];
+    const int64_t layer = static_cast<int64_t>(i);
     at::Tensor qkv = at::linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [B, T, (H + 2 Hkv) D]
-    auto parts = qkv.split({h * d, h_kv * d, h_kv * d}, -1);
-    at::Tensor q = parts[0].view({b, t, h, d}).transpose(1, 2);     // q: [B, H, T, D]
-    at::Tensor k = parts[1].view({b, t, h_kv, d}).transpose(1, 2);  // k: [B, Hkv, T, D]
-    at::Tensor v = parts[2].view({b, t, h_kv, d}).transpose(1, 2);  // v: [B, Hkv, T, D]
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
-    auto [k_all, v_all] = cache.update(static_cast<int64_t>(i), k, v);  // [B, Hkv, S, D]
-    at::Tensor attn = grouped_attention(q, k_all, v_all, mask, scale);  // [B, H, T, D]
+    // RoPE on q and k at once: they are adjacent in qkv.
+    at::Tensor qk = qkv.narrow(-1, 0, (h + h_kv) * d).view({b, t, h + h_kv, d});
+    qk = at::addcmul(qk * cos, rotate_half(qk), sin);                      // [B, T, H + Hkv, D]
+    at::Tensor q = qk.narrow(2, 0, h).transpose(1, 2);                     // q: [B, H, T, D]
+    at::Tensor k = qk.narrow(2, h, h_kv).transpose(1, 2);                  // k: [B, Hkv, T, D]
+    at::Tensor v = qkv.narrow(-1, (h + h_kv) * d, h_kv * d).view({b, t, h_kv, d}).transpose(1, 2);
+    auto [k_all, v_all] = pass.slots.defined() ? cache.update_at(layer, pass.slots, k, v)
+                                               : cache.update(layer, k, v);  // [B, Hkv, S, D]
+    at::Tensor attn = grouped_attention(q, k_all, v_all, pass.mask, scale);  // [B, H, T, D]
     x = x + at::linear(attn.transpose(1, 2).reshape({b, t, h * d}), l.wo, l.bo);
 
     auto gate_up = at::linear(rms_norm(x, l.mlp_norm), l.w_gate_up, l.b_gate_up).chunk(2, -1);
     x = x + at::linear(at::silu(gate_up[0]) * gate_up[1], l.w_down, l.b_down);  // [B, T, hidden]
   }
-  cache.commit(positions);
-  if (options.last_logits_only) x = x.narrow(1, t - 1, 1);
+  if (pass.slots.defined()) {
+    cache.commit_at(pass.slots, positions);
+  } else {
+    cache.commit(positions);
+  }
+  if (pass.last_logits_only) x = x.narrow(1, t - 1, 1);
   return at::linear(rms_norm(x, norm_), lm_head_).to(at::kFloat);  // [B, T | 1, V]
+}
+
+at::Tensor LlamaModel::forward_at_slots(const at::Tensor& tokens, const at::Tensor& positions,
+                                        const at::Tensor& slots, const at::Tensor& mask,
+                                        KVCache& cache) const {
+  Pass pass;
+  pass.mask = mask;
+  pass.slots = slots;
+  return forward_impl(tokens, positions, cache, pass);
 }
 
 StatusOr<at::Tensor> LlamaModel::forward(const at::Tensor& tokens, const at::Tensor& positions,
@@ -279,7 +304,12 @@ StatusOr<at::Tensor> LlamaModel::forward(const at::Tensor& tokens, const at::Ten
                                         std::to_string(config_.vocab_size) + ")");
       }
     }
-    return forward_impl(tokens, positions, cache, options);
+    Pass pass;
+    at::Tensor on_device = positions.to(device_, at::kLong);  // [B, T]
+    pass.mask = attention_mask(on_device, cache, tokens.size(1), options);
+    pass.last_logits_only = options.last_logits_only;
+    pass.rope_freq_dtype = options.rope_freq_dtype;
+    return forward_impl(tokens.to(device_, at::kLong), on_device, cache, pass);
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
     if (what.find("out of memory") != std::string::npos)

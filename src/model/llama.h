@@ -56,6 +56,16 @@ class LlamaModel {
   StatusOr<at::Tensor> forward(const at::Tensor& tokens, const at::Tensor& positions,
                                KVCache& cache, const ForwardOptions& options = {}) const;
 
+  // forward() with every offset on the device, as a step replayed from a CUDA
+  // graph needs: writes the new K/V at cache slots `slots` ([T] int64, below
+  // capacity()), attends over the cache's whole capacity where `mask`
+  // ([B, T, capacity] bool) allows, and leaves length() to the caller
+  // (KVCache::advance). Inputs must already be on the model's device; throws
+  // c10::Error (the caller is the layer boundary).
+  at::Tensor forward_at_slots(const at::Tensor& tokens, const at::Tensor& positions,
+                              const at::Tensor& slots, const at::Tensor& mask,
+                              KVCache& cache) const;
+
  private:
   struct Layer {
     at::Tensor attn_norm;  // [hidden]
@@ -71,11 +81,18 @@ class LlamaModel {
   };
 
   LlamaModel(const ModelConfig& config, at::ScalarType dtype, at::Device device);
+  // How one pass reads and writes the cache.
+  struct Pass {
+    at::Tensor mask;   // [B, T, S] bool, or undefined: every cached entry and causal
+    at::Tensor slots;  // [T] cache slots to write, or undefined: append after length()
+    bool last_logits_only = false;
+    std::optional<at::ScalarType> rope_freq_dtype;
+  };
   at::Tensor forward_impl(const at::Tensor& tokens, const at::Tensor& positions, KVCache& cache,
-                          const ForwardOptions& options) const;
+                          const Pass& pass) const;
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
-  std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& positions,
-                                                 const ForwardOptions& options) const;
+  std::pair<at::Tensor, at::Tensor> rope_cos_sin(
+      const at::Tensor& positions, const std::optional<at::ScalarType>& freq_dtype) const;
   at::Tensor attention_mask(const at::Tensor& positions, const KVCache& cache, int64_t t,
                             const ForwardOptions& options) const;
 
@@ -90,10 +107,15 @@ class LlamaModel {
 };
 
 // Scaled dot-product attention with grouped KV heads.
-// q: [B, H, T, D]; k, v: [B, Hkv, S, D]; mask: [B, T, S] bool (true = attend)
-// or undefined for "attend to everything". Returns [B, H, T, D].
+// q: [B, H, T, D]; k, v: [B, Hkv, S, D]; mask: [B, T, S] bool (true = attend),
+// or undefined for causal aligned at the end: query t sees keys up to
+// S - T + t (the whole cache, then the new tokens before it). Returns
+// [B, H, T, D] (possibly a strided view).
 at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& mask, double scale);
+
+// [1, T, S] bool: query t (the last T of S) sees keys 0 .. S - T + t.
+at::Tensor causal_mask(int64_t t, int64_t s, at::Device device);
 
 // "float32" | "bfloat16" | "float16" (also "fp32", "bf16", "fp16").
 StatusOr<at::ScalarType> parse_dtype(const std::string& name);

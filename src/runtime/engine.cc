@@ -9,6 +9,7 @@
 
 #include "cache/module_store.h"
 #include "model/checkpoint.h"
+#include "model/decoder.h"
 #include "model/llama.h"
 #include "model/reference_check.h"
 #include "pml/pml.h"
@@ -17,6 +18,11 @@
 #include "runtime/sampler.h"
 #include "util/file_util.h"
 #include "xxhash.h"
+
+#if defined(PCACHE_HAVE_CUDA)
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 
 namespace pcache {
 namespace {
@@ -113,6 +119,7 @@ StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, in
   int next = sampler.sample(logits);
   gen.timings.first_token_ms = ms_since(start);
   auto decode_start = Clock::now();
+  Decoder decoder(*model, cache, options.max_tokens - 1);
   gen.stop_reason = StopReason::kMaxTokens;
   for (;;) {
     if (options.stop_at_eos && is_eos(next)) {
@@ -125,9 +132,8 @@ StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, in
       break;
     }
     if (static_cast<int>(gen.tokens.size()) >= options.max_tokens) break;
-    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, model->forward(at::full({1, 1}, next, at::kLong),
-                                                           at::full({1, 1}, next_position++, at::kLong), cache));
-    next = sampler.sample(out[0][0]);
+    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, decoder.step(next, next_position++));
+    next = sampler.sample(out);
   }
   if (stream) emit(stream->flush());
   gen.timings.generated_tokens = static_cast<int>(gen.tokens.size());
@@ -177,12 +183,24 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, con
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  PCACHE_ASSIGN_OR_RETURN(impl->checkpoint, Checkpoint::open(model_dir));
+  if (options.random_weights) {
+    PCACHE_ASSIGN_OR_RETURN(impl->checkpoint, Checkpoint::random(model_dir, /*seed=*/0));
+  } else {
+    PCACHE_ASSIGN_OR_RETURN(impl->checkpoint, Checkpoint::open(model_dir));
+  }
+  const std::string tokenizer_path =
+      options.tokenizer.empty() ? impl->checkpoint->tokenizer_path() : options.tokenizer;
+  if (!options.tokenizer.empty() && !std::filesystem::exists(tokenizer_path)) {
+    return Status::not_found(tokenizer_path + ": no such tokenizer file");
+  }
+  if (std::filesystem::exists(tokenizer_path)) {
+    PCACHE_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::load(tokenizer_path));
+    if (options.random_weights) impl->checkpoint->widen_vocab(impl->tokenizer->vocab_size());
+  }
   PCACHE_ASSIGN_OR_RETURN(impl->model, LlamaModel::load(*impl->checkpoint, dtype, device));
-  if (std::filesystem::exists(impl->checkpoint->tokenizer_path())) {
-    PCACHE_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::load(impl->checkpoint->tokenizer_path()));
+  if (impl->tokenizer) {
     if (impl->tokenizer->vocab_size() > impl->model->config().vocab_size) {
-      return Status::invalid_argument(impl->checkpoint->tokenizer_path() + ": vocabulary of " +
+      return Status::invalid_argument(tokenizer_path + ": vocabulary of " +
                                       std::to_string(impl->tokenizer->vocab_size()) +
                                       " pieces is larger than the model's " +
                                       std::to_string(impl->model->config().vocab_size));
@@ -257,6 +275,7 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, con
   gen.timings.prompt_tokens = static_cast<int>(n);
   const auto start = Clock::now();
   KVCache cache = model.new_cache(1);
+  cache.reserve(n + options.max_tokens);  // prompt and answer: the buffers never move
   int64_t reused = 0;
   if (impl_->options.prefix_cache) {
     PCACHE_ASSIGN_OR_RETURN(reused, impl_->reuse_prefix(prompt, cache));
@@ -317,7 +336,8 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
   std::vector<int64_t> tokens, positions;
   int64_t next_position = 0;
   if (options.use_cache) {
-    PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled, impl_->prompts->assemble(prompt, options.read_only));
+    PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled, impl_->prompts->assemble(prompt, options.read_only, false,
+                                                                                     options.sampling.max_tokens));
     cache.emplace(std::move(assembled.cache));
     tokens = std::move(assembled.tokens);
     positions = std::move(assembled.positions);
@@ -331,6 +351,7 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
     positions = std::move(flat.positions);
     next_position = flat.next_position;
     cache.emplace(model.new_cache(1));
+    cache->reserve(static_cast<int64_t>(tokens.size()) + options.sampling.max_tokens);
   }
   gen.timings.prompt_tokens = gen.timings.cached_tokens + static_cast<int>(tokens.size());
   gen.timings.assembly_ms = ms_since(start);
@@ -352,6 +373,36 @@ Status Engine::pin(const std::string& schema_name, const std::string& module) {
 }
 
 CacheStats Engine::cache_stats() const { return impl_->store->stats(); }
+
+std::string Engine::device() const { return impl_->model->device().str(); }
+
+DeviceMemory Engine::device_memory() const {
+  DeviceMemory m;
+#if defined(PCACHE_HAVE_CUDA)
+  const at::Device d = impl_->model->device();
+  if (d.is_cuda()) {
+    auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(d.index() < 0 ? 0 : d.index());
+    const size_t all = 0;  // StatType::AGGREGATE (its namespace moved between libtorch versions)
+    m.allocated = stats.allocated_bytes[all].current;
+    m.peak_allocated = stats.allocated_bytes[all].peak;
+    m.reserved = stats.reserved_bytes[all].current;
+  }
+#endif
+  return m;
+}
+
+void Engine::reset_peak_device_memory() const {
+#if defined(PCACHE_HAVE_CUDA)
+  const at::Device d = impl_->model->device();
+  if (d.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(d.index() < 0 ? 0 : d.index());
+#endif
+}
+
+void Engine::synchronize() const {
+#if defined(PCACHE_HAVE_CUDA)
+  if (impl_->model->device().is_cuda()) c10::cuda::device_synchronize();
+#endif
+}
 
 StatusOr<ReferenceReport> Engine::verify(const std::string& reference_dir) const {
   return check_reference(*impl_->model, reference_dir);

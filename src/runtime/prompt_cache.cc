@@ -172,7 +172,8 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
   return p;
 }
 
-StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty) {
+StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty,
+                                                int64_t extra_room) {
   PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt, allow_empty));
   AssembledPrompt out{model_.new_cache(1), {}, std::move(p.tokens), std::move(p.positions), p.next_position};
   std::vector<std::shared_ptr<const ModuleKV>> parts;
@@ -182,12 +183,38 @@ StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool 
     PCACHE_ASSIGN_OR_RETURN(auto kv, fetch(*p.compiled, m, read_only, &produced));
     (produced.empty() ? out.modules_reused : out.modules_encoded)++;
     total += static_cast<int64_t>(kv->tokens.size());
-    parts.push_back(std::move(kv));
+    if (!kv->tokens.empty()) parts.push_back(std::move(kv));
   }
   out.cached_tokens = total;
-  if (total == 0) return out;
   try {
-    // One gather per layer: concatenate the modules, then order by position.
+    // One allocation for the modules, the tokens to compute and what follows,
+    // so that neither prefill nor decoding moves the assembled states again.
+    out.cache.reserve(total + static_cast<int64_t>(out.tokens.size()) + extra_room);
+    if (total == 0) return out;
+    // Modules whose positions do not interleave are copied in position order,
+    // one copy per module and layer, straight into the cache.
+    std::sort(parts.begin(), parts.end(),
+              [](const auto& a, const auto& b) { return a->positions.front() < b->positions.front(); });
+    bool in_order = true;
+    for (size_t i = 0; i < parts.size() && in_order; ++i) {
+      const auto& ps = parts[i]->positions;
+      in_order = std::is_sorted(ps.begin(), ps.end()) &&
+                 (i == 0 || parts[i - 1]->positions.back() < ps.front());
+    }
+    const int64_t layers = model_.config().num_layers;
+    if (in_order) {
+      for (const auto& kv : parts) {
+        std::vector<at::Tensor> ks, vs;
+        for (int64_t l = 0; l < layers; ++l) {
+          ks.push_back(kv->k[l].unsqueeze(0));  // [1, Hkv, T, D]
+          vs.push_back(kv->v[l].unsqueeze(0));
+        }
+        out.cache.append(ks, vs, at::tensor(kv->positions, at::kLong).unsqueeze(0).to(model_.device()));
+        out.cache_tokens.insert(out.cache_tokens.end(), kv->tokens.begin(), kv->tokens.end());
+      }
+      return out;
+    }
+    // Otherwise one gather per layer: concatenate the modules, then order by position.
     std::vector<int64_t> positions, ids;
     for (const auto& kv : parts) {
       positions.insert(positions.end(), kv->positions.begin(), kv->positions.end());
@@ -199,7 +226,7 @@ StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool 
     for (int64_t i = 0; i < total; ++i) out.cache_tokens.push_back(static_cast<int>(ids[o[i]]));
     at::Tensor order = host_order.to(model_.device());
     std::vector<at::Tensor> ks, vs;
-    for (int64_t l = 0; l < model_.config().num_layers; ++l) {
+    for (int64_t l = 0; l < layers; ++l) {
       std::vector<at::Tensor> k_parts, v_parts;
       for (const auto& kv : parts) {
         k_parts.push_back(kv->k[l]);

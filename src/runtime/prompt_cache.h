@@ -57,7 +57,9 @@ class PromptCache {
   // Binds the prompt to its schema, gathers the modules' states (encoding
   // missing ones; storing them unless read_only) and lists what is left.
   // Unless allow_empty, a prompt with nothing left to compute is an error.
-  StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty = false);
+  // The cache has room for the tokens to compute plus `extra_room` more.
+  StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty = false,
+                                     int64_t extra_room = 0);
 
   // The same tokens at the same positions, without any cache: the baseline
   // (`pcache run --no-cache`). Sorted by position; next_position as assemble's.
