@@ -170,13 +170,25 @@ def draw_lines(axis, results, new_tokens, lines):
         ys = [median(results[(m, new_tokens)], key) for m in xs]
         axis.plot(xs, ys, linestyle=style, marker=marker, color=colour, label=label, linewidth=1.6,
                   markersize=4.5)
+    # A length that ran out of memory: an x near the top of the panel in the line's colour,
+    # stacked downwards where several lines ran out at one length.
+    for m in lengths:
+        height = 0.97
+        for key, label, colour, style, marker in lines:
+            error = error_of(results[(m, new_tokens)], key)
+            if error and "out of memory" in str(error).lower():
+                axis.plot([m], [height], marker="x", color=colour, transform=axis.get_xaxis_transform(),
+                          clip_on=False, linestyle="none")
+                axis.annotate("OOM", (m, height), xycoords=axis.get_xaxis_transform(), xytext=(-6, 0),
+                              textcoords="offset points", ha="right", va="center", fontsize=7, color=colour)
+                height -= 0.045
 
 
 def plot(pcache_doc, pcache, hf_doc, hf, out, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, NullLocator
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     everything = dict(pcache)
     if hf:
@@ -200,15 +212,22 @@ def plot(pcache_doc, pcache, hf_doc, hf, out, title):
         axis.set_title(f"{new_tokens} new tokens")
         axis.set_xlabel("module tokens")
         axis.grid(True, which="major", alpha=0.35)
-        axis.grid(True, which="minor", axis="y", alpha=0.12)
     axes[0][0].set_ylabel("time to first token (ms, median)")
-    handles, labels = [], []
+    # Plain millisecond labels at 1, 2, 5 x 10^k instead of bare powers of ten.
+    low, high = axes[0][0].get_ylim()
+    y_ticks = [s * 10 ** e for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+               for s in (1, 2, 5) if low <= s * 10 ** e <= high]
+    if len(y_ticks) >= 2:  # else keep matplotlib's own ticks for a very narrow range
+        for axis in axes[0]:
+            axis.yaxis.set_major_locator(FixedLocator(y_ticks))
+            axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_ylim(low, high)
+    by_label = {}
     for axis in axes[0]:
         for handle, label in zip(*axis.get_legend_handles_labels()):
-            if label not in labels:
-                handles.append(handle)
-                labels.append(label)
-    axes[0][0].legend(handles, labels, fontsize=8, loc="upper left")
+            by_label.setdefault(label, handle)
+    labels = [line[1] for line in PCACHE_LINES + HF_LINES if line[1] in by_label]
+    axes[0][0].legend([by_label[label] for label in labels], labels, fontsize=8, loc="upper left")
     if title is None:
         title = "Time to first token"
         context = describe(pcache_doc)

@@ -151,6 +151,40 @@ BOOST_AUTO_TEST_CASE(wrong_shape_dtype_or_size) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(random_weights_at_the_config_shapes) {
+  const std::string config = testing::fixture("tiny-mistral") + "/config.json";
+  auto a = Checkpoint::random(config, 7);
+  BOOST_REQUIRE_MESSAGE(a.ok(), a.status().to_string());
+  BOOST_TEST((*a)->is_random());
+  BOOST_TEST(!(*a)->has("model.layers.0.self_attn.q_proj.bias"));
+  auto w = (*a)->load("model.layers.1.mlp.up_proj.weight", {96, 32}, at::kFloat, at::kCPU);
+  BOOST_REQUIRE(w.ok());
+  const double std = w->std().item<double>();
+  BOOST_TEST(std > 0.015);  // initializer_range 0.02 over 3072 draws
+  BOOST_TEST(std < 0.025);
+  auto norm = (*a)->load("model.norm.weight", {32}, at::kFloat, at::kCPU);
+  BOOST_REQUIRE(norm.ok());
+  BOOST_TEST(norm->equal(at::ones({32})));
+  // Seeded per tensor: the same weights again, other ones with another seed.
+  auto again = Checkpoint::random(testing::fixture("tiny-mistral"), 7);  // the folder works too
+  BOOST_REQUIRE(again.ok());
+  BOOST_TEST((*again)->load("model.layers.1.mlp.up_proj.weight", {96, 32}, at::kFloat, at::kCPU)->equal(*w));
+  BOOST_TEST((*again)->fingerprint() == (*a)->fingerprint());
+  auto other = Checkpoint::random(config, 8);
+  BOOST_REQUIRE(other.ok());
+  BOOST_TEST((*other)->fingerprint() != (*a)->fingerprint());
+  BOOST_TEST(!(*other)->load("model.layers.1.mlp.up_proj.weight", {96, 32}, at::kFloat, at::kCPU)->equal(*w));
+  (*a)->widen_vocab(40000);
+  BOOST_TEST((*a)->config().vocab_size == 40000);
+  auto missing = Checkpoint::random("/no/such/config.json", 1);
+  BOOST_TEST(missing.status().code() == StatusCode::kNotFound);
+  // A real checkpoint's vocabulary is what it is.
+  auto real = Checkpoint::open(testing::fixture("tiny-mistral"));
+  BOOST_REQUIRE(real.ok());
+  (*real)->widen_vocab(40000);
+  BOOST_TEST((*real)->config().vocab_size == 32768);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace pcache
