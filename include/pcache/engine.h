@@ -220,8 +220,11 @@ class Engine {
   Status pin(const std::string& schema_name, const std::string& module = "");
   CacheStats cache_stats() const;
 
-  // "cpu" or "cuda:N"; device memory; waits for all queued device work.
+  // "cpu" or "cuda:N"; the GPU's name ("cpu" on the CPU); the libraries built
+  // in ("libtorch 2.11.0, CUDA 13.0"); device memory; waits for queued work.
   std::string device() const;
+  std::string device_name() const;
+  std::string build_info() const;
   DeviceMemory device_memory() const;
   void reset_peak_device_memory() const;
   void synchronize() const;

@@ -25,7 +25,7 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
   cmd = app;
   app->add_option("--config", config_path,
                   "YAML configuration (default: $PCACHE_CONFIG or ~/.config/pcache/config.yaml)");
-  if (model_flag) app->add_option("--model", model_dir, "Hugging Face model folder")->check(CLI::ExistingDirectory);
+  if (model_flag) app->add_option("--model", model_dir, "Hugging Face model folder (bench --random-weights: or a config.json)")->check(CLI::ExistingPath);
   app->add_option("--device", engine.device, "cpu, cuda or cuda:N")->capture_default_str();
   app->add_option("--dtype", engine.dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
   app->add_option("--chat-template", engine.chat_template, "auto, mistral or llama2")->capture_default_str();

@@ -45,6 +45,17 @@ void print_steps(const std::vector<StepTiming>& steps);
 nlohmann::json steps_json(const std::vector<StepTiming>& steps);
 nlohmann::json generation_json(const Generation& g);
 
+struct BenchOptions {
+  std::string module_tokens = "512,1024,2048,4096,8192,16384";
+  std::string new_tokens = "32,256";
+  int warmup = 2, repeats = 10;
+  int decode_tokens = 128, decode_repeats = 3;
+  int64_t device_cache_bytes = 32ll << 30;  // every module stays on the device
+  std::string out;   // JSON file ("" = stdout)
+  std::string name;  // model name in the JSON
+};
+int run_bench(CommonOptions& common, const BenchOptions& options);
+
 int run_chat(CommonOptions& common, const std::string& schema, const std::string& prompt, const std::string& system,
              const std::string& save_path, const std::string& load_path);
 

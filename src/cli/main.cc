@@ -233,12 +233,35 @@ int main(int argc, char** argv) {
   h->add_option("--load", load_path, "start from a snapshot file")->check(CLI::ExistingFile);
   chat.add_to(h, true, true);
 
+  CommonOptions bench;
+  BenchOptions bench_options;
+  CLI::App* bn = app.add_subcommand("bench", "Time to first token: naive prefill, module cache and floor, by length");
+  bn->add_option("--module-tokens", bench_options.module_tokens, "module lengths in tokens, comma-separated (4k = 4096)")
+      ->capture_default_str();
+  bn->add_option("--new-tokens", bench_options.new_tokens, "new-text lengths in tokens, comma-separated")
+      ->capture_default_str();
+  bn->add_option("--warmup", bench_options.warmup, "untimed runs first")->check(CLI::Range(0, 1000))->capture_default_str();
+  bn->add_option("--repeats", bench_options.repeats, "timed runs")->check(CLI::Range(1, 100000))->capture_default_str();
+  bn->add_option("--decode-tokens", bench_options.decode_tokens, "tokens decoded after the prompt (0: no decode)")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  bn->add_option("--decode-repeats", bench_options.decode_repeats, "timed decodes")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  bn->add_option("--out", bench_options.out, "JSON results file (default: stdout)");
+  bn->add_option("--name", bench_options.name, "model name in the results");
+  bn->add_flag("--random-weights", bench.engine.random_weights,
+               "--model is a config.json (or its folder): random weights at its shapes");
+  bn->add_option("--tokenizer", bench.engine.tokenizer, "tokenizer.model (default: MODEL/tokenizer.model)")
+      ->check(CLI::ExistingFile);
+  bench.add_to(bn, false, true);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitError;
   }
-  for (CommonOptions* o : {&verify, &gen, &comp, &run, &chat}) {
+  for (CommonOptions* o : {&verify, &gen, &comp, &run, &chat, &bench}) {
     if (*o->cmd) {
       if (o == &verify) o->model_dir = verify_model;
       if (pcache::Status s = o->resolve(); !s.ok()) return report(s);
@@ -251,6 +274,7 @@ int main(int argc, char** argv) {
     if (greedy) run.sampling.temperature = 0;
     return run_prompt(run, prompt_path, schemas, run_options, inputs_path);
   }
+  if (*bn) return run_bench(bench, bench_options);
   if (*h) {
     if (!chat_prompt.empty() && !chat_system.empty()) {
       return report(pcache::Status::invalid_argument("chat: give --prompt or --system, not both"));

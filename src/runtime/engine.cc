@@ -18,8 +18,10 @@
 #include "runtime/sampler.h"
 #include "util/file_util.h"
 #include "xxhash.h"
+#include <torch/version.h>
 
 #if defined(PCACHE_HAVE_CUDA)
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #endif
@@ -375,6 +377,22 @@ Status Engine::pin(const std::string& schema_name, const std::string& module) {
 CacheStats Engine::cache_stats() const { return impl_->store->stats(); }
 
 std::string Engine::device() const { return impl_->model->device().str(); }
+
+std::string Engine::device_name() const {
+#if defined(PCACHE_HAVE_CUDA)
+  const at::Device d = impl_->model->device();
+  if (d.is_cuda()) return at::cuda::getDeviceProperties(d.index() < 0 ? 0 : d.index())->name;
+#endif
+  return "cpu";
+}
+
+std::string Engine::build_info() const {
+  std::string info = "libtorch " TORCH_VERSION;
+#if defined(PCACHE_HAVE_CUDA) && defined(CUDA_VERSION)
+  info += ", CUDA " + std::to_string(CUDA_VERSION / 1000) + "." + std::to_string(CUDA_VERSION % 1000 / 10);
+#endif
+  return info;
+}
 
 DeviceMemory Engine::device_memory() const {
   DeviceMemory m;

@@ -1,0 +1,43 @@
+#!/bin/bash
+# The GPU figures of docs/benchmarks.md, reproduced on the GPU machine (see
+# ../shared/device/README.md; carry .device-deps staged with `stage.sh fixtures`):
+#   bash bench/run_gpu.sh build test mistral llama
+# Each step writes its log and JSON under $OUT (default bench/results/raw).
+# Steps: build | test | mistral | llama (pcache bench, then the transformers
+# baseline, at that 7B shape with random bfloat16 weights) | quick (a short
+# pcache bench at the Mistral shape).
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/results/raw}
+mkdir -p "$OUT"
+source .device-deps/env.sh
+FIX=$PWD/.device-deps/fixtures
+TOK=$FIX/tiny-mistral/tokenizer.model
+BENCH_ARGS=${BENCH_ARGS:-}
+
+bench_shape() {  # name config
+  ./build-gpu/pcache bench --model "$FIX/configs/$2" --random-weights --tokenizer "$TOK" \
+    --device cuda --dtype bfloat16 --name "$1" --out "$OUT/pcache-h100-$1.json" $BENCH_ARGS \
+    2>&1 | tee "$OUT/pcache-h100-$1.log"
+  python3 bench/hf_baseline.py --config "$FIX/configs/$2" --tokenizer "$TOK" --name "$1" \
+    --out "$OUT/hf-h100-$1.json" 2>&1 | tee "$OUT/hf-h100-$1.log"
+}
+
+for step in "$@"; do
+  echo "== $step $(date -u +%T)"
+  case "$step" in
+    build)
+      cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DPCACHE_FIXTURES_DIR="$FIX" \
+        > "$OUT/build.log" 2>&1 && cmake --build build-gpu -j16 >> "$OUT/build.log" 2>&1 \
+        || { tail -60 "$OUT/build.log"; exit 1; } ;;
+    test)
+      PCACHE_FIXTURES="$FIX" ctest --test-dir build-gpu -j4 --timeout 300 2>&1 | tail -15 ;;
+    quick)
+      ./build-gpu/pcache bench --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
+        --tokenizer "$TOK" --device cuda --dtype bfloat16 --module-tokens 4096,16384 --new-tokens 32 \
+        --repeats 5 --decode-repeats 2 --out "$OUT/quick.json" 2>&1 | tail -8 ;;
+    mistral) bench_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
+    llama) bench_shape llama-2-7b llama-2-7b.json ;;
+    *) echo "unknown step $step"; exit 2 ;;
+  esac
+done
