@@ -60,6 +60,9 @@ class KVCache {
   // Drops entries from `length` on (length <= length()).
   void truncate(int64_t length);
 
+  // Identifies the buffers (they change only when the capacity grows).
+  const void* buffer_id() const { return k_.empty() ? nullptr : k_[0].data_ptr(); }
+
   // Device bytes of the entries in use (K and V of all layers).
   int64_t bytes() const;
 

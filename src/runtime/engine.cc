@@ -38,7 +38,6 @@ const char* dtype_name(at::ScalarType t) {
   }
 }
 
-at::Tensor row(const std::vector<int64_t>& v) { return at::tensor(v, at::kLong).unsqueeze(0); }
 
 constexpr size_t kMaxPrefixes = 32;
 
@@ -104,7 +103,7 @@ Status Engine::Impl::check_tokens(const std::vector<int>& ids, const char* what)
 
 StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, int64_t next_position,
                                            const SamplingOptions& options, const TextCallback& on_text,
-                                           Clock::time_point start, Generation& gen) const {
+                                           Clock::time_point start, Generation& gen, Workspace* workspace) const {
   const ModelConfig& config = model->config();
   Sampler sampler(options);
   std::optional<TokenStreamDecoder> stream;
@@ -121,7 +120,10 @@ StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, in
   int next = sampler.sample(logits);
   gen.timings.first_token_ms = ms_since(start);
   auto decode_start = Clock::now();
-  Decoder decoder(*model, cache, options.max_tokens - 1);
+  // Steps replay the workspace's graphs when there is one; else a Decoder
+  // (which captures its own graph for this cache where it can).
+  std::optional<Decoder> decoder;
+  if (!workspace) decoder.emplace(*model, cache, options.max_tokens - 1);
   gen.stop_reason = StopReason::kMaxTokens;
   for (;;) {
     if (options.stop_at_eos && is_eos(next)) {
@@ -134,7 +136,9 @@ StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, in
       break;
     }
     if (static_cast<int>(gen.tokens.size()) >= options.max_tokens) break;
-    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, decoder.step(next, next_position++));
+    const int64_t position = next_position++;
+    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, workspace ? workspace->forward(cache, {next}, {position})
+                                                      : decoder->step(next, position));
     next = sampler.sample(out);
   }
   if (stream) emit(stream->flush());
@@ -142,6 +146,32 @@ StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, in
   gen.timings.decode_ms = gen.tokens.size() > 1 ? ms_since(decode_start) : 0.0;
   gen.steps.push_back({"sample", ms_since(sample_start), gen.timings.generated_tokens});
   return sampler.state();
+}
+
+Status Engine::Impl::open_cache(int64_t capacity, Lease& lease) const {
+  if (workspaces) {
+    PCACHE_ASSIGN_OR_RETURN(lease.workspace, workspaces->acquire(capacity));
+    lease.cache.emplace(lease.workspace->take());
+    return Status::ok_status();
+  }
+  lease.cache.emplace(model->new_cache(1));
+  try {
+    lease.cache->reserve(capacity);  // prompt and answer: the buffers never move
+  } catch (const c10::Error& e) {
+    return Status::resource_exhausted(std::string("KV cache: ") + e.what_without_backtrace());
+  }
+  return Status::ok_status();
+}
+
+StatusOr<at::Tensor> Engine::Impl::forward_last(Lease& lease, const std::vector<int64_t>& tokens,
+                                                const std::vector<int64_t>& positions) const {
+  if (lease.workspace) return lease.workspace->forward(*lease.cache, tokens, positions);
+  ForwardOptions last;
+  last.last_logits_only = true;
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits,
+                          model->forward(at::tensor(tokens, at::kLong).unsqueeze(0),
+                                         at::tensor(positions, at::kLong).unsqueeze(0), *lease.cache, last));
+  return logits[0][0];
 }
 
 const char* stop_reason_name(StopReason reason) {
@@ -180,6 +210,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, con
     return Status::invalid_argument("cache budgets must be >= 0 and max_pinned_share in [0, 1]");
   }
   // Options are checked before the weights are read: a bad one costs nothing.
+  if (options.workspace_bytes < 0) {
+    return Status::invalid_argument("workspace_bytes must be >= 0, got " + std::to_string(options.workspace_bytes));
+  }
   if (options.max_states < 1) {
     return Status::invalid_argument("max_states must be >= 1, got " + std::to_string(options.max_states));
   }
@@ -225,6 +258,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, con
     if (ec) return Status::io_error(options.cache_dir + ": cannot create the cache directory: " + ec.message());
   }
   impl->store = std::make_unique<ModuleStore>(store);
+  auto pool = std::make_unique<WorkspacePool>(*impl->model, options.workspace_bytes);
+  if (pool->graphs()) impl->workspaces = std::move(pool);
   impl->states = std::make_unique<StateTable>(options.max_states);
   if (impl->tokenizer) {
     impl->prompts = std::make_unique<PromptCache>(*impl->model, *impl->tokenizer, impl->chat_template,
@@ -271,13 +306,13 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, con
   PCACHE_RETURN_IF_ERROR(options.validate());
   if (prompt.empty()) return Status::invalid_argument("generate: the prompt has no tokens");
   PCACHE_RETURN_IF_ERROR(impl_->check_tokens(prompt, "generate: prompt"));
-  const LlamaModel& model = *impl_->model;
   const int64_t n = static_cast<int64_t>(prompt.size());
   Generation gen;
   gen.timings.prompt_tokens = static_cast<int>(n);
   const auto start = Clock::now();
-  KVCache cache = model.new_cache(1);
-  cache.reserve(n + options.max_tokens);  // prompt and answer: the buffers never move
+  Impl::Lease lease;
+  PCACHE_RETURN_IF_ERROR(impl_->open_cache(n + options.max_tokens, lease));
+  KVCache& cache = *lease.cache;
   int64_t reused = 0;
   if (impl_->options.prefix_cache) {
     PCACHE_ASSIGN_OR_RETURN(reused, impl_->reuse_prefix(prompt, cache));
@@ -287,11 +322,9 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, con
   gen.steps.push_back({reused > 0 ? "load_state" : "reset", gen.timings.assembly_ms, static_cast<int>(reused)});
 
   const auto prefill_start = Clock::now();
-  std::vector<int64_t> rest(prompt.begin() + reused, prompt.end());
-  ForwardOptions prefill;
-  prefill.last_logits_only = true;
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits,
-                          model.forward(row(rest), at::arange(reused, n, at::kLong).unsqueeze(0), cache, prefill));
+  std::vector<int64_t> rest(prompt.begin() + reused, prompt.end()), positions(rest.size());
+  for (size_t i = 0; i < rest.size(); ++i) positions[i] = reused + static_cast<int64_t>(i);
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, impl_->forward_last(lease, rest, positions));
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({reused > 0 ? "eval_prompt" : "eval", gen.timings.prefill_ms, static_cast<int>(n - reused)});
   if (impl_->options.prefix_cache && reused < n - 1) {
@@ -299,7 +332,8 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, con
     impl_->remember_prefix(prompt, cache);
     gen.steps.push_back({"save_state", ms_since(save_start), 0});
   }
-  PCACHE_RETURN_IF_ERROR(impl_->decode(cache, logits[0][0], n, options, on_text, start, gen).status());
+  PCACHE_RETURN_IF_ERROR(
+      impl_->decode(cache, logits, n, options, on_text, start, gen, lease.workspace.get()).status());
   return gen;
 }
 
@@ -331,16 +365,22 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
   PCACHE_RETURN_IF_ERROR(options.sampling.validate());
   if (!impl_->prompts) return tokenizer().status();
   PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_text, file_name));
-  const LlamaModel& model = *impl_->model;
   Generation gen;
   const auto start = Clock::now();
-  std::optional<KVCache> cache;
+  Impl::Lease lease;
+  auto open_cache = [&](int64_t capacity) -> StatusOr<KVCache> {
+    PCACHE_RETURN_IF_ERROR(impl_->open_cache(capacity, lease));
+    KVCache c = std::move(*lease.cache);
+    lease.cache.reset();
+    return c;
+  };
   std::vector<int64_t> tokens, positions;
   int64_t next_position = 0;
+  const int64_t room = options.sampling.max_tokens;
   if (options.use_cache) {
-    PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled, impl_->prompts->assemble(prompt, options.read_only, false,
-                                                                                     options.sampling.max_tokens));
-    cache.emplace(std::move(assembled.cache));
+    PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled,
+                            impl_->prompts->assemble(prompt, options.read_only, false, room, open_cache));
+    lease.cache.emplace(std::move(assembled.cache));
     tokens = std::move(assembled.tokens);
     positions = std::move(assembled.positions);
     next_position = assembled.next_position;
@@ -352,21 +392,20 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
     tokens = std::move(flat.tokens);
     positions = std::move(flat.positions);
     next_position = flat.next_position;
-    cache.emplace(model.new_cache(1));
-    cache->reserve(static_cast<int64_t>(tokens.size()) + options.sampling.max_tokens);
+    PCACHE_ASSIGN_OR_RETURN(KVCache empty, open_cache(static_cast<int64_t>(tokens.size()) + room));
+    lease.cache.emplace(std::move(empty));
   }
   gen.timings.prompt_tokens = gen.timings.cached_tokens + static_cast<int>(tokens.size());
   gen.timings.assembly_ms = ms_since(start);
   gen.steps.push_back({options.use_cache ? "load_state" : "reset", gen.timings.assembly_ms, gen.timings.cached_tokens});
 
   const auto prefill_start = Clock::now();
-  ForwardOptions prefill;
-  prefill.last_logits_only = true;
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, model.forward(row(tokens), row(positions), *cache, prefill));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, impl_->forward_last(lease, tokens, positions));
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({options.use_cache ? "eval_prompt" : "eval", gen.timings.prefill_ms, static_cast<int>(tokens.size())});
-  PCACHE_RETURN_IF_ERROR(
-      impl_->decode(*cache, logits[0][0], next_position, options.sampling, on_text, start, gen).status());
+  PCACHE_RETURN_IF_ERROR(impl_->decode(*lease.cache, logits, next_position, options.sampling, on_text, start, gen,
+                                       lease.workspace.get())
+                             .status());
   return gen;
 }
 

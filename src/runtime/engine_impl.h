@@ -6,11 +6,13 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "cache/module_store.h"
 #include "model/checkpoint.h"
 #include "model/llama.h"
+#include "model/workspace.h"
 #include "pcache/engine.h"
 #include "runtime/prompt_cache.h"
 #include "runtime/saved_state.h"
@@ -52,11 +54,32 @@ struct Engine::Impl {
 
   std::unique_ptr<StateTable> states;
 
+  // KV workspaces with CUDA graphs (null where graphs are off).
+  std::unique_ptr<WorkspacePool> workspaces;
+
+  // A cache for one request with room for `capacity` entries: a pooled
+  // workspace's when there are workspaces (held by `lease`, which hands the
+  // cache back when destroyed), else a fresh one.
+  struct Lease {
+    std::shared_ptr<Workspace> workspace;
+    std::optional<KVCache> cache;
+    Lease() = default;
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() {
+      if (workspace && cache) workspace->give_back(std::move(*cache));
+    }
+  };
+  Status open_cache(int64_t capacity, Lease& lease) const;
+  // The last token's logits [V] of `tokens` at `positions` after the cache.
+  StatusOr<at::Tensor> forward_last(Lease& lease, const std::vector<int64_t>& tokens,
+                                    const std::vector<int64_t>& positions) const;
+
   // Samples from `logits` ([V]) and decodes until a stop; fills gen (its
   // "sample" step too). Returns the sampler's state at the end.
   StatusOr<std::string> decode(KVCache& cache, at::Tensor logits, int64_t next_position,
                                const SamplingOptions& options, const TextCallback& on_text, Clock::time_point start,
-                               Generation& gen) const;
+                               Generation& gen, Workspace* workspace = nullptr) const;
   // InvalidArgument for an id outside the vocabulary.
   Status check_tokens(const std::vector<int>& ids, const char* what) const;
 };

@@ -173,7 +173,7 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
 }
 
 StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty,
-                                                int64_t extra_room) {
+                                                int64_t extra_room, const CacheSource& open_cache) {
   PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt, allow_empty));
   AssembledPrompt out{model_.new_cache(1), {}, std::move(p.tokens), std::move(p.positions), p.next_position};
   std::vector<std::shared_ptr<const ModuleKV>> parts;
@@ -186,10 +186,14 @@ StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool 
     if (!kv->tokens.empty()) parts.push_back(std::move(kv));
   }
   out.cached_tokens = total;
+  // One allocation for the modules, the tokens to compute and what follows,
+  // so that neither prefill nor decoding moves the assembled states again.
+  const int64_t room = total + static_cast<int64_t>(out.tokens.size()) + extra_room;
+  if (open_cache) {
+    PCACHE_ASSIGN_OR_RETURN(out.cache, open_cache(room));
+  }
   try {
-    // One allocation for the modules, the tokens to compute and what follows,
-    // so that neither prefill nor decoding moves the assembled states again.
-    out.cache.reserve(total + static_cast<int64_t>(out.tokens.size()) + extra_room);
+    if (!open_cache) out.cache.reserve(room);
     if (total == 0) return out;
     // Modules whose positions do not interleave are copied in position order,
     // one copy per module and layer, straight into the cache.

@@ -7,6 +7,7 @@
 // store has its own lock.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,9 +58,11 @@ class PromptCache {
   // Binds the prompt to its schema, gathers the modules' states (encoding
   // missing ones; storing them unless read_only) and lists what is left.
   // Unless allow_empty, a prompt with nothing left to compute is an error.
-  // The cache has room for the tokens to compute plus `extra_room` more.
+  // The cache has room for the tokens to compute plus `extra_room` more; it
+  // comes from `open_cache` (given that capacity) when one is passed.
+  using CacheSource = std::function<StatusOr<KVCache>(int64_t capacity)>;
   StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty = false,
-                                     int64_t extra_room = 0);
+                                     int64_t extra_room = 0, const CacheSource& open_cache = {});
 
   // The same tokens at the same positions, without any cache: the baseline
   // (`pcache run --no-cache`). Sorted by position; next_position as assemble's.

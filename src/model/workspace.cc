@@ -1,0 +1,191 @@
+#include "model/workspace.h"
+
+#include "model/decoder.h"
+
+#if defined(PCACHE_HAVE_CUDA)
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace pcache {
+namespace {
+
+// Capacities are rounded up to this many entries, so that requests of similar
+// lengths share a workspace and its graphs.
+constexpr int64_t kCapacityStep = 4096;
+
+Status status_of(const c10::Error& e, const char* what) {
+  std::string message = e.what_without_backtrace();
+  if (message.find("out of memory") != std::string::npos) {
+    return Status::resource_exhausted(std::string(what) + ": " + message);
+  }
+  return Status::internal(std::string(what) + ": " + message);
+}
+
+}  // namespace
+
+struct Workspace::Graph {
+#if defined(PCACHE_HAVE_CUDA)
+  at::cuda::CUDAGraph graph;
+#endif
+  int64_t size = 0;
+  at::Tensor host;    // [3, size] int64, pinned: tokens, positions, slots
+  at::Tensor in;      // [3, size] int64 on the device: what the graph reads
+  at::Tensor logits;  // [1, size, V] float32: what the graph writes
+  bool captured = false;
+};
+
+Workspace::Workspace(const LlamaModel& model, int64_t capacity, bool graphs)
+    : model_(model), capacity_(capacity), graphs_(graphs) {
+  cache_.emplace(model.new_cache(1));
+  cache_->reserve(capacity);
+  buffer_ = cache_->buffer_id();
+  if (graphs_) slot_ids_ = at::arange(capacity, at::TensorOptions().dtype(at::kLong).device(model.device()));
+}
+
+Workspace::~Workspace() = default;
+
+int64_t Workspace::bytes() const {
+  const ModelConfig& c = model_.config();
+  return 2 * c.num_layers * c.num_kv_heads * capacity_ * c.head_dim *
+         static_cast<int64_t>(c10::elementSize(model_.dtype()));
+}
+
+KVCache Workspace::take() {
+  KVCache c = std::move(*cache_);
+  cache_.reset();
+  return c;
+}
+
+void Workspace::give_back(KVCache cache) {
+  cache.truncate(0);
+  cache_.emplace(std::move(cache));
+}
+
+StatusOr<at::Tensor> Workspace::forward(KVCache& cache, const std::vector<int64_t>& tokens,
+                                        const std::vector<int64_t>& positions) {
+  const int64_t t = static_cast<int64_t>(tokens.size());
+  try {
+    if (graphs_ && cache.buffer_id() == buffer_) {
+      for (int64_t size : kGraphSizes) {
+        if (size < t) continue;
+        if (cache.length() + size > capacity_) break;
+        std::unique_ptr<Graph>& g = graphs_by_size_[size];
+        if (!g) {
+          g = std::make_unique<Graph>();
+          g->size = size;
+          g->host = at::empty({3, size}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
+          g->in = at::zeros({3, size}, at::TensorOptions().dtype(at::kLong).device(model_.device()));
+        }
+        return replay(*g, cache, tokens, positions);
+      }
+    }
+    ForwardOptions last;
+    last.last_logits_only = true;
+    PCACHE_ASSIGN_OR_RETURN(at::Tensor out,
+                            model_.forward(at::tensor(tokens, at::kLong).unsqueeze(0),
+                                           at::tensor(positions, at::kLong).unsqueeze(0), cache, last));
+    return out[0][0];
+  } catch (const c10::Error& e) {
+    return status_of(e, "forward");
+  }
+}
+
+at::Tensor Workspace::replay(Graph& g, KVCache& cache, const std::vector<int64_t>& tokens,
+                             const std::vector<int64_t>& positions) {
+  const int64_t t = static_cast<int64_t>(tokens.size()), size = g.size;
+  int64_t* host = g.host.data_ptr<int64_t>();
+  for (int64_t i = 0; i < size; ++i) {
+    // Padding: token 0 at the last position, in the slots after the real
+    // tokens, which no real token sees and later writes overwrite.
+    host[i] = i < t ? tokens[i] : 0;
+    host[size + i] = i < t ? positions[i] : positions.back();
+    host[2 * size + i] = cache.length() + i;
+  }
+  g.in.copy_(g.host);  // blocking: the host buffer is reused next call
+  at::Tensor out;
+#if defined(PCACHE_HAVE_CUDA)
+  auto body = [&] {
+    at::Tensor slots = g.in[2];                                               // [size]
+    at::Tensor mask = (slot_ids_.unsqueeze(0) <= slots.unsqueeze(1)).unsqueeze(0);  // [1, size, C]
+    return model_.forward_at_slots(g.in[0].view({1, size}), g.in[1].view({1, size}), slots, mask,
+                                   cache);
+  };
+  if (g.captured) {
+    g.graph.replay();
+    out = g.logits;
+  } else {
+    // As in Decoder: run once on a side stream (the real result, and the
+    // warm-up capture needs), then capture the same pass without running it.
+    c10::cuda::device_synchronize();
+    c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, model_.device().index());
+    {
+      c10::cuda::CUDAStreamGuard guard(side);
+      out = body();
+      side.synchronize();
+      g.graph.capture_begin(graph_pool_, cudaStreamCaptureModeThreadLocal);
+      g.logits = body();
+      g.graph.capture_end();
+      graph_pool_ = g.graph.pool();
+    }
+    c10::cuda::device_synchronize();
+    g.captured = true;
+  }
+#endif
+  cache.advance(t);
+  return out[0][t - 1];
+}
+
+WorkspacePool::WorkspacePool(const LlamaModel& model, int64_t idle_bytes)
+    : model_(model),
+      idle_bytes_(idle_bytes),
+#if defined(PCACHE_HAVE_CUDA)
+      graphs_(model.device().is_cuda() && !model.config().sliding_window && Decoder::graphs_enabled())
+#else
+      graphs_(false)
+#endif
+{
+}
+
+WorkspacePool::~WorkspacePool() = default;
+
+StatusOr<std::shared_ptr<Workspace>> WorkspacePool::acquire(int64_t capacity) {
+  // Room for the largest graph's padding beyond what the caller needs.
+  const int64_t want = (capacity + Workspace::kGraphSizes[4] + kCapacityStep - 1) / kCapacityStep * kCapacityStep;
+  std::unique_ptr<Workspace> found;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+      if ((*it)->capacity() == want) {
+        found = std::move(*it);
+        idle_.erase(it);
+        break;
+      }
+    }
+  }
+  if (!found) {
+    try {
+      found = std::make_unique<Workspace>(model_, want, graphs_);
+    } catch (const c10::Error& e) {
+      return status_of(e, "allocating a KV workspace");
+    }
+  }
+  return std::shared_ptr<Workspace>(found.release(), [this](Workspace* w) { release(w); });
+}
+
+void WorkspacePool::release(Workspace* w) {
+  std::unique_ptr<Workspace> owned(w);
+  if (!owned->holds_cache()) return;  // its cache was kept: it cannot serve again
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.push_front(std::move(owned));
+  int64_t total = 0;
+  for (const auto& i : idle_) total += i->bytes();
+  while (!idle_.empty() && total > idle_bytes_) {
+    total -= idle_.back()->bytes();
+    idle_.pop_back();
+  }
+}
+
+}  // namespace pcache
