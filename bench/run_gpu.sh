@@ -31,7 +31,12 @@ for step in "$@"; do
         > "$OUT/build.log" 2>&1 && cmake --build build-gpu -j16 >> "$OUT/build.log" 2>&1 \
         || { tail -60 "$OUT/build.log"; exit 1; } ;;
     test)
-      PCACHE_FIXTURES="$FIX" ctest --test-dir build-gpu -j4 --timeout 300 2>&1 | tail -15 ;;
+      PCACHE_FIXTURES="$FIX" ctest --test-dir build-gpu -j4 --timeout 300 --output-on-failure > "$OUT/ctest.log" 2>&1
+      grep -E "tests passed|Failed|error" "$OUT/ctest.log" | head -40 ;;
+    cuda-tests)
+      for t in decoder_test workspace_test llama_cuda_test; do
+        PCACHE_FIXTURES="$FIX" ./build-gpu/src/model/model_tests --run_test=$t 2>&1 | tail -12
+      done ;;
     quick)
       ./build-gpu/pcache bench --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
         --tokenizer "$TOK" --device cuda --dtype bfloat16 --module-tokens 4096,16384 --new-tokens 32 \
