@@ -46,7 +46,10 @@ void compare_steps(const LlamaModel& m, Decoder& decoder, KVCache& twin, const a
     at::Tensor w = want.value()[0][0];
     BOOST_TEST_INFO("step " << i);
     BOOST_TEST((got.value() - w).abs().max().item<double>() <= tolerance);
-    BOOST_TEST(got.value().argmax().item<int64_t>() == w.argmax().item<int64_t>());
+    // The chosen token is (within rounding) a best one: tiny random models'
+    // logits are nearly flat, so in bfloat16 near-ties may swap.
+    const int64_t chosen = got.value().argmax().item<int64_t>();
+    BOOST_TEST(w[chosen].item<double>() >= w.max().item<double>() - tolerance);
   }
 }
 

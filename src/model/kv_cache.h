@@ -60,6 +60,11 @@ class KVCache {
   // Drops entries from `length` on (length <= length()).
   void truncate(int64_t length);
 
+  // The first n entries of a layer's buffers, written or not: [B, Hkv, n, D].
+  std::pair<at::Tensor, at::Tensor> first_entries(int64_t layer, int64_t n) const {
+    return {k_[layer].narrow(2, 0, n), v_[layer].narrow(2, 0, n)};
+  }
+
   // Identifies the buffers (they change only when the capacity grows).
   const void* buffer_id() const { return k_.empty() ? nullptr : k_[0].data_ptr(); }
 

@@ -225,33 +225,65 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
   return out.view({b, h, t, d});
 }
 
+double LlamaModel::attention_scale() const {
+  return 1.0 / std::sqrt(static_cast<double>(config_.head_dim));
+}
+
+at::Tensor LlamaModel::embed(const at::Tensor& tokens) const { return at::embedding(embed_, tokens); }
+
+std::pair<at::Tensor, at::Tensor> LlamaModel::rope(const at::Tensor& positions) const {
+  return rope_cos_sin(positions, std::nullopt);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> LlamaModel::project_qkv(int64_t layer,
+                                                                       const at::Tensor& x,
+                                                                       const at::Tensor& cos,
+                                                                       const at::Tensor& sin) const {
+  const ModelConfig& c = config_;
+  const Layer& l = layers_[layer];
+  const int64_t b = x.size(0), t = x.size(1), h = c.num_heads, h_kv = c.num_kv_heads, d = c.head_dim;
+  at::Tensor qkv = at::linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [B, T, (H + 2 Hkv) D]
+  // RoPE on q and k at once: they are adjacent in qkv.
+  at::Tensor qk = qkv.narrow(-1, 0, (h + h_kv) * d).view({b, t, h + h_kv, d});
+  qk = at::addcmul(qk * cos, rotate_half(qk), sin);                      // [B, T, H + Hkv, D]
+  at::Tensor q = qk.narrow(2, 0, h).transpose(1, 2);                     // q: [B, H, T, D]
+  at::Tensor k = qk.narrow(2, h, h_kv).transpose(1, 2);                  // k: [B, Hkv, T, D]
+  at::Tensor v = qkv.narrow(-1, (h + h_kv) * d, h_kv * d).view({b, t, h_kv, d}).transpose(1, 2);
+  return {q, k, v};
+}
+
+at::Tensor LlamaModel::attention_input(int64_t layer, const at::Tensor& x, const at::Tensor& cos,
+                                       const at::Tensor& sin, const at::Tensor& slots,
+                                       KVCache& cache) const {
+  auto [q, k, v] = project_qkv(layer, x, cos, sin);
+  cache.update_at(layer, slots, k, v);
+  return q;
+}
+
+at::Tensor LlamaModel::layer_output(int64_t layer, const at::Tensor& x, const at::Tensor& attn) const {
+  const Layer& l = layers_[layer];
+  const int64_t b = x.size(0), t = x.size(1);
+  at::Tensor out = x + at::linear(attn.transpose(1, 2).reshape({b, t, -1}), l.wo, l.bo);
+  auto gate_up = at::linear(rms_norm(out, l.mlp_norm), l.w_gate_up, l.b_gate_up).chunk(2, -1);
+  return out + at::linear(at::silu(gate_up[0]) * gate_up[1], l.w_down, l.b_down);  // [B, T, hidden]
+}
+
+at::Tensor LlamaModel::logits(const at::Tensor& x) const {
+  return at::linear(rms_norm(x, norm_), lm_head_).to(at::kFloat);  // [B, T, V]
+}
+
 at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& positions,
                                     KVCache& cache, const Pass& pass) const {
-  const ModelConfig& c = config_;
-  const int64_t b = tokens.size(0), t = tokens.size(1);
-  const int64_t h = c.num_heads, h_kv = c.num_kv_heads, d = c.head_dim;
+  const int64_t t = tokens.size(1);
   auto [cos, sin] = rope_cos_sin(positions, pass.rope_freq_dtype);  // [B, T, 1, D]
-  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   if (!pass.slots.defined()) cache.reserve(t);
 
-  at::Tensor x = at::embedding(embed_, tokens);  // x: [B, T, hidden]
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const Layer& l = layers_[i];
-    const int64_t layer = static_cast<int64_t>(i);
-    at::Tensor qkv = at::linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [B, T, (H + 2 Hkv) D]
-    // RoPE on q and k at once: they are adjacent in qkv.
-    at::Tensor qk = qkv.narrow(-1, 0, (h + h_kv) * d).view({b, t, h + h_kv, d});
-    qk = at::addcmul(qk * cos, rotate_half(qk), sin);                      // [B, T, H + Hkv, D]
-    at::Tensor q = qk.narrow(2, 0, h).transpose(1, 2);                     // q: [B, H, T, D]
-    at::Tensor k = qk.narrow(2, h, h_kv).transpose(1, 2);                  // k: [B, Hkv, T, D]
-    at::Tensor v = qkv.narrow(-1, (h + h_kv) * d, h_kv * d).view({b, t, h_kv, d}).transpose(1, 2);
-    auto [k_all, v_all] = pass.slots.defined() ? cache.update_at(layer, pass.slots, k, v)
-                                               : cache.update(layer, k, v);  // [B, Hkv, S, D]
-    at::Tensor attn = grouped_attention(q, k_all, v_all, pass.mask, scale);  // [B, H, T, D]
-    x = x + at::linear(attn.transpose(1, 2).reshape({b, t, h * d}), l.wo, l.bo);
-
-    auto gate_up = at::linear(rms_norm(x, l.mlp_norm), l.w_gate_up, l.b_gate_up).chunk(2, -1);
-    x = x + at::linear(at::silu(gate_up[0]) * gate_up[1], l.w_down, l.b_down);  // [B, T, hidden]
+  at::Tensor x = embed(tokens);  // x: [B, T, hidden]
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    auto [q, k, v] = project_qkv(i, x, cos, sin);
+    auto [k_all, v_all] = pass.slots.defined() ? cache.update_at(i, pass.slots, k, v)
+                                               : cache.update(i, k, v);  // [B, Hkv, S, D]
+    x = layer_output(i, x, grouped_attention(q, k_all, v_all, pass.mask, attention_scale()));
   }
   if (pass.slots.defined()) {
     cache.commit_at(pass.slots, positions);
@@ -259,7 +291,7 @@ at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& 
     cache.commit(positions);
   }
   if (pass.last_logits_only) x = x.narrow(1, t - 1, 1);
-  return at::linear(rms_norm(x, norm_), lm_head_).to(at::kFloat);  // [B, T | 1, V]
+  return logits(x);  // [B, T | 1, V]
 }
 
 at::Tensor LlamaModel::forward_at_slots(const at::Tensor& tokens, const at::Tensor& positions,

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "model/checkpoint.h"
@@ -66,6 +67,23 @@ class LlamaModel {
                               const at::Tensor& slots, const at::Tensor& mask,
                               KVCache& cache) const;
 
+  // The pieces of forward(), for callers that run them separately (piecewise
+  // CUDA graphs, model/workspace.h). Inputs on the model's device; they throw
+  // c10::Error.
+  // tokens [B, T] -> x [B, T, hidden].
+  at::Tensor embed(const at::Tensor& tokens) const;
+  // positions [B, T] -> cos, sin [B, T, 1, D].
+  std::pair<at::Tensor, at::Tensor> rope(const at::Tensor& positions) const;
+  // Layer `layer` up to attention: writes the tokens' K/V at cache slots
+  // `slots` ([T]) and returns q [B, H, T, D].
+  at::Tensor attention_input(int64_t layer, const at::Tensor& x, const at::Tensor& cos,
+                             const at::Tensor& sin, const at::Tensor& slots, KVCache& cache) const;
+  // Layer `layer` after attention: attn [B, H, T, D] -> the next x.
+  at::Tensor layer_output(int64_t layer, const at::Tensor& x, const at::Tensor& attn) const;
+  // x [B, T, hidden] -> float32 logits [B, T, V].
+  at::Tensor logits(const at::Tensor& x) const;
+  double attention_scale() const;
+
  private:
   struct Layer {
     at::Tensor attn_norm;  // [hidden]
@@ -90,6 +108,10 @@ class LlamaModel {
   };
   at::Tensor forward_impl(const at::Tensor& tokens, const at::Tensor& positions, KVCache& cache,
                           const Pass& pass) const;
+  // q, and k, v [B, Hkv, T, D] of layer `layer` with RoPE applied.
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> project_qkv(int64_t layer, const at::Tensor& x,
+                                                             const at::Tensor& cos,
+                                                             const at::Tensor& sin) const;
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
   std::pair<at::Tensor, at::Tensor> rope_cos_sin(
       const at::Tensor& positions, const std::optional<at::ScalarType>& freq_dtype) const;

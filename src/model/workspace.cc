@@ -26,14 +26,22 @@ Status status_of(const c10::Error& e, const char* what) {
 
 }  // namespace
 
+// One pass of `size` tokens as L + 1 graphs ("piecewise"): graph 0 embeds
+// and runs layer 0 up to attention, graph i finishes layer i - 1 and runs
+// layer i up to attention, graph L finishes the last layer and computes the
+// logits. Attention runs between them, outside any graph, as flash attention
+// over exactly the entries in use, however long the context: a graph would
+// have to cover the whole capacity (and lose the fast kernels) instead.
 struct Workspace::Graph {
 #if defined(PCACHE_HAVE_CUDA)
-  at::cuda::CUDAGraph graph;
+  std::vector<std::unique_ptr<at::cuda::CUDAGraph>> segments;
 #endif
   int64_t size = 0;
-  at::Tensor host;    // [3, size] int64, pinned: tokens, positions, slots
-  at::Tensor in;      // [3, size] int64 on the device: what the graph reads
-  at::Tensor logits;  // [1, size, V] float32: what the graph writes
+  at::Tensor host;                   // [3, size] int64, pinned: tokens, positions, slots
+  at::Tensor in;                     // [3, size] int64 on the device: what graph 0 reads
+  at::Tensor attn;                   // [1, H, size, D]: attention of the layer before, read by graph i
+  std::vector<at::Tensor> q, x;      // graph i's outputs: q of layer i, x entering layer i
+  at::Tensor cos, sin, logits;       // graph 0's rotary tables; graph L's [1, size, V] float32
   bool captured = false;
 };
 
@@ -42,7 +50,6 @@ Workspace::Workspace(const LlamaModel& model, int64_t capacity, bool graphs)
   cache_.emplace(model.new_cache(1));
   cache_->reserve(capacity);
   buffer_ = cache_->buffer_id();
-  if (graphs_) slot_ids_ = at::arange(capacity, at::TensorOptions().dtype(at::kLong).device(model.device()));
 }
 
 Workspace::~Workspace() = default;
@@ -96,46 +103,74 @@ StatusOr<at::Tensor> Workspace::forward(KVCache& cache, const std::vector<int64_
 at::Tensor Workspace::replay(Graph& g, KVCache& cache, const std::vector<int64_t>& tokens,
                              const std::vector<int64_t>& positions) {
   const int64_t t = static_cast<int64_t>(tokens.size()), size = g.size;
+  const int64_t layers = model_.config().num_layers;
   int64_t* host = g.host.data_ptr<int64_t>();
   for (int64_t i = 0; i < size; ++i) {
     // Padding: token 0 at the last position, in the slots after the real
-    // tokens, which no real token sees and later writes overwrite.
+    // tokens, which no real token sees (causal) and later writes overwrite.
     host[i] = i < t ? tokens[i] : 0;
     host[size + i] = i < t ? positions[i] : positions.back();
     host[2 * size + i] = cache.length() + i;
   }
   g.in.copy_(g.host);  // blocking: the host buffer is reused next call
-  at::Tensor out;
-#if defined(PCACHE_HAVE_CUDA)
-  auto body = [&] {
-    at::Tensor slots = g.in[2];                                               // [size]
-    at::Tensor mask = (slot_ids_.unsqueeze(0) <= slots.unsqueeze(1)).unsqueeze(0);  // [1, size, C]
-    return model_.forward_at_slots(g.in[0].view({1, size}), g.in[1].view({1, size}), slots, mask,
-                                   cache);
+  const int64_t seen = cache.length() + size;  // entries attention covers, padding included
+  // Graph i's work; the same code runs eagerly (the first pass) and is captured.
+  auto segment = [&](int64_t i) {
+    if (i == 0) {
+      at::Tensor positions_in = g.in[1].view({1, size});
+      std::tie(g.cos, g.sin) = model_.rope(positions_in);
+      g.x[0] = model_.embed(g.in[0].view({1, size}));
+      cache.commit_at(g.in[2], positions_in);
+    } else {
+      g.x[i] = model_.layer_output(i - 1, g.x[i - 1], g.attn);
+    }
+    if (i < layers) {
+      g.q[i] = model_.attention_input(i, g.x[i], g.cos, g.sin, g.in[2], cache);
+    } else {
+      g.logits = model_.logits(g.x[i]);
+    }
   };
-  if (g.captured) {
-    g.graph.replay();
-    out = g.logits;
-  } else {
-    // As in Decoder: run once on a side stream (the real result, and the
-    // warm-up capture needs), then capture the same pass without running it.
+  auto attend = [&](int64_t i) {
+    auto [k, v] = cache.first_entries(i, seen);  // [1, Hkv, seen, D]
+    g.attn.copy_(grouped_attention(g.q[i], k, v, at::Tensor(), model_.attention_scale()));
+  };
+#if defined(PCACHE_HAVE_CUDA)
+  if (!g.captured) {
+    // The first pass runs eagerly on a side stream (the real result, and the
+    // warm-up capture needs); then each segment is captured, not run.
+    g.q.assign(layers, at::Tensor());
+    g.x.assign(layers + 1, at::Tensor());
+    const ModelConfig& c = model_.config();
+    g.attn = at::empty({1, c.num_heads, size, c.head_dim},
+                       at::TensorOptions().dtype(model_.dtype()).device(model_.device()));
     c10::cuda::device_synchronize();
     c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, model_.device().index());
-    {
-      c10::cuda::CUDAStreamGuard guard(side);
-      out = body();
-      side.synchronize();
-      g.graph.capture_begin(graph_pool_, cudaStreamCaptureModeThreadLocal);
-      g.logits = body();
-      g.graph.capture_end();
-      graph_pool_ = g.graph.pool();
+    c10::cuda::CUDAStreamGuard guard(side);
+    for (int64_t i = 0; i <= layers; ++i) {
+      segment(i);
+      if (i < layers) attend(i);
     }
-    c10::cuda::device_synchronize();
+    at::Tensor result = g.logits;
+    side.synchronize();
+    for (int64_t i = 0; i <= layers; ++i) {
+      g.segments.push_back(std::make_unique<at::cuda::CUDAGraph>());
+      g.segments[i]->capture_begin(graph_pool_, cudaStreamCaptureModeThreadLocal);
+      segment(i);
+      g.segments[i]->capture_end();
+      graph_pool_ = g.segments[i]->pool();
+    }
+    side.synchronize();
     g.captured = true;
+    cache.advance(t);
+    return result[0][t - 1];
+  }
+  for (int64_t i = 0; i <= layers; ++i) {
+    g.segments[i]->replay();
+    if (i < layers) attend(i);
   }
 #endif
   cache.advance(t);
-  return out[0][t - 1];
+  return g.logits[0][t - 1];
 }
 
 WorkspacePool::WorkspacePool(const LlamaModel& model, int64_t idle_bytes)

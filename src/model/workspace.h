@@ -19,6 +19,7 @@
 #include <ATen/ATen.h>
 
 #include <deque>
+#include <tuple>
 #include <map>
 #include <optional>
 #include <memory>
@@ -70,7 +71,6 @@ class Workspace {
   const bool graphs_;
   std::optional<KVCache> cache_;  // empty while lent out
   const void* buffer_ = nullptr;  // the first K buffer: which cache is ours
-  at::Tensor slot_ids_;           // [capacity] int64: 0, 1, ... (the masks' columns)
   std::map<int64_t, std::unique_ptr<Graph>> graphs_by_size_;
   // The memory pool this workspace's graphs share (they never run at once).
   std::pair<unsigned long long, unsigned long long> graph_pool_{0, 0};

@@ -54,7 +54,10 @@ void check_requests(const LlamaModel& m, Workspace& w, double tolerance) {
       at::Tensor w0 = want.value()[0][0];
       BOOST_TEST_INFO("prompt " << prompt << ", pass of " << positions.size() << " at " << positions[0]);
       BOOST_TEST((got.value() - w0).abs().max().item<double>() <= tolerance);
-      BOOST_TEST(got.value().argmax().item<int64_t>() == w0.argmax().item<int64_t>());
+      // The chosen token is (within rounding) a best one: tiny random models'
+      // logits are nearly flat, so in bfloat16 near-ties may swap.
+      const int64_t chosen = got.value().argmax().item<int64_t>();
+      BOOST_TEST(w0[chosen].item<double>() >= w0.max().item<double>() - tolerance);
     };
     pass(range(0, prompt));
     pass(range(prompt + 10, 3));  // a few new tokens after a gap
