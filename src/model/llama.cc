@@ -46,6 +46,12 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
   return inv_freq;
 }
 
+// x [..., in] times w_t [in, out] (+ bias [out]).
+at::Tensor times(const at::Tensor& x, const at::Tensor& w_t, const at::Tensor& bias) {
+  at::Tensor y = at::matmul(x, w_t);
+  return bias.defined() ? y + bias : y;
+}
+
 std::string sizes_string(const at::Tensor& t) {
   std::string s = "[";
   for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
@@ -104,7 +110,8 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wq, load(p + "self_attn.q_proj.weight", {q_out, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wk, load(p + "self_attn.k_proj.weight", {kv_out, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wv, load(p + "self_attn.v_proj.weight", {kv_out, hidden}));
-      PCACHE_ASSIGN_OR_RETURN(l.wo, load(p + "self_attn.o_proj.weight", {hidden, q_out}));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor wo, load(p + "self_attn.o_proj.weight", {hidden, q_out}));
+      l.wo_t = wo.t().contiguous();
       l.wqkv = at::cat({wq, wk, wv}, 0);
       if (c.attention_bias) {
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bq, load(p + "self_attn.q_proj.bias", {q_out}));
@@ -117,7 +124,8 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       }
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wg, load(p + "mlp.gate_proj.weight", {ffn, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wu, load(p + "mlp.up_proj.weight", {ffn, hidden}));
-      PCACHE_ASSIGN_OR_RETURN(l.w_down, load(p + "mlp.down_proj.weight", {hidden, ffn}));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor w_down, load(p + "mlp.down_proj.weight", {hidden, ffn}));
+      l.w_down_t = w_down.t().contiguous();
       l.w_gate_up = at::cat({wg, wu}, 0);
       if (c.mlp_bias) {
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bg, load(p + "mlp.gate_proj.bias", {ffn}));
@@ -131,7 +139,8 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
     if (c.tie_word_embeddings) {
       m->lm_head_ = m->embed_;
     } else {
-      PCACHE_ASSIGN_OR_RETURN(m->lm_head_, load("lm_head.weight", {c.vocab_size, hidden}));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor head, load("lm_head.weight", {c.vocab_size, hidden}));
+      m->lm_head_t_ = head.t().contiguous();
     }
     m->inv_freq_ = rope_inv_freq(c).to(device);
   } catch (const c10::Error& e) {
@@ -263,13 +272,15 @@ at::Tensor LlamaModel::attention_input(int64_t layer, const at::Tensor& x, const
 at::Tensor LlamaModel::layer_output(int64_t layer, const at::Tensor& x, const at::Tensor& attn) const {
   const Layer& l = layers_[layer];
   const int64_t b = x.size(0), t = x.size(1);
-  at::Tensor out = x + at::linear(attn.transpose(1, 2).reshape({b, t, -1}), l.wo, l.bo);
+  at::Tensor out = x + times(attn.transpose(1, 2).reshape({b, t, -1}), l.wo_t, l.bo);
   auto gate_up = at::linear(rms_norm(out, l.mlp_norm), l.w_gate_up, l.b_gate_up).chunk(2, -1);
-  return out + at::linear(at::silu(gate_up[0]) * gate_up[1], l.w_down, l.b_down);  // [B, T, hidden]
+  return out + times(at::silu(gate_up[0]) * gate_up[1], l.w_down_t, l.b_down);  // [B, T, hidden]
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& x) const {
-  return at::linear(rms_norm(x, norm_), lm_head_).to(at::kFloat);  // [B, T, V]
+  at::Tensor normed = rms_norm(x, norm_);
+  at::Tensor out = lm_head_.defined() ? at::linear(normed, lm_head_) : at::matmul(normed, lm_head_t_);
+  return out.to(at::kFloat);  // [B, T, V]
 }
 
 at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& positions,
