@@ -1,11 +1,11 @@
 #!/bin/bash
 # The GPU figures of docs/benchmarks.md, reproduced on the GPU machine (see
 # ../shared/device/README.md; carry .device-deps staged with `stage.sh fixtures`):
-#   bash bench/run_gpu.sh build test mistral llama
+#   bash bench/run_gpu.sh build test mistral hf-mistral llama hf-llama
 # Each step writes its log and JSON under $OUT (default bench/results/raw).
-# Steps: build | test | mistral | llama (pcache bench, then the transformers
-# baseline, at that 7B shape with random bfloat16 weights) | quick (a short
-# pcache bench at the Mistral shape).
+# Steps: build | test | cuda-tests | mistral | llama (pcache bench at that 7B
+# shape with random bfloat16 weights) | hf-mistral | hf-llama (the
+# transformers baseline at the same shape) | quick (a short pcache bench).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results/raw}
@@ -15,10 +15,12 @@ FIX=$PWD/.device-deps/fixtures
 TOK=$FIX/tiny-mistral/tokenizer.model
 BENCH_ARGS=${BENCH_ARGS:-}
 
-bench_shape() {  # name config
+pcache_shape() {  # name config
   ./build-gpu/pcache bench --model "$FIX/configs/$2" --random-weights --tokenizer "$TOK" \
     --device cuda --dtype bfloat16 --name "$1" --out "$OUT/pcache-h100-$1.json" $BENCH_ARGS \
     2>&1 | tee "$OUT/pcache-h100-$1.log"
+}
+hf_shape() {  # name config
   python3 bench/hf_baseline.py --config "$FIX/configs/$2" --tokenizer "$TOK" --name "$1" \
     --out "$OUT/hf-h100-$1.json" 2>&1 | tee "$OUT/hf-h100-$1.log"
 }
@@ -41,8 +43,10 @@ for step in "$@"; do
       ./build-gpu/pcache bench --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
         --tokenizer "$TOK" --device cuda --dtype bfloat16 --module-tokens 4096,16384 --new-tokens 32 \
         --repeats 5 --decode-repeats 2 --out "$OUT/quick.json" 2>&1 | tail -8 ;;
-    mistral) bench_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
-    llama) bench_shape llama-2-7b llama-2-7b.json ;;
+    mistral) pcache_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
+    llama) pcache_shape llama-2-7b llama-2-7b.json ;;
+    hf-mistral) hf_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
+    hf-llama) hf_shape llama-2-7b llama-2-7b.json ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done
