@@ -46,8 +46,10 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
   return inv_freq;
 }
 
-// x [..., in] times w_t [in, out] (+ bias [out]).
-at::Tensor times(const at::Tensor& x, const at::Tensor& w_t, const at::Tensor& bias) {
+// x [..., in] through a projection held as w [out, in] or as w_t [in, out].
+at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& w_t,
+                   const at::Tensor& bias) {
+  if (w.defined()) return at::linear(x, w, bias);
   at::Tensor y = at::matmul(x, w_t);
   return bias.defined() ? y + bias : y;
 }
@@ -111,7 +113,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wk, load(p + "self_attn.k_proj.weight", {kv_out, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wv, load(p + "self_attn.v_proj.weight", {kv_out, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wo, load(p + "self_attn.o_proj.weight", {hidden, q_out}));
-      l.wo_t = wo.t().contiguous();
+      (device.is_cuda() ? l.wo_t : l.wo) = device.is_cuda() ? wo.t().contiguous() : wo;
       l.wqkv = at::cat({wq, wk, wv}, 0);
       if (c.attention_bias) {
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bq, load(p + "self_attn.q_proj.bias", {q_out}));
@@ -125,7 +127,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wg, load(p + "mlp.gate_proj.weight", {ffn, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wu, load(p + "mlp.up_proj.weight", {ffn, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor w_down, load(p + "mlp.down_proj.weight", {hidden, ffn}));
-      l.w_down_t = w_down.t().contiguous();
+      (device.is_cuda() ? l.w_down_t : l.w_down) = device.is_cuda() ? w_down.t().contiguous() : w_down;
       l.w_gate_up = at::cat({wg, wu}, 0);
       if (c.mlp_bias) {
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bg, load(p + "mlp.gate_proj.bias", {ffn}));
@@ -140,7 +142,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       m->lm_head_ = m->embed_;
     } else {
       PCACHE_ASSIGN_OR_RETURN(at::Tensor head, load("lm_head.weight", {c.vocab_size, hidden}));
-      m->lm_head_t_ = head.t().contiguous();
+      (device.is_cuda() ? m->lm_head_t_ : m->lm_head_) = device.is_cuda() ? head.t().contiguous() : head;
     }
     m->inv_freq_ = rope_inv_freq(c).to(device);
   } catch (const c10::Error& e) {
@@ -272,15 +274,14 @@ at::Tensor LlamaModel::attention_input(int64_t layer, const at::Tensor& x, const
 at::Tensor LlamaModel::layer_output(int64_t layer, const at::Tensor& x, const at::Tensor& attn) const {
   const Layer& l = layers_[layer];
   const int64_t b = x.size(0), t = x.size(1);
-  at::Tensor out = x + times(attn.transpose(1, 2).reshape({b, t, -1}), l.wo_t, l.bo);
+  at::Tensor out = x + project(attn.transpose(1, 2).reshape({b, t, -1}), l.wo, l.wo_t, l.bo);
   auto gate_up = at::linear(rms_norm(out, l.mlp_norm), l.w_gate_up, l.b_gate_up).chunk(2, -1);
-  return out + times(at::silu(gate_up[0]) * gate_up[1], l.w_down_t, l.b_down);  // [B, T, hidden]
+  return out + project(at::silu(gate_up[0]) * gate_up[1], l.w_down, l.w_down_t, l.b_down);  // [B, T, hidden]
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& x) const {
   at::Tensor normed = rms_norm(x, norm_);
-  at::Tensor out = lm_head_.defined() ? at::linear(normed, lm_head_) : at::matmul(normed, lm_head_t_);
-  return out.to(at::kFloat);  // [B, T, V]
+  return project(normed, lm_head_, lm_head_t_, at::Tensor()).to(at::kFloat);  // [B, T, V]
 }
 
 at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& positions,

@@ -89,12 +89,15 @@ class LlamaModel {
     at::Tensor attn_norm;  // [hidden]
     at::Tensor wqkv;       // [(H + 2 Hkv) D, hidden]: q, k, v projections fused
     at::Tensor bqkv;       // [(H + 2 Hkv) D] or undefined
-    at::Tensor wo_t;       // [H D, hidden]: o_proj transposed (cuBLAS reads it faster at small T)
+    // o_proj, down_proj and an untied head are kept transposed on a GPU
+    // ([in, out]: cuBLAS reads them faster at small T), as stored elsewhere
+    // ([out, in]: CPU results then match batched and unbatched bit for bit).
+    at::Tensor wo, wo_t;   // [hidden, H D] or [H D, hidden]
     at::Tensor bo;         // [hidden] or undefined
     at::Tensor mlp_norm;   // [hidden]
     at::Tensor w_gate_up;  // [2 F, hidden]: gate and up fused
     at::Tensor b_gate_up;  // [2 F] or undefined
-    at::Tensor w_down_t;   // [F, hidden]: down_proj transposed, likewise
+    at::Tensor w_down, w_down_t;  // [hidden, F] or [F, hidden]
     at::Tensor b_down;     // [hidden] or undefined
   };
 
@@ -124,8 +127,7 @@ class LlamaModel {
   at::Tensor embed_;  // [V, hidden]
   std::vector<Layer> layers_;
   at::Tensor norm_;      // [hidden]
-  at::Tensor lm_head_;   // [V, hidden] when tied to the embedding, else undefined
-  at::Tensor lm_head_t_; // [hidden, V] untied head, transposed
+  at::Tensor lm_head_, lm_head_t_;  // [V, hidden] (the embedding when tied) or [hidden, V]
   at::Tensor inv_freq_;  // [D / 2] float32
 };
 
