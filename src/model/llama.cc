@@ -1,5 +1,6 @@
 #include "model/llama.h"
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -216,6 +217,20 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
   // "the whole cache, then the new tokens causally", and reads grouped K/V
   // heads as they are: no mask, no copies, at any context length.
   const bool half = q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf;
+  // A long prompt from scratch: cuDNN's attention outruns flash attention on
+  // Hopper (what transformers' sdpa picks there too). It builds a plan per
+  // shape, which is why it is kept to this case; it wants equal head counts.
+  static std::atomic<bool> cudnn_works{true};
+  if (!mask_in.defined() && q.is_cuda() && half && t == s && t >= 1024 && cudnn_works) {
+    try {
+      at::Tensor k_full = g > 1 ? k.repeat_interleave(g, 1) : k;
+      at::Tensor v_full = g > 1 ? v.repeat_interleave(g, 1) : v;
+      return std::get<0>(at::_scaled_dot_product_cudnn_attention(
+          q, k_full, v_full, std::nullopt, false, 0.0, /*is_causal=*/true, false, scale));
+    } catch (const c10::Error&) {
+      cudnn_works = false;  // not in this build or not for this model: flash from now on
+    }
+  }
   if (!mask_in.defined() && q.is_cuda() && half && d % 8 == 0 && d <= 256) {
     return std::get<0>(
         at::_scaled_dot_product_flash_attention(q, k, v, 0.0, /*is_causal=*/true, false, scale));
