@@ -221,7 +221,7 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
   // Hopper (what transformers' sdpa picks there too). It builds a plan per
   // shape, which is why it is kept to this case; it wants equal head counts.
   static std::atomic<bool> cudnn_works{true};
-  if (!mask_in.defined() && q.is_cuda() && half && t == s && t >= 1024 && cudnn_works) {
+  if (!mask_in.defined() && q.is_cuda() && half && t == s && t >= 4096 && cudnn_works) {
     try {
       at::Tensor k_full = g > 1 ? k.repeat_interleave(g, 1) : k;
       at::Tensor v_full = g > 1 ? v.repeat_interleave(g, 1) : v;
