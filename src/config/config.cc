@@ -26,7 +26,7 @@ const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",
                                            "chat_template", "encoding", "prefix_cache",
                                            "max_states",    "cache",    "sampling"};
 const std::vector<std::string> kCacheKeys = {"dir", "device_bytes", "host_bytes",
-                                             "max_pinned_share", "int8_tiers"};
+                                             "max_pinned_share", "int8_tiers", "workspace_bytes"};
 const std::vector<std::string> kSamplingKeys = {"max_tokens", "temperature", "top_k", "top_p",
                                                 "seed"};
 
@@ -297,6 +297,8 @@ class ConfigReader {
         PCACHE_ASSIGN_OR_RETURN(engine.device_cache_bytes, read_bytes(e));
       } else if (k == "cache.host_bytes") {
         PCACHE_ASSIGN_OR_RETURN(engine.host_cache_bytes, read_bytes(e));
+      } else if (k == "cache.workspace_bytes") {
+        PCACHE_ASSIGN_OR_RETURN(engine.workspace_bytes, read_bytes(e));
       } else if (k == "cache.max_pinned_share") {
         PCACHE_ASSIGN_OR_RETURN(double share, read_number(e));
         if (!(share >= 0 && share <= 1)) return out_of_range(e, "in [0, 1]");

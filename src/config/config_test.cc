@@ -87,6 +87,7 @@ const char kFullConfig[] =
     "  host_bytes: 3000000\n"
     "  max_pinned_share: 0.25\n"
     "  int8_tiers: true\n"
+    "  workspace_bytes: 512MiB\n"
     "sampling:\n"
     "  max_tokens: 64\n"
     "  temperature: 0.5\n"
@@ -118,6 +119,7 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
   BOOST_TEST(c.sampling.temperature == 0.5f);
   BOOST_TEST(c.sampling.top_k == 7);
   BOOST_TEST(c.sampling.top_p == 0.9f);
+  BOOST_TEST(c.engine.workspace_bytes == 512ll << 20);
   BOOST_TEST(c.sampling.seed == UINT64_MAX);
   const std::set<std::string> all = {"model",
                                      "device",
@@ -131,6 +133,7 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
                                      "cache.host_bytes",
                                      "cache.max_pinned_share",
                                      "cache.int8_tiers",
+                                     "cache.workspace_bytes",
                                      "sampling.max_tokens",
                                      "sampling.temperature",
                                      "sampling.top_k",
@@ -430,7 +433,7 @@ BOOST_AUTO_TEST_CASE(load_config_reads_a_file) {
   BOOST_REQUIRE_MESSAGE(c.ok(), c.status().to_string());
   BOOST_TEST(c->source == path);
   BOOST_TEST(c->engine.device == "cuda:1");
-  BOOST_TEST(c->keys_set.size() == 17u);
+  BOOST_TEST(c->keys_set.size() == 18u);
 
   write_file(path, "sampling:\n  top_p: 2\n");
   auto bad = load_config(path);
@@ -527,7 +530,7 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->sampling.top_p == 0.95f);
   BOOST_TEST(c->sampling.seed == 0u);
   // The example names every key.
-  BOOST_TEST(c->keys_set.size() == 17u);
+  BOOST_TEST(c->keys_set.size() == 18u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
