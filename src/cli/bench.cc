@@ -26,20 +26,22 @@ namespace {
 // Common English words; those the tokenizer keeps as one piece make the text,
 // so that a text of n words is n tokens of real, varied pieces.
 constexpr const char* kWords[] = {
-    "the", "menu", "table", "dinner", "lunch", "kitchen", "chef", "fresh", "bread", "cheese",
-    "wine", "water", "garden", "market", "price", "open", "closed", "morning", "evening", "night",
-    "city", "river", "bridge", "street", "house", "window", "door", "light", "green", "red",
-    "blue", "white", "black", "small", "large", "good", "new", "old", "long", "short",
-    "fish", "meat", "rice", "soup", "salad", "fruit", "apple", "lemon", "orange", "sugar",
-    "salt", "oil", "milk", "coffee", "tea", "cake", "sweet", "hot", "cold", "warm",
-    "day", "week", "month", "year", "time", "hour", "place", "room", "book", "music",
-    "people", "family", "friend", "child", "woman", "man", "name", "story", "world", "country",
-    "road", "car", "train", "station", "ticket", "walk", "visit", "stay", "watch", "read",
-    "write", "speak", "listen", "learn", "work", "play", "cook", "eat", "drink", "sleep",
-    "and", "with", "from", "near", "under", "over", "after", "before", "during", "every",
-    "many", "some", "other", "first", "last", "next", "best", "early", "late", "quiet",
-    "service", "guest", "order", "plate", "glass", "cup", "spoon", "knife", "fork", "bowl",
-    "pepper", "garlic", "onion", "tomato", "potato", "butter", "cream", "honey", "chocolate", "pizza",
+    "the",     "menu",  "table",   "dinner",    "lunch",  "kitchen", "chef",  "fresh",   "bread",
+    "cheese",  "wine",  "water",   "garden",    "market", "price",   "open",  "closed",  "morning",
+    "evening", "night", "city",    "river",     "bridge", "street",  "house", "window",  "door",
+    "light",   "green", "red",     "blue",      "white",  "black",   "small", "large",   "good",
+    "new",     "old",   "long",    "short",     "fish",   "meat",    "rice",  "soup",    "salad",
+    "fruit",   "apple", "lemon",   "orange",    "sugar",  "salt",    "oil",   "milk",    "coffee",
+    "tea",     "cake",  "sweet",   "hot",       "cold",   "warm",    "day",   "week",    "month",
+    "year",    "time",  "hour",    "place",     "room",   "book",    "music", "people",  "family",
+    "friend",  "child", "woman",   "man",       "name",   "story",   "world", "country", "road",
+    "car",     "train", "station", "ticket",    "walk",   "visit",   "stay",  "watch",   "read",
+    "write",   "speak", "listen",  "learn",     "work",   "play",    "cook",  "eat",     "drink",
+    "sleep",   "and",   "with",    "from",      "near",   "under",   "over",  "after",   "before",
+    "during",  "every", "many",    "some",      "other",  "first",   "last",  "next",    "best",
+    "early",   "late",  "quiet",   "service",   "guest",  "order",   "plate", "glass",   "cup",
+    "spoon",   "knife", "fork",    "bowl",      "pepper", "garlic",  "onion", "tomato",  "potato",
+    "butter",  "cream", "honey",   "chocolate", "pizza",
 };
 
 std::string words_text(const Tokenizer& tok, int64_t n, uint64_t seed) {
@@ -128,8 +130,10 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
   // Every module stays on the device; plain prompts are never reused, so the
   // naive and floor runs really compute everything, every time.
   common.engine.prefix_cache = false;
-  common.engine.device_cache_bytes = std::max<int64_t>(common.engine.device_cache_bytes, b.device_cache_bytes);
-  common.engine.workspace_bytes = std::max<int64_t>(common.engine.workspace_bytes, b.device_cache_bytes);
+  common.engine.device_cache_bytes =
+      std::max<int64_t>(common.engine.device_cache_bytes, b.device_cache_bytes);
+  common.engine.workspace_bytes =
+      std::max<int64_t>(common.engine.workspace_bytes, b.device_cache_bytes);
   auto opened = common.open_engine();
   if (!opened.ok()) return report(opened.status());
   Engine& engine = **opened;
@@ -140,7 +144,8 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
 
   nlohmann::json out;
   out["tool"] = "pcache bench";
-  out["machine"] = {{"hostname", hostname()}, {"device", engine.device_name()}, {"cpu", cpu_name()}};
+  out["machine"] = {
+      {"hostname", hostname()}, {"device", engine.device_name()}, {"cpu", cpu_name()}};
   out["model"] = {{"name", b.name.empty() ? common.model_dir : b.name},
                   {"config", common.model_dir},
                   {"summary", engine.describe()},
@@ -149,20 +154,22 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
   out["dtype"] = described.substr(described.rfind(", ") + 2);
   out["versions"] = {{"pcache", "0.1.0"}, {"build", engine.build_info()}};
   const char* graphs = std::getenv("PCACHE_CUDA_GRAPHS");
-  out["settings"] = {{"warmup", b.warmup},
-                     {"repeats", b.repeats},
-                     {"decode_tokens", b.decode_tokens},
-                     {"decode_repeats", b.decode_repeats},
-                     {"timer", timer.method()},
-                     {"cuda_graphs", graphs && std::string(graphs) == "0" ? "off" : "on where supported"},
-                     {"tokens", "one-piece English words from the tokenizer"}};
+  out["settings"] = {
+      {"warmup", b.warmup},
+      {"repeats", b.repeats},
+      {"decode_tokens", b.decode_tokens},
+      {"decode_repeats", b.decode_repeats},
+      {"timer", timer.method()},
+      {"cuda_graphs", graphs && std::string(graphs) == "0" ? "off" : "on where supported"},
+      {"tokens", "one-piece English words from the tokenizer"}};
   out["date"] = iso_date();
   out["results"] = nlohmann::json::array();
   std::cerr << "pcache bench: " << engine.describe() << " (" << engine.device_name() << ", "
             << engine.build_info() << ")\n";
   std::cerr << std::setw(7) << "module" << std::setw(5) << "new" << std::setw(11) << "naive ms"
-            << std::setw(11) << "cached ms" << std::setw(10) << "floor ms" << std::setw(9) << "speedup"
-            << std::setw(14) << "cached/floor" << std::setw(10) << "decode/s" << "\n";
+            << std::setw(11) << "cached ms" << std::setw(10) << "floor ms" << std::setw(9)
+            << "speedup" << std::setw(14) << "cached/floor" << std::setw(10) << "decode/s"
+            << "\n";
 
   // Times `fn` (which returns a Generation) warmup + repeats times; the
   // Generations of the timed runs go to `gens`.
@@ -195,9 +202,10 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
       if (!compiled.ok()) return report(compiled.status());
       int64_t kv_bytes = 0;
       for (const ModuleReport& m : *compiled) kv_bytes += m.bytes;
-      const std::string with_module = "<prompt schema=\"" + schema_name + "\"><doc/><user>" + new_text +
-                                      "</user></prompt>";
-      const std::string without = "<prompt schema=\"" + schema_name + "\"><user>" + new_text + "</user></prompt>";
+      const std::string with_module =
+          "<prompt schema=\"" + schema_name + "\"><doc/><user>" + new_text + "</user></prompt>";
+      const std::string without =
+          "<prompt schema=\"" + schema_name + "\"><user>" + new_text + "</user></prompt>";
       RunOptions first;
       first.sampling.max_tokens = 1;
       first.sampling.stop_at_eos = false;
@@ -208,16 +216,20 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
 
       engine.reset_peak_device_memory();
       std::vector<Generation> cached_gens;
-      auto cached = measure(b.repeats, [&] { return engine.run(with_module, first); }, &cached_gens);
+      auto cached = measure(
+          b.repeats, [&] { return engine.run(with_module, first); }, &cached_gens);
       if (!cached.ok()) return report(cached.status());
-      auto naive_ms = measure(b.repeats, [&] { return engine.run(with_module, naive); }, nullptr);
+      auto naive_ms = measure(
+          b.repeats, [&] { return engine.run(with_module, naive); }, nullptr);
       if (!naive_ms.ok()) return report(naive_ms.status());
-      auto floor_ms = measure(b.repeats, [&] { return engine.run(without, first); }, nullptr);
+      auto floor_ms = measure(
+          b.repeats, [&] { return engine.run(without, first); }, nullptr);
       if (!floor_ms.ok()) return report(floor_ms.status());
       std::vector<Generation> decode_gens;
       std::optional<Summary> decode_rate;
       if (b.decode_tokens > 0 && b.decode_repeats > 0) {
-        auto d = measure(b.decode_repeats, [&] { return engine.run(with_module, decode); }, &decode_gens);
+        auto d = measure(
+            b.decode_repeats, [&] { return engine.run(with_module, decode); }, &decode_gens);
         if (!d.ok()) return report(d.status());
         std::vector<double> rates;
         for (const Generation& g : decode_gens) rates.push_back(g.timings.decode_tokens_per_s());
@@ -248,9 +260,10 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
                             {"peak_device_bytes", mem.peak_allocated}};
       if (decode_rate) row["decode_tokens_per_s"] = to_json(*decode_rate);
       out["results"].push_back(row);
-      std::cerr << std::fixed << std::setprecision(2) << std::setw(7) << n_module << std::setw(5) << n_new
-                << std::setw(11) << naive_ms->median << std::setw(11) << cached->median << std::setw(10)
-                << floor_ms->median << std::setw(8) << naive_ms->median / cached->median << "x" << std::setw(14)
+      std::cerr << std::fixed << std::setprecision(2) << std::setw(7) << n_module << std::setw(5)
+                << n_new << std::setw(11) << naive_ms->median << std::setw(11) << cached->median
+                << std::setw(10) << floor_ms->median << std::setw(8)
+                << naive_ms->median / cached->median << "x" << std::setw(14)
                 << cached->median / floor_ms->median << std::setw(10)
                 << (decode_rate ? decode_rate->median : 0.0) << "\n";
       if (!b.out.empty()) {

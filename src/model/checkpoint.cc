@@ -1,9 +1,9 @@
 #include "model/checkpoint.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <cstdio>
 #include <sstream>
 
 #include "util/file_util.h"
@@ -120,7 +120,8 @@ const std::string& Checkpoint::fingerprint() const {
     XXH3_64bits_update(state, config_text_.data(), config_text_.size());
     for (const auto& file : files_) XXH3_64bits_update(state, file->bytes(), file->size());
     char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(XXH3_64bits_digest(state)));
+    std::snprintf(hex, sizeof hex, "%016llx",
+                  static_cast<unsigned long long>(XXH3_64bits_digest(state)));
     XXH3_freeState(state);
     fingerprint_ = hex;
   });
@@ -132,14 +133,17 @@ StatusOr<at::Tensor> Checkpoint::load(const std::string& name, const std::vector
   if (random_seed_) {
     try {
       auto options = at::TensorOptions().dtype(dtype).device(device);
-      const bool is_norm = name.size() > 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
+      const bool is_norm =
+          name.size() > 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
       if (is_norm) return at::ones(shape, options);
-      if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) return at::zeros(shape, options);
+      if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0)
+        return at::zeros(shape, options);
       // A per-tensor seed: the same weights whatever the loading order or device.
       at::manual_seed(*random_seed_ ^ XXH3_64bits(name.data(), name.size()));
       return at::randn(shape, options).mul_(init_std_);
     } catch (const c10::Error& e) {
-      return Status::resource_exhausted("random tensor '" + name + "': " + e.what_without_backtrace());
+      return Status::resource_exhausted("random tensor '" + name +
+                                        "': " + e.what_without_backtrace());
     }
   }
   auto it = where_.find(name);

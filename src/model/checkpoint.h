@@ -5,9 +5,9 @@
 #include <ATen/ATen.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <memory>
 #include <string>
 #include <vector>
 

@@ -39,8 +39,8 @@ Decoder::Decoder(const LlamaModel& model, KVCache& cache, int64_t max_steps)
     auto on_device = at::TensorOptions().device(model.device());
     graph_->host_in = at::empty({3}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
     graph_->in = at::zeros({3}, on_device.dtype(at::kLong));
-    graph_->mask =
-        (at::arange(cache.capacity(), on_device.dtype(at::kLong)) < cache.length()).view({1, 1, -1});
+    graph_->mask = (at::arange(cache.capacity(), on_device.dtype(at::kLong)) < cache.length())
+                       .view({1, 1, -1});
   }
 #endif
 }
@@ -56,9 +56,9 @@ StatusOr<at::Tensor> Decoder::step(int64_t token, int64_t position) {
     if (!graph_) {
       ForwardOptions last;
       last.last_logits_only = true;
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor out, model_.forward(at::full({1, 1}, token, at::kLong),
-                                                            at::full({1, 1}, position, at::kLong),
-                                                            cache_, last));
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor out,
+                              model_.forward(at::full({1, 1}, token, at::kLong),
+                                             at::full({1, 1}, position, at::kLong), cache_, last));
       return out[0][0];
     }
 #if defined(PCACHE_HAVE_CUDA)

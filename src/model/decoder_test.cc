@@ -29,7 +29,8 @@ at::Tensor some_tokens(int64_t n) {
 
 // Prefills `prompt` tokens into `cache`; positions start at 0.
 void prefill(const LlamaModel& m, const at::Tensor& tokens, int64_t prompt, KVCache& cache) {
-  auto out = m.forward(tokens.narrow(1, 0, prompt), at::arange(prompt, at::kLong).unsqueeze(0), cache);
+  auto out =
+      m.forward(tokens.narrow(1, 0, prompt), at::arange(prompt, at::kLong).unsqueeze(0), cache);
   BOOST_REQUIRE_MESSAGE(out.ok(), out.status().to_string());
 }
 
@@ -99,7 +100,8 @@ BOOST_AUTO_TEST_CASE(slot_steps_over_the_whole_capacity_equal_appends) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(graphed_steps_equal_eager_steps_on_gpu, *boost::unit_test::precondition(CudaPresent())) {
+BOOST_AUTO_TEST_CASE(graphed_steps_equal_eager_steps_on_gpu,
+                     *boost::unit_test::precondition(CudaPresent())) {
   for (const char* name : {"tiny-mistral", "tiny-llama"}) {
     auto m = load(name, at::kBFloat16, at::Device(at::kCUDA));
     at::Tensor tokens = some_tokens(40);
@@ -115,7 +117,8 @@ BOOST_AUTO_TEST_CASE(graphed_steps_equal_eager_steps_on_gpu, *boost::unit_test::
   }
 }
 
-BOOST_AUTO_TEST_CASE(flash_path_equals_masked_path_on_gpu, *boost::unit_test::precondition(CudaPresent())) {
+BOOST_AUTO_TEST_CASE(flash_path_equals_masked_path_on_gpu,
+                     *boost::unit_test::precondition(CudaPresent())) {
   // No mask takes flash attention on the GPU; the explicit causal mask takes
   // the matmul path. Both must mean "the cache, then causal".
   at::manual_seed(3);

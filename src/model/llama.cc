@@ -128,7 +128,8 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wg, load(p + "mlp.gate_proj.weight", {ffn, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wu, load(p + "mlp.up_proj.weight", {ffn, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor w_down, load(p + "mlp.down_proj.weight", {hidden, ffn}));
-      (device.is_cuda() ? l.w_down_t : l.w_down) = device.is_cuda() ? w_down.t().contiguous() : w_down;
+      (device.is_cuda() ? l.w_down_t : l.w_down) =
+          device.is_cuda() ? w_down.t().contiguous() : w_down;
       l.w_gate_up = at::cat({wg, wu}, 0);
       if (c.mlp_bias) {
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bg, load(p + "mlp.gate_proj.bias", {ffn}));
@@ -143,7 +144,8 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       m->lm_head_ = m->embed_;
     } else {
       PCACHE_ASSIGN_OR_RETURN(at::Tensor head, load("lm_head.weight", {c.vocab_size, hidden}));
-      (device.is_cuda() ? m->lm_head_t_ : m->lm_head_) = device.is_cuda() ? head.t().contiguous() : head;
+      (device.is_cuda() ? m->lm_head_t_ : m->lm_head_) =
+          device.is_cuda() ? head.t().contiguous() : head;
     }
     m->inv_freq_ = rope_inv_freq(c).to(device);
   } catch (const c10::Error& e) {
@@ -255,25 +257,26 @@ double LlamaModel::attention_scale() const {
   return 1.0 / std::sqrt(static_cast<double>(config_.head_dim));
 }
 
-at::Tensor LlamaModel::embed(const at::Tensor& tokens) const { return at::embedding(embed_, tokens); }
+at::Tensor LlamaModel::embed(const at::Tensor& tokens) const {
+  return at::embedding(embed_, tokens);
+}
 
 std::pair<at::Tensor, at::Tensor> LlamaModel::rope(const at::Tensor& positions) const {
   return rope_cos_sin(positions, std::nullopt);
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> LlamaModel::project_qkv(int64_t layer,
-                                                                       const at::Tensor& x,
-                                                                       const at::Tensor& cos,
-                                                                       const at::Tensor& sin) const {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> LlamaModel::project_qkv(
+    int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const {
   const ModelConfig& c = config_;
   const Layer& l = layers_[layer];
-  const int64_t b = x.size(0), t = x.size(1), h = c.num_heads, h_kv = c.num_kv_heads, d = c.head_dim;
+  const int64_t b = x.size(0), t = x.size(1), h = c.num_heads, h_kv = c.num_kv_heads,
+                d = c.head_dim;
   at::Tensor qkv = at::linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [B, T, (H + 2 Hkv) D]
   // RoPE on q and k at once: they are adjacent in qkv.
   at::Tensor qk = qkv.narrow(-1, 0, (h + h_kv) * d).view({b, t, h + h_kv, d});
-  qk = at::addcmul(qk * cos, rotate_half(qk), sin);                      // [B, T, H + Hkv, D]
-  at::Tensor q = qk.narrow(2, 0, h).transpose(1, 2);                     // q: [B, H, T, D]
-  at::Tensor k = qk.narrow(2, h, h_kv).transpose(1, 2);                  // k: [B, Hkv, T, D]
+  qk = at::addcmul(qk * cos, rotate_half(qk), sin);      // [B, T, H + Hkv, D]
+  at::Tensor q = qk.narrow(2, 0, h).transpose(1, 2);     // q: [B, H, T, D]
+  at::Tensor k = qk.narrow(2, h, h_kv).transpose(1, 2);  // k: [B, Hkv, T, D]
   at::Tensor v = qkv.narrow(-1, (h + h_kv) * d, h_kv * d).view({b, t, h_kv, d}).transpose(1, 2);
   return {q, k, v};
 }
@@ -286,12 +289,14 @@ at::Tensor LlamaModel::attention_input(int64_t layer, const at::Tensor& x, const
   return q;
 }
 
-at::Tensor LlamaModel::layer_output(int64_t layer, const at::Tensor& x, const at::Tensor& attn) const {
+at::Tensor LlamaModel::layer_output(int64_t layer, const at::Tensor& x,
+                                    const at::Tensor& attn) const {
   const Layer& l = layers_[layer];
   const int64_t b = x.size(0), t = x.size(1);
   at::Tensor out = x + project(attn.transpose(1, 2).reshape({b, t, -1}), l.wo, l.wo_t, l.bo);
   auto gate_up = at::linear(rms_norm(out, l.mlp_norm), l.w_gate_up, l.b_gate_up).chunk(2, -1);
-  return out + project(at::silu(gate_up[0]) * gate_up[1], l.w_down, l.w_down_t, l.b_down);  // [B, T, hidden]
+  return out + project(at::silu(gate_up[0]) * gate_up[1], l.w_down, l.w_down_t,
+                       l.b_down);  // [B, T, hidden]
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& x) const {

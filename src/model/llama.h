@@ -92,13 +92,13 @@ class LlamaModel {
     // o_proj, down_proj and an untied head are kept transposed on a GPU
     // ([in, out]: cuBLAS reads them faster at small T), as stored elsewhere
     // ([out, in]: CPU results then match batched and unbatched bit for bit).
-    at::Tensor wo, wo_t;   // [hidden, H D] or [H D, hidden]
-    at::Tensor bo;         // [hidden] or undefined
-    at::Tensor mlp_norm;   // [hidden]
-    at::Tensor w_gate_up;  // [2 F, hidden]: gate and up fused
-    at::Tensor b_gate_up;  // [2 F] or undefined
+    at::Tensor wo, wo_t;          // [hidden, H D] or [H D, hidden]
+    at::Tensor bo;                // [hidden] or undefined
+    at::Tensor mlp_norm;          // [hidden]
+    at::Tensor w_gate_up;         // [2 F, hidden]: gate and up fused
+    at::Tensor b_gate_up;         // [2 F] or undefined
     at::Tensor w_down, w_down_t;  // [hidden, F] or [F, hidden]
-    at::Tensor b_down;     // [hidden] or undefined
+    at::Tensor b_down;            // [hidden] or undefined
   };
 
   LlamaModel(const ModelConfig& config, at::ScalarType dtype, at::Device device);
@@ -126,9 +126,9 @@ class LlamaModel {
   at::Device device_;
   at::Tensor embed_;  // [V, hidden]
   std::vector<Layer> layers_;
-  at::Tensor norm_;      // [hidden]
+  at::Tensor norm_;                 // [hidden]
   at::Tensor lm_head_, lm_head_t_;  // [V, hidden] (the embedding when tied) or [hidden, V]
-  at::Tensor inv_freq_;  // [D / 2] float32
+  at::Tensor inv_freq_;             // [D / 2] float32
 };
 
 // Scaled dot-product attention with grouped KV heads.

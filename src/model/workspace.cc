@@ -37,11 +37,11 @@ struct Workspace::Graph {
   std::vector<std::unique_ptr<at::cuda::CUDAGraph>> segments;
 #endif
   int64_t size = 0;
-  at::Tensor host;                   // [3, size] int64, pinned: tokens, positions, slots
-  at::Tensor in;                     // [3, size] int64 on the device: what graph 0 reads
-  at::Tensor attn;                   // [1, H, size, D]: attention of the layer before, read by graph i
-  std::vector<at::Tensor> q, x;      // graph i's outputs: q of layer i, x entering layer i
-  at::Tensor cos, sin, logits;       // graph 0's rotary tables; graph L's [1, size, V] float32
+  at::Tensor host;               // [3, size] int64, pinned: tokens, positions, slots
+  at::Tensor in;                 // [3, size] int64 on the device: what graph 0 reads
+  at::Tensor attn;               // [1, H, size, D]: attention of the layer before, read by graph i
+  std::vector<at::Tensor> q, x;  // graph i's outputs: q of layer i, x entering layer i
+  at::Tensor cos, sin, logits;   // graph 0's rotary tables; graph L's [1, size, V] float32
   bool captured = false;
 };
 
@@ -84,16 +84,17 @@ StatusOr<at::Tensor> Workspace::forward(KVCache& cache, const std::vector<int64_
           g = std::make_unique<Graph>();
           g->size = size;
           g->host = at::empty({3, size}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
-          g->in = at::zeros({3, size}, at::TensorOptions().dtype(at::kLong).device(model_.device()));
+          g->in =
+              at::zeros({3, size}, at::TensorOptions().dtype(at::kLong).device(model_.device()));
         }
         return replay(*g, cache, tokens, positions);
       }
     }
     ForwardOptions last;
     last.last_logits_only = true;
-    PCACHE_ASSIGN_OR_RETURN(at::Tensor out,
-                            model_.forward(at::tensor(tokens, at::kLong).unsqueeze(0),
-                                           at::tensor(positions, at::kLong).unsqueeze(0), cache, last));
+    PCACHE_ASSIGN_OR_RETURN(
+        at::Tensor out, model_.forward(at::tensor(tokens, at::kLong).unsqueeze(0),
+                                       at::tensor(positions, at::kLong).unsqueeze(0), cache, last));
     return out[0][0];
   } catch (const c10::Error& e) {
     return status_of(e, "forward");
@@ -112,7 +113,7 @@ at::Tensor Workspace::replay(Graph& g, KVCache& cache, const std::vector<int64_t
     host[size + i] = i < t ? positions[i] : positions.back();
     host[2 * size + i] = cache.length() + i;
   }
-  g.in.copy_(g.host);  // blocking: the host buffer is reused next call
+  g.in.copy_(g.host);                          // blocking: the host buffer is reused next call
   const int64_t seen = cache.length() + size;  // entries attention covers, padding included
   // Graph i's work; the same code runs eagerly (the first pass) and is captured.
   auto segment = [&](int64_t i) {
@@ -177,7 +178,8 @@ WorkspacePool::WorkspacePool(const LlamaModel& model, int64_t idle_bytes)
     : model_(model),
       idle_bytes_(idle_bytes),
 #if defined(PCACHE_HAVE_CUDA)
-      graphs_(model.device().is_cuda() && !model.config().sliding_window && Decoder::graphs_enabled())
+      graphs_(model.device().is_cuda() && !model.config().sliding_window &&
+              Decoder::graphs_enabled())
 #else
       graphs_(false)
 #endif
@@ -188,7 +190,8 @@ WorkspacePool::~WorkspacePool() = default;
 
 StatusOr<std::shared_ptr<Workspace>> WorkspacePool::acquire(int64_t capacity) {
   // Room for the largest graph's padding beyond what the caller needs.
-  const int64_t want = (capacity + Workspace::kGraphSizes[4] + kCapacityStep - 1) / kCapacityStep * kCapacityStep;
+  const int64_t want =
+      (capacity + Workspace::kGraphSizes[4] + kCapacityStep - 1) / kCapacityStep * kCapacityStep;
   std::unique_ptr<Workspace> found;
   {
     std::lock_guard<std::mutex> lock(mu_);

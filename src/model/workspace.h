@@ -19,11 +19,11 @@
 #include <ATen/ATen.h>
 
 #include <deque>
-#include <tuple>
 #include <map>
-#include <optional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 #include "model/kv_cache.h"

@@ -52,7 +52,8 @@ void check_requests(const LlamaModel& m, Workspace& w, double tolerance) {
                             at::tensor(positions, at::kLong).unsqueeze(0), plain, last);
       BOOST_REQUIRE(want.ok());
       at::Tensor w0 = want.value()[0][0];
-      BOOST_TEST_INFO("prompt " << prompt << ", pass of " << positions.size() << " at " << positions[0]);
+      BOOST_TEST_INFO("prompt " << prompt << ", pass of " << positions.size() << " at "
+                                << positions[0]);
       BOOST_TEST((got.value() - w0).abs().max().item<double>() <= tolerance);
       // The chosen token is (within rounding) a best one: tiny random models'
       // logits are nearly flat, so in bfloat16 near-ties may swap.
@@ -76,7 +77,8 @@ BOOST_AUTO_TEST_CASE(lent_caches_come_back_empty_and_passes_equal_forward) {
   auto m = load("tiny-mistral", at::kFloat, at::kCPU);
   Workspace w(*m, 4096, /*graphs=*/false);
   BOOST_TEST(w.capacity() == 4096);
-  BOOST_TEST(w.bytes() == 2 * 2 * 1 * 4096 * 16 * 4);  // K and V, 2 layers, 1 KV head, D 16, float32
+  BOOST_TEST(w.bytes() ==
+             2 * 2 * 1 * 4096 * 16 * 4);  // K and V, 2 layers, 1 KV head, D 16, float32
   check_requests(*m, w, 1e-5);
   BOOST_TEST(w.holds_cache());
   KVCache c = w.take();
@@ -127,7 +129,8 @@ BOOST_AUTO_TEST_CASE(pool_reuses_by_capacity_within_its_budget) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(graph_replays_equal_plain_passes_on_gpu, *boost::unit_test::precondition(CudaPresent())) {
+BOOST_AUTO_TEST_CASE(graph_replays_equal_plain_passes_on_gpu,
+                     *boost::unit_test::precondition(CudaPresent())) {
   for (const char* name : {"tiny-mistral", "tiny-llama"}) {
     auto m = load(name, at::kBFloat16, at::Device(at::kCUDA));
     Workspace w(*m, 4096, /*graphs=*/true);
