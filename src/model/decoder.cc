@@ -35,6 +35,7 @@ Decoder::Decoder(const LlamaModel& model, KVCache& cache, int64_t max_steps)
 #if defined(PCACHE_HAVE_CUDA)
   if (model.device().is_cuda() && cache.batch() == 1 && !model.config().sliding_window &&
       graphs_enabled()) {
+    cache_.zero_unused();  // attention covers the whole capacity
     graph_ = std::make_unique<Graph>();
     auto on_device = at::TensorOptions().device(model.device());
     graph_->host_in = at::empty({3}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));

@@ -67,6 +67,13 @@ void KVCache::commit_at(const at::Tensor& index, const at::Tensor& positions) {
   pos_.index_copy_(1, index, positions);
 }
 
+void KVCache::zero_unused() {
+  for (size_t l = 0; l < k_.size(); ++l) {
+    k_[l].narrow(2, length_, capacity_ - length_).zero_();
+    v_[l].narrow(2, length_, capacity_ - length_).zero_();
+  }
+}
+
 void KVCache::advance(int64_t t) {
   assert(length_ + t <= capacity_);
   length_ += t;

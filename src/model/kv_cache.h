@@ -65,6 +65,11 @@ class KVCache {
     return {k_[layer].narrow(2, 0, n), v_[layer].narrow(2, 0, n)};
   }
 
+  // Zeroes the entries after length() up to capacity(): attention over the
+  // whole capacity (with a mask) must not meet uninitialised memory, since a
+  // NaN there survives a zero attention weight.
+  void zero_unused();
+
   // Identifies the buffers (they change only when the capacity grows).
   const void* buffer_id() const { return k_.empty() ? nullptr : k_[0].data_ptr(); }
 

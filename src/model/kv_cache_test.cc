@@ -39,6 +39,30 @@ BOOST_AUTO_TEST_CASE(update_commit_grow_truncate) {
   BOOST_TEST(c.keys(0).size(2) == 2);
 }
 
+BOOST_AUTO_TEST_CASE(slot_writes_then_advance) {
+  KVCache c(/*layers=*/1, /*batch=*/1, /*kv_heads=*/2, /*head_dim=*/4, at::kFloat, at::kCPU);
+  c.reserve(10);
+  const void* buffers = c.buffer_id();
+  at::Tensor k = at::randn({1, 2, 2, 4}), v = at::randn({1, 2, 2, 4});
+  at::Tensor slots = at::tensor({0, 1}, at::kLong);
+  auto [k_all, v_all] = c.update_at(0, slots, k, v);
+  BOOST_TEST(k_all.size(2) == c.capacity());  // the whole buffer
+  c.commit_at(slots, at::tensor({4, 7}, at::kLong).unsqueeze(0));
+  BOOST_TEST(c.length() == 0);  // until advanced
+  c.advance(2);
+  BOOST_TEST(c.length() == 2);
+  BOOST_TEST(at::equal(c.keys(0), k));
+  BOOST_TEST(at::equal(c.values(0), v));
+  BOOST_TEST(c.positions()[0][1].item<int64_t>() == 7);
+  auto [k_first, v_first] = c.first_entries(0, 5);
+  BOOST_TEST(k_first.size(2) == 5);
+  c.zero_unused();
+  BOOST_TEST(at::equal(c.keys(0), k));  // entries in use untouched
+  BOOST_TEST(k_first.narrow(2, 2, 3).abs().sum().item<double>() == 0.0);
+  BOOST_TEST(v_first.narrow(2, 2, 3).abs().sum().item<double>() == 0.0);
+  BOOST_TEST(c.buffer_id() == buffers);  // nothing moved
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace pcache

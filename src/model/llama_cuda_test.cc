@@ -4,16 +4,12 @@
 
 #include "model/llama.h"
 #include "model/reference_check.h"
-#include "testing.h"
+#include "model/model_testing.h"
 
 namespace pcache {
 namespace {
 
-struct CudaPresent {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) {
-    return at::hasCUDA();
-  }
-};
+using testing::CudaPresent;
 
 std::unique_ptr<LlamaModel> load_cuda(const std::string& name, at::ScalarType dtype) {
   auto ck = Checkpoint::open(testing::fixture(name));

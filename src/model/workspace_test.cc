@@ -4,23 +4,15 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "testing.h"
+#include "model/model_testing.h"
 
 namespace pcache {
 namespace {
 
-struct CudaPresent {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) {
-    return at::hasCUDA();
-  }
-};
+using testing::CudaPresent;
 
 std::unique_ptr<LlamaModel> load(const std::string& name, at::ScalarType dtype, at::Device device) {
-  auto ck = Checkpoint::open(testing::fixture(name));
-  BOOST_REQUIRE_MESSAGE(ck.ok(), ck.status().to_string());
-  auto model = LlamaModel::load(**ck, dtype, device);
-  BOOST_REQUIRE_MESSAGE(model.ok(), model.status().to_string());
-  return std::move(model).value();
+  return testing::load_fixture_model(name, dtype, device);
 }
 
 std::vector<int64_t> range(int64_t from, int64_t n) {
