@@ -56,6 +56,14 @@ struct BenchOptions {
 };
 int run_bench(CommonOptions& common, const BenchOptions& options);
 
+struct EvalOptions {
+  std::string data_dir;   // from tools/restaurant_data.py: eval.jsonl, eval_<mode>.xml
+  std::string questions;  // default: DATA/eval.jsonl
+  int limit = 0;          // questions at most (0: all)
+  std::string out;        // JSON with every answer ("" = none)
+};
+int run_eval(CommonOptions& common, const EvalOptions& options);
+
 int run_chat(CommonOptions& common, const std::string& schema, const std::string& prompt, const std::string& system,
              const std::string& save_path, const std::string& load_path);
 

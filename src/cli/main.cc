@@ -27,13 +27,15 @@ void finish(const CommonOptions& o, const Generation& g) {
   std::fflush(stdout);
   const auto& t = g.timings;
   std::fprintf(stderr,
-               "prompt %d tokens (%d from cache) | first token %.2f ms | generated %d tokens, %.1f tok/s | stop: %s\n",
-               t.prompt_tokens, t.cached_tokens, t.first_token_ms, t.generated_tokens, t.decode_tokens_per_s(),
-               stop_reason_name(g.stop_reason));
+               "prompt %d tokens (%d from cache) | first token %.2f ms | generated %d tokens, %.1f "
+               "tok/s | stop: %s\n",
+               t.prompt_tokens, t.cached_tokens, t.first_token_ms, t.generated_tokens,
+               t.decode_tokens_per_s(), stop_reason_name(g.stop_reason));
   if (o.timings) print_steps(g.steps);
 }
 
-int run_verify(CommonOptions& o, double tolerance, double min_top1, const std::string& reference_dir) {
+int run_verify(CommonOptions& o, double tolerance, double min_top1,
+               const std::string& reference_dir) {
   auto engine = o.open_engine();
   if (!engine.ok()) return report(engine.status());
   std::printf("model: %s\n", (*engine)->describe().c_str());
@@ -45,22 +47,26 @@ int run_verify(CommonOptions& o, double tolerance, double min_top1, const std::s
   std::printf("%-28s %7s %12s %8s\n", "case", "tokens", "max_abs_err", "top1");
   double worst = 0, agree = 0, total = 0;
   for (const auto& c : cases) {
-    std::printf("%-28s %7lld %12.3e %7.1f%%\n", c.name.c_str(), static_cast<long long>(c.tokens), c.max_abs_error,
-                100 * c.top1_agreement);
+    std::printf("%-28s %7lld %12.3e %7.1f%%\n", c.name.c_str(), static_cast<long long>(c.tokens),
+                c.max_abs_error, 100 * c.top1_agreement);
     worst = std::max(worst, c.max_abs_error);
     agree += c.top1_agreement * c.tokens;
     total += c.tokens;
   }
   const double top1 = total > 0 ? agree / total : 0;
   const bool ok = (tolerance < 0 || worst <= tolerance) && top1 >= min_top1 && !cases.empty();
-  std::printf("%s: max abs error %.3e (tolerance %s), top-1 agreement %.1f%% over %d positions (at least %.1f%%)\n",
-              ok ? "PASS" : "FAIL", worst, tolerance < 0 ? "not checked" : CLI::detail::to_string(tolerance).c_str(),
-              100 * top1, static_cast<int>(total), 100 * min_top1);
+  std::printf(
+      "%s: max abs error %.3e (tolerance %s), top-1 agreement %.1f%% over %d positions (at least "
+      "%.1f%%)\n",
+      ok ? "PASS" : "FAIL", worst,
+      tolerance < 0 ? "not checked" : CLI::detail::to_string(tolerance).c_str(), 100 * top1,
+      static_cast<int>(total), 100 * min_top1);
   std::printf("RoPE frequencies as in the reference: %s\n", report_or->rope_frequencies.c_str());
   return ok ? 0 : kExitFailed;
 }
 
-int run_generate(CommonOptions& o, const std::string& prompt, bool chat, const std::string& system) {
+int run_generate(CommonOptions& o, const std::string& prompt, bool chat,
+                 const std::string& system) {
   auto engine = o.open_engine();
   if (!engine.ok()) return report(engine.status());
   TextCallback print = o.json ? TextCallback() : TextCallback(print_piece);
@@ -91,9 +97,11 @@ int run_compile(CommonOptions& o, const std::string& schema_path) {
   std::printf("%-32s %7s %15s %12s %10s\n", "module", "tokens", "positions", "bytes", "encode_ms");
   int64_t bytes = 0;
   for (const auto& m : *modules) {
-    std::string range = std::to_string(m.first_position) + ".." + std::to_string(m.end_position - 1);
+    std::string range =
+        std::to_string(m.first_position) + ".." + std::to_string(m.end_position - 1);
     std::printf("%-32s %7d %15s %12lld %10s\n", shorten(m.module).c_str(), m.tokens, range.c_str(),
-                static_cast<long long>(m.bytes), m.was_cached ? "cached" : CLI::detail::to_string(m.encode_ms).c_str());
+                static_cast<long long>(m.bytes),
+                m.was_cached ? "cached" : CLI::detail::to_string(m.encode_ms).c_str());
     bytes += m.bytes;
   }
   std::printf("%zu modules, %lld bytes%s\n", modules->size(), static_cast<long long>(bytes),
@@ -112,9 +120,11 @@ std::vector<std::string> read_lines(const std::string& path) {
 
 // --inputs: the prompt is cached once, then every input runs on it, as one
 // batch and one by one, and the two throughputs are compared.
-int run_inputs(Engine& engine, CommonOptions& o, const std::string& prompt_path, const std::string& inputs_path) {
+int run_inputs(Engine& engine, CommonOptions& o, const std::string& prompt_path,
+               const std::string& inputs_path) {
   const std::vector<std::string> inputs = read_lines(inputs_path);
-  if (inputs.empty()) return report(Status::invalid_argument(inputs_path + ": no inputs (one per line)"));
+  if (inputs.empty())
+    return report(Status::invalid_argument(inputs_path + ": no inputs (one per line)"));
   auto cached = engine.cache_pml(read_text(prompt_path), prompt_path);
   if (!cached.ok()) return report(cached.status());
   using Clock = std::chrono::steady_clock;
@@ -142,20 +152,29 @@ int run_inputs(Engine& engine, CommonOptions& o, const std::string& prompt_path,
   }
   const double batch_tps = batch_tokens / batch_s, one_tps = one_tokens / one_s;
   if (o.json) {
-    std::printf("%s\n", nlohmann::json({{"answers", answers},
-                                        {"batched", {{"seconds", batch_s}, {"tokens", batch_tokens}, {"tokens_per_s", batch_tps}}},
-                                        {"one_by_one", {{"seconds", one_s}, {"tokens", one_tokens}, {"tokens_per_s", one_tps}}}})
-                            .dump(2)
-                            .c_str());
+    std::printf(
+        "%s\n",
+        nlohmann::json(
+            {{"answers", answers},
+             {"batched",
+              {{"seconds", batch_s}, {"tokens", batch_tokens}, {"tokens_per_s", batch_tps}}},
+             {"one_by_one",
+              {{"seconds", one_s}, {"tokens", one_tokens}, {"tokens_per_s", one_tps}}}})
+            .dump(2)
+            .c_str());
   } else {
-    std::printf("%zu inputs: batched %.3f s (%d tokens, %.1f tok/s), one by one %.3f s (%d tokens, %.1f tok/s): %.2fx\n",
-                inputs.size(), batch_s, batch_tokens, batch_tps, one_s, one_tokens, one_tps, one_s / batch_s);
+    std::printf(
+        "%zu inputs: batched %.3f s (%d tokens, %.1f tok/s), one by one %.3f s (%d tokens, %.1f "
+        "tok/s): %.2fx\n",
+        inputs.size(), batch_s, batch_tokens, batch_tps, one_s, one_tokens, one_tps,
+        one_s / batch_s);
   }
   return 0;
 }
 
-int run_prompt(CommonOptions& o, const std::string& prompt_path, const std::vector<std::string>& schemas,
-               RunOptions run, const std::string& inputs_path) {
+int run_prompt(CommonOptions& o, const std::string& prompt_path,
+               const std::vector<std::string>& schemas, RunOptions run,
+               const std::string& inputs_path) {
   auto engine = o.open_engine();
   if (!engine.ok()) return report(engine.status());
   for (const auto& path : schemas) {
@@ -164,7 +183,8 @@ int run_prompt(CommonOptions& o, const std::string& prompt_path, const std::vect
   }
   if (!inputs_path.empty()) return run_inputs(**engine, o, prompt_path, inputs_path);
   run.sampling = o.sampling;
-  auto gen = (*engine)->run_file(prompt_path, run, o.json ? TextCallback() : TextCallback(print_piece));
+  auto gen =
+      (*engine)->run_file(prompt_path, run, o.json ? TextCallback() : TextCallback(print_piece));
   if (!gen.ok()) return report(gen.status());
   finish(o, *gen);
   return 0;
@@ -182,9 +202,13 @@ int main(int argc, char** argv) {
   CommonOptions verify;
   std::string verify_model, reference_dir;
   double tolerance = -1, min_top1 = 0.95;
-  CLI::App* v = app.add_subcommand("verify", "Check a checkpoint against its reference logits (reference.safetensors)");
-  v->add_option("model_dir", verify_model, "Hugging Face model folder")->required()->check(CLI::ExistingDirectory);
-  v->add_option("--reference", reference_dir, "folder of reference.safetensors (default: the model folder)");
+  CLI::App* v = app.add_subcommand(
+      "verify", "Check a checkpoint against its reference logits (reference.safetensors)");
+  v->add_option("model_dir", verify_model, "Hugging Face model folder")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  v->add_option("--reference", reference_dir,
+                "folder of reference.safetensors (default: the model folder)");
   v->add_option("--tolerance", tolerance, "max abs logit error allowed (default 1e-3 in float32)")
       ->check(CLI::Range(0.0, 1e9));
   v->add_option("--min-top1", min_top1, "share of positions whose top-1 must agree")
@@ -203,7 +227,8 @@ int main(int argc, char** argv) {
 
   CommonOptions comp;
   std::string schema_path;
-  CLI::App* c = app.add_subcommand("compile", "Encode every cacheable module of a PML schema into the module store");
+  CLI::App* c = app.add_subcommand(
+      "compile", "Encode every cacheable module of a PML schema into the module store");
   c->add_option("schema", schema_path, "schema file (PML)")->required()->check(CLI::ExistingFile);
   comp.add_to(c, false, true);
 
@@ -215,34 +240,47 @@ int main(int argc, char** argv) {
   CLI::App* r = app.add_subcommand("run", "Answer a PML prompt from the module cache");
   r->add_option("prompt", prompt_path, "prompt file (PML)")->required()->check(CLI::ExistingFile);
   r->add_option("--schema", schemas, "schema file(s) the prompt may use")->check(CLI::ExistingFile);
-  r->add_flag("--no-cache", [&](int64_t) { run_options.use_cache = false; },
-              "baseline: the same tokens and positions in one plain prefill");
+  r->add_flag(
+      "--no-cache", [&](int64_t) { run_options.use_cache = false; },
+      "baseline: the same tokens and positions in one plain prefill");
   r->add_flag("--read-only", run_options.read_only, "use cached modules, store nothing new");
   r->add_flag("--greedy", greedy, "greedy decoding (temperature 0)");
-  r->add_option("--inputs", inputs_path, "file of inputs, one per line, run on the cached prompt as one batch")
+  r->add_option("--inputs", inputs_path,
+                "file of inputs, one per line, run on the cached prompt as one batch")
       ->check(CLI::ExistingFile);
   run.add_to(r, true, true);
 
   CommonOptions chat;
   std::string chat_schema, chat_prompt, chat_system, save_path, load_path;
-  CLI::App* h = app.add_subcommand("chat", "Interactive chat on saved states (one user turn per line from a pipe)");
+  CLI::App* h = app.add_subcommand(
+      "chat", "Interactive chat on saved states (one user turn per line from a pipe)");
   h->add_option("--schema", chat_schema, "schema of --prompt")->check(CLI::ExistingFile);
-  h->add_option("--prompt", chat_prompt, "PML prompt whose modules start the conversation")->check(CLI::ExistingFile);
+  h->add_option("--prompt", chat_prompt, "PML prompt whose modules start the conversation")
+      ->check(CLI::ExistingFile);
   h->add_option("--system", chat_system, "system prompt (instead of --prompt)");
-  h->add_option("--save", save_path, "save the conversation's state to this snapshot file at the end");
+  h->add_option("--save", save_path,
+                "save the conversation's state to this snapshot file at the end");
   h->add_option("--load", load_path, "start from a snapshot file")->check(CLI::ExistingFile);
   chat.add_to(h, true, true);
 
   CommonOptions bench;
   BenchOptions bench_options;
-  CLI::App* bn = app.add_subcommand("bench", "Time to first token: naive prefill, module cache and floor, by length");
-  bn->add_option("--module-tokens", bench_options.module_tokens, "module lengths in tokens, comma-separated (4k = 4096)")
+  CLI::App* bn = app.add_subcommand(
+      "bench", "Time to first token: naive prefill, module cache and floor, by length");
+  bn->add_option("--module-tokens", bench_options.module_tokens,
+                 "module lengths in tokens, comma-separated (4k = 4096)")
       ->capture_default_str();
-  bn->add_option("--new-tokens", bench_options.new_tokens, "new-text lengths in tokens, comma-separated")
+  bn->add_option("--new-tokens", bench_options.new_tokens,
+                 "new-text lengths in tokens, comma-separated")
       ->capture_default_str();
-  bn->add_option("--warmup", bench_options.warmup, "untimed runs first")->check(CLI::Range(0, 1000))->capture_default_str();
-  bn->add_option("--repeats", bench_options.repeats, "timed runs")->check(CLI::Range(1, 100000))->capture_default_str();
-  bn->add_option("--decode-tokens", bench_options.decode_tokens, "tokens decoded after the prompt (0: no decode)")
+  bn->add_option("--warmup", bench_options.warmup, "untimed runs first")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  bn->add_option("--repeats", bench_options.repeats, "timed runs")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  bn->add_option("--decode-tokens", bench_options.decode_tokens,
+                 "tokens decoded after the prompt (0: no decode)")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
   bn->add_option("--decode-repeats", bench_options.decode_repeats, "timed decodes")
@@ -252,16 +290,31 @@ int main(int argc, char** argv) {
   bn->add_option("--name", bench_options.name, "model name in the results");
   bn->add_flag("--random-weights", bench.engine.random_weights,
                "--model is a config.json (or its folder): random weights at its shapes");
-  bn->add_option("--tokenizer", bench.engine.tokenizer, "tokenizer.model (default: MODEL/tokenizer.model)")
+  bn->add_option("--tokenizer", bench.engine.tokenizer,
+                 "tokenizer.model (default: MODEL/tokenizer.model)")
       ->check(CLI::ExistingFile);
   bench.add_to(bn, false, true);
+
+  CommonOptions eval;
+  EvalOptions eval_options;
+  CLI::App* ev = app.add_subcommand(
+      "eval", "Answer quality: full prefill, prefix cache and module cache (both modes)");
+  ev->add_option("data", eval_options.data_dir, "folder written by tools/restaurant_data.py")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  ev->add_option("--questions", eval_options.questions,
+                 "questions file (default: DATA/eval.jsonl)");
+  ev->add_option("--limit", eval_options.limit, "questions at most (0: all)")
+      ->check(CLI::Range(0, 1000000));
+  ev->add_option("--out", eval_options.out, "JSON file with every answer");
+  eval.add_to(ev, true, true);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitError;
   }
-  for (CommonOptions* o : {&verify, &gen, &comp, &run, &chat, &bench}) {
+  for (CommonOptions* o : {&verify, &gen, &comp, &run, &chat, &bench, &eval}) {
     if (*o->cmd) {
       if (o == &verify) o->model_dir = verify_model;
       if (pcache::Status s = o->resolve(); !s.ok()) return report(s);
@@ -275,6 +328,11 @@ int main(int argc, char** argv) {
     return run_prompt(run, prompt_path, schemas, run_options, inputs_path);
   }
   if (*bn) return run_bench(bench, bench_options);
+  if (*ev) {
+    if (eval_options.questions.empty())
+      eval_options.questions = eval_options.data_dir + "/eval.jsonl";
+    return run_eval(eval, eval_options);
+  }
   if (*h) {
     if (!chat_prompt.empty() && !chat_system.empty()) {
       return report(pcache::Status::invalid_argument("chat: give --prompt or --system, not both"));
