@@ -238,15 +238,17 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
         at::_scaled_dot_product_flash_attention(q, k, v, 0.0, /*is_causal=*/true, false, scale));
   }
 #endif
-  at::Tensor mask = mask_in;
-  if (!mask.defined() && t > 1) mask = causal_mask(t, s, q.device());
   // Query heads that share a KV head are stacked, so K and V are never repeated.
   at::Tensor qg = q.reshape({b, h_kv, g * t, d});                       // [B, Hkv, G T, D]
   at::Tensor scores = at::matmul(qg, k.transpose(-2, -1)).mul_(scale);  // [B, Hkv, G T, S]
   scores = scores.view({b, h_kv, g, t, s});
-  if (mask.defined()) {
-    scores.masked_fill_(mask.logical_not().view({mask.size(0), 1, 1, t, s}),
-                        -std::numeric_limits<float>::infinity());
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  if (mask_in.defined()) {
+    scores.masked_fill_(mask_in.logical_not().view({mask_in.size(0), 1, 1, t, s}), minus_inf);
+  } else if (t > 1) {
+    // Causal at the end: only the last T keys (the new tokens) hide any.
+    at::Tensor later = causal_mask(t, t, q.device()).logical_not().view({1, 1, 1, t, t});
+    scores.narrow(-1, s - t, t).masked_fill_(later, minus_inf);
   }
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
   at::Tensor out = at::matmul(probs.view({b, h_kv, g * t, s}), v);  // [B, Hkv, G T, D]
