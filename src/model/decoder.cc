@@ -48,6 +48,11 @@ Decoder::Decoder(const LlamaModel& model, KVCache& cache, int64_t max_steps)
 
 Decoder::~Decoder() = default;
 
+std::mutex& Decoder::capture_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
 bool Decoder::graphed() const { return graph_ != nullptr; }
 
 StatusOr<at::Tensor> Decoder::step(int64_t token, int64_t position) {
@@ -82,8 +87,7 @@ StatusOr<at::Tensor> Decoder::step(int64_t token, int64_t position) {
     } else {
       // The first step runs eagerly on a side stream (which also warms up the
       // libraries for that stream); the same step is then captured, not run.
-      static std::mutex capture_mu;  // one capture at a time in the process
-      std::lock_guard<std::mutex> lock(capture_mu);
+      std::lock_guard<std::mutex> lock(capture_mutex());
       c10::cuda::device_synchronize();
       c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, model_.device().index());
       {

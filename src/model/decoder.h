@@ -15,6 +15,7 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <mutex>
 
 #include "model/kv_cache.h"
 #include "model/llama.h"
@@ -41,6 +42,9 @@ class Decoder {
 
   // PCACHE_CUDA_GRAPHS=0 in the environment turns graphs off (to compare).
   static bool graphs_enabled();
+  // Held while a CUDA graph is captured anywhere in the process (Decoder and
+  // Workspace): one capture at a time.
+  static std::mutex& capture_mutex();
 
  private:
   struct Graph;

@@ -144,6 +144,7 @@ at::Tensor Workspace::replay(Graph& g, KVCache& cache, const std::vector<int64_t
     const ModelConfig& c = model_.config();
     g.attn = at::empty({1, c.num_heads, size, c.head_dim},
                        at::TensorOptions().dtype(model_.dtype()).device(model_.device()));
+    std::lock_guard<std::mutex> lock(Decoder::capture_mutex());
     c10::cuda::device_synchronize();
     c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, model_.device().index());
     c10::cuda::CUDAStreamGuard guard(side);
