@@ -1,9 +1,13 @@
 #include "cli/common.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <iostream>
+#include <sstream>
 
 #include "config/config.h"
 
@@ -25,12 +29,19 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
   cmd = app;
   app->add_option("--config", config_path,
                   "YAML configuration (default: $PCACHE_CONFIG or ~/.config/pcache/config.yaml)");
-  if (model_flag) app->add_option("--model", model_dir, "Hugging Face model folder (bench --random-weights: or a config.json)")->check(CLI::ExistingPath);
+  if (model_flag)
+    app->add_option("--model", model_dir,
+                    "Hugging Face model folder (bench --random-weights: or a config.json)")
+        ->check(CLI::ExistingPath);
   app->add_option("--device", engine.device, "cpu, cuda or cuda:N")->capture_default_str();
-  app->add_option("--dtype", engine.dtype, "auto, float32, bfloat16 or float16")->capture_default_str();
-  app->add_option("--chat-template", engine.chat_template, "auto, mistral or llama2")->capture_default_str();
-  app->add_option("--cache-dir", engine.cache_dir, "module cache directory (disk tier); none by default");
-  app->add_option("--encoding", engine.default_encoding, "encoding of schemas that do not say: scaffold or independent")
+  app->add_option("--dtype", engine.dtype, "auto, float32, bfloat16 or float16")
+      ->capture_default_str();
+  app->add_option("--chat-template", engine.chat_template, "auto, mistral or llama2")
+      ->capture_default_str();
+  app->add_option("--cache-dir", engine.cache_dir,
+                  "module cache directory (disk tier); none by default");
+  app->add_option("--encoding", engine.default_encoding,
+                  "encoding of schemas that do not say: scaffold or independent")
       ->check(CLI::IsMember({"scaffold", "independent"}))
       ->capture_default_str();
   app->add_option("--max-states", engine.max_states, "saved states kept at once")
@@ -43,11 +54,19 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
   app->add_option("--temperature", sampling.temperature, "0 = greedy")
       ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
-  app->add_option("--top-k", sampling.top_k, "0 = off")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app->add_option("--top-p", sampling.top_p, "1 = off")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app->add_option("--top-k", sampling.top_k, "0 = off")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app->add_option("--top-p", sampling.top_p, "1 = off")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   app->add_option("--seed", sampling.seed, "random seed for sampling")->capture_default_str();
-  app->add_flag("--ignore-eos", [this](int64_t) { sampling.stop_at_eos = false; }, "do not stop at end-of-sequence");
-  app->add_flag("--timings", timings, "print the step timings (reset, eval, save_state, load_state, eval_prompt, sample)");
+  app->add_flag(
+      "--ignore-eos", [this](int64_t) { sampling.stop_at_eos = false; },
+      "do not stop at end-of-sequence");
+  app->add_flag(
+      "--timings", timings,
+      "print the step timings (reset, eval, save_state, load_state, eval_prompt, sample)");
   app->add_flag("--json", json, "print the answer and timings as JSON");
 }
 
@@ -59,7 +78,9 @@ Status CommonOptions::resolve() {
   }
   PCACHE_ASSIGN_OR_RETURN(Config c, load_config(path));
   // A flag given on the command line wins; the file fills the rest.
-  auto unset = [&](const char* flag) { return cmd->get_option_no_throw(flag) == nullptr || cmd->count(flag) == 0; };
+  auto unset = [&](const char* flag) {
+    return cmd->get_option_no_throw(flag) == nullptr || cmd->count(flag) == 0;
+  };
   auto take = [&](const char* key, const char* flag, auto& field, const auto& value) {
     if (c.has(key) && unset(flag)) field = value;
   };
@@ -83,17 +104,40 @@ Status CommonOptions::resolve() {
   return Status::ok_status();
 }
 
+std::vector<std::string> default_model_dirs() {
+  std::vector<std::string> dirs;
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    const std::string bin_dir = std::string(exe).substr(0, std::string(exe).rfind('/'));
+    dirs.push_back(bin_dir + "/../models/pcache-demo");  // build/pcache in the source tree
+    dirs.push_back(bin_dir + "/../share/pcache/models/pcache-demo");  // installed
+  }
+  dirs.push_back(PCACHE_DEFAULT_MODEL_DIR);  // the source tree it was built from
+  return dirs;
+}
+
 StatusOr<std::unique_ptr<Engine>> CommonOptions::open_engine() const {
-  if (model_dir.empty()) return Status::invalid_argument("no model: pass --model DIR or set 'model' in the configuration");
   PCACHE_RETURN_IF_ERROR(sampling.validate());
-  return Engine::open(model_dir, engine);
+  if (!model_dir.empty()) return Engine::open(model_dir, engine);
+  // No model named: $PCACHE_MODEL (errors name it), else the demo model where it can be found.
+  if (const char* env = std::getenv("PCACHE_MODEL"); env && *env) return Engine::open(env, engine);
+  for (const std::string& dir : default_model_dirs()) {
+    struct stat st;
+    if (stat((dir + "/config.json").c_str(), &st) == 0) return Engine::open(dir, engine);
+  }
+  return Status::invalid_argument(
+      "no model: pass --model DIR, set 'model' in the configuration or PCACHE_MODEL in the "
+      "environment (the demo model, models/pcache-demo, was not found)");
 }
 
 void print_steps(const std::vector<StepTiming>& steps) {
   std::fprintf(stderr, "%-12s %12s %12s %12s\n", "step", "time_ms", "tokens", "tokens/s");
   for (const auto& s : steps) {
     if (s.tokens > 0 && s.ms > 0) {
-      std::fprintf(stderr, "%-12s %12.2f %12d %12.1f\n", s.step.c_str(), s.ms, s.tokens, s.tokens * 1000.0 / s.ms);
+      std::fprintf(stderr, "%-12s %12.2f %12d %12.1f\n", s.step.c_str(), s.ms, s.tokens,
+                   s.tokens * 1000.0 / s.ms);
     } else {
       std::fprintf(stderr, "%-12s %12.2f %12s %12s\n", s.step.c_str(), s.ms, "n/a", "n/a");
     }

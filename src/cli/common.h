@@ -37,6 +37,8 @@ struct CommonOptions {
   // Loads the configuration (--config, else the default location) and sets
   // every value the command line left alone. Errors name the file, key and line.
   Status resolve();
+  // Without a model: $PCACHE_MODEL, then the demo model (models/pcache-demo
+  // beside the program's folder, installed, or in the source tree).
   StatusOr<std::unique_ptr<Engine>> open_engine() const;
 };
 
