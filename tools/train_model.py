@@ -8,7 +8,8 @@ chat template does (bos, [INST], system + "\\n\\n" + user, [/INST], answer, eos)
 counts the answer fully and the prompt at a small weight.
 
 Writes a Hugging Face checkpoint folder (config.json, model.safetensors in bfloat16,
-tokenizer.model) and the loss curve (loss.json, and a PNG when matplotlib is there).
+tokenizer.model, reference logits for `pcache verify`) and the loss curve (loss.json, and a PNG
+when matplotlib is there).
 
   python3 tools/restaurant_data.py --out data --train 20000 --eval 400
   python3 tools/train_model.py --data data --tokenizer .device-deps/fixtures/tiny-mistral/tokenizer.model \\
@@ -96,7 +97,8 @@ def main():
     config = transformers.MistralConfig(
         vocab_size=sp.get_piece_size(), hidden_size=args.hidden, intermediate_size=args.ffn,
         num_hidden_layers=args.layers, num_attention_heads=args.heads, num_key_value_heads=args.kv_heads,
-        head_dim=args.hidden // args.heads, max_position_embeddings=32768, rope_theta=1e6,
+        head_dim=args.hidden // args.heads, max_position_embeddings=32768,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6},
         rms_norm_eps=1e-5, tie_word_embeddings=True, sliding_window=None, bos_token_id=sp.bos_id(),
         eos_token_id=sp.eos_id())
     device = "cuda"
@@ -136,6 +138,11 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     model.to(torch.bfloat16).save_pretrained(args.out, safe_serialization=True)
     shutil.copy(args.tokenizer, os.path.join(args.out, "tokenizer.model"))
+    # Reference logits from transformers, so that `pcache verify` checks the shipped model.
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "tools"))
+    from make_reference import write_reference
+    write_reference(args.out, transformers.MistralForCausalLM, torch.bfloat16, "pcache-demo", config.vocab_size)
     with open(os.path.join(args.out, "loss.json"), "w") as f:
         json.dump({"steps": step, "minutes": round((time.time() - start) / 60, 2), "curve": losses}, f, indent=1)
     try:

@@ -52,24 +52,15 @@ CASES = [
 ]
 
 
-def build(name, spec, out):
-    torch.manual_seed(zlib.crc32(name.encode()))
-    spec = dict(spec)
-    arch, rope, dtype, shard = spec.pop("arch"), spec.pop("rope"), spec.pop("dtype"), spec.pop("shard", None)
-    config_cls, model_cls = (LlamaConfig, LlamaForCausalLM) if arch == "llama" else (MistralConfig, MistralForCausalLM)
-    config = config_cls(vocab_size=VOCAB, rms_norm_eps=1e-5, initializer_range=0.2,
-                        rope_parameters=rope, **spec)
-    model = model_cls(config).to(dtype)
-    folder = os.path.join(out, name)
-    model.save_pretrained(folder, max_shard_size=shard or "1GB")
-    # As the shared fixtures were made: load the checkpoint in its own dtype,
-    # then compute in float32.
+def write_reference(folder, model_cls, dtype, name, vocab):
+    """reference.safetensors + reference.json for the checkpoint in `folder`, as the shared
+    fixtures were made: loaded in its own dtype, then computed in float32."""
     model = model_cls.from_pretrained(folder, dtype=dtype).float().eval()
     gen = torch.Generator().manual_seed(7)
     tensors, cache = {}, None
     with torch.no_grad():
         for case, positions in CASES:
-            ids = torch.randint(3, VOCAB, (1, len(positions)), generator=gen)
+            ids = torch.randint(3, vocab, (1, len(positions)), generator=gen)
             pos = torch.tensor([positions])
             if case == "suffix":
                 out_ = model(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True)
@@ -84,6 +75,19 @@ def build(name, spec, out):
         json.dump({"model": name, "class": model_cls.__name__, "weights_dtype": str(dtype),
                    "cases": [{"case": "prefill"}, {"case": "gapped"}, {"case": "prefix+suffix"}],
                    "note": "written by tests/tools/make_reference.py; logits in float32"}, f, indent=1)
+
+
+def build(name, spec, out):
+    torch.manual_seed(zlib.crc32(name.encode()))
+    spec = dict(spec)
+    arch, rope, dtype, shard = spec.pop("arch"), spec.pop("rope"), spec.pop("dtype"), spec.pop("shard", None)
+    config_cls, model_cls = (LlamaConfig, LlamaForCausalLM) if arch == "llama" else (MistralConfig, MistralForCausalLM)
+    config = config_cls(vocab_size=VOCAB, rms_norm_eps=1e-5, initializer_range=0.2,
+                        rope_parameters=rope, **spec)
+    model = model_cls(config).to(dtype)
+    folder = os.path.join(out, name)
+    model.save_pretrained(folder, max_shard_size=shard or "1GB")
+    write_reference(folder, model_cls, dtype, name, VOCAB)
     print(name, "->", folder)
 
 
