@@ -5,7 +5,8 @@
 # Each step writes its log and JSON under $OUT (default bench/results/raw).
 # Steps: build | test | cuda-tests | mistral | llama (pcache bench at that 7B
 # shape with random bfloat16 weights) | hf-mistral | hf-llama (the
-# transformers baseline at the same shape) | quick (a short pcache bench).
+# transformers baseline at the same shape) | quick (a short pcache bench) |
+# train (issue 7's demo model).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results/raw}
@@ -43,6 +44,14 @@ for step in "$@"; do
       ./build-gpu/pcache bench --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
         --tokenizer "$TOK" --device cuda --dtype bfloat16 --module-tokens 4096,16384 --new-tokens 32 \
         --repeats 5 --decode-repeats 2 --out "$OUT/quick.json" 2>&1 | tail -8 ;;
+    train)
+      # Issue 7: data, training (tools/train_model.py), then the checkpoint packed in parts
+      # of 15 MB (a device run returns at most 8 files of 16 MiB): rebuild it here with
+      #   cat pcache-demo.tar.part* | tar x -C models/
+      python3 tools/restaurant_data.py --out /tmp/data --train ${TRAIN_EXAMPLES:-20000} --eval 400 \
+        && python3 tools/train_model.py --data /tmp/data --tokenizer "$TOK" --out /tmp/models/pcache-demo \
+             --minutes ${TRAIN_MINUTES:-7} --loss-png "$OUT/demo-model-loss.png" 2>&1 | tee "$OUT/train.log" \
+        && tar cf - -C /tmp/models pcache-demo | split -b 15m - "$OUT/pcache-demo.tar.part" ;;
     mistral) pcache_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
     llama) pcache_shape llama-2-7b llama-2-7b.json ;;
     hf-mistral) hf_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
