@@ -136,7 +136,7 @@ def main():
             print(f"step {step} {elapsed:.0f}s loss {loss.item():.4f} lr {lr:.2e}", flush=True)
         step += 1
     os.makedirs(args.out, exist_ok=True)
-    model.to(torch.bfloat16).save_pretrained(args.out, safe_serialization=True)
+    model.to(torch.bfloat16).save_pretrained(args.out)  # safetensors
     shutil.copy(args.tokenizer, os.path.join(args.out, "tokenizer.model"))
     # Reference logits from transformers, so that `pcache verify` checks the shipped model.
     import sys
