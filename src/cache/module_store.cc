@@ -74,14 +74,16 @@ Status validate(const ModuleKV& kv) {
   return Status::ok_status();
 }
 
-// The store's own tensor on `device`. A view into a larger buffer (a KV
-// cache's, say) is compacted, so that an entry holds only its own bytes.
-at::Tensor owned_on(const at::Tensor& t, at::Device device) {
-  at::Tensor d = t.to(device);
-  if (!d.is_contiguous() || d.storage_offset() != 0 || d.storage().nbytes() != d.nbytes()) {
-    return d.clone(at::MemoryFormat::Contiguous);
-  }
-  return d;
+// The store's own copy on `device`, each side's layers in one fresh buffer:
+// an entry holds only its own bytes (never a view into a KV cache), and
+// packed_layers finds them together.
+std::shared_ptr<const ModuleKV> packed_on(const ModuleKV& kv, at::Device device) {
+  auto out = std::make_shared<ModuleKV>();
+  out->tokens = kv.tokens;
+  out->positions = kv.positions;
+  out->k = at::stack(kv.k).to(device).unbind(0);
+  out->v = at::stack(kv.v).to(device).unbind(0);
+  return out;
 }
 
 std::shared_ptr<const ModuleKV> copy_to(const ModuleKV& kv, at::Device device) {
@@ -105,7 +107,7 @@ void make_dirs(const std::string& dir) {
 struct QuantizedKV {
   std::vector<int> tokens;
   std::vector<int64_t> positions;
-  std::vector<QuantizedTensor> kv;  // 2 L tensors
+  std::vector<QuantizedTensor> kv;    // 2 L tensors
   at::ScalarType dtype = at::kFloat;  // of K and V before quantizing
   int64_t device_bytes = 0;           // K and V bytes once dequantized
   int64_t bytes() const {             // K and V bytes as held: values and scales
@@ -292,6 +294,24 @@ std::string ModuleKey::to_string() const {
   return out;
 }
 
+at::Tensor packed_layers(const std::vector<at::Tensor>& layers) {
+  if (layers.empty() || !layers[0].defined() || !layers[0].is_contiguous()) return at::Tensor();
+  const at::Tensor& first = layers[0];
+  const int64_t n = first.numel();
+  for (size_t l = 1; l < layers.size(); ++l) {
+    const at::Tensor& t = layers[l];
+    if (!t.defined() || !t.is_contiguous() || !t.sizes().equals(first.sizes()) ||
+        !t.storage().is_alias_of(first.storage()) ||
+        t.storage_offset() != first.storage_offset() + static_cast<int64_t>(l) * n) {
+      return at::Tensor();
+    }
+  }
+  std::vector<int64_t> sizes = {static_cast<int64_t>(layers.size())}, strides = {n};
+  sizes.insert(sizes.end(), first.sizes().begin(), first.sizes().end());
+  strides.insert(strides.end(), first.strides().begin(), first.strides().end());
+  return first.as_strided(sizes, strides, first.storage_offset());
+}
+
 int64_t ModuleKV::bytes() const {
   int64_t n = 0;
   for (const auto* side : {&k, &v}) {
@@ -306,12 +326,12 @@ int64_t ModuleKV::bytes() const {
 struct ModuleStoreState {
   struct Entry {
     ModuleKey key;
-    std::shared_ptr<const ModuleKV> kv;  // null: quantized (qkv) or on disk only
+    std::shared_ptr<const ModuleKV> kv;      // null: quantized (qkv) or on disk only
     std::shared_ptr<const QuantizedKV> qkv;  // host tier with int8_tiers (kv null then)
-    Tier tier = Tier::kDisk;             // where kv (or qkv) lives
-    int64_t bytes = 0;                   // kv->bytes() (qkv->bytes()) while in memory
-    int64_t file_bytes = 0;              // size of its file; 0: no file known
-    bool pinned = false;                 // only on the device tier
+    Tier tier = Tier::kDisk;                 // where kv (or qkv) lives
+    int64_t bytes = 0;                       // kv->bytes() (qkv->bytes()) while in memory
+    int64_t file_bytes = 0;                  // size of its file; 0: no file known
+    bool pinned = false;                     // only on the device tier
     std::list<std::string>::iterator lru;
     bool in_memory() const { return kv || qkv; }
     // Bytes on the device once brought there.
@@ -349,7 +369,7 @@ struct ModuleStoreState {
 
   // A copy of e's data (in memory) on the compute device, dequantized if need be.
   std::shared_ptr<const ModuleKV> device_copy(const Entry& e) const {
-    return e.qkv ? dequantize_kv(*e.qkv, options.device) : copy_to(*e.kv, options.device);
+    return packed_on(e.qkv ? *dequantize_kv(*e.qkv, options.device) : *e.kv, options.device);
   }
 
   // Takes e's data out of the memory tiers' accounting (not out of the LRU list).
@@ -473,11 +493,12 @@ StatusOr<std::shared_ptr<const ModuleKV>> ModuleStore::get(const ModuleKey& key)
     s.stats.disk_bytes += file_bytes - e.file_bytes;
     e.file_bytes = file_bytes;
     e.lru = s.lru.insert(s.lru.begin(), name);
-    s.place_on_device(e, *loaded);
+    std::shared_ptr<const ModuleKV> kv = packed_on(**loaded, options_.device);
+    s.place_on_device(e, kv);
     ++s.stats.hits;
     ++s.stats.disk_hits;
     s.evict();
-    return std::move(loaded).value();
+    return kv;
   });
 }
 
@@ -490,11 +511,7 @@ Status ModuleStore::put(const ModuleKey& key, ModuleKV kv) {
                                     " bytes: " + name.substr(0, 100) + "...");
   }
   return without_exceptions("ModuleStore::put", [&]() -> Status {
-    auto stored = std::make_shared<ModuleKV>();
-    stored->tokens = std::move(kv.tokens);
-    stored->positions = std::move(kv.positions);
-    for (const auto& t : kv.k) stored->k.push_back(owned_on(t, options_.device));
-    for (const auto& t : kv.v) stored->v.push_back(owned_on(t, options_.device));
+    std::shared_ptr<const ModuleKV> stored = packed_on(kv, options_.device);
 
     // The file is written outside the lock (others go on meanwhile); only the
     // rename, which makes it visible, is ordered with get()'s reads and deletes.

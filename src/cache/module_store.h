@@ -25,10 +25,10 @@
 namespace pcache {
 
 struct ModuleKey {
-  std::string model;    // model fingerprint (hex)
-  std::string schema;   // schema name
-  std::string module;   // module path in the schema, "menu/specials"; "" for the root text
-  uint64_t content = 0; // hash of the entry's inputs
+  std::string model;     // model fingerprint (hex)
+  std::string schema;    // schema name
+  std::string module;    // module path in the schema, "menu/specials"; "" for the root text
+  uint64_t content = 0;  // hash of the entry's inputs
   std::string to_string() const;  // "<model>/<schema>/<module>/<content hex>", unique per key
 };
 
@@ -36,18 +36,26 @@ struct ModuleKey {
 struct ModuleKV {
   std::vector<int> tokens;         // [T]
   std::vector<int64_t> positions;  // [T], ascending
-  std::vector<at::Tensor> k, v;    // per layer [Hkv, T, D], all on one device, one dtype
-  int64_t bytes() const;           // K and V bytes
+  // Per layer [Hkv, T, D], all on one device, one dtype. Entries the store
+  // hands out from its device tier keep each side's layers in one buffer
+  // (see packed_layers).
+  std::vector<at::Tensor> k, v;
+  int64_t bytes() const;  // K and V bytes
 };
+
+// The layers as one [L, Hkv, T, D] tensor when they are consecutive slices of
+// one buffer (as the store keeps them), so that a module is copied into a KV
+// cache with one copy per side; undefined otherwise.
+at::Tensor packed_layers(const std::vector<at::Tensor>& layers);
 
 enum class Tier { kDevice, kHost, kDisk };
 
 struct ModuleStoreOptions {
-  at::Device device = at::kCPU;       // the compute device (the "device" tier lives here)
+  at::Device device = at::kCPU;  // the compute device (the "device" tier lives here)
   int64_t device_budget_bytes = 1ll << 30;
   int64_t host_budget_bytes = 4ll << 30;  // ignored when device is the CPU (one tier in memory)
-  std::string disk_dir;               // empty: no disk tier (entries evicted from host are dropped)
-  double max_pinned_share = 0.5;      // pinned bytes at most this share of the device budget
+  std::string disk_dir;           // empty: no disk tier (entries evicted from host are dropped)
+  double max_pinned_share = 0.5;  // pinned bytes at most this share of the device budget
   // Store K/V below the device tier (host memory and disk files) as per-channel
   // int8 (cache/int8_quant.h), dequantized to the entry's dtype when brought back
   // to the device: about a quarter of float32's bytes, half of bfloat16's, at
@@ -57,7 +65,6 @@ struct ModuleStoreOptions {
 };
 
 using ModuleStoreStats = CacheStats;
-
 
 class ModuleStore {
  public:

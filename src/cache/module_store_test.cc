@@ -186,6 +186,27 @@ BOOST_AUTO_TEST_CASE(put_get_round_trip) {
   BOOST_TEST(s.device_bytes == kEntryBytes + kEntryBytes / 2);
 }
 
+BOOST_AUTO_TEST_CASE(entries_keep_their_layers_packed) {
+  // Whatever the caller's tensors, an entry's layers are consecutive slices
+  // of one buffer per side, which assembly copies in one go.
+  ModuleKV loose = make_kv(1);
+  BOOST_TEST(!packed_layers(loose.k).defined());  // separate tensors
+  ModuleStore store(cpu_options(1 << 20));
+  put_ok(store, key_of("a"), make_kv(1));
+  auto a = get_ok(store, key_of("a"));
+  BOOST_REQUIRE(a);
+  at::Tensor k = packed_layers(a->k), v = packed_layers(a->v);
+  BOOST_REQUIRE(k.defined());
+  BOOST_REQUIRE(v.defined());
+  BOOST_TEST(k.size(0) == static_cast<int64_t>(a->k.size()));
+  BOOST_TEST(k.equal(at::stack(loose.k)));
+  BOOST_TEST(v.equal(at::stack(loose.v)));
+  // A slice of each layer (a KV cache's view, say) is not packed.
+  std::vector<at::Tensor> sliced;
+  for (const auto& t : a->k) sliced.push_back(t.narrow(1, 0, 1));
+  BOOST_TEST(!packed_layers(sliced).defined());
+}
+
 BOOST_AUTO_TEST_CASE(miss_counted) {
   testing::TempDir dir;
   ModuleStore store(cpu_options(1 << 20, dir.path));

@@ -19,15 +19,18 @@ KVCache::KVCache(int64_t num_layers, int64_t batch, int64_t kv_heads, int64_t he
 
 void KVCache::grow_to(int64_t capacity) {
   auto opts = at::TensorOptions().dtype(dtype_).device(device_);
-  for (size_t l = 0; l < k_.size(); ++l) {
-    at::Tensor k = at::empty({batch_, kv_heads_, capacity, head_dim_}, opts);
-    at::Tensor v = at::empty({batch_, kv_heads_, capacity, head_dim_}, opts);
-    if (length_ > 0) {
-      k.narrow(2, 0, length_).copy_(k_[l].narrow(2, 0, length_));
-      v.narrow(2, 0, length_).copy_(v_[l].narrow(2, 0, length_));
-    }
-    k_[l] = k;
-    v_[l] = v;
+  const int64_t layers = static_cast<int64_t>(k_.size());
+  at::Tensor k = at::empty({layers, batch_, kv_heads_, capacity, head_dim_}, opts);
+  at::Tensor v = at::empty({layers, batch_, kv_heads_, capacity, head_dim_}, opts);
+  if (length_ > 0) {
+    k.narrow(3, 0, length_).copy_(k_all_.narrow(3, 0, length_));
+    v.narrow(3, 0, length_).copy_(v_all_.narrow(3, 0, length_));
+  }
+  k_all_ = k;
+  v_all_ = v;
+  for (int64_t l = 0; l < layers; ++l) {
+    k_[l] = k_all_[l];
+    v_[l] = v_all_[l];
   }
   at::Tensor pos = at::empty({batch_, capacity}, opts.dtype(at::kLong));
   if (length_ > 0) pos.narrow(1, 0, length_).copy_(pos_.narrow(1, 0, length_));
@@ -68,10 +71,8 @@ void KVCache::commit_at(const at::Tensor& index, const at::Tensor& positions) {
 }
 
 void KVCache::zero_unused() {
-  for (size_t l = 0; l < k_.size(); ++l) {
-    k_[l].narrow(2, length_, capacity_ - length_).zero_();
-    v_[l].narrow(2, length_, capacity_ - length_).zero_();
-  }
+  k_all_.narrow(3, length_, capacity_ - length_).zero_();
+  v_all_.narrow(3, length_, capacity_ - length_).zero_();
 }
 
 void KVCache::advance(int64_t t) {
@@ -83,6 +84,14 @@ void KVCache::append(const std::vector<at::Tensor>& k, const std::vector<at::Ten
                      const at::Tensor& positions) {
   reserve(positions.size(1));
   for (size_t l = 0; l < k_.size(); ++l) update(static_cast<int64_t>(l), k[l], v[l]);
+  commit(positions);
+}
+
+void KVCache::append_packed(const at::Tensor& k, const at::Tensor& v, const at::Tensor& positions) {
+  const int64_t t = positions.size(1);
+  reserve(t);
+  k_all_.narrow(3, length_, t).copy_(k);
+  v_all_.narrow(3, length_, t).copy_(v);
   commit(positions);
 }
 

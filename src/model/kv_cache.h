@@ -2,7 +2,9 @@
 // position id of each entry, in buffers written in place.
 //
 // Buffers have a capacity that grows geometrically, so that appending a token
-// copies nothing but that token's K/V. Not thread-safe.
+// copies nothing but that token's K/V. All layers share one buffer for K and
+// one for V ([L, B, Hkv, capacity, D]), so that whole entries of every layer
+// are written with one copy (append_packed). Not thread-safe.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -56,6 +58,8 @@ class KVCache {
   // Appends whole entries at once: k, v per layer [B, Hkv, T, D], positions [B, T].
   void append(const std::vector<at::Tensor>& k, const std::vector<at::Tensor>& v,
               const at::Tensor& positions);
+  // The same with every layer in one tensor: k, v [L, B, Hkv, T, D] (one copy each).
+  void append_packed(const at::Tensor& k, const at::Tensor& v, const at::Tensor& positions);
 
   // Drops entries from `length` on (length <= length()).
   void truncate(int64_t length);
@@ -82,7 +86,8 @@ class KVCache {
   int64_t batch_, kv_heads_, head_dim_;
   at::ScalarType dtype_;
   at::Device device_;
-  std::vector<at::Tensor> k_, v_;  // [B, Hkv, capacity, D]
+  at::Tensor k_all_, v_all_;       // [L, B, Hkv, capacity, D]
+  std::vector<at::Tensor> k_, v_;  // views of each layer: [B, Hkv, capacity, D]
   at::Tensor pos_;                 // [B, capacity] int64
   int64_t length_ = 0;
   int64_t capacity_ = 0;

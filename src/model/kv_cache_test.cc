@@ -39,6 +39,23 @@ BOOST_AUTO_TEST_CASE(update_commit_grow_truncate) {
   BOOST_TEST(c.keys(0).size(2) == 2);
 }
 
+BOOST_AUTO_TEST_CASE(packed_append_equals_per_layer_append) {
+  KVCache a(/*layers=*/3, /*batch=*/1, /*kv_heads=*/2, /*head_dim=*/4, at::kFloat, at::kCPU);
+  KVCache b(3, 1, 2, 4, at::kFloat, at::kCPU);
+  at::Tensor k = at::randn({3, 1, 2, 5, 4}), v = at::randn({3, 1, 2, 5, 4});
+  at::Tensor pos = at::arange(5, at::kLong).unsqueeze(0);
+  a.append_packed(k, v, pos);
+  b.append(k.unbind(0), v.unbind(0), pos);
+  a.append_packed(k, v, pos + 5);  // grows past the first capacity? either way, contents kept
+  b.append(k.unbind(0), v.unbind(0), pos + 5);
+  BOOST_TEST(a.length() == 10);
+  for (int64_t l = 0; l < 3; ++l) {
+    BOOST_TEST(a.keys(l).equal(b.keys(l)));
+    BOOST_TEST(a.values(l).equal(b.values(l)));
+  }
+  BOOST_TEST(a.positions().equal(b.positions()));
+}
+
 BOOST_AUTO_TEST_CASE(slot_writes_then_advance) {
   KVCache c(/*layers=*/1, /*batch=*/1, /*kv_heads=*/2, /*head_dim=*/4, at::kFloat, at::kCPU);
   c.reserve(10);

@@ -9,7 +9,8 @@ namespace pcache {
 namespace {
 
 double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 const pml::Node* find_parameter(const pml::Node& module, const std::string& name) {
@@ -24,8 +25,9 @@ const pml::Node* find_parameter(const pml::Node& module, const std::string& name
 
 }  // namespace
 
-PromptCache::PromptCache(const LlamaModel& model, const Tokenizer& tokenizer, ChatTemplate chat_template,
-                         std::string model_fingerprint, ModuleStore& store, pml::EncodingMode default_mode)
+PromptCache::PromptCache(const LlamaModel& model, const Tokenizer& tokenizer,
+                         ChatTemplate chat_template, std::string model_fingerprint,
+                         ModuleStore& store, pml::EncodingMode default_mode)
     : model_(model),
       tokenizer_(tokenizer),
       template_(chat_template),
@@ -49,7 +51,8 @@ StatusOr<std::shared_ptr<const CompiledSchema>> PromptCache::schema(const std::s
   if (it == schemas_.end()) {
     std::string known;
     for (const auto& [n, s] : schemas_) known += (known.empty() ? "" : ", ") + n;
-    return Status::not_found("unknown schema '" + name + "' (loaded: " + (known.empty() ? "none" : known) + ")");
+    return Status::not_found("unknown schema '" + name +
+                             "' (loaded: " + (known.empty() ? "none" : known) + ")");
   }
   return it->second;
 }
@@ -59,7 +62,8 @@ ModuleKey PromptCache::key_of(const CompiledSchema& s, int module, uint64_t cont
 }
 
 StatusOr<std::shared_ptr<const ModuleKV>> PromptCache::fetch(const CompiledSchema& s, int module,
-                                                             bool read_only, std::vector<int>* produced) {
+                                                             bool read_only,
+                                                             std::vector<int>* produced) {
   ModuleEncoder encoder(model_, s.layout, s.schema.mode);
   const ModuleKey key = key_of(s, module, encoder.content_hash(module));
   PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<const ModuleKV> hit, store_.get(key));
@@ -73,7 +77,9 @@ StatusOr<std::shared_ptr<const ModuleKV>> PromptCache::fetch(const CompiledSchem
     produced->push_back(e.module);
     if (!read_only) PCACHE_RETURN_IF_ERROR(store_.put(key_of(s, e.module, e.content), *kv));
   }
-  if (!wanted) return Status::internal("encoding module '" + s.layout.modules[module].path + "' produced no states");
+  if (!wanted)
+    return Status::internal("encoding module '" + s.layout.modules[module].path +
+                            "' produced no states");
   return wanted;
 }
 
@@ -107,7 +113,8 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
   Plan p;
   PCACHE_ASSIGN_OR_RETURN(p.compiled, schema(prompt.schema));
   const Layout& layout = p.compiled->layout;
-  PCACHE_ASSIGN_OR_RETURN(std::vector<pml::Selection> selected, pml::bind(p.compiled->schema, prompt));
+  PCACHE_ASSIGN_OR_RETURN(std::vector<pml::Selection> selected,
+                          pml::bind(p.compiled->schema, prompt));
   auto add = [&](const std::vector<int>& tokens, int64_t start) {
     for (size_t i = 0; i < tokens.size(); ++i) {
       p.tokens.push_back(tokens[i]);
@@ -129,9 +136,10 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
       if (static_cast<int64_t>(tokens.size()) > seg.length) {
         const pml::Node* param = find_parameter(*ml.node, seg.parameter);
         return Status::invalid_argument(
-            sel->location.to_string() + ": value of parameter '" + seg.parameter + "' of module '" + ml.path +
-            "' is " + std::to_string(tokens.size()) + " tokens, longer than its length " +
-            std::to_string(seg.length) + (param ? " (declared at " + param->location.to_string() + ")" : ""));
+            sel->location.to_string() + ": value of parameter '" + seg.parameter + "' of module '" +
+            ml.path + "' is " + std::to_string(tokens.size()) + " tokens, longer than its length " +
+            std::to_string(seg.length) +
+            (param ? " (declared at " + param->location.to_string() + ")" : ""));
       }
       add(tokens, seg.start);
     }
@@ -152,13 +160,15 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
     pos += static_cast<int64_t>(tokens.size());
   }
   if (p.tokens.empty() && !allow_empty) {
-    return Status::invalid_argument(prompt.location.to_string() +
-                                    ": the prompt has nothing to compute: add new text such as <user>...</user>");
+    return Status::invalid_argument(
+        prompt.location.to_string() +
+        ": the prompt has nothing to compute: add new text such as <user>...</user>");
   }
   // Ascending positions: causal order among the computed tokens.
   std::vector<size_t> order(p.tokens.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p.positions[a] < p.positions[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return p.positions[a] < p.positions[b]; });
   std::vector<int64_t> tokens, positions;
   for (size_t i : order) {
     tokens.push_back(p.tokens[i]);
@@ -172,10 +182,12 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
   return p;
 }
 
-StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty,
-                                                int64_t extra_room, const CacheSource& open_cache) {
+StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool read_only,
+                                                bool allow_empty, int64_t extra_room,
+                                                const CacheSource& open_cache) {
   PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt, allow_empty));
-  AssembledPrompt out{model_.new_cache(1), {}, std::move(p.tokens), std::move(p.positions), p.next_position};
+  AssembledPrompt out{
+      model_.new_cache(1), {}, std::move(p.tokens), std::move(p.positions), p.next_position};
   std::vector<std::shared_ptr<const ModuleKV>> parts;
   int64_t total = 0;
   for (int m : p.cached_modules) {
@@ -197,8 +209,9 @@ StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool 
     if (total == 0) return out;
     // Modules whose positions do not interleave are copied in position order,
     // one copy per module and layer, straight into the cache.
-    std::sort(parts.begin(), parts.end(),
-              [](const auto& a, const auto& b) { return a->positions.front() < b->positions.front(); });
+    std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) {
+      return a->positions.front() < b->positions.front();
+    });
     bool in_order = true;
     for (size_t i = 0; i < parts.size() && in_order; ++i) {
       const auto& ps = parts[i]->positions;
@@ -208,12 +221,20 @@ StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool 
     const int64_t layers = model_.config().num_layers;
     if (in_order) {
       for (const auto& kv : parts) {
-        std::vector<at::Tensor> ks, vs;
-        for (int64_t l = 0; l < layers; ++l) {
-          ks.push_back(kv->k[l].unsqueeze(0));  // [1, Hkv, T, D]
-          vs.push_back(kv->v[l].unsqueeze(0));
+        at::Tensor positions =
+            at::tensor(kv->positions, at::kLong).unsqueeze(0).to(model_.device());
+        at::Tensor k_all = packed_layers(kv->k), v_all = packed_layers(kv->v);  // [L, Hkv, T, D]
+        if (k_all.defined() && v_all.defined()) {
+          out.cache.append_packed(k_all.unsqueeze(1), v_all.unsqueeze(1),
+                                  positions);  // one copy a side
+        } else {
+          std::vector<at::Tensor> ks, vs;
+          for (int64_t l = 0; l < layers; ++l) {
+            ks.push_back(kv->k[l].unsqueeze(0));  // [1, Hkv, T, D]
+            vs.push_back(kv->v[l].unsqueeze(0));
+          }
+          out.cache.append(ks, vs, positions);
         }
-        out.cache.append(ks, vs, at::tensor(kv->positions, at::kLong).unsqueeze(0).to(model_.device()));
         out.cache_tokens.insert(out.cache_tokens.end(), kv->tokens.begin(), kv->tokens.end());
       }
       return out;
@@ -242,7 +263,8 @@ StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool 
     }
     out.cache.append(ks, vs, pos.index_select(0, order.cpu()).unsqueeze(0).to(model_.device()));
   } catch (const c10::Error& e) {
-    return Status::resource_exhausted(std::string("assembling cached states: ") + e.what_without_backtrace());
+    return Status::resource_exhausted(std::string("assembling cached states: ") +
+                                      e.what_without_backtrace());
   }
   return out;
 }
@@ -254,10 +276,12 @@ StatusOr<PromptCache::Flat> PromptCache::flatten(const pml::Prompt& prompt) cons
   for (int m : p.cached_modules) {
     for (const Segment& seg : p.compiled->layout.modules[m].segments) {
       if (seg.is_parameter()) continue;
-      for (size_t i = 0; i < seg.tokens.size(); ++i) all.push_back({seg.start + static_cast<int64_t>(i), seg.tokens[i]});
+      for (size_t i = 0; i < seg.tokens.size(); ++i)
+        all.push_back({seg.start + static_cast<int64_t>(i), seg.tokens[i]});
     }
   }
-  std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(all.begin(), all.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   Flat out;
   for (const auto& [pos, tok] : all) {
     out.tokens.push_back(tok);
