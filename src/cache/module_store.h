@@ -79,7 +79,8 @@ class ModuleStore {
   // missing or damaged file.
   StatusOr<std::shared_ptr<const ModuleKV>> get(const ModuleKey& key);
 
-  // Stores `kv` (moved to the compute device if elsewhere) under `key`,
+  // Stores a copy of `kv` on the compute device (so `kv` may view buffers
+  // that change afterwards, a KV cache's say) under `key`,
   // replacing any entry with that key; with a disk_dir it is also written
   // there at once (temp file + rename), so other processes and later runs
   // find it. Then evicts least recently used

@@ -78,9 +78,9 @@ void Engine::Impl::remember_prefix(const std::vector<int>& prompt, const KVCache
   kv.tokens = prompt;
   for (int64_t i = 0; i < n; ++i) kv.positions.push_back(i);
   for (int64_t l = 0; l < cache.num_layers(); ++l) {
-    // Copies: the cache's buffers go on growing while decoding.
-    kv.k.push_back(cache.keys(l)[0].narrow(1, 0, n).clone());
-    kv.v.push_back(cache.values(l)[0].narrow(1, 0, n).clone());
+    // Views: the store copies them into its own buffer (ModuleStore::put).
+    kv.k.push_back(cache.keys(l)[0].narrow(1, 0, n));
+    kv.v.push_back(cache.values(l)[0].narrow(1, 0, n));
   }
   if (!store->put(prefix_key(prompt), std::move(kv)).ok()) return;  // a cache, not a must
   std::lock_guard<std::mutex> lock(prefix_mu);
