@@ -1,5 +1,7 @@
 #include "pcache/engine.h"
 
+#include <torch/version.h>
+
 #include <algorithm>
 #include <chrono>
 #include <deque>
@@ -13,12 +15,11 @@
 #include "model/llama.h"
 #include "model/reference_check.h"
 #include "pml/pml.h"
-#include "runtime/prompt_cache.h"
 #include "runtime/engine_impl.h"
+#include "runtime/prompt_cache.h"
 #include "runtime/sampler.h"
 #include "util/file_util.h"
 #include "xxhash.h"
-#include <torch/version.h>
 
 #if defined(PCACHE_HAVE_CUDA)
 #include <ATen/cuda/CUDAContext.h>
@@ -38,11 +39,9 @@ const char* dtype_name(at::ScalarType t) {
   }
 }
 
-
 constexpr size_t kMaxPrefixes = 32;
 
 }  // namespace
-
 
 StatusOr<int64_t> Engine::Impl::reuse_prefix(const std::vector<int>& prompt, KVCache& cache) {
   std::vector<int> best;
@@ -93,23 +92,25 @@ Status Engine::Impl::check_tokens(const std::vector<int>& ids, const char* what)
   const int64_t vocab = model->config().vocab_size;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= vocab) {
-      return Status::invalid_argument(std::string(what) + ": token " + std::to_string(i) + " has id " +
-                                      std::to_string(ids[i]) + ", outside the vocabulary [0, " +
-                                      std::to_string(vocab) + ")");
+      return Status::invalid_argument(
+          std::string(what) + ": token " + std::to_string(i) + " has id " + std::to_string(ids[i]) +
+          ", outside the vocabulary [0, " + std::to_string(vocab) + ")");
     }
   }
   return Status::ok_status();
 }
 
 StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, int64_t next_position,
-                                           const SamplingOptions& options, const TextCallback& on_text,
-                                           Clock::time_point start, Generation& gen, Workspace* workspace) const {
+                                           const SamplingOptions& options,
+                                           const TextCallback& on_text, Clock::time_point start,
+                                           Generation& gen, Workspace* workspace) const {
   const ModelConfig& config = model->config();
   Sampler sampler(options);
   std::optional<TokenStreamDecoder> stream;
   if (tokenizer) stream.emplace(*tokenizer);
   auto is_eos = [&](int id) {
-    return std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), id) != config.eos_token_ids.end();
+    return std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), id) !=
+           config.eos_token_ids.end();
   };
   // Text pieces go to the callback as they come; false from it stops.
   auto emit = [&](const std::string& piece) {
@@ -137,8 +138,9 @@ StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, in
     }
     if (static_cast<int>(gen.tokens.size()) >= options.max_tokens) break;
     const int64_t position = next_position++;
-    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, workspace ? workspace->forward(cache, {next}, {position})
-                                                      : decoder->step(next, position));
+    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, workspace
+                                                ? workspace->forward(cache, {next}, {position})
+                                                : decoder->step(next, position));
     next = sampler.sample(out);
   }
   if (stream) emit(stream->flush());
@@ -168,9 +170,10 @@ StatusOr<at::Tensor> Engine::Impl::forward_last(Lease& lease, const std::vector<
   if (lease.workspace) return lease.workspace->forward(*lease.cache, tokens, positions);
   ForwardOptions last;
   last.last_logits_only = true;
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits,
-                          model->forward(at::tensor(tokens, at::kLong).unsqueeze(0),
-                                         at::tensor(positions, at::kLong).unsqueeze(0), *lease.cache, last));
+  PCACHE_ASSIGN_OR_RETURN(
+      at::Tensor logits,
+      model->forward(at::tensor(tokens, at::kLong).unsqueeze(0),
+                     at::tensor(positions, at::kLong).unsqueeze(0), *lease.cache, last));
   return logits[0][0];
 }
 
@@ -190,7 +193,8 @@ double GenerationTimings::decode_tokens_per_s() const {
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
-StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, const EngineOptions& options) {
+StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir,
+                                               const EngineOptions& options) {
   PCACHE_ASSIGN_OR_RETURN(at::Device device, parse_device(options.device));
   at::ScalarType dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
   if (options.dtype != "auto") {
@@ -205,16 +209,18 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, con
     return Status::invalid_argument("encoding mode \"" + options.default_encoding +
                                     "\" (expected scaffold or independent)");
   }
-  if (options.device_cache_bytes < 0 || options.host_cache_bytes < 0 || options.max_pinned_share < 0 ||
-      options.max_pinned_share > 1) {
+  if (options.device_cache_bytes < 0 || options.host_cache_bytes < 0 ||
+      options.max_pinned_share < 0 || options.max_pinned_share > 1) {
     return Status::invalid_argument("cache budgets must be >= 0 and max_pinned_share in [0, 1]");
   }
   // Options are checked before the weights are read: a bad one costs nothing.
   if (options.workspace_bytes < 0) {
-    return Status::invalid_argument("workspace_bytes must be >= 0, got " + std::to_string(options.workspace_bytes));
+    return Status::invalid_argument("workspace_bytes must be >= 0, got " +
+                                    std::to_string(options.workspace_bytes));
   }
   if (options.max_states < 1) {
-    return Status::invalid_argument("max_states must be >= 1, got " + std::to_string(options.max_states));
+    return Status::invalid_argument("max_states must be >= 1, got " +
+                                    std::to_string(options.max_states));
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -235,10 +241,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, con
   PCACHE_ASSIGN_OR_RETURN(impl->model, LlamaModel::load(*impl->checkpoint, dtype, device));
   if (impl->tokenizer) {
     if (impl->tokenizer->vocab_size() > impl->model->config().vocab_size) {
-      return Status::invalid_argument(tokenizer_path + ": vocabulary of " +
-                                      std::to_string(impl->tokenizer->vocab_size()) +
-                                      " pieces is larger than the model's " +
-                                      std::to_string(impl->model->config().vocab_size));
+      return Status::invalid_argument(
+          tokenizer_path + ": vocabulary of " + std::to_string(impl->tokenizer->vocab_size()) +
+          " pieces is larger than the model's " + std::to_string(impl->model->config().vocab_size));
     }
     impl->chat_template = impl->tokenizer->default_chat_template();
   }
@@ -255,15 +260,18 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir, con
   if (!options.cache_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options.cache_dir, ec);
-    if (ec) return Status::io_error(options.cache_dir + ": cannot create the cache directory: " + ec.message());
+    if (ec)
+      return Status::io_error(options.cache_dir +
+                              ": cannot create the cache directory: " + ec.message());
   }
   impl->store = std::make_unique<ModuleStore>(store);
   auto pool = std::make_unique<WorkspacePool>(*impl->model, options.workspace_bytes);
   if (pool->graphs()) impl->workspaces = std::move(pool);
   impl->states = std::make_unique<StateTable>(options.max_states);
   if (impl->tokenizer) {
-    impl->prompts = std::make_unique<PromptCache>(*impl->model, *impl->tokenizer, impl->chat_template,
-                                                  impl->checkpoint->fingerprint(), *impl->store, mode);
+    impl->prompts =
+        std::make_unique<PromptCache>(*impl->model, *impl->tokenizer, impl->chat_template,
+                                      impl->checkpoint->fingerprint(), *impl->store, mode);
   }
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
@@ -296,12 +304,14 @@ StatusOr<Generation> Engine::generate_chat(const std::vector<ChatMessage>& messa
                                            const SamplingOptions& options,
                                            const TextCallback& on_text) const {
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  PCACHE_ASSIGN_OR_RETURN(std::vector<int> ids,
-                          tok->apply_chat_template(messages, impl_->chat_template, /*add_generation_prompt=*/true));
+  PCACHE_ASSIGN_OR_RETURN(
+      std::vector<int> ids,
+      tok->apply_chat_template(messages, impl_->chat_template, /*add_generation_prompt=*/true));
   return generate_tokens(ids, options, on_text);
 }
 
-StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, const SamplingOptions& options,
+StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
+                                             const SamplingOptions& options,
                                              const TextCallback& on_text) const {
   PCACHE_RETURN_IF_ERROR(options.validate());
   if (prompt.empty()) return Status::invalid_argument("generate: the prompt has no tokens");
@@ -319,21 +329,24 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt, con
   }
   gen.timings.cached_tokens = static_cast<int>(reused);
   gen.timings.assembly_ms = ms_since(start);
-  gen.steps.push_back({reused > 0 ? "load_state" : "reset", gen.timings.assembly_ms, static_cast<int>(reused)});
+  gen.steps.push_back(
+      {reused > 0 ? "load_state" : "reset", gen.timings.assembly_ms, static_cast<int>(reused)});
 
   const auto prefill_start = Clock::now();
   std::vector<int64_t> rest(prompt.begin() + reused, prompt.end()), positions(rest.size());
   for (size_t i = 0; i < rest.size(); ++i) positions[i] = reused + static_cast<int64_t>(i);
   PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, impl_->forward_last(lease, rest, positions));
   gen.timings.prefill_ms = ms_since(prefill_start);
-  gen.steps.push_back({reused > 0 ? "eval_prompt" : "eval", gen.timings.prefill_ms, static_cast<int>(n - reused)});
+  gen.steps.push_back(
+      {reused > 0 ? "eval_prompt" : "eval", gen.timings.prefill_ms, static_cast<int>(n - reused)});
   if (impl_->options.prefix_cache && reused < n - 1) {
     const auto save_start = Clock::now();
     impl_->remember_prefix(prompt, cache);
     gen.steps.push_back({"save_state", ms_since(save_start), 0});
   }
   PCACHE_RETURN_IF_ERROR(
-      impl_->decode(cache, logits, n, options, on_text, start, gen, lease.workspace.get()).status());
+      impl_->decode(cache, logits, n, options, on_text, start, gen, lease.workspace.get())
+          .status());
   return gen;
 }
 
@@ -378,8 +391,9 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
   int64_t next_position = 0;
   const int64_t room = options.sampling.max_tokens;
   if (options.use_cache) {
-    PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled,
-                            impl_->prompts->assemble(prompt, options.read_only, false, room, open_cache));
+    PCACHE_ASSIGN_OR_RETURN(
+        AssembledPrompt assembled,
+        impl_->prompts->assemble(prompt, options.read_only, false, room, open_cache));
     lease.cache.emplace(std::move(assembled.cache));
     tokens = std::move(assembled.tokens);
     positions = std::move(assembled.positions);
@@ -397,14 +411,17 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
   }
   gen.timings.prompt_tokens = gen.timings.cached_tokens + static_cast<int>(tokens.size());
   gen.timings.assembly_ms = ms_since(start);
-  gen.steps.push_back({options.use_cache ? "load_state" : "reset", gen.timings.assembly_ms, gen.timings.cached_tokens});
+  gen.steps.push_back({options.use_cache ? "load_state" : "reset", gen.timings.assembly_ms,
+                       gen.timings.cached_tokens});
 
   const auto prefill_start = Clock::now();
   PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, impl_->forward_last(lease, tokens, positions));
   gen.timings.prefill_ms = ms_since(prefill_start);
-  gen.steps.push_back({options.use_cache ? "eval_prompt" : "eval", gen.timings.prefill_ms, static_cast<int>(tokens.size())});
-  PCACHE_RETURN_IF_ERROR(impl_->decode(*lease.cache, logits, next_position, options.sampling, on_text, start, gen,
-                                       lease.workspace.get())
+  gen.steps.push_back({options.use_cache ? "eval_prompt" : "eval", gen.timings.prefill_ms,
+                       static_cast<int>(tokens.size())});
+  PCACHE_RETURN_IF_ERROR(impl_
+                             ->decode(*lease.cache, logits, next_position, options.sampling,
+                                      on_text, start, gen, lease.workspace.get())
                              .status());
   return gen;
 }
@@ -428,7 +445,8 @@ std::string Engine::device_name() const {
 std::string Engine::build_info() const {
   std::string info = "libtorch " TORCH_VERSION;
 #if defined(PCACHE_HAVE_CUDA) && defined(CUDA_VERSION)
-  info += ", CUDA " + std::to_string(CUDA_VERSION / 1000) + "." + std::to_string(CUDA_VERSION % 1000 / 10);
+  info += ", CUDA " + std::to_string(CUDA_VERSION / 1000) + "." +
+          std::to_string(CUDA_VERSION % 1000 / 10);
 #endif
   return info;
 }

@@ -78,8 +78,9 @@ struct Engine::Impl {
   // Samples from `logits` ([V]) and decodes until a stop; fills gen (its
   // "sample" step too). Returns the sampler's state at the end.
   StatusOr<std::string> decode(KVCache& cache, at::Tensor logits, int64_t next_position,
-                               const SamplingOptions& options, const TextCallback& on_text, Clock::time_point start,
-                               Generation& gen, Workspace* workspace = nullptr) const;
+                               const SamplingOptions& options, const TextCallback& on_text,
+                               Clock::time_point start, Generation& gen,
+                               Workspace* workspace = nullptr) const;
   // InvalidArgument for an id outside the vocabulary.
   Status check_tokens(const std::vector<int>& ids, const char* what) const;
 };

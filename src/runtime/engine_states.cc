@@ -18,7 +18,9 @@ at::Tensor row_of(const std::vector<int>& ids) {
   return at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
 }
 
-at::Tensor positions_from(int64_t start, int64_t n) { return at::arange(start, start + n, at::kLong).unsqueeze(0); }
+at::Tensor positions_from(int64_t start, int64_t n) {
+  return at::arange(start, start + n, at::kLong).unsqueeze(0);
+}
 
 std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -62,7 +64,9 @@ struct ChatFormat {
     std::vector<int> ids = first_turn ? std::vector<int>{} : std::vector<int>{tok.bos_id()};
     return concat(ids, tok.encode("[INST] " + text + " [/INST]"));
   }
-  std::vector<int> answer(const std::string& text) const { return concat(tok.encode(text), {tok.eos_id()}); }
+  std::vector<int> answer(const std::string& text) const {
+    return concat(tok.encode(text), {tok.eos_id()});
+  }
 };
 
 namespace {
@@ -72,8 +76,9 @@ StatusOr<at::Tensor> extend(const LlamaModel& model, KVCache& cache, const std::
                             int64_t first_position) {
   ForwardOptions o;
   o.last_logits_only = true;
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, model.forward(row_of(ids), positions_from(first_position, ids.size()),
-                                                          cache, o));
+  PCACHE_ASSIGN_OR_RETURN(
+      at::Tensor logits,
+      model.forward(row_of(ids), positions_from(first_position, ids.size()), cache, o));
   return logits[0][0];
 }
 
@@ -83,7 +88,8 @@ namespace {
 
 // A one-row cache holding `state`, timed as the "load_state" step of `gen`,
 // which is about to add `new_tokens` to it.
-KVCache load_state(const LlamaModel& model, const SavedState& state, size_t new_tokens, Generation& gen) {
+KVCache load_state(const LlamaModel& model, const SavedState& state, size_t new_tokens,
+                   Generation& gen) {
   const auto start = Clock::now();
   KVCache cache = state.materialize(model.new_cache(1));
   gen.timings.assembly_ms = ms_since(start);
@@ -94,7 +100,8 @@ KVCache load_state(const LlamaModel& model, const SavedState& state, size_t new_
 }
 
 // Prefills `ids` from position 0 into a new state with no parent.
-StatusOr<CachedPrompt> prefill_new_state(Engine::Impl& impl, const std::vector<int>& ids, bool open_system_turn) {
+StatusOr<CachedPrompt> prefill_new_state(Engine::Impl& impl, const std::vector<int>& ids,
+                                         bool open_system_turn) {
   CachedPrompt out;
   auto start = Clock::now();
   KVCache cache = impl.model->new_cache(1);
@@ -103,7 +110,8 @@ StatusOr<CachedPrompt> prefill_new_state(Engine::Impl& impl, const std::vector<i
   PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(*impl.model, cache, ids, 0));
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(ids.size())});
   start = Clock::now();
-  out.state = impl.states->add(extend_state(nullptr, cache, 0, ids, logits, "", open_system_turn), 0);
+  out.state =
+      impl.states->add(extend_state(nullptr, cache, 0, ids, logits, "", open_system_turn), 0);
   out.steps.push_back({"save_state", ms_since(start), 0});
   out.tokens = static_cast<int>(ids.size());
   return out;
@@ -126,9 +134,11 @@ StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messag
   bool open = !system.empty();
   bool first = true;
   for (; i < messages.size(); i += 2) {
-    if (messages[i].role != "user" || i + 1 >= messages.size() || messages[i + 1].role != "assistant") {
-      return Status::invalid_argument("cache_chat: message " + std::to_string(i) + " (" + messages[i].role +
-                                      "): expected an optional system message, then user and assistant pairs");
+    if (messages[i].role != "user" || i + 1 >= messages.size() ||
+        messages[i + 1].role != "assistant") {
+      return Status::invalid_argument(
+          "cache_chat: message " + std::to_string(i) + " (" + messages[i].role +
+          "): expected an optional system message, then user and assistant pairs");
     }
     PCACHE_ASSIGN_OR_RETURN(auto user, format.user(messages[i].content, open, first));
     ids = concat(concat(ids, user), format.answer(messages[i + 1].content));
@@ -137,13 +147,14 @@ StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messag
   return prefill_new_state(*impl_, ids, open);
 }
 
-StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml, const std::string& file_name) {
+StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
+                                         const std::string& file_name) {
   if (!impl_->prompts) return tokenizer().status();
   PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_xml, file_name));
   CachedPrompt out;
   auto start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(AssembledPrompt a,
-                          impl_->prompts->assemble(prompt, /*read_only=*/false, /*allow_empty=*/true));
+  PCACHE_ASSIGN_OR_RETURN(AssembledPrompt a, impl_->prompts->assemble(prompt, /*read_only=*/false,
+                                                                      /*allow_empty=*/true));
   out.steps.push_back({"load_state", ms_since(start), static_cast<int>(a.cache_tokens.size())});
   start = Clock::now();
   // A prompt of modules only (a chat's context) has no logits until a turn comes.
@@ -152,8 +163,9 @@ StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml, const st
   if (n > 0) {
     ForwardOptions o;
     o.last_logits_only = true;
-    PCACHE_ASSIGN_OR_RETURN(logits, impl_->model->forward(at::tensor(a.tokens, at::kLong).view({1, n}),
-                                                          at::tensor(a.positions, at::kLong).view({1, n}), a.cache, o));
+    PCACHE_ASSIGN_OR_RETURN(
+        logits, impl_->model->forward(at::tensor(a.tokens, at::kLong).view({1, n}),
+                                      at::tensor(a.positions, at::kLong).view({1, n}), a.cache, o));
     logits = logits[0][0];
   }
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(n)});
@@ -169,7 +181,8 @@ StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml, const st
   return out;
 }
 
-StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text, const SamplingOptions& options,
+StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text,
+                                             const SamplingOptions& options,
                                              const TextCallback& on_text) {
   PCACHE_RETURN_IF_ERROR(options.validate());
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
@@ -180,8 +193,9 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   KVCache cache = load_state(*impl_->model, *state, ids.size(), gen);
   at::Tensor logits = state->last_logits;
   if (ids.empty() && !logits.defined()) {
-    return Status::invalid_argument("text_completion: state " + std::to_string(id) +
-                                    " has no logits yet (a prompt of modules only): give some text");
+    return Status::invalid_argument(
+        "text_completion: state " + std::to_string(id) +
+        " has no logits yet (a prompt of modules only): give some text");
   }
   const auto prefill_start = Clock::now();
   if (!ids.empty()) {
@@ -189,14 +203,16 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   }
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({"eval_prompt", gen.timings.prefill_ms, static_cast<int>(ids.size())});
-  PCACHE_RETURN_IF_ERROR(
-      impl_->decode(cache, logits, state->next_position() + static_cast<int64_t>(ids.size()), options, on_text,
-                    start, gen)
-          .status());
+  PCACHE_RETURN_IF_ERROR(impl_
+                             ->decode(cache, logits,
+                                      state->next_position() + static_cast<int64_t>(ids.size()),
+                                      options, on_text, start, gen)
+                             .status());
   return gen;
 }
 
-StatusOr<std::vector<Generation>> Engine::text_completion(StateId id, const std::vector<std::string>& inputs,
+StatusOr<std::vector<Generation>> Engine::text_completion(StateId id,
+                                                          const std::vector<std::string>& inputs,
                                                           const SamplingOptions& options) {
   PCACHE_RETURN_IF_ERROR(options.validate());
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
@@ -208,7 +224,8 @@ StatusOr<std::vector<Generation>> Engine::text_completion(StateId id, const std:
   int64_t longest = 1;
   for (size_t i = 0; i < inputs.size(); ++i) {
     ids.push_back(tok->encode(inputs[i]));
-    if (ids.back().empty()) return Status::invalid_argument("text_completion: input " + std::to_string(i) + " is empty");
+    if (ids.back().empty())
+      return Status::invalid_argument("text_completion: input " + std::to_string(i) + " is empty");
     longest = std::max<int64_t>(longest, static_cast<int64_t>(ids.back().size()));
   }
   const auto start = Clock::now();
@@ -229,14 +246,16 @@ StatusOr<std::vector<Generation>> Engine::text_completion(StateId id, const std:
     valid[r].narrow(0, p + n, longest - n).fill_(false);
   }
   at::Tensor causal = at::ones({longest, longest}, at::kBool).tril();
-  at::Tensor mask = at::cat({at::ones({longest, p}, at::kBool), causal}, 1).unsqueeze(0).repeat({b, 1, 1});
+  at::Tensor mask =
+      at::cat({at::ones({longest, p}, at::kBool), causal}, 1).unsqueeze(0).repeat({b, 1, 1});
   mask = mask.logical_and(valid.unsqueeze(1));
   const auto prefill_start = Clock::now();
   ForwardOptions o;
   o.mask = mask;
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits,
-                          model.forward(at::tensor(tokens, at::kLong).view({b, longest}),
-                                        at::tensor(positions, at::kLong).view({b, longest}), cache, o));
+  PCACHE_ASSIGN_OR_RETURN(
+      at::Tensor logits,
+      model.forward(at::tensor(tokens, at::kLong).view({b, longest}),
+                    at::tensor(positions, at::kLong).view({b, longest}), cache, o));
   const double prefill_ms = ms_since(prefill_start);
 
   const ModelConfig& config = model.config();
@@ -258,7 +277,8 @@ StatusOr<std::vector<Generation>> Engine::text_completion(StateId id, const std:
     gens[r].timings.first_token_ms = ms_since(start);
   }
   auto is_eos = [&](int t) {
-    return std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), t) != config.eos_token_ids.end();
+    return std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), t) !=
+           config.eos_token_ids.end();
   };
   const auto decode_start = Clock::now();
   for (;;) {
@@ -284,8 +304,9 @@ StatusOr<std::vector<Generation>> Engine::text_completion(StateId id, const std:
     valid = at::cat({valid, at::ones({b, 1}, at::kBool)}, 1);
     ForwardOptions step;
     step.mask = valid.unsqueeze(1);  // [B, 1, S]
-    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, model.forward(at::tensor(step_tokens, at::kLong).view({b, 1}),
-                                                          at::tensor(next_pos, at::kLong).view({b, 1}), cache, step));
+    PCACHE_ASSIGN_OR_RETURN(
+        at::Tensor out, model.forward(at::tensor(step_tokens, at::kLong).view({b, 1}),
+                                      at::tensor(next_pos, at::kLong).view({b, 1}), cache, step));
     for (int64_t r = 0; r < b; ++r) {
       ++next_pos[r];
       if (!done[r]) next[r] = samplers[r].sample(out[r][0]);
@@ -304,12 +325,14 @@ StatusOr<std::vector<Generation>> Engine::text_completion(StateId id, const std:
 }
 
 StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::string& user_turn,
-                                             const SamplingOptions& options, const TextCallback& on_text) {
+                                             const SamplingOptions& options,
+                                             const TextCallback& on_text) {
   return chat_completion(id, std::vector<ChatMessage>{{"user", user_turn}}, options, on_text);
 }
 
 StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatMessage>& messages,
-                                             const SamplingOptions& options, const TextCallback& on_text) {
+                                             const SamplingOptions& options,
+                                             const TextCallback& on_text) {
   PCACHE_RETURN_IF_ERROR(options.validate());
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
   PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
@@ -324,8 +347,9 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
     const ChatMessage& m = messages[i];
     const bool expect_user = i % 2 == 0;
     if (m.role != (expect_user ? "user" : "assistant")) {
-      return Status::invalid_argument("chat_completion: message " + std::to_string(i) + " (" + m.role +
-                                      "): expected " + (expect_user ? "user" : "assistant"));
+      return Status::invalid_argument("chat_completion: message " + std::to_string(i) + " (" +
+                                      m.role + "): expected " +
+                                      (expect_user ? "user" : "assistant"));
     }
     if (expect_user) {
       PCACHE_ASSIGN_OR_RETURN(auto user, format.user(m.content, open, first));
@@ -357,8 +381,9 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
   closing.push_back(tok->eos_id());
   PCACHE_ASSIGN_OR_RETURN(at::Tensor last, extend(*impl_->model, cache, closing, pos));
   std::vector<int> turn = concat(concat(ids, gen.tokens), {tok->eos_id()});
-  result.state = impl_->states->add(
-      extend_state(state, cache, state->length(), turn, last, sampler_state, /*open_system_turn=*/false), id);
+  result.state = impl_->states->add(extend_state(state, cache, state->length(), turn, last,
+                                                 sampler_state, /*open_system_turn=*/false),
+                                    id);
   gen.steps.push_back({"save_state", ms_since(save_start), 0});
   return result;
 }
@@ -398,20 +423,23 @@ Status Engine::save(StateId id, const std::string& path, bool int8) const {
     snap.v.push_back(cache.values(l)[0]);
   }
   if (!state->last_logits.defined()) {
-    return Status::failed_precondition("save: state " + std::to_string(id) + " has no logits yet (a prompt of modules only)");
+    return Status::failed_precondition("save: state " + std::to_string(id) +
+                                       " has no logits yet (a prompt of modules only)");
   }
   snap.last_logits = state->last_logits.to(at::kCPU, at::kFloat);
   std::string resume;
   if (state->next_position() != snap.positions.back() + 1) {
     resume = kResumeTag + std::to_string(state->next_position()) + " ";
   }
-  snap.sampler_state = (state->open_system_turn ? kOpenTurnTag : "") + resume + state->sampler_state;
+  snap.sampler_state =
+      (state->open_system_turn ? kOpenTurnTag : "") + resume + state->sampler_state;
   return write_snapshot(path, snap, int8 ? SnapshotCompression::kInt8 : SnapshotCompression::kNone);
 }
 
 StatusOr<StateId> Engine::load(const std::string& path) {
-  PCACHE_ASSIGN_OR_RETURN(Snapshot snap, read_snapshot(path, impl_->checkpoint->fingerprint(),
-                                                       impl_->model->device(), impl_->model->dtype()));
+  PCACHE_ASSIGN_OR_RETURN(
+      Snapshot snap, read_snapshot(path, impl_->checkpoint->fingerprint(), impl_->model->device(),
+                                   impl_->model->dtype()));
   const ModelConfig& c = impl_->model->config();
   if (static_cast<int64_t>(snap.k.size()) != c.num_layers || snap.k[0].size(0) != c.num_kv_heads ||
       snap.k[0].size(2) != c.head_dim || snap.last_logits.numel() != c.vocab_size) {
