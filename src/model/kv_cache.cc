@@ -59,20 +59,14 @@ void KVCache::commit(const at::Tensor& positions) {
   length_ += t;
 }
 
-std::pair<at::Tensor, at::Tensor> KVCache::update_at(int64_t layer, const at::Tensor& index,
-                                                     const at::Tensor& k, const at::Tensor& v) {
+void KVCache::update_at(int64_t layer, const at::Tensor& index, const at::Tensor& k,
+                        const at::Tensor& v) {
   k_[layer].index_copy_(2, index, k);
   v_[layer].index_copy_(2, index, v);
-  return {k_[layer], v_[layer]};
 }
 
 void KVCache::commit_at(const at::Tensor& index, const at::Tensor& positions) {
   pos_.index_copy_(1, index, positions);
-}
-
-void KVCache::zero_unused() {
-  k_all_.narrow(3, length_, capacity_ - length_).zero_();
-  v_all_.narrow(3, length_, capacity_ - length_).zero_();
 }
 
 void KVCache::advance(int64_t t) {

@@ -45,11 +45,10 @@ class KVCache {
   // makes them part of the cache.
   void commit(const at::Tensor& positions);
 
-  // The same for a step replayed as a CUDA graph, where offsets must live on
+  // The same for a pass replayed as a CUDA graph, where offsets must live on
   // the device: writes k, v at `index` ([T] int64 on the device, all below
-  // capacity()) and returns the whole buffers ([B, Hkv, capacity, D]).
-  std::pair<at::Tensor, at::Tensor> update_at(int64_t layer, const at::Tensor& index,
-                                              const at::Tensor& k, const at::Tensor& v);
+  // capacity()).
+  void update_at(int64_t layer, const at::Tensor& index, const at::Tensor& k, const at::Tensor& v);
   // Records positions ([B, T]) at `index`; advance() then makes them part of
   // the cache (on the host, outside the graph).
   void commit_at(const at::Tensor& index, const at::Tensor& positions);
@@ -68,11 +67,6 @@ class KVCache {
   std::pair<at::Tensor, at::Tensor> first_entries(int64_t layer, int64_t n) const {
     return {k_[layer].narrow(2, 0, n), v_[layer].narrow(2, 0, n)};
   }
-
-  // Zeroes the entries after length() up to capacity(): attention over the
-  // whole capacity (with a mask) must not meet uninitialised memory, since a
-  // NaN there survives a zero attention weight.
-  void zero_unused();
 
   // Identifies the buffers (they change only when the capacity grows).
   const void* buffer_id() const { return k_.empty() ? nullptr : k_[0].data_ptr(); }

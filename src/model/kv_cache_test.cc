@@ -62,8 +62,7 @@ BOOST_AUTO_TEST_CASE(slot_writes_then_advance) {
   const void* buffers = c.buffer_id();
   at::Tensor k = at::randn({1, 2, 2, 4}), v = at::randn({1, 2, 2, 4});
   at::Tensor slots = at::tensor({0, 1}, at::kLong);
-  auto [k_all, v_all] = c.update_at(0, slots, k, v);
-  BOOST_TEST(k_all.size(2) == c.capacity());  // the whole buffer
+  c.update_at(0, slots, k, v);
   c.commit_at(slots, at::tensor({4, 7}, at::kLong).unsqueeze(0));
   BOOST_TEST(c.length() == 0);  // until advanced
   c.advance(2);
@@ -73,10 +72,7 @@ BOOST_AUTO_TEST_CASE(slot_writes_then_advance) {
   BOOST_TEST(c.positions()[0][1].item<int64_t>() == 7);
   auto [k_first, v_first] = c.first_entries(0, 5);
   BOOST_TEST(k_first.size(2) == 5);
-  c.zero_unused();
-  BOOST_TEST(at::equal(c.keys(0), k));  // entries in use untouched
-  BOOST_TEST(k_first.narrow(2, 2, 3).abs().sum().item<double>() == 0.0);
-  BOOST_TEST(v_first.narrow(2, 2, 3).abs().sum().item<double>() == 0.0);
+  BOOST_TEST(at::equal(k_first.narrow(2, 0, 2), k));
   BOOST_TEST(c.buffer_id() == buffers);  // nothing moved
 }
 

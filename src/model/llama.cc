@@ -310,31 +310,17 @@ at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& 
                                     KVCache& cache, const Pass& pass) const {
   const int64_t t = tokens.size(1);
   auto [cos, sin] = rope_cos_sin(positions, pass.rope_freq_dtype);  // [B, T, 1, D]
-  if (!pass.slots.defined()) cache.reserve(t);
+  cache.reserve(t);
 
   at::Tensor x = embed(tokens);  // x: [B, T, hidden]
   for (int64_t i = 0; i < config_.num_layers; ++i) {
     auto [q, k, v] = project_qkv(i, x, cos, sin);
-    auto [k_all, v_all] = pass.slots.defined() ? cache.update_at(i, pass.slots, k, v)
-                                               : cache.update(i, k, v);  // [B, Hkv, S, D]
+    auto [k_all, v_all] = cache.update(i, k, v);  // [B, Hkv, S, D]
     x = layer_output(i, x, grouped_attention(q, k_all, v_all, pass.mask, attention_scale()));
   }
-  if (pass.slots.defined()) {
-    cache.commit_at(pass.slots, positions);
-  } else {
-    cache.commit(positions);
-  }
+  cache.commit(positions);
   if (pass.last_logits_only) x = x.narrow(1, t - 1, 1);
   return logits(x);  // [B, T | 1, V]
-}
-
-at::Tensor LlamaModel::forward_at_slots(const at::Tensor& tokens, const at::Tensor& positions,
-                                        const at::Tensor& slots, const at::Tensor& mask,
-                                        KVCache& cache) const {
-  Pass pass;
-  pass.mask = mask;
-  pass.slots = slots;
-  return forward_impl(tokens, positions, cache, pass);
 }
 
 StatusOr<at::Tensor> LlamaModel::forward(const at::Tensor& tokens, const at::Tensor& positions,

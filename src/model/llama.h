@@ -57,16 +57,6 @@ class LlamaModel {
   StatusOr<at::Tensor> forward(const at::Tensor& tokens, const at::Tensor& positions,
                                KVCache& cache, const ForwardOptions& options = {}) const;
 
-  // forward() with every offset on the device, as a step replayed from a CUDA
-  // graph needs: writes the new K/V at cache slots `slots` ([T] int64, below
-  // capacity()), attends over the cache's whole capacity where `mask`
-  // ([B, T, capacity] bool) allows, and leaves length() to the caller
-  // (KVCache::advance). Inputs must already be on the model's device; throws
-  // c10::Error (the caller is the layer boundary).
-  at::Tensor forward_at_slots(const at::Tensor& tokens, const at::Tensor& positions,
-                              const at::Tensor& slots, const at::Tensor& mask,
-                              KVCache& cache) const;
-
   // The pieces of forward(), for callers that run them separately (piecewise
   // CUDA graphs, model/workspace.h). Inputs on the model's device; they throw
   // c10::Error.
@@ -104,8 +94,7 @@ class LlamaModel {
   LlamaModel(const ModelConfig& config, at::ScalarType dtype, at::Device device);
   // How one pass reads and writes the cache.
   struct Pass {
-    at::Tensor mask;   // [B, T, S] bool, or undefined: every cached entry and causal
-    at::Tensor slots;  // [T] cache slots to write, or undefined: append after length()
+    at::Tensor mask;  // [B, T, S] bool, or undefined: every cached entry and causal
     bool last_logits_only = false;
     std::optional<at::ScalarType> rope_freq_dtype;
   };

@@ -1,6 +1,7 @@
 #include "model/workspace.h"
 
-#include "model/decoder.h"
+#include <cstdlib>
+#include <cstring>
 
 #if defined(PCACHE_HAVE_CUDA)
 #include <ATen/cuda/CUDAGraph.h>
@@ -15,6 +16,15 @@ namespace {
 // Capacities are rounded up to this many entries, so that requests of similar
 // lengths share a workspace and its graphs.
 constexpr int64_t kCapacityStep = 4096;
+
+// PCACHE_CUDA_GRAPHS=0 in the environment turns graphs off (to compare).
+bool graphs_enabled() {
+  const char* env = std::getenv("PCACHE_CUDA_GRAPHS");
+  return env == nullptr || std::strcmp(env, "0") != 0;
+}
+
+// Held while a graph is captured: one capture at a time in the process.
+std::mutex capture_mutex;
 
 Status status_of(const c10::Error& e, const char* what) {
   std::string message = e.what_without_backtrace();
@@ -144,7 +154,7 @@ at::Tensor Workspace::replay(Graph& g, KVCache& cache, const std::vector<int64_t
     const ModelConfig& c = model_.config();
     g.attn = at::empty({1, c.num_heads, size, c.head_dim},
                        at::TensorOptions().dtype(model_.dtype()).device(model_.device()));
-    std::lock_guard<std::mutex> lock(Decoder::capture_mutex());
+    std::lock_guard<std::mutex> lock(capture_mutex);
     c10::cuda::device_synchronize();
     c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, model_.device().index());
     c10::cuda::CUDAStreamGuard guard(side);
@@ -179,8 +189,7 @@ WorkspacePool::WorkspacePool(const LlamaModel& model, int64_t idle_bytes)
     : model_(model),
       idle_bytes_(idle_bytes),
 #if defined(PCACHE_HAVE_CUDA)
-      graphs_(model.device().is_cuda() && !model.config().sliding_window &&
-              Decoder::graphs_enabled())
+      graphs_(model.device().is_cuda() && !model.config().sliding_window && graphs_enabled())
 #else
       graphs_(false)
 #endif

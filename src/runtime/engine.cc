@@ -11,7 +11,6 @@
 
 #include "cache/module_store.h"
 #include "model/checkpoint.h"
-#include "model/decoder.h"
 #include "model/llama.h"
 #include "model/reference_check.h"
 #include "pml/pml.h"
@@ -100,10 +99,10 @@ Status Engine::Impl::check_tokens(const std::vector<int>& ids, const char* what)
   return Status::ok_status();
 }
 
-StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, int64_t next_position,
+StatusOr<std::string> Engine::Impl::decode(Lease& lease, at::Tensor logits, int64_t next_position,
                                            const SamplingOptions& options,
                                            const TextCallback& on_text, Clock::time_point start,
-                                           Generation& gen, Workspace* workspace) const {
+                                           Generation& gen) const {
   const ModelConfig& config = model->config();
   Sampler sampler(options);
   std::optional<TokenStreamDecoder> stream;
@@ -121,10 +120,6 @@ StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, in
   int next = sampler.sample(logits);
   gen.timings.first_token_ms = ms_since(start);
   auto decode_start = Clock::now();
-  // Steps replay the workspace's graphs when there is one; else a Decoder
-  // (which captures its own graph for this cache where it can).
-  std::optional<Decoder> decoder;
-  if (!workspace) decoder.emplace(*model, cache, options.max_tokens - 1);
   gen.stop_reason = StopReason::kMaxTokens;
   for (;;) {
     if (options.stop_at_eos && is_eos(next)) {
@@ -137,10 +132,8 @@ StatusOr<std::string> Engine::Impl::decode(KVCache& cache, at::Tensor logits, in
       break;
     }
     if (static_cast<int>(gen.tokens.size()) >= options.max_tokens) break;
-    const int64_t position = next_position++;
-    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, workspace
-                                                ? workspace->forward(cache, {next}, {position})
-                                                : decoder->step(next, position));
+    // A step replays the workspace's graphs when there is one.
+    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, forward_last(lease, {next}, {next_position++}));
     next = sampler.sample(out);
   }
   if (stream) emit(stream->flush());
@@ -344,9 +337,7 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
     impl_->remember_prefix(prompt, cache);
     gen.steps.push_back({"save_state", ms_since(save_start), 0});
   }
-  PCACHE_RETURN_IF_ERROR(
-      impl_->decode(cache, logits, n, options, on_text, start, gen, lease.workspace.get())
-          .status());
+  PCACHE_RETURN_IF_ERROR(impl_->decode(lease, logits, n, options, on_text, start, gen).status());
   return gen;
 }
 
@@ -419,10 +410,8 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({options.use_cache ? "eval_prompt" : "eval", gen.timings.prefill_ms,
                        static_cast<int>(tokens.size())});
-  PCACHE_RETURN_IF_ERROR(impl_
-                             ->decode(*lease.cache, logits, next_position, options.sampling,
-                                      on_text, start, gen, lease.workspace.get())
-                             .status());
+  PCACHE_RETURN_IF_ERROR(
+      impl_->decode(lease, logits, next_position, options.sampling, on_text, start, gen).status());
   return gen;
 }
 

@@ -14,14 +14,6 @@ namespace {
 constexpr const char* kOpenTurnTag = "open_system_turn=1 ";
 constexpr const char* kResumeTag = "resume_position=";
 
-at::Tensor row_of(const std::vector<int>& ids) {
-  return at::tensor(std::vector<int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
-}
-
-at::Tensor positions_from(int64_t start, int64_t n) {
-  return at::arange(start, start + n, at::kLong).unsqueeze(0);
-}
-
 std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -71,32 +63,30 @@ struct ChatFormat {
 
 namespace {
 
-// Runs `ids` after the state held in `cache`, returning logits of the last.
-StatusOr<at::Tensor> extend(const LlamaModel& model, KVCache& cache, const std::vector<int>& ids,
-                            int64_t first_position) {
-  ForwardOptions o;
-  o.last_logits_only = true;
-  PCACHE_ASSIGN_OR_RETURN(
-      at::Tensor logits,
-      model.forward(row_of(ids), positions_from(first_position, ids.size()), cache, o));
-  return logits[0][0];
-}
-
-}  // namespace
-
-namespace {
-
-// A one-row cache holding `state`, timed as the "load_state" step of `gen`,
-// which is about to add `new_tokens` to it.
-KVCache load_state(const LlamaModel& model, const SavedState& state, size_t new_tokens,
-                   Generation& gen) {
+// A cache for one request (a pooled workspace's on the GPU) holding `state`
+// with room for `new_tokens` and the answer after it, timed as the
+// "load_state" step of `gen`.
+Status load_state(const Engine::Impl& impl, const SavedState& state, size_t new_tokens,
+                  int max_tokens, Engine::Impl::Lease& lease, Generation& gen) {
   const auto start = Clock::now();
-  KVCache cache = state.materialize(model.new_cache(1));
+  PCACHE_RETURN_IF_ERROR(
+      impl.open_cache(state.length() + static_cast<int64_t>(new_tokens) + max_tokens, lease));
+  KVCache filled = state.materialize(std::move(*lease.cache));
+  lease.cache.emplace(std::move(filled));
   gen.timings.assembly_ms = ms_since(start);
   gen.timings.cached_tokens = static_cast<int>(state.length());
   gen.timings.prompt_tokens = static_cast<int>(state.length() + new_tokens);
   gen.steps.push_back({"load_state", gen.timings.assembly_ms, gen.timings.cached_tokens});
-  return cache;
+  return Status::ok_status();
+}
+
+// The last token's logits of `ids` at first_position, first_position + 1, ...
+// after the lease's cache.
+StatusOr<at::Tensor> extend(const Engine::Impl& impl, Engine::Impl::Lease& lease,
+                            const std::vector<int>& ids, int64_t first_position) {
+  std::vector<int64_t> tokens(ids.begin(), ids.end()), positions(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) positions[i] = first_position + static_cast<int64_t>(i);
+  return impl.forward_last(lease, tokens, positions);
 }
 
 // Prefills `ids` from position 0 into a new state with no parent.
@@ -104,10 +94,12 @@ StatusOr<CachedPrompt> prefill_new_state(Engine::Impl& impl, const std::vector<i
                                          bool open_system_turn) {
   CachedPrompt out;
   auto start = Clock::now();
-  KVCache cache = impl.model->new_cache(1);
+  Engine::Impl::Lease lease;
+  PCACHE_RETURN_IF_ERROR(impl.open_cache(static_cast<int64_t>(ids.size()), lease));
+  const KVCache& cache = *lease.cache;
   out.steps.push_back({"reset", ms_since(start), 0});
   start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(*impl.model, cache, ids, 0));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(impl, lease, ids, 0));
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(ids.size())});
   start = Clock::now();
   out.state =
@@ -190,7 +182,8 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   const std::vector<int> ids = tok->encode(text);
   Generation gen;
   const auto start = Clock::now();
-  KVCache cache = load_state(*impl_->model, *state, ids.size(), gen);
+  Impl::Lease lease;
+  PCACHE_RETURN_IF_ERROR(load_state(*impl_, *state, ids.size(), options.max_tokens, lease, gen));
   at::Tensor logits = state->last_logits;
   if (ids.empty() && !logits.defined()) {
     return Status::invalid_argument(
@@ -199,12 +192,12 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   }
   const auto prefill_start = Clock::now();
   if (!ids.empty()) {
-    PCACHE_ASSIGN_OR_RETURN(logits, extend(*impl_->model, cache, ids, state->next_position()));
+    PCACHE_ASSIGN_OR_RETURN(logits, extend(*impl_, lease, ids, state->next_position()));
   }
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({"eval_prompt", gen.timings.prefill_ms, static_cast<int>(ids.size())});
   PCACHE_RETURN_IF_ERROR(impl_
-                             ->decode(cache, logits,
+                             ->decode(lease, logits,
                                       state->next_position() + static_cast<int64_t>(ids.size()),
                                       options, on_text, start, gen)
                              .status());
@@ -362,15 +355,19 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
   ChatResult result;
   Generation& gen = result.generation;
   const auto start = Clock::now();
-  KVCache cache = load_state(*impl_->model, *state, ids.size(), gen);
+  Impl::Lease lease;
+  // Room for the closing eos too.
+  PCACHE_RETURN_IF_ERROR(
+      load_state(*impl_, *state, ids.size(), options.max_tokens + 1, lease, gen));
+  KVCache& cache = *lease.cache;
   const auto prefill_start = Clock::now();
   int64_t pos = state->next_position();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(*impl_->model, cache, ids, pos));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(*impl_, lease, ids, pos));
   pos += static_cast<int64_t>(ids.size());
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({"eval_prompt", gen.timings.prefill_ms, static_cast<int>(ids.size())});
   PCACHE_ASSIGN_OR_RETURN(std::string sampler_state,
-                          impl_->decode(cache, logits, pos, options, on_text, start, gen));
+                          impl_->decode(lease, logits, pos, options, on_text, start, gen));
 
   // Close the turn with eos; the answer's last token may not be in the cache
   // yet (decoding stops before feeding it when the budget runs out).
@@ -379,7 +376,7 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
   pos = state->next_position() + static_cast<int64_t>(ids.size()) + fed;
   std::vector<int> closing(gen.tokens.begin() + fed, gen.tokens.end());
   closing.push_back(tok->eos_id());
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor last, extend(*impl_->model, cache, closing, pos));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor last, extend(*impl_, lease, closing, pos));
   std::vector<int> turn = concat(concat(ids, gen.tokens), {tok->eos_id()});
   result.state = impl_->states->add(extend_state(state, cache, state->length(), turn, last,
                                                  sampler_state, /*open_system_turn=*/false),
