@@ -323,6 +323,17 @@ at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& 
   return logits(x);  // [B, T | 1, V]
 }
 
+StatusOr<at::Tensor> LlamaModel::forward_last(const std::vector<int64_t>& tokens,
+                                              const std::vector<int64_t>& positions,
+                                              KVCache& cache) const {
+  ForwardOptions last;
+  last.last_logits_only = true;
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits,
+                          forward(at::tensor(tokens, at::kLong).unsqueeze(0),
+                                  at::tensor(positions, at::kLong).unsqueeze(0), cache, last));
+  return logits[0][0];
+}
+
 StatusOr<at::Tensor> LlamaModel::forward(const at::Tensor& tokens, const at::Tensor& positions,
                                          KVCache& cache, const ForwardOptions& options) const {
   if (tokens.dim() != 2 || tokens.size(1) == 0 || !positions.sizes().equals(tokens.sizes())) {

@@ -57,6 +57,11 @@ class LlamaModel {
   StatusOr<at::Tensor> forward(const at::Tensor& tokens, const at::Tensor& positions,
                                KVCache& cache, const ForwardOptions& options = {}) const;
 
+  // forward() of one row (batch 1) that returns the last token's float32
+  // logits [V]: prefill and decode steps.
+  StatusOr<at::Tensor> forward_last(const std::vector<int64_t>& tokens,
+                                    const std::vector<int64_t>& positions, KVCache& cache) const;
+
   // The pieces of forward(), for callers that run them separately (piecewise
   // CUDA graphs, model/workspace.h). Inputs on the model's device; they throw
   // c10::Error.

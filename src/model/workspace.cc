@@ -100,12 +100,7 @@ StatusOr<at::Tensor> Workspace::forward(KVCache& cache, const std::vector<int64_
         return replay(*g, cache, tokens, positions);
       }
     }
-    ForwardOptions last;
-    last.last_logits_only = true;
-    PCACHE_ASSIGN_OR_RETURN(
-        at::Tensor out, model_.forward(at::tensor(tokens, at::kLong).unsqueeze(0),
-                                       at::tensor(positions, at::kLong).unsqueeze(0), cache, last));
-    return out[0][0];
+    return model_.forward_last(tokens, positions, cache);
   } catch (const c10::Error& e) {
     return status_of(e, "forward");
   }

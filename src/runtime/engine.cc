@@ -161,13 +161,7 @@ Status Engine::Impl::open_cache(int64_t capacity, Lease& lease) const {
 StatusOr<at::Tensor> Engine::Impl::forward_last(Lease& lease, const std::vector<int64_t>& tokens,
                                                 const std::vector<int64_t>& positions) const {
   if (lease.workspace) return lease.workspace->forward(*lease.cache, tokens, positions);
-  ForwardOptions last;
-  last.last_logits_only = true;
-  PCACHE_ASSIGN_OR_RETURN(
-      at::Tensor logits,
-      model->forward(at::tensor(tokens, at::kLong).unsqueeze(0),
-                     at::tensor(positions, at::kLong).unsqueeze(0), *lease.cache, last));
-  return logits[0][0];
+  return model->forward_last(tokens, positions, *lease.cache);
 }
 
 const char* stop_reason_name(StopReason reason) {

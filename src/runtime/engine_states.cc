@@ -153,12 +153,7 @@ StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
   at::Tensor logits;
   const int64_t n = static_cast<int64_t>(a.tokens.size());
   if (n > 0) {
-    ForwardOptions o;
-    o.last_logits_only = true;
-    PCACHE_ASSIGN_OR_RETURN(
-        logits, impl_->model->forward(at::tensor(a.tokens, at::kLong).view({1, n}),
-                                      at::tensor(a.positions, at::kLong).view({1, n}), a.cache, o));
-    logits = logits[0][0];
+    PCACHE_ASSIGN_OR_RETURN(logits, impl_->model->forward_last(a.tokens, a.positions, a.cache));
   }
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(n)});
   start = Clock::now();
