@@ -39,6 +39,10 @@ struct EngineOptions {
   bool int8_tiers = false;
   // Encoding mode of schemas that do not say: "scaffold" or "independent".
   std::string default_encoding = "scaffold";
+  // Let <module src="..."> read any file: absolute paths and paths that leave
+  // the schema's folder. Off by default, so that a schema cannot read files
+  // outside its own folder (docs/pml.md, "Files").
+  bool allow_src_outside = false;
   // Reuse the states of earlier plain prompts that share a prefix.
   bool prefix_cache = true;
   // Saved states (cache_prompt, chat_completion, load) kept at once; the

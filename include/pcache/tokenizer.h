@@ -36,9 +36,13 @@ enum class ChatTemplate {
 StatusOr<ChatTemplate> parse_chat_template(std::string_view name);
 const char* chat_template_name(ChatTemplate t);
 
+// Tokenizer files are read up to this size (Mistral's is 0.6 MB, Llama 2's 0.5 MB).
+inline constexpr unsigned long long kMaxTokenizerFileBytes = 64ull << 20;
+
 class Tokenizer {
  public:
-  // Errors: NotFound (no file), Corruption (not a SentencePiece model),
+  // Errors: NotFound (no file), IoError (not a regular file), InvalidArgument
+  // (over kMaxTokenizerFileBytes), Corruption (not a SentencePiece model),
   // Internal (the private SentencePiece library cannot be loaded).
   static StatusOr<std::unique_ptr<Tokenizer>> load(const std::string& model_path);
   ~Tokenizer();

@@ -394,8 +394,8 @@ BOOST_AUTO_TEST_CASE(damaged_files_are_removed_and_missed) {
         file_a = put_and_find_file(writer, a, make_kv(1));
         file_b = put_and_find_file(writer, b, make_kv(2));
       }
-      auto content_a = read_file(file_a);
-      auto content_b = read_file(file_b);
+      auto content_a = read_file(file_a, 1u << 30, "test files");
+      auto content_b = read_file(file_b, 1u << 30, "test files");
       BOOST_REQUIRE(content_a.ok() && content_b.ok());
       write_whole(file_a, damage(*content_a, *content_b));
 
@@ -461,8 +461,8 @@ BOOST_AUTO_TEST_CASE(int8_tiers_files_are_smaller) {
   ModuleStore small(int8_options(1 << 20, int8_dir.path));
   const ModuleKey key = key_of("menu/a");
   const int64_t t = 32;
-  auto full_size = read_file(put_and_find_file(full, key, make_kv(1, at::kFloat, t)));
-  auto int8_size = read_file(put_and_find_file(small, key, make_kv(1, at::kFloat, t)));
+  auto full_size = read_file(put_and_find_file(full, key, make_kv(1, at::kFloat, t)), 1u << 30, "test files");
+  auto int8_size = read_file(put_and_find_file(small, key, make_kv(1, at::kFloat, t)), 1u << 30, "test files");
   BOOST_REQUIRE(full_size.ok() && int8_size.ok());
   // 48 + K header, 12 T tokens and positions, 2 L tensors, 8 checksum; H = 2, D = 8, L = 2.
   const int64_t fixed = 48 + static_cast<int64_t>(key.to_string().size()) + 12 * t + 8;
@@ -516,7 +516,7 @@ BOOST_AUTO_TEST_CASE(int8_tiers_damaged_files_are_detected) {
         ModuleStore writer(int8_options(1 << 20, dir.path));
         file = put_and_find_file(writer, a, make_kv(1));
       }
-      auto content = read_file(file);
+      auto content = read_file(file, 1u << 30, "test files");
       BOOST_REQUIRE(content.ok());
       write_whole(file, damage(*content));
       ModuleStore reader(int8_options(1 << 20, dir.path));
@@ -535,7 +535,7 @@ BOOST_AUTO_TEST_CASE(int8_tiers_keep_non_finite_entries_unquantized) {
   ModuleKV copy = kv;
   for (auto& x : copy.k) x = x.clone();
   for (auto& x : copy.v) x = x.clone();
-  auto content = read_file(put_and_find_file(store, key_of("a"), std::move(kv)));
+  auto content = read_file(put_and_find_file(store, key_of("a"), std::move(kv)), 1u << 30, "test files");
   BOOST_REQUIRE(content.ok());
   uint32_t flags = 1;
   std::memcpy(&flags, content->data() + 44 + key_of("a").to_string().size(), 4);

@@ -537,16 +537,8 @@ StatusOr<Config> parse_config(const std::string& yaml_text, const std::string& f
 }
 
 StatusOr<Config> load_config(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    const int err = errno;
-    const std::string message = path + ": " + std::strerror(err);
-    if (err == ENOENT || err == ENOTDIR) return Status::not_found(message);
-    return Status::io_error(message);
-  }
-  // An ifstream opens a directory and reads nothing, which would pass for an empty file.
-  if (S_ISDIR(st.st_mode)) return Status::io_error(path + ": is a directory, not a config file");
-  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(path));
+  PCACHE_ASSIGN_OR_RETURN(std::string text,
+                          read_file(path, kMaxConfigFileBytes, "configuration files"));
   return parse_config(text, path);
 }
 

@@ -39,8 +39,12 @@ struct Config {
 // Parses YAML text; `file_name` labels errors and becomes Config::source.
 StatusOr<Config> parse_config(const std::string& yaml_text, const std::string& file_name);
 
+// Configuration files are read up to this size (a full one is about 2 KB).
+inline constexpr size_t kMaxConfigFileBytes = 1u << 20;
+
 // Reads and parses a file. NotFound when it does not exist, IoError when it
-// cannot be read (or is a directory), else as parse_config.
+// cannot be read (or is not a regular file), InvalidArgument when it is over
+// kMaxConfigFileBytes, else as parse_config.
 StatusOr<Config> load_config(const std::string& path);
 
 // The default location: $PCACHE_CONFIG if set (and not empty), else

@@ -6,7 +6,9 @@
 #include <set>
 #include <sstream>
 
+#include "util/excerpt.h"
 #include "util/file_util.h"
+#include "util/json_util.h"
 #include "xxhash.h"
 
 namespace pcache {
@@ -22,13 +24,9 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 
 // The shard files named by an index.json, in first-seen order.
 StatusOr<std::vector<std::string>> read_index(const std::string& path) {
-  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(path));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    return Status::corruption(path + ": not valid JSON: " + e.what());
-  }
+  PCACHE_ASSIGN_OR_RETURN(std::string text,
+                          read_file(path, kMaxIndexJsonBytes, "safetensors index files"));
+  PCACHE_ASSIGN_OR_RETURN(nlohmann::json j, parse_json(text, path));
   auto map = j.find("weight_map");
   if (!j.is_object() || map == j.end() || !map->is_object()) {
     return Status::corruption(path + ": no \"weight_map\" object");
@@ -37,10 +35,11 @@ StatusOr<std::vector<std::string>> read_index(const std::string& path) {
   std::set<std::string> seen;
   for (auto it = map->begin(); it != map->end(); ++it) {
     if (!it->is_string())
-      return Status::corruption(path + ": weight_map entry '" + it.key() + "' is not a file name");
+      return Status::corruption(path + ": weight_map entry " + excerpt(it.key()) +
+                                " is not a file name");
     std::string f = it->get<std::string>();
-    if (f.find('/') != std::string::npos)
-      return Status::corruption(path + ": shard name '" + f + "' is not a plain file name");
+    if (f.empty() || f == "." || f == ".." || f.find('/') != std::string::npos)
+      return Status::corruption(path + ": shard name " + excerpt(f) + " is not a plain file name");
     if (seen.insert(f).second) files.push_back(f);
   }
   if (files.empty()) return Status::corruption(path + ": weight_map is empty");
@@ -55,7 +54,8 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
   if (!fs::is_directory(dir, ec)) return Status::not_found(dir + ": not a model folder");
   std::unique_ptr<Checkpoint> ck(new Checkpoint());
   ck->dir_ = dir;
-  PCACHE_ASSIGN_OR_RETURN(ck->config_text_, read_file(dir + "/config.json"));
+  PCACHE_ASSIGN_OR_RETURN(ck->config_text_,
+                          read_file(dir + "/config.json", kMaxConfigJsonBytes, "config.json"));
   PCACHE_ASSIGN_OR_RETURN(ck->config_, parse_model_config(ck->config_text_, dir + "/config.json"));
 
   std::vector<std::string> names;
@@ -72,8 +72,8 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
     for (const auto& [tensor, info] : file->tensors()) {
       auto [it, fresh] = ck->where_.emplace(tensor, file.get());
       if (!fresh) {
-        return Status::corruption(file->path() + ": tensor '" + tensor + "' is also in " +
-                                  it->second->path());
+        return Status::corruption(file->path() + ": tensor " + excerpt(tensor) +
+                                  " is also in " + it->second->path());
       }
     }
     ck->files_.push_back(std::move(file));
@@ -89,15 +89,12 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::random(const std::string& conf
   std::unique_ptr<Checkpoint> ck(new Checkpoint());
   ck->dir_ = is_dir ? config_path : std::filesystem::path(config_path).parent_path().string();
   if (ck->dir_.empty()) ck->dir_ = ".";
-  PCACHE_ASSIGN_OR_RETURN(ck->config_text_, read_file(file));
+  PCACHE_ASSIGN_OR_RETURN(ck->config_text_, read_file(file, kMaxConfigJsonBytes, "config.json"));
   PCACHE_ASSIGN_OR_RETURN(ck->config_, parse_model_config(ck->config_text_, file));
-  try {
-    auto j = nlohmann::json::parse(ck->config_text_);
-    if (j.contains("initializer_range") && j["initializer_range"].is_number()) {
-      ck->init_std_ = j["initializer_range"].get<double>();
-    }
-  } catch (const nlohmann::json::exception&) {
-    // parse_model_config accepted the text; a missing range keeps the default.
+  // parse_model_config accepted the text; a missing range keeps the default.
+  PCACHE_ASSIGN_OR_RETURN(nlohmann::json j, parse_json(ck->config_text_, file));
+  if (auto it = j.find("initializer_range"); it != j.end() && it->is_number()) {
+    ck->init_std_ = it->get<double>();
   }
   ck->random_seed_ = seed;
   ck->config_text_ += "\nrandom weights, seed " + std::to_string(seed);  // its own fingerprint

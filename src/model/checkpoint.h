@@ -17,6 +17,9 @@
 
 namespace pcache {
 
+// model.safetensors.index.json is read up to this size (a 405B model's is ~200 KB).
+inline constexpr size_t kMaxIndexJsonBytes = 16u << 20;
+
 class Checkpoint {
  public:
   // Reads config.json and maps model.safetensors, or every shard named by

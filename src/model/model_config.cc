@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/excerpt.h"
 #include "util/file_util.h"
+#include "util/json_util.h"
 
 namespace pcache {
 namespace {
@@ -30,8 +32,8 @@ Status read_key(const json& obj, const char* key, bool required, T* out, const s
     }
     *out = it->get<T>();
   } catch (const std::exception& e) {
-    return Status::invalid_argument(src + ": key \"" + key + "\" has value " + it->dump() + ": " +
-                                    e.what());
+    return Status::invalid_argument(src + ": key \"" + key + "\" has value " + json_excerpt(*it) +
+                                    ": " + e.what());
   }
   return Status::ok_status();
 }
@@ -40,8 +42,15 @@ Status read_rope(const json& j, const std::string& src, ModelConfig* c) {
   // transformers 5 nests the base under rope_parameters; 4.x writes it at top
   // level with an optional rope_scaling object.
   const json* params = nullptr;
-  if (auto it = j.find("rope_parameters"); it != j.end() && it->is_object()) params = &*it;
-  if (auto it = j.find("rope_scaling"); it != j.end() && it->is_object()) params = &*it;
+  for (const char* key : {"rope_parameters", "rope_scaling"}) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) continue;
+    if (!it->is_object()) {
+      return Status::invalid_argument(src + ": key \"" + key + "\" has value " +
+                                      json_excerpt(*it) + ": not an object");
+    }
+    params = &*it;  // rope_scaling, when both are given
+  }
   PCACHE_RETURN_IF_ERROR(read_key(j, "rope_theta", false, &c->rope_theta, src));
   if (!params) return Status::ok_status();
   PCACHE_RETURN_IF_ERROR(read_key(*params, "rope_theta", false, &c->rope_theta, src));
@@ -64,8 +73,8 @@ Status read_rope(const json& j, const std::string& src, ModelConfig* c) {
     PCACHE_RETURN_IF_ERROR(read_key(*params, "original_max_position_embeddings", true,
                                     &r.original_max_position_embeddings, src));
   } else {
-    return Status::unsupported(src + ": rope type \"" + type +
-                               "\" (supported: default, linear, llama3)");
+    return Status::unsupported(src + ": rope type " + excerpt(type) +
+                               " (supported: default, linear, llama3)");
   }
   if (r.factor <= 0) return Status::invalid_argument(src + ": rope scaling factor must be > 0");
   return Status::ok_status();
@@ -81,7 +90,7 @@ Status read_eos(const json& j, const std::string& src, ModelConfig* c) {
                          [](const json& v) { return v.is_number_integer(); })) {
     c->eos_token_ids = it->get<std::vector<int>>();
   } else {
-    return Status::invalid_argument(src + ": key \"eos_token_id\" has value " + it->dump() +
+    return Status::invalid_argument(src + ": key \"eos_token_id\" has value " + json_excerpt(*it) +
                                     ": not an integer or a list of integers");
   }
   return Status::ok_status();
@@ -97,32 +106,30 @@ std::string ModelConfig::summary() const {
 }
 
 StatusOr<ModelConfig> parse_model_config(const std::string& text, const std::string& src) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    return Status::corruption(src + ": not valid JSON: " + e.what());
-  }
+  PCACHE_ASSIGN_OR_RETURN(json j, parse_json(text, src));
   if (!j.is_object()) return Status::corruption(src + ": top level is not a JSON object");
 
   ModelConfig c;
-  if (auto it = j.find("architectures");
-      it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) {
+  if (auto it = j.find("architectures"); it != j.end() && !it->is_null()) {
+    if (!it->is_array() || it->empty() || !(*it)[0].is_string()) {
+      return Status::invalid_argument(src + ": key \"architectures\" has value " +
+                                      json_excerpt(*it) + ": not a list of class names");
+    }
     c.architecture = (*it)[0].get<std::string>();
   }
   PCACHE_RETURN_IF_ERROR(read_key(j, "model_type", true, &c.model_type, src));
   if (c.model_type != "llama" && c.model_type != "mistral") {
-    return Status::unsupported(src + ": model_type \"" + c.model_type +
-                               "\" (supported: llama, mistral)");
+    return Status::unsupported(src + ": model_type " + excerpt(c.model_type) +
+                               " (supported: llama, mistral)");
   }
   if (!c.architecture.empty() && c.architecture != "LlamaForCausalLM" &&
       c.architecture != "MistralForCausalLM") {
-    return Status::unsupported(src + ": architecture \"" + c.architecture +
-                               "\" (supported: LlamaForCausalLM, MistralForCausalLM)");
+    return Status::unsupported(src + ": architecture " + excerpt(c.architecture) +
+                               " (supported: LlamaForCausalLM, MistralForCausalLM)");
   }
   std::string act = "silu";
   PCACHE_RETURN_IF_ERROR(read_key(j, "hidden_act", false, &act, src));
-  if (act != "silu") return Status::unsupported(src + ": hidden_act \"" + act + "\" (only silu)");
+  if (act != "silu") return Status::unsupported(src + ": hidden_act " + excerpt(act) + " (only silu)");
 
   PCACHE_RETURN_IF_ERROR(read_key(j, "vocab_size", true, &c.vocab_size, src));
   PCACHE_RETURN_IF_ERROR(read_key(j, "hidden_size", true, &c.hidden_size, src));
@@ -147,18 +154,25 @@ StatusOr<ModelConfig> parse_model_config(const std::string& text, const std::str
   PCACHE_RETURN_IF_ERROR(read_key(j, "dtype", false, &c.torch_dtype, src));
   PCACHE_RETURN_IF_ERROR(read_rope(j, src, &c));
 
-  auto positive = [&](const char* key, int64_t v) -> Status {
-    if (v <= 0)
-      return Status::invalid_argument(src + ": \"" + key + "\" must be > 0, got " +
-                                      std::to_string(v));
+  // Bounds far above any real model, so that a damaged file cannot make
+  // pcache size tensors from absurd numbers (docs/formats.md, "Limits").
+  auto in_range = [&](const char* key, int64_t v, int64_t max) -> Status {
+    if (v <= 0 || v > max)
+      return Status::invalid_argument(src + ": \"" + key + "\" must be in 1.." +
+                                      std::to_string(max) + ", got " + std::to_string(v));
     return Status::ok_status();
   };
-  PCACHE_RETURN_IF_ERROR(positive("vocab_size", c.vocab_size));
-  PCACHE_RETURN_IF_ERROR(positive("hidden_size", c.hidden_size));
-  PCACHE_RETURN_IF_ERROR(positive("intermediate_size", c.intermediate_size));
-  PCACHE_RETURN_IF_ERROR(positive("num_hidden_layers", c.num_layers));
-  PCACHE_RETURN_IF_ERROR(positive("num_attention_heads", c.num_heads));
-  PCACHE_RETURN_IF_ERROR(positive("num_key_value_heads", c.num_kv_heads));
+  PCACHE_RETURN_IF_ERROR(in_range("vocab_size", c.vocab_size, kMaxVocabSize));
+  PCACHE_RETURN_IF_ERROR(in_range("hidden_size", c.hidden_size, kMaxHiddenSize));
+  PCACHE_RETURN_IF_ERROR(in_range("intermediate_size", c.intermediate_size, kMaxHiddenSize * 8));
+  PCACHE_RETURN_IF_ERROR(in_range("num_hidden_layers", c.num_layers, kMaxLayers));
+  PCACHE_RETURN_IF_ERROR(in_range("num_attention_heads", c.num_heads, kMaxHeads));
+  PCACHE_RETURN_IF_ERROR(in_range("num_key_value_heads", c.num_kv_heads, kMaxHeads));
+  if (c.max_position_embeddings != 0) {
+    PCACHE_RETURN_IF_ERROR(
+        in_range("max_position_embeddings", c.max_position_embeddings, kMaxContext));
+  }
+  if (c.sliding_window) PCACHE_RETURN_IF_ERROR(in_range("sliding_window", *c.sliding_window, kMaxContext));
   if (c.head_dim == 0) {
     if (c.hidden_size % c.num_heads != 0) {
       return Status::invalid_argument(src + ": hidden_size " + std::to_string(c.hidden_size) +
@@ -167,7 +181,7 @@ StatusOr<ModelConfig> parse_model_config(const std::string& text, const std::str
     }
     c.head_dim = c.hidden_size / c.num_heads;
   }
-  PCACHE_RETURN_IF_ERROR(positive("head_dim", c.head_dim));
+  PCACHE_RETURN_IF_ERROR(in_range("head_dim", c.head_dim, kMaxHeadDim));
   if (c.head_dim % 2 != 0) {
     return Status::invalid_argument(src + ": head_dim " + std::to_string(c.head_dim) +
                                     " must be even for RoPE");
@@ -182,8 +196,12 @@ StatusOr<ModelConfig> parse_model_config(const std::string& text, const std::str
   return c;
 }
 
+int64_t context_length(const ModelConfig& config) {
+  return config.max_position_embeddings > 0 ? config.max_position_embeddings : kDefaultContext;
+}
+
 StatusOr<ModelConfig> load_model_config(const std::string& path) {
-  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(path));
+  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(path, kMaxConfigJsonBytes, "config.json"));
   return parse_model_config(text, path);
 }
 

@@ -2,6 +2,8 @@
 // decoder needs, validated.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +53,20 @@ struct ModelConfig {
 // Errors: Corruption (not JSON), InvalidArgument (missing or mistyped key,
 // inconsistent shapes), Unsupported (architecture, activation, rope type).
 StatusOr<ModelConfig> parse_model_config(const std::string& json_text, const std::string& source);
+// config.json files are read up to this size (real ones are a few KB).
+inline constexpr size_t kMaxConfigJsonBytes = 1u << 20;
+// Shapes a config may give, far above any real model's (Llama 3.1 405B:
+// hidden 16384, 126 layers, 128 heads, vocab 128256, context 131072).
+inline constexpr int64_t kMaxVocabSize = 1 << 22;
+inline constexpr int64_t kMaxHiddenSize = 1 << 16;
+inline constexpr int64_t kMaxLayers = 1024;
+inline constexpr int64_t kMaxHeads = 1024;
+inline constexpr int64_t kMaxHeadDim = 1024;
+inline constexpr int64_t kMaxContext = 1 << 24;
+// The context a model is run with: max_position_embeddings, or kDefaultContext
+// when the config does not say.
+inline constexpr int64_t kDefaultContext = 1 << 15;
+int64_t context_length(const ModelConfig& config);
 StatusOr<ModelConfig> load_model_config(const std::string& path);
 
 }  // namespace pcache

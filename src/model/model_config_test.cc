@@ -1,6 +1,7 @@
 #include "model/model_config.h"
 
 #include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
 
 #include "testing.h"
 
@@ -17,14 +18,62 @@ Status parse_error(const std::string& text) {
   return c.status();
 }
 
+// kBase with the keys of `extra` ("\"key\": value, ...") added or replaced.
 std::string with(const std::string& extra) {
-  std::string s = kBase;
-  return s.substr(0, s.size() - 1) + ", " + extra + "}";
+  nlohmann::json j = nlohmann::json::parse(kBase);
+  j.update(nlohmann::json::parse("{" + extra + "}"));
+  return j.dump();
 }
 
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(model_config_test)
+
+BOOST_AUTO_TEST_CASE(hostile_json_is_an_error_not_an_abort) {
+  // A number beyond a double: nlohmann::json throws out_of_range (406) there.
+  std::string base = kBase;
+  const std::string overflow = base.substr(0, base.size() - 1) + ", \"initializer_range\": 1e400}";
+  Status s = parse_error(overflow);
+  BOOST_TEST(s.code() == StatusCode::kCorruption);
+  BOOST_TEST(s.message().find("config.json: not valid JSON: [json.exception.out_of_range.406]") != std::string::npos);
+  // A key given twice: which one would transformers use?
+  const std::string twice = base.substr(0, base.size() - 1) + ", \"vocab_size\": 7}";
+  BOOST_TEST(parse_error(twice).message().find("\"vocab_size\" given twice") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(keys_of_the_wrong_type_are_errors_not_ignored) {
+  Status s = parse_error(with(R"("rope_parameters": 5)"));
+  BOOST_TEST(s.code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(s.message().find("\"rope_parameters\" has value 5: not an object") != std::string::npos);
+  BOOST_TEST(parse_error(with(R"("rope_scaling": "linear")")).message().find("rope_scaling") !=
+             std::string::npos);
+  BOOST_TEST(parse_error(with(R"("architectures": "LlamaForCausalLM")")).message().find(
+                 "architectures") != std::string::npos);
+  BOOST_TEST(parse_error(with(R"("hidden_size": "256")")).message().find("hidden_size") !=
+             std::string::npos);
+  // null is "not given", as transformers writes it.
+  BOOST_TEST(parse_model_config(with(R"("rope_scaling": null)"), "c").ok());
+}
+
+BOOST_AUTO_TEST_CASE(absurd_shapes_are_refused_before_anything_is_sized_from_them) {
+  Status s = parse_error(with(R"("hidden_size": 1000000000)"));
+  BOOST_TEST(s.code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(s.message().find("\"hidden_size\" must be in 1..65536") != std::string::npos);
+  BOOST_TEST(parse_error(with(R"("num_hidden_layers": 100000)")).message().find(
+                 "num_hidden_layers") != std::string::npos);
+  BOOST_TEST(parse_error(with(R"("vocab_size": 9000000000)")).message().find("vocab_size") !=
+             std::string::npos);
+  BOOST_TEST(parse_error(with(R"("max_position_embeddings": -4)")).message().find(
+                 "max_position_embeddings") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(messages_quote_only_a_short_excerpt_of_the_input) {
+  const std::string huge_type(10 << 20, 'q');
+  Status s = parse_error(with("\"model_type\": \"" + huge_type + "\""));
+  BOOST_TEST(s.code() == StatusCode::kUnsupported);
+  BOOST_TEST(s.message().size() < 300u);
+  BOOST_TEST(s.message().find("(10485760 bytes)") != std::string::npos);
+}
 
 BOOST_AUTO_TEST_CASE(reads_fixtures) {
   auto m = load_model_config(testing::fixture("tiny-mistral") + "/config.json");

@@ -7,6 +7,7 @@
 
 #include "model/safetensors.h"
 #include "util/file_util.h"
+#include "util/json_util.h"
 
 namespace pcache {
 namespace {
@@ -26,9 +27,9 @@ StatusOr<std::vector<std::vector<std::string>>> list_cases(const std::string& di
     }
     return chains;
   }
-  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(json_path));
+  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(json_path, 1u << 20, "reference.json"));
+  PCACHE_ASSIGN_OR_RETURN(nlohmann::json j, parse_json(text, json_path));
   try {
-    auto j = nlohmann::json::parse(text);
     for (const auto& c : j.at("cases")) {
       std::string spec = c.at("case").get<std::string>();
       std::vector<std::string> chain;

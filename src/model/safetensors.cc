@@ -1,8 +1,13 @@
 #include "model/safetensors.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <vector>
 
 #include "model/safetensors_format.h"
+#include "util/excerpt.h"
+#include "util/json_util.h"
 
 namespace pcache {
 namespace {
@@ -23,7 +28,7 @@ StDType parse_dtype(const std::string& s) {
 Status parse_entry(const std::string& path, const std::string& name, const json& v,
                    uint64_t data_size, StTensorInfo* out) {
   auto bad = [&](const std::string& what) {
-    return Status::corruption(path + ": tensor '" + name + "': " + what);
+    return Status::corruption(path + ": tensor " + excerpt(name) + ": " + what);
   };
   if (!v.is_object()) return bad("header entry is not an object");
   auto dt = v.find("dtype");
@@ -41,10 +46,10 @@ Status parse_entry(const std::string& path, const std::string& name, const json&
   uint64_t numel = 1;
   for (const json& d : *sh) {
     if (!d.is_number_unsigned())
-      return bad("shape " + sh->dump() + " has a negative or non-integer dimension");
+      return bad("shape " + json_excerpt(*sh) + " has a negative or non-integer dimension");
     uint64_t n = d.get<uint64_t>();
     if (n != 0 && numel > (uint64_t{1} << 62) / n)
-      return bad("shape " + sh->dump() + " is too large");
+      return bad("shape " + json_excerpt(*sh) + " is too large");
     numel *= n;
     out->shape.push_back(static_cast<int64_t>(n));
   }
@@ -58,7 +63,7 @@ Status parse_entry(const std::string& path, const std::string& name, const json&
   }
   size_t elem = st_dtype_size(out->dtype);
   if (elem != 0 && numel * elem != out->end - out->begin) {
-    return bad("shape " + sh->dump() + " of " + out->dtype_name + " needs " +
+    return bad("shape " + json_excerpt(*sh) + " of " + out->dtype_name + " needs " +
                std::to_string(numel * elem) + " bytes but data_offsets span " +
                std::to_string(out->end - out->begin));
   }
@@ -105,13 +110,8 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::stri
                               " bytes but the file has " + std::to_string(file.size()) +
                               " (truncated or not a safetensors file)");
   }
-  json header;
-  try {
-    const char* h = reinterpret_cast<const char*>(file.data() + fmt::kHeaderSizeBytes);
-    header = json::parse(h, h + header_len);
-  } catch (const json::parse_error& e) {
-    return Status::corruption(path + ": header is not valid JSON: " + e.what());
-  }
+  const char* h = reinterpret_cast<const char*>(file.data() + fmt::kHeaderSizeBytes);
+  PCACHE_ASSIGN_OR_RETURN(json header, parse_json(std::string_view(h, header_len), path + " (header)"));
   if (!header.is_object()) return Status::corruption(path + ": header is not a JSON object");
 
   std::unique_ptr<SafetensorsFile> st(new SafetensorsFile());
@@ -127,6 +127,23 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::stri
     StTensorInfo info;
     PCACHE_RETURN_IF_ERROR(parse_entry(path, it.key(), it.value(), data_size, &info));
     st->tensors_.emplace(it.key(), std::move(info));
+  }
+  // Tensors never share bytes: overlapping offsets mean a damaged or forged header.
+  std::vector<const StTensorInfo*> by_offset;
+  for (const auto& [name, info] : st->tensors_) {
+    if (info.end > info.begin) by_offset.push_back(&info);
+  }
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const StTensorInfo* a, const StTensorInfo* b) { return a->begin < b->begin; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    if (by_offset[i]->begin < by_offset[i - 1]->end) {
+      return Status::corruption(path + ": tensors " + excerpt(by_offset[i - 1]->name) + " and " +
+                                excerpt(by_offset[i]->name) + " overlap (data_offsets " +
+                                std::to_string(by_offset[i - 1]->begin) + ".." +
+                                std::to_string(by_offset[i - 1]->end) + " and " +
+                                std::to_string(by_offset[i]->begin) + ".." +
+                                std::to_string(by_offset[i]->end) + ")");
+    }
   }
   st->data_start_ = file.data() + fmt::kHeaderSizeBytes + header_len;
   st->file_ = std::move(file);

@@ -37,17 +37,18 @@ const char* encoding_mode_name(EncodingMode mode) {
   return "";
 }
 
-StatusOr<Schema> parse_schema(const std::string& text, const std::string& file_name) {
-  return parse_schema_in(text, file_name, "");
+StatusOr<Schema> parse_schema(const std::string& text, const std::string& file_name,
+                              const SourceFiles& files) {
+  return parse_schema_in(text, file_name, files);
 }
 
 StatusOr<Prompt> parse_prompt(const std::string& text, const std::string& file_name) {
   return parse_prompt_text(text, file_name);
 }
 
-StatusOr<Schema> load_schema(const std::string& path) {
+StatusOr<Schema> load_schema(const std::string& path, SourceFiles::Access access) {
   PCACHE_ASSIGN_OR_RETURN(std::string text, read_source_file(path));
-  return parse_schema_in(text, path, folder_of(path));
+  return parse_schema_in(text, path, SourceFiles{folder_of(path), access});
 }
 
 StatusOr<Prompt> load_prompt(const std::string& path) {

@@ -76,17 +76,41 @@ struct Prompt {
   std::vector<Turn> turns;
 };
 
-// Limits on input (both are errors, not truncations).
-inline constexpr size_t kMaxSourceBytes = 16u << 20;
-inline constexpr int kMaxDepth = 32;
+// Limits on input (all are errors, not truncations; docs/formats.md, "Limits").
+inline constexpr size_t kMaxSourceBytes = 4u << 20;  // a schema, prompt or src= file
+inline constexpr int kMaxDepth = 32;                 // nesting of elements
+inline constexpr int kMaxModules = 4096;             // modules in one schema
+inline constexpr int kMaxParameterLength = 1 << 16;  // a parameter's length="..." in tokens
+
+// Which files <module src="..."> may name. A schema read from a file resolves
+// src relative to that file's folder; text given directly, relative to the
+// current directory. By default a src must stay inside that folder: absolute
+// paths, ".." and symbolic links that lead out are refused, so that a schema
+// sent by a client cannot read /etc/passwd.
+struct SourceFiles {
+  enum class Access {
+    kNone,       // src= is refused (text from a client that may read no files)
+    kBelowBase,  // inside base_dir only (the default)
+    kAnywhere,   // any readable regular file (a trusted local schema)
+  };
+  std::string base_dir;  // with its trailing '/', or "" for the current directory
+  Access access = Access::kBelowBase;
+};
 
 // `file_name` only labels locations. Errors: InvalidArgument with
 // "file:line:column: message" naming what was expected.
-StatusOr<Schema> parse_schema(const std::string& text, const std::string& file_name = "<string>");
+StatusOr<Schema> parse_schema(const std::string& text, const std::string& file_name = "<string>",
+                              const SourceFiles& files = {});
 StatusOr<Prompt> parse_prompt(const std::string& text, const std::string& file_name = "<string>");
-// Reads the file (module src="..." paths are relative to its folder) and parses it.
-StatusOr<Schema> load_schema(const std::string& path);
+// Reads the file and parses it; src="..." paths are relative to its folder
+// and, unless `access` is kAnywhere, stay inside it.
+StatusOr<Schema> load_schema(const std::string& path,
+                             SourceFiles::Access access = SourceFiles::Access::kBelowBase);
 StatusOr<Prompt> load_prompt(const std::string& path);
+// A whole PML file: a regular file of at most kMaxSourceBytes. Errors:
+// NotFound, IoError (not a regular file, a failed read), InvalidArgument (too
+// large); all name the path.
+StatusOr<std::string> read_source_file(const std::string& path);
 
 // A module of the schema that a prompt selected, with the path of names from
 // the root ("menu/specials"), its node, and the values of its parameters.

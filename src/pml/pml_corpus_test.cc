@@ -40,7 +40,7 @@ std::vector<fs::path> cases(const std::string& dir) {
 
 std::string expected_for(const fs::path& xml) {
   const std::string path = fs::path(xml).replace_extension(".expected").string();
-  auto text = read_file(path);
+  auto text = read_file(path, 1u << 30, "test files");
   BOOST_REQUIRE_MESSAGE(text.ok(), text.status().to_string());
   std::string line = text->substr(0, text->find('\n'));
   BOOST_REQUIRE_MESSAGE(!line.empty(), path + " is empty");
@@ -74,10 +74,10 @@ BOOST_AUTO_TEST_SUITE(pml_corpus_test)
 
 // The example of docs/pml.md is the corpus schema, and its prompt binds.
 BOOST_AUTO_TEST_CASE(docs_example) {
-  auto doc = read_file(std::string(PCACHE_SOURCE_DIR) + "/docs/pml.md");
+  auto doc = read_file(std::string(PCACHE_SOURCE_DIR) + "/docs/pml.md", 1u << 30, "test files");
   BOOST_REQUIRE_MESSAGE(doc.ok(), doc.status().to_string());
   const std::string schema_text = doc_block(*doc, "<!-- example-schema -->");
-  auto file = read_file(corpus_dir("bind_errors") + "/schema.xml");
+  auto file = read_file(corpus_dir("bind_errors") + "/schema.xml", 1u << 30, "test files");
   BOOST_REQUIRE(file.ok());
   BOOST_TEST(schema_text == *file);
   auto schema = parse_schema(schema_text, "pml.md");

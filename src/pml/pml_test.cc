@@ -1,5 +1,7 @@
 #include "pml/pml.h"
 
+#include <sys/stat.h>
+
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
@@ -223,7 +225,7 @@ BOOST_AUTO_TEST_CASE(load_schema_with_src) {
         "<schema name=\"s\">\n  <module name=\"intro\" src=\"docs/intro.txt\">\n  </module>\n"
         "  <module name=\"abs\" src=\"" +
             dir.path + "/docs/intro.txt\"/>\n</schema>\n");
-  auto s = load_schema(dir.path + "/schema.xml");
+  auto s = load_schema(dir.path + "/schema.xml", SourceFiles::Access::kAnywhere);
   BOOST_REQUIRE_MESSAGE(s.ok(), s.status().to_string());
   check_at(s->location, dir.path + "/schema.xml", 1, 1);
   const Node& intro = s->children[0];
@@ -233,10 +235,13 @@ BOOST_AUTO_TEST_CASE(load_schema_with_src) {
   BOOST_TEST(s->children[1].children[0].text == "Welcome to\n  the guide.");
   BOOST_TEST(!contains(s->source, "Welcome"));  // the schema's own text
 
-  // From a string, src is relative to the current directory; absolute works.
-  Schema t = schema_ok("<schema name=\"s\"><module name=\"m\" src=\"" + dir.path +
-                       "/docs/intro.txt\"/></schema>");
-  BOOST_TEST(t.children[0].children[0].text == "Welcome to\n  the guide.");
+  // From a string, src is relative to the current directory; an absolute
+  // path needs Access::kAnywhere.
+  auto t = parse_schema("<schema name=\"s\"><module name=\"m\" src=\"" + dir.path +
+                            "/docs/intro.txt\"/></schema>",
+                        "s.xml", {"", SourceFiles::Access::kAnywhere});
+  BOOST_REQUIRE_MESSAGE(t.ok(), t.status().to_string());
+  BOOST_TEST(t->children[0].children[0].text == "Welcome to\n  the guide.");
 
   write(dir.path + "/missing.xml",
         "<schema name=\"s\">\n  <module name=\"m\" src=\"nope.txt\"/>\n</schema>");
@@ -251,6 +256,53 @@ BOOST_AUTO_TEST_CASE(load_schema_with_src) {
   BOOST_TEST(none.status().code() == StatusCode::kNotFound);
   CHECK_CONTAINS(none.status().message(), "absent.xml");
   BOOST_TEST(load_schema(dir.path).status().code() == StatusCode::kIoError);
+}
+
+BOOST_AUTO_TEST_CASE(src_stays_inside_the_schemas_folder_unless_allowed) {
+  testing::TempDir dir;
+  std::filesystem::create_directory(dir.path + "/schemas");
+  std::filesystem::create_directory(dir.path + "/schemas/docs");
+  write(dir.path + "/schemas/docs/ok.txt", "inside");
+  write(dir.path + "/outside.txt", "outside");
+  std::filesystem::create_symlink(dir.path + "/outside.txt", dir.path + "/schemas/docs/link.txt");
+  auto schema_with = [&](const std::string& src) {
+    const std::string path = dir.path + "/schemas/s.xml";
+    write(path, "<schema name=\"s\">\n<module name=\"m\" src=\"" + src + "\"/></schema>");
+    return path;
+  };
+  auto ok = load_schema(schema_with("docs/ok.txt"));
+  BOOST_REQUIRE_MESSAGE(ok.ok(), ok.status().to_string());
+  BOOST_TEST(ok->children[0].children[0].text == "inside");
+  BOOST_TEST(load_schema(schema_with("./docs/../docs/ok.txt")).status().message().find(
+                 "goes up with '..'") != std::string::npos);
+
+  const std::string s = dir.path + "/schemas/s.xml";
+  for (const char* src : {"/etc/passwd", "/proc/self/environ"}) {
+    auto r = load_schema(schema_with(src));
+    BOOST_REQUIRE(!r.ok());
+    CHECK_CONTAINS(r.status().message(), s + ":2:18: src=\"" + src +
+                                             "\" of <module> 'm' is an absolute path");
+  }
+  CHECK_CONTAINS(load_schema(schema_with("../outside.txt")).status().message(),
+                 "src=\"../outside.txt\" of <module> 'm' goes up with '..'");
+  CHECK_CONTAINS(load_schema(schema_with("docs/link.txt")).status().message(),
+                 "leads out of the schema's folder");
+  // Allowed: the same paths read.
+  auto any = load_schema(schema_with("../outside.txt"), SourceFiles::Access::kAnywhere);
+  BOOST_REQUIRE_MESSAGE(any.ok(), any.status().to_string());
+  BOOST_TEST(any->children[0].children[0].text == "outside");
+  // A schema that may read no files (text sent by a client).
+  auto none = parse_schema("<schema name=\"s\"><module name=\"m\" src=\"a.txt\"/></schema>", "s.xml",
+                           {"", SourceFiles::Access::kNone});
+  CHECK_CONTAINS(none.status().message(), "this schema may not read files");
+  // Special files are refused at once, never waited on or read without end.
+  BOOST_REQUIRE(::mkfifo((dir.path + "/schemas/docs/fifo").c_str(), 0600) == 0);
+  CHECK_CONTAINS(load_schema(schema_with("docs/fifo")).status().message(),
+                 "is a FIFO, not a regular file");
+  CHECK_CONTAINS(load_schema(schema_with("/dev/zero"), SourceFiles::Access::kAnywhere)
+                     .status()
+                     .message(),
+                 "is a character device, not a regular file");
 }
 
 BOOST_AUTO_TEST_CASE(limits) {
@@ -269,9 +321,26 @@ BOOST_AUTO_TEST_CASE(limits) {
 
   std::string big = "<schema name=\"s\">" + std::string(kMaxSourceBytes, 'x') + "</schema>";
   CHECK_CONTAINS(schema_error(big), "s.xml:1:1: input is " + std::to_string(big.size()) +
-                                        " bytes, more than the limit of 16777216");
+                                        " bytes, more than the limit of 4194304");
   big.resize(kMaxSourceBytes - 9);
   schema_ok(big + "</schema>");
+
+  std::string many = "<schema name=\"s\">";
+  for (int i = 0; i <= kMaxModules; ++i) many += "<module name=\"m" + std::to_string(i) + "\"/>";
+  CHECK_CONTAINS(schema_error(many + "</schema>"), "more than 4096 modules in one schema");
+}
+
+BOOST_AUTO_TEST_CASE(dtds_and_entities_are_refused_never_expanded) {
+  testing::TempDir dir;
+  write(dir.path + "/secret.txt", "top secret");
+  const std::string xxe = "<!DOCTYPE schema [<!ENTITY xxe SYSTEM \"file://" + dir.path +
+                          "/secret.txt\">]>\n<schema name=\"s\"><module name=\"m\">&xxe;</module></schema>";
+  CHECK_CONTAINS(schema_error(xxe), "s.xml:1:1: document type declaration (<!DOCTYPE ...>)");
+  CHECK_CONTAINS(prompt_error("<!DOCTYPE p><prompt schema=\"s\"/>"), "document type declaration");
+  // Without a DTD an entity reference is text as written: pugixml expands
+  // only the five predefined entities and character references.
+  Schema s = schema_ok("<schema name=\"s\"><module name=\"m\">&xxe; &amp; &#65;</module></schema>");
+  BOOST_TEST(s.children[0].children[0].text == "&xxe; & A");
 }
 
 BOOST_AUTO_TEST_CASE(xml_errors) {

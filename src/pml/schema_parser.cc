@@ -1,9 +1,12 @@
 // parse_schema: XML -> Schema, checking the grammar of docs/pml.md.
+#include <climits>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "pml/xml_source.h"
+#include "util/excerpt.h"
 
 namespace pcache::pml {
 namespace {
@@ -27,8 +30,8 @@ struct Context {
 
 class SchemaParser {
  public:
-  SchemaParser(const std::string& text, const std::string& file, std::string base_dir)
-      : text_(text), source_(text, file), base_dir_(std::move(base_dir)) {}
+  SchemaParser(const std::string& text, const std::string& file, SourceFiles files)
+      : text_(text), source_(text, file), files_(std::move(files)) {}
 
   StatusOr<Schema> parse() {
     PCACHE_ASSIGN_OR_RETURN(pugi::xml_node root, source_.parse("<schema name=\"...\">"));
@@ -160,6 +163,10 @@ class SchemaParser {
     Node n;
     n.kind = Node::Kind::kModule;
     n.location = source_.at(e);
+    if (++modules_ > kMaxModules) {
+      return error_at(n.location, "more than " + std::to_string(kMaxModules) +
+                                      " modules in one schema; expected fewer (split the schema)");
+    }
     PCACHE_ASSIGN_OR_RETURN(n.name, name_of(e, "module", scope->modules));
     if (role_of(n.name.c_str()) != Role::kNone) {
       return error_at(source_.at(e.attribute("name")),
@@ -191,6 +198,49 @@ class SchemaParser {
     return Status::ok_status();
   }
 
+  // The file a src names, if files_ allows it to be read.
+  StatusOr<std::string> resolve_src(pugi::xml_attribute src, const std::string& module) const {
+    const std::string path = src.value();
+    const std::string what = "src=" + excerpt(path) + " of <module> '" + module + "'";
+    const std::string allow =
+        " (a trusted schema may allow this: --allow-src-outside, pml.allow_src_outside)";
+    using Access = SourceFiles::Access;
+    if (files_.access == Access::kNone) {
+      return error_at(source_.at(src), what + ": this schema may not read files; expected the "
+                                              "module's text inline");
+    }
+    const std::string resolved = (path[0] == '/') ? path : files_.base_dir + path;
+    if (files_.access == Access::kAnywhere) return resolved;
+    if (path[0] == '/') {
+      return error_at(source_.at(src),
+                      what + " is an absolute path; expected a path inside the schema's folder" +
+                          allow);
+    }
+    for (size_t start = 0; start <= path.size();) {
+      size_t end = path.find('/', start);
+      if (end == std::string::npos) end = path.size();
+      if (path.compare(start, end - start, "..") == 0) {
+        return error_at(source_.at(src),
+                        what + " goes up with '..'; expected a path inside the schema's folder" +
+                            allow);
+      }
+      start = end + 1;
+    }
+    // A symbolic link may still lead out: compare the real paths.
+    const std::string base = files_.base_dir.empty() ? "." : files_.base_dir;
+    char real_base[PATH_MAX], real_file[PATH_MAX];
+    if (::realpath(base.c_str(), real_base) != nullptr &&
+        ::realpath(resolved.c_str(), real_file) != nullptr) {
+      const std::string b = std::string(real_base) + (real_base[1] == '\0' ? "" : "/");
+      if (std::string(real_file).compare(0, b.size(), b) != 0) {
+        return error_at(source_.at(src), what + " leads out of the schema's folder (to " +
+                                             excerpt(real_file, 200) +
+                                             ") through a symbolic link" + allow);
+      }
+    }
+    return resolved;  // a path that does not resolve fails in the read, with its reason
+  }
+
   // <module src="file">: the file's text, trimmed, is the module's only content.
   Status module_from_file(pugi::xml_node e, pugi::xml_attribute src, Node* n) {
     const std::string path = src.value();
@@ -210,7 +260,7 @@ class SchemaParser {
                                              "> inside; expected one or the other");
     };
     PCACHE_RETURN_IF_ERROR(source_.for_each_child(e, on_text, on_element));
-    const std::string resolved = (path[0] == '/') ? path : base_dir_ + path;
+    PCACHE_ASSIGN_OR_RETURN(const std::string resolved, resolve_src(src, n->name));
     auto content = read_source_file(resolved);
     if (!content.ok()) {
       return error_at(source_.at(src), "cannot read src of <module> '" + n->name +
@@ -271,16 +321,18 @@ class SchemaParser {
     pugi::xml_attribute length = e.attribute("length");
     if (!length) {
       return error_at(n.location, "<parameter> '" + n.name +
-                                      "' has no length; expected length=\"N\" (1 to 65536)");
+                                      "' has no length; expected length=\"N\" (1 to " +
+                                      std::to_string(kMaxParameterLength) + ")");
     }
     const std::string v = length.value();
     long value = 0;
     bool ok = !v.empty() && v.size() <= 6;
     for (char c : v) ok = ok && c >= '0' && c <= '9';
     if (ok) value = std::stol(v);
-    if (!ok || value < 1 || value > 65536) {
-      return error_at(source_.at(length), "length=\"" + v + "\" on <parameter> '" + n.name +
-                                              "'; expected an integer from 1 to 65536");
+    if (!ok || value < 1 || value > kMaxParameterLength) {
+      return error_at(source_.at(length), "length=" + excerpt(v) + " on <parameter> '" + n.name +
+                                              "'; expected an integer from 1 to " +
+                                              std::to_string(kMaxParameterLength));
     }
     n.length = static_cast<int>(value);
     n.scaffold = e.attribute("scaffold").value();
@@ -319,14 +371,15 @@ class SchemaParser {
 
   const std::string& text_;
   XmlSource source_;
-  std::string base_dir_;
+  SourceFiles files_;
+  int modules_ = 0;  // parsed so far
 };
 
 }  // namespace
 
 StatusOr<Schema> parse_schema_in(const std::string& text, const std::string& file_name,
-                                 const std::string& base_dir) {
-  SchemaParser parser(text, file_name, base_dir);
+                                 const SourceFiles& files) {
+  SchemaParser parser(text, file_name, files);
   return parser.parse();
 }
 

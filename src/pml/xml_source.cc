@@ -143,7 +143,10 @@ StatusOr<pugi::xml_node> XmlSource::parse(const std::string& expected_root) {
   // pugixml parses a fragment in place only up to its last character unless a
   // terminator follows it; a fragment lets us see text outside the root.
   buffer_.push_back('\0');
-  const unsigned options = pugi::parse_default | pugi::parse_ws_pcdata | pugi::parse_fragment;
+  // parse_doctype keeps a DOCTYPE as a node, so that it is refused below
+  // rather than skipped.
+  const unsigned options =
+      pugi::parse_default | pugi::parse_ws_pcdata | pugi::parse_fragment | pugi::parse_doctype;
   pugi::xml_parse_result result =
       doc_.load_buffer_inplace(buffer_.data(), buffer_.size(), options, pugi::encoding_utf8);
   if (!result) {
@@ -162,6 +165,14 @@ StatusOr<pugi::xml_node> XmlSource::parse(const std::string& expected_root) {
 
   pugi::xml_node root;
   for (pugi::xml_node n : doc_.children()) {
+    if (n.type() == pugi::node_doctype) {
+      // pugixml never expands external entities, but a DTD has no use in PML
+      // and refusing it leaves no doubt.
+      const size_t value = offset_of(n.value());
+      return error_at(at(value >= 10 ? value - 10 : 0),
+                      "document type declaration (<!DOCTYPE ...>) in the input; PML has no DTDs "
+                      "or entities; expected " + expected_root);
+    }
     if (n.type() == pugi::node_element) {
       if (root) {
         return error_at(at(n), "second root element <" + std::string(n.name()) +
@@ -234,14 +245,7 @@ Status XmlSource::check_attributes(pugi::xml_node element,
 }
 
 StatusOr<std::string> read_source_file(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return Status::io_error(path + ": is a folder, not a file");
-    if (static_cast<unsigned long long>(st.st_size) > kMaxSourceBytes) {
-      return error_at(SourceLocation{path, 1, 1}, too_large(static_cast<size_t>(st.st_size)));
-    }
-  }
-  return read_file(path);
+  return read_file(path, kMaxSourceBytes, "PML files");
 }
 
 }  // namespace pcache::pml

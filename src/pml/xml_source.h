@@ -118,15 +118,9 @@ Status XmlSource::for_each_child(pugi::xml_node element, OnText on_text,
   return flush();
 }
 
-// The parsers, with the folder that module src="..." paths are relative to
-// ("" for the current directory).
+// The parsers.
 StatusOr<Schema> parse_schema_in(const std::string& text, const std::string& file_name,
-                                 const std::string& base_dir);
+                                 const SourceFiles& files);
 StatusOr<Prompt> parse_prompt_text(const std::string& text, const std::string& file_name);
-
-// A whole file of at most kMaxSourceBytes. Errors: NotFound, IoError (a
-// folder, a failed read), InvalidArgument ("path:1:1: input is N bytes ...");
-// all name the path.
-StatusOr<std::string> read_source_file(const std::string& path);
 
 }  // namespace pcache::pml

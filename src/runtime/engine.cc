@@ -335,14 +335,24 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
   return gen;
 }
 
+namespace {
+
+pml::SourceFiles::Access src_access(const EngineOptions& options) {
+  return options.allow_src_outside ? pml::SourceFiles::Access::kAnywhere
+                                   : pml::SourceFiles::Access::kBelowBase;
+}
+
+}  // namespace
+
 StatusOr<std::string> Engine::add_schema_file(const std::string& path) {
-  PCACHE_ASSIGN_OR_RETURN(pml::Schema schema, pml::load_schema(path));
+  PCACHE_ASSIGN_OR_RETURN(pml::Schema schema, pml::load_schema(path, src_access(impl_->options)));
   if (!impl_->prompts) return tokenizer().status();
   return impl_->prompts->add_schema(schema);
 }
 
 StatusOr<std::string> Engine::add_schema(const std::string& text, const std::string& file_name) {
-  PCACHE_ASSIGN_OR_RETURN(pml::Schema schema, pml::parse_schema(text, file_name));
+  PCACHE_ASSIGN_OR_RETURN(pml::Schema schema,
+                          pml::parse_schema(text, file_name, {"", src_access(impl_->options)}));
   if (!impl_->prompts) return tokenizer().status();
   return impl_->prompts->add_schema(schema);
 }
@@ -354,7 +364,7 @@ StatusOr<std::vector<ModuleReport>> Engine::compile(const std::string& schema_na
 
 StatusOr<Generation> Engine::run_file(const std::string& prompt_path, const RunOptions& options,
                                       const TextCallback& on_text) {
-  PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(prompt_path));
+  PCACHE_ASSIGN_OR_RETURN(std::string text, pml::read_source_file(prompt_path));
   return run(text, options, on_text, prompt_path);
 }
 

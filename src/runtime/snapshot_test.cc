@@ -52,7 +52,7 @@ Snapshot make_snapshot(at::ScalarType dtype = at::kFloat, int64_t layers = 3, in
 }
 
 std::string read_bytes(const std::string& path) {
-  auto bytes = read_file(path);
+  auto bytes = read_file(path, 1u << 30, "test files");
   BOOST_REQUIRE_MESSAGE(bytes.ok(), bytes.status().to_string());
   return *bytes;
 }

@@ -1,10 +1,13 @@
 #include "pcache/tokenizer.h"
 
-#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <optional>
 #include <system_error>
 
 #include "tokenizer/sentencepiece_library.h"
+#include "util/file_util.h"
 
 namespace pcache {
 
@@ -41,9 +44,18 @@ const char* chat_template_name(ChatTemplate t) {
 StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& model_path) {
   // Checked here so that a wrong path reads as NotFound even when the
   // SentencePiece library itself is missing.
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(model_path, ec)) {
-    return Status::not_found(model_path + ": no such tokenizer file");
+  {
+    // SentencePiece opens the path itself: only a regular file of a sane size
+    // gets there (a FIFO would block it, /dev/zero would never end).
+    PCACHE_ASSIGN_OR_RETURN(const int fd, open_regular_file(model_path));
+    struct stat st {};
+    const bool sized = ::fstat(fd, &st) == 0;
+    ::close(fd);
+    if (!sized || static_cast<unsigned long long>(st.st_size) > kMaxTokenizerFileBytes) {
+      return Status::invalid_argument(model_path + ": more than " +
+                                      std::to_string(kMaxTokenizerFileBytes) +
+                                      " bytes (the limit for tokenizer files)");
+    }
   }
   PCACHE_ASSIGN_OR_RETURN(const SentencePieceApi* api, tokenizer_internal::sentencepiece_api());
 

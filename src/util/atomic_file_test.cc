@@ -53,7 +53,7 @@ BOOST_AUTO_TEST_CASE(commit_writes_the_content_and_leaves_no_temp_file) {
     BOOST_TEST(file.temp_path().empty());
     BOOST_TEST(file.commit().code() == StatusCode::kFailedPrecondition);
   }
-  StatusOr<std::string> read = read_file(path);
+  StatusOr<std::string> read = read_file(path, 1u << 30, "test files");
   BOOST_TEST_REQUIRE(read.ok());
   BOOST_TEST(read.value() == content);
   BOOST_TEST(list_dir(dir.path) == std::vector<std::string>{"out.bin"});
@@ -67,7 +67,7 @@ BOOST_AUTO_TEST_CASE(commit_replaces_a_file_and_syncs_when_still_open) {
     BOOST_TEST_REQUIRE(file.open().ok());
     BOOST_TEST_REQUIRE(file.write(content.data(), content.size()).ok());
     BOOST_TEST_REQUIRE(file.commit().ok());  // without sync_and_close() first
-    BOOST_TEST(read_file(path).value() == content);
+    BOOST_TEST(read_file(path, 1u << 30, "test files").value() == content);
   }
   BOOST_TEST(list_dir(dir.path) == std::vector<std::string>{"out.txt"});
 }

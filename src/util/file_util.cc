@@ -6,29 +6,83 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace pcache {
 namespace {
 
 Status open_error(const std::string& path, int err) {
   std::string msg = path + ": " + std::strerror(err);
-  if (err == ENOENT) return Status::not_found(msg);
+  if (err == ENOENT || err == ENOTDIR) return Status::not_found(msg);
   return Status::io_error(msg);
+}
+
+// What a non-regular file is, for the message.
+const char* kind_of(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a plain file";
 }
 
 }  // namespace
 
-StatusOr<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return open_error(path, errno);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Status::io_error(path + ": read failed");
-  return ss.str();
+StatusOr<int> open_regular_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return open_error(path, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return open_error(path, err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::io_error(path + ": is " + kind_of(st.st_mode) + ", not a regular file");
+  }
+  return fd;
+}
+
+StatusOr<std::string> read_file(const std::string& path, size_t max_bytes,
+                                const std::string& what) {
+  PCACHE_ASSIGN_OR_RETURN(const int fd, open_regular_file(path));
+  auto too_large = [&] {
+    return Status::invalid_argument(path + ": more than " + std::to_string(max_bytes) +
+                                    " bytes (the limit for " + what + ")");
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && static_cast<unsigned long long>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return too_large();
+  }
+  // Read to EOF, but never past the limit: st_size is 0 for /proc files, and a
+  // file may grow while it is read.
+  std::string out;
+  out.resize(st.st_size > 0 ? static_cast<size_t>(st.st_size) + 1 : 4096);
+  size_t used = 0;
+  for (;;) {
+    if (used == out.size()) {
+      if (used > max_bytes) break;
+      out.resize(std::min(out.size() * 2, max_bytes + 1));
+    }
+    const ssize_t n = ::read(fd, &out[used], out.size() - used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return Status::io_error(path + ": read failed: " + std::strerror(err));
+    }
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (used > max_bytes) return too_large();
+  out.resize(used);
+  return out;
 }
 
 Status remove_tree(const std::string& path) {
@@ -40,17 +94,12 @@ Status remove_tree(const std::string& path) {
 }
 
 StatusOr<MappedFile> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return open_error(path, errno);
+  PCACHE_ASSIGN_OR_RETURN(const int fd, open_regular_file(path));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
-    int err = errno;
+    const int err = errno;
     ::close(fd);
     return open_error(path, err);
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return Status::io_error(path + ": is a directory");
   }
   MappedFile f;
   f.path_ = path;
@@ -58,7 +107,7 @@ StatusOr<MappedFile> MappedFile::open(const std::string& path) {
   if (f.size_ > 0) {
     void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
-      int err = errno;
+      const int err = errno;
       ::close(fd);
       return Status::io_error(path + ": mmap failed: " + std::strerror(err));
     }
