@@ -88,7 +88,8 @@ std::vector<std::function<std::string(Engine&)>> calls(const std::string& dir) {
     auto s = e.cache_prompt("Classify the review as positive or negative.");
     if (!s.ok()) return s.status().to_string();
     std::string out = gen(e.text_completion(s->state, " Review: great food.", greedy()));
-    auto batch = e.text_completion(s->state, {" Review: cold soup.", " Review: fine."}, greedy());
+    auto batch =
+        e.text_completion(s->state, std::vector<std::string>{" Review: cold soup.", " Review: fine."}, greedy());
     out += " / " + answer<std::vector<Generation>>(batch, [](const std::vector<Generation>& b) {
       std::string t;
       for (const Generation& g : b) t += gen(g) + " ; ";

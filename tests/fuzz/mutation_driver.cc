@@ -4,7 +4,7 @@
 // which links the same targets without this file.
 //
 //   <target>_fuzz [--runs N] [--seed S] [--max-len BYTES] [--memory-mb MB]
-//                 [--timeout-s T] [--crash-dir DIR] PATH...
+//                 [--rss-limit-mb MB] [--timeout-s T] [--crash-dir DIR] PATH...
 //
 // Every file under the PATHs is run as it is, then N mutants of them (1 to 4
 // stacked mutations each: bit flips, byte changes, inserts, deletes, chunk
@@ -12,13 +12,17 @@
 // text). The same seed and corpus give the same inputs on every machine.
 //
 // A crash, an abort (an uncaught exception included), a sanitizer report, an
-// input running past --timeout-s or memory past --memory-mb (address space,
-// outside ASan; under ASan its max_allocation_size_mb / hard_rss_limit_mb
-// apply) ends the run with a nonzero status after writing the input to
-// DIR/crash-<target>-<n>, which the same program runs again as a PATH.
+// input running past --timeout-s (20), or one taking the peak resident memory
+// past --rss-limit-mb (2048) ends the run with a nonzero status after writing
+// the input to DIR/crash-<target>-<seed>, which the same program runs again
+// as a PATH. Outside ASan the address space is also capped at --memory-mb
+// (4096), so that an input asking for more fails at once rather than swapping
+// (a reader that catches the bad_alloc passes, unless it touched more than
+// the RSS limit first); ASan has its own limits (max_allocation_size_mb).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -239,7 +243,7 @@ void install_handlers(bool sanitized) {
 [[noreturn]] void usage(const char* argv0, const std::string& why) {
   std::fprintf(stderr,
                "%s: %s\nusage: %s [--runs N] [--seed S] [--max-len BYTES] [--memory-mb MB] "
-               "[--timeout-s T] [--crash-dir DIR] PATH...\n",
+               "[--rss-limit-mb MB] [--timeout-s T] [--crash-dir DIR] PATH...\n",
                argv0, why.c_str(), argv0);
   std::exit(2);
 }
@@ -263,7 +267,7 @@ int main(int argc, char** argv) {
   const std::string target = fs::path(argv[0]).filename().string();
   uint64_t runs = 2000, seed = 1;
   size_t max_len = 64 << 10;
-  uint64_t memory_mb = 4096;
+  uint64_t memory_mb = 4096, rss_limit_mb = 2048;
   unsigned timeout_s = 20;
   std::string crash_dir = ".";
   std::vector<fs::path> files;
@@ -282,6 +286,8 @@ int main(int argc, char** argv) {
         max_len = std::stoull(value());
       } else if (a == "--memory-mb") {
         memory_mb = std::stoull(value());
+      } else if (a == "--rss-limit-mb") {
+        rss_limit_mb = std::stoull(value());
       } else if (a == "--timeout-s") {
         timeout_s = static_cast<unsigned>(std::stoul(value()));
       } else if (a == "--crash-dir") {
@@ -324,6 +330,14 @@ int main(int argc, char** argv) {
     alarm(timeout_s);
     LLVMFuzzerTestOneInput(input.data(), input.size());
     alarm(0);
+    rusage usage = {};
+    getrusage(RUSAGE_SELF, &usage);  // the peak so far: the first input past the limit is the one
+    if (rss_limit_mb > 0 && static_cast<uint64_t>(usage.ru_maxrss) > rss_limit_mb * 1024) {
+      std::fprintf(stderr, "fuzz: peak resident memory %ld MB, past --rss-limit-mb %" PRIu64 "\n",
+                   usage.ru_maxrss / 1024, rss_limit_mb);
+      save_current_input();
+      std::exit(1);
+    }
   };
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < corpus.size(); ++i) {
