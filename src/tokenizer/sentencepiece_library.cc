@@ -59,9 +59,10 @@ std::string resolve_all(void* handle, SentencePieceApi* api) {
 StatusOr<SentencePieceApi> open_library() {
   std::string tried;
   for (const std::string& path : candidate_paths()) {
-    // RTLD_LOCAL keeps SentencePiece's protobuf out of the global namespace;
-    // RTLD_DEEPBIND makes it bind to its own protobuf rather than libtorch's.
-    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    // A link namespace of its own: SentencePiece's bundled protobuf binds to
+    // itself, never to libtorch's, and nothing of it reaches ours. Unlike
+    // RTLD_DEEPBIND, which sanitizer runtimes refuse, this works under ASan.
+    void* handle = dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
       tried += std::string("\n  ") + dlerror();
       continue;

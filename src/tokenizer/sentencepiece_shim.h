@@ -1,9 +1,10 @@
 // The C ABI of libpcache_sentencepiece, the private module that wraps
 // SentencePiece. Debian's libsentencepiece exports a bundled protobuf-lite 3.14
 // that clashes with libtorch's protobuf 3.21; keeping it behind this module,
-// opened with dlopen(RTLD_LOCAL | RTLD_DEEPBIND), lets both live in one process.
-// Only plain C types cross the boundary, and every buffer the module returns is
-// freed by the module (pcache_sp_free_buffer).
+// opened with dlmopen(LM_ID_NEWLM) in a link namespace of its own (with its own
+// libc and libstdc++), lets both live in one process. Only plain C types cross
+// the boundary, no exception leaves it, and every buffer the module returns is
+// freed by the module (pcache_sp_free_buffer), by the allocator that made it.
 #pragma once
 
 #include <stddef.h>
