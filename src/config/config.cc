@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -509,11 +511,42 @@ StatusOr<std::string> expand_home(const std::string& path) {
   return home + rest;
 }
 
+// Sees a YAML stream's events and keeps nothing: counting documents first
+// bounds YAML::LoadAll, which on some inputs (a lone ",") returns empty
+// documents for ever without consuming input (yaml-cpp 0.7).
+class IgnoreEvents : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 StatusOr<Config> parse_config(const std::string& yaml_text, const std::string& file_name) {
   Config config;
   config.source = file_name;
   std::vector<YAML::Node> documents;
   try {
+    // One document, and an empty one after a trailing "---", are all a
+    // configuration may hold; more is refused before anything is built.
+    std::istringstream stream(yaml_text);
+    YAML::Parser parser(stream);
+    IgnoreEvents ignore;
+    int count = 0;
+    while (count <= 2 && parser.HandleNextDocument(ignore)) ++count;
+    if (count > 2) {
+      return Status::invalid_argument(file_name +
+                                      ": malformed YAML: more than one document (or a stray "
+                                      "',' or '-' outside any mapping); the file must hold one");
+    }
     documents = YAML::LoadAll(yaml_text);
   } catch (const YAML::Exception& e) {
     return Status::invalid_argument(file_name + position(e.mark) + ": malformed YAML: " + e.msg);
