@@ -1,5 +1,7 @@
 #include "runtime/prompt_cache.h"
 
+#include "model/model_config.h"
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -40,6 +42,15 @@ StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema) {
   compiled->schema = schema;
   if (!schema.mode_given) compiled->schema.mode = default_mode_;
   PCACHE_ASSIGN_OR_RETURN(compiled->layout, build_layout(compiled->schema, tokenizer_, template_));
+  // Checked before any module is encoded, so that no forward is sized from
+  // a schema the model cannot hold (a 4 MiB module would ask for terabytes).
+  const int64_t context = context_length(model_.config());
+  if (compiled->layout.total_length > context) {
+    return Status::invalid_argument(
+        schema.location.to_string() + ": schema '" + schema.name + "' lays out " +
+        std::to_string(compiled->layout.total_length) + " positions, more than the model's context of " +
+        std::to_string(context) + " (max_position_embeddings); expected a shorter schema");
+  }
   std::lock_guard<std::mutex> lock(mu_);
   schemas_[schema.name] = std::move(compiled);
   return schema.name;

@@ -200,6 +200,19 @@ BOOST_AUTO_TEST_CASE(assembly_equals_the_implied_attention) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_schema_longer_than_the_context_is_refused_before_encoding) {
+  Fixture f;  // tiny-mistral: max_position_embeddings 4096
+  auto schema = pml::parse_schema(
+      "<schema name=\"long\"><module name=\"m\"><parameter name=\"p\" length=\"5000\"/>"
+      "</module></schema>",
+      "schema.xml");
+  BOOST_REQUIRE(schema.ok());
+  auto added = f.cache->add_schema(*schema);
+  BOOST_REQUIRE(!added.ok());
+  BOOST_TEST(added.status().message().find("more than the model's context of 4096") !=
+             std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(second_request_reuses_every_module) {
   Fixture f;
   f.add(schema_text("scaffold"));
