@@ -422,15 +422,17 @@ def main():
         step += 1
         t_asked = time.time()
     minutes = (time.time() - start) / 60
-    final = heldout_accuracy(model, sp, args.device)
-    print(f"{args.variant}: {step} steps, {tokens_seen / 1e6:.0f}M tokens in {minutes:.1f} min; "
-          f"held-out exact match {final}", flush=True)
-    model.cpu()
-    save_and_check(model, sp, args)
+    print(f"{args.variant}: {step} steps, {tokens_seen / 1e6:.0f}M tokens in {minutes:.1f} min", flush=True)
+    # The checkpoint first, then the (slower) held-out check: a run cut short keeps its model.
+    save_and_check(model.cpu(), sp, args)
+    record = {"variant": args.variant, "config": c, "args": vars(args), "steps": step,
+              "minutes": round(minutes, 2), "tokens": tokens_seen, "curve": curve}
     with open(os.path.join(args.out, "loss.json"), "w") as f:
-        json.dump({"variant": args.variant, "config": c, "args": vars(args), "steps": step,
-                   "minutes": round(minutes, 2), "tokens": tokens_seen, "heldout_exact_match": final,
-                   "curve": curve}, f, indent=1)
+        json.dump(record, f, indent=1)
+    record["heldout_exact_match"] = final = heldout_accuracy(model.to(args.device), sp, args.device)
+    print(f"{args.variant}: held-out exact match {final}", flush=True)
+    with open(os.path.join(args.out, "loss.json"), "w") as f:
+        json.dump(record, f, indent=1)
     if args.loss_png:
         try:
             import plot_loss
