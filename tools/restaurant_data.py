@@ -1,24 +1,47 @@
 #!/usr/bin/env python3
-"""Synthetic restaurant data for the demo model (issue 7): seeded, varied, exact.
+"""Synthetic restaurant data for the demo model (issues 7 and 15): seeded, varied, exact.
+
+Restaurant notes are written in many styles, as people write them: key-value lines with varied
+labels, prose, bullet lists and tables, several currencies and price formats, 12- and 24-hour
+times, day ranges ("Tuesday to Sunday", "Mon-Fri", "every day except Monday"), policies in many
+phrasings, sections in any order, one or two restaurants. Guests ask in many wordings, including
+yes/no questions, look-ups ("Which desserts do you have?") and questions the notes do not answer.
+Instruct tasks (answer from a short document) and plain chat ("Hello", a system prompt alone)
+keep the model sensible outside restaurant notes.
+
+Every style choice (label, layout, time and price format, phrasing of notes and questions) has a
+pool used in training and a pool held out (`Style(heldout=True)`): the held-out styles are never
+drawn for training. Held-out restaurants also belong to owners training never uses.
+
+Answers are a pure function of the notes, in one house style (copying times, prices, addresses
+and phone numbers exactly as the notes write them), so exact match is a fair measure:
+  opening      On Friday we open at 11:30.           | We are closed on Monday.
+  closing      On Friday we close at 10 pm.          | We are closed on Monday.
+  open_day     Yes, on Friday we are open from 11:30 to 22:00. | No, we are closed on Monday.
+  price        The fish pie costs £14.
+  allergen     Yes, the fish pie contains milk.      | No, the fish pie does not list nuts.
+  has_dish     Yes, we have fish pie.                | No, we do not have fish pie.
+  course       We have tiramisu, panna cotta and affogato.
+  address      We are at 12 Mill Lane, Leeds.
+  phone        You can call us on 0113 496 0000.
+  special      Every Tuesday the lasagne is half price.
+  cuisine      We serve Italian food.
+  policy       Yes, dogs are welcome. (one fixed answer per policy and value, POLICIES)
+  unknown      I'm sorry, my notes do not say. Please call the restaurant to ask.
+  greeting     Hello! How can I help you?  (thanks: You're welcome!  goodbye: Goodbye, see you soon!)
+Dish names are answered in lower case.
 
 Writes, into --out:
-  train.jsonl   {"system": ..., "user": ..., "answer": ...} per line: a customer question about
-                one or two restaurants described in the system text, answered only from it (or
-                "not in my notes" when it is not there), plus instruct tasks (extract a fact
-                from a short document);
-  eval.jsonl    the same shape for restaurants never seen in training (other seeds), with the
-                question kind, for exact-match evaluation;
+  train.jsonl   --train examples ({"system", "user", "answer", "kind"}); the trainer draws its own;
+  eval.jsonl    held-out questions ({"restaurant", "system", "user", "answer", "kind"}), one
+                restaurant each, owners never seen in training, styles of --styles;
   eval_scaffold.xml, eval_independent.xml
                 the held-out restaurants as one PML schema (instructions, then a union of
-                restaurants, each with hours and menu as nested modules), for the module cache,
-                once per encoding mode (schemas heldout_scaffold and heldout_independent).
+                restaurants, each with hours and menu as nested modules), once per encoding mode
+                (schemas heldout_scaffold and heldout_independent): what `pcache eval` reads.
+  --corpus FILE also writes the text of that many training examples, for training a tokenizer.
 
-Every answer is a pure function of the restaurant's facts, so exact match is a fair measure.
-Held-out restaurants belong to owners (and so carry names) that training never uses
-(HELDOUT_OWNERS); tools/train_model.py draws fresh training examples from `example()` as it
-trains, so no training file is needed there.
-
-Usage: python3 tools/restaurant_data.py --out data/ --train 20000 --eval 400 --seed 1
+Usage: python3 tools/restaurant_data.py --out data/ --eval 400 --seed 1 [--styles heldout]
 """
 import argparse
 import json
@@ -27,188 +50,742 @@ import random
 from xml.sax.saxutils import escape
 
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-CUISINES = {
-    "Italian": (["Trattoria", "Osteria", "Cucina"],
-                ["tagliatelle al ragu", "risotto with porcini", "margherita pizza", "lasagne", "tiramisu",
-                 "panna cotta", "bruschetta", "minestrone", "saltimbocca", "gnocchi with sage butter"]),
-    "Japanese": (["Izakaya", "Kitchen", "House"],
-                 ["chicken yakitori", "salmon teriyaki", "miso soup", "tonkotsu ramen", "edamame",
-                  "vegetable tempura", "matcha ice cream", "gyoza", "katsu curry", "okonomiyaki"]),
-    "Mexican": (["Cantina", "Taqueria", "Cocina"],
-                ["tacos al pastor", "chicken enchiladas", "guacamole", "churros", "pozole", "quesadilla",
-                 "black bean soup", "carnitas", "elote", "flan"]),
-    "Indian": (["Tandoor", "Spice House", "Kitchen"],
-               ["butter chicken", "lamb rogan josh", "chana masala", "garlic naan", "vegetable samosa",
-                "mango lassi", "palak paneer", "dal makhani", "chicken biryani", "gulab jamun"]),
-    "French": (["Bistro", "Brasserie", "Cafe"],
-               ["onion soup", "steak frites", "coq au vin", "creme brulee", "ratatouille", "croque monsieur",
-                "duck confit", "nicoise salad", "quiche lorraine", "tarte tatin"]),
-    "Greek": (["Taverna", "Kouzina", "Grill"],
-              ["moussaka", "chicken souvlaki", "greek salad", "spanakopita", "tzatziki", "baklava",
-               "grilled octopus", "dolmades", "lamb kleftiko", "loukoumades"]),
-}
-NAMES = ["Lucia", "Marco", "Sakura", "Rosa", "Amir", "Elena", "Hugo", "Nikos", "Priya", "Ines", "Oscar",
-         "Mei", "Tomas", "Leila", "Bruno", "Anya", "Felix", "Dara", "Yusuf", "Clara", "Pablo", "Hana",
-         "Luca", "Sofia", "Greta", "Omar", "Vera", "Karim", "Lena", "Diego", "Ayla", "Matteo", "Ruth",
-         "Ravi", "Maya", "Jonas", "Nadia", "Theo", "Alma"]
-HELDOUT_OWNERS = NAMES[-6:]  # never own a training restaurant
-TRAIN_OWNERS = NAMES[:-6]
-STREETS = ["Alder Street", "Oak Avenue", "Harbor Road", "Mill Lane", "King Street", "Elm Road",
-           "Station Road", "Market Square", "River Walk", "Chapel Street", "Cedar Avenue", "Bridge Street"]
-CITIES = ["Portland", "Leeds", "Lyon", "Porto", "Osaka", "Austin", "Dublin", "Turin", "Ghent", "Malmo"]
-ALLERGENS = ["gluten", "milk", "eggs", "nuts", "fish", "soy", "sesame", "celery"]
-POLICIES = {
-    "dogs": ("Are dogs allowed?", "Dogs are welcome on the terrace.", "Dogs are not allowed inside."),
-    "cards": ("Can I pay by card?", "We accept all major cards.", "We accept cash only."),
-    "booking": ("Do I need to book a table?", "Booking is recommended at weekends.",
-                "We do not take bookings; tables are first come, first served."),
-    "kids": ("Do you have a children's menu?", "There is a children's menu for under-12s.",
-             "There is no children's menu."),
-}
+ABBR = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 NOT_IN_NOTES = "I'm sorry, my notes do not say. Please call the restaurant to ask."
-UNKNOWN_QUESTIONS = ["Is there parking nearby?", "Do you have wifi?", "Who is the head chef's favourite singer?",
-                     "Can I host a wedding there?", "Do you sell gift cards?", "Is the music live tonight?"]
+GREETING, THANKS, GOODBYE = "Hello! How can I help you?", "You're welcome!", "Goodbye, see you soon!"
 
 
-def hour(h):
-    return f"{h % 12 or 12} {'am' if h < 12 else 'pm'}"
+class Pool:
+    """Choices for one style dimension: `train` ones, and `held` ones never drawn in training."""
+
+    def __init__(self, train, held):
+        self.train, self.held = train, held
+
+    def pick(self, rng, heldout):
+        return rng.choice(self.held if heldout and self.held else self.train)
 
 
-def make_restaurant(rng, owners=TRAIN_OWNERS):
-    cuisine = rng.choice(sorted(CUISINES))
-    kinds, dishes = CUISINES[cuisine]
-    owner = rng.choice(owners)
-    name = f"{rng.choice(kinds)} {owner}"
-    closed = rng.choice(DAYS[:3])
+# ---------------------------------------------------------------------------------------------
+# Facts.
+
+# cuisine: (kinds of place, starters, mains, desserts); the last three cuisines are held out.
+CUISINES = {
+    "Italian": (["Trattoria", "Osteria", "Cucina", "Pizzeria"],
+                ["bruschetta", "minestrone", "burrata", "arancini", "caprese salad"],
+                ["tagliatelle al ragu", "risotto with porcini", "margherita pizza", "lasagne", "saltimbocca",
+                 "gnocchi with sage butter", "spaghetti carbonara", "osso buco"],
+                ["tiramisu", "panna cotta", "affogato", "cannoli"]),
+    "Japanese": (["Izakaya", "Kitchen", "House", "Sushi Bar"],
+                 ["miso soup", "edamame", "gyoza", "seaweed salad", "agedashi tofu"],
+                 ["chicken yakitori", "salmon teriyaki", "tonkotsu ramen", "vegetable tempura", "katsu curry",
+                  "okonomiyaki", "beef udon", "salmon nigiri"],
+                 ["matcha ice cream", "mochi", "dorayaki", "black sesame pudding"]),
+    "Mexican": (["Cantina", "Taqueria", "Cocina"],
+                ["guacamole", "black bean soup", "elote", "nachos", "ceviche tostada"],
+                ["tacos al pastor", "chicken enchiladas", "pozole", "quesadilla", "carnitas", "chiles rellenos",
+                 "beef burrito", "mole poblano"],
+                ["churros", "flan", "tres leches cake", "mango sorbet"]),
+    "Indian": (["Tandoor", "Spice House", "Kitchen", "Dhaba"],
+               ["vegetable samosa", "onion bhaji", "chicken tikka", "aloo tikki", "paneer pakora"],
+               ["butter chicken", "lamb rogan josh", "chana masala", "palak paneer", "dal makhani",
+                "chicken biryani", "prawn curry", "lamb korma"],
+               ["gulab jamun", "mango kulfi", "rasmalai", "carrot halwa"]),
+    "French": (["Bistro", "Brasserie", "Cafe"],
+               ["onion soup", "escargots", "pate de campagne", "nicoise salad", "goat cheese tart"],
+               ["steak frites", "coq au vin", "ratatouille", "croque monsieur", "duck confit",
+                "quiche lorraine", "bouillabaisse", "beef bourguignon"],
+               ["creme brulee", "tarte tatin", "chocolate mousse", "profiteroles"]),
+    "Greek": (["Taverna", "Kouzina", "Grill"],
+              ["tzatziki", "dolmades", "spanakopita", "greek salad", "saganaki"],
+              ["moussaka", "chicken souvlaki", "grilled octopus", "lamb kleftiko", "pastitsio",
+               "gyros plate", "stifado", "sea bream"],
+              ["baklava", "loukoumades", "galaktoboureko", "yogurt with honey"]),
+    "Thai": (["Kitchen", "Thai House", "Garden"],
+             ["tom yum soup", "spring rolls", "chicken satay", "papaya salad", "fish cakes"],
+             ["pad thai", "green curry", "massaman curry", "pad kra pao", "red duck curry", "drunken noodles",
+              "crispy pork belly", "jungle curry"],
+             ["mango sticky rice", "coconut ice cream", "banana fritters", "pandan custard"]),
+    "Spanish": (["Bodega", "Tapas Bar", "Casa"],
+                ["patatas bravas", "gazpacho", "croquetas", "pan con tomate", "padron peppers"],
+                ["seafood paella", "chorizo stew", "grilled lamb chops", "tortilla espanola", "pork cheeks",
+                 "black rice", "hake in green sauce", "chicken al ajillo"],
+                ["crema catalana", "churros con chocolate", "tarta de santiago", "flan de huevo"]),
+    "British": (["Kitchen", "Arms", "Dining Rooms"],
+                ["leek and potato soup", "scotch egg", "potted shrimp", "prawn cocktail", "welsh rarebit"],
+                ["fish and chips", "shepherd's pie", "bangers and mash", "steak and ale pie", "roast chicken",
+                 "beef wellington", "ploughman's lunch", "cottage pie"],
+                ["sticky toffee pudding", "eton mess", "bread and butter pudding", "apple crumble"]),
+    "Lebanese": (["Grill", "Kitchen", "Mezze House"],
+                 ["hummus", "baba ghanoush", "tabbouleh", "falafel", "fattoush"],
+                 ["chicken shawarma", "lamb kofta", "mixed grill", "kibbeh", "stuffed vine leaves",
+                  "shish taouk", "moussaka batinjan", "sea bass harra"],
+                 ["baklawa", "knafeh", "muhallabia", "maamoul"]),
+    # Held-out cuisines: never in training.
+    "Portuguese": (["Tasca", "Casa", "Adega"],
+                   ["caldo verde", "pasteis de bacalhau", "grilled chourico", "clams bulhao pato"],
+                   ["bacalhau a bras", "francesinha", "piri piri chicken", "arroz de marisco", "bitoque",
+                    "grilled sardines", "cataplana"],
+                   ["pastel de nata", "arroz doce", "serradura"]),
+    "Korean": (["Kitchen", "House", "BBQ"],
+               ["kimchi pancake", "mandu", "japchae", "tteokbokki"],
+               ["bibimbap", "bulgogi", "kimchi stew", "korean fried chicken", "galbi", "sundubu jjigae",
+                "dakgalbi"],
+               ["bingsu", "hotteok", "yakgwa"]),
+    "Peruvian": (["Cocina", "Picanteria", "Casa"],
+                 ["ceviche", "papa a la huancaina", "causa limena", "anticuchos"],
+                 ["lomo saltado", "aji de gallina", "arroz con pollo", "pollo a la brasa", "seco de cordero",
+                  "tacu tacu", "chaufa"],
+                 ["picarones", "suspiro limeno", "alfajores"]),
+}
+HELDOUT_CUISINES = ["Portuguese", "Korean", "Peruvian"]
+TRAIN_CUISINES = [c for c in CUISINES if c not in HELDOUT_CUISINES]
+# Generic dishes mixed into every menu, so that a model copies names instead of recalling them.
+PREPS = ["grilled", "roast", "smoked", "braised", "fried", "baked", "spiced", "slow-cooked", "crispy", "charred",
+         "poached", "stuffed", "glazed", "herb-crusted"]
+PROTEINS = ["chicken", "lamb", "salmon", "cod", "tofu", "pork belly", "beef", "duck", "prawns", "aubergine",
+            "mushrooms", "halloumi", "squid", "trout", "cauliflower", "venison", "sea bass", "pumpkin"]
+SIDES = ["rice", "chips", "salad", "mash", "greens", "flatbread", "noodles", "polenta", "lentils", "couscous"]
+FLAVOURS = ["chocolate", "lemon", "apple", "vanilla", "raspberry", "coconut", "pistachio", "honey", "ginger",
+            "caramel", "cherry", "orange", "hazelnut", "rhubarb"]
+SWEETS = ["tart", "cake", "ice cream", "mousse", "pudding", "sorbet", "cheesecake", "crumble", "brownie", "parfait"]
+SOUPS = ["tomato", "pea", "carrot", "lentil", "mushroom", "fish", "squash", "bean", "onion", "chicken"]
+
+FIRST = ["Lucia", "Marco", "Sakura", "Rosa", "Amir", "Elena", "Hugo", "Nikos", "Priya", "Ines", "Oscar", "Mei",
+         "Tomas", "Leila", "Bruno", "Anya", "Felix", "Dara", "Yusuf", "Clara", "Pablo", "Hana", "Luca", "Sofia",
+         "Greta", "Omar", "Vera", "Karim", "Lena", "Diego", "Sam", "Nora", "Ivan", "Zoe", "Rafael", "Ada",
+         "Kenji", "Maria", "Paolo", "Fatima", "George", "Helen", "Aiko", "Jamal", "Olga", "Pierre", "Rita",
+         "Samir", "Tara", "Ugo", "Wanda", "Yara", "Carlos", "Beatriz", "Dmitri", "Eva", "Farid", "Gemma",
+         "Ayla", "Matteo", "Ruth", "Ravi", "Maya", "Jonas", "Nadia", "Theo", "Alma", "Basil", "Chloe", "Emeka"]
+HELDOUT_OWNERS = FIRST[-12:]  # never own (or name) a training restaurant
+TRAIN_OWNERS = FIRST[:-12]
+STREET_WORDS = ["Alder", "Oak", "Harbor", "Mill", "King", "Elm", "Station", "Market", "River", "Chapel", "Cedar",
+                "Bridge", "Church", "Park", "Queen", "High", "Castle", "Garden", "Victoria", "Orchard", "Baker",
+                "Rose", "Willow", "Spring", "Canal", "North", "West", "Hill", "Abbey", "Mercer", "Fountain", "Hazel",
+                "Juniper", "Lime", "Maple", "Quarry", "Rowan", "Tanner", "Weaver", "Windmill"]
+STREET_TYPES = ["Street", "Road", "Lane", "Avenue", "Square", "Way", "Place", "Row", "Walk", "Quay", "Terrace"]
+CITIES = ["Portland", "Leeds", "Lyon", "Porto", "Osaka", "Austin", "Dublin", "Turin", "Ghent", "Malmo", "Bristol",
+          "Denver", "Bologna", "Seville", "Kyoto", "Cork", "Utrecht", "Graz", "Bergen", "Halifax", "Perth",
+          "Nantes", "Leipzig", "Bath", "York", "Boston", "Oxford", "Geneva", "Bilbao", "Aarhus"]
+ALLERGENS = ["gluten", "milk", "eggs", "nuts", "peanuts", "fish", "shellfish", "soy", "sesame", "celery",
+             "mustard", "sulphites"]
+
+
+def dish_pool(rng, cuisine):
+    _, starters, mains, desserts = CUISINES[cuisine]
+    starters = starters + [f"{rng.choice(SOUPS)} soup", f"{rng.choice(PREPS)} {rng.choice(PROTEINS)} salad"]
+    mains = mains + [f"{rng.choice(PREPS)} {rng.choice(PROTEINS)}" + (f" with {rng.choice(SIDES)}" if rng.random() < 0.6 else "")
+                     for _ in range(3)]
+    desserts = desserts + [f"{rng.choice(FLAVOURS)} {rng.choice(SWEETS)}" for _ in range(2)]
+    return {"starter": list(dict.fromkeys(starters)), "main": list(dict.fromkeys(mains)),
+            "dessert": list(dict.fromkeys(desserts))}
+
+
+def make_hours(rng):
+    """{day: None (closed) or ((h, m) open, (h, m) close)}: one or two schedules, 0-2 closed days."""
+    closed = rng.choice([[], ["Monday"], ["Monday"], ["Sunday"], ["Monday", "Tuesday"], ["Tuesday"],
+                         ["Sunday", "Monday"], [rng.choice(DAYS)]])
+    mins = lambda: rng.choice([0, 0, 0, 30, 30, 15])
+    week = ((rng.choice([8, 10, 11, 11, 12, 12, 17, 18]), mins()), (rng.choice([21, 22, 22, 23, 23]), mins()))
+    weekend = week if rng.random() < 0.5 else ((rng.choice([9, 10, 11, 12]), mins()), (rng.choice([22, 23]), mins()))
+    if rng.random() < 0.15:  # one odd day
+        odd = rng.choice(DAYS[:5])
+        odd_hours = ((rng.choice([12, 17]), 0), (rng.choice([15, 20, 21]), mins()))
+    else:
+        odd, odd_hours = None, None
     hours = {}
     for d in DAYS:
-        if d == closed:
-            hours[d] = None
-        else:
-            opening = rng.choice([11, 12, 17]) if d not in ("Saturday", "Sunday") else rng.choice([10, 11, 12])
-            hours[d] = (opening, rng.choice([21, 22, 23]))
+        hours[d] = None if d in closed else odd_hours if d == odd else weekend if d in ("Saturday", "Sunday") else week
+    return hours
+
+
+def make_restaurant(rng, owners=TRAIN_OWNERS, heldout=False):
+    cuisine = rng.choice(HELDOUT_CUISINES if heldout and rng.random() < 0.5 else TRAIN_CUISINES)
+    owner = rng.choice(owners)
+    kind = rng.choice(CUISINES[cuisine][0])
+    name = rng.choice([f"{kind} {owner}", f"{kind} {owner}", f"{owner}'s", f"{owner}'s {kind}",
+                       f"The {rng.choice(STREET_WORDS)} {kind}", f"{kind} {owner}"])
+    pool = dish_pool(rng, cuisine)
     menu = []
-    for dish in rng.sample(dishes, 6):
-        price = rng.choice(range(6, 32)) + rng.choice([0, 0.5])
-        menu.append({"dish": dish, "price": price, "allergens": sorted(rng.sample(ALLERGENS, rng.choice([0, 1, 1, 2])))})
-    special_day = rng.choice([d for d in DAYS if hours[d]])
-    return {
-        "name": name, "cuisine": cuisine, "owner": owner,
-        "address": f"{rng.randint(1, 1999)} {rng.choice(STREETS)}, {rng.choice(CITIES)}",
-        "phone": f"555-{rng.randint(1000, 9999)}",
-        "hours": hours, "menu": menu,
-        "policies": {k: rng.random() < 0.5 for k in POLICIES},
-        "special": (special_day, rng.choice([m["dish"] for m in menu])),
-    }
+    for course, n in (("starter", rng.choice([1, 2, 2, 3])), ("main", rng.choice([2, 3, 3, 4])),
+                      ("dessert", rng.choice([1, 2, 2, 3]))):
+        for dish in rng.sample(pool[course], n):
+            cents = rng.choice([0, 0, 0, 50, 50, 95, 25])
+            menu.append({"dish": dish, "course": course, "price": (rng.randint(4, 34), cents),
+                         "allergens": sorted(rng.sample(ALLERGENS, rng.choice([0, 1, 1, 2, 2, 3])))})
+    # Dishes of the same cuisine that are not on the menu (for "Do you have ...?").
+    absent = [d for c in pool.values() for d in c if d not in {m["dish"] for m in menu}]
+    hours = make_hours(rng)
+    num, street, city = rng.randint(1, 399), f"{rng.choice(STREET_WORDS)} {rng.choice(STREET_TYPES)}", rng.choice(CITIES)
+    address = rng.choice([f"{num} {street}, {city}", f"{num} {street}, {city}", f"{street} {num}, {city}",
+                          f"{num} {street}", f"{num} {street}, {city} {rng.choice('ABCDEFGHJKLMNP')}{rng.randint(1, 20)}"])
+    d = lambda k: "".join(str(rng.randint(0, 9)) for _ in range(k))
+    phone = rng.choice([f"555-{d(4)}", f"555-{d(4)}", f"(555) {d(3)}-{d(4)}", f"0{d(3)} {d(3)} {d(4)}",
+                        f"+44 {d(2)} {d(4)} {d(4)}", f"0{d(1)} {d(2)} {d(2)} {d(2)} {d(2)}", f"{d(3)} {d(4)}"])
+    policy_keys = rng.sample(sorted(POLICIES), rng.randint(2, 6))
+    open_days = [x for x in DAYS if hours[x]]
+    special = (rng.choice(open_days), rng.choice(menu)["dish"]) if rng.random() < 0.6 else None
+    currency = rng.choice(["$", "£", "€"])
+    return {"name": name, "cuisine": cuisine, "owner": owner, "address": address, "phone": phone,
+            "hours": hours, "menu": menu, "absent_dishes": absent, "currency": currency,
+            "policies": {k: rng.random() < 0.5 for k in policy_keys}, "special": special,
+            "style": Style(rng, heldout, currency)}
 
 
-def article(word):
-    return "an" if word[0] in "AEIOU" else "a"
+# ---------------------------------------------------------------------------------------------
+# Formats of times, prices, day ranges.
+
+def t12(h, m, sep=" ", dots=False):
+    suffix = ("am" if h < 12 else "pm") if not dots else ("a.m." if h < 12 else "p.m.")
+    hh = h % 12 or 12
+    return (f"{hh}" if m == 0 else f"{hh}:{m:02d}") + sep + suffix
 
 
-def price_text(p):
-    return f"${p:.2f}"
+TIME_FORMATS = Pool(
+    [lambda h, m: t12(h, m), lambda h, m: t12(h, m, sep=""), lambda h, m: f"{h:02d}:{m:02d}" if h < 10 else f"{h}:{m:02d}",
+     lambda h, m: f"{h}:{m:02d}", lambda h, m: f"{h}.{m:02d}", lambda h, m: f"{h % 12 or 12}:{m:02d} {'am' if h < 12 else 'pm'}",
+     lambda h, m: (f"{h % 12 or 12}" if m == 0 else f"{h % 12 or 12}.{m:02d}") + ("am" if h < 12 else "pm")],
+    [lambda h, m: t12(h, m, dots=True), lambda h, m: f"{h}h{m:02d}" if m else f"{h}h"])
+
+
+def money(value, fmt, currency):
+    whole, cents = value
+    words = {"$": "dollars", "£": "pounds", "€": "euros"}[currency]
+    codes = {"$": "USD", "£": "GBP", "€": "EUR"}[currency]
+    dec, comma = f"{whole}.{cents:02d}", f"{whole},{cents:02d}"
+    short = f"{whole}" if cents == 0 else dec
+    return {"sym": f"{currency}{dec}", "sym_short": f"{currency}{short}", "words": f"{short} {words}",
+            "sym_comma": f"{currency}{comma}" if currency == "€" else f"{currency}{dec}",
+            "suffix_comma": f"{comma} {currency}" if currency == "€" else f"{dec} {codes}", "code": f"{codes} {dec}", "code_after": f"{dec} {codes}"}[fmt]
+
+
+PRICE_FORMATS = Pool(["sym", "sym", "sym_short", "words", "sym_comma"], ["suffix_comma", "code", "code_after"])
+
+RANGE_STYLES = Pool([lambda a, b: f"{DAYS[a]} to {DAYS[b]}", lambda a, b: f"{ABBR[a]}-{ABBR[b]}",
+                     lambda a, b: f"from {DAYS[a]} to {DAYS[b]}", lambda a, b: f"{ABBR[a]} - {ABBR[b]}"],
+                    [lambda a, b: f"{DAYS[a]} through {DAYS[b]}", lambda a, b: f"{DAYS[a]}\u2013{DAYS[b]}"])
+DAY_NAMES = Pool([lambda i: DAYS[i], lambda i: DAYS[i], lambda i: ABBR[i]], [lambda i: DAYS[i].upper()])
+TIME_SPANS = Pool([lambda o, c: f"{o} to {c}", lambda o, c: f"{o}-{c}", lambda o, c: f"{o} - {c}",
+                   lambda o, c: f"from {o} to {c}"],
+                  [lambda o, c: f"{o} until {c}", lambda o, c: f"{o} \u2013 {c}"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Notes phrasings. POLICIES: key -> (questions train, questions held out, answer yes, answer no,
+# notes yes train, notes yes held out, notes no train, notes no held out).
+
+POLICIES = {
+    "dogs": (["Are dogs allowed?", "Can I bring my dog?", "Do you allow pets?", "Is the restaurant dog-friendly?"],
+             ["May I come with my dog?"],
+             "Yes, dogs are welcome.", "No, dogs are not allowed.",
+             ["Dogs are welcome.", "Dogs welcome.", "We are dog-friendly.", "Pets: allowed.",
+              "Well-behaved dogs are welcome on the terrace."], ["Four-legged friends are always welcome."],
+             ["Dogs are not allowed.", "No dogs, please.", "Sorry, no pets.", "Pets: not allowed."],
+             ["We cannot accommodate animals."]),
+    "cards": (["Can I pay by card?", "Do you take credit cards?", "Do you accept cards?"],
+              ["Can I pay with my Visa?"],
+              "Yes, we accept cards.", "No, we accept cash only.",
+              ["We accept all major cards.", "Cards accepted.", "Payment: cash or card.", "You can pay by card."],
+              ["Visa and Mastercard are fine."],
+              ["Cash only.", "We accept cash only.", "Payment: cash only.", "Sorry, we do not take cards."],
+              ["Please bring cash: no card machine."]),
+    "booking": (["Can I book a table?", "Do you take reservations?", "Can I reserve a table?"],
+                ["Is it possible to make a booking?"],
+                "Yes, you can book a table.", "No, we do not take bookings.",
+                ["Booking is recommended at weekends.", "Reservations: yes.", "Tables can be booked by phone.",
+                 "We take bookings."], ["Reserve ahead to be sure of a table."],
+                ["We do not take bookings; tables are first come, first served.", "No reservations.",
+                 "Reservations: no, walk-in only.", "Walk-ins only."], ["Just turn up: we keep no reservation book."]),
+    "kids": (["Do you have a children's menu?", "Is there a kids' menu?", "Do you have a menu for children?"],
+             ["Is there something for little ones?"],
+             "Yes, we have a children's menu.", "No, we do not have a children's menu.",
+             ["There is a children's menu for under-12s.", "Kids' menu available.", "Children's menu: yes."],
+             ["Little ones get their own menu."],
+             ["There is no children's menu.", "No kids' menu.", "Children's menu: no."],
+             ["We serve no separate menu for little ones."]),
+    "vegetarian": (["Do you have vegetarian options?", "Is there anything for vegetarians?",
+                    "Do you have vegetarian dishes?"], ["Can a vegetarian eat here?"],
+                   "Yes, we have vegetarian options.", "No, we have no vegetarian options.",
+                   ["Vegetarian options available.", "We always have vegetarian dishes.", "Vegetarian: yes."],
+                   ["Plenty of meat-free choices."],
+                   ["No vegetarian options.", "Vegetarian: no.", "Sorry, we have no vegetarian dishes."],
+                   ["Our kitchen is meat and fish only."]),
+    "parking": (["Is there parking?", "Can I park nearby?", "Do you have a car park?"], ["Where do I leave my car?"],
+                "Yes, there is parking.", "No, there is no parking.",
+                ["Free parking behind the restaurant.", "Parking: yes.", "We have a car park."],
+                ["Guests may leave their car in our yard."],
+                ["There is no parking.", "Parking: none.", "Sorry, no parking."], ["Come by bus: there are no car spaces."]),
+    "wifi": (["Do you have wifi?", "Is there free wifi?", "Can I use the internet?"], ["Is there wireless internet?"],
+             "Yes, we have free wifi.", "No, we do not have wifi.",
+             ["Free wifi.", "Wifi: yes.", "Guests can use our free wifi."], ["Wireless network open to guests."],
+             ["No wifi.", "Wifi: no.", "There is no wifi."], ["We are an offline place: no network."]),
+    "terrace": (["Can we sit outside?", "Do you have outdoor seating?", "Is there a terrace?"],
+                ["Are there tables outdoors?"],
+                "Yes, we have outdoor seating.", "No, we have no outdoor seating.",
+                ["We have a terrace.", "Outdoor seating: yes.", "Sunny terrace open in summer."],
+                ["A garden with tables awaits in fine weather."],
+                ["No outdoor seating.", "Outdoor seating: no.", "Indoor seating only."],
+                ["All our tables are inside."]),
+    "wheelchair": (["Is the restaurant wheelchair accessible?", "Do you have wheelchair access?"],
+                   ["Can I come in a wheelchair?"],
+                   "Yes, we are wheelchair accessible.", "No, we are not wheelchair accessible.",
+                   ["Wheelchair accessible.", "Step-free access.", "Accessible: yes."], ["Ramp at the front door."],
+                   ["Not wheelchair accessible.", "Accessible: no.", "There are steps at the entrance and no ramp."],
+                   ["Sadly there is no step-free way in."]),
+}
+
+LABELS = {  # key-value labels
+    "address": Pool(["Address", "Where to find us", "Location", "Find us at", "Address", "Where we are", "Our address"], ["Visit us at", "Our home"]),
+    "phone": Pool(["Phone", "Tel", "Telephone", "Call us", "Phone number", "Contact", "Bookings"], ["Reservations line", "Ring us"]),
+    "cuisine": Pool(["Cuisine", "Food", "Kitchen", "Type"], ["Style of cooking"]),
+    "owner": Pool(["Owner", "Run by", "Chef-owner", "Host"], ["Proprietor"]),
+    "special": Pool(["Special", "Weekly special", "Offer", "Deal", "Special offer", "Promotion"], ["This week's treat"]),
+    "hours": Pool(["Opening hours", "Hours", "Opening times", "When we are open", "Open", "Times", "Open hours"], ["Trading hours", "Our hours"]),
+    "menu": Pool(["Menu", "Our menu", "Food", "What we serve", "Dishes", "On the menu", "Food menu"], ["Bill of fare", "Today's dishes"]),
+    "starter": Pool(["Starters", "Starters", "Small plates", "To start"], ["Appetisers"]),
+    "main": Pool(["Mains", "Main courses", "Mains", "Large plates"], ["Entrees"]),
+    "dessert": Pool(["Desserts", "Desserts", "Sweets", "Pudding"], ["Afters"]),
+}
+PROSE = {
+    "address": Pool(["You will find us at {x}.", "We are at {x}.", "Our address is {x}.", "The restaurant is at {x}."],
+                    ["Come and see us at {x}."]),
+    "phone": Pool(["Call us on {x}.", "Our phone number is {x}.", "You can reach us on {x}.", "Phone {x} to reach us."],
+                  ["For reservations ring {x}."]),
+    "cuisine": Pool(["{n} serves {c} food.", "{n} is {a} {c} restaurant.", "We cook {c} food."],
+                    ["Expect honest {c} cooking at {n}."]),
+    "owner": Pool(["It is run by {o}.", "{o} runs the place.", "Owner and chef: {o}."], ["{o} looks after every guest."]),
+    "special": Pool(["Every {d} the {m} is half price.", "Half-price {m} every {d}!", "On {d}s the {m} is half price.",
+                     "Special: every {d} the {m} is half price."], ["{d} treat: the {m} at half price."]),
+}
+HEADERS = Pool(["Restaurant notes: {n}", "{n}", "# {n}", "About {n}", "{n}\n" + "=" * 8, "Notes for {n}:",
+                "Restaurant: {n}", "{n} - restaurant notes", "## {n}"],
+               ["Welcome to {n}", "*** {n} ***"])
+
+
+class Style:
+    """How one restaurant's notes are written: a choice in every dimension, from the training
+    pools or the held-out ones."""
+
+    def __init__(self, rng, heldout, currency):
+        h = heldout
+        self.heldout = h
+        self.header = HEADERS.pick(rng, h)
+        self.overview = rng.choice(["kv", "prose", "bullets", "mixed"])
+        self.labels = {k: p.pick(rng, h) for k, p in LABELS.items()}
+        self.prose = {k: p.pick(rng, h) for k, p in PROSE.items()}
+        self.bullet = rng.choice(["- ", "* ", "\u2022 "])
+        self.kv_sep = rng.choice([": ", ": ", " - ", " | ", ":  "]) if not h else rng.choice([": ", " = "])
+        self.time = TIME_FORMATS.pick(rng, h)
+        self.span = TIME_SPANS.pick(rng, h)
+        self.range = RANGE_STYLES.pick(rng, h)
+        self.dayname = DAY_NAMES.pick(rng, h)
+        hours_layouts = ["per_day", "per_day", "ranges", "ranges", "prose", "table"]
+        self.hours = rng.choice(["sentence_per_day", "dotted"] if h else hours_layouts)
+        menu_layouts = ["lines", "bullets", "dots", "prose", "sections", "table"]
+        self.menu = rng.choice(["numbered", "price_first"] if h else menu_layouts)
+        self.sections = h and rng.random() < 0.5 or self.menu == "sections"
+        self.line_menu = rng.choice(["lines", "bullets", "dots"])
+        self.price = PRICE_FORMATS.pick(rng, h)
+        self.allergens = Pool(["paren", "label", "brackets", "contains"], ["dash", "info"]).pick(rng, h)
+        self.no_allergens = Pool(["(no listed allergens)", "", "Allergens: none.", "(allergen-free)"],
+                                 ["(nothing to declare)"]).pick(rng, h)
+        self.title_case = rng.random() < 0.4
+        self.policy_phrase = {k: (rng.randrange(len(POLICIES[k][5 if h else 4])),
+                                  rng.randrange(len(POLICIES[k][7 if h else 6]))) for k in POLICIES}
+        self.policy_block = rng.choice(["lines", "one_paragraph", "label"]) if not h else rng.choice(["lines", "one_paragraph"])
+        self.order_shuffle = rng.random() < 0.5
+        self.terse = rng.random() < 0.5
+        self.inline_head = rng.random() < 0.5
+        self.rng_seed = rng.random()
+
+
+def fmt_time(r, hm):
+    return r["style"].time(*hm)
+
+
+def dish_text(r, m):
+    return m["dish"].title() if r["style"].title_case else m["dish"]
+
+
+def price_of(r, m):
+    return money(m["price"], r["style"].price, r["currency"])
+
+
+def allergen_text(r, m):
+    s, a = r["style"], m["allergens"]
+    if not a:
+        return s.no_allergens
+    joined = ", ".join(a)
+    return {"paren": f"(contains {joined})", "label": f"Allergens: {joined}.", "brackets": f"[{joined}]",
+            "contains": "contains " + (a[0] if len(a) == 1 else ", ".join(a[:-1]) + " and " + a[-1]),
+            "dash": f"\u2014 {joined}", "info": f"(allergy info: {joined})"}[s.allergens]
+
+
+def policy_text(r, k, v):
+    s = r["style"]
+    p = POLICIES[k]
+    phrases = p[(5 if s.heldout else 4) if v else (7 if s.heldout else 6)]
+    return phrases[s.policy_phrase[k][0 if v else 1] % len(phrases)]
+
+
+def render_overview(r):
+    s, rng = r["style"], random.Random(r["style"].rng_seed)
+    n = r["name"]
+    items = []  # (key, kv text, prose text)
+    items.append(("cuisine", f"{s.labels['cuisine']}{s.kv_sep}{r['cuisine']}",
+                  s.prose["cuisine"].format(n=n, c=r["cuisine"], a="an" if r["cuisine"][0] in "AEIOU" else "a")))
+    if rng.random() < 0.6:
+        items.append(("owner", f"{s.labels['owner']}{s.kv_sep}{r['owner']}", s.prose["owner"].format(o=r["owner"])))
+    items.append(("address", f"{s.labels['address']}{s.kv_sep}{r['address']}", s.prose["address"].format(x=r["address"])))
+    items.append(("phone", f"{s.labels['phone']}{s.kv_sep}{r['phone']}", s.prose["phone"].format(x=r["phone"])))
+    if r["special"]:
+        d, m = r["special"]
+        prose = s.prose["special"].format(d=d, m=m)
+        items.append(("special", f"{s.labels['special']}{s.kv_sep}every {d} the {m} is half price.", prose))
+    if s.order_shuffle:
+        rng.shuffle(items)
+    pol = [policy_text(r, k, v) for k, v in r["policies"].items()]
+    lines = [s.header.format(n=n)]
+    for key, kv, prose in items:
+        style = s.overview if s.overview != "mixed" else rng.choice(["kv", "prose"])
+        if style == "bullets":
+            lines.append(s.bullet + kv)
+        elif style == "kv":
+            lines.append(kv)
+        else:
+            lines.append(prose)
+    if s.overview == "prose":  # prose: one paragraph
+        lines = [lines[0], " ".join(lines[1:])]
+    if s.policy_block == "one_paragraph":
+        lines.append(" ".join(pol))
+    elif s.policy_block == "label":
+        lines.append("Good to know: " + " ".join(pol))
+    else:
+        lines += [(s.bullet if s.overview == "bullets" else "") + p for p in pol]
+    return "\n".join(lines)
+
+
+def day_runs(r):
+    """Runs of consecutive days with the same hours: [(first index, last index, hours)]."""
+    runs = []
+    for i, d in enumerate(DAYS):
+        h = r["hours"][d]
+        if runs and runs[-1][2] == h:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i, h])
+    return runs
+
+
+def render_hours(r):
+    s = r["style"]
+    head = f"{s.labels['hours']}:" if s.hours != "table" else f"{s.labels['hours']}"
+    span = lambda h: s.span(fmt_time(r, h[0]), fmt_time(r, h[1]))
+    if s.hours == "per_day":
+        lines = [f"{s.dayname(i)}{s.kv_sep}{'closed' if r['hours'][d] is None else span(r['hours'][d])}"
+                 for i, d in enumerate(DAYS)]
+        return "\n".join([head] + lines)
+    if s.hours == "sentence_per_day":
+        return "\n".join([head] + [f"On {d} we are closed." if r["hours"][d] is None else
+                                   f"On {d} we are open {span(r['hours'][d])}." for d in DAYS])
+    if s.hours == "dotted":
+        return "\n".join([head] + [f"{d} {'.' * (12 - len(d))} {'closed' if r['hours'][d] is None else span(r['hours'][d])}"
+                                   for d in DAYS])
+    if s.hours == "table":
+        rows = ["| Day | Hours |", "|---|---|"] + [f"| {d} | {'closed' if r['hours'][d] is None else span(r['hours'][d])} |"
+                                                   for d in DAYS]
+        return "\n".join([head] + rows)
+    runs = day_runs(r)
+    closed = [d for d in DAYS if r["hours"][d] is None]
+    open_runs = [x for x in runs if x[2] is not None]
+    if s.hours == "prose":
+        parts = []
+        terse = s.terse
+        distinct = {x[2] for x in open_runs}
+        if len(distinct) == 1 and len(closed) == 1:
+            parts.append(("Every day except {d}, {s}." if terse else "We are open every day except {d}, {s}.")
+                         .format(d=closed[0], s=span(open_runs[0][2])))
+        elif len(distinct) == 1 and not closed:
+            parts.append(f"Every day, {span(open_runs[0][2])}." if terse else f"We are open every day, {span(open_runs[0][2])}.")
+        else:
+            for a, b, h in open_runs:
+                when = f"on {DAYS[a]}" if a == b else s.range(a, b)
+                if terse:
+                    parts.append(f"{when[0].upper() + when[1:]} {span(h)}.")
+                else:
+                    parts.append(f"We are open {when} {span(h)}.")
+            if closed:
+                parts.append(("Closed on " if terse else "We are closed on ") + " and ".join(f"{d}s" for d in closed) + ".")
+        return head + (" " if s.inline_head else "\n") + " ".join(parts)
+    # ranges
+    lines = [head]
+    for a, b, h in runs:
+        when = s.dayname(a) if a == b else s.range(a, b)
+        lines.append(f"{when}{s.kv_sep}{'closed' if h is None else span(h)}")
+    return "\n".join(lines)
+
+
+def render_menu(r):
+    s = r["style"]
+    n = r["name"]
+    head = rng_head = s.labels["menu"] + (f" of {n}" if random.Random(s.rng_seed + 1).random() < 0.3 else "") + ":"
+
+    def line(m, layout):
+        d, p, a = dish_text(r, m), price_of(r, m), allergen_text(r, m)
+        tail = f" {a}" if a else ""
+        if layout == "lines":
+            return f"{d}: {p}{tail}"
+        if layout == "bullets":
+            return f"{s.bullet}{d} \u2014 {p}{tail}" if a.startswith("(") or not a else f"{s.bullet}{d} \u2014 {p}. {a}"
+        if layout == "dots":
+            return f"{d} ..... {p}{tail}"
+        if layout == "price_first":
+            return f"{p}  {d}{tail}"
+        if layout == "numbered":
+            return f"{d} ({p}){tail}"
+        if layout == "prose":
+            if not m["allergens"]:
+                return f"Our {d} costs {p} and has no listed allergens."
+            return f"Our {d} costs {p} and contains {', '.join(m['allergens'])}."
+        raise ValueError(layout)
+
+    if s.menu == "table":
+        rows = ["| Dish | Price | Allergens |", "|---|---|---|"]
+        for m in r["menu"]:
+            rows.append(f"| {dish_text(r, m)} | {price_of(r, m)} | {', '.join(m['allergens']) or 'none'} |")
+        if s.sections:
+            rows = ["| Course | Dish | Price | Allergens |", "|---|---|---|---|"] + [
+                f"| {s.labels[m['course']]} | {dish_text(r, m)} | {price_of(r, m)} | {', '.join(m['allergens']) or 'none'} |"
+                for m in r["menu"]]
+        return "\n".join([head] + rows)
+    layout = s.line_menu if s.menu == "sections" else s.menu
+    if s.sections:
+        lines = [head]
+        for course in ("starter", "main", "dessert"):
+            lines.append(f"{s.labels[course]}:")
+            lines += [line(m, layout) for m in r["menu"] if m["course"] == course]
+        return "\n".join(lines)
+    if layout == "prose":
+        return head + "\n" + " ".join(line(m, layout) for m in r["menu"])
+    if layout == "numbered":
+        return "\n".join([head] + [f"{i}. {line(m, layout)}" for i, m in enumerate(r["menu"], 1)])
+    return "\n".join([head] + [line(m, layout) for m in r["menu"]])
 
 
 def render(r):
     """The restaurant as module text: overview, hours and menu (the last two nested in the schema)."""
-    overview = (f"Restaurant notes: {r['name']}\n{r['name']} is {article(r['cuisine'])} {r['cuisine']} restaurant run by {r['owner']}.\n"
-                f"Address: {r['address']}. Phone: {r['phone']}.\n"
-                + "\n".join(POLICIES[k][1] if v else POLICIES[k][2] for k, v in r["policies"].items())
-                + f"\nSpecial: every {r['special'][0]} the {r['special'][1]} is half price.")
-    hours = f"Opening hours of {r['name']}:\n" + "\n".join(
-        f"{d}: closed." if r["hours"][d] is None else f"{d}: {hour(r['hours'][d][0])} to {hour(r['hours'][d][1])}."
-        for d in DAYS)
-    menu = f"Menu of {r['name']}:\n" + "\n".join(
-        f"{m['dish']}: {price_text(m['price'])}" + (f" (contains {', '.join(m['allergens'])})" if m["allergens"] else " (no listed allergens)")
-        for m in r["menu"])
-    return overview, hours, menu
+    return render_overview(r), render_hours(r), render_menu(r)
 
 
-def questions(r, rng):
-    """(kind, question, answer) triples whose answers follow from the notes alone; each kind
-    is asked in several wordings."""
-    out = []
-    d = rng.choice(DAYS)
-    h = r["hours"][d]
-    ask = rng.choice(["What time do you open on {d}?", "When do you open on {d}?",
-                      "Are you open on {d}? From what time?"]).format(d=d)
-    out.append(("hours", ask, f"We are closed on {d}." if h is None else f"On {d} we open at {hour(h[0])}."))
-    d = rng.choice([d for d in DAYS if r["hours"][d]])
-    ask = rng.choice(["What time do you close on {d}?", "Until when are you open on {d}?"]).format(d=d)
-    out.append(("closing", ask, f"On {d} we close at {hour(r['hours'][d][1])}."))
-    m = rng.choice(r["menu"])
-    ask = rng.choice(["How much is the {m}?", "What does the {m} cost?", "What is the price of the {m}?"])
-    out.append(("price", ask.format(m=m["dish"]), f"The {m['dish']} costs {price_text(m['price'])}."))
-    m = rng.choice(r["menu"])
-    a = rng.choice(ALLERGENS)
-    ask = rng.choice(["Does the {m} contain {a}?", "Is there {a} in the {m}?", "I am allergic to {a}. Is the {m} safe?"])
-    out.append(("allergen", ask.format(m=m["dish"], a=a),
-                f"Yes, the {m['dish']} contains {a}." if a in m["allergens"] else f"No, the {m['dish']} does not list {a}."))
-    k = rng.choice(sorted(POLICIES))
-    out.append(("policy", POLICIES[k][0], POLICIES[k][1] if r["policies"][k] else POLICIES[k][2]))
-    ask = rng.choice(["What is your address?", "Where are you located?", "Where is the restaurant?"])
-    out.append(("address", ask, f"We are at {r['address']}."))
-    ask = rng.choice(["What is your phone number?", "How can I call you?"])
-    out.append(("phone", ask, f"You can call us on {r['phone']}."))
-    ask = rng.choice(["What is the special offer?", "Do you have any specials?", "Is there a deal this week?"])
-    out.append(("special", ask, f"Every {r['special'][0]} the {r['special'][1]} is half price."))
-    out.append(("unknown", rng.choice(UNKNOWN_QUESTIONS), NOT_IN_NOTES))
-    return out
+# ---------------------------------------------------------------------------------------------
+# Questions.
+
+Q = {  # kind: Pool of wordings
+    "opening": Pool(["What time do you open on {d}?", "When do you open on {d}?", "What time do you open on {d}s?",
+                     "When does the restaurant open on {d}?"], ["At what time do you open on {d}?", "How early can I come on {d}?"]),
+    "closing": Pool(["What time do you close on {d}?", "Until when are you open on {d}?", "When do you close on {d}?",
+                     "What time do you close on {d}s?"], ["How late are you open on {d}?"]),
+    "open_day": Pool(["Are you open on {d}?", "Are you open on {d}s?", "Can I come on {d}?", "What are your hours on {d}?",
+                      "Are you open on {d} at all?"], ["Do you open on {d}s?", "Is the restaurant open on {d}?"]),
+    "price": Pool(["How much is the {m}?", "What does the {m} cost?", "What is the price of the {m}?",
+                   "How much does the {m} cost?", "how much is the {m}?", "How much for the {m}?", "What's the price of the {m}?"], ["What do you charge for the {m}?", "Price of the {m}?"]),
+    "allergen": Pool(["Does the {m} contain {a}?", "Is there {a} in the {m}?", "I am allergic to {a}. Is the {m} safe?",
+                      "Does the {m} have {a}?"], ["Does the {m} have {a} in it?", "Any {a} in the {m}?"]),
+    "has_dish": Pool(["Do you have {m}?", "Is there {m} on the menu?", "Do you serve {m}?"], ["Can I order {m}?"]),
+    "course": Pool(["Which {c}s do you have?", "What {c}s are there?", "Which {c} do you have?",
+                    "What do you have for {c}?"], ["What is on the {c} menu?"]),
+    "address": Pool(["What is your address?", "Where are you located?", "Where is the restaurant?", "Where can I find you?",
+                     "What's your address?", "Where are you?"],
+                    ["Where exactly are you?", "How do I find you?"]),
+    "phone": Pool(["What is your phone number?", "How can I call you?", "What number can I call?"],
+                  ["Do you have a telephone number?"]),
+    "special": Pool(["What is the special offer?", "Do you have any specials?", "Is there a deal this week?"],
+                    ["Any special deals?"]),
+    "cuisine": Pool(["What kind of food do you serve?", "What cuisine is it?", "What type of food do you have?"],
+                    ["What sort of food do you cook?"]),
+    "unknown": Pool(["Who is the head chef's favourite singer?", "Is the music live tonight?", "Do you sell gift cards?",
+                     "Can I host a wedding there?", "Do you deliver?", "How old is the building?",
+                     "What is the chef's name?", "Do you have a dress code?", "Is there a happy hour?"],
+                    ["Do you cater for birthday parties?", "Can I buy your sauce in a jar?", "Is there karaoke?"]),
+    "greeting": Pool([("Hello", GREETING), ("Hi", GREETING), ("Hello!", GREETING), ("Good evening", GREETING),
+                      ("Hi there", GREETING), ("Thank you", THANKS), ("Thanks!", THANKS), ("Goodbye", GOODBYE),
+                      ("Bye", GOODBYE)], [("Hey", GREETING), ("Good morning", GREETING), ("Cheers", THANKS)]),
+}
+COURSE_WORD = {"starter": "starter", "main": "main", "dessert": "dessert"}
 
 
-# The first is the one the held-out schemas use; the others keep the model from tying its
-# reading of the notes to one wording of the instructions.
-INSTRUCTIONS = ["You are the friendly host of the restaurant described in the notes below. "
-                "Answer only from these notes; if they do not say, say so.",
-                "You answer guests' questions for the restaurants in the notes below, briefly and "
-                "only from the notes.",
-                "Reply as the restaurant's host. Use only the notes below; never invent prices, times "
-                "or policies."]
+def listing(names):
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def system_text(instructions, restaurants):
-    return instructions + "\n" + "\n".join("\n".join(render(r)) for r in restaurants)
+def question(r, kind, rng, heldout=False):
+    """(question, answer) of one kind about restaurant r, in the house style of the module docstring."""
+    pick = lambda k: Q[k].pick(rng, heldout)
+    hours = r["hours"]
+    if kind in ("opening", "closing", "open_day"):
+        d = rng.choice(DAYS if kind != "closing" else [x for x in DAYS if hours[x]] or DAYS)
+        h = hours[d]
+        q = pick(kind).format(d=d)
+        if h is None:
+            return q, (f"No, we are closed on {d}." if kind == "open_day" else f"We are closed on {d}.")
+        o, c = fmt_time(r, h[0]), fmt_time(r, h[1])
+        return q, {"opening": f"On {d} we open at {o}.", "closing": f"On {d} we close at {c}.",
+                   "open_day": f"Yes, on {d} we are open from {o} to {c}."}[kind]
+    if kind == "price":
+        m = rng.choice(r["menu"])
+        return pick(kind).format(m=m["dish"]), f"The {m['dish']} costs {price_of(r, m)}."
+    if kind == "allergen":
+        m = rng.choice(r["menu"])
+        a = rng.choice(m["allergens"]) if m["allergens"] and rng.random() < 0.5 else rng.choice(ALLERGENS)
+        ans = f"Yes, the {m['dish']} contains {a}." if a in m["allergens"] else f"No, the {m['dish']} does not list {a}."
+        return pick(kind).format(m=m["dish"], a=a), ans
+    if kind == "has_dish":
+        if rng.random() < 0.5 or not r["absent_dishes"]:
+            m = rng.choice(r["menu"])["dish"]
+            return pick(kind).format(m=m), f"Yes, we have {m}."
+        m = rng.choice(r["absent_dishes"])
+        return pick(kind).format(m=m), f"No, we do not have {m}."
+    if kind == "course":
+        c = rng.choice(["starter", "main", "dessert"])
+        names = [m["dish"] for m in r["menu"] if m["course"] == c]
+        return pick(kind).format(c=COURSE_WORD[c]), f"We have {listing(names)}."
+    if kind == "address":
+        return pick(kind), f"We are at {r['address']}."
+    if kind == "phone":
+        return pick(kind), f"You can call us on {r['phone']}."
+    if kind == "special":
+        if not r["special"]:
+            return pick(kind), NOT_IN_NOTES
+        return pick(kind), f"Every {r['special'][0]} the {r['special'][1]} is half price."
+    if kind == "cuisine":
+        return pick(kind), f"We serve {r['cuisine']} food."
+    if kind == "policy":
+        k = rng.choice(sorted(POLICIES))
+        q = rng.choice(POLICIES[k][1] if heldout else POLICIES[k][0])
+        if k not in r["policies"]:
+            return q, NOT_IN_NOTES
+        return q, POLICIES[k][2] if r["policies"][k] else POLICIES[k][3]
+    if kind == "unknown":
+        return pick(kind), NOT_IN_NOTES
+    if kind == "greeting":
+        return pick(kind)
+    raise ValueError(kind)
 
+
+KINDS = ["opening", "closing", "open_day", "price", "allergen", "has_dish", "course", "address", "phone", "special",
+         "cuisine", "policy", "unknown", "greeting"]
+KIND_WEIGHTS = [2, 2, 2, 3, 2, 1, 4, 1.5, 1, 1, 0.5, 2, 0.7, 0.4]
+
+
+def can_ask(r, kind):
+    # Course look-ups need a menu that says which dish is which course.
+    return kind != "course" or r["style"].sections
+
+
+# The first is the one the generator's held-out schemas use; the held-out ones are for held-out styles.
+INSTRUCTIONS = Pool(["You are the friendly host of the restaurant described in the notes below. "
+                     "Answer only from these notes; if they do not say, say so.",
+                     "You answer guests' questions for the restaurants in the notes below, briefly and "
+                     "only from the notes.",
+                     "Reply as the restaurant's host. Use only the notes below; never invent prices, times "
+                     "or policies.",
+                     "You are the host. Answer the guest from the restaurant notes.",
+                     "Answer questions about the restaurant below. If the notes do not say, tell the guest."],
+                    ["You work at the front desk of the restaurant whose notes follow. Keep answers short and "
+                     "stick to the notes."])
+
+
+def system_text(instructions, parts):
+    return instructions + "\n" + "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Instruct tasks and plain chat.
 
 def instruct_task(rng):
     """A short document and a question about one of its facts (the seeds' instruct style)."""
-    person = rng.choice(NAMES)
+    person, other = rng.sample(FIRST, 2)
     city = rng.choice(CITIES)
     year = rng.randint(1950, 2020)
-    items = rng.randint(2, 90)
-    doc = (f"{person} opened a bakery in {city} in {year}. It sells {items} kinds of bread "
-           f"and is closed on {rng.choice(DAYS)}s.")
-    q, a = rng.choice([(f"In which city did {person} open the bakery?", f"{city}."),
-                       ("In which year did the bakery open?", f"{year}."),
-                       ("How many kinds of bread does it sell?", f"{items}.")])
-    return {"system": "Answer the question from the document, as briefly as possible.",
-            "user": f"Document: {doc}\nQuestion: {q}", "answer": a, "kind": "instruct"}
+    n = rng.randint(2, 90)
+    day = rng.choice(DAYS)
+    kind = rng.randrange(4)
+    if kind == 0:
+        doc = f"{person} opened a bakery in {city} in {year}. It sells {n} kinds of bread and is closed on {day}s."
+        qa = [(f"In which city did {person} open the bakery?", city), ("In which year did the bakery open?", str(year)),
+              ("How many kinds of bread does it sell?", str(n)), ("On which day is the bakery closed?", day)]
+    elif kind == 1:
+        doc = (f"The {city} book club meets every {day} at {rng.randint(5, 8)} pm. It was founded by {person} and "
+               f"has {n} members.")
+        qa = [("Who founded the book club?", person), ("How many members does the club have?", str(n)),
+              ("On which day does the club meet?", day)]
+    elif kind == 2:
+        email = f"{person.lower()}.{other.lower()}@example.com"
+        doc = f"Dear team, please send the invoice to {email} before {day}. Kind regards, {person} {other}"
+        qa = [("Extract the email address.", email), ("Who wrote the message?", f"{person} {other}"),
+              ("By which day is the invoice needed?", day)]
+    else:
+        price = f"${rng.randint(5, 60)}"
+        doc = f"Tickets for the {city} jazz night cost {price}. Doors open at {rng.randint(6, 9)} pm on {day}, {year}."
+        qa = [("How much is a ticket?", price), ("On which day is the jazz night?", day),
+              ("Which city hosts the jazz night?", city)]
+    q, a = rng.choice(qa)
+    system = rng.choice(["Answer the question from the document, as briefly as possible.",
+                         "Read the text and answer with the fact asked for, nothing else."])
+    return {"system": system, "user": f"Document: {doc}\nQuestion: {q}", "answer": f"{a}.", "kind": "instruct"}
 
 
-def example(rng, owners=TRAIN_OWNERS, instruct_share=0.15):
-    """One training example: an instruct task, or a question about one of one or two
+PERSONAS = ["You are the host of {n}.", "You are a friendly restaurant host at {n}.", "You work at {n}."]
+
+
+def chat_task(rng, owners=TRAIN_OWNERS):
+    """A system prompt without notes: greetings get a greeting, questions get "my notes do not say"."""
+    r = make_restaurant(rng, owners)
+    system = rng.choice(PERSONAS + ["You are a helpful assistant."]).format(n=r["name"])
+    if rng.random() < 0.5:
+        q, a = question(r, "greeting", rng)
+        return {"system": system, "user": q, "answer": a, "kind": "greeting"}
+    kind = rng.choice(["opening", "price", "address", "phone", "policy", "unknown", "special"])
+    q, _ = question(r, kind, rng)
+    return {"system": system, "user": q, "answer": NOT_IN_NOTES, "kind": "unknown"}
+
+
+def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False):
+    """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
-    rendered overview, hours and menu of each restaurant) so that the trainer can lay them
-    out as a PML prompt would."""
-    if rng.random() < instruct_share:
+    rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
+    as a PML prompt would; their "system" (the chat layout) may put the parts in another order."""
+    x = rng.random()
+    if x < instruct_share:
         return instruct_task(rng)
-    rs = [make_restaurant(rng, owners) for _ in range(rng.choice([1, 1, 1, 2]))]
+    if x < instruct_share + chat_share:
+        return chat_task(rng, owners)
+    rs = [make_restaurant(rng, owners, heldout) for _ in range(rng.choice([1, 1, 1, 2]))]
     target = rng.choice(rs)
-    # Look-ups (a line of the hours or the menu) are asked more often than the rest: they
-    # are what a small model learns last.
-    kind, q, a = rng.choices(questions(target, rng), weights=[2, 2, 3, 2, 1, 1, 1, 1, 1])[0]
-    if len(rs) > 1:
-        q = f"At {target['name']}: {q}"
-    instructions = rng.choice(INSTRUCTIONS)
-    return {"system": system_text(instructions, rs), "user": q, "answer": a, "kind": kind,
-            "instructions": instructions, "modules": [render(r) for r in rs]}
+    kinds = [(k, w) for k, w in zip(KINDS, KIND_WEIGHTS) if can_ask(target, k)]
+    kind = rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
+    q, a = question(target, kind, rng, heldout)
+    if len(rs) > 1 and kind != "greeting":
+        q = rng.choice([f"At {target['name']}: {q}", f"{target['name']}: {q}"])
+    instructions = INSTRUCTIONS.pick(rng, heldout)
+    modules = [render(r) for r in rs]
+    parts = []
+    for m in modules:
+        parts += rng.sample(list(m), 3) if rng.random() < 0.3 else list(m)
+    return {"system": system_text(instructions, parts), "user": q, "answer": a, "kind": kind,
+            "instructions": instructions, "modules": modules}
 
 
-def schema_xml(restaurants, mode, name=None, members=None, comment=""):
+def heldout_question(rng, r, heldout):
+    kinds = [(k, w) for k, w in zip(KINDS, KIND_WEIGHTS) if can_ask(r, k) and k != "greeting"]
+    kind = rng.choices([k for k, _ in kinds], weights=[1 for _ in kinds])[0]
+    q, a = question(r, kind, rng, heldout)
+    return kind, q, a
+
+
+def schema_xml(instructions, restaurants, mode, name=None, members=None, comment=""):
     name = name or f"heldout_{mode}"
     members = members or [f"r{i}" for i in range(len(restaurants))]
-    parts = [comment + f'<schema name="{name}" mode="{mode}">\n  <system>\n{escape(INSTRUCTIONS[0])}\n    <union scaffold="{members[0]}">']
+    parts = [comment + f'<schema name="{name}" mode="{mode}">\n  <system>\n{escape(instructions)}\n    <union scaffold="{members[0]}">']
     for member, r in zip(members, restaurants):
         overview, hours, menu = render(r)
         parts.append(f'      <module name="{member}">\n{escape(overview)}\n'
@@ -224,37 +801,49 @@ def main():
     ap.add_argument("--train", type=int, default=0, help="training examples to write (the trainer draws its own)")
     ap.add_argument("--eval", type=int, default=400, help="held-out questions")
     ap.add_argument("--eval-restaurants", type=int, default=40)
+    ap.add_argument("--styles", choices=["train", "heldout"], default="train",
+                    help="styles of the held-out restaurants: the training pools, or the held-out ones")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--corpus", help="write the text of --corpus-examples training examples here (tokenizer training)")
+    ap.add_argument("--corpus-examples", type=int, default=20000)
     ap.add_argument("--demo-schema", help="also write the restaurant chatbot's demo schema (two held-out "
                     "restaurants, restaurant_a and restaurant_b) to this file")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    heldout_styles = args.styles == "heldout"
     # Training and held-out restaurants come from separate generators and owners.
-    train_rng, eval_rng = random.Random(args.seed), random.Random(args.seed + 1_000_003)
+    train_rng = random.Random(args.seed)
+    eval_rng = random.Random(args.seed + (1_000_003 if not heldout_styles else 3_000_017))
     with open(os.path.join(args.out, "train.jsonl"), "w") as f:
         for _ in range(args.train):
             ex = example(train_rng)
             f.write(json.dumps({k: ex[k] for k in ("system", "user", "answer", "kind")}) + "\n")
-    heldout = [make_restaurant(eval_rng, HELDOUT_OWNERS) for _ in range(args.eval_restaurants)]
+    if args.corpus:
+        with open(args.corpus, "w") as f:
+            for _ in range(args.corpus_examples):
+                ex = example(train_rng)
+                f.write(ex["system"] + "\n" + ex["user"] + "\n" + ex["answer"] + "\n")
+    instructions = INSTRUCTIONS.held[0] if heldout_styles else INSTRUCTIONS.train[0]
+    heldout = [make_restaurant(eval_rng, HELDOUT_OWNERS, heldout_styles) for _ in range(args.eval_restaurants)]
     with open(os.path.join(args.out, "eval.jsonl"), "w") as f:
         for i in range(args.eval):
             idx = i % len(heldout)
-            kind, q, a = eval_rng.choice(questions(heldout[idx], eval_rng))
-            f.write(json.dumps({"restaurant": f"r{idx}", "system": system_text(INSTRUCTIONS[0], [heldout[idx]]),
+            kind, q, a = heldout_question(eval_rng, heldout[idx], heldout_styles)
+            f.write(json.dumps({"restaurant": f"r{idx}", "system": system_text(instructions, render(heldout[idx])),
                                 "user": q, "answer": a, "kind": kind}) + "\n")
     for mode in ("scaffold", "independent"):
         with open(os.path.join(args.out, f"eval_{mode}.xml"), "w") as f:
-            f.write(schema_xml(heldout, mode))
+            f.write(schema_xml(instructions, heldout, mode))
     if args.demo_schema:
         demo_rng = random.Random(args.seed + 2_000_003)
         comment = ("<!-- The demo model's restaurant chatbot (examples/restaurant_chatbot without arguments):\n"
-                   "     two restaurants in the format models/pcache-demo was trained on, written by\n"
+                   "     two restaurants in styles models/pcache-demo was trained on, written by\n"
                    f"     tools/restaurant_data.py --seed {args.seed} --demo-schema (owners never seen in training). -->\n")
         with open(args.demo_schema, "w") as f:
-            f.write(schema_xml([make_restaurant(demo_rng, HELDOUT_OWNERS) for _ in range(2)], "scaffold",
-                               "demo_restaurants", ["restaurant_a", "restaurant_b"], comment))
+            f.write(schema_xml(INSTRUCTIONS.train[0], [make_restaurant(demo_rng, HELDOUT_OWNERS) for _ in range(2)],
+                               "scaffold", "demo_restaurants", ["restaurant_a", "restaurant_b"], comment))
     print(f"wrote {args.train} training examples, {args.eval} held-out questions on "
-          f"{len(heldout)} restaurants to {args.out}")
+          f"{len(heldout)} restaurants ({args.styles} styles) to {args.out}")
 
 
 if __name__ == "__main__":

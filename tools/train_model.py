@@ -136,18 +136,21 @@ def collate(rows, prompt_sample, rng):
     training step never waits for the GPU to learn how many there are."""
     n = max(len(r.ids) for r in rows)
     out = {k: torch.zeros(len(rows), n, dtype=torch.long) for k in ("ids", "pos", "role", "group")}
-    pick, target, weight = [], [], []
+    w = torch.zeros(len(rows), n)
     for i, r in enumerate(rows):
         for k in ("ids", "pos", "role", "group"):
             out[k][i, :len(r.ids)] = torch.tensor(getattr(r, k))
+        w[i, :len(r.ids)] = torch.tensor(r.weight)
         out["role"][i, len(r.ids):] = OPEN
-        for t in range(len(r.ids) - 1):
-            w = r.weight[t + 1]
-            if w == 1.0 or (w > 0 and rng.random() < prompt_sample):
-                pick.append(i * n + t)
-                target.append(r.ids[t + 1])
-                weight.append(w)
-    out["pick"], out["target"], out["weight"] = torch.tensor(pick), torch.tensor(target), torch.tensor(weight)
+    # Position t predicts token t + 1, with that token's weight.
+    nxt_w = torch.zeros_like(w)
+    nxt_w[:, :-1] = w[:, 1:]
+    gen = torch.Generator().manual_seed(rng.randrange(2**62))
+    keep = (nxt_w == 1.0) | ((nxt_w > 0) & (torch.rand(w.shape, generator=gen) < prompt_sample))
+    pick = keep.flatten().nonzero().flatten()
+    nxt_ids = torch.zeros_like(out["ids"])
+    nxt_ids[:, :-1] = out["ids"][:, 1:]
+    out["pick"], out["target"], out["weight"] = pick, nxt_ids.flatten()[pick], nxt_w.flatten()[pick]
     return out
 
 
@@ -283,19 +286,22 @@ def bfloat16_on_gpu(device):
 @torch.no_grad()
 def heldout_accuracy(model, sp, device, n=60, seed=12345):
     """Exact match on held-out restaurants, laid out as chat, as pml, and as pml with the
-    attention of independent encoding."""
+    attention of independent encoding; and on restaurants in held-out styles (chat)."""
     rng = random.Random(seed)
     model.eval()
     scores = {}
-    for name, pml, local in (("chat", 0.0, 0.0), ("pml", 1.0, 0.0), ("pml_local", 1.0, 1.0)):
+    for name, pml, local, styles in (("chat", 0.0, 0.0, False), ("pml", 1.0, 0.0, False),
+                                     ("pml_local", 1.0, 1.0, False), ("heldout_styles_chat", 0.0, 0.0, True),
+                                     ("heldout_styles_pml_local", 1.0, 1.0, True)):
         r2 = random.Random(seed)
         right = 0
         for _ in range(n):
-            ex = restaurant_data.example(r2, restaurant_data.HELDOUT_OWNERS, instruct_share=0.0)
+            ex = restaurant_data.example(r2, restaurant_data.HELDOUT_OWNERS, instruct_share=0.0, chat_share=0.0,
+                                         heldout=styles)
             lay = lay_out(dict(ex, answer=""), sp, random.Random(rng.random()), pml, local, 0.0)
             ids, pos, role, group = lay.ids[:-1], lay.pos[:-1], lay.role[:-1], lay.group[:-1]  # drop eos
             got = []
-            for _ in range(40):
+            for _ in range(48):
                 t = lambda v: torch.tensor([v], device=device)
                 mask = attention_mask(t(role), t(group)) if local else None
                 with bfloat16_on_gpu(device):
@@ -340,7 +346,7 @@ def save_and_check(model, sp, args):
     mine = Mistral(model.c)
     mine.load_state_dict({k: v.to(torch.bfloat16).float() for k, v in model.state_dict().items()})
     mine.eval()
-    ex = restaurant_data.example(random.Random(7), restaurant_data.HELDOUT_OWNERS, instruct_share=0.0)
+    ex = restaurant_data.example(random.Random(7), restaurant_data.HELDOUT_OWNERS, instruct_share=0.0, chat_share=0.0)
     lay = lay_out(ex, sp, random.Random(8), 1.0, 0.0, 0.0)
     ids, pos = torch.tensor([lay.ids]), torch.tensor([lay.pos])
     with torch.no_grad():
@@ -416,15 +422,17 @@ def main():
         step += 1
         t_asked = time.time()
     minutes = (time.time() - start) / 60
-    final = heldout_accuracy(model, sp, args.device)
-    print(f"{args.variant}: {step} steps, {tokens_seen / 1e6:.0f}M tokens in {minutes:.1f} min; "
-          f"held-out exact match {final}", flush=True)
-    model.cpu()
-    save_and_check(model, sp, args)
+    print(f"{args.variant}: {step} steps, {tokens_seen / 1e6:.0f}M tokens in {minutes:.1f} min", flush=True)
+    # The checkpoint first, then the (slower) held-out check: a run cut short keeps its model.
+    save_and_check(model.cpu(), sp, args)
+    record = {"variant": args.variant, "config": c, "args": vars(args), "steps": step,
+              "minutes": round(minutes, 2), "tokens": tokens_seen, "curve": curve}
     with open(os.path.join(args.out, "loss.json"), "w") as f:
-        json.dump({"variant": args.variant, "config": c, "args": vars(args), "steps": step,
-                   "minutes": round(minutes, 2), "tokens": tokens_seen, "heldout_exact_match": final,
-                   "curve": curve}, f, indent=1)
+        json.dump(record, f, indent=1)
+    record["heldout_exact_match"] = final = heldout_accuracy(model.to(args.device), sp, args.device)
+    print(f"{args.variant}: held-out exact match {final}", flush=True)
+    with open(os.path.join(args.out, "loss.json"), "w") as f:
+        json.dump(record, f, indent=1)
     if args.loss_png:
         try:
             import plot_loss
