@@ -203,7 +203,7 @@ class SchemaParser {
     const std::string path = src.value();
     const std::string what = "src=" + excerpt(path) + " of <module> '" + module + "'";
     const std::string allow =
-        " (a trusted schema may allow this: --allow-src-outside, pml.allow_src_outside)";
+        " (EngineOptions::allow_src_outside allows this for a trusted schema)";
     using Access = SourceFiles::Access;
     if (files_.access == Access::kNone) {
       return error_at(source_.at(src), what + ": this schema may not read files; expected the "
