@@ -1,11 +1,11 @@
 #include "runtime/prompt_cache.h"
 
-#include "model/model_config.h"
-
 #include <algorithm>
 #include <chrono>
 #include <map>
 #include <numeric>
+
+#include "model/model_config.h"
 
 namespace pcache {
 namespace {

@@ -1,6 +1,5 @@
 #include "pcache/tokenizer.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <optional>
@@ -47,11 +46,10 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& model_pa
   {
     // SentencePiece opens the path itself: only a regular file of a sane size
     // gets there (a FIFO would block it, /dev/zero would never end).
-    PCACHE_ASSIGN_OR_RETURN(const int fd, open_regular_file(model_path));
-    struct stat st {};
-    const bool sized = ::fstat(fd, &st) == 0;
+    uint64_t size = 0;
+    PCACHE_ASSIGN_OR_RETURN(const int fd, open_regular_file(model_path, &size));
     ::close(fd);
-    if (!sized || static_cast<unsigned long long>(st.st_size) > kMaxTokenizerFileBytes) {
+    if (size > kMaxTokenizerFileBytes) {
       return Status::invalid_argument(model_path + ": more than " +
                                       std::to_string(kMaxTokenizerFileBytes) +
                                       " bytes (the limit for tokenizer files)");

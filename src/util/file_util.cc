@@ -31,7 +31,7 @@ const char* kind_of(mode_t mode) {
 
 }  // namespace
 
-StatusOr<int> open_regular_file(const std::string& path) {
+StatusOr<int> open_regular_file(const std::string& path, uint64_t* size) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return open_error(path, errno);
   struct stat st {};
@@ -44,25 +44,26 @@ StatusOr<int> open_regular_file(const std::string& path) {
     ::close(fd);
     return Status::io_error(path + ": is " + kind_of(st.st_mode) + ", not a regular file");
   }
+  if (size) *size = static_cast<uint64_t>(st.st_size);
   return fd;
 }
 
 StatusOr<std::string> read_file(const std::string& path, size_t max_bytes,
                                 const std::string& what) {
-  PCACHE_ASSIGN_OR_RETURN(const int fd, open_regular_file(path));
+  uint64_t size = 0;
+  PCACHE_ASSIGN_OR_RETURN(const int fd, open_regular_file(path, &size));
   auto too_large = [&] {
     return Status::invalid_argument(path + ": more than " + std::to_string(max_bytes) +
                                     " bytes (the limit for " + what + ")");
   };
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && static_cast<unsigned long long>(st.st_size) > max_bytes) {
+  if (size > max_bytes) {
     ::close(fd);
     return too_large();
   }
-  // Read to EOF, but never past the limit: st_size is 0 for /proc files, and a
+  // Read to EOF, but never past the limit: the size is 0 for /proc files, and a
   // file may grow while it is read.
   std::string out;
-  out.resize(st.st_size > 0 ? static_cast<size_t>(st.st_size) + 1 : 4096);
+  out.resize(size > 0 ? static_cast<size_t>(size) + 1 : 4096);
   size_t used = 0;
   for (;;) {
     if (used == out.size()) {
@@ -94,16 +95,11 @@ Status remove_tree(const std::string& path) {
 }
 
 StatusOr<MappedFile> MappedFile::open(const std::string& path) {
-  PCACHE_ASSIGN_OR_RETURN(const int fd, open_regular_file(path));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return open_error(path, err);
-  }
+  uint64_t size = 0;
+  PCACHE_ASSIGN_OR_RETURN(const int fd, open_regular_file(path, &size));
   MappedFile f;
   f.path_ = path;
-  f.size_ = static_cast<size_t>(st.st_size);
+  f.size_ = static_cast<size_t>(size);
   if (f.size_ > 0) {
     void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "pcache/status.h"
@@ -13,8 +14,9 @@ namespace pcache {
 // and close-on-exec, and checks with fstat that it is a regular file. Returns
 // the descriptor, which the caller closes. Errors: NotFound; IoError naming
 // the path and what it is instead ("is a FIFO, not a regular file"; a
-// directory, a device, a socket) or the OS error.
-StatusOr<int> open_regular_file(const std::string& path);
+// directory, a device, a socket) or the OS error. `size`, when given, gets
+// the size fstat saw.
+StatusOr<int> open_regular_file(const std::string& path, uint64_t* size = nullptr);
 
 // The whole of a regular file of at most `max_bytes` bytes. Files whose size
 // the kernel does not know in advance (/proc) are read up to the limit and
