@@ -11,7 +11,10 @@ struct CacheStats {
   int64_t hits = 0, misses = 0;
   int64_t device_hits = 0, host_hits = 0, disk_hits = 0;
   int64_t evictions_to_host = 0, evictions_to_disk = 0, evictions_dropped = 0;
-  int64_t corrupt_files = 0;  // disk files found damaged, truncated or of another model; removed
+  // Disk files found damaged, truncated or of another model (removed), or not
+  // readable as files (a folder or a FIFO under the name; left).
+  int64_t corrupt_files = 0;
+  int64_t disk_write_failures = 0;  // entries that could not be written to disk (kept in memory)
   int64_t entries = 0;
   int64_t device_bytes = 0, host_bytes = 0, disk_bytes = 0, pinned_bytes = 0;
 };

@@ -439,7 +439,10 @@ struct ModuleStoreState {
 
 ModuleStore::ModuleStore(ModuleStoreOptions options)
     : options_(std::move(options)), state_(std::make_unique<ModuleStoreState>(options_)) {
-  if (!options_.disk_dir.empty()) make_dirs(options_.disk_dir);
+  if (!options_.disk_dir.empty()) {
+    make_dirs(options_.disk_dir);
+    remove_stale_temp_files(options_.disk_dir);  // of writers killed before
+  }
 }
 
 ModuleStore::~ModuleStore() = default;
@@ -475,12 +478,12 @@ StatusOr<std::shared_ptr<const ModuleKV>> ModuleStore::get(const ModuleKey& key)
     int64_t file_bytes = 0;
     auto loaded = read_module_file(path, name, options_.device, &file_bytes);
     if (!loaded.ok()) {
+      // A cache that cannot be read is a miss whatever the reason: a damaged
+      // file is removed; what pcache never writes (a folder or a FIFO under
+      // the name, an unreadable file) is left as it is.
       const StatusCode code = loaded.status().code();
-      if (code != StatusCode::kNotFound && code != StatusCode::kCorruption) return loaded.status();
-      if (code == StatusCode::kCorruption) {
-        ::unlink(path.c_str());
-        ++s.stats.corrupt_files;
-      }
+      if (code != StatusCode::kNotFound) ++s.stats.corrupt_files;
+      if (code == StatusCode::kCorruption) ::unlink(path.c_str());
       if (found != s.entries.end()) {  // a disk-only entry whose file is gone
         s.stats.disk_bytes -= found->second.file_bytes;
         s.entries.erase(found);
@@ -515,32 +518,38 @@ Status ModuleStore::put(const ModuleKey& key, ModuleKV kv) {
 
     // The file is written outside the lock (others go on meanwhile); only the
     // rename, which makes it visible, is ordered with get()'s reads and deletes.
-    // No directory sync at commit: it would hold the mutex over an fsync, and
-    // a rename lost in a crash loses no more than this cache entry.
+    // A file that cannot be written (a full disk, a folder under its name)
+    // leaves the entry in memory only: counted, not an error of the request.
     std::optional<AtomicFileWriter> file;
     if (!options_.disk_dir.empty()) {
       file.emplace(state_->file_path(name), AtomicFileWriter::DirSync::kNo);
-      PCACHE_RETURN_IF_ERROR(file->open());
-      PCACHE_RETURN_IF_ERROR(write_module_file(*file, name, *stored, options_.int8_tiers));
-      PCACHE_RETURN_IF_ERROR(file->sync_and_close());
+      Status written = file->open();
+      if (written.ok()) written = write_module_file(*file, name, *stored, options_.int8_tiers);
+      if (written.ok()) written = file->sync();
+      if (!written.ok()) file.reset();
     }
-
-    std::lock_guard<std::mutex> lock(mu_);
-    ModuleStoreState& s = *state_;
-    if (file) PCACHE_RETURN_IF_ERROR(file->commit());
-    ModuleStoreState::Entry& e = s.entries[name];
-    e.key = key;
-    if (e.in_memory()) {
-      s.unaccount_memory(e);
-      s.lru.erase(e.lru);
+    bool committed = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ModuleStoreState& s = *state_;
+      committed = file && file->commit().ok();
+      if (!options_.disk_dir.empty() && !committed) ++s.stats.disk_write_failures;
+      ModuleStoreState::Entry& e = s.entries[name];
+      e.key = key;
+      if (e.in_memory()) {
+        s.unaccount_memory(e);
+        s.lru.erase(e.lru);
+      }
+      if (committed) {
+        s.stats.disk_bytes += file->bytes() - e.file_bytes;
+        e.file_bytes = file->bytes();
+      }
+      e.lru = s.lru.insert(s.lru.begin(), name);
+      s.place_on_device(e, std::move(stored));
+      s.evict();
     }
-    if (file) {
-      s.stats.disk_bytes += file->bytes() - e.file_bytes;
-      e.file_bytes = file->bytes();
-    }
-    e.lru = s.lru.insert(s.lru.begin(), name);
-    s.place_on_device(e, std::move(stored));
-    s.evict();
+    // Outside the lock: the rename lasts through a power loss once the folder is synced.
+    if (committed) sync_parent_directory(file->path());
     return Status::ok_status();
   });
 }

@@ -74,19 +74,24 @@ class ModuleStore {
   // The entry on the compute device, moved up from host or disk if needed.
   // With a disk_dir, entries written by earlier processes are found there too
   // (a disk file is checked: magic, version, key, shapes, checksum; a bad one
-  // is deleted, counted in corrupt_files, and reported as a miss).
-  // Returns nullptr on a miss. Errors only for I/O failures other than a
-  // missing or damaged file.
+  // is deleted, counted in corrupt_files, and reported as a miss; what cannot
+  // be read as a file, a folder or a FIFO under the name, is counted and left).
+  // Returns nullptr on a miss. The disk tier never makes it fail: errors are
+  // those of the device (out of memory).
   StatusOr<std::shared_ptr<const ModuleKV>> get(const ModuleKey& key);
 
   // Stores a copy of `kv` on the compute device (so `kv` may view buffers
   // that change afterwards, a KV cache's say) under `key`,
   // replacing any entry with that key; with a disk_dir it is also written
-  // there at once (temp file + rename), so other processes and later runs
-  // find it. Then evicts least recently used
-  // entries until the budgets hold. Entries in use by a caller (shared_ptr
-  // still held) stay valid after eviction. Errors: InvalidArgument when kv's
-  // shapes are inconsistent; IoError when the disk tier cannot be written.
+  // there at once (temp file, fsync, rename, folder fsync), so other processes
+  // and later runs find it; a write that fails (a full disk) is counted in
+  // disk_write_failures and the entry kept in memory only. Then evicts least
+  // recently used entries until the budgets hold. Entries in use by a caller
+  // (shared_ptr still held) stay valid after eviction. Errors: InvalidArgument
+  // when kv's shapes are inconsistent.
+  //
+  // The constructor creates disk_dir if needed and removes the temporary
+  // files of writers that were killed (remove_stale_temp_files).
   Status put(const ModuleKey& key, ModuleKV kv);
 
   // Pins every present and future entry whose key's schema is `schema` and,

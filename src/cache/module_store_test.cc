@@ -1,6 +1,8 @@
 #include "cache/module_store.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -664,12 +666,74 @@ BOOST_AUTO_TEST_CASE(no_temp_files_left) {
     BOOST_TEST(name.size() == 20u, name);
     BOOST_TEST(name.substr(16) == ".pcm", name);
   }
-  // A directory that cannot be made: the put fails and leaves nothing.
+  // A directory that cannot be made: the entry stays in memory, the failed
+  // write is counted, and nothing is left on disk.
   write_whole(dir.path + "/plain", "x");
   ModuleStore broken(cpu_options(1 << 20, dir.path + "/plain/cache"));
-  BOOST_TEST(broken.put(key_of("a"), make_kv(1)).code() == StatusCode::kIoError);
-  BOOST_TEST(broken.stats().entries == 0);
+  put_ok(broken, key_of("a"), make_kv(1));
+  BOOST_TEST(broken.stats().entries == 1);
+  BOOST_TEST(broken.stats().disk_write_failures == 1);
+  BOOST_TEST(tier(broken, key_of("a")) == "device");
   BOOST_TEST(list_dir(dir.path).size() == 2u);
+}
+
+// What pcache never writes under a module's file name (a folder, a FIFO) is
+// a miss, left where it is; the entry then lives in memory only.
+BOOST_AUTO_TEST_CASE(a_folder_or_fifo_under_a_module_name_is_a_miss) {
+  testing::TempDir dir;
+  std::string folder_path, fifo_path;
+  {
+    ModuleStore writer(cpu_options(1 << 20, dir.path));
+    folder_path = put_and_find_file(writer, key_of("a"), make_kv(1));
+    fifo_path = put_and_find_file(writer, key_of("b"), make_kv(2));
+  }
+  BOOST_REQUIRE(::unlink(folder_path.c_str()) == 0 && ::mkdir(folder_path.c_str(), 0700) == 0);
+  BOOST_REQUIRE(::unlink(fifo_path.c_str()) == 0 && ::mkfifo(fifo_path.c_str(), 0600) == 0);
+  ModuleStore reader(cpu_options(1 << 20, dir.path));
+  for (const char* name : {"a", "b"}) {
+    auto got = reader.get(key_of(name));  // the FIFO must not block
+    BOOST_TEST_REQUIRE(got.ok(), got.status().to_string());
+    BOOST_TEST(!*got);
+  }
+  ModuleStoreStats s = reader.stats();
+  BOOST_TEST(s.misses == 2);
+  BOOST_TEST(s.corrupt_files == 2);
+  BOOST_TEST(exists(folder_path));
+  BOOST_TEST(exists(fifo_path));
+  put_ok(reader, key_of("a"), make_kv(1));  // the rename onto a folder fails: memory only
+  BOOST_TEST(reader.stats().disk_write_failures == 1);
+  auto again = get_ok(reader, key_of("a"));
+  BOOST_REQUIRE(again);
+  BOOST_TEST(same(*again, make_kv(1)));
+}
+
+// A module file as large as the disk allows, sparse: refused by its size,
+// without reading it.
+BOOST_AUTO_TEST_CASE(an_oversized_sparse_file_is_a_miss) {
+  testing::TempDir dir;
+  std::string path;
+  {
+    ModuleStore writer(cpu_options(1 << 20, dir.path));
+    path = put_and_find_file(writer, key_of("a"), make_kv(1));
+  }
+  BOOST_REQUIRE(::truncate(path.c_str(), int64_t{8} << 30) == 0);  // 8 GiB, the header kept
+  ModuleStore reader(cpu_options(1 << 20, dir.path));
+  auto got = reader.get(key_of("a"));
+  BOOST_TEST_REQUIRE(got.ok(), got.status().to_string());
+  BOOST_TEST(!*got);
+  BOOST_TEST(reader.stats().corrupt_files == 1);
+  BOOST_TEST(!exists(path));
+}
+
+// Temporary files of a writer killed mid-put are removed when a store opens the folder.
+BOOST_AUTO_TEST_CASE(stale_temp_files_are_removed_at_start) {
+  testing::TempDir dir;
+  const std::string stale = dir.path + "/0123456789abcdef.pcm.tmp-Ab12Cd";
+  write_whole(stale, "half a module");
+  const timespec old[2] = {{::time(nullptr) - 3600, 0}, {::time(nullptr) - 3600, 0}};
+  BOOST_REQUIRE(::utimensat(AT_FDCWD, stale.c_str(), old, 0) == 0);
+  ModuleStore store(cpu_options(1 << 20, dir.path));
+  BOOST_TEST(!exists(stale));
 }
 
 // The host tier exists only when the device is not the CPU.

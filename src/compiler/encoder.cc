@@ -88,6 +88,18 @@ uint64_t ModuleEncoder::content_hash(int m) const {
   return XXH64(&own, sizeof own, hash_run(gather(context_of(m), end), end));
 }
 
+void ModuleEncoder::own_entries(int m, std::vector<int>* tokens,
+                                std::vector<int64_t>* positions) const {
+  const Run run = gather({m}, layout_.modules[m].end);
+  tokens->clear();
+  positions->clear();
+  for (size_t i = 0; i < run.tokens.size(); ++i) {
+    if (run.placeholder[i]) continue;
+    tokens->push_back(static_cast<int>(run.tokens[i]));
+    positions->push_back(run.positions[i]);
+  }
+}
+
 StatusOr<std::vector<EncodedModule>> ModuleEncoder::encode(int m) const {
   std::vector<int> forwards_of;  // modules whose K/V the forward yields
   std::vector<int> context;      // modules whose tokens the forward runs

@@ -41,6 +41,11 @@ class ModuleEncoder {
   // returned.
   StatusOr<std::vector<EncodedModule>> encode(int m) const;
 
+  // What encode() stores for module m, in order: its own text tokens (not
+  // parameter placeholders) and their positions. A stored entry that holds
+  // anything else is not m's.
+  void own_entries(int m, std::vector<int>* tokens, std::vector<int64_t>* positions) const;
+
   // The modules whose tokens before m's end m attends to (m included),
   // sorted by index: its ancestors (independent) or its path (scaffold).
   std::vector<int> context_of(int m) const;

@@ -200,6 +200,24 @@ int64_t context_length(const ModelConfig& config) {
   return config.max_position_embeddings > 0 ? config.max_position_embeddings : kDefaultContext;
 }
 
+Status check_context(const ModelConfig& config, const std::string& what, int64_t prompt_end,
+                     int64_t max_new_tokens) {
+  const int64_t context = context_length(config);
+  const std::string of_context =
+      "the model's context of " + std::to_string(context) + " (max_position_embeddings)";
+  if (prompt_end > context) {
+    return Status::invalid_argument(what + ": the prompt takes " + std::to_string(prompt_end) +
+                                    " positions, more than " + of_context);
+  }
+  if (max_new_tokens > context - prompt_end) {
+    return Status::invalid_argument(what + ": max_tokens " + std::to_string(max_new_tokens) +
+                                    " does not fit after a prompt of " + std::to_string(prompt_end) +
+                                    " positions in " + of_context + "; at most " +
+                                    std::to_string(context - prompt_end) + " fit");
+  }
+  return Status::ok_status();
+}
+
 StatusOr<ModelConfig> load_model_config(const std::string& path) {
   PCACHE_ASSIGN_OR_RETURN(std::string text, read_file(path, kMaxConfigJsonBytes, "config.json"));
   return parse_model_config(text, path);

@@ -67,6 +67,12 @@ inline constexpr int64_t kMaxContext = 1 << 24;
 // when the config does not say.
 inline constexpr int64_t kDefaultContext = 1 << 15;
 int64_t context_length(const ModelConfig& config);
+// InvalidArgument, prefixed with `what`, unless a request whose prompt ends at
+// position `prompt_end` (where the first new token goes) has room for
+// `max_new_tokens` after it within the model's context. Every request checks
+// it before anything is allocated.
+Status check_context(const ModelConfig& config, const std::string& what, int64_t prompt_end,
+                     int64_t max_new_tokens);
 StatusOr<ModelConfig> load_model_config(const std::string& path);
 
 }  // namespace pcache

@@ -304,6 +304,7 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
   if (prompt.empty()) return Status::invalid_argument("generate: the prompt has no tokens");
   PCACHE_RETURN_IF_ERROR(impl_->check_tokens(prompt, "generate: prompt"));
   const int64_t n = static_cast<int64_t>(prompt.size());
+  PCACHE_RETURN_IF_ERROR(check_context(impl_->model->config(), "generate", n, options.max_tokens));
   Generation gen;
   gen.timings.prompt_tokens = static_cast<int>(n);
   const auto start = Clock::now();
@@ -401,6 +402,8 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
     tokens = std::move(flat.tokens);
     positions = std::move(flat.positions);
     next_position = flat.next_position;
+    PCACHE_RETURN_IF_ERROR(check_context(impl_->model->config(), prompt.location.to_string(),
+                                         next_position, room));
     PCACHE_ASSIGN_OR_RETURN(KVCache empty, open_cache(static_cast<int64_t>(tokens.size()) + room));
     lease.cache.emplace(std::move(empty));
   }

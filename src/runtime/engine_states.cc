@@ -1,11 +1,15 @@
 // Engine: saved states (cache_prompt, completions, chat turns, fork, restore,
 // release) and snapshot files.
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 #include "pcache/engine.h"
 #include "runtime/engine_impl.h"
 #include "runtime/sampler.h"
 #include "runtime/snapshot.h"
+#include "util/excerpt.h"
 
 namespace pcache {
 namespace {
@@ -17,6 +21,53 @@ constexpr const char* kResumeTag = "resume_position=";
 std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
+}
+
+// A snapshot's content checked against the model before it becomes a state
+// (its checksum only says the file is as written, not that it makes sense):
+// token ids in the vocabulary, distinct positions in the context, the point
+// where what follows goes after all of them, finite logits. Returns that
+// point: the saved resume position, or -1 (after the last entry).
+StatusOr<int64_t> check_loaded_state(const std::string& path, const Snapshot& snap,
+                                     const ModelConfig& config) {
+  auto corrupt = [&](const std::string& why) { return Status::corruption(path + ": " + why); };
+  for (size_t i = 0; i < snap.tokens.size(); ++i) {
+    if (snap.tokens[i] < 0 || snap.tokens[i] >= config.vocab_size) {
+      return corrupt("token " + std::to_string(i) + " is " + std::to_string(snap.tokens[i]) +
+                     ", outside the vocabulary of " + std::to_string(config.vocab_size));
+    }
+  }
+  const int64_t context = context_length(config);
+  std::vector<int64_t> sorted = snap.positions;
+  std::sort(sorted.begin(), sorted.end());
+  if (sorted.front() < 0 || sorted.back() >= context) {
+    return corrupt("position " + std::to_string(sorted.front() < 0 ? sorted.front() : sorted.back()) +
+                   " is outside the model's context of " + std::to_string(context));
+  }
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+    return corrupt("two entries share position " +
+                   std::to_string(*std::adjacent_find(sorted.begin(), sorted.end())));
+  }
+  int64_t resume = -1;
+  const std::string& text = snap.sampler_state;
+  const size_t tag = text.find(kResumeTag);
+  if (tag != std::string::npos && (tag == 0 || text.compare(0, tag, kOpenTurnTag) == 0)) {
+    const char* digits = text.c_str() + tag + std::strlen(kResumeTag);
+    char* end = nullptr;
+    errno = 0;
+    resume = std::strtoll(digits, &end, 10);
+    if (end == digits || errno == ERANGE || resume <= sorted.back() || resume > context) {
+      return corrupt("resume position " + excerpt(std::string(digits, end ? end : digits)) +
+                     " is not after the last position " + std::to_string(sorted.back()) +
+                     " within the context of " + std::to_string(context));
+    }
+  } else if (snap.positions.back() != sorted.back()) {
+    return corrupt("the last entry's position " + std::to_string(snap.positions.back()) +
+                   " is not the greatest (" + std::to_string(sorted.back()) +
+                   "): what follows would overlap it");
+  }
+  if (!at::isfinite(snap.last_logits).all().item<bool>()) return corrupt("the logits hold inf or NaN");
+  return resume;
 }
 
 }  // namespace
@@ -65,9 +116,13 @@ namespace {
 
 // A cache for one request (a pooled workspace's on the GPU) holding `state`
 // with room for `new_tokens` and the answer after it, timed as the
-// "load_state" step of `gen`.
-Status load_state(const Engine::Impl& impl, const SavedState& state, size_t new_tokens,
-                  int max_tokens, Engine::Impl::Lease& lease, Generation& gen) {
+// "load_state" step of `gen`. `what` names the request in errors.
+Status load_state(const Engine::Impl& impl, const char* what, const SavedState& state,
+                  size_t new_tokens, int64_t max_tokens, Engine::Impl::Lease& lease,
+                  Generation& gen) {
+  PCACHE_RETURN_IF_ERROR(check_context(impl.model->config(), what,
+                                       state.next_position() + static_cast<int64_t>(new_tokens),
+                                       max_tokens));
   const auto start = Clock::now();
   PCACHE_RETURN_IF_ERROR(
       impl.open_cache(state.length() + static_cast<int64_t>(new_tokens) + max_tokens, lease));
@@ -94,6 +149,8 @@ StatusOr<CachedPrompt> prefill_new_state(Engine::Impl& impl, const std::vector<i
                                          bool open_system_turn) {
   CachedPrompt out;
   auto start = Clock::now();
+  PCACHE_RETURN_IF_ERROR(
+      check_context(impl.model->config(), "cache_prompt", static_cast<int64_t>(ids.size()), 0));
   Engine::Impl::Lease lease;
   PCACHE_RETURN_IF_ERROR(impl.open_cache(static_cast<int64_t>(ids.size()), lease));
   const KVCache& cache = *lease.cache;
@@ -178,7 +235,8 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   Generation gen;
   const auto start = Clock::now();
   Impl::Lease lease;
-  PCACHE_RETURN_IF_ERROR(load_state(*impl_, *state, ids.size(), options.max_tokens, lease, gen));
+  PCACHE_RETURN_IF_ERROR(
+      load_state(*impl_, "text_completion", *state, ids.size(), options.max_tokens, lease, gen));
   at::Tensor logits = state->last_logits;
   if (ids.empty() && !logits.defined()) {
     return Status::invalid_argument(
@@ -216,6 +274,8 @@ StatusOr<std::vector<Generation>> Engine::text_completion(StateId id,
       return Status::invalid_argument("text_completion: input " + std::to_string(i) + " is empty");
     longest = std::max<int64_t>(longest, static_cast<int64_t>(ids.back().size()));
   }
+  PCACHE_RETURN_IF_ERROR(check_context(model.config(), "text_completion",
+                                       state->next_position() + longest, options.max_tokens));
   const auto start = Clock::now();
   KVCache cache = state->materialize(model.new_cache(b));
   const double load_ms = ms_since(start);
@@ -352,8 +412,8 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
   const auto start = Clock::now();
   Impl::Lease lease;
   // Room for the closing eos too.
-  PCACHE_RETURN_IF_ERROR(
-      load_state(*impl_, *state, ids.size(), options.max_tokens + 1, lease, gen));
+  PCACHE_RETURN_IF_ERROR(load_state(*impl_, "chat_completion (and the turn's closing eos)", *state,
+                                    ids.size(), int64_t{options.max_tokens} + 1, lease, gen));
   KVCache& cache = *lease.cache;
   const auto prefill_start = Clock::now();
   int64_t pos = state->next_position();
@@ -437,7 +497,9 @@ StatusOr<StateId> Engine::load(const std::string& path) {
       snap.k[0].size(2) != c.head_dim || snap.last_logits.numel() != c.vocab_size) {
     return Status::corruption(path + ": shapes do not fit this model");
   }
+  PCACHE_ASSIGN_OR_RETURN(const int64_t resume_position, check_loaded_state(path, snap, c));
   auto state = std::make_shared<SavedState>();
+  state->resume_position = resume_position;
   state->k = std::move(snap.k);
   state->v = std::move(snap.v);
   state->tokens = std::move(snap.tokens);
@@ -450,14 +512,9 @@ StatusOr<StateId> Engine::load(const std::string& path) {
     return true;
   };
   state->open_system_turn = take_tag(kOpenTurnTag);
-  if (take_tag(kResumeTag)) {
-    size_t used = 0;
-    try {
-      state->resume_position = std::stoll(text, &used);
-    } catch (const std::exception&) {
-      return Status::corruption(path + ": bad resume position in the sampler state");
-    }
-    text = text.substr(std::min(text.size(), used + 1));
+  if (take_tag(kResumeTag)) {  // its digits were checked above
+    const size_t space = text.find(' ');
+    text = space == std::string::npos ? "" : text.substr(space + 1);
   }
   state->sampler_state = text;
   return impl_->states->add(std::move(state), 0);

@@ -25,6 +25,26 @@ const pml::Node* find_parameter(const pml::Node& module, const std::string& name
   return nullptr;
 }
 
+// Whether a stored entry is module m's as this model and layout encode it:
+// a cache file can be damaged or crafted with a valid checksum.
+bool is_entry_of(const ModuleKV& kv, const ModuleEncoder& encoder, int m, const LlamaModel& model) {
+  std::vector<int> tokens;
+  std::vector<int64_t> positions;
+  encoder.own_entries(m, &tokens, &positions);
+  const ModelConfig& c = model.config();
+  if (kv.tokens != tokens || kv.positions != positions ||
+      static_cast<int64_t>(kv.k.size()) != c.num_layers || kv.v.size() != kv.k.size()) {
+    return false;
+  }
+  const auto shape = {c.num_kv_heads, static_cast<int64_t>(tokens.size()), c.head_dim};
+  for (const auto* side : {&kv.k, &kv.v}) {
+    for (const at::Tensor& t : *side) {
+      if (!t.defined() || !t.sizes().equals(shape)) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 PromptCache::PromptCache(const LlamaModel& model, const Tokenizer& tokenizer,
@@ -79,7 +99,8 @@ StatusOr<std::shared_ptr<const ModuleKV>> PromptCache::fetch(const CompiledSchem
   const ModuleKey key = key_of(s, module, encoder.content_hash(module));
   PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<const ModuleKV> hit, store_.get(key));
   produced->clear();
-  if (hit) return hit;
+  // An entry that is not m's is encoded again, and replaced unless read_only.
+  if (hit && is_entry_of(*hit, encoder, module, model_)) return hit;
   PCACHE_ASSIGN_OR_RETURN(std::vector<EncodedModule> fresh, encoder.encode(module));
   std::shared_ptr<const ModuleKV> wanted;
   for (EncodedModule& e : fresh) {
@@ -197,6 +218,8 @@ StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool 
                                                 bool allow_empty, int64_t extra_room,
                                                 const CacheSource& open_cache) {
   PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt, allow_empty));
+  PCACHE_RETURN_IF_ERROR(
+      check_context(model_.config(), prompt.location.to_string(), p.next_position, extra_room));
   AssembledPrompt out{
       model_.new_cache(1), {}, std::move(p.tokens), std::move(p.positions), p.next_position};
   std::vector<std::shared_ptr<const ModuleKV>> parts;

@@ -278,10 +278,17 @@ Status write_snapshot(const std::string& path, const Snapshot& snapshot,
                       SnapshotCompression compression) {
   PCACHE_RETURN_IF_ERROR(validate(path, snapshot));
   return without_exceptions("write_snapshot " + path, [&]() -> Status {
+    // What an earlier save of this name left when it was killed.
+    const size_t slash = path.rfind('/');
+    if (slash == std::string::npos) {
+      remove_stale_temp_files(".", path);
+    } else {
+      remove_stale_temp_files(path.substr(0, slash), path.substr(slash + 1));
+    }
     AtomicFileWriter file(path);
     PCACHE_RETURN_IF_ERROR(file.open());
     PCACHE_RETURN_IF_ERROR(write_body(path, file, snapshot, compression));
-    PCACHE_RETURN_IF_ERROR(file.sync_and_close());
+    PCACHE_RETURN_IF_ERROR(file.sync());
     return file.commit();
   });
 }

@@ -28,7 +28,8 @@ enum class SnapshotCompression {
 };
 
 // Writes to `path` through a temporary file in the same folder and a rename,
-// so a crash never leaves a half file under the real name.
+// so a crash never leaves a half file under the real name; first removes the
+// temporary files that killed saves of `path` left (remove_stale_temp_files).
 // Errors: InvalidArgument (inconsistent shapes), IoError.
 Status write_snapshot(const std::string& path, const Snapshot& snapshot,
                       SnapshotCompression compression = SnapshotCompression::kNone);

@@ -19,17 +19,20 @@ namespace pcache {
 //   AtomicFileWriter file(path);
 //   PCACHE_RETURN_IF_ERROR(file.open());
 //   PCACHE_RETURN_IF_ERROR(file.write(data, n));  // any number of times
-//   PCACHE_RETURN_IF_ERROR(file.sync_and_close());
+//   PCACHE_RETURN_IF_ERROR(file.sync());
 //   PCACHE_RETURN_IF_ERROR(file.commit());
 //
-// sync_and_close() and commit() are apart so that a caller can write and sync
-// outside a lock and make the file visible (the rename) under it; commit()
-// calls sync_and_close() itself when the file is still open.
+// sync() and commit() are apart so that a caller can write and sync outside a
+// lock and make the file visible (the rename) under it; commit() calls sync()
+// itself when it was not called.
 //
 // Ownership: the writer owns its descriptor and its temporary file. Until
 // commit() succeeds, the destructor closes the one and unlinks the other, so
 // a writer given up on (after an error, or never committed) leaves nothing
-// behind. The directory must exist; nothing is created but the file.
+// behind. A process killed while writing does leave its temporary file:
+// the writer holds an exclusive flock on it from open() to commit(), by which
+// remove_stale_temp_files() below tells a dead writer's file from a live one.
+// The directory must exist; nothing is created but the file.
 // Neither copyable nor movable (hold it in a std::optional to defer it).
 //
 // Errors: IoError with the file named and strerror(errno), as in
@@ -53,23 +56,25 @@ class AtomicFileWriter {
   AtomicFileWriter(const AtomicFileWriter&) = delete;
   AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
 
-  // Creates the temporary file. Errors: IoError "<temp>: cannot create: ..."
-  // (a missing directory, say); FailedPrecondition when already opened.
+  // Creates the temporary file and locks it. Errors: IoError "<temp>: cannot
+  // create: ..." (a missing directory, say); FailedPrecondition when already opened.
   Status open();
 
   // Writes all `n` bytes (retrying short writes and EINTR).
   // Errors: IoError "<temp>: write failed: ..."; FailedPrecondition when not open.
   Status write(const void* data, size_t n);
 
-  // fsyncs and closes the file: its data is on disk before its name (commit()).
-  // The descriptor is closed even on failure. Errors: IoError "<temp>: fsync
-  // failed: ..." or "<temp>: close failed: ..."; FailedPrecondition when not open.
-  Status sync_and_close();
+  // fsyncs the file: its data is on disk before its name (commit()). No
+  // write() may follow. The descriptor stays open, holding the lock, until
+  // commit(). Errors: IoError "<temp>: fsync failed: ..."; FailedPrecondition
+  // when not open or already synced.
+  Status sync();
 
-  // Renames the file onto `path` (replacing any file there), after
-  // sync_and_close() when the file is still open, then syncs the directory as
-  // `dir_sync` says. Errors: those of sync_and_close(); IoError "<temp>: cannot
-  // rename to <path>: ..."; FailedPrecondition when not opened or already committed.
+  // Renames the file onto `path` (replacing any file there), after sync() when
+  // it was not called, closes it, then syncs the directory as `dir_sync` says.
+  // Errors: those of sync(); IoError "<temp>: cannot rename to <path>: ..." or
+  // "<path>: close failed: ..."; FailedPrecondition when not opened or already
+  // committed.
   Status commit();
 
   // Bytes written so far.
@@ -83,8 +88,24 @@ class AtomicFileWriter {
   std::string final_path_, temp_path_;
   DirSync dir_sync_;
   int fd_ = -1;
+  bool synced_ = false;
   int64_t bytes_ = 0;
 };
+
+// fsyncs the directory that holds `path`, so that a rename into it survives a
+// crash. Best effort: a failure is not reported (the file is whole under
+// whichever name the directory keeps).
+void sync_parent_directory(const std::string& path);
+
+// Temporary files of AtomicFileWriter that a killed process left in `dir`:
+// "<name>.tmp-XXXXXX" for names beginning with `name_prefix` (every name when
+// empty). Removes those no live writer holds (the flock open() takes is free)
+// and that were not modified in the last kStaleTempAgeSeconds (which covers a
+// writer between mkstemp and its flock). Returns how many it removed; a
+// directory it cannot read counts as none. Safe with writers in other
+// processes at work on the same names.
+inline constexpr int kStaleTempAgeSeconds = 10;
+int remove_stale_temp_files(const std::string& dir, const std::string& name_prefix = "");
 
 // Writes through an AtomicFileWriter while hashing what it writes (XXH64),
 // so that a file can end with the checksum of its contents. Not thread-safe.
