@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include "pcache/engine.h"
@@ -224,6 +225,47 @@ BOOST_AUTO_TEST_CASE(second_request_reuses_every_module) {
   BOOST_TEST(second.modules_encoded == 0);
   BOOST_TEST(second.modules_reused == 6);
   BOOST_TEST(at::equal(a, b));
+}
+
+// A stored entry whose tokens, positions or shapes are not the module's (a
+// cache file changed with its checksum recomputed) is encoded again.
+BOOST_AUTO_TEST_CASE(entries_that_are_not_the_modules_are_reencoded) {
+  Fixture f;
+  auto s = f.add(schema_text("scaffold"));
+  pml::Prompt p = f.prompt(kPrompt);
+  AssembledPrompt first{f.model->new_cache()};
+  at::Tensor want = assembled_logits(f, p, &first);
+  const int tips = s->layout.by_path.at("tips");
+  ModuleEncoder encoder(*f.model, s->layout, s->schema.mode);
+  const ModuleKey key{f.checkpoint->fingerprint(), "guide", "tips", encoder.content_hash(tips)};
+  const std::vector<std::function<void(ModuleKV&)>> damages = {
+      [](ModuleKV& kv) { kv.tokens[0] += 1; },
+      [](ModuleKV& kv) { kv.positions[0] -= 1; },
+      [](ModuleKV& kv) {  // one entry fewer, consistently
+        kv.tokens.pop_back();
+        kv.positions.pop_back();
+        for (auto* side : {&kv.k, &kv.v}) {
+          for (at::Tensor& t : *side) t = t.narrow(1, 0, t.size(1) - 1).contiguous();
+        }
+      },
+      [](ModuleKV& kv) {  // another model's head_dim
+        for (auto* side : {&kv.k, &kv.v}) {
+          for (at::Tensor& t : *side) t = at::cat({t, t}, 2);
+        }
+      }};
+  for (size_t i = 0; i < damages.size(); ++i) {
+    auto stored = f.store.get(key);
+    BOOST_REQUIRE(stored.ok() && *stored);
+    ModuleKV bad = **stored;
+    damages[i](bad);
+    BOOST_REQUIRE(f.store.put(key, bad).ok());
+    AssembledPrompt again{f.model->new_cache()};
+    at::Tensor got = assembled_logits(f, p, &again);
+    BOOST_TEST_INFO("damage " << i);
+    BOOST_TEST(again.modules_encoded == 1);
+    BOOST_TEST(again.modules_reused == 5);
+    BOOST_TEST(at::equal(got, want));
+  }
 }
 
 BOOST_AUTO_TEST_CASE(layout_positions_follow_the_rule) {
