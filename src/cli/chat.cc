@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -143,7 +142,9 @@ int run_chat(CommonOptions& common, const std::string& schema, const std::string
       auto added = e.add_schema_file(schema);
       if (!added.ok()) return report(added.status());
     }
-    auto cached = e.cache_pml(read_text(prompt), prompt);
+    auto text = read_text(prompt, "a PML prompt");
+    if (!text.ok()) return report(text.status());
+    auto cached = e.cache_pml(*text, prompt);
     if (cached.ok()) steps = cached->steps;
     start = cached.ok() ? StatusOr<StateId>(cached->state) : StatusOr<StateId>(cached.status());
   } else {

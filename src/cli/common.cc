@@ -2,12 +2,12 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "config/config.h"
 #include "pcache/default_model.h"
+#include "util/file_util.h"
 
 namespace pcache::cli {
 
@@ -16,11 +16,19 @@ int report(const Status& s) {
   return kExitError;
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+StatusOr<std::string> read_text(const std::string& path, const std::string& what) {
+  return read_file(path, kMaxTextFileBytes, what);
+}
+
+StatusOr<std::vector<std::string>> read_lines(const std::string& path, const std::string& what) {
+  PCACHE_ASSIGN_OR_RETURN(std::string text, read_text(path, what));
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
 }
 
 void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) {

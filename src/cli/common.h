@@ -16,8 +16,13 @@ inline constexpr int kExitError = 2;   // bad input or a runtime error
 
 int report(const Status& s);
 
-// A whole file as text ("" when it cannot be read; callers have checked it exists).
-std::string read_text(const std::string& path);
+// Files the commands read besides models and schemas (PML prompts, --inputs,
+// eval questions): regular files only, at most this many bytes.
+inline constexpr size_t kMaxTextFileBytes = 64u << 20;
+// The whole file; `what` names it in errors (util/file_util.h's read_file).
+StatusOr<std::string> read_text(const std::string& path, const std::string& what);
+// Its non-empty lines, without their line ends.
+StatusOr<std::vector<std::string>> read_lines(const std::string& path, const std::string& what);
 
 // Options of one command: the model, engine and sampling settings, and the
 // configuration file that fills whatever the command line did not give.

@@ -53,8 +53,8 @@ struct Tally {
 
 int run_eval(CommonOptions& common, const EvalOptions& e) {
   const char* methods[] = {"full", "prefix", "scaffold", "independent", "pml_nocache"};
-  std::ifstream in(e.questions);
-  if (!in) return report(Status::not_found(e.questions + ": cannot open the questions file"));
+  auto lines = read_lines(e.questions, "the questions file");
+  if (!lines.ok()) return report(lines.status());
   // Two engines: one never reuses a prefix (the baseline), one does.
   common.engine.prefix_cache = false;
   auto full_engine = common.open_engine();
@@ -77,9 +77,9 @@ int run_eval(CommonOptions& common, const EvalOptions& e) {
   std::map<std::string, std::map<std::string, Tally>> by_kind;
   nlohmann::json answers = nlohmann::json::array();
   std::vector<std::string> misses;  // of the methods in e.require_exact
-  std::string line;
   int line_no = 0;
-  while (std::getline(in, line) && (e.limit <= 0 || line_no < e.limit)) {
+  for (const std::string& line : *lines) {
+    if (e.limit > 0 && line_no >= e.limit) break;
     ++line_no;
     nlohmann::json q;
     try {

@@ -2,7 +2,6 @@
 // and the configuration file reader.
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -109,23 +108,18 @@ int run_compile(CommonOptions& o, const std::string& schema_path) {
   return 0;
 }
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) lines.push_back(line);
-  }
-  return lines;
-}
-
 // --inputs: the prompt is cached once, then every input runs on it, as one
 // batch and one by one, and the two throughputs are compared.
 int run_inputs(Engine& engine, CommonOptions& o, const std::string& prompt_path,
                const std::string& inputs_path) {
-  const std::vector<std::string> inputs = read_lines(inputs_path);
+  auto lines = read_lines(inputs_path, "--inputs");
+  if (!lines.ok()) return report(lines.status());
+  const std::vector<std::string>& inputs = *lines;
   if (inputs.empty())
     return report(Status::invalid_argument(inputs_path + ": no inputs (one per line)"));
-  auto cached = engine.cache_pml(read_text(prompt_path), prompt_path);
+  auto prompt = read_text(prompt_path, "a PML prompt");
+  if (!prompt.ok()) return report(prompt.status());
+  auto cached = engine.cache_pml(*prompt, prompt_path);
   if (!cached.ok()) return report(cached.status());
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
