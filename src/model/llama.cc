@@ -323,6 +323,83 @@ at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& 
   return logits(x);  // [B, T | 1, V]
 }
 
+StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& inputs) const {
+  if (inputs.empty()) return Status::invalid_argument("forward_paged: no inputs");
+  std::vector<int64_t> tokens, positions, write_slots, logit_rows;
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    const PagedSequence* seq = inputs[j].sequence;
+    const int64_t n = inputs[j].new_entries, len = seq ? seq->length() : 0;
+    if (!seq || n < 1 || n > len || &seq->pool() != &inputs[0].sequence->pool()) {
+      return Status::invalid_argument("forward_paged: input " + std::to_string(j) + " computes " +
+                                      std::to_string(n) + " of its " + std::to_string(len) +
+                                      " entries (expected 1 to all, in one pool)");
+    }
+    const int64_t first = static_cast<int64_t>(tokens.size());
+    for (int64_t i = len - n; i < len; ++i) {
+      const int id = seq->tokens()[i];
+      if (id < 0 || id >= config_.vocab_size) {
+        return Status::invalid_argument("forward_paged: token id " + std::to_string(id) +
+                                        " is outside the vocabulary [0, " +
+                                        std::to_string(config_.vocab_size) + ")");
+      }
+      tokens.push_back(id);
+      positions.push_back(seq->positions()[i]);
+    }
+    const std::vector<int64_t> slots = seq->slots_from(len - n);
+    write_slots.insert(write_slots.end(), slots.begin(), slots.end());
+    if (inputs[j].all_logits) {
+      for (int64_t r = 0; r < n; ++r) logit_rows.push_back(first + r);
+    } else {
+      logit_rows.push_back(first + n - 1);
+    }
+  }
+  try {
+    BlockPool& pool = inputs[0].sequence->pool();
+    const int64_t total = static_cast<int64_t>(tokens.size());
+    auto on_device = [&](const std::vector<int64_t>& v) {
+      return at::tensor(v, at::kLong).to(device_);
+    };
+    at::Tensor pos = on_device(positions).view({1, total});  // [1, N]
+    at::Tensor write = on_device(write_slots);                 // [N]
+    // Per input: the slots of all its entries, and its mask (a sliding window only).
+    std::vector<at::Tensor> gather(inputs.size()), masks(inputs.size());
+    for (size_t j = 0; j < inputs.size(); ++j) {
+      const PagedSequence& seq = *inputs[j].sequence;
+      gather[j] = on_device(seq.slots());  // [S]
+      if (config_.sliding_window) {
+        const int64_t n = inputs[j].new_entries, s = seq.length();
+        at::Tensor key_pos = on_device(seq.positions());  // [S]
+        at::Tensor dist = key_pos.narrow(0, s - n, n).unsqueeze(1) - key_pos.unsqueeze(0);  // [n, S]
+        masks[j] = causal_mask(n, s, device_).logical_and(dist.unsqueeze(0) < *config_.sliding_window);
+      }
+    }
+    auto [cos, sin] = rope_cos_sin(pos, std::nullopt);  // [1, N, 1, D]
+    at::Tensor x = embed(on_device(tokens).view({1, total}));  // [1, N, hidden]
+    for (int64_t i = 0; i < config_.num_layers; ++i) {
+      auto [q, k, v] = project_qkv(i, x, cos, sin);  // q [1, H, N, D]; k, v [1, Hkv, N, D]
+      pool.keys(i).index_copy_(0, write, k[0].transpose(0, 1));  // pool rows [N, Hkv, D]
+      pool.values(i).index_copy_(0, write, v[0].transpose(0, 1));
+      std::vector<at::Tensor> outs;
+      int64_t offset = 0;
+      for (size_t j = 0; j < inputs.size(); ++j) {
+        const int64_t n = inputs[j].new_entries;
+        at::Tensor kj = pool.keys(i).index_select(0, gather[j]).transpose(0, 1).unsqueeze(0);    // [1, Hkv, S, D]
+        at::Tensor vj = pool.values(i).index_select(0, gather[j]).transpose(0, 1).unsqueeze(0);  // [1, Hkv, S, D]
+        outs.push_back(grouped_attention(q.narrow(2, offset, n), kj, vj, masks[j], attention_scale()));
+        offset += n;
+      }
+      x = layer_output(i, x, outs.size() == 1 ? outs[0] : at::cat(outs, 2));  // attn [1, H, N, D]
+    }
+    x = x.index_select(1, on_device(logit_rows));  // [1, R, hidden]
+    return logits(x)[0];                           // [R, V]
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    if (what.find("out of memory") != std::string::npos)
+      return Status::resource_exhausted("forward_paged: " + what);
+    return Status::internal("forward_paged: " + what);
+  }
+}
+
 StatusOr<at::Tensor> LlamaModel::forward_last(const std::vector<int64_t>& tokens,
                                               const std::vector<int64_t>& positions,
                                               KVCache& cache) const {

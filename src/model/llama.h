@@ -18,6 +18,7 @@
 #include "model/checkpoint.h"
 #include "model/kv_cache.h"
 #include "model/model_config.h"
+#include "model/paged_sequence.h"
 #include "pcache/status.h"
 
 namespace pcache {
@@ -34,6 +35,16 @@ struct ForwardOptions {
   // .to(dtype) carries them rounded; reference logits made that way need this
   // to be reproduced exactly. Unset for normal use.
   std::optional<at::ScalarType> rope_freq_dtype;
+};
+
+// One sequence's part of a paged forward: its last `new_entries` entries
+// (added with PagedSequence::append) are computed. Their K/V are written at
+// their slots, and they attend to every entry of the sequence before them
+// and causally among themselves.
+struct PagedInput {
+  const PagedSequence* sequence = nullptr;
+  int64_t new_entries = 0;
+  bool all_logits = false;  // logits of every new entry; else of the last one only
 };
 
 class LlamaModel {
@@ -56,6 +67,15 @@ class LlamaModel {
   // Internal (a libtorch failure, message included).
   StatusOr<at::Tensor> forward(const at::Tensor& tokens, const at::Tensor& positions,
                                KVCache& cache, const ForwardOptions& options = {}) const;
+
+  // Runs the new entries of several sequences (all in one BlockPool) in one
+  // forward: projections and MLP over all their tokens at once, attention per
+  // sequence over its blocks. Returns float32 logits [R, V]: for each input
+  // in order, a row per new entry (all_logits) or its last entry's row.
+  // On error the new entries' slots may hold anything (the caller drops them).
+  // Errors: InvalidArgument (no inputs, new_entries outside [1, length], a
+  // token id outside the vocabulary), ResourceExhausted, Internal.
+  StatusOr<at::Tensor> forward_paged(const std::vector<PagedInput>& inputs) const;
 
   // forward() of one row (batch 1) that returns the last token's float32
   // logits [V]: prefill and decode steps.
