@@ -25,6 +25,7 @@ enum class StatusCode {
   kFailedPrecondition,  // the object is not in a state to do this
   kResourceExhausted,   // a budget or a device ran out of memory
   kInternal,            // a bug in pcache or a library under it
+  kCancelled,           // the caller (or the engine closing) stopped the request
 };
 
 class [[nodiscard]] Status {
@@ -47,6 +48,7 @@ class [[nodiscard]] Status {
     return {StatusCode::kResourceExhausted, std::move(m)};
   }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

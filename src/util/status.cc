@@ -15,6 +15,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kFailedPrecondition: return "Failed precondition";
     case StatusCode::kResourceExhausted: return "Resource exhausted";
     case StatusCode::kInternal: return "Internal";
+    case StatusCode::kCancelled: return "Cancelled";
   }
   return "Unknown";
 }

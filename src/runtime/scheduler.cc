@@ -1,0 +1,377 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <utility>
+
+#include "runtime/sampler.h"
+
+namespace pcache {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+bool is_eos(const ModelConfig& c, int id) {
+  return std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), id) != c.eos_token_ids.end();
+}
+
+}  // namespace
+
+// A request from its submission to its end. Only the loop thread touches it
+// after submit(), except `cancelled` (under the scheduler's mutex).
+struct Scheduler::Active {
+  Active(Handle h, SequenceRequest r, std::function<void(StatusOr<SequenceResult>)> d)
+      : handle(h),
+        request(std::move(r)),
+        done(std::move(d)),
+        sampler(request.sampling),
+        context_length(request.context.length()),
+        pending_tokens(request.tokens),
+        pending_positions(request.positions),
+        submitted(Clock::now()) {}
+
+  PagedSequence& sequence() { return request.context; }
+  int64_t pending_left() const { return static_cast<int64_t>(pending_tokens.size()) - pending_fed; }
+  bool decoding() const { return pending_left() == 0 && next_token >= 0; }
+
+  Handle handle;
+  SequenceRequest request;
+  std::function<void(StatusOr<SequenceResult>)> done;
+  Sampler sampler;
+  const int64_t context_length;  // entries kept when preempted
+  // What is still to compute before decoding: the prompt, and after a
+  // preemption the generated tokens that had been fed too.
+  std::vector<int> pending_tokens;
+  std::vector<int64_t> pending_positions;
+  int64_t pending_fed = 0;
+  int next_token = -1;   // sampled, not yet fed
+  int64_t fed_generated = 0;
+  int64_t appended = 0;  // entries appended for the step in flight
+  bool cancelled = false;
+  bool started = false;
+  std::optional<Clock::time_point> blocked_since;  // waiting for blocks held outside the scheduler
+  SequenceResult result;
+  Clock::time_point submitted, first_token_at;
+};
+
+Scheduler::Scheduler(const LlamaModel& model, BlockPool& pool, SchedulerOptions options)
+    : model_(model), pool_(pool), options_(options), thread_([this] { loop(); }) {}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+Scheduler::Handle Scheduler::submit(SequenceRequest request,
+                                    std::function<void(StatusOr<SequenceResult>)> done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const Handle h = next_handle_++;
+  if (request.tokens.empty() || request.tokens.size() != request.positions.size()) {
+    lock.unlock();
+    done(Status::invalid_argument("scheduler: a request computes at least one token (got " +
+                                  std::to_string(request.tokens.size()) + " tokens, " +
+                                  std::to_string(request.positions.size()) + " positions)"));
+    return h;
+  }
+  waiting_.push_back(std::make_shared<Active>(h, std::move(request), std::move(done)));
+  stats_.waiting = static_cast<int64_t>(waiting_.size());
+  lock.unlock();
+  wake_.notify_all();
+  return h;
+}
+
+StatusOr<SequenceResult> Scheduler::run(SequenceRequest request) {
+  std::promise<StatusOr<SequenceResult>> promise;
+  auto future = promise.get_future();
+  submit(std::move(request), [&promise](StatusOr<SequenceResult> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void Scheduler::cancel(Handle handle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& a : running_) {
+    if (a->handle == handle) a->cancelled = true;
+  }
+  for (auto& a : waiting_) {
+    if (a->handle == handle) a->cancelled = true;
+  }
+}
+
+SchedulerStats Scheduler::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+// The result of a request that ends now: its sequence and sampler state handed over.
+static SequenceResult take_result(SequenceResult& r, PagedSequence& seq, const Sampler& sampler) {
+  r.sequence = std::make_unique<PagedSequence>(std::move(seq));
+  r.sampler_state = sampler.state();
+  return std::move(r);
+}
+
+void Scheduler::loop() {
+  std::vector<std::shared_ptr<Active>> batch;
+  for (;;) {
+    std::vector<std::shared_ptr<Active>> cancelled_waiting;
+    std::vector<std::pair<std::shared_ptr<Active>, SequenceResult>> cancelled_preempted;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [&] { return stopping_ || !waiting_.empty() || !running_.empty(); });
+      if (stopping_) {
+        for (auto& a : running_) cancelled_waiting.push_back(a);
+        for (auto& a : waiting_) cancelled_waiting.push_back(a);
+        running_.clear();
+        waiting_.clear();
+        lock.unlock();
+        for (auto& a : cancelled_waiting) a->done(Status::cancelled("scheduler: the engine is closing"));
+        return;
+      }
+      // Requests cancelled before they ran end now.
+      // Requests cancelled while waiting end now: with nothing if they never
+      // ran, with what they generated if they were preempted.
+      for (auto it = waiting_.begin(); it != waiting_.end();) {
+        Active& a = **it;
+        if (!a.cancelled) {
+          ++it;
+          continue;
+        }
+        if (a.started) {
+          a.result.stop_reason = StopReason::kCallback;
+          cancelled_preempted.emplace_back(*it, take_result(a.result, a.sequence(), a.sampler));
+        } else {
+          cancelled_waiting.push_back(*it);
+        }
+        it = waiting_.erase(it);
+      }
+    }
+    for (auto& a : cancelled_waiting) a->done(Status::cancelled("request cancelled before it ran"));
+    for (auto& [a, r] : cancelled_preempted) a->done(std::move(r));
+    if (!step(batch)) {
+      // Blocks held outside the scheduler come back without a signal.
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait_for(lock, std::chrono::milliseconds(1));
+    }
+  }
+}
+
+bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
+  const ModelConfig& config = model_.config();
+  std::vector<std::pair<std::shared_ptr<Active>, StatusOr<SequenceResult>>> ended;
+  auto end_with = [&](const std::shared_ptr<Active>& a, StatusOr<SequenceResult> r) {
+    ended.emplace_back(a, std::move(r));
+  };
+  std::unique_lock<std::mutex> lock(mu_);
+  // Cancelled running requests stop with what they have.
+  for (auto it = running_.begin(); it != running_.end();) {
+    Active& a = **it;
+    if (a.cancelled) {
+      a.result.stop_reason = StopReason::kCallback;
+      end_with(*it, take_result(a.result, a.sequence(), a.sampler));
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
+  int64_t budget = options_.max_step_tokens;
+  batch.clear();
+  // Preempts `v` (running): drops its computed entries (and its place in
+  // this step) and queues it first, to be recomputed.
+  auto preempt = [&](std::shared_ptr<Active> v) {  // a copy: erasing it from running_ must not free it
+    running_.erase(std::find(running_.begin(), running_.end(), v));
+    if (auto in = std::find(batch.begin(), batch.end(), v); in != batch.end()) {
+      budget += v->appended;
+      batch.erase(in);
+    }
+    v->sequence().truncate(v->context_length);
+    v->pending_tokens = v->request.tokens;
+    v->pending_positions = v->request.positions;
+    for (int64_t i = 0; i < v->fed_generated; ++i) {
+      v->pending_tokens.push_back(v->result.tokens[i]);
+      v->pending_positions.push_back(v->request.next_position + i);
+    }
+    v->pending_fed = 0;
+    v->fed_generated = 0;
+    v->appended = 0;
+    ++v->result.preemptions;
+    ++stats_.preemptions;
+    waiting_.push_front(v);
+  };
+  // Appends the next entries of `a` (a decode token or a prefill chunk of at
+  // most `budget`). While the pool is short, requests newer than `a` are
+  // preempted when `a` is running; a waiting one only waits.
+  auto append_next = [&](Active& a, int64_t budget) -> Status {
+    std::vector<int> tokens;
+    std::vector<int64_t> positions;
+    if (a.decoding()) {
+      tokens = {a.next_token};
+      positions = {a.request.next_position + a.fed_generated};
+    } else {
+      const int64_t n = std::min(a.pending_left(), budget);
+      tokens.assign(a.pending_tokens.begin() + a.pending_fed, a.pending_tokens.begin() + a.pending_fed + n);
+      positions.assign(a.pending_positions.begin() + a.pending_fed,
+                       a.pending_positions.begin() + a.pending_fed + n);
+    }
+    for (;;) {
+      Status s = a.sequence().append(tokens, positions);
+      if (s.ok()) {
+        a.appended = static_cast<int64_t>(tokens.size());
+        return s;
+      }
+      auto self = std::find_if(running_.begin(), running_.end(),
+                               [&](const std::shared_ptr<Active>& r) { return r.get() == &a; });
+      if (s.code() != StatusCode::kResourceExhausted || self == running_.end() ||
+          std::next(self) == running_.end()) {
+        return s;
+      }
+      preempt(running_.back());
+    }
+  };
+
+  // Decoding first (a token each), then prefill chunks, oldest first.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < running_.size(); ++i) {
+      std::shared_ptr<Active> a = running_[i];
+      if (a->decoding() != (pass == 0) || budget <= 0) continue;
+      Status s = append_next(*a, budget);
+      if (!s.ok()) {
+        if (s.code() == StatusCode::kResourceExhausted && running_.size() > 1) {
+          // The newest running request, short of blocks: it waits its turn again.
+          preempt(a);
+        } else {
+          end_with(a, s.code() == StatusCode::kResourceExhausted
+                          ? Status::resource_exhausted("request does not fit in the KV block pool: " +
+                                                       s.message())
+                          : s);
+          running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+        --i;
+        continue;
+      }
+      budget -= a->appended;
+      batch.push_back(a);
+    }
+  }
+  // Admission, first come first served, while the budget and the pool allow.
+  while (budget > 0 && !waiting_.empty() &&
+         static_cast<int64_t>(running_.size()) < options_.max_running) {
+    std::shared_ptr<Active> a = waiting_.front();
+    Status s = append_next(*a, budget);
+    if (!s.ok()) {
+      bool give_up = s.code() != StatusCode::kResourceExhausted;
+      if (!give_up && running_.empty()) {
+        // Only sequences outside the scheduler hold blocks: wait a while
+        // for them to be dropped, unless the chunk needs more than the pool.
+        const int64_t chunk = std::min(a->pending_left(), budget);
+        const Clock::time_point now = Clock::now();
+        if (!a->blocked_since) a->blocked_since = now;
+        give_up = (chunk + BlockPool::kBlockSize - 1) / BlockPool::kBlockSize + 1 > pool_.num_blocks() ||
+                  ms_between(*a->blocked_since, now) > options_.max_block_wait_ms;
+      }
+      if (give_up) {
+        waiting_.pop_front();
+        end_with(a, s.code() == StatusCode::kResourceExhausted
+                        ? Status::resource_exhausted("request does not fit in the KV block pool: " +
+                                                     s.message())
+                        : s);
+        continue;
+      }
+      break;  // waits for blocks to come back
+    }
+    waiting_.pop_front();
+    a->blocked_since.reset();
+    if (!a->started) {
+      a->started = true;
+      a->result.queued_ms = ms_between(a->submitted, Clock::now());
+    }
+    running_.push_back(a);
+    budget -= a->appended;
+    batch.push_back(a);
+  }
+  stats_.running = static_cast<int64_t>(running_.size());
+  stats_.waiting = static_cast<int64_t>(waiting_.size());
+  stats_.max_batch = std::max<int64_t>(stats_.max_batch, static_cast<int64_t>(batch.size()));
+  if (!batch.empty()) ++stats_.steps;
+  lock.unlock();
+
+  if (!batch.empty()) {
+    std::vector<PagedInput> inputs;
+    for (auto& a : batch) inputs.push_back({&a->sequence(), a->appended, false});
+    StatusOr<at::Tensor> logits = model_.forward_paged(inputs);
+    // Only this thread changes running_: it is read here without the lock,
+    // and the lock is taken only to remove what ended (callbacks run unlocked).
+    std::vector<std::shared_ptr<Active>> gone;
+    for (size_t j = 0; j < batch.size(); ++j) {
+      std::shared_ptr<Active> a = batch[j];
+      if (!logits.ok()) {
+        a->sequence().truncate(a->sequence().length() - a->appended);
+        end_with(a, logits.status());
+        gone.push_back(a);
+        continue;
+      }
+      const bool was_decoding = a->decoding();
+      if (was_decoding) {
+        ++a->fed_generated;
+      } else {
+        a->pending_fed += a->appended;
+      }
+      a->appended = 0;
+      if (!was_decoding && a->pending_left() > 0) continue;  // more prompt to come
+      a->result.last_logits = (*logits)[static_cast<int64_t>(j)];
+      if (!was_decoding && a->next_token >= 0) {
+        // Recomputed after a preemption, generated tokens included: decode on.
+        a->fed_generated = static_cast<int64_t>(a->result.tokens.size()) - 1;
+        continue;
+      }
+      if (a->request.prefill_only) {
+        a->result.first_token_ms = ms_between(a->submitted, Clock::now());
+        end_with(a, take_result(a->result, a->sequence(), a->sampler));
+        gone.push_back(a);
+        continue;
+      }
+      const int next = a->sampler.sample(a->result.last_logits);
+      if (a->result.tokens.empty()) {
+        a->first_token_at = Clock::now();
+        a->result.first_token_ms = ms_between(a->submitted, a->first_token_at);
+      }
+      bool stop = false;
+      if (a->request.sampling.stop_at_eos && is_eos(config, next)) {
+        a->result.stop_reason = StopReason::kEos;
+        stop = true;
+      } else {
+        a->result.tokens.push_back(next);
+        a->next_token = next;
+        if (a->request.on_token && !a->request.on_token(next)) {
+          a->result.stop_reason = StopReason::kCallback;
+          stop = true;
+        } else if (static_cast<int>(a->result.tokens.size()) >= a->request.sampling.max_tokens) {
+          a->result.stop_reason = StopReason::kMaxTokens;
+          stop = true;
+        }
+      }
+      if (stop) {
+        if (a->result.tokens.size() > 1) a->result.decode_ms = ms_between(a->first_token_at, Clock::now());
+        end_with(a, take_result(a->result, a->sequence(), a->sampler));
+        gone.push_back(a);
+      }
+    }
+    lock.lock();
+    for (auto& a : gone) running_.erase(std::find(running_.begin(), running_.end(), a));
+    stats_.running = static_cast<int64_t>(running_.size());
+    lock.unlock();
+  }
+  const bool ran = !batch.empty() || !ended.empty();
+  for (auto& [a, r] : ended) a->done(std::move(r));
+  return ran;
+}
+
+}  // namespace pcache

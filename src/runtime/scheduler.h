@@ -1,0 +1,135 @@
+// Scheduler: continuous batching of sequences over one BlockPool.
+//
+// One step loop, on a thread of its own, runs every request submitted from
+// any thread. Each step is one forward_paged over all running sequences: a
+// token for each one that is decoding and, within a budget of
+// `max_step_tokens`, the next chunk of the prompts being prefilled (first
+// come, first served). A request is admitted when the pool has the blocks
+// for its next chunk, samples with its own options and seed once its prompt
+// is in, calls its callback with each token, and leaves the batch as soon as
+// it stops (eos, its token budget, its callback, or cancel()): its blocks go
+// back to the pool at once. When a step cannot get the blocks it needs, the
+// newest running request is preempted: its computed entries are dropped
+// (its context, shared blocks such as modules', is kept) and it waits to be
+// recomputed, tokens generated so far included; no request fails for want
+// of blocks unless it cannot fit in the pool alone.
+//
+// Thread-safe. Results equal one request run alone within the tolerance of
+// batched BLAS (docs/architecture.md, "Serving core"): greedy tokens match.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model/llama.h"
+#include "model/paged_sequence.h"
+#include "pcache/engine.h"
+
+namespace pcache {
+
+struct SchedulerOptions {
+  // New tokens in one forward at most (prefill chunks and decode tokens together).
+  int64_t max_step_tokens = 512;
+  // Running sequences at most.
+  int64_t max_running = 256;
+  // How long a request may wait for blocks that only sequences outside the
+  // scheduler hold (saved states, results not yet dropped) before it fails
+  // with ResourceExhausted.
+  int64_t max_block_wait_ms = 5000;
+};
+
+// One request: entries already computed (`context`: a cached prefix, a
+// module's or a state's blocks; may be empty), then `tokens` at `positions`
+// to compute, then up to sampling.max_tokens generated from `next_position` on.
+struct SequenceRequest {
+  explicit SequenceRequest(BlockPool& pool) : context(pool) {}
+  PagedSequence context;
+  std::vector<int> tokens;
+  std::vector<int64_t> positions;
+  int64_t next_position = 0;
+  SamplingOptions sampling;
+  // Only compute the tokens: no sampling (a state's prefill). The result's
+  // last_logits are then those after the last token.
+  bool prefill_only = false;
+  // Each generated token as it comes (eos, when it stops the request, is not
+  // passed); false stops the request (StopReason::kCallback). Runs on the
+  // scheduler's thread: keep it short.
+  std::function<bool(int)> on_token;
+};
+
+struct SequenceResult {
+  std::vector<int> tokens;  // generated, without the eos that stopped them
+  StopReason stop_reason = StopReason::kMaxTokens;
+  // The request's entries at the end: its context, its prompt and every
+  // generated token that was fed back (all but the last).
+  std::unique_ptr<PagedSequence> sequence;
+  at::Tensor last_logits;     // [V] float32: after the sequence's last entry
+  std::string sampler_state;  // Sampler::state() at the end
+  double queued_ms = 0;       // from submit to the first step that ran it
+  double first_token_ms = 0;  // from submit to the first generated token (or the prefill's end)
+  double decode_ms = 0;       // every token after the first
+  int preemptions = 0;
+};
+
+struct SchedulerStats {
+  int64_t steps = 0, running = 0, waiting = 0, preemptions = 0;
+  int64_t max_batch = 0;  // most sequences in one step
+};
+
+class Scheduler {
+ public:
+  Scheduler(const LlamaModel& model, BlockPool& pool, SchedulerOptions options = {});
+  // Stops the loop; requests not finished get Cancelled.
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  using Handle = uint64_t;
+  // Queues a request (its sampling options validated by the caller) and
+  // returns its handle; `done` is called once, on the scheduler's thread,
+  // with the result. Errors in `done`: InvalidArgument (nothing to compute),
+  // ResourceExhausted (the request does not fit in the whole pool), the
+  // forward's errors, Cancelled.
+  Handle submit(SequenceRequest request, std::function<void(StatusOr<SequenceResult>)> done);
+  // submit() and wait for the result.
+  StatusOr<SequenceResult> run(SequenceRequest request);
+  // Stops a request: it ends with what it has generated (StopReason::kCallback)
+  // at the next step, or with Cancelled if it has not started. Unknown or
+  // finished handles are ignored.
+  void cancel(Handle handle);
+
+  SchedulerStats stats() const;
+  BlockPool& pool() const { return pool_; }
+
+ private:
+  struct Active;
+  void loop();
+  // One forward over the running requests and those admitted now (`batch`
+  // is scratch space kept between steps). False when nothing could run.
+  bool step(std::vector<std::shared_ptr<Active>>& batch);
+
+  const LlamaModel& model_;
+  BlockPool& pool_;
+  const SchedulerOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  Handle next_handle_ = 1;
+  std::deque<std::shared_ptr<Active>> waiting_;   // submitted or preempted, oldest first
+  std::vector<std::shared_ptr<Active>> running_;  // admitted, oldest first
+  SchedulerStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace pcache

@@ -1,0 +1,208 @@
+// Continuous batching: a request's greedy tokens are the same alone, in a
+// batch, joining mid-batch, prefilled in chunks, or preempted and recomputed.
+#include "runtime/scheduler.h"
+
+#include <boost/test/unit_test.hpp>
+#include <future>
+#include <thread>
+
+#include "model/checkpoint.h"
+#include "testing.h"
+
+namespace pcache {
+namespace {
+
+struct Fixture {
+  std::unique_ptr<Checkpoint> checkpoint = std::move(Checkpoint::open(testing::fixture("tiny-mistral"))).value();
+  std::unique_ptr<LlamaModel> model =
+      std::move(LlamaModel::load(*checkpoint, at::kFloat, at::kCPU)).value();
+  std::unique_ptr<BlockPool> pool;
+  explicit Fixture(int64_t blocks = 256) {
+    pool = std::move(BlockPool::create(model->config(), at::kFloat, at::kCPU, blocks)).value();
+  }
+};
+
+std::vector<int> prompt_of(int64_t n, int seed) {
+  std::vector<int> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<int>((i * 7919 + seed * 104729) % 32000 + 3);
+  return v;
+}
+
+SequenceRequest request(BlockPool& pool, const std::vector<int>& prompt, int max_tokens) {
+  SequenceRequest r(pool);
+  r.tokens = prompt;
+  for (size_t i = 0; i < prompt.size(); ++i) r.positions.push_back(static_cast<int64_t>(i));
+  r.next_position = static_cast<int64_t>(prompt.size());
+  r.sampling.max_tokens = max_tokens;
+  r.sampling.stop_at_eos = false;
+  return r;
+}
+
+// Greedy tokens of `prompt` with the dense forward, one token at a time.
+std::vector<int> dense_greedy(const LlamaModel& m, const std::vector<int>& prompt, int n) {
+  KVCache cache = m.new_cache(1);
+  std::vector<int64_t> ids(prompt.begin(), prompt.end()), pos(prompt.size());
+  for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int64_t>(i);
+  std::vector<int> out;
+  at::Tensor logits = m.forward_last(ids, pos, cache).value();
+  for (int i = 0; i < n; ++i) {
+    const int next = static_cast<int>(logits.argmax().item<int64_t>());
+    out.push_back(next);
+    logits = m.forward_last({next}, {static_cast<int64_t>(prompt.size()) + i}, cache).value();
+  }
+  return out;
+}
+
+SequenceResult ok(StatusOr<SequenceResult> r) {
+  BOOST_REQUIRE_MESSAGE(r.ok(), r.status().to_string());
+  return std::move(r).value();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(scheduler_test)
+
+BOOST_AUTO_TEST_CASE(alone_equals_the_dense_greedy_loop_and_frees_its_blocks) {
+  Fixture f;
+  Scheduler s(*f.model, *f.pool);
+  const std::vector<int> prompt = prompt_of(23, 1);
+  SequenceResult r = ok(s.run(request(*f.pool, prompt, 9)));
+  BOOST_TEST(r.tokens == dense_greedy(*f.model, prompt, 9));
+  BOOST_TEST((r.stop_reason == StopReason::kMaxTokens));
+  BOOST_TEST(r.sequence->length() == 23 + 8);  // the last token is not fed
+  r.sequence.reset();
+  BOOST_TEST(f.pool->available() == f.pool->num_blocks());
+}
+
+BOOST_AUTO_TEST_CASE(many_at_once_from_threads_equal_each_alone) {
+  Fixture f;
+  std::vector<std::vector<int>> prompts;
+  std::vector<int> budgets;
+  for (int i = 0; i < 6; ++i) {
+    prompts.push_back(prompt_of(3 + 11 * i, i));
+    budgets.push_back(4 + 3 * i);
+  }
+  std::vector<std::vector<int>> alone;
+  {
+    Scheduler s(*f.model, *f.pool);
+    for (int i = 0; i < 6; ++i) alone.push_back(ok(s.run(request(*f.pool, prompts[i], budgets[i]))).tokens);
+  }
+  SchedulerOptions o;
+  o.max_step_tokens = 40;  // long prompts are prefilled in chunks beside the others' decoding
+  Scheduler s(*f.model, *f.pool, o);
+  std::vector<std::future<StatusOr<SequenceResult>>> results;
+  for (int i = 0; i < 6; ++i) {
+    results.push_back(std::async(std::launch::async, [&, i] {
+      return s.run(request(*f.pool, prompts[i], budgets[i]));
+    }));
+  }
+  for (int i = 0; i < 6; ++i) {
+    SequenceResult r = ok(results[i].get());
+    BOOST_TEST_INFO("request " << i);
+    BOOST_TEST(r.tokens == alone[i]);
+  }
+  BOOST_TEST(s.stats().max_batch > 1);
+  BOOST_TEST(f.pool->available() == f.pool->num_blocks());
+}
+
+BOOST_AUTO_TEST_CASE(a_request_joining_mid_batch_changes_nothing) {
+  Fixture f;
+  Scheduler s(*f.model, *f.pool);
+  const std::vector<int> a = prompt_of(30, 7), b = prompt_of(12, 8);
+  const std::vector<int> want_a = dense_greedy(*f.model, a, 12), want_b = dense_greedy(*f.model, b, 5);
+  std::promise<StatusOr<SequenceResult>> b_result;
+  SequenceRequest ra = request(*f.pool, a, 12);
+  int seen = 0;
+  ra.on_token = [&](int) {
+    if (++seen == 4) {  // B arrives while A decodes
+      s.submit(request(*f.pool, b, 5), [&](StatusOr<SequenceResult> r) { b_result.set_value(std::move(r)); });
+    }
+    return true;
+  };
+  BOOST_TEST(ok(s.run(std::move(ra))).tokens == want_a);
+  BOOST_TEST(ok(b_result.get_future().get()).tokens == want_b);
+}
+
+BOOST_AUTO_TEST_CASE(preempted_requests_are_recomputed_with_the_same_tokens) {
+  Fixture f(12);  // 192 entries: the four below need 4 x 62 = 248 at their ends
+  std::vector<std::vector<int>> want;
+  for (int i = 0; i < 4; ++i) want.push_back(dense_greedy(*f.model, prompt_of(40, 20 + i), 22));
+  Scheduler s(*f.model, *f.pool);
+  std::vector<std::promise<StatusOr<SequenceResult>>> done(4);
+  for (int i = 0; i < 4; ++i) {
+    s.submit(request(*f.pool, prompt_of(40, 20 + i), 22),
+             [&, i](StatusOr<SequenceResult> r) { done[i].set_value(std::move(r)); });
+  }
+  int preempted = 0;
+  for (int i = 0; i < 4; ++i) {
+    SequenceResult r = ok(done[i].get_future().get());
+    BOOST_TEST_INFO("request " << i);
+    BOOST_TEST(r.tokens == want[i]);
+    preempted += r.preemptions;
+  }
+  BOOST_TEST(preempted > 0);
+  BOOST_TEST(s.stats().preemptions == preempted);
+  BOOST_TEST(f.pool->available() == f.pool->num_blocks());
+}
+
+BOOST_AUTO_TEST_CASE(too_large_for_the_pool_cancel_and_bad_requests) {
+  Fixture f(2);  // 32 entries
+  Scheduler s(*f.model, *f.pool);
+  auto big = s.run(request(*f.pool, prompt_of(40, 1), 2));
+  BOOST_TEST(big.status().code() == StatusCode::kResourceExhausted);
+  BOOST_TEST(big.status().message().find("does not fit in the KV block pool") != std::string::npos,
+             big.status().message());
+  BOOST_TEST(s.run(request(*f.pool, {}, 2)).status().code() == StatusCode::kInvalidArgument);
+
+  // Cancelled while decoding: ends with what it has, blocks back.
+  std::promise<StatusOr<SequenceResult>> result;
+  Scheduler::Handle h = 0;
+  SequenceRequest r = request(*f.pool, prompt_of(5, 2), 20);
+  int seen = 0;
+  r.on_token = [&](int) {
+    if (++seen == 3) s.cancel(h);
+    return true;
+  };
+  h = s.submit(std::move(r), [&](StatusOr<SequenceResult> x) { result.set_value(std::move(x)); });
+  SequenceResult got = ok(result.get_future().get());
+  BOOST_TEST((got.stop_reason == StopReason::kCallback));
+  BOOST_TEST(got.tokens.size() >= 3u);
+  BOOST_TEST(got.tokens.size() < 20u);
+  got.sequence.reset();
+  BOOST_TEST(f.pool->available() == 2);
+  BOOST_TEST(f.pool->stats().in_use == 0);
+}
+
+BOOST_AUTO_TEST_CASE(prefill_only_gives_the_last_logits_on_a_shared_context) {
+  Fixture f;
+  Scheduler s(*f.model, *f.pool);
+  const std::vector<int> prefix = prompt_of(20, 3), rest = prompt_of(6, 4);
+  SequenceRequest first = request(*f.pool, prefix, 1);
+  first.prefill_only = true;
+  SequenceResult state = ok(s.run(std::move(first)));
+  BOOST_TEST(state.tokens.empty());
+  BOOST_TEST(state.sequence->length() == 20);
+  // Two continuations on the shared state, at once.
+  SequenceRequest x = request(*f.pool, rest, 6);
+  x.context = state.sequence->share();
+  for (auto& p : x.positions) p += 20;
+  x.next_position += 20;
+  SequenceRequest y(*f.pool);
+  y.context = state.sequence->share();
+  y.tokens = {rest[0]};
+  y.positions = {20};
+  y.next_position = 21;
+  y.sampling = x.sampling;
+  auto fx = std::async(std::launch::async, [&] { return s.run(std::move(x)); });
+  auto fy = std::async(std::launch::async, [&] { return s.run(std::move(y)); });
+  std::vector<int> all = prefix;
+  all.insert(all.end(), rest.begin(), rest.end());
+  BOOST_TEST(ok(fx.get()).tokens == dense_greedy(*f.model, all, 6));
+  std::vector<int> first_of_rest = prefix;
+  first_of_rest.push_back(rest[0]);
+  BOOST_TEST(ok(fy.get()).tokens == dense_greedy(*f.model, first_of_rest, 6));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace pcache
