@@ -16,7 +16,8 @@
 #include <set>
 #include <string>
 
-#include "pcache/engine.h"
+#include "pcache/engine_options.h"
+#include "pcache/generation.h"
 #include "pcache/status.h"
 
 namespace pcache {

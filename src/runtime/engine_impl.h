@@ -82,6 +82,19 @@ struct Engine::Impl {
 
   // InvalidArgument for an id outside the vocabulary.
   Status check_tokens(const std::vector<int>& ids, const char* what) const;
+
+  // Saved states (engine_states.cc).
+  // Opens the lease's cache holding `state` with room for `new_tokens` and
+  // `max_tokens` after them, timed as the "load_state" step of `gen`. `what`
+  // names the request in errors.
+  Status load_state(const char* what, const SavedState& state, size_t new_tokens,
+                    int64_t max_tokens, Lease& lease, Generation& gen) const;
+  // The last token's logits of `ids` at first_position, first_position + 1, ...
+  // after the lease's cache.
+  StatusOr<at::Tensor> extend(Lease& lease, const std::vector<int>& ids,
+                              int64_t first_position) const;
+  // Prefills `ids` from position 0 into a new state with no parent.
+  StatusOr<CachedPrompt> prefill_new_state(const std::vector<int>& ids, bool open_system_turn);
 };
 
 }  // namespace pcache

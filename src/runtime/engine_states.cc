@@ -112,20 +112,14 @@ struct ChatFormat {
   }
 };
 
-namespace {
-
-// A cache for one request (a pooled workspace's on the GPU) holding `state`
-// with room for `new_tokens` and the answer after it, timed as the
-// "load_state" step of `gen`. `what` names the request in errors.
-Status load_state(const Engine::Impl& impl, const char* what, const SavedState& state,
-                  size_t new_tokens, int64_t max_tokens, Engine::Impl::Lease& lease,
-                  Generation& gen) {
-  PCACHE_RETURN_IF_ERROR(check_context(impl.model->config(), what,
+Status Engine::Impl::load_state(const char* what, const SavedState& state, size_t new_tokens,
+                                int64_t max_tokens, Lease& lease, Generation& gen) const {
+  PCACHE_RETURN_IF_ERROR(check_context(model->config(), what,
                                        state.next_position() + static_cast<int64_t>(new_tokens),
                                        max_tokens));
   const auto start = Clock::now();
   PCACHE_RETURN_IF_ERROR(
-      impl.open_cache(state.length() + static_cast<int64_t>(new_tokens) + max_tokens, lease));
+      open_cache(state.length() + static_cast<int64_t>(new_tokens) + max_tokens, lease));
   KVCache filled = state.materialize(std::move(*lease.cache));
   lease.cache.emplace(std::move(filled));
   gen.timings.assembly_ms = ms_since(start);
@@ -135,42 +129,37 @@ Status load_state(const Engine::Impl& impl, const char* what, const SavedState& 
   return Status::ok_status();
 }
 
-// The last token's logits of `ids` at first_position, first_position + 1, ...
-// after the lease's cache.
-StatusOr<at::Tensor> extend(const Engine::Impl& impl, Engine::Impl::Lease& lease,
-                            const std::vector<int>& ids, int64_t first_position) {
+StatusOr<at::Tensor> Engine::Impl::extend(Lease& lease, const std::vector<int>& ids,
+                                          int64_t first_position) const {
   std::vector<int64_t> tokens(ids.begin(), ids.end()), positions(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) positions[i] = first_position + static_cast<int64_t>(i);
-  return impl.forward_last(lease, tokens, positions);
+  return forward_last(lease, tokens, positions);
 }
 
-// Prefills `ids` from position 0 into a new state with no parent.
-StatusOr<CachedPrompt> prefill_new_state(Engine::Impl& impl, const std::vector<int>& ids,
-                                         bool open_system_turn) {
+StatusOr<CachedPrompt> Engine::Impl::prefill_new_state(const std::vector<int>& ids,
+                                                       bool open_system_turn) {
   CachedPrompt out;
   auto start = Clock::now();
   PCACHE_RETURN_IF_ERROR(
-      check_context(impl.model->config(), "cache_prompt", static_cast<int64_t>(ids.size()), 0));
-  Engine::Impl::Lease lease;
-  PCACHE_RETURN_IF_ERROR(impl.open_cache(static_cast<int64_t>(ids.size()), lease));
+      check_context(model->config(), "cache_prompt", static_cast<int64_t>(ids.size()), 0));
+  Lease lease;
+  PCACHE_RETURN_IF_ERROR(open_cache(static_cast<int64_t>(ids.size()), lease));
   const KVCache& cache = *lease.cache;
   out.steps.push_back({"reset", ms_since(start), 0});
   start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(impl, lease, ids, 0));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(lease, ids, 0));
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(ids.size())});
   start = Clock::now();
   out.state =
-      impl.states->add(extend_state(nullptr, cache, 0, ids, logits, "", open_system_turn), 0);
+      states->add(extend_state(nullptr, cache, 0, ids, logits, "", open_system_turn), 0);
   out.steps.push_back({"save_state", ms_since(start), 0});
   out.tokens = static_cast<int>(ids.size());
   return out;
 }
 
-}  // namespace
-
 StatusOr<CachedPrompt> Engine::cache_prompt(const std::string& text) {
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  return prefill_new_state(*impl_, concat({tok->bos_id()}, tok->encode(text)), false);
+  return impl_->prefill_new_state(concat({tok->bos_id()}, tok->encode(text)), false);
 }
 
 StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messages) {
@@ -193,7 +182,7 @@ StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messag
     ids = concat(concat(ids, user), format.answer(messages[i + 1].content));
     open = first = false;
   }
-  return prefill_new_state(*impl_, ids, open);
+  return impl_->prefill_new_state(ids, open);
 }
 
 StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
@@ -236,7 +225,7 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   const auto start = Clock::now();
   Impl::Lease lease;
   PCACHE_RETURN_IF_ERROR(
-      load_state(*impl_, "text_completion", *state, ids.size(), options.max_tokens, lease, gen));
+      impl_->load_state("text_completion", *state, ids.size(), options.max_tokens, lease, gen));
   at::Tensor logits = state->last_logits;
   if (ids.empty() && !logits.defined()) {
     return Status::invalid_argument(
@@ -245,7 +234,7 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   }
   const auto prefill_start = Clock::now();
   if (!ids.empty()) {
-    PCACHE_ASSIGN_OR_RETURN(logits, extend(*impl_, lease, ids, state->next_position()));
+    PCACHE_ASSIGN_OR_RETURN(logits, impl_->extend(lease, ids, state->next_position()));
   }
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({"eval_prompt", gen.timings.prefill_ms, static_cast<int>(ids.size())});
@@ -412,12 +401,12 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
   const auto start = Clock::now();
   Impl::Lease lease;
   // Room for the closing eos too.
-  PCACHE_RETURN_IF_ERROR(load_state(*impl_, "chat_completion (and the turn's closing eos)", *state,
+  PCACHE_RETURN_IF_ERROR(impl_->load_state("chat_completion (and the turn's closing eos)", *state,
                                     ids.size(), int64_t{options.max_tokens} + 1, lease, gen));
   KVCache& cache = *lease.cache;
   const auto prefill_start = Clock::now();
   int64_t pos = state->next_position();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(*impl_, lease, ids, pos));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, impl_->extend(lease, ids, pos));
   pos += static_cast<int64_t>(ids.size());
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({"eval_prompt", gen.timings.prefill_ms, static_cast<int>(ids.size())});
@@ -431,7 +420,7 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
   pos = state->next_position() + static_cast<int64_t>(ids.size()) + fed;
   std::vector<int> closing(gen.tokens.begin() + fed, gen.tokens.end());
   closing.push_back(tok->eos_id());
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor last, extend(*impl_, lease, closing, pos));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor last, impl_->extend(lease, closing, pos));
   std::vector<int> turn = concat(concat(ids, gen.tokens), {tok->eos_id()});
   result.state = impl_->states->add(extend_state(state, cache, state->length(), turn, last,
                                                  sampler_state, /*open_system_turn=*/false),

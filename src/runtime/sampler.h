@@ -8,7 +8,7 @@
 #include <random>
 #include <string>
 
-#include "pcache/engine.h"
+#include "pcache/generation.h"
 
 namespace pcache {
 

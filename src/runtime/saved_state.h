@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "model/kv_cache.h"
-#include "pcache/engine.h"
+#include "pcache/states.h"
 
 namespace pcache {
 
