@@ -91,8 +91,11 @@ class Engine {
   // --- Saved states (docs/architecture.md, "Saved states") ---
   // Thread-safe: several threads may use the engine's states at once; a state
   // is immutable once made, so concurrent completions on one state are fine.
+  // A chat turn's state keeps where its sampler stopped: a completion or turn
+  // on it with the same seed goes on along that random stream (another seed
+  // starts a new one), in this engine and after save and load.
 
-  // Prefills a prompt and keeps only its K/V, last logits and sampler state.
+  // Prefills a prompt and keeps only its K/V and last logits.
   // Plain text is bos + text; messages use the chat template (system, then
   // turns; the conversation can go on with chat_completion); a PML prompt is
   // assembled from the module cache.

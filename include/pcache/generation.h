@@ -18,7 +18,7 @@ struct SamplingOptions {
   float temperature = 0.f;  // 0: greedy (argmax); otherwise softmax(logits / T)
   int top_k = 0;            // keep the k most likely tokens; 0: all
   float top_p = 1.f;        // keep the smallest set with this much mass; 1: all
-  uint64_t seed = 0;        // same seed, same options, same prompt: same tokens
+  uint64_t seed = 0;        // same seed, same options, same prompt (or state): same tokens
   bool stop_at_eos = true;
 
   // InvalidArgument naming the option when one is out of range.

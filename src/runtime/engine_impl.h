@@ -75,10 +75,13 @@ struct Engine::Impl {
   StatusOr<at::Tensor> forward_last(Lease& lease, const std::vector<int64_t>& tokens,
                                     const std::vector<int64_t>& positions) const;
   // Samples from `logits` ([V]) and decodes on the lease's cache until a stop;
-  // fills gen (its "sample" step too). Returns the sampler's state at the end.
-  StatusOr<std::string> decode(Lease& lease, at::Tensor logits, int64_t next_position,
-                               const SamplingOptions& options, const TextCallback& on_text,
-                               Clock::time_point start, Generation& gen) const;
+  // fills gen (its "sample" step too). The sampler resumes `resume` (the
+  // continued state's; Sampler says when). Returns the sampler's state at the end.
+  StatusOr<SamplerState> decode(Lease& lease, at::Tensor logits, int64_t next_position,
+                                const SamplingOptions& options,
+                                const std::optional<SamplerState>& resume,
+                                const TextCallback& on_text, Clock::time_point start,
+                                Generation& gen) const;
 
   // InvalidArgument for an id outside the vocabulary.
   Status check_tokens(const std::vector<int>& ids, const char* what) const;
