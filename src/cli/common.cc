@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <set>
 #include <sstream>
+#include <utility>
 
 #include "config/config.h"
 #include "pcache/default_model.h"
@@ -83,30 +85,25 @@ Status CommonOptions::resolve() {
     if (path.empty()) return Status::ok_status();
   }
   PCACHE_ASSIGN_OR_RETURN(Config c, load_config(path));
-  // A flag given on the command line wins; the file fills the rest.
-  auto unset = [&](const char* flag) {
-    return cmd->get_option_no_throw(flag) == nullptr || cmd->count(flag) == 0;
-  };
-  auto take = [&](const char* key, const char* flag, auto& field, const auto& value) {
-    if (c.has(key) && unset(flag)) field = value;
-  };
-  take("model", "--model", model_dir, c.model);
-  take("device", "--device", engine.device, c.engine.device);
-  take("dtype", "--dtype", engine.dtype, c.engine.dtype);
-  take("chat_template", "--chat-template", engine.chat_template, c.engine.chat_template);
-  take("encoding", "--encoding", engine.default_encoding, c.engine.default_encoding);
-  take("cache.dir", "--cache-dir", engine.cache_dir, c.engine.cache_dir);
-  take("max_states", "--max-states", engine.max_states, c.max_states);
-  take("prefix_cache", "", engine.prefix_cache, c.engine.prefix_cache);
-  take("cache.device_bytes", "", engine.device_cache_bytes, c.engine.device_cache_bytes);
-  take("cache.host_bytes", "", engine.host_cache_bytes, c.engine.host_cache_bytes);
-  take("cache.max_pinned_share", "", engine.max_pinned_share, c.engine.max_pinned_share);
-  take("cache.int8_tiers", "", engine.int8_tiers, c.engine.int8_tiers);
-  take("sampling.max_tokens", "--max-tokens", sampling.max_tokens, c.sampling.max_tokens);
-  take("sampling.temperature", "--temperature", sampling.temperature, c.sampling.temperature);
-  take("sampling.top_k", "--top-k", sampling.top_k, c.sampling.top_k);
-  take("sampling.top_p", "--top-p", sampling.top_p, c.sampling.top_p);
-  take("sampling.seed", "--seed", sampling.seed, c.sampling.seed);
+  // Keys with a flag of their own: a flag given on the command line wins.
+  static constexpr std::pair<const char*, const char*> kFlags[] = {
+      {"model", "--model"},
+      {"device", "--device"},
+      {"dtype", "--dtype"},
+      {"chat_template", "--chat-template"},
+      {"encoding", "--encoding"},
+      {"cache.dir", "--cache-dir"},
+      {"max_states", "--max-states"},
+      {"sampling.max_tokens", "--max-tokens"},
+      {"sampling.temperature", "--temperature"},
+      {"sampling.top_k", "--top-k"},
+      {"sampling.top_p", "--top-p"},
+      {"sampling.seed", "--seed"}};
+  std::set<std::string> given;
+  for (const auto& [key, flag] : kFlags) {
+    if (cmd->get_option_no_throw(flag) != nullptr && cmd->count(flag) > 0) given.insert(key);
+  }
+  apply_config(c, given, &model_dir, &engine, &sampling);
   return Status::ok_status();
 }
 

@@ -487,6 +487,32 @@ class ConfigReader {
 
 }  // namespace
 
+void apply_config(const Config& c, const std::set<std::string>& given, std::string* model,
+                  EngineOptions* engine, SamplingOptions* sampling) {
+  auto take = [&](const char* key, auto& field, const auto& value) {
+    if (c.has(key) && given.count(key) == 0) field = value;
+  };
+  const EngineOptions& e = c.engine;
+  take("model", *model, c.model);
+  take("device", engine->device, e.device);
+  take("dtype", engine->dtype, e.dtype);
+  take("chat_template", engine->chat_template, e.chat_template);
+  take("encoding", engine->default_encoding, e.default_encoding);
+  take("prefix_cache", engine->prefix_cache, e.prefix_cache);
+  take("max_states", engine->max_states, c.max_states);
+  take("cache.dir", engine->cache_dir, e.cache_dir);
+  take("cache.device_bytes", engine->device_cache_bytes, e.device_cache_bytes);
+  take("cache.host_bytes", engine->host_cache_bytes, e.host_cache_bytes);
+  take("cache.max_pinned_share", engine->max_pinned_share, e.max_pinned_share);
+  take("cache.int8_tiers", engine->int8_tiers, e.int8_tiers);
+  take("cache.workspace_bytes", engine->workspace_bytes, e.workspace_bytes);
+  take("sampling.max_tokens", sampling->max_tokens, c.sampling.max_tokens);
+  take("sampling.temperature", sampling->temperature, c.sampling.temperature);
+  take("sampling.top_k", sampling->top_k, c.sampling.top_k);
+  take("sampling.top_p", sampling->top_p, c.sampling.top_p);
+  take("sampling.seed", sampling->seed, c.sampling.seed);
+}
+
 StatusOr<std::string> expand_home(const std::string& path) {
   if (path.empty() || path[0] != '~') return path;
   const size_t slash = path.find('/');

@@ -16,7 +16,8 @@
 #include <set>
 #include <string>
 
-#include "pcache/engine.h"
+#include "pcache/engine_options.h"
+#include "pcache/generation.h"
 #include "pcache/status.h"
 
 namespace pcache {
@@ -24,7 +25,8 @@ namespace pcache {
 struct Config {
   std::string model;         // model folder ("" = none given)
   EngineOptions engine;      // device, dtype, chat_template, cache_dir, device_cache_bytes,
-                             // host_cache_bytes, max_pinned_share, default_encoding, prefix_cache
+                             // host_cache_bytes, max_pinned_share, int8_tiers, workspace_bytes,
+                             // default_encoding, prefix_cache, max_states
   int max_states = 8;        // live saved states (sessions); engine.max_states holds the same
   SamplingOptions sampling;  // max_tokens, temperature, top_k, top_p, seed
   std::string source;        // file it came from ("" = defaults)
@@ -35,6 +37,13 @@ struct Config {
 
   bool has(const std::string& key) const { return keys_set.count(key) != 0; }
 };
+
+// Sets `*model`, `*engine` and `*sampling` from every key the file set,
+// except the keys in `given` (dotted, as Config::keys_set): those the command
+// line gave, which win over the file. Every key parse_config reads is applied
+// here, so that no setting of the file is read and then dropped.
+void apply_config(const Config& config, const std::set<std::string>& given, std::string* model,
+                  EngineOptions* engine, SamplingOptions* sampling);
 
 // Parses YAML text; `file_name` labels errors and becomes Config::source.
 StatusOr<Config> parse_config(const std::string& yaml_text, const std::string& file_name);

@@ -142,6 +142,57 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
   BOOST_TEST(c.keys_set == all, boost::test_tools::per_element());
 }
 
+// Every key read is applied (cache.workspace_bytes once was read and then
+// dropped), except those the command line gave.
+BOOST_AUTO_TEST_CASE(every_key_read_is_applied_unless_the_command_line_gave_it) {
+  const Config c = parse_ok(kFullConfig);
+  std::string model;
+  EngineOptions engine;
+  SamplingOptions sampling;
+  apply_config(c, {}, &model, &engine, &sampling);
+  BOOST_TEST(model == "/models/m");
+  BOOST_TEST(engine.device == "cuda:1");
+  BOOST_TEST(engine.dtype == "bfloat16");
+  BOOST_TEST(engine.chat_template == "llama2");
+  BOOST_TEST(engine.default_encoding == "independent");
+  BOOST_TEST(engine.prefix_cache == false);
+  BOOST_TEST(engine.max_states == 16);
+  BOOST_TEST(engine.cache_dir == "/var/cache/pcache");
+  BOOST_TEST(engine.device_cache_bytes == (int64_t{1} << 30));
+  BOOST_TEST(engine.host_cache_bytes == 3000000);
+  BOOST_TEST(engine.max_pinned_share == 0.25);
+  BOOST_TEST(engine.int8_tiers == true);
+  BOOST_TEST(engine.workspace_bytes == 512ll << 20);
+  BOOST_TEST(sampling.max_tokens == 64);
+  BOOST_TEST(sampling.temperature == 0.5f);
+  BOOST_TEST(sampling.top_k == 7);
+  BOOST_TEST(sampling.top_p == 0.9f);
+  BOOST_TEST(sampling.seed == UINT64_MAX);
+
+  // Given on the command line: kept as they are.
+  std::string flag_model = "/flag/model";
+  EngineOptions flags;
+  flags.device = "cpu";
+  flags.workspace_bytes = 1;
+  SamplingOptions flag_sampling;
+  flag_sampling.seed = 5;
+  apply_config(c, {"model", "device", "cache.workspace_bytes", "sampling.seed"}, &flag_model,
+               &flags, &flag_sampling);
+  BOOST_TEST(flag_model == "/flag/model");
+  BOOST_TEST(flags.device == "cpu");
+  BOOST_TEST(flags.workspace_bytes == 1);
+  BOOST_TEST(flag_sampling.seed == 5u);
+  BOOST_TEST(flags.dtype == "bfloat16");  // not given: from the file
+  BOOST_TEST(flag_sampling.top_k == 7);
+
+  // Keys the file did not set leave the options alone.
+  EngineOptions untouched;
+  untouched.workspace_bytes = 3;
+  apply_config(parse_ok("device: cuda\n"), {}, &model, &untouched, &sampling);
+  BOOST_TEST(untouched.device == "cuda");
+  BOOST_TEST(untouched.workspace_bytes == 3);
+}
+
 BOOST_AUTO_TEST_CASE(empty_file_gives_defaults) {
   const Config defaults;
   const EngineOptions engine;

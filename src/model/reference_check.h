@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "model/llama.h"
-#include "pcache/engine.h"  // ReferenceCase
+#include "pcache/reference_report.h"
 #include "pcache/status.h"
 
 namespace pcache {

@@ -99,12 +99,13 @@ Status Engine::Impl::check_tokens(const std::vector<int>& ids, const char* what)
   return Status::ok_status();
 }
 
-StatusOr<std::string> Engine::Impl::decode(Lease& lease, at::Tensor logits, int64_t next_position,
-                                           const SamplingOptions& options,
-                                           const TextCallback& on_text, Clock::time_point start,
-                                           Generation& gen) const {
+StatusOr<SamplerState> Engine::Impl::decode(Lease& lease, at::Tensor logits,
+                                            int64_t next_position, const SamplingOptions& options,
+                                            const std::optional<SamplerState>& resume,
+                                            const TextCallback& on_text, Clock::time_point start,
+                                            Generation& gen) const {
   const ModelConfig& config = model->config();
-  Sampler sampler(options);
+  Sampler sampler(options, resume);
   std::optional<TokenStreamDecoder> stream;
   if (tokenizer) stream.emplace(*tokenizer);
   auto is_eos = [&](int id) {
@@ -332,7 +333,8 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
     impl_->remember_prefix(prompt, cache);
     gen.steps.push_back({"save_state", ms_since(save_start), 0});
   }
-  PCACHE_RETURN_IF_ERROR(impl_->decode(lease, logits, n, options, on_text, start, gen).status());
+  PCACHE_RETURN_IF_ERROR(
+      impl_->decode(lease, logits, n, options, std::nullopt, on_text, start, gen).status());
   return gen;
 }
 
@@ -418,7 +420,8 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
   gen.steps.push_back({options.use_cache ? "eval_prompt" : "eval", gen.timings.prefill_ms,
                        static_cast<int>(tokens.size())});
   PCACHE_RETURN_IF_ERROR(
-      impl_->decode(lease, logits, next_position, options.sampling, on_text, start, gen).status());
+      impl_->decode(lease, logits, next_position, options.sampling, std::nullopt, on_text,
+                    start, gen).status());
   return gen;
 }
 

@@ -75,13 +75,29 @@ struct Engine::Impl {
   StatusOr<at::Tensor> forward_last(Lease& lease, const std::vector<int64_t>& tokens,
                                     const std::vector<int64_t>& positions) const;
   // Samples from `logits` ([V]) and decodes on the lease's cache until a stop;
-  // fills gen (its "sample" step too). Returns the sampler's state at the end.
-  StatusOr<std::string> decode(Lease& lease, at::Tensor logits, int64_t next_position,
-                               const SamplingOptions& options, const TextCallback& on_text,
-                               Clock::time_point start, Generation& gen) const;
+  // fills gen (its "sample" step too). The sampler resumes `resume` (the
+  // continued state's; Sampler says when). Returns the sampler's state at the end.
+  StatusOr<SamplerState> decode(Lease& lease, at::Tensor logits, int64_t next_position,
+                                const SamplingOptions& options,
+                                const std::optional<SamplerState>& resume,
+                                const TextCallback& on_text, Clock::time_point start,
+                                Generation& gen) const;
 
   // InvalidArgument for an id outside the vocabulary.
   Status check_tokens(const std::vector<int>& ids, const char* what) const;
+
+  // Saved states (engine_states.cc).
+  // Opens the lease's cache holding `state` with room for `new_tokens` and
+  // `max_tokens` after them, timed as the "load_state" step of `gen`. `what`
+  // names the request in errors.
+  Status load_state(const char* what, const SavedState& state, size_t new_tokens,
+                    int64_t max_tokens, Lease& lease, Generation& gen) const;
+  // The last token's logits of `ids` at first_position, first_position + 1, ...
+  // after the lease's cache.
+  StatusOr<at::Tensor> extend(Lease& lease, const std::vector<int>& ids,
+                              int64_t first_position) const;
+  // Prefills `ids` from position 0 into a new state with no parent.
+  StatusOr<CachedPrompt> prefill_new_state(const std::vector<int>& ids, bool open_system_turn);
 };
 
 }  // namespace pcache

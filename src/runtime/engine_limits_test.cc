@@ -3,16 +3,13 @@
 // not fit the model's context. Each gets a clear error, and the engine goes on.
 #include <boost/test/unit_test.hpp>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <functional>
 #include <limits>
 
 #include "pcache/engine.h"
 #include "runtime/snapshot.h"
-#include "runtime/snapshot_format.h"
+#include "runtime/snapshot_testing.h"
 #include "testing.h"
-#include "util/file_util.h"
 
 namespace pcache {
 namespace {
@@ -42,15 +39,6 @@ SamplingOptions greedy(int n) {
   return o;
 }
 
-// The model fingerprint a snapshot file was written with (its header).
-std::string fingerprint_of(const std::string& path) {
-  namespace fmt = snapshot_format;
-  std::string bytes = ok(read_file(path, 1 << 20, "snapshot"));
-  uint32_t n = 0;
-  std::memcpy(&n, bytes.data() + fmt::kMagicBytes + 8, sizeof n);
-  return bytes.substr(fmt::kMagicBytes + 12, n);
-}
-
 void expect_error(const Status& s, StatusCode code, const std::string& words) {
   BOOST_TEST(s.code() == code, s.to_string());
   BOOST_TEST(s.message().find(words) != std::string::npos, s.message());
@@ -62,16 +50,14 @@ struct SnapshotCase {
   testing::TempDir dir;
   std::unique_ptr<Engine> engine = open_engine();
   std::string saved = dir.path + "/s.pcs";
-  std::string fingerprint;
   StateId state = 0;
 
   SnapshotCase() {
     state = ok(engine->cache_prompt("A state with a few tokens in it.")).state;
     BOOST_REQUIRE(engine->save(state, saved).ok());
-    fingerprint = fingerprint_of(saved);
   }
   Status load_damaged(const std::function<void(Snapshot&)>& damage) {
-    Snapshot s = ok(read_snapshot(saved, fingerprint, at::kCPU, at::kFloat));
+    Snapshot s = testing::read_engine_snapshot(saved);
     damage(s);
     const std::string path = dir.path + "/damaged.pcs";
     Status written = write_snapshot(path, s);
@@ -110,23 +96,32 @@ BOOST_AUTO_TEST_CASE(snapshot_positions_out_of_the_context_or_overlapping_are_re
 
 BOOST_AUTO_TEST_CASE(snapshot_resume_positions_are_checked) {
   SnapshotCase c;
-  for (const std::string& bad : {"resume_position=9223372036854775807 ", "resume_position=x ",
-                                 "resume_position=99999999999999999999 ", "resume_position=2 "}) {
-    expect_error(c.load_damaged([&](Snapshot& s) { s.sampler_state = bad; }),
-                 StatusCode::kCorruption, "resume position");
+  for (int64_t bad : {INT64_MAX, kContext + 1, int64_t{2}}) {
+    expect_error(c.load_damaged([&](Snapshot& s) { s.resume_position = bad; }),
+                 StatusCode::kCorruption, "resume position " + std::to_string(bad));
   }
   // Interleaved positions are what a PML prompt saves: fine with a resume point after them all.
   StateId loaded = 0;
   {
-    Snapshot s = ok(read_snapshot(c.saved, c.fingerprint, at::kCPU, at::kFloat));
+    Snapshot s = testing::read_engine_snapshot(c.saved);
     std::swap(s.positions[0], s.positions.back());
-    s.sampler_state = "resume_position=100 ";
+    s.resume_position = 100;
     const std::string path = c.dir.path + "/interleaved.pcs";
     BOOST_REQUIRE(write_snapshot(path, s).ok());
     loaded = ok(c.engine->load(path));
   }
   Generation g = ok(c.engine->text_completion(loaded, " more", greedy(2)));
   BOOST_TEST(g.tokens.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(snapshot_sampler_draws_beyond_the_tokens_are_refused) {
+  SnapshotCase c;
+  // Replaying 2^64 - 1 draws would hang the next continuation.
+  auto endless = [](Snapshot& s) { s.sampler = SamplerState{1, UINT64_MAX}; };
+  expect_error(c.load_damaged(endless), StatusCode::kCorruption,
+               "the sampler drew 18446744073709551615 numbers");
+  Status fits = c.load_damaged([](Snapshot& s) { s.sampler = SamplerState{1, s.tokens.size()}; });
+  BOOST_TEST(fits.ok(), fits.to_string());
 }
 
 BOOST_AUTO_TEST_CASE(snapshot_logits_must_be_finite) {

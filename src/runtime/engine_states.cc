@@ -1,22 +1,14 @@
 // Engine: saved states (cache_prompt, completions, chat turns, fork, restore,
 // release) and snapshot files.
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 
 #include "pcache/engine.h"
 #include "runtime/engine_impl.h"
 #include "runtime/sampler.h"
 #include "runtime/snapshot.h"
-#include "util/excerpt.h"
 
 namespace pcache {
 namespace {
-
-// Written before the sampler's own state in a snapshot's sampler_state.
-constexpr const char* kOpenTurnTag = "open_system_turn=1 ";
-constexpr const char* kResumeTag = "resume_position=";
 
 std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -26,10 +18,11 @@ std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
 // A snapshot's content checked against the model before it becomes a state
 // (its checksum only says the file is as written, not that it makes sense):
 // token ids in the vocabulary, distinct positions in the context, the point
-// where what follows goes after all of them, finite logits. Returns that
-// point: the saved resume position, or -1 (after the last entry).
-StatusOr<int64_t> check_loaded_state(const std::string& path, const Snapshot& snap,
-                                     const ModelConfig& config) {
+// where what follows goes after all of them, finite logits, and no more
+// sampler draws than tokens (each draw sampled a token of the conversation; a
+// huge count would make the next continuation spin replaying it).
+Status check_loaded_state(const std::string& path, const Snapshot& snap,
+                          const ModelConfig& config) {
   auto corrupt = [&](const std::string& why) { return Status::corruption(path + ": " + why); };
   for (size_t i = 0; i < snap.tokens.size(); ++i) {
     if (snap.tokens[i] < 0 || snap.tokens[i] >= config.vocab_size) {
@@ -41,33 +34,69 @@ StatusOr<int64_t> check_loaded_state(const std::string& path, const Snapshot& sn
   std::vector<int64_t> sorted = snap.positions;
   std::sort(sorted.begin(), sorted.end());
   if (sorted.front() < 0 || sorted.back() >= context) {
-    return corrupt("position " + std::to_string(sorted.front() < 0 ? sorted.front() : sorted.back()) +
+    return corrupt("position " +
+                   std::to_string(sorted.front() < 0 ? sorted.front() : sorted.back()) +
                    " is outside the model's context of " + std::to_string(context));
   }
   if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
     return corrupt("two entries share position " +
                    std::to_string(*std::adjacent_find(sorted.begin(), sorted.end())));
   }
-  int64_t resume = -1;
-  const std::string& text = snap.sampler_state;
-  const size_t tag = text.find(kResumeTag);
-  if (tag != std::string::npos && (tag == 0 || text.compare(0, tag, kOpenTurnTag) == 0)) {
-    const char* digits = text.c_str() + tag + std::strlen(kResumeTag);
-    char* end = nullptr;
-    errno = 0;
-    resume = std::strtoll(digits, &end, 10);
-    if (end == digits || errno == ERANGE || resume <= sorted.back() || resume > context) {
-      return corrupt("resume position " + excerpt(std::string(digits, end ? end : digits)) +
-                     " is not after the last position " + std::to_string(sorted.back()) +
-                     " within the context of " + std::to_string(context));
-    }
-  } else if (snap.positions.back() != sorted.back()) {
+  const int64_t resume = snap.resume_position;
+  if (resume >= 0 && (resume <= sorted.back() || resume > context)) {
+    return corrupt("resume position " + std::to_string(resume) +
+                   " is not after the last position " + std::to_string(sorted.back()) +
+                   " within the context of " + std::to_string(context));
+  }
+  if (resume < 0 && snap.positions.back() != sorted.back()) {
     return corrupt("the last entry's position " + std::to_string(snap.positions.back()) +
                    " is not the greatest (" + std::to_string(sorted.back()) +
                    "): what follows would overlap it");
   }
-  if (!at::isfinite(snap.last_logits).all().item<bool>()) return corrupt("the logits hold inf or NaN");
-  return resume;
+  if (snap.sampler && snap.sampler->draws > snap.tokens.size()) {
+    return corrupt("the sampler drew " + std::to_string(snap.sampler->draws) +
+                   " numbers, more than the " + std::to_string(snap.tokens.size()) +
+                   " tokens it could have sampled");
+  }
+  if (!at::isfinite(snap.last_logits).all().item<bool>())
+    return corrupt("the logits hold inf or NaN");
+  return Status::ok_status();
+}
+
+// The file's view of a state and back. Only these two see both: the snapshot
+// format (snapshot.h) knows nothing of how a state keeps its K/V.
+Snapshot snapshot_of(const SavedState& state, const LlamaModel& model,
+                     const std::string& fingerprint) {
+  KVCache cache = state.materialize(model.new_cache(1));
+  Snapshot snap;
+  snap.model_fingerprint = fingerprint;
+  snap.tokens = state.all_tokens();
+  snap.positions = state.all_positions();
+  for (int64_t l = 0; l < cache.num_layers(); ++l) {
+    snap.k.push_back(cache.keys(l)[0]);
+    snap.v.push_back(cache.values(l)[0]);
+  }
+  snap.last_logits = state.last_logits.to(at::kCPU, at::kFloat);
+  snap.open_system_turn = state.open_system_turn;
+  if (state.next_position() != snap.positions.back() + 1) {
+    snap.resume_position = state.next_position();
+  }
+  snap.sampler = state.sampler;
+  return snap;
+}
+
+// `snap` (checked) as a state with no parent; its tensors are moved, not copied.
+std::shared_ptr<SavedState> state_of(Snapshot snap, at::Device device) {
+  auto state = std::make_shared<SavedState>();
+  state->k = std::move(snap.k);
+  state->v = std::move(snap.v);
+  state->tokens = std::move(snap.tokens);
+  state->positions = std::move(snap.positions);
+  state->last_logits = snap.last_logits.to(device);
+  state->open_system_turn = snap.open_system_turn;
+  state->resume_position = snap.resume_position;
+  state->sampler = snap.sampler;
+  return state;
 }
 
 }  // namespace
@@ -112,20 +141,14 @@ struct ChatFormat {
   }
 };
 
-namespace {
-
-// A cache for one request (a pooled workspace's on the GPU) holding `state`
-// with room for `new_tokens` and the answer after it, timed as the
-// "load_state" step of `gen`. `what` names the request in errors.
-Status load_state(const Engine::Impl& impl, const char* what, const SavedState& state,
-                  size_t new_tokens, int64_t max_tokens, Engine::Impl::Lease& lease,
-                  Generation& gen) {
-  PCACHE_RETURN_IF_ERROR(check_context(impl.model->config(), what,
+Status Engine::Impl::load_state(const char* what, const SavedState& state, size_t new_tokens,
+                                int64_t max_tokens, Lease& lease, Generation& gen) const {
+  PCACHE_RETURN_IF_ERROR(check_context(model->config(), what,
                                        state.next_position() + static_cast<int64_t>(new_tokens),
                                        max_tokens));
   const auto start = Clock::now();
   PCACHE_RETURN_IF_ERROR(
-      impl.open_cache(state.length() + static_cast<int64_t>(new_tokens) + max_tokens, lease));
+      open_cache(state.length() + static_cast<int64_t>(new_tokens) + max_tokens, lease));
   KVCache filled = state.materialize(std::move(*lease.cache));
   lease.cache.emplace(std::move(filled));
   gen.timings.assembly_ms = ms_since(start);
@@ -135,42 +158,37 @@ Status load_state(const Engine::Impl& impl, const char* what, const SavedState& 
   return Status::ok_status();
 }
 
-// The last token's logits of `ids` at first_position, first_position + 1, ...
-// after the lease's cache.
-StatusOr<at::Tensor> extend(const Engine::Impl& impl, Engine::Impl::Lease& lease,
-                            const std::vector<int>& ids, int64_t first_position) {
+StatusOr<at::Tensor> Engine::Impl::extend(Lease& lease, const std::vector<int>& ids,
+                                          int64_t first_position) const {
   std::vector<int64_t> tokens(ids.begin(), ids.end()), positions(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) positions[i] = first_position + static_cast<int64_t>(i);
-  return impl.forward_last(lease, tokens, positions);
+  return forward_last(lease, tokens, positions);
 }
 
-// Prefills `ids` from position 0 into a new state with no parent.
-StatusOr<CachedPrompt> prefill_new_state(Engine::Impl& impl, const std::vector<int>& ids,
-                                         bool open_system_turn) {
+StatusOr<CachedPrompt> Engine::Impl::prefill_new_state(const std::vector<int>& ids,
+                                                       bool open_system_turn) {
   CachedPrompt out;
   auto start = Clock::now();
   PCACHE_RETURN_IF_ERROR(
-      check_context(impl.model->config(), "cache_prompt", static_cast<int64_t>(ids.size()), 0));
-  Engine::Impl::Lease lease;
-  PCACHE_RETURN_IF_ERROR(impl.open_cache(static_cast<int64_t>(ids.size()), lease));
+      check_context(model->config(), "cache_prompt", static_cast<int64_t>(ids.size()), 0));
+  Lease lease;
+  PCACHE_RETURN_IF_ERROR(open_cache(static_cast<int64_t>(ids.size()), lease));
   const KVCache& cache = *lease.cache;
   out.steps.push_back({"reset", ms_since(start), 0});
   start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(impl, lease, ids, 0));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(lease, ids, 0));
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(ids.size())});
   start = Clock::now();
   out.state =
-      impl.states->add(extend_state(nullptr, cache, 0, ids, logits, "", open_system_turn), 0);
+      states->add(extend_state(nullptr, cache, 0, ids, logits, std::nullopt, open_system_turn), 0);
   out.steps.push_back({"save_state", ms_since(start), 0});
   out.tokens = static_cast<int>(ids.size());
   return out;
 }
 
-}  // namespace
-
 StatusOr<CachedPrompt> Engine::cache_prompt(const std::string& text) {
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  return prefill_new_state(*impl_, concat({tok->bos_id()}, tok->encode(text)), false);
+  return impl_->prefill_new_state(concat({tok->bos_id()}, tok->encode(text)), false);
 }
 
 StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messages) {
@@ -193,7 +211,7 @@ StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messag
     ids = concat(concat(ids, user), format.answer(messages[i + 1].content));
     open = first = false;
   }
-  return prefill_new_state(*impl_, ids, open);
+  return impl_->prefill_new_state(ids, open);
 }
 
 StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
@@ -217,7 +235,7 @@ StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
   // The state's tokens follow the cache's order: the modules' tokens, then the computed ones.
   std::vector<int> tokens = a.cache_tokens;
   tokens.insert(tokens.end(), a.tokens.begin(), a.tokens.end());
-  auto state = extend_state(nullptr, a.cache, 0, tokens, logits, "", false);
+  auto state = extend_state(nullptr, a.cache, 0, tokens, logits, std::nullopt, false);
   state->resume_position = a.next_position;
   out.state = impl_->states->add(std::move(state), 0);
   out.steps.push_back({"save_state", ms_since(start), 0});
@@ -236,7 +254,7 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   const auto start = Clock::now();
   Impl::Lease lease;
   PCACHE_RETURN_IF_ERROR(
-      load_state(*impl_, "text_completion", *state, ids.size(), options.max_tokens, lease, gen));
+      impl_->load_state("text_completion", *state, ids.size(), options.max_tokens, lease, gen));
   at::Tensor logits = state->last_logits;
   if (ids.empty() && !logits.defined()) {
     return Status::invalid_argument(
@@ -245,14 +263,14 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   }
   const auto prefill_start = Clock::now();
   if (!ids.empty()) {
-    PCACHE_ASSIGN_OR_RETURN(logits, extend(*impl_, lease, ids, state->next_position()));
+    PCACHE_ASSIGN_OR_RETURN(logits, impl_->extend(lease, ids, state->next_position()));
   }
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({"eval_prompt", gen.timings.prefill_ms, static_cast<int>(ids.size())});
   PCACHE_RETURN_IF_ERROR(impl_
                              ->decode(lease, logits,
                                       state->next_position() + static_cast<int64_t>(ids.size()),
-                                      options, on_text, start, gen)
+                                      options, state->sampler, on_text, start, gen)
                              .status());
   return gen;
 }
@@ -308,7 +326,7 @@ StatusOr<std::vector<Generation>> Engine::text_completion(StateId id,
 
   const ModelConfig& config = model.config();
   std::vector<Generation> gens(b);
-  std::vector<Sampler> samplers(b, Sampler(options));
+  std::vector<Sampler> samplers(b, Sampler(options, state->sampler));
   std::vector<TokenStreamDecoder> streams(b, TokenStreamDecoder(*tok));
   std::vector<int> next(b);
   std::vector<int64_t> next_pos(b);
@@ -412,17 +430,18 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
   const auto start = Clock::now();
   Impl::Lease lease;
   // Room for the closing eos too.
-  PCACHE_RETURN_IF_ERROR(load_state(*impl_, "chat_completion (and the turn's closing eos)", *state,
-                                    ids.size(), int64_t{options.max_tokens} + 1, lease, gen));
+  PCACHE_RETURN_IF_ERROR(impl_->load_state("chat_completion (and the turn's closing eos)", *state,
+                                           ids.size(), int64_t{options.max_tokens} + 1, lease,
+                                           gen));
   KVCache& cache = *lease.cache;
   const auto prefill_start = Clock::now();
   int64_t pos = state->next_position();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(*impl_, lease, ids, pos));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, impl_->extend(lease, ids, pos));
   pos += static_cast<int64_t>(ids.size());
   gen.timings.prefill_ms = ms_since(prefill_start);
   gen.steps.push_back({"eval_prompt", gen.timings.prefill_ms, static_cast<int>(ids.size())});
-  PCACHE_ASSIGN_OR_RETURN(std::string sampler_state,
-                          impl_->decode(lease, logits, pos, options, on_text, start, gen));
+  PCACHE_ASSIGN_OR_RETURN(SamplerState sampler, impl_->decode(lease, logits, pos, options,
+                                                              state->sampler, on_text, start, gen));
 
   // Close the turn with eos; the answer's last token may not be in the cache
   // yet (decoding stops before feeding it when the budget runs out).
@@ -431,10 +450,10 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
   pos = state->next_position() + static_cast<int64_t>(ids.size()) + fed;
   std::vector<int> closing(gen.tokens.begin() + fed, gen.tokens.end());
   closing.push_back(tok->eos_id());
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor last, extend(*impl_, lease, closing, pos));
+  PCACHE_ASSIGN_OR_RETURN(at::Tensor last, impl_->extend(lease, closing, pos));
   std::vector<int> turn = concat(concat(ids, gen.tokens), {tok->eos_id()});
   result.state = impl_->states->add(extend_state(state, cache, state->length(), turn, last,
-                                                 sampler_state, /*open_system_turn=*/false),
+                                                 sampler, /*open_system_turn=*/false),
                                     id);
   gen.steps.push_back({"save_state", ms_since(save_start), 0});
   return result;
@@ -465,27 +484,12 @@ std::vector<StateInfo> Engine::states() const { return impl_->states->list(); }
 
 Status Engine::save(StateId id, const std::string& path, bool int8) const {
   PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
-  KVCache cache = state->materialize(impl_->model->new_cache(1));
-  Snapshot snap;
-  snap.model_fingerprint = impl_->checkpoint->fingerprint();
-  snap.tokens = state->all_tokens();
-  snap.positions = state->all_positions();
-  for (int64_t l = 0; l < cache.num_layers(); ++l) {
-    snap.k.push_back(cache.keys(l)[0]);
-    snap.v.push_back(cache.values(l)[0]);
-  }
   if (!state->last_logits.defined()) {
     return Status::failed_precondition("save: state " + std::to_string(id) +
                                        " has no logits yet (a prompt of modules only)");
   }
-  snap.last_logits = state->last_logits.to(at::kCPU, at::kFloat);
-  std::string resume;
-  if (state->next_position() != snap.positions.back() + 1) {
-    resume = kResumeTag + std::to_string(state->next_position()) + " ";
-  }
-  snap.sampler_state =
-      (state->open_system_turn ? kOpenTurnTag : "") + resume + state->sampler_state;
-  return write_snapshot(path, snap, int8 ? SnapshotCompression::kInt8 : SnapshotCompression::kNone);
+  return write_snapshot(path, snapshot_of(*state, *impl_->model, impl_->checkpoint->fingerprint()),
+                        int8 ? SnapshotCompression::kInt8 : SnapshotCompression::kNone);
 }
 
 StatusOr<StateId> Engine::load(const std::string& path) {
@@ -497,27 +501,8 @@ StatusOr<StateId> Engine::load(const std::string& path) {
       snap.k[0].size(2) != c.head_dim || snap.last_logits.numel() != c.vocab_size) {
     return Status::corruption(path + ": shapes do not fit this model");
   }
-  PCACHE_ASSIGN_OR_RETURN(const int64_t resume_position, check_loaded_state(path, snap, c));
-  auto state = std::make_shared<SavedState>();
-  state->resume_position = resume_position;
-  state->k = std::move(snap.k);
-  state->v = std::move(snap.v);
-  state->tokens = std::move(snap.tokens);
-  state->positions = std::move(snap.positions);
-  state->last_logits = snap.last_logits.to(impl_->model->device());
-  std::string text = snap.sampler_state;
-  auto take_tag = [&text](const std::string& tag) {
-    if (text.compare(0, tag.size(), tag) != 0) return false;
-    text = text.substr(tag.size());
-    return true;
-  };
-  state->open_system_turn = take_tag(kOpenTurnTag);
-  if (take_tag(kResumeTag)) {  // its digits were checked above
-    const size_t space = text.find(' ');
-    text = space == std::string::npos ? "" : text.substr(space + 1);
-  }
-  state->sampler_state = text;
-  return impl_->states->add(std::move(state), 0);
+  PCACHE_RETURN_IF_ERROR(check_loaded_state(path, snap, c));
+  return impl_->states->add(state_of(std::move(snap), impl_->model->device()), 0);
 }
 
 }  // namespace pcache

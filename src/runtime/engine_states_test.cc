@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "pcache/engine.h"
+#include "runtime/snapshot_testing.h"
 #include "testing.h"
 
 namespace pcache {
@@ -172,6 +173,60 @@ BOOST_AUTO_TEST_CASE(snapshots_round_trip_across_engines) {
   StateId q = ok(b->load(small));
   BOOST_TEST(ok(b->chat_completion(q, "And dessert?", greedy(1))).generation.tokens ==
              ok(a->chat_completion(turn.state, "And dessert?", greedy(1))).generation.tokens);
+}
+
+// A sampled chat turn's state keeps where its sampler stopped: the next turn
+// with the same seed goes on along that stream, in this engine and in one
+// that loads the state from a snapshot (format version 2).
+BOOST_AUTO_TEST_CASE(a_sampled_turn_resumes_its_sampler_in_memory_and_from_a_snapshot) {
+  testing::TempDir dir;
+  auto a = open_engine();
+  SamplingOptions o = greedy(6);
+  o.temperature = 1.0f;
+  o.seed = 7;
+  CachedPrompt start = ok(a->cache_chat({{"system", "Be brief."}}));
+  ChatResult turn = ok(a->chat_completion(start.state, "Name a fruit.", o));
+  const std::string path = dir.path + "/turn.pcs";
+  BOOST_REQUIRE(a->save(turn.state, path).ok());
+  Snapshot snap = testing::read_engine_snapshot(path);
+  BOOST_REQUIRE(snap.sampler.has_value());
+  BOOST_TEST(snap.sampler->seed == 7u);
+  BOOST_TEST(snap.sampler->draws == 6u);  // one a sampled token
+  // The same state without its sampler, as a version-1 file loads.
+  snap.sampler.reset();
+  const std::string fresh_path = dir.path + "/fresh.pcs";
+  BOOST_REQUIRE(write_snapshot(fresh_path, snap).ok());
+
+  auto b = open_engine();
+  const StateId loaded = ok(b->load(path)), fresh = ok(b->load(fresh_path));
+  const std::vector<int> here = ok(a->chat_completion(turn.state, "Another?", o)).generation.tokens;
+  BOOST_TEST(ok(b->chat_completion(loaded, "Another?", o)).generation.tokens == here);
+  BOOST_TEST(ok(b->text_completion(loaded, " Or", o)).tokens ==
+             ok(a->text_completion(turn.state, " Or", o)).tokens);
+  // Without the saved sampler the generator starts over: other numbers, other tokens.
+  BOOST_TEST(ok(b->chat_completion(fresh, "Another?", o)).generation.tokens != here);
+  // Another seed is a new stream whether or not the state has one.
+  o.seed = 8;
+  BOOST_TEST(ok(b->chat_completion(loaded, "Another?", o)).generation.tokens ==
+             ok(b->chat_completion(fresh, "Another?", o)).generation.tokens);
+}
+
+// A file of format version 1, as the engine wrote it before the state fields
+// (a greedy chat turn after a system prompt, tests/fuzz/write_seeds.cc), still
+// loads; saved again it is version 2, and both continue alike.
+BOOST_AUTO_TEST_CASE(version_1_snapshots_still_load) {
+  testing::TempDir dir;
+  auto e = open_engine();
+  const std::string v1 = std::string(PCACHE_SOURCE_DIR) + "/tests/fuzz/corpus/snapshot/chat-v1.pcs";
+  const StateId old = ok(e->load(v1));
+  BOOST_TEST(!testing::read_engine_snapshot(v1).sampler.has_value());
+  const std::string v2 = dir.path + "/chat.pcs";
+  BOOST_REQUIRE(e->save(old, v2).ok());
+  const StateId again = ok(e->load(v2));
+  BOOST_TEST(ok(e->state_info(again)).tokens == ok(e->state_info(old)).tokens);
+  BOOST_TEST(ok(e->next_token_logits(again)) == ok(e->next_token_logits(old)));
+  BOOST_TEST(ok(e->chat_completion(again, "And then?", greedy(4))).generation.tokens ==
+             ok(e->chat_completion(old, "And then?", greedy(4))).generation.tokens);
 }
 
 BOOST_AUTO_TEST_CASE(bad_snapshots_leave_the_engine_alone) {

@@ -18,7 +18,8 @@
 #include "compiler/encoder.h"
 #include "compiler/layout.h"
 #include "model/llama.h"
-#include "pcache/engine.h"
+#include "pcache/generation.h"
+#include "pcache/tokenizer.h"
 #include "pml/pml.h"
 
 namespace pcache {

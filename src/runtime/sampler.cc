@@ -1,7 +1,5 @@
 #include "runtime/sampler.h"
 
-#include <sstream>
-
 namespace pcache {
 
 Status SamplingOptions::validate() const {
@@ -19,14 +17,16 @@ Status SamplingOptions::validate() const {
   return Status::ok_status();
 }
 
-std::string Sampler::state() const {
-  std::ostringstream out;
-  out << "temperature=" << options_.temperature << " top_k=" << options_.top_k << " top_p=" << options_.top_p
-      << " seed=" << options_.seed << " rng=" << rng_;
-  return out.str();
+Sampler::Sampler(const SamplingOptions& options, const std::optional<SamplerState>& resume)
+    : options_(options) {
+  rng_.engine.seed(options.seed);
+  if (resume && resume->seed == options.seed) {
+    rng_.engine.discard(resume->draws);
+    rng_.draws = resume->draws;
+  }
 }
 
-Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) {}
+SamplerState Sampler::state() const { return SamplerState{options_.seed, rng_.draws}; }
 
 int Sampler::sample(const at::Tensor& logits) {
   if (options_.temperature == 0.f) return static_cast<int>(logits.argmax().item<int64_t>());

@@ -55,6 +55,36 @@ BOOST_AUTO_TEST_CASE(seeds_repeat) {
              draws(sampling(1, 50, 0.9f, 43), logits, 30));
 }
 
+BOOST_AUTO_TEST_CASE(a_resumed_sampler_continues_the_stream_of_the_same_seed) {
+  at::Tensor logits = at::randn({1000}, at::TensorOptions().dtype(at::kFloat));
+  const SamplingOptions o = sampling(1, 50, 0.9f, 42);
+  const std::vector<int> whole = draws(o, logits, 30);
+  Sampler first(o);
+  std::vector<int> parts;
+  for (int i = 0; i < 12; ++i) parts.push_back(first.sample(logits));
+  const SamplerState saved = first.state();
+  BOOST_TEST(saved.seed == 42u);
+  BOOST_TEST(saved.draws == 12u);  // one number a token
+  Sampler second(o, saved);
+  for (int i = 0; i < 18; ++i) parts.push_back(second.sample(logits));
+  BOOST_TEST(parts == whole);
+  BOOST_TEST(second.state().draws == 30u);
+
+  // Another seed asks for a new stream: the saved one is not resumed.
+  SamplingOptions other = o;
+  other.seed = 43;
+  Sampler fresh(other, saved);
+  BOOST_TEST(fresh.state().draws == 0u);
+  std::vector<int> ids;
+  for (int i = 0; i < 30; ++i) ids.push_back(fresh.sample(logits));
+  BOOST_TEST(ids == draws(other, logits, 30));
+
+  // Greedy draws nothing.
+  Sampler greedy(sampling(0, 0, 1, 42));
+  greedy.sample(logits);
+  BOOST_TEST(greedy.state().draws == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(validate_names_the_option) {
   auto bad = [](SamplingOptions o, const std::string& name) {
     Status s = o.validate();

@@ -57,7 +57,8 @@ KVCache SavedState::materialize(KVCache cache) const {
 
 std::shared_ptr<SavedState> extend_state(std::shared_ptr<const SavedState> parent, const KVCache& cache,
                                                int64_t from, const std::vector<int>& tokens,
-                                               at::Tensor last_logits, std::string sampler_state,
+                                               at::Tensor last_logits,
+                                               std::optional<SamplerState> sampler,
                                                bool open_system_turn) {
   auto s = std::make_shared<SavedState>();
   const int64_t n = cache.length() - from;
@@ -72,7 +73,7 @@ std::shared_ptr<SavedState> extend_state(std::shared_ptr<const SavedState> paren
   s->positions.assign(pos.data_ptr<int64_t>(), pos.data_ptr<int64_t>() + n);
   s->tokens = tokens;
   s->last_logits = std::move(last_logits);
-  s->sampler_state = std::move(sampler_state);
+  s->sampler = sampler;
   s->open_system_turn = open_system_turn;
   return s;
 }

@@ -13,11 +13,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "model/kv_cache.h"
-#include "pcache/engine.h"
+#include "pcache/states.h"
+#include "runtime/sampler.h"
 
 namespace pcache {
 
@@ -28,7 +30,9 @@ struct SavedState {
   std::vector<int> tokens;         // own tokens [n]
   std::vector<int64_t> positions;  // own positions [n]
   at::Tensor last_logits;          // [V] float32, after the last token
-  std::string sampler_state;
+  // The sampler after the answer that ended this state (chat turns), which a
+  // continuation with the same seed resumes; none for a prompt.
+  std::optional<SamplerState> sampler;
   bool open_system_turn = false;   // chat: a system prompt opened a turn the first user line continues
   // Where what follows goes, when not right after the last own entry: a PML
   // prompt's new text starts after the whole schema. -1: after the last entry.
@@ -49,7 +53,8 @@ struct SavedState {
 // of `cache` (row 0), copied out of the cache's buffers.
 std::shared_ptr<SavedState> extend_state(std::shared_ptr<const SavedState> parent, const KVCache& cache,
                                                int64_t from, const std::vector<int>& tokens,
-                                               at::Tensor last_logits, std::string sampler_state,
+                                               at::Tensor last_logits,
+                                               std::optional<SamplerState> sampler,
                                                bool open_system_turn);
 
 class StateTable {

@@ -2,12 +2,14 @@
 
 #include <xxhash.h>
 
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include "cache/kv_dtype.h"
@@ -15,6 +17,7 @@
 #include "runtime/snapshot_format.h"
 #include "util/atomic_file.h"
 #include "util/binary_io.h"
+#include "util/excerpt.h"
 #include "util/file_util.h"
 
 namespace pcache {
@@ -57,7 +60,9 @@ Status validate(const std::string& path, const Snapshot& s) {
     return invalid("model fingerprint longer than " + std::to_string(fmt::kMaxFingerprintBytes) +
                    " bytes");
   }
-  if (s.sampler_state.size() > UINT32_MAX) return invalid("sampler state over 4 GiB");
+  if (s.resume_position < -1) {
+    return invalid("resume position " + std::to_string(s.resume_position) + " (-1 or more)");
+  }
   return Status::ok_status();
 }
 
@@ -88,10 +93,13 @@ Status write_body(const std::string& path, AtomicFileWriter& file, const Snapsho
   PCACHE_RETURN_IF_ERROR(hashed_write(s.tokens.data(), t * sizeof(int32_t)));
   PCACHE_RETURN_IF_ERROR(hashed_write(s.positions.data(), t * sizeof(int64_t)));
   PCACHE_RETURN_IF_ERROR(hashed_write(logits.data_ptr(), logits.nbytes()));
-  std::string sampler;
-  append_u32(sampler, static_cast<uint32_t>(s.sampler_state.size()));
-  sampler += s.sampler_state;
-  PCACHE_RETURN_IF_ERROR(hashed_write(sampler.data(), sampler.size()));
+  std::string state;
+  append_u64(state, static_cast<uint64_t>(s.resume_position));
+  append_u32(state, (s.open_system_turn ? fmt::kStateOpenSystemTurn : 0) |
+                        (s.sampler ? fmt::kStateHasSampler : 0));
+  append_u64(state, s.sampler ? s.sampler->seed : 0);
+  append_u64(state, s.sampler ? s.sampler->draws : 0);
+  PCACHE_RETURN_IF_ERROR(hashed_write(state.data(), state.size()));
   for (size_t l = 0; l < s.k.size(); ++l) {
     for (const auto* side : {&s.k, &s.v}) {
       const at::Tensor& x = (*side)[l];
@@ -121,11 +129,57 @@ Status write_body(const std::string& path, AtomicFileWriter& file, const Snapsho
 // computed: unknown dtype or flags, or an overflow).
 struct Header {
   uint32_t flags = 0, fingerprint_bytes = 0, dtype = 0, layers = 0, heads = 0, head_dim = 0;
-  uint64_t t = 0, vocab = 0, sampler_bytes = 0;
+  uint64_t t = 0, vocab = 0;
+  uint64_t state_bytes = 0;  // between the logits and the tensors
   std::string fingerprint;
   std::optional<uint64_t> described_size;
   uint64_t tensor_bytes = 0;  // one K or V, as stored
 };
+
+// The state fields of version 2 (kStateBytes at `p`) into `s`.
+Status read_state(const std::string& path, const unsigned char* p, Snapshot& s) {
+  ByteCursor in(p, fmt::kStateBytes);
+  uint32_t flags = 0;
+  uint64_t seed = 0, draws = 0;
+  in.read(&s.resume_position);
+  in.read(&flags);
+  in.read(&seed);
+  in.read(&draws);
+  auto corrupt = [&](const std::string& why) { return Status::corruption(path + ": " + why); };
+  if ((flags & ~fmt::kKnownStateFlags) != 0) return corrupt("unknown state flags " + hex(flags));
+  if (s.resume_position < -1) {
+    return corrupt("resume position " + std::to_string(s.resume_position) + " (-1 or more)");
+  }
+  s.open_system_turn = (flags & fmt::kStateOpenSystemTurn) != 0;
+  if ((flags & fmt::kStateHasSampler) != 0) {
+    s.sampler = SamplerState{seed, draws};
+  } else if (seed != 0 || draws != 0) {
+    return corrupt("sampler seed and draws set without the sampler flag");
+  }
+  return Status::ok_status();
+}
+
+// Version 1's text: optional "open_system_turn=1 " and "resume_position=N "
+// tags, then the sampler's own text. That text (the generator's state as
+// libstdc++ prints it) is not read: a version-1 state's continuation starts
+// its generator afresh, as it did when version 1 was current.
+Status read_v1_state(const std::string& path, std::string_view text, Snapshot& s) {
+  auto take_tag = [&text](std::string_view tag) {
+    if (text.substr(0, tag.size()) != tag) return false;
+    text.remove_prefix(tag.size());
+    return true;
+  };
+  s.open_system_turn = take_tag(fmt::kV1OpenTurnTag);
+  if (!take_tag(fmt::kV1ResumeTag)) return Status::ok_status();
+  const std::string_view digits = text.substr(0, text.find(' '));
+  const auto [end, ec] =
+      std::from_chars(digits.data(), digits.data() + digits.size(), s.resume_position);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+      s.resume_position < 0) {
+    return Status::corruption(path + ": resume position " + excerpt(digits) + " is not a number");
+  }
+  return Status::ok_status();
+}
 
 StatusOr<Snapshot> read_body(const std::string& path, const std::string& expected_fingerprint,
                              at::Device device, at::ScalarType dtype) {
@@ -133,10 +187,11 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
   auto corrupt = [&](const std::string& why) { return Status::corruption(path + ": " + why); };
   const size_t size = file.size();
   const std::string size_text = std::to_string(size) + " bytes";
-  if (size < fmt::kMinFileBytes) {
+  auto too_short = [&](size_t least) {
     return corrupt("truncated: " + size_text + ", a snapshot has at least " +
-                   std::to_string(fmt::kMinFileBytes));
-  }
+                   std::to_string(least));
+  };
+  if (size < fmt::kMinV1FileBytes) return too_short(fmt::kMinV1FileBytes);
   if (std::memcmp(file.data(), fmt::kMagic, fmt::kMagicBytes) != 0) {
     return corrupt("not a pcache snapshot (bad magic)");
   }
@@ -144,10 +199,13 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
   ByteCursor in(file.data() + fmt::kMagicBytes, size - fmt::kMagicBytes);
   uint32_t version = 0;
   in.read(&version);
-  if (version != fmt::kVersion) {
+  if (version != fmt::kVersion && version != fmt::kVersion1) {
     return Status::unsupported(path + ": snapshot version " + std::to_string(version) +
-                               ", this build reads " + std::to_string(fmt::kVersion));
+                               ", this build reads " + std::to_string(fmt::kVersion1) + " and " +
+                               std::to_string(fmt::kVersion));
   }
+  const bool v1 = version == fmt::kVersion1;
+  if (!v1 && size < fmt::kMinFileBytes) return too_short(fmt::kMinFileBytes);
 
   // The sizes the header gives must fit in the file; the checksum, over the
   // whole file, cannot tell a cut file from a damaged one.
@@ -161,20 +219,25 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
   }
   h.fingerprint.assign(reinterpret_cast<const char*>(fp), h.fingerprint_bytes);
   const size_t header_end = fmt::kMagicBytes + in.pos();
-  // Tokens, positions and logits; then the sampler state's length.
-  uint64_t t_bytes = 0, v_bytes = 0, sampler_at = 0;
+  // Tokens, positions and logits; then the state fields (version 1: the
+  // sampler text's length, then the text).
+  uint64_t t_bytes = 0, v_bytes = 0, state_at = 0;
   bool overflow = __builtin_mul_overflow(h.t, sizeof(int32_t) + sizeof(int64_t), &t_bytes) ||
                   __builtin_mul_overflow(h.vocab, sizeof(float), &v_bytes) ||
-                  __builtin_add_overflow(uint64_t{header_end}, t_bytes, &sampler_at) ||
-                  __builtin_add_overflow(sampler_at, v_bytes, &sampler_at);
+                  __builtin_add_overflow(uint64_t{header_end}, t_bytes, &state_at) ||
+                  __builtin_add_overflow(state_at, v_bytes, &state_at);
   if (!overflow) {
-    uint32_t sampler_bytes = 0;
-    if (sampler_at > size || size - sampler_at < fmt::kSamplerLengthBytes + fmt::kChecksumBytes) {
+    const size_t fixed = v1 ? fmt::kV1SamplerLengthBytes : fmt::kStateBytes;
+    if (state_at > size || size - state_at < fixed + fmt::kChecksumBytes) {
       return corrupt("truncated: " + size_text + ", the header describes at least " +
-                     std::to_string(sampler_at + fmt::kSamplerLengthBytes + fmt::kChecksumBytes));
+                     std::to_string(state_at + fixed + fmt::kChecksumBytes));
     }
-    std::memcpy(&sampler_bytes, file.data() + sampler_at, sizeof sampler_bytes);
-    h.sampler_bytes = sampler_bytes;
+    h.state_bytes = fixed;
+    if (v1) {
+      uint32_t text_bytes = 0;
+      std::memcpy(&text_bytes, file.data() + state_at, sizeof text_bytes);
+      h.state_bytes += text_bytes;
+    }
     at::ScalarType file_dtype;
     uint64_t elements = 0, all_tensors = 0, described = 0;
     if (kv_dtype_of(h.dtype, &file_dtype) && (h.flags & ~fmt::kKnownFlags) == 0) {
@@ -187,8 +250,7 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
                  (int8 && (__builtin_mul_overflow(channels, sizeof(float), &scale_bytes) ||
                            __builtin_add_overflow(h.tensor_bytes, scale_bytes, &h.tensor_bytes))) ||
                  __builtin_mul_overflow(h.tensor_bytes, 2 * uint64_t{h.layers}, &all_tensors) ||
-                 __builtin_add_overflow(sampler_at + fmt::kSamplerLengthBytes + h.sampler_bytes,
-                                        all_tensors, &described) ||
+                 __builtin_add_overflow(state_at + h.state_bytes, all_tensors, &described) ||
                  __builtin_add_overflow(described, fmt::kChecksumBytes, &described);
       if (!overflow) h.described_size = described;
     }
@@ -243,9 +305,15 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
   at::Tensor logits = at::empty({static_cast<int64_t>(h.vocab)}, at::kFloat);
   copy_out(logits.data_ptr(), logits.nbytes());
   s.last_logits = logits.to(device);
-  payload.take(fmt::kSamplerLengthBytes);
-  s.sampler_state.assign(reinterpret_cast<const char*>(payload.take(h.sampler_bytes)),
-                         h.sampler_bytes);
+  const unsigned char* state = payload.take(h.state_bytes);
+  if (v1) {
+    const size_t n = h.state_bytes - fmt::kV1SamplerLengthBytes;
+    PCACHE_RETURN_IF_ERROR(read_v1_state(
+        path,
+        std::string_view(reinterpret_cast<const char*>(state) + fmt::kV1SamplerLengthBytes, n), s));
+  } else {
+    PCACHE_RETURN_IF_ERROR(read_state(path, state, s));
+  }
   const int64_t heads = h.heads, t = static_cast<int64_t>(h.t), head_dim = h.head_dim;
   const bool int8 = (h.flags & fmt::kFlagInt8) != 0;
   at::Tensor scratch;

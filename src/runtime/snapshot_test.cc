@@ -31,7 +31,7 @@ const char* const kModel = "0123456789abcdef";
 
 // `layers` of K and V [heads, t, dim] whose values follow from `seed`, with
 // channels of different magnitudes (as real K/V have), tokens, positions,
-// logits [vocab] and a sampler state with a NUL and non-ASCII bytes.
+// logits [vocab], an open system turn, a resume position and a sampler state.
 Snapshot make_snapshot(at::ScalarType dtype = at::kFloat, int64_t layers = 3, int64_t heads = 2,
                        int64_t t = 5, int64_t dim = 8, int64_t vocab = 11, int seed = 1) {
   Snapshot s;
@@ -47,7 +47,9 @@ Snapshot make_snapshot(at::ScalarType dtype = at::kFloat, int64_t layers = 3, in
     s.v.push_back((at::cos(base * 0.11 - seed - l) * magnitude / 4).to(dtype));
   }
   s.last_logits = at::sin(at::arange(vocab, at::kFloat) + seed) * 10;
-  s.sampler_state = std::string("seed=7 rng=") + '\0' + "\xff\x01 end";
+  s.open_system_turn = true;
+  s.resume_position = (int64_t{1} << 33) + 100;
+  s.sampler = SamplerState{7, 3};
   return s;
 }
 
@@ -77,6 +79,21 @@ void patch(std::string& bytes, size_t offset, T value) {
 
 // Offsets of header fields with a 16-byte fingerprint (docs/formats.md).
 constexpr size_t kVersionAt = 8, kFlagsAt = 12, kDtypeAt = 36, kTAt = 52, kHeaderEnd = 68;
+// Where the state fields start in make_snapshot()'s file (5 tokens, 11 logits).
+constexpr size_t kStateAt = kHeaderEnd + 5 * 12 + 11 * 4;
+
+// make_snapshot()'s file (`v2`, as written) in format version 1: the state
+// fields replaced by version 1's text, after its u32 length.
+std::string as_version1(const std::string& v2, const std::string& text) {
+  std::string bytes = v2.substr(0, kStateAt);
+  patch<uint32_t>(bytes, kVersionAt, 1);
+  const auto n = static_cast<uint32_t>(text.size());
+  bytes.append(reinterpret_cast<const char*>(&n), sizeof n);
+  bytes += text;
+  bytes += v2.substr(kStateAt + fmt::kStateBytes);  // the tensors and the checksum
+  resign(bytes);
+  return bytes;
+}
 
 std::set<std::string> files_in(const std::string& dir) {
   std::set<std::string> names;
@@ -97,11 +114,21 @@ Snapshot read_ok(const std::string& path, at::ScalarType dtype) {
   return std::move(r).value();
 }
 
+void check_equal_state(const Snapshot& a, const Snapshot& b) {
+  BOOST_TEST(a.open_system_turn == b.open_system_turn);
+  BOOST_TEST(a.resume_position == b.resume_position);
+  BOOST_REQUIRE(a.sampler.has_value() == b.sampler.has_value());
+  if (a.sampler) {
+    BOOST_TEST(a.sampler->seed == b.sampler->seed);
+    BOOST_TEST(a.sampler->draws == b.sampler->draws);
+  }
+}
+
 void check_equal(const Snapshot& a, const Snapshot& b) {
   BOOST_TEST(a.model_fingerprint == b.model_fingerprint);
   BOOST_TEST(a.tokens == b.tokens);
   BOOST_TEST(a.positions == b.positions);
-  BOOST_TEST(a.sampler_state == b.sampler_state);
+  check_equal_state(a, b);
   BOOST_TEST(a.last_logits.scalar_type() == at::kFloat);
   BOOST_TEST(at::equal(a.last_logits, b.last_logits));
   BOOST_REQUIRE(a.k.size() == b.k.size());
@@ -151,9 +178,19 @@ BOOST_AUTO_TEST_CASE(float32_round_trip_is_exact) {
   uint64_t t = 0;
   std::memcpy(&t, bytes.data() + kTAt, sizeof t);
   BOOST_TEST(t == 5u);
-  // header, tokens, positions, logits, sampler state, 3 x 2 x [2, 5, 8] floats, checksum
-  BOOST_TEST(bytes.size() ==
-             kHeaderEnd + 5 * 12 + 11 * 4 + 4 + s.sampler_state.size() + 6 * 80 * 4 + 8);
+  // header, tokens, positions, logits, state fields, 3 x 2 x [2, 5, 8] floats, checksum
+  BOOST_TEST(bytes.size() == kStateAt + 28 + 6 * 80 * 4 + 8);
+  int64_t resume = 0;
+  uint32_t state_flags = 0;
+  uint64_t seed = 0, draws = 0;
+  std::memcpy(&resume, bytes.data() + kStateAt, 8);
+  std::memcpy(&state_flags, bytes.data() + kStateAt + 8, 4);
+  std::memcpy(&seed, bytes.data() + kStateAt + 12, 8);
+  std::memcpy(&draws, bytes.data() + kStateAt + 20, 8);
+  BOOST_TEST(resume == s.resume_position);
+  BOOST_TEST(state_flags == 3u);  // open system turn, sampler
+  BOOST_TEST(seed == 7u);
+  BOOST_TEST(draws == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(bfloat16_and_float16_round_trips_are_exact) {
@@ -231,7 +268,7 @@ BOOST_AUTO_TEST_CASE(int8_round_trip_is_within_half_a_step_and_smaller) {
   Snapshot r = read_ok(int8, at::kFloat);
   BOOST_TEST(r.tokens == s.tokens);
   BOOST_TEST(r.positions == s.positions);
-  BOOST_TEST(r.sampler_state == s.sampler_state);
+  check_equal_state(r, s);
   BOOST_TEST(at::equal(r.last_logits, s.last_logits));  // logits are never quantized
   for (size_t l = 0; l < s.k.size(); ++l) {
     for (auto [x, y] : {std::pair{s.k[l], r.k[l]}, std::pair{s.v[l], r.v[l]}}) {
@@ -330,10 +367,89 @@ BOOST_AUTO_TEST_CASE(other_version_is_unsupported) {
   BOOST_REQUIRE(write_snapshot(path, make_snapshot()).ok());
   std::string bytes = read_bytes(path);
   // The version is checked before the checksum (a later version may sign differently).
-  patch<uint32_t>(bytes, kVersionAt, 2);
+  patch<uint32_t>(bytes, kVersionAt, 3);
   write_bytes(path, bytes);
   expect_error(read_snapshot(path, kModel, at::kCPU, at::kFloat), StatusCode::kUnsupported,
-               {"version 2, this build reads 1"});
+               {"version 3, this build reads 1 and 2"});
+}
+
+BOOST_AUTO_TEST_CASE(state_fields_round_trip_and_may_be_absent) {
+  testing::TempDir dir;
+  const std::string path = dir.path + "/a.snap";
+  Snapshot s = make_snapshot();
+  s.open_system_turn = false;
+  s.resume_position = -1;
+  s.sampler.reset();
+  BOOST_REQUIRE(write_snapshot(path, s).ok());
+  check_equal(read_ok(path, at::kFloat), s);
+  const std::string bytes = read_bytes(path);
+  BOOST_TEST(bytes.substr(kStateAt, 28) == std::string(8, '\xff') + std::string(20, '\0'));
+  s.resume_position = -2;
+  expect_error(write_snapshot(path, s), StatusCode::kInvalidArgument, {"resume position -2"});
+}
+
+BOOST_AUTO_TEST_CASE(bad_state_fields_under_a_valid_checksum_are_corruption) {
+  testing::TempDir dir;
+  const std::string path = dir.path + "/a.snap";
+  Snapshot s = make_snapshot();
+  s.sampler.reset();
+  BOOST_REQUIRE(write_snapshot(path, s).ok());
+  const std::string good = read_bytes(path);
+  auto read_patched = [&](std::string bytes) {
+    resign(bytes);
+    write_bytes(path, bytes);
+    return read_snapshot(path, kModel, at::kCPU, at::kFloat);
+  };
+  std::string bytes = good;
+  patch<uint32_t>(bytes, kStateAt + 8, 4);
+  expect_error(read_patched(bytes), StatusCode::kCorruption, {"unknown state flags"});
+  bytes = good;
+  patch<uint64_t>(bytes, kStateAt + 20, 5);  // draws without the sampler flag
+  expect_error(read_patched(bytes), StatusCode::kCorruption, {"without the sampler flag"});
+  bytes = good;
+  patch<int64_t>(bytes, kStateAt, -7);
+  expect_error(read_patched(bytes), StatusCode::kCorruption, {"resume position -7"});
+}
+
+BOOST_AUTO_TEST_CASE(version_1_files_are_read) {
+  testing::TempDir dir;
+  const std::string path = dir.path + "/v1.snap";
+  BOOST_REQUIRE(write_snapshot(path, make_snapshot()).ok());
+  const std::string v2 = read_bytes(path);
+  struct Case {
+    std::string text;
+    bool open_system_turn;
+    int64_t resume_position;
+  };
+  // The sampler's own text (libstdc++'s generator state) is not read.
+  for (const Case& c : {Case{"", false, -1}, Case{"temperature=1 seed=3 rng=1 2 3", false, -1},
+                        Case{"open_system_turn=1 seed=3", true, -1},
+                        Case{"resume_position=8589934700 seed=3", false, 8589934700},
+                        Case{"open_system_turn=1 resume_position=42 ", true, 42},
+                        Case{std::string("x\0\xff", 3) + "resume_position=3 ", false, -1}}) {
+    BOOST_TEST_CONTEXT("text: " << c.text) {
+      write_bytes(path, as_version1(v2, c.text));
+      Snapshot r = read_ok(path, at::kFloat);
+      BOOST_TEST(r.open_system_turn == c.open_system_turn);
+      BOOST_TEST(r.resume_position == c.resume_position);
+      BOOST_TEST(!r.sampler.has_value());
+      BOOST_TEST(r.tokens == make_snapshot().tokens);
+      BOOST_TEST(at::equal(r.v[2], make_snapshot().v[2]));
+    }
+  }
+  for (const std::string bad : {"resume_position=x ", "resume_position= ", "resume_position=-4 ",
+                                "resume_position=99999999999999999999 ", "resume_position=12x"}) {
+    write_bytes(path, as_version1(v2, bad));
+    expect_error(read_snapshot(path, kModel, at::kCPU, at::kFloat), StatusCode::kCorruption,
+                 {"resume position", "is not a number"});
+  }
+  // Cut anywhere, a version-1 file is truncated too.
+  const std::string v1 = as_version1(v2, "open_system_turn=1 seed=3");
+  for (size_t n : {size_t{0}, size_t{63}, kStateAt + 2, kStateAt + 10, v1.size() - 1}) {
+    write_bytes(path, v1.substr(0, n));
+    expect_error(read_snapshot(path, kModel, at::kCPU, at::kFloat), StatusCode::kCorruption,
+                 {"truncated"});
+  }
 }
 
 BOOST_AUTO_TEST_CASE(other_model_is_a_failed_precondition_naming_both) {
@@ -370,8 +486,8 @@ BOOST_AUTO_TEST_CASE(inconsistent_sizes_under_a_valid_checksum_are_corruption) {
   {  // T = 0 and the file cut to match
     std::string bytes = good.substr(0, kHeaderEnd);
     patch<uint64_t>(bytes, kTAt, 0);
-    bytes += good.substr(kHeaderEnd + 5 * 12, 11 * 4);     // logits
-    bytes += std::string(4, '\0') + std::string(8, '\0');  // empty sampler state, checksum
+    bytes += good.substr(kHeaderEnd + 5 * 12, 11 * 4);                    // logits
+    bytes += std::string(fmt::kStateBytes, '\0') + std::string(8, '\0');  // state fields, checksum
     expect_error(read_patched(bytes), StatusCode::kCorruption, {"inconsistent sizes", "T 0"});
   }
   {
@@ -508,7 +624,6 @@ BOOST_AUTO_TEST_CASE(measure_sizes_and_read_times,
     s.v.push_back(at::randn({kHeads, kTokens, kDim}).to(at::kBFloat16));
   }
   s.last_logits = at::randn({kVocab});
-  s.sampler_state = "seed=1";
   BOOST_TEST_MESSAGE("K/V: " << kLayers << " layers x 2 x [" << kHeads << ", " << kTokens << ", "
                              << kDim << "] bfloat16, vocab " << kVocab);
   for (auto [name, c] : {std::pair{"none", SnapshotCompression::kNone},

@@ -3,7 +3,8 @@
 //
 //   build/tests/fuzz/fuzz_write_seeds tests/fuzz/corpus
 //
-// Run it again when a format changes.
+// Run it again when a format changes, keeping a seed of each older version
+// the readers still take (snapshot/chat-v1.pcs: format version 1).
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -41,8 +42,8 @@ SamplingOptions greedy() {
   return o;
 }
 
-// States of the tiny Mistral: a plain prompt, and a chat turn after a system
-// prompt (whose sampler state carries the open-turn and resume tags).
+// States of the tiny Mistral: a plain prompt, a system prompt (an open turn),
+// and a sampled chat turn after it (a sampler state with draws).
 void write_snapshots(const std::string& dir) {
   fs::create_directories(dir);
   EngineOptions o;
@@ -52,7 +53,11 @@ void write_snapshots(const std::string& dir) {
   check(e->save(plain, dir + "/plain.pcs"));
   check(e->save(plain, dir + "/plain-int8.pcs", /*int8=*/true));
   StateId system = check(e->cache_chat({{"system", "Be brief."}})).state;
-  StateId turn = check(e->chat_completion(system, "Hi", greedy())).state;
+  check(e->save(system, dir + "/system.pcs"));
+  SamplingOptions sampled = greedy();
+  sampled.temperature = 1.f;
+  sampled.seed = 3;
+  StateId turn = check(e->chat_completion(system, "Hi", sampled)).state;
   check(e->save(turn, dir + "/chat.pcs"));
 }
 

@@ -1,0 +1,58 @@
+// EngineOptions: how Engine::open loads a model and sizes its caches; and
+// DeviceMemory, the device allocator's view that Engine::device_memory reports.
+// Plain values; no libtorch types.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace pcache {
+
+struct EngineOptions {
+  std::string device = "cpu";          // "cpu", "cuda" or "cuda:N"
+  std::string dtype = "auto";          // "auto" (float32 on CPU, bfloat16 on CUDA),
+                                       // "float32", "bfloat16" or "float16"
+  std::string chat_template = "auto";  // "auto" (from the tokenizer), "mistral" or "llama2"
+
+  // Module store (docs/architecture.md): device tier budget, host tier
+  // budget (GPU only), and a cache directory for the disk tier ("" = none).
+  int64_t device_cache_bytes = 2ll << 30;
+  int64_t host_cache_bytes = 8ll << 30;
+  std::string cache_dir;
+  double max_pinned_share = 0.5;
+  // Keep K/V below the device tier (host memory, cache files) as per-channel
+  // int8, dequantized when brought back to the device (ModuleStoreOptions::int8_tiers).
+  bool int8_tiers = false;
+  // Encoding mode of schemas that do not say: "scaffold" or "independent".
+  std::string default_encoding = "scaffold";
+  // Let <module src="..."> read any file: absolute paths and paths that leave
+  // the schema's folder. Off by default, so that a schema cannot read files
+  // outside its own folder (docs/pml.md, "Files").
+  bool allow_src_outside = false;
+  // Reuse the states of earlier plain prompts that share a prefix.
+  bool prefix_cache = true;
+  // Saved states (cache_prompt, chat_completion, load) kept at once; the
+  // least recently used is released beyond this.
+  int max_states = 8;
+
+  // GPU: KV workspaces kept between requests, with the CUDA graphs captured on
+  // them (docs/architecture.md, "Speed"), up to this many bytes when idle.
+  int64_t workspace_bytes = 4ll << 30;
+
+  // A tokenizer.model other than MODEL_DIR/tokenizer.model ("" = that one).
+  std::string tokenizer;
+  // Benchmarks at real shapes without the weights: MODEL_DIR may then be a
+  // config.json file (or a folder holding one) and every weight is drawn at
+  // random (seeded), which does not change the cost of a forward pass. The
+  // vocabulary is widened to the tokenizer's when that is larger.
+  bool random_weights = false;
+};
+
+// The device allocator's view, in bytes (all 0 on the CPU).
+struct DeviceMemory {
+  int64_t allocated = 0;       // held by live tensors now
+  int64_t peak_allocated = 0;  // most held at once since the last reset
+  int64_t reserved = 0;        // held by the caching allocator
+};
+
+}  // namespace pcache

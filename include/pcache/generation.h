@@ -1,0 +1,82 @@
+// What a request asks for and what it gives back: sampling options, run
+// options of a PML prompt, the generated text with its stop reason and step
+// timings, compiled modules' reports, and the streaming callback. Plain
+// values; no libtorch types.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pcache/status.h"
+
+namespace pcache {
+
+struct SamplingOptions {
+  int max_tokens = 128;     // generated tokens at most (>= 1)
+  float temperature = 0.f;  // 0: greedy (argmax); otherwise softmax(logits / T)
+  int top_k = 0;            // keep the k most likely tokens; 0: all
+  float top_p = 1.f;        // keep the smallest set with this much mass; 1: all
+  uint64_t seed = 0;        // same seed, same options, same prompt (or state): same tokens
+  bool stop_at_eos = true;
+
+  // InvalidArgument naming the option when one is out of range.
+  Status validate() const;
+};
+
+enum class StopReason { kEos, kMaxTokens, kCallback };
+const char* stop_reason_name(StopReason reason);
+
+struct GenerationTimings {
+  int prompt_tokens = 0;      // all of the prompt: reused from the cache + computed
+  int cached_tokens = 0;      // reused (modules or a shared prefix)
+  int modules_reused = 0;     // PML prompts: modules taken from the store
+  int modules_encoded = 0;    // PML prompts: modules encoded for this request
+  double assembly_ms = 0;     // finding and gathering cached states (encoding missing modules included)
+  double prefill_ms = 0;      // forward of the computed prompt tokens
+  double first_token_ms = 0;  // from the call to the first token: assembly + prefill + sampling
+  int generated_tokens = 0;   // including the first
+  double decode_ms = 0;       // every token after the first
+  double decode_tokens_per_s() const;
+};
+
+// One step of a request, as seed 001's table shows it: reset, eval (prefill
+// of a prompt), save_state, load_state, eval_prompt (prefill of new text on a
+// saved state), sample (first token and decoding).
+struct StepTiming {
+  std::string step;
+  double ms = 0;
+  int tokens = 0;  // 0 where tokens do not apply
+};
+
+struct Generation {
+  std::vector<StepTiming> steps;
+  std::string text;
+  std::vector<int> tokens;  // generated ids, without the eos that stopped them
+  StopReason stop_reason = StopReason::kMaxTokens;
+  GenerationTimings timings;
+};
+
+// Options of a PML prompt run.
+struct RunOptions {
+  SamplingOptions sampling;
+  bool use_cache = true;   // false: the baseline, one plain prefill of the same tokens and positions
+  bool read_only = false;  // use cached states, store nothing new
+};
+
+// One module as compiled: what it holds and what it cost.
+struct ModuleReport {
+  std::string module;       // path in the schema ("" is the schema's own text)
+  int tokens = 0;
+  int64_t first_position = 0, end_position = 0;  // [first, end)
+  int64_t bytes = 0;        // K and V of all layers
+  double encode_ms = 0;     // 0 when it was already cached
+  bool was_cached = false;
+};
+
+// Receives each piece of text as soon as it decodes to whole characters.
+// Returning false stops generation after that piece.
+using TextCallback = std::function<bool(const std::string& piece)>;
+
+}  // namespace pcache
