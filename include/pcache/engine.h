@@ -8,8 +8,10 @@
 //   them until destroyed.
 // - Errors are returned as Status, never thrown, naming the file, tensor or
 //   option at fault.
-// - Thread safety: const methods may run from several threads at once; each
-//   generate call uses its own KV cache.
+// - Thread safety: every method may run from several threads at once.
+//   Generation calls from all threads go through one scheduler that batches
+//   them (continuous batching over one KV block pool); each call returns
+//   when its own request ends.
 #pragma once
 
 #include <memory>

@@ -35,6 +35,16 @@ struct EngineOptions {
   // least recently used is released beyond this.
   int max_states = 8;
 
+  // Serving core (docs/architecture.md, "Serving core"). Bytes of the KV
+  // block pool that holds every request's, module's, prefix's and state's
+  // K/V (0: half of the free GPU memory after the weights; 2 GiB of address
+  // space on the CPU). New tokens in one forward at most (prefill chunks
+  // and decode tokens of all running requests together), and running
+  // requests at most; more wait.
+  int64_t kv_pool_bytes = 0;
+  int64_t max_batch_tokens = 4096;
+  int max_running = 256;
+
   // GPU: KV workspaces kept between requests, with the CUDA graphs captured on
   // them (docs/architecture.md, "Speed"), up to this many bytes when idle.
   int64_t workspace_bytes = 4ll << 30;

@@ -111,8 +111,7 @@ void BlockPool::set_hash(int32_t block, uint64_t hash) {
   std::lock_guard<std::mutex> lock(mu_);
   Block& b = blocks_[block];
   assert(b.refs > 0 && "set_hash of a block not in use");
-  if (b.hash == hash || by_hash_.count(hash)) return;
-  forget_hash_locked(block);
+  if (b.hash || by_hash_.count(hash)) return;
   b.hash = hash;
   by_hash_[hash] = block;
 }

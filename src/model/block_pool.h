@@ -59,6 +59,7 @@ class BlockPool {
                                                      at::Device device, int64_t num_blocks);
 
   int64_t num_blocks() const { return num_blocks_; }
+  int64_t num_layers() const { return static_cast<int64_t>(k_.size()); }
   // Blocks allocate() can hand out now: free and cached ones.
   int64_t available() const;
 
@@ -74,7 +75,9 @@ class BlockPool {
   int32_t ref_count(int32_t block) const;
 
   // Records that `block` (in use, its contents written) holds the content
-  // `hash` names, so that find(hash) returns it, now or once cached. A hash
+  // `hash` names, so that find(hash) returns it, now or once cached. A block
+  // keeps its first name (a module's block stays findable as the module's
+  // when a sequence that holds it is remembered as a prefix), and a hash
   // already held by another block keeps that one.
   void set_hash(int32_t block, uint64_t hash);
   // The block holding `hash`, retained (taken back from the cached list when

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -24,6 +23,8 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
 #endif
 
 namespace pcache {
@@ -38,54 +39,23 @@ const char* dtype_name(at::ScalarType t) {
   }
 }
 
-constexpr size_t kMaxPrefixes = 32;
+// The KV block pool's size when the options leave it to the engine: on a
+// GPU, half of the memory still free once the weights are loaded; on the
+// CPU, 2 GiB of address space (pages are taken only as blocks are written).
+int64_t default_pool_bytes(at::Device device) {
+#if defined(PCACHE_HAVE_CUDA)
+  if (device.is_cuda()) {
+    size_t free = 0, total = 0;
+    c10::cuda::CUDAGuard guard(device);
+    if (cudaMemGetInfo(&free, &total) == cudaSuccess) return static_cast<int64_t>(free / 2);
+  }
+#else
+  (void)device;
+#endif
+  return 2ll << 30;
+}
 
 }  // namespace
-
-StatusOr<int64_t> Engine::Impl::reuse_prefix(const std::vector<int>& prompt, KVCache& cache) {
-  std::vector<int> best;
-  size_t best_len = 0;
-  {
-    std::lock_guard<std::mutex> lock(prefix_mu);
-    for (const auto& p : prefixes) {
-      size_t n = std::mismatch(p.begin(), p.end(), prompt.begin(), prompt.end()).first - p.begin();
-      n = std::min(n, prompt.size() - 1);
-      if (n > best_len) {
-        best_len = n;
-        best = p;
-      }
-    }
-  }
-  if (best_len == 0) return 0;
-  auto found = store->get(prefix_key(best));
-  if (!found.ok() || !found.value()) return 0;  // evicted or unreadable: a cache, not a must
-  const auto& kv = found.value();
-  const int64_t n = static_cast<int64_t>(best_len);
-  std::vector<at::Tensor> ks, vs;
-  for (size_t l = 0; l < kv->k.size(); ++l) {
-    ks.push_back(kv->k[l].narrow(1, 0, n).unsqueeze(0));  // [1, Hkv, n, D]
-    vs.push_back(kv->v[l].narrow(1, 0, n).unsqueeze(0));
-  }
-  cache.append(ks, vs, at::arange(n, at::kLong).unsqueeze(0).to(model->device()));
-  return n;
-}
-
-void Engine::Impl::remember_prefix(const std::vector<int>& prompt, const KVCache& cache) {
-  const int64_t n = static_cast<int64_t>(prompt.size());
-  ModuleKV kv;
-  kv.tokens = prompt;
-  for (int64_t i = 0; i < n; ++i) kv.positions.push_back(i);
-  for (int64_t l = 0; l < cache.num_layers(); ++l) {
-    // Views: the store copies them into its own buffer (ModuleStore::put).
-    kv.k.push_back(cache.keys(l)[0].narrow(1, 0, n));
-    kv.v.push_back(cache.values(l)[0].narrow(1, 0, n));
-  }
-  if (!store->put(prefix_key(prompt), std::move(kv)).ok()) return;  // a cache, not a must
-  std::lock_guard<std::mutex> lock(prefix_mu);
-  prefixes.erase(std::remove(prefixes.begin(), prefixes.end(), prompt), prefixes.end());
-  prefixes.push_front(prompt);
-  if (prefixes.size() > kMaxPrefixes) prefixes.pop_back();
-}
 
 Status Engine::Impl::check_tokens(const std::vector<int>& ids, const char* what) const {
   const int64_t vocab = model->config().vocab_size;
@@ -99,70 +69,35 @@ Status Engine::Impl::check_tokens(const std::vector<int>& ids, const char* what)
   return Status::ok_status();
 }
 
-StatusOr<SamplerState> Engine::Impl::decode(Lease& lease, at::Tensor logits,
-                                            int64_t next_position, const SamplingOptions& options,
-                                            const std::optional<SamplerState>& resume,
-                                            const TextCallback& on_text, Clock::time_point start,
-                                            Generation& gen) const {
-  const ModelConfig& config = model->config();
-  Sampler sampler(options, resume);
+StatusOr<SequenceResult> Engine::Impl::execute(SequenceRequest request, const TextCallback& on_text,
+                                               Clock::time_point start, const char* prefill_step,
+                                               Generation& gen) const {
+  const int computed = static_cast<int>(request.tokens.size());
   std::optional<TokenStreamDecoder> stream;
   if (tokenizer) stream.emplace(*tokenizer);
-  auto is_eos = [&](int id) {
-    return std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), id) !=
-           config.eos_token_ids.end();
-  };
-  // Text pieces go to the callback as they come; false from it stops.
-  auto emit = [&](const std::string& piece) {
+  // Runs on the scheduler's thread while this one waits for the result.
+  request.on_token = [&](int id) {
+    if (!stream) return true;
+    const std::string piece = stream->push(id);
     gen.text += piece;
     return piece.empty() || !on_text || on_text(piece);
   };
-  const auto sample_start = Clock::now();
-  int next = sampler.sample(logits);
-  gen.timings.first_token_ms = ms_since(start);
-  auto decode_start = Clock::now();
-  gen.stop_reason = StopReason::kMaxTokens;
-  for (;;) {
-    if (options.stop_at_eos && is_eos(next)) {
-      gen.stop_reason = StopReason::kEos;
-      break;
-    }
-    gen.tokens.push_back(next);
-    if (stream && !emit(stream->push(next))) {
-      gen.stop_reason = StopReason::kCallback;
-      break;
-    }
-    if (static_cast<int>(gen.tokens.size()) >= options.max_tokens) break;
-    // A step replays the workspace's graphs when there is one.
-    PCACHE_ASSIGN_OR_RETURN(at::Tensor out, forward_last(lease, {next}, {next_position++}));
-    next = sampler.sample(out);
+  const double before = ms_since(start);
+  PCACHE_ASSIGN_OR_RETURN(SequenceResult r, scheduler->run(std::move(request)));
+  if (stream) {
+    const std::string piece = stream->flush();
+    gen.text += piece;
+    if (!piece.empty() && on_text) on_text(piece);
   }
-  if (stream) emit(stream->flush());
-  gen.timings.generated_tokens = static_cast<int>(gen.tokens.size());
-  gen.timings.decode_ms = gen.tokens.size() > 1 ? ms_since(decode_start) : 0.0;
-  gen.steps.push_back({"sample", ms_since(sample_start), gen.timings.generated_tokens});
-  return sampler.state();
-}
-
-Status Engine::Impl::open_cache(int64_t capacity, Lease& lease) const {
-  if (workspaces) {
-    PCACHE_ASSIGN_OR_RETURN(lease.workspace, workspaces->acquire(capacity));
-    lease.cache.emplace(lease.workspace->take());
-    return Status::ok_status();
-  }
-  lease.cache.emplace(model->new_cache(1));
-  try {
-    lease.cache->reserve(capacity);  // prompt and answer: the buffers never move
-  } catch (const c10::Error& e) {
-    return Status::resource_exhausted(std::string("KV cache: ") + e.what_without_backtrace());
-  }
-  return Status::ok_status();
-}
-
-StatusOr<at::Tensor> Engine::Impl::forward_last(Lease& lease, const std::vector<int64_t>& tokens,
-                                                const std::vector<int64_t>& positions) const {
-  if (lease.workspace) return lease.workspace->forward(*lease.cache, tokens, positions);
-  return model->forward_last(tokens, positions, *lease.cache);
+  gen.tokens = r.tokens;
+  gen.stop_reason = r.stop_reason;
+  gen.timings.generated_tokens = static_cast<int>(r.tokens.size());
+  gen.timings.first_token_ms = before + r.first_token_ms;
+  gen.timings.prefill_ms = r.first_token_ms - r.queued_ms;
+  gen.timings.decode_ms = r.decode_ms;
+  gen.steps.push_back({prefill_step, gen.timings.prefill_ms, computed});
+  gen.steps.push_back({"sample", r.decode_ms, gen.timings.generated_tokens});
+  return r;
 }
 
 const char* stop_reason_name(StopReason reason) {
@@ -205,6 +140,12 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir,
   if (options.workspace_bytes < 0) {
     return Status::invalid_argument("workspace_bytes must be >= 0, got " +
                                     std::to_string(options.workspace_bytes));
+  }
+  if (options.kv_pool_bytes < 0 || options.max_batch_tokens < 1 || options.max_running < 1) {
+    return Status::invalid_argument(
+        "kv_pool_bytes must be >= 0 (0: automatic), max_batch_tokens and max_running >= 1; got " +
+        std::to_string(options.kv_pool_bytes) + ", " + std::to_string(options.max_batch_tokens) +
+        ", " + std::to_string(options.max_running));
   }
   if (options.max_states < 1) {
     return Status::invalid_argument("max_states must be >= 1, got " +
@@ -253,14 +194,30 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir,
                               ": cannot create the cache directory: " + ec.message());
   }
   impl->store = std::make_unique<ModuleStore>(store);
-  auto pool = std::make_unique<WorkspacePool>(*impl->model, options.workspace_bytes);
-  if (pool->graphs()) impl->workspaces = std::move(pool);
   impl->states = std::make_unique<StateTable>(options.max_states);
   if (impl->tokenizer) {
     impl->prompts =
         std::make_unique<PromptCache>(*impl->model, *impl->tokenizer, impl->chat_template,
                                       impl->checkpoint->fingerprint(), *impl->store, mode);
   }
+  const ModelConfig& config = impl->model->config();
+  const int64_t block_bytes = BlockPool::block_bytes(config, dtype);
+  const int64_t pool_bytes =
+      options.kv_pool_bytes > 0 ? options.kv_pool_bytes : default_pool_bytes(device);
+  if (pool_bytes / block_bytes < 1) {
+    return Status::invalid_argument("kv_pool_bytes " + std::to_string(pool_bytes) +
+                                    " holds no KV block of this model (" +
+                                    std::to_string(block_bytes) + " bytes each)");
+  }
+  PCACHE_ASSIGN_OR_RETURN(impl->pool,
+                          BlockPool::create(config, dtype, device, pool_bytes / block_bytes));
+  const std::string& fingerprint = impl->checkpoint->fingerprint();
+  impl->prefixes = std::make_unique<PrefixCache>(
+      *impl->pool, XXH64(fingerprint.data(), fingerprint.size(), 0));
+  SchedulerOptions scheduling;
+  scheduling.max_step_tokens = options.max_batch_tokens;
+  scheduling.max_running = options.max_running;
+  impl->scheduler = std::make_unique<Scheduler>(*impl->model, *impl->pool, scheduling);
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
@@ -309,32 +266,22 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
   Generation gen;
   gen.timings.prompt_tokens = static_cast<int>(n);
   const auto start = Clock::now();
-  Impl::Lease lease;
-  PCACHE_RETURN_IF_ERROR(impl_->open_cache(n + options.max_tokens, lease));
-  KVCache& cache = *lease.cache;
-  int64_t reused = 0;
-  if (impl_->options.prefix_cache) {
-    PCACHE_ASSIGN_OR_RETURN(reused, impl_->reuse_prefix(prompt, cache));
-  }
+  SequenceRequest request(*impl_->pool);
+  // The last prompt token is always computed: its logits give the first answer token.
+  const int64_t reused =
+      impl_->options.prefix_cache ? impl_->prefixes->reuse(prompt, n - 1, request.context) : 0;
   gen.timings.cached_tokens = static_cast<int>(reused);
   gen.timings.assembly_ms = ms_since(start);
   gen.steps.push_back(
       {reused > 0 ? "load_state" : "reset", gen.timings.assembly_ms, static_cast<int>(reused)});
-
-  const auto prefill_start = Clock::now();
-  std::vector<int64_t> rest(prompt.begin() + reused, prompt.end()), positions(rest.size());
-  for (size_t i = 0; i < rest.size(); ++i) positions[i] = reused + static_cast<int64_t>(i);
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, impl_->forward_last(lease, rest, positions));
-  gen.timings.prefill_ms = ms_since(prefill_start);
-  gen.steps.push_back(
-      {reused > 0 ? "eval_prompt" : "eval", gen.timings.prefill_ms, static_cast<int>(n - reused)});
-  if (impl_->options.prefix_cache && reused < n - 1) {
-    const auto save_start = Clock::now();
-    impl_->remember_prefix(prompt, cache);
-    gen.steps.push_back({"save_state", ms_since(save_start), 0});
-  }
-  PCACHE_RETURN_IF_ERROR(
-      impl_->decode(lease, logits, n, options, std::nullopt, on_text, start, gen).status());
+  request.tokens.assign(prompt.begin() + reused, prompt.end());
+  for (int64_t i = reused; i < n; ++i) request.positions.push_back(i);
+  request.next_position = n;
+  request.sampling = options;
+  PCACHE_ASSIGN_OR_RETURN(SequenceResult r,
+                          impl_->execute(std::move(request), on_text, start,
+                                         reused > 0 ? "eval_prompt" : "eval", gen));
+  if (impl_->options.prefix_cache) impl_->prefixes->remember(*r.sequence);
   return gen;
 }
 
@@ -378,50 +325,36 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
   PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_text, file_name));
   Generation gen;
   const auto start = Clock::now();
-  Impl::Lease lease;
-  auto open_cache = [&](int64_t capacity) -> StatusOr<KVCache> {
-    PCACHE_RETURN_IF_ERROR(impl_->open_cache(capacity, lease));
-    KVCache c = std::move(*lease.cache);
-    lease.cache.reset();
-    return c;
-  };
-  std::vector<int64_t> tokens, positions;
-  int64_t next_position = 0;
+  SequenceRequest request(*impl_->pool);
   const int64_t room = options.sampling.max_tokens;
   if (options.use_cache) {
-    PCACHE_ASSIGN_OR_RETURN(
-        AssembledPrompt assembled,
-        impl_->prompts->assemble(prompt, options.read_only, false, room, open_cache));
-    lease.cache.emplace(std::move(assembled.cache));
-    tokens = std::move(assembled.tokens);
-    positions = std::move(assembled.positions);
-    next_position = assembled.next_position;
+    PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled,
+                            impl_->prompts->assemble(prompt, *impl_->pool, options.read_only,
+                                                     /*allow_empty=*/false, room));
+    request.context = std::move(assembled.sequence);
+    request.tokens = std::move(assembled.tokens);
+    request.positions = std::move(assembled.positions);
+    request.next_position = assembled.next_position;
     gen.timings.cached_tokens = static_cast<int>(assembled.cached_tokens);
     gen.timings.modules_reused = assembled.modules_reused;
     gen.timings.modules_encoded = assembled.modules_encoded;
   } else {
     PCACHE_ASSIGN_OR_RETURN(auto flat, impl_->prompts->flatten(prompt));
-    tokens = std::move(flat.tokens);
-    positions = std::move(flat.positions);
-    next_position = flat.next_position;
     PCACHE_RETURN_IF_ERROR(check_context(impl_->model->config(), prompt.location.to_string(),
-                                         next_position, room));
-    PCACHE_ASSIGN_OR_RETURN(KVCache empty, open_cache(static_cast<int64_t>(tokens.size()) + room));
-    lease.cache.emplace(std::move(empty));
+                                         flat.next_position, room));
+    request.tokens = std::move(flat.tokens);
+    request.positions = std::move(flat.positions);
+    request.next_position = flat.next_position;
   }
-  gen.timings.prompt_tokens = gen.timings.cached_tokens + static_cast<int>(tokens.size());
+  request.sampling = options.sampling;
+  gen.timings.prompt_tokens = gen.timings.cached_tokens + static_cast<int>(request.tokens.size());
   gen.timings.assembly_ms = ms_since(start);
   gen.steps.push_back({options.use_cache ? "load_state" : "reset", gen.timings.assembly_ms,
                        gen.timings.cached_tokens});
-
-  const auto prefill_start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, impl_->forward_last(lease, tokens, positions));
-  gen.timings.prefill_ms = ms_since(prefill_start);
-  gen.steps.push_back({options.use_cache ? "eval_prompt" : "eval", gen.timings.prefill_ms,
-                       static_cast<int>(tokens.size())});
-  PCACHE_RETURN_IF_ERROR(
-      impl_->decode(lease, logits, next_position, options.sampling, std::nullopt, on_text,
-                    start, gen).status());
+  PCACHE_RETURN_IF_ERROR(impl_
+                             ->execute(std::move(request), on_text, start,
+                                       options.use_cache ? "eval_prompt" : "eval", gen)
+                             .status());
   return gen;
 }
 

@@ -1,11 +1,13 @@
 // Engine: saved states (cache_prompt, completions, chat turns, fork, restore,
 // release) and snapshot files.
 #include <algorithm>
+#include <future>
 
 #include "pcache/engine.h"
 #include "runtime/engine_impl.h"
 #include "runtime/sampler.h"
 #include "runtime/snapshot.h"
+#include "cache/tensor_status.h"
 
 namespace pcache {
 namespace {
@@ -65,17 +67,21 @@ Status check_loaded_state(const std::string& path, const Snapshot& snap,
 
 // The file's view of a state and back. Only these two see both: the snapshot
 // format (snapshot.h) knows nothing of how a state keeps its K/V.
-Snapshot snapshot_of(const SavedState& state, const LlamaModel& model,
-                     const std::string& fingerprint) {
-  KVCache cache = state.materialize(model.new_cache(1));
+StatusOr<Snapshot> snapshot_of(const SavedState& state, const std::string& fingerprint) {
   Snapshot snap;
   snap.model_fingerprint = fingerprint;
-  snap.tokens = state.all_tokens();
-  snap.positions = state.all_positions();
-  for (int64_t l = 0; l < cache.num_layers(); ++l) {
-    snap.k.push_back(cache.keys(l)[0]);
-    snap.v.push_back(cache.values(l)[0]);
-  }
+  snap.tokens = state.tokens();
+  snap.positions = state.positions();
+  BlockPool& pool = state.pool();
+  PCACHE_RETURN_IF_ERROR(without_exceptions("gathering the state's K/V", [&] {
+    const at::Tensor slots = at::tensor(state.slots(), at::kLong).to(pool.keys(0).device());
+    for (int64_t l = 0; l < pool.num_layers(); ++l) {
+      // pool rows [n, Hkv, D] -> [Hkv, n, D]
+      snap.k.push_back(pool.keys(l).index_select(0, slots).transpose(0, 1).contiguous());
+      snap.v.push_back(pool.values(l).index_select(0, slots).transpose(0, 1).contiguous());
+    }
+    return Status::ok_status();
+  }));
   snap.last_logits = state.last_logits.to(at::kCPU, at::kFloat);
   snap.open_system_turn = state.open_system_turn;
   if (state.next_position() != snap.positions.back() + 1) {
@@ -85,14 +91,21 @@ Snapshot snapshot_of(const SavedState& state, const LlamaModel& model,
   return snap;
 }
 
-// `snap` (checked) as a state with no parent; its tensors are moved, not copied.
-std::shared_ptr<SavedState> state_of(Snapshot snap, at::Device device) {
-  auto state = std::make_shared<SavedState>();
-  state->k = std::move(snap.k);
-  state->v = std::move(snap.v);
-  state->tokens = std::move(snap.tokens);
-  state->positions = std::move(snap.positions);
-  state->last_logits = snap.last_logits.to(device);
+// `snap` (checked) as a state with no parent, its K/V written into new pool blocks.
+StatusOr<std::shared_ptr<SavedState>> state_of(const Snapshot& snap, BlockPool& pool) {
+  PagedSequence entries(pool);
+  PCACHE_RETURN_IF_ERROR(entries.append(snap.tokens, snap.positions));
+  PCACHE_RETURN_IF_ERROR(without_exceptions("writing the state's K/V", [&] {
+    const at::Tensor slots = at::tensor(entries.slots(), at::kLong).to(pool.keys(0).device());
+    for (int64_t l = 0; l < pool.num_layers(); ++l) {
+      at::Tensor k = pool.keys(l), v = pool.values(l);  // [slots, Hkv, D]
+      k.index_copy_(0, slots, snap.k[l].to(k.device(), k.scalar_type()).transpose(0, 1));
+      v.index_copy_(0, slots, snap.v[l].to(v.device(), v.scalar_type()).transpose(0, 1));
+    }
+    return Status::ok_status();
+  }));
+  auto state = std::make_shared<SavedState>(nullptr, std::move(entries));
+  state->last_logits = snap.last_logits.to(pool.keys(0).device());
   state->open_system_turn = snap.open_system_turn;
   state->resume_position = snap.resume_position;
   state->sampler = snap.sampler;
@@ -141,48 +154,59 @@ struct ChatFormat {
   }
 };
 
-Status Engine::Impl::load_state(const char* what, const SavedState& state, size_t new_tokens,
-                                int64_t max_tokens, Lease& lease, Generation& gen) const {
-  PCACHE_RETURN_IF_ERROR(check_context(model->config(), what,
-                                       state.next_position() + static_cast<int64_t>(new_tokens),
-                                       max_tokens));
+StatusOr<SequenceRequest> Engine::Impl::request_on_state(const char* what,
+                                                         const SavedState& state,
+                                                         const std::vector<int>& ids,
+                                                         int64_t room_after,
+                                                         Generation& gen) const {
+  const int64_t first = state.next_position(), n = static_cast<int64_t>(ids.size());
+  PCACHE_RETURN_IF_ERROR(check_context(model->config(), what, first + n, room_after));
   const auto start = Clock::now();
-  PCACHE_RETURN_IF_ERROR(
-      open_cache(state.length() + static_cast<int64_t>(new_tokens) + max_tokens, lease));
-  KVCache filled = state.materialize(std::move(*lease.cache));
-  lease.cache.emplace(std::move(filled));
+  SequenceRequest request(*pool);
+  request.context = state.share();
+  request.tokens = ids;
+  for (int64_t i = 0; i < n; ++i) request.positions.push_back(first + i);
+  request.next_position = first + n;
+  request.resume_sampler = state.sampler;
+  if (ids.empty()) request.first_logits = state.last_logits;
   gen.timings.assembly_ms = ms_since(start);
   gen.timings.cached_tokens = static_cast<int>(state.length());
-  gen.timings.prompt_tokens = static_cast<int>(state.length() + new_tokens);
+  gen.timings.prompt_tokens = static_cast<int>(state.length() + n);
   gen.steps.push_back({"load_state", gen.timings.assembly_ms, gen.timings.cached_tokens});
-  return Status::ok_status();
+  return request;
 }
 
-StatusOr<at::Tensor> Engine::Impl::extend(Lease& lease, const std::vector<int>& ids,
-                                          int64_t first_position) const {
-  std::vector<int64_t> tokens(ids.begin(), ids.end()), positions(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) positions[i] = first_position + static_cast<int64_t>(i);
-  return forward_last(lease, tokens, positions);
+StatusOr<std::shared_ptr<SavedState>> Engine::Impl::prefill_state(
+    SequenceRequest request, std::shared_ptr<const SavedState> parent) const {
+  request.prefill_only = true;
+  PCACHE_ASSIGN_OR_RETURN(SequenceResult r, scheduler->run(std::move(request)));
+  if (options.prefix_cache) prefixes->remember(*r.sequence);
+  auto state = std::make_shared<SavedState>(std::move(parent), std::move(*r.sequence));
+  state->last_logits = std::move(r.last_logits);
+  return state;
 }
 
 StatusOr<CachedPrompt> Engine::Impl::prefill_new_state(const std::vector<int>& ids,
                                                        bool open_system_turn) {
   CachedPrompt out;
   auto start = Clock::now();
-  PCACHE_RETURN_IF_ERROR(
-      check_context(model->config(), "cache_prompt", static_cast<int64_t>(ids.size()), 0));
-  Lease lease;
-  PCACHE_RETURN_IF_ERROR(open_cache(static_cast<int64_t>(ids.size()), lease));
-  const KVCache& cache = *lease.cache;
-  out.steps.push_back({"reset", ms_since(start), 0});
+  const int64_t n = static_cast<int64_t>(ids.size());
+  PCACHE_RETURN_IF_ERROR(check_context(model->config(), "cache_prompt", n, 0));
+  SequenceRequest request(*pool);
+  const int64_t reused = options.prefix_cache ? prefixes->reuse(ids, n - 1, request.context) : 0;
+  request.tokens.assign(ids.begin() + reused, ids.end());
+  for (int64_t i = reused; i < n; ++i) request.positions.push_back(i);
+  request.next_position = n;
+  out.steps.push_back({reused > 0 ? "load_state" : "reset", ms_since(start), static_cast<int>(reused)});
   start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, extend(lease, ids, 0));
-  out.steps.push_back({"eval", ms_since(start), static_cast<int>(ids.size())});
+  PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state,
+                          prefill_state(std::move(request), nullptr));
+  state->open_system_turn = open_system_turn;
+  out.steps.push_back({"eval", ms_since(start), static_cast<int>(n - reused)});
   start = Clock::now();
-  out.state =
-      states->add(extend_state(nullptr, cache, 0, ids, logits, std::nullopt, open_system_turn), 0);
+  out.state = states->add(std::move(state), 0);
   out.steps.push_back({"save_state", ms_since(start), 0});
-  out.tokens = static_cast<int>(ids.size());
+  out.tokens = static_cast<int>(n);
   return out;
 }
 
@@ -220,26 +244,30 @@ StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
   PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_xml, file_name));
   CachedPrompt out;
   auto start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(AssembledPrompt a, impl_->prompts->assemble(prompt, /*read_only=*/false,
-                                                                      /*allow_empty=*/true));
-  out.steps.push_back({"load_state", ms_since(start), static_cast<int>(a.cache_tokens.size())});
+  PCACHE_ASSIGN_OR_RETURN(AssembledPrompt a,
+                          impl_->prompts->assemble(prompt, *impl_->pool, /*read_only=*/false,
+                                                   /*allow_empty=*/true));
+  out.steps.push_back({"load_state", ms_since(start), static_cast<int>(a.cached_tokens)});
   start = Clock::now();
-  // A prompt of modules only (a chat's context) has no logits until a turn comes.
-  at::Tensor logits;
   const int64_t n = static_cast<int64_t>(a.tokens.size());
+  out.tokens = static_cast<int>(a.cached_tokens + n);
+  std::shared_ptr<SavedState> state;
   if (n > 0) {
-    PCACHE_ASSIGN_OR_RETURN(logits, impl_->model->forward_last(a.tokens, a.positions, a.cache));
+    SequenceRequest request(*impl_->pool);
+    request.context = std::move(a.sequence);
+    request.tokens = std::move(a.tokens);
+    request.positions = std::move(a.positions);
+    request.next_position = a.next_position;
+    PCACHE_ASSIGN_OR_RETURN(state, impl_->prefill_state(std::move(request), nullptr));
+  } else {
+    // A prompt of modules only (a chat's context) has no logits until a turn comes.
+    state = std::make_shared<SavedState>(nullptr, std::move(a.sequence));
   }
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(n)});
   start = Clock::now();
-  // The state's tokens follow the cache's order: the modules' tokens, then the computed ones.
-  std::vector<int> tokens = a.cache_tokens;
-  tokens.insert(tokens.end(), a.tokens.begin(), a.tokens.end());
-  auto state = extend_state(nullptr, a.cache, 0, tokens, logits, std::nullopt, false);
   state->resume_position = a.next_position;
   out.state = impl_->states->add(std::move(state), 0);
   out.steps.push_back({"save_state", ms_since(start), 0});
-  out.tokens = static_cast<int>(a.cache.length());
   return out;
 }
 
@@ -250,28 +278,19 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
   PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
   const std::vector<int> ids = tok->encode(text);
-  Generation gen;
-  const auto start = Clock::now();
-  Impl::Lease lease;
-  PCACHE_RETURN_IF_ERROR(
-      impl_->load_state("text_completion", *state, ids.size(), options.max_tokens, lease, gen));
-  at::Tensor logits = state->last_logits;
-  if (ids.empty() && !logits.defined()) {
+  if (ids.empty() && !state->last_logits.defined()) {
     return Status::invalid_argument(
         "text_completion: state " + std::to_string(id) +
         " has no logits yet (a prompt of modules only): give some text");
   }
-  const auto prefill_start = Clock::now();
-  if (!ids.empty()) {
-    PCACHE_ASSIGN_OR_RETURN(logits, impl_->extend(lease, ids, state->next_position()));
-  }
-  gen.timings.prefill_ms = ms_since(prefill_start);
-  gen.steps.push_back({"eval_prompt", gen.timings.prefill_ms, static_cast<int>(ids.size())});
-  PCACHE_RETURN_IF_ERROR(impl_
-                             ->decode(lease, logits,
-                                      state->next_position() + static_cast<int64_t>(ids.size()),
-                                      options, state->sampler, on_text, start, gen)
-                             .status());
+  Generation gen;
+  const auto start = Clock::now();
+  PCACHE_ASSIGN_OR_RETURN(SequenceRequest request,
+                          impl_->request_on_state("text_completion", *state, ids,
+                                                  options.max_tokens, gen));
+  request.sampling = options;
+  PCACHE_RETURN_IF_ERROR(
+      impl_->execute(std::move(request), on_text, start, "eval_prompt", gen).status());
   return gen;
 }
 
@@ -280,114 +299,28 @@ StatusOr<std::vector<Generation>> Engine::text_completion(StateId id,
                                                           const SamplingOptions& options) {
   PCACHE_RETURN_IF_ERROR(options.validate());
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
-  if (inputs.empty()) return std::vector<Generation>{};
-  const LlamaModel& model = *impl_->model;
-  const int64_t b = static_cast<int64_t>(inputs.size());
-  std::vector<std::vector<int>> ids;
-  int64_t longest = 1;
+  PCACHE_RETURN_IF_ERROR(impl_->states->get(id).status());
   for (size_t i = 0; i < inputs.size(); ++i) {
-    ids.push_back(tok->encode(inputs[i]));
-    if (ids.back().empty())
+    if (tok->encode(inputs[i]).empty())
       return Status::invalid_argument("text_completion: input " + std::to_string(i) + " is empty");
-    longest = std::max<int64_t>(longest, static_cast<int64_t>(ids.back().size()));
   }
-  PCACHE_RETURN_IF_ERROR(check_context(model.config(), "text_completion",
-                                       state->next_position() + longest, options.max_tokens));
-  const auto start = Clock::now();
-  KVCache cache = state->materialize(model.new_cache(b));
-  const double load_ms = ms_since(start);
-  const int64_t p = cache.length(), first = state->next_position();
-
-  // Inputs padded at the end to the longest; padding is masked out of every
-  // later step, so each row computes exactly what it would alone.
-  std::vector<int64_t> tokens(b * longest), positions(b * longest);
-  at::Tensor valid = at::ones({b, p + longest}, at::kBool);  // entries each row may attend to
-  for (int64_t r = 0; r < b; ++r) {
-    const int64_t n = static_cast<int64_t>(ids[r].size());
-    for (int64_t j = 0; j < longest; ++j) {
-      tokens[r * longest + j] = ids[r][std::min(j, n - 1)];
-      positions[r * longest + j] = first + j;
-    }
-    valid[r].narrow(0, p + n, longest - n).fill_(false);
+  // One call per input, all at once: the scheduler batches them (each with
+  // its own sampler, seeded as a lone run would be).
+  std::vector<std::future<StatusOr<Generation>>> runs;
+  for (const std::string& input : inputs) {
+    runs.push_back(std::async(std::launch::async, [this, id, &input, &options] {
+      return text_completion(id, input, options);
+    }));
   }
-  at::Tensor causal = at::ones({longest, longest}, at::kBool).tril();
-  at::Tensor mask =
-      at::cat({at::ones({longest, p}, at::kBool), causal}, 1).unsqueeze(0).repeat({b, 1, 1});
-  mask = mask.logical_and(valid.unsqueeze(1));
-  const auto prefill_start = Clock::now();
-  ForwardOptions o;
-  o.mask = mask;
-  PCACHE_ASSIGN_OR_RETURN(
-      at::Tensor logits,
-      model.forward(at::tensor(tokens, at::kLong).view({b, longest}),
-                    at::tensor(positions, at::kLong).view({b, longest}), cache, o));
-  const double prefill_ms = ms_since(prefill_start);
-
-  const ModelConfig& config = model.config();
-  std::vector<Generation> gens(b);
-  std::vector<Sampler> samplers(b, Sampler(options, state->sampler));
-  std::vector<TokenStreamDecoder> streams(b, TokenStreamDecoder(*tok));
-  std::vector<int> next(b);
-  std::vector<int64_t> next_pos(b);
-  std::vector<bool> done(b, false);
-  const auto sample_start = Clock::now();
-  for (int64_t r = 0; r < b; ++r) {
-    const int64_t n = static_cast<int64_t>(ids[r].size());
-    next[r] = samplers[r].sample(logits[r][n - 1]);
-    next_pos[r] = first + n;
-    gens[r].timings.prompt_tokens = static_cast<int>(p + n);
-    gens[r].timings.cached_tokens = static_cast<int>(p);
-    gens[r].timings.assembly_ms = load_ms;
-    gens[r].timings.prefill_ms = prefill_ms;
-    gens[r].timings.first_token_ms = ms_since(start);
+  std::vector<Generation> out;
+  Status first_error;
+  for (auto& run : runs) {
+    StatusOr<Generation> g = run.get();
+    if (!g.ok() && first_error.ok()) first_error = g.status();
+    if (g.ok()) out.push_back(std::move(g).value());
   }
-  auto is_eos = [&](int t) {
-    return std::find(config.eos_token_ids.begin(), config.eos_token_ids.end(), t) !=
-           config.eos_token_ids.end();
-  };
-  const auto decode_start = Clock::now();
-  for (;;) {
-    bool all_done = true;
-    for (int64_t r = 0; r < b; ++r) {
-      if (done[r]) continue;
-      if (options.stop_at_eos && is_eos(next[r])) {
-        gens[r].stop_reason = StopReason::kEos;
-        done[r] = true;
-        continue;
-      }
-      gens[r].tokens.push_back(next[r]);
-      gens[r].text += streams[r].push(next[r]);
-      if (static_cast<int>(gens[r].tokens.size()) >= options.max_tokens) {
-        gens[r].stop_reason = StopReason::kMaxTokens;
-        done[r] = true;
-        continue;
-      }
-      all_done = false;
-    }
-    if (all_done) break;
-    std::vector<int64_t> step_tokens(next.begin(), next.end());
-    valid = at::cat({valid, at::ones({b, 1}, at::kBool)}, 1);
-    ForwardOptions step;
-    step.mask = valid.unsqueeze(1);  // [B, 1, S]
-    PCACHE_ASSIGN_OR_RETURN(
-        at::Tensor out, model.forward(at::tensor(step_tokens, at::kLong).view({b, 1}),
-                                      at::tensor(next_pos, at::kLong).view({b, 1}), cache, step));
-    for (int64_t r = 0; r < b; ++r) {
-      ++next_pos[r];
-      if (!done[r]) next[r] = samplers[r].sample(out[r][0]);
-    }
-  }
-  const double decode_ms = ms_since(decode_start);
-  for (int64_t r = 0; r < b; ++r) {
-    gens[r].text += streams[r].flush();
-    gens[r].timings.generated_tokens = static_cast<int>(gens[r].tokens.size());
-    gens[r].timings.decode_ms = decode_ms;
-    gens[r].steps = {{"load_state", load_ms, static_cast<int>(p)},
-                     {"eval_prompt", prefill_ms, static_cast<int>(ids[r].size())},
-                     {"sample", ms_since(sample_start), gens[r].timings.generated_tokens}};
-  }
-  return gens;
+  if (!first_error.ok()) return first_error;
+  return out;
 }
 
 StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::string& user_turn,
@@ -428,33 +361,31 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
   ChatResult result;
   Generation& gen = result.generation;
   const auto start = Clock::now();
-  Impl::Lease lease;
   // Room for the closing eos too.
-  PCACHE_RETURN_IF_ERROR(impl_->load_state("chat_completion (and the turn's closing eos)", *state,
-                                           ids.size(), int64_t{options.max_tokens} + 1, lease,
-                                           gen));
-  KVCache& cache = *lease.cache;
-  const auto prefill_start = Clock::now();
-  int64_t pos = state->next_position();
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor logits, impl_->extend(lease, ids, pos));
-  pos += static_cast<int64_t>(ids.size());
-  gen.timings.prefill_ms = ms_since(prefill_start);
-  gen.steps.push_back({"eval_prompt", gen.timings.prefill_ms, static_cast<int>(ids.size())});
-  PCACHE_ASSIGN_OR_RETURN(SamplerState sampler, impl_->decode(lease, logits, pos, options,
-                                                              state->sampler, on_text, start, gen));
+  PCACHE_ASSIGN_OR_RETURN(SequenceRequest request,
+                          impl_->request_on_state("chat_completion (and the turn's closing eos)",
+                                                  *state, ids, int64_t{options.max_tokens} + 1, gen));
+  request.sampling = options;
+  PCACHE_ASSIGN_OR_RETURN(SequenceResult answer,
+                          impl_->execute(std::move(request), on_text, start, "eval_prompt", gen));
 
-  // Close the turn with eos; the answer's last token may not be in the cache
-  // yet (decoding stops before feeding it when the budget runs out).
+  // Close the turn with eos; the answer's last token is not in the sequence
+  // yet (a token is fed only when the next one is asked for).
   const auto save_start = Clock::now();
-  const int64_t fed = cache.length() - state->length() - static_cast<int64_t>(ids.size());
-  pos = state->next_position() + static_cast<int64_t>(ids.size()) + fed;
-  std::vector<int> closing(gen.tokens.begin() + fed, gen.tokens.end());
-  closing.push_back(tok->eos_id());
-  PCACHE_ASSIGN_OR_RETURN(at::Tensor last, impl_->extend(lease, closing, pos));
-  std::vector<int> turn = concat(concat(ids, gen.tokens), {tok->eos_id()});
-  result.state = impl_->states->add(extend_state(state, cache, state->length(), turn, last,
-                                                 sampler, /*open_system_turn=*/false),
-                                    id);
+  const int64_t turn_start = state->next_position() + static_cast<int64_t>(ids.size());
+  const int64_t fed = answer.sequence->length() - state->length() - static_cast<int64_t>(ids.size());
+  SequenceRequest closing(*impl_->pool);
+  closing.context = std::move(*answer.sequence);
+  closing.tokens.assign(gen.tokens.begin() + fed, gen.tokens.end());
+  closing.tokens.push_back(tok->eos_id());
+  for (size_t i = 0; i < closing.tokens.size(); ++i) {
+    closing.positions.push_back(turn_start + fed + static_cast<int64_t>(i));
+  }
+  closing.next_position = closing.positions.back() + 1;
+  PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> next,
+                          impl_->prefill_state(std::move(closing), state));
+  next->sampler = answer.sampler;
+  result.state = impl_->states->add(std::move(next), id);
   gen.steps.push_back({"save_state", ms_since(save_start), 0});
   return result;
 }
@@ -488,8 +419,8 @@ Status Engine::save(StateId id, const std::string& path, bool int8) const {
     return Status::failed_precondition("save: state " + std::to_string(id) +
                                        " has no logits yet (a prompt of modules only)");
   }
-  return write_snapshot(path, snapshot_of(*state, *impl_->model, impl_->checkpoint->fingerprint()),
-                        int8 ? SnapshotCompression::kInt8 : SnapshotCompression::kNone);
+  PCACHE_ASSIGN_OR_RETURN(Snapshot snap, snapshot_of(*state, impl_->checkpoint->fingerprint()));
+  return write_snapshot(path, snap, int8 ? SnapshotCompression::kInt8 : SnapshotCompression::kNone);
 }
 
 StatusOr<StateId> Engine::load(const std::string& path) {
@@ -502,7 +433,8 @@ StatusOr<StateId> Engine::load(const std::string& path) {
     return Status::corruption(path + ": shapes do not fit this model");
   }
   PCACHE_RETURN_IF_ERROR(check_loaded_state(path, snap, c));
-  return impl_->states->add(state_of(std::move(snap), impl_->model->device()), 0);
+  PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state, state_of(snap, *impl_->pool));
+  return impl_->states->add(std::move(state), 0);
 }
 
 }  // namespace pcache

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "model/model_config.h"
+#include "runtime/module_blocks.h"
 
 namespace pcache {
 namespace {
@@ -92,11 +93,15 @@ ModuleKey PromptCache::key_of(const CompiledSchema& s, int module, uint64_t cont
   return ModuleKey{fingerprint_, s.schema.name, s.layout.modules[module].path, content};
 }
 
+ModuleKey PromptCache::key_of(const CompiledSchema& s, int module) const {
+  return key_of(s, module, ModuleEncoder(model_, s.layout, s.schema.mode).content_hash(module));
+}
+
 StatusOr<std::shared_ptr<const ModuleKV>> PromptCache::fetch(const CompiledSchema& s, int module,
                                                              bool read_only,
                                                              std::vector<int>* produced) {
   ModuleEncoder encoder(model_, s.layout, s.schema.mode);
-  const ModuleKey key = key_of(s, module, encoder.content_hash(module));
+  const ModuleKey key = key_of(s, module);
   PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<const ModuleKV> hit, store_.get(key));
   produced->clear();
   // An entry that is not m's is encoded again, and replaced unless read_only.
@@ -201,7 +206,8 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return p.positions[a] < p.positions[b]; });
-  std::vector<int64_t> tokens, positions;
+  std::vector<int> tokens;
+  std::vector<int64_t> positions;
   for (size_t i : order) {
     tokens.push_back(p.tokens[i]);
     positions.push_back(p.positions[i]);
@@ -214,91 +220,32 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
   return p;
 }
 
-StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, bool read_only,
-                                                bool allow_empty, int64_t extra_room,
-                                                const CacheSource& open_cache) {
+StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, BlockPool& pool,
+                                                bool read_only, bool allow_empty,
+                                                int64_t extra_room) {
   PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt, allow_empty));
   PCACHE_RETURN_IF_ERROR(
       check_context(model_.config(), prompt.location.to_string(), p.next_position, extra_room));
-  AssembledPrompt out{
-      model_.new_cache(1), {}, std::move(p.tokens), std::move(p.positions), p.next_position};
-  std::vector<std::shared_ptr<const ModuleKV>> parts;
-  int64_t total = 0;
+  AssembledPrompt out(pool);
+  out.tokens = std::move(p.tokens);
+  out.positions = std::move(p.positions);
+  out.next_position = p.next_position;
+  ModuleEncoder encoder(model_, p.compiled->layout, p.compiled->schema.mode);
   for (int m : p.cached_modules) {
+    std::vector<int> tokens;
+    std::vector<int64_t> positions;
+    encoder.own_entries(m, &tokens, &positions);
+    if (tokens.empty()) continue;
+    const uint64_t name = module_blocks_hash(key_of(*p.compiled, m));
+    out.cached_tokens += static_cast<int64_t>(tokens.size());
+    if (append_pooled_module(pool, name, tokens, positions, out.sequence)) {
+      ++out.modules_reused;
+      continue;
+    }
     std::vector<int> produced;
     PCACHE_ASSIGN_OR_RETURN(auto kv, fetch(*p.compiled, m, read_only, &produced));
     (produced.empty() ? out.modules_reused : out.modules_encoded)++;
-    total += static_cast<int64_t>(kv->tokens.size());
-    if (!kv->tokens.empty()) parts.push_back(std::move(kv));
-  }
-  out.cached_tokens = total;
-  // One allocation for the modules, the tokens to compute and what follows,
-  // so that neither prefill nor decoding moves the assembled states again.
-  const int64_t room = total + static_cast<int64_t>(out.tokens.size()) + extra_room;
-  if (open_cache) {
-    PCACHE_ASSIGN_OR_RETURN(out.cache, open_cache(room));
-  }
-  try {
-    if (!open_cache) out.cache.reserve(room);
-    if (total == 0) return out;
-    // Modules whose positions do not interleave are copied in position order,
-    // one copy per module and layer, straight into the cache.
-    std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) {
-      return a->positions.front() < b->positions.front();
-    });
-    bool in_order = true;
-    for (size_t i = 0; i < parts.size() && in_order; ++i) {
-      const auto& ps = parts[i]->positions;
-      in_order = std::is_sorted(ps.begin(), ps.end()) &&
-                 (i == 0 || parts[i - 1]->positions.back() < ps.front());
-    }
-    const int64_t layers = model_.config().num_layers;
-    if (in_order) {
-      for (const auto& kv : parts) {
-        at::Tensor positions =
-            at::tensor(kv->positions, at::kLong).unsqueeze(0).to(model_.device());
-        at::Tensor k_all = packed_layers(kv->k), v_all = packed_layers(kv->v);  // [L, Hkv, T, D]
-        if (k_all.defined() && v_all.defined()) {
-          out.cache.append_packed(k_all.unsqueeze(1), v_all.unsqueeze(1),
-                                  positions);  // one copy a side
-        } else {
-          std::vector<at::Tensor> ks, vs;
-          for (int64_t l = 0; l < layers; ++l) {
-            ks.push_back(kv->k[l].unsqueeze(0));  // [1, Hkv, T, D]
-            vs.push_back(kv->v[l].unsqueeze(0));
-          }
-          out.cache.append(ks, vs, positions);
-        }
-        out.cache_tokens.insert(out.cache_tokens.end(), kv->tokens.begin(), kv->tokens.end());
-      }
-      return out;
-    }
-    // Otherwise one gather per layer: concatenate the modules, then order by position.
-    std::vector<int64_t> positions, ids;
-    for (const auto& kv : parts) {
-      positions.insert(positions.end(), kv->positions.begin(), kv->positions.end());
-      ids.insert(ids.end(), kv->tokens.begin(), kv->tokens.end());
-    }
-    at::Tensor pos = at::tensor(positions, at::kLong);
-    at::Tensor host_order = pos.argsort();
-    const int64_t* o = host_order.data_ptr<int64_t>();
-    for (int64_t i = 0; i < total; ++i) out.cache_tokens.push_back(static_cast<int>(ids[o[i]]));
-    at::Tensor order = host_order.to(model_.device());
-    std::vector<at::Tensor> ks, vs;
-    for (int64_t l = 0; l < layers; ++l) {
-      std::vector<at::Tensor> k_parts, v_parts;
-      for (const auto& kv : parts) {
-        k_parts.push_back(kv->k[l]);
-        v_parts.push_back(kv->v[l]);
-      }
-      // [Hkv, T, D] pieces -> [1, Hkv, total, D] in position order
-      ks.push_back(at::cat(k_parts, 1).index_select(1, order).unsqueeze(0));
-      vs.push_back(at::cat(v_parts, 1).index_select(1, order).unsqueeze(0));
-    }
-    out.cache.append(ks, vs, pos.index_select(0, order.cpu()).unsqueeze(0).to(model_.device()));
-  } catch (const c10::Error& e) {
-    return Status::resource_exhausted(std::string("assembling cached states: ") +
-                                      e.what_without_backtrace());
+    PCACHE_RETURN_IF_ERROR(append_module(pool, name, *kv, !read_only, out.sequence));
   }
   return out;
 }

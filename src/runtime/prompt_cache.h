@@ -17,7 +17,9 @@
 #include "cache/module_store.h"
 #include "compiler/encoder.h"
 #include "compiler/layout.h"
+#include "model/block_pool.h"
 #include "model/llama.h"
+#include "model/paged_sequence.h"
 #include "pcache/generation.h"
 #include "pcache/tokenizer.h"
 #include "pml/pml.h"
@@ -29,13 +31,15 @@ struct CompiledSchema {
   Layout layout;  // points into `schema`
 };
 
-// A prompt ready for prefill: `cache` holds the imported states; `tokens` at
-// `positions` (ascending) are the parameter values, uncached modules and new
-// text to compute, attending to the whole cache and causally among themselves.
+// A prompt ready for prefill: `sequence` holds the imported modules'
+// entries (their pool blocks, shared); `tokens` at `positions` (ascending)
+// are the parameter values, uncached modules and new text to compute,
+// attending to every entry and causally among themselves.
 struct AssembledPrompt {
-  KVCache cache;
-  std::vector<int> cache_tokens;  // token ids of the cache's entries, in its order
-  std::vector<int64_t> tokens, positions;
+  explicit AssembledPrompt(BlockPool& pool) : sequence(pool) {}
+  PagedSequence sequence;
+  std::vector<int> tokens;
+  std::vector<int64_t> positions;
   // Where decoding (or any text added later) goes on: after everything the
   // prompt holds, and never before the schema's total length.
   int64_t next_position = 0;
@@ -56,19 +60,19 @@ class PromptCache {
   // Encodes and stores every cacheable module of a schema that is missing.
   StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name);
 
-  // Binds the prompt to its schema, gathers the modules' states (encoding
-  // missing ones; storing them unless read_only) and lists what is left.
-  // Unless allow_empty, a prompt with nothing left to compute is an error.
-  // The cache has room for the tokens to compute plus `extra_room` more; it
-  // comes from `open_cache` (given that capacity) when one is passed.
-  using CacheSource = std::function<StatusOr<KVCache>(int64_t capacity)>;
-  StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, bool read_only, bool allow_empty = false,
-                                     int64_t extra_room = 0, const CacheSource& open_cache = {});
+  // Binds the prompt to its schema, appends the modules' blocks from `pool`
+  // (zero copy when the pool holds them; else written from the store, or
+  // encoded and stored unless read_only: module_blocks.h) and lists what is
+  // left. Unless allow_empty, a prompt with nothing left to compute is an
+  // error. The prompt and `extra_room` tokens after it must fit the context.
+  StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, BlockPool& pool, bool read_only,
+                                     bool allow_empty = false, int64_t extra_room = 0);
 
   // The same tokens at the same positions, without any cache: the baseline
   // (`pcache run --no-cache`). Sorted by position; next_position as assemble's.
   struct Flat {
-    std::vector<int64_t> tokens, positions;
+    std::vector<int> tokens;
+    std::vector<int64_t> positions;
     int64_t next_position = 0;
   };
   StatusOr<Flat> flatten(const pml::Prompt& prompt) const;
@@ -78,11 +82,13 @@ class PromptCache {
   struct Plan {
     std::shared_ptr<const CompiledSchema> compiled;
     std::vector<int> cached_modules;                 // layout indices, with tokens
-    std::vector<int64_t> tokens, positions;          // to compute (sorted by position)
+    std::vector<int> tokens;                         // to compute (sorted by position)
+    std::vector<int64_t> positions;
     int64_t next_position = 0;
   };
   StatusOr<Plan> plan(const pml::Prompt& prompt, bool allow_empty = false) const;
   ModuleKey key_of(const CompiledSchema& s, int module, uint64_t content) const;
+  ModuleKey key_of(const CompiledSchema& s, int module) const;
   // The module's states from the store, or encoded now (and stored unless
   // read_only); `produced` lists the modules an encoding yielded (empty on a hit).
   StatusOr<std::shared_ptr<const ModuleKV>> fetch(const CompiledSchema& s, int module, bool read_only,

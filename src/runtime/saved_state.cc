@@ -4,78 +4,36 @@
 
 namespace pcache {
 
+namespace {
+
+int64_t bytes_per_block(const BlockPool& pool) { return pool.stats().bytes / pool.num_blocks(); }
+
+}  // namespace
+
+SavedState::SavedState(std::shared_ptr<const SavedState> parent, PagedSequence entries)
+    : parent_(std::move(parent)), entries_(entries.share()) {}
+
+PagedSequence SavedState::share() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.share();
+}
+
 int64_t SavedState::own_bytes() const {
-  int64_t n = 0;
-  for (size_t l = 0; l < k.size(); ++l) n += (k[l].numel() + v[l].numel()) * static_cast<int64_t>(k[l].element_size());
-  return n;
+  const std::vector<int32_t>& mine = entries_.blocks();
+  std::vector<int32_t> theirs = parent_ ? parent_->entries_.blocks() : std::vector<int32_t>{};
+  std::sort(theirs.begin(), theirs.end());
+  int64_t own = 0;
+  for (int32_t b : mine) own += std::binary_search(theirs.begin(), theirs.end(), b) ? 0 : 1;
+  return own * bytes_per_block(pool());
 }
 
 int64_t SavedState::total_bytes() const {
-  int64_t n = 0;
-  for (const SavedState* s = this; s; s = s->parent.get()) n += s->own_bytes();
-  return n;
+  return static_cast<int64_t>(entries_.blocks().size()) * bytes_per_block(pool());
 }
 
 int64_t SavedState::next_position() const {
-  for (const SavedState* s = this; s; s = s->parent.get()) {
-    if (s->resume_position >= 0) return s->resume_position;
-    if (!s->positions.empty()) return s->positions.back() + 1;
-  }
-  return 0;
-}
-
-std::vector<int> SavedState::all_tokens() const {
-  std::vector<int> out = parent ? parent->all_tokens() : std::vector<int>{};
-  out.insert(out.end(), tokens.begin(), tokens.end());
-  return out;
-}
-
-std::vector<int64_t> SavedState::all_positions() const {
-  std::vector<int64_t> out = parent ? parent->all_positions() : std::vector<int64_t>{};
-  out.insert(out.end(), positions.begin(), positions.end());
-  return out;
-}
-
-KVCache SavedState::materialize(KVCache cache) const {
-  const int64_t batch = cache.batch();
-  std::vector<const SavedState*> chain;
-  for (const SavedState* s = this; s; s = s->parent.get()) chain.push_back(s);
-  std::reverse(chain.begin(), chain.end());
-  cache.reserve(length());
-  for (const SavedState* s : chain) {
-    if (s->tokens.empty()) continue;
-    std::vector<at::Tensor> ks, vs;
-    for (size_t l = 0; l < s->k.size(); ++l) {
-      ks.push_back(s->k[l].unsqueeze(0).expand({batch, -1, -1, -1}));  // [B, Hkv, n, D]
-      vs.push_back(s->v[l].unsqueeze(0).expand({batch, -1, -1, -1}));
-    }
-    at::Tensor pos = at::tensor(s->positions, at::kLong).unsqueeze(0).expand({batch, -1}).to(cache.device());
-    cache.append(ks, vs, pos);
-  }
-  return cache;
-}
-
-std::shared_ptr<SavedState> extend_state(std::shared_ptr<const SavedState> parent, const KVCache& cache,
-                                               int64_t from, const std::vector<int>& tokens,
-                                               at::Tensor last_logits,
-                                               std::optional<SamplerState> sampler,
-                                               bool open_system_turn) {
-  auto s = std::make_shared<SavedState>();
-  const int64_t n = cache.length() - from;
-  s->parent_length = parent ? parent->length() : 0;
-  s->parent = std::move(parent);
-  for (int64_t l = 0; l < cache.num_layers(); ++l) {
-    // Copies: the cache's buffers are reused and outgrow the state.
-    s->k.push_back(cache.keys(l)[0].narrow(1, from, n).clone());
-    s->v.push_back(cache.values(l)[0].narrow(1, from, n).clone());
-  }
-  at::Tensor pos = cache.positions()[0].narrow(0, from, n).cpu();
-  s->positions.assign(pos.data_ptr<int64_t>(), pos.data_ptr<int64_t>() + n);
-  s->tokens = tokens;
-  s->last_logits = std::move(last_logits);
-  s->sampler = sampler;
-  s->open_system_turn = open_system_turn;
-  return s;
+  if (resume_position >= 0) return resume_position;
+  return positions().empty() ? 0 : positions().back() + 1;
 }
 
 StateId StateTable::add(std::shared_ptr<const SavedState> state, StateId parent) {

@@ -1,9 +1,11 @@
 // SavedState: an immutable prompt or conversation state, and StateTable, the
 // engine's live states with least-recently-used eviction.
 //
-// A state holds only what it added on top of its parent (K/V, tokens,
-// positions) and a reference to the parent, so a fork or a next turn never
-// copies what it shares.
+// A state's K/V are blocks of the engine's BlockPool, shared with the state
+// it extends, its forks and every request running on it: a fork or a next
+// turn never copies what it shares (only a partial last block is copied, by
+// whichever sequence writes after it first). Blocks stay in use while a
+// state or a request refers to them.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -17,45 +19,46 @@
 #include <string>
 #include <vector>
 
-#include "model/kv_cache.h"
+#include "model/paged_sequence.h"
 #include "pcache/states.h"
 #include "runtime/sampler.h"
 
 namespace pcache {
 
-struct SavedState {
-  std::shared_ptr<const SavedState> parent;
-  int64_t parent_length = 0;       // entries of the whole parent chain
-  std::vector<at::Tensor> k, v;    // own entries, per layer [Hkv, n, D]
-  std::vector<int> tokens;         // own tokens [n]
-  std::vector<int64_t> positions;  // own positions [n]
-  at::Tensor last_logits;          // [V] float32, after the last token
+class SavedState {
+ public:
+  // `entries`: every entry of the state (its own and those it shares).
+  SavedState(std::shared_ptr<const SavedState> parent, PagedSequence entries);
+
+  // A sequence sharing every block of the state, to run a request on.
+  PagedSequence share() const;
+
+  const std::shared_ptr<const SavedState>& parent() const { return parent_; }
+  int64_t length() const { return entries_.length(); }
+  const std::vector<int>& tokens() const { return entries_.tokens(); }
+  const std::vector<int64_t>& positions() const { return entries_.positions(); }
+  std::vector<int64_t> slots() const { return entries_.slots(); }
+  BlockPool& pool() const { return entries_.pool(); }
+  // Pool bytes of the blocks this state holds that its parent does not, and of all its blocks.
+  int64_t own_bytes() const;
+  int64_t total_bytes() const;
+  // Where what follows goes: resume_position when set, else after the last entry.
+  int64_t next_position() const;
+
+  at::Tensor last_logits;  // [V] float32, after the last entry (undefined: a prompt of modules only)
   // The sampler after the answer that ended this state (chat turns), which a
   // continuation with the same seed resumes; none for a prompt.
   std::optional<SamplerState> sampler;
-  bool open_system_turn = false;   // chat: a system prompt opened a turn the first user line continues
-  // Where what follows goes, when not right after the last own entry: a PML
+  bool open_system_turn = false;  // chat: a system prompt opened a turn the first user line continues
+  // Where what follows goes, when not right after the last entry: a PML
   // prompt's new text starts after the whole schema. -1: after the last entry.
   int64_t resume_position = -1;
 
-  int64_t length() const { return parent_length + static_cast<int64_t>(tokens.size()); }
-  int64_t own_bytes() const;
-  int64_t total_bytes() const;
-  int64_t next_position() const;
-  std::vector<int> all_tokens() const;
-  std::vector<int64_t> all_positions() const;
-  // Fills `empty` (a fresh cache of any batch size) with the whole chain in
-  // every row (one copy) and returns it.
-  KVCache materialize(KVCache empty) const;
+ private:
+  const std::shared_ptr<const SavedState> parent_;
+  mutable std::mutex mu_;  // share() marks the tail shared
+  mutable PagedSequence entries_;
 };
-
-// Builds the state that extends `parent` with entries [from, cache.length())
-// of `cache` (row 0), copied out of the cache's buffers.
-std::shared_ptr<SavedState> extend_state(std::shared_ptr<const SavedState> parent, const KVCache& cache,
-                                               int64_t from, const std::vector<int>& tokens,
-                                               at::Tensor last_logits,
-                                               std::optional<SamplerState> sampler,
-                                               bool open_system_turn);
 
 class StateTable {
  public:

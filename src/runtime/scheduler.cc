@@ -5,7 +5,6 @@
 #include <optional>
 #include <utility>
 
-#include "runtime/sampler.h"
 
 namespace pcache {
 namespace {
@@ -24,12 +23,12 @@ bool is_eos(const ModelConfig& c, int id) {
 
 // A request from its submission to its end. Only the loop thread touches it
 // after submit(), except `cancelled` (under the scheduler's mutex).
-struct Scheduler::Active {
+struct Scheduler::Active : std::enable_shared_from_this<Active> {
   Active(Handle h, SequenceRequest r, std::function<void(StatusOr<SequenceResult>)> d)
       : handle(h),
         request(std::move(r)),
         done(std::move(d)),
-        sampler(request.sampling),
+        sampler(request.sampling, request.resume_sampler),
         context_length(request.context.length()),
         pending_tokens(request.tokens),
         pending_positions(request.positions),
@@ -75,7 +74,8 @@ Scheduler::Handle Scheduler::submit(SequenceRequest request,
                                     std::function<void(StatusOr<SequenceResult>)> done) {
   std::unique_lock<std::mutex> lock(mu_);
   const Handle h = next_handle_++;
-  if (request.tokens.empty() || request.tokens.size() != request.positions.size()) {
+  const bool from_logits = request.first_logits.defined() && !request.prefill_only;
+  if ((request.tokens.empty() && !from_logits) || request.tokens.size() != request.positions.size()) {
     lock.unlock();
     done(Status::invalid_argument("scheduler: a request computes at least one token (got " +
                                   std::to_string(request.tokens.size()) + " tokens, " +
@@ -114,7 +114,7 @@ SchedulerStats Scheduler::stats() const {
 // The result of a request that ends now: its sequence and sampler state handed over.
 static SequenceResult take_result(SequenceResult& r, PagedSequence& seq, const Sampler& sampler) {
   r.sequence = std::make_unique<PagedSequence>(std::move(seq));
-  r.sampler_state = sampler.state();
+  r.sampler = sampler.state();
   return std::move(r);
 }
 
@@ -262,9 +262,18 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
     }
   }
   // Admission, first come first served, while the budget and the pool allow.
+  std::vector<std::shared_ptr<Active>> sample_first;
   while (budget > 0 && !waiting_.empty() &&
          static_cast<int64_t>(running_.size()) < options_.max_running) {
     std::shared_ptr<Active> a = waiting_.front();
+    if (!a->started && a->pending_tokens.empty()) {  // nothing to compute before its first token
+      waiting_.pop_front();
+      a->started = true;
+      a->result.queued_ms = ms_between(a->submitted, Clock::now());
+      running_.push_back(a);
+      sample_first.push_back(a);
+      continue;
+    }
     Status s = append_next(*a, budget);
     if (!s.ok()) {
       bool give_up = s.code() != StatusCode::kResourceExhausted;
@@ -303,6 +312,46 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
   if (!batch.empty()) ++stats_.steps;
   lock.unlock();
 
+  // Samples the token after `logits` for `a`; true when `a` ends with it.
+  auto sample_next = [&](Active& a, const at::Tensor& logits) {
+    const int next = a.sampler.sample(logits);
+    if (a.result.tokens.empty()) {
+      a.first_token_at = Clock::now();
+      a.result.first_token_ms = ms_between(a.submitted, a.first_token_at);
+    }
+    bool stop = false;
+    if (a.request.sampling.stop_at_eos && is_eos(config, next)) {
+      a.result.stop_reason = StopReason::kEos;
+      stop = true;
+    } else {
+      a.result.tokens.push_back(next);
+      a.next_token = next;
+      if (a.request.on_token && !a.request.on_token(next)) {
+        a.result.stop_reason = StopReason::kCallback;
+        stop = true;
+      } else if (static_cast<int>(a.result.tokens.size()) >= a.request.sampling.max_tokens) {
+        a.result.stop_reason = StopReason::kMaxTokens;
+        stop = true;
+      }
+    }
+    if (stop) {
+      if (a.result.tokens.size() > 1) a.result.decode_ms = ms_between(a.first_token_at, Clock::now());
+      end_with(a.shared_from_this(), take_result(a.result, a.sequence(), a.sampler));
+    }
+    return stop;
+  };
+  // Admitted requests whose first token comes from the logits they were given.
+  if (!sample_first.empty()) {
+    std::vector<std::shared_ptr<Active>> gone;
+    for (auto& a : sample_first) {
+      a->result.last_logits = a->request.first_logits;
+      if (sample_next(*a, a->request.first_logits)) gone.push_back(a);
+    }
+    lock.lock();
+    for (auto& a : gone) running_.erase(std::find(running_.begin(), running_.end(), a));
+    lock.unlock();
+  }
+
   if (!batch.empty()) {
     std::vector<PagedInput> inputs;
     for (auto& a : batch) inputs.push_back({&a->sequence(), a->appended, false});
@@ -338,38 +387,14 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
         gone.push_back(a);
         continue;
       }
-      const int next = a->sampler.sample(a->result.last_logits);
-      if (a->result.tokens.empty()) {
-        a->first_token_at = Clock::now();
-        a->result.first_token_ms = ms_between(a->submitted, a->first_token_at);
-      }
-      bool stop = false;
-      if (a->request.sampling.stop_at_eos && is_eos(config, next)) {
-        a->result.stop_reason = StopReason::kEos;
-        stop = true;
-      } else {
-        a->result.tokens.push_back(next);
-        a->next_token = next;
-        if (a->request.on_token && !a->request.on_token(next)) {
-          a->result.stop_reason = StopReason::kCallback;
-          stop = true;
-        } else if (static_cast<int>(a->result.tokens.size()) >= a->request.sampling.max_tokens) {
-          a->result.stop_reason = StopReason::kMaxTokens;
-          stop = true;
-        }
-      }
-      if (stop) {
-        if (a->result.tokens.size() > 1) a->result.decode_ms = ms_between(a->first_token_at, Clock::now());
-        end_with(a, take_result(a->result, a->sequence(), a->sampler));
-        gone.push_back(a);
-      }
+      if (sample_next(*a, a->result.last_logits)) gone.push_back(a);
     }
     lock.lock();
     for (auto& a : gone) running_.erase(std::find(running_.begin(), running_.end(), a));
     stats_.running = static_cast<int64_t>(running_.size());
     lock.unlock();
   }
-  const bool ran = !batch.empty() || !ended.empty();
+  const bool ran = !batch.empty() || !ended.empty() || !sample_first.empty();
   for (auto& [a, r] : ended) a->done(std::move(r));
   return ran;
 }

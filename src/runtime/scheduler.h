@@ -27,13 +27,15 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "model/llama.h"
 #include "model/paged_sequence.h"
-#include "pcache/engine.h"
+#include "pcache/generation.h"
+#include "runtime/sampler.h"
 
 namespace pcache {
 
@@ -58,6 +60,11 @@ struct SequenceRequest {
   std::vector<int64_t> positions;
   int64_t next_position = 0;
   SamplingOptions sampling;
+  // The sampler of the state this request continues (Sampler says when it resumes).
+  std::optional<SamplerState> resume_sampler;
+  // The logits after `context` when `tokens` is empty: the first token is
+  // sampled from them, with nothing computed first (a state's continuation).
+  at::Tensor first_logits;
   // Only compute the tokens: no sampling (a state's prefill). The result's
   // last_logits are then those after the last token.
   bool prefill_only = false;
@@ -74,7 +81,7 @@ struct SequenceResult {
   // generated token that was fed back (all but the last).
   std::unique_ptr<PagedSequence> sequence;
   at::Tensor last_logits;     // [V] float32: after the sequence's last entry
-  std::string sampler_state;  // Sampler::state() at the end
+  SamplerState sampler;       // Sampler::state() at the end
   double queued_ms = 0;       // from submit to the first step that ran it
   double first_token_ms = 0;  // from submit to the first generated token (or the prefill's end)
   double decode_ms = 0;       // every token after the first
