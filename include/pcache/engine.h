@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "pcache/cache_stats.h"
+#include "pcache/serving_stats.h"
 #include "pcache/engine_options.h"
 #include "pcache/generation.h"
 #include "pcache/reference_report.h"
@@ -80,6 +81,8 @@ class Engine {
   // ResourceExhausted beyond max_pinned_share of the device budget.
   Status pin(const std::string& schema_name, const std::string& module = "");
   CacheStats cache_stats() const;
+  ServingStats serving_stats() const;
+  void reset_peak_serving() const;  // peak_blocks_in_use starts again from now
 
   // "cpu" or "cuda:N"; the GPU's name ("cpu" on the CPU); the libraries built
   // in ("libtorch 2.11.0, CUDA 13.0"); device memory; waits for queued work.

@@ -60,6 +60,8 @@ struct BenchOptions {
   int64_t device_cache_bytes = 32ll << 30;  // every module stays on the device
   std::string out;                          // JSON file ("" = stdout)
   std::string name;                         // model name in the JSON
+  // "1,4,16,64": requests at once (bench_concurrency.h) instead of the TTFT table.
+  std::string concurrency;
 };
 int run_bench(CommonOptions& common, const BenchOptions& options);
 

@@ -280,6 +280,10 @@ int main(int argc, char** argv) {
   bn->add_option("--decode-repeats", bench_options.decode_repeats, "timed decodes")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
+  bn->add_option("--concurrency", bench_options.concurrency,
+                 "requests at once, e.g. 1,4,16,64: each a prompt over one shared module of the "
+                 "first --module-tokens plus its own question of the first --new-tokens, "
+                 "generating --decode-tokens; reports TTFT, time per token, output tokens/s");
   bn->add_option("--out", bench_options.out, "JSON results file (default: stdout)");
   bn->add_option("--name", bench_options.name, "model name in the results");
   bn->add_flag("--random-weights", bench.engine.random_weights,

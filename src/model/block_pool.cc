@@ -1,5 +1,6 @@
 #include "model/block_pool.h"
 
+#include <algorithm>
 #include <cassert>
 #include <string>
 
@@ -53,6 +54,15 @@ void BlockPool::forget_hash_locked(int32_t block) {
   b.hash.reset();
 }
 
+void BlockPool::note_in_use_locked() {
+  peak_in_use_ = std::max(peak_in_use_, num_blocks_ - static_cast<int64_t>(cached_.size() + free_.size()));
+}
+
+void BlockPool::reset_peak() {
+  std::lock_guard<std::mutex> lock(mu_);
+  peak_in_use_ = num_blocks_ - static_cast<int64_t>(cached_.size() + free_.size());
+}
+
 StatusOr<std::vector<int32_t>> BlockPool::allocate(int64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   if (n < 0 || static_cast<size_t>(n) > free_.size() + cached_.size()) {
@@ -77,6 +87,7 @@ StatusOr<std::vector<int32_t>> BlockPool::allocate(int64_t n) {
     blocks_[b].refs = 1;
     out.push_back(b);
   }
+  note_in_use_locked();
   return out;
 }
 
@@ -124,6 +135,7 @@ std::optional<int32_t> BlockPool::find(uint64_t hash) {
   if (b.refs == 0) cached_.erase(b.cached_at);
   ++b.refs;
   ++hits_;
+  note_in_use_locked();
   return it->second;
 }
 
@@ -140,6 +152,7 @@ BlockPoolStats BlockPool::stats() const {
   s.num_blocks = num_blocks_;
   s.cached = static_cast<int64_t>(cached_.size());
   s.in_use = num_blocks_ - s.cached - static_cast<int64_t>(free_.size());
+  s.peak_in_use = peak_in_use_;
   s.hits = hits_;
   s.evictions = evictions_;
   s.bytes = static_cast<int64_t>(k_all_.nbytes() + v_all_.nbytes());

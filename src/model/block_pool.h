@@ -40,6 +40,7 @@ namespace pcache {
 struct BlockPoolStats {
   int64_t num_blocks = 0;
   int64_t in_use = 0;     // ref count > 0
+  int64_t peak_in_use = 0;  // most in use at once since creation or reset_peak()
   int64_t cached = 0;     // ref count 0, contents findable by hash
   int64_t hits = 0;       // find() that returned a block
   int64_t evictions = 0;  // cached blocks reused for new contents
@@ -92,6 +93,7 @@ class BlockPool {
   void copy_rows(int32_t from, int32_t to, int64_t rows);
 
   BlockPoolStats stats() const;
+  void reset_peak();
 
  private:
   BlockPool(int64_t num_blocks, at::Tensor k_all, at::Tensor v_all);
@@ -102,6 +104,7 @@ class BlockPool {
     std::list<int32_t>::iterator cached_at;  // in cached_ when refs == 0 and hash set
   };
   void forget_hash_locked(int32_t block);
+  void note_in_use_locked();
 
   const int64_t num_blocks_;
   at::Tensor k_all_, v_all_;       // [L, num_blocks, kBlockSize, Hkv, D]
@@ -112,7 +115,7 @@ class BlockPool {
   std::vector<int32_t> free_;                         // no contents worth keeping
   std::list<int32_t> cached_;                         // least recently released first
   std::unordered_map<uint64_t, int32_t> by_hash_;     // content hash -> block
-  int64_t hits_ = 0, evictions_ = 0;
+  int64_t hits_ = 0, evictions_ = 0, peak_in_use_ = 0;
 };
 
 }  // namespace pcache

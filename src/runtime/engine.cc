@@ -364,6 +364,28 @@ Status Engine::pin(const std::string& schema_name, const std::string& module) {
 
 CacheStats Engine::cache_stats() const { return impl_->store->stats(); }
 
+ServingStats Engine::serving_stats() const {
+  const BlockPoolStats p = impl_->pool->stats();
+  const SchedulerStats s = impl_->scheduler->stats();
+  ServingStats out;
+  out.block_tokens = BlockPool::kBlockSize;
+  out.block_bytes = p.bytes / p.num_blocks;
+  out.blocks = p.num_blocks;
+  out.blocks_in_use = p.in_use;
+  out.blocks_cached = p.cached;
+  out.peak_blocks_in_use = p.peak_in_use;
+  out.block_hits = p.hits;
+  out.block_evictions = p.evictions;
+  out.steps = s.steps;
+  out.running = s.running;
+  out.waiting = s.waiting;
+  out.max_batch = s.max_batch;
+  out.preemptions = s.preemptions;
+  return out;
+}
+
+void Engine::reset_peak_serving() const { impl_->pool->reset_peak(); }
+
 std::string Engine::device() const { return impl_->model->device().str(); }
 
 std::string Engine::device_name() const {
