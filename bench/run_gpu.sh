@@ -7,7 +7,8 @@
 # the whole ctest (`test`) needs both:
 #   bash bench/run_gpu.sh build test mistral hf-mistral llama hf-llama
 # Each step writes its log and JSON under $OUT (default bench/results/raw).
-# Steps: build | test | cuda-tests | mistral | llama (pcache bench at that 7B
+# Steps: build | test | cuda-tests | concurrency (pcache bench --concurrency at the
+# Mistral-7B shape) | mistral | llama (pcache bench at that 7B
 # shape with random bfloat16 weights) | hf-mistral | hf-llama (the
 # transformers baseline at the same shape) | quick (a short pcache bench) |
 # train (issue 7's demo models, both variants).
@@ -64,6 +65,13 @@ for step in "$@"; do
         [ -f /tmp/models/$name/reference.json ] || continue
         tar cf - -C /tmp/models --exclude tokenizer.model $name | split -b 16m - "$OUT/$name.tar.part"
       done ;;
+    concurrency)
+      # Issue 13: requests at once over one shared 2048-token module, 32-token questions,
+      # 128 tokens generated each.
+      ./build-gpu/pcache bench --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
+        --tokenizer "$TOK" --device cuda --dtype bfloat16 --concurrency ${CONCURRENCY:-1,4,16,64} \
+        --module-tokens 2048 --new-tokens 32 --decode-tokens 128 --warmup 1 --repeats 2 \
+        --out "$OUT/concurrency.json" 2>&1 | tail -8 ;;
     mistral) pcache_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
     llama) pcache_shape llama-2-7b llama-2-7b.json ;;
     hf-mistral) hf_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
