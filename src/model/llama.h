@@ -156,6 +156,16 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
 // [1, T, S] bool: query t (the last T of S) sees keys 0 .. S - T + t.
 at::Tensor causal_mask(int64_t t, int64_t s, at::Device device);
 
+// Whether flash_varlen runs here: CUDA, half precision, libtorch >= 2.5.
+bool flash_varlen_available(at::Device device, at::ScalarType dtype);
+// Flash attention over several sequences at once (libtorch's varlen flash
+// kernel): q [Nq, H, D] and k, v [Nk, Hkv, D] are the sequences' rows one
+// after another, cu_q and cu_k (int32 [B + 1]) where each begins; causal at
+// each sequence's end. Returns [Nq, H, D].
+at::Tensor flash_varlen(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                        const at::Tensor& cu_q, const at::Tensor& cu_k, int64_t max_q, int64_t max_k,
+                        double scale);
+
 // "float32" | "bfloat16" | "float16" (also "fp32", "bf16", "fp16").
 StatusOr<at::ScalarType> parse_dtype(const std::string& name);
 // "cpu" | "cuda" | "cuda:N"; Unsupported when CUDA is asked for but absent.
