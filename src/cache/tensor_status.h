@@ -11,8 +11,9 @@
 
 namespace pcache {
 
-// Runs f(), turning ATen's and the allocator's exceptions into a Status
-// (ResourceExhausted for out-of-memory, Internal otherwise) prefixed with `what`.
+// Runs f(), turning ATen's, the allocator's and any other std::exception
+// into a Status (ResourceExhausted for out-of-memory, Internal otherwise)
+// prefixed with `what`. Public entry points run their bodies through it.
 template <typename F>
 auto without_exceptions(const std::string& what, F&& f) -> decltype(f()) {
   try {
@@ -23,6 +24,8 @@ auto without_exceptions(const std::string& what, F&& f) -> decltype(f()) {
     return Status::internal(what + ": " + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
     return Status::resource_exhausted(what + ": out of memory");
+  } catch (const std::exception& e) {
+    return Status::internal(what + ": " + e.what());
   }
 }
 

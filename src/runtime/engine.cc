@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "cache/module_store.h"
+#include "cache/tensor_status.h"
 #include "model/checkpoint.h"
 #include "model/llama.h"
 #include "model/reference_check.h"
@@ -258,31 +259,33 @@ StatusOr<Generation> Engine::generate_chat(const std::vector<ChatMessage>& messa
 StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
                                              const SamplingOptions& options,
                                              const TextCallback& on_text) const {
-  PCACHE_RETURN_IF_ERROR(options.validate());
-  if (prompt.empty()) return Status::invalid_argument("generate: the prompt has no tokens");
-  PCACHE_RETURN_IF_ERROR(impl_->check_tokens(prompt, "generate: prompt"));
-  const int64_t n = static_cast<int64_t>(prompt.size());
-  PCACHE_RETURN_IF_ERROR(check_context(impl_->model->config(), "generate", n, options.max_tokens));
-  Generation gen;
-  gen.timings.prompt_tokens = static_cast<int>(n);
-  const auto start = Clock::now();
-  SequenceRequest request(*impl_->pool);
-  // The last prompt token is always computed: its logits give the first answer token.
-  const int64_t reused =
-      impl_->options.prefix_cache ? impl_->prefixes->reuse(prompt, n - 1, request.context) : 0;
-  gen.timings.cached_tokens = static_cast<int>(reused);
-  gen.timings.assembly_ms = ms_since(start);
-  gen.steps.push_back(
-      {reused > 0 ? "load_state" : "reset", gen.timings.assembly_ms, static_cast<int>(reused)});
-  request.tokens.assign(prompt.begin() + reused, prompt.end());
-  for (int64_t i = reused; i < n; ++i) request.positions.push_back(i);
-  request.next_position = n;
-  request.sampling = options;
-  PCACHE_ASSIGN_OR_RETURN(SequenceResult r,
-                          impl_->execute(std::move(request), on_text, start,
-                                         reused > 0 ? "eval_prompt" : "eval", gen));
-  if (impl_->options.prefix_cache) impl_->prefixes->remember(*r.sequence);
-  return gen;
+  return without_exceptions("generate", [&]() -> StatusOr<Generation> {
+    PCACHE_RETURN_IF_ERROR(options.validate());
+    if (prompt.empty()) return Status::invalid_argument("generate: the prompt has no tokens");
+    PCACHE_RETURN_IF_ERROR(impl_->check_tokens(prompt, "generate: prompt"));
+    const int64_t n = static_cast<int64_t>(prompt.size());
+    PCACHE_RETURN_IF_ERROR(check_context(impl_->model->config(), "generate", n, options.max_tokens));
+    Generation gen;
+    gen.timings.prompt_tokens = static_cast<int>(n);
+    const auto start = Clock::now();
+    SequenceRequest request(*impl_->pool);
+    // The last prompt token is always computed: its logits give the first answer token.
+    const int64_t reused =
+        impl_->options.prefix_cache ? impl_->prefixes->reuse(prompt, n - 1, request.context) : 0;
+    gen.timings.cached_tokens = static_cast<int>(reused);
+    gen.timings.assembly_ms = ms_since(start);
+    gen.steps.push_back(
+        {reused > 0 ? "load_state" : "reset", gen.timings.assembly_ms, static_cast<int>(reused)});
+    request.tokens.assign(prompt.begin() + reused, prompt.end());
+    for (int64_t i = reused; i < n; ++i) request.positions.push_back(i);
+    request.next_position = n;
+    request.sampling = options;
+    PCACHE_ASSIGN_OR_RETURN(SequenceResult r,
+                            impl_->execute(std::move(request), on_text, start,
+                                           reused > 0 ? "eval_prompt" : "eval", gen));
+    if (impl_->options.prefix_cache) impl_->prefixes->remember(*r.sequence);
+    return gen;
+  });
 }
 
 namespace {
@@ -308,8 +311,10 @@ StatusOr<std::string> Engine::add_schema(const std::string& text, const std::str
 }
 
 StatusOr<std::vector<ModuleReport>> Engine::compile(const std::string& schema_name) {
-  if (!impl_->prompts) return tokenizer().status();
-  return impl_->prompts->compile(schema_name);
+  return without_exceptions("compile", [&]() -> StatusOr<std::vector<ModuleReport>> {
+    if (!impl_->prompts) return tokenizer().status();
+    return impl_->prompts->compile(schema_name);
+  });
 }
 
 StatusOr<Generation> Engine::run_file(const std::string& prompt_path, const RunOptions& options,
@@ -320,46 +325,50 @@ StatusOr<Generation> Engine::run_file(const std::string& prompt_path, const RunO
 
 StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOptions& options,
                                  const TextCallback& on_text, const std::string& file_name) {
-  PCACHE_RETURN_IF_ERROR(options.sampling.validate());
-  if (!impl_->prompts) return tokenizer().status();
-  PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_text, file_name));
-  Generation gen;
-  const auto start = Clock::now();
-  SequenceRequest request(*impl_->pool);
-  const int64_t room = options.sampling.max_tokens;
-  if (options.use_cache) {
-    PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled,
-                            impl_->prompts->assemble(prompt, *impl_->pool, options.read_only,
-                                                     /*allow_empty=*/false, room));
-    request.context = std::move(assembled.sequence);
-    request.tokens = std::move(assembled.tokens);
-    request.positions = std::move(assembled.positions);
-    request.next_position = assembled.next_position;
-    gen.timings.cached_tokens = static_cast<int>(assembled.cached_tokens);
-    gen.timings.modules_reused = assembled.modules_reused;
-    gen.timings.modules_encoded = assembled.modules_encoded;
-  } else {
-    PCACHE_ASSIGN_OR_RETURN(auto flat, impl_->prompts->flatten(prompt));
-    PCACHE_RETURN_IF_ERROR(check_context(impl_->model->config(), prompt.location.to_string(),
-                                         flat.next_position, room));
-    request.tokens = std::move(flat.tokens);
-    request.positions = std::move(flat.positions);
-    request.next_position = flat.next_position;
-  }
-  request.sampling = options.sampling;
-  gen.timings.prompt_tokens = gen.timings.cached_tokens + static_cast<int>(request.tokens.size());
-  gen.timings.assembly_ms = ms_since(start);
-  gen.steps.push_back({options.use_cache ? "load_state" : "reset", gen.timings.assembly_ms,
-                       gen.timings.cached_tokens});
-  PCACHE_RETURN_IF_ERROR(impl_
-                             ->execute(std::move(request), on_text, start,
-                                       options.use_cache ? "eval_prompt" : "eval", gen)
-                             .status());
-  return gen;
+  return without_exceptions("run", [&]() -> StatusOr<Generation> {
+    PCACHE_RETURN_IF_ERROR(options.sampling.validate());
+    if (!impl_->prompts) return tokenizer().status();
+    PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_text, file_name));
+    Generation gen;
+    const auto start = Clock::now();
+    SequenceRequest request(*impl_->pool);
+    const int64_t room = options.sampling.max_tokens;
+    if (options.use_cache) {
+      PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled,
+                              impl_->prompts->assemble(prompt, *impl_->pool, options.read_only,
+                                                       /*allow_empty=*/false, room));
+      request.context = std::move(assembled.sequence);
+      request.tokens = std::move(assembled.tokens);
+      request.positions = std::move(assembled.positions);
+      request.next_position = assembled.next_position;
+      gen.timings.cached_tokens = static_cast<int>(assembled.cached_tokens);
+      gen.timings.modules_reused = assembled.modules_reused;
+      gen.timings.modules_encoded = assembled.modules_encoded;
+    } else {
+      PCACHE_ASSIGN_OR_RETURN(auto flat, impl_->prompts->flatten(prompt));
+      PCACHE_RETURN_IF_ERROR(check_context(impl_->model->config(), prompt.location.to_string(),
+                                           flat.next_position, room));
+      request.tokens = std::move(flat.tokens);
+      request.positions = std::move(flat.positions);
+      request.next_position = flat.next_position;
+    }
+    request.sampling = options.sampling;
+    gen.timings.prompt_tokens = gen.timings.cached_tokens + static_cast<int>(request.tokens.size());
+    gen.timings.assembly_ms = ms_since(start);
+    gen.steps.push_back({options.use_cache ? "load_state" : "reset", gen.timings.assembly_ms,
+                         gen.timings.cached_tokens});
+    PCACHE_RETURN_IF_ERROR(impl_
+                               ->execute(std::move(request), on_text, start,
+                                         options.use_cache ? "eval_prompt" : "eval", gen)
+                               .status());
+    return gen;
+  });
 }
 
 Status Engine::pin(const std::string& schema_name, const std::string& module) {
-  return impl_->store->pin(schema_name, module);
+  return without_exceptions("pin", [&]() -> Status {
+    return impl_->store->pin(schema_name, module);
+  });
 }
 
 CacheStats Engine::cache_stats() const { return impl_->store->stats(); }
@@ -434,7 +443,9 @@ void Engine::synchronize() const {
 }
 
 StatusOr<ReferenceReport> Engine::verify(const std::string& reference_dir) const {
-  return check_reference(*impl_->model, reference_dir);
+  return without_exceptions("verify", [&]() -> StatusOr<ReferenceReport> {
+    return check_reference(*impl_->model, reference_dir);
+  });
 }
 
 }  // namespace pcache

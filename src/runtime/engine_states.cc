@@ -211,87 +211,95 @@ StatusOr<CachedPrompt> Engine::Impl::prefill_new_state(const std::vector<int>& i
 }
 
 StatusOr<CachedPrompt> Engine::cache_prompt(const std::string& text) {
-  PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  return impl_->prefill_new_state(concat({tok->bos_id()}, tok->encode(text)), false);
+  return without_exceptions("cache_prompt", [&]() -> StatusOr<CachedPrompt> {
+    PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
+    return impl_->prefill_new_state(concat({tok->bos_id()}, tok->encode(text)), false);
+  });
 }
 
 StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messages) {
-  PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  ChatFormat format{*tok, impl_->chat_template};
-  size_t i = 0;
-  std::string system;
-  if (!messages.empty() && messages[0].role == "system") system = messages[i++].content;
-  PCACHE_ASSIGN_OR_RETURN(std::vector<int> ids, format.start(system));
-  bool open = !system.empty();
-  bool first = true;
-  for (; i < messages.size(); i += 2) {
-    if (messages[i].role != "user" || i + 1 >= messages.size() ||
-        messages[i + 1].role != "assistant") {
-      return Status::invalid_argument(
-          "cache_chat: message " + std::to_string(i) + " (" + messages[i].role +
-          "): expected an optional system message, then user and assistant pairs");
+  return without_exceptions("cache_chat", [&]() -> StatusOr<CachedPrompt> {
+    PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
+    ChatFormat format{*tok, impl_->chat_template};
+    size_t i = 0;
+    std::string system;
+    if (!messages.empty() && messages[0].role == "system") system = messages[i++].content;
+    PCACHE_ASSIGN_OR_RETURN(std::vector<int> ids, format.start(system));
+    bool open = !system.empty();
+    bool first = true;
+    for (; i < messages.size(); i += 2) {
+      if (messages[i].role != "user" || i + 1 >= messages.size() ||
+          messages[i + 1].role != "assistant") {
+        return Status::invalid_argument(
+            "cache_chat: message " + std::to_string(i) + " (" + messages[i].role +
+            "): expected an optional system message, then user and assistant pairs");
+      }
+      PCACHE_ASSIGN_OR_RETURN(auto user, format.user(messages[i].content, open, first));
+      ids = concat(concat(ids, user), format.answer(messages[i + 1].content));
+      open = first = false;
     }
-    PCACHE_ASSIGN_OR_RETURN(auto user, format.user(messages[i].content, open, first));
-    ids = concat(concat(ids, user), format.answer(messages[i + 1].content));
-    open = first = false;
-  }
-  return impl_->prefill_new_state(ids, open);
+    return impl_->prefill_new_state(ids, open);
+  });
 }
 
 StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
                                          const std::string& file_name) {
-  if (!impl_->prompts) return tokenizer().status();
-  PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_xml, file_name));
-  CachedPrompt out;
-  auto start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(AssembledPrompt a,
-                          impl_->prompts->assemble(prompt, *impl_->pool, /*read_only=*/false,
-                                                   /*allow_empty=*/true));
-  out.steps.push_back({"load_state", ms_since(start), static_cast<int>(a.cached_tokens)});
-  start = Clock::now();
-  const int64_t n = static_cast<int64_t>(a.tokens.size());
-  out.tokens = static_cast<int>(a.cached_tokens + n);
-  std::shared_ptr<SavedState> state;
-  if (n > 0) {
-    SequenceRequest request(*impl_->pool);
-    request.context = std::move(a.sequence);
-    request.tokens = std::move(a.tokens);
-    request.positions = std::move(a.positions);
-    request.next_position = a.next_position;
-    PCACHE_ASSIGN_OR_RETURN(state, impl_->prefill_state(std::move(request), nullptr));
-  } else {
-    // A prompt of modules only (a chat's context) has no logits until a turn comes.
-    state = std::make_shared<SavedState>(nullptr, std::move(a.sequence));
-  }
-  out.steps.push_back({"eval", ms_since(start), static_cast<int>(n)});
-  start = Clock::now();
-  state->resume_position = a.next_position;
-  out.state = impl_->states->add(std::move(state), 0);
-  out.steps.push_back({"save_state", ms_since(start), 0});
-  return out;
+  return without_exceptions("cache_pml", [&]() -> StatusOr<CachedPrompt> {
+    if (!impl_->prompts) return tokenizer().status();
+    PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_xml, file_name));
+    CachedPrompt out;
+    auto start = Clock::now();
+    PCACHE_ASSIGN_OR_RETURN(AssembledPrompt a,
+                            impl_->prompts->assemble(prompt, *impl_->pool, /*read_only=*/false,
+                                                     /*allow_empty=*/true));
+    out.steps.push_back({"load_state", ms_since(start), static_cast<int>(a.cached_tokens)});
+    start = Clock::now();
+    const int64_t n = static_cast<int64_t>(a.tokens.size());
+    out.tokens = static_cast<int>(a.cached_tokens + n);
+    std::shared_ptr<SavedState> state;
+    if (n > 0) {
+      SequenceRequest request(*impl_->pool);
+      request.context = std::move(a.sequence);
+      request.tokens = std::move(a.tokens);
+      request.positions = std::move(a.positions);
+      request.next_position = a.next_position;
+      PCACHE_ASSIGN_OR_RETURN(state, impl_->prefill_state(std::move(request), nullptr));
+    } else {
+      // A prompt of modules only (a chat's context) has no logits until a turn comes.
+      state = std::make_shared<SavedState>(nullptr, std::move(a.sequence));
+    }
+    out.steps.push_back({"eval", ms_since(start), static_cast<int>(n)});
+    start = Clock::now();
+    state->resume_position = a.next_position;
+    out.state = impl_->states->add(std::move(state), 0);
+    out.steps.push_back({"save_state", ms_since(start), 0});
+    return out;
+  });
 }
 
 StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text,
                                              const SamplingOptions& options,
                                              const TextCallback& on_text) {
-  PCACHE_RETURN_IF_ERROR(options.validate());
-  PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
-  const std::vector<int> ids = tok->encode(text);
-  if (ids.empty() && !state->last_logits.defined()) {
-    return Status::invalid_argument(
-        "text_completion: state " + std::to_string(id) +
-        " has no logits yet (a prompt of modules only): give some text");
-  }
-  Generation gen;
-  const auto start = Clock::now();
-  PCACHE_ASSIGN_OR_RETURN(SequenceRequest request,
-                          impl_->request_on_state("text_completion", *state, ids,
-                                                  options.max_tokens, gen));
-  request.sampling = options;
-  PCACHE_RETURN_IF_ERROR(
-      impl_->execute(std::move(request), on_text, start, "eval_prompt", gen).status());
-  return gen;
+  return without_exceptions("text_completion", [&]() -> StatusOr<Generation> {
+    PCACHE_RETURN_IF_ERROR(options.validate());
+    PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
+    PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
+    const std::vector<int> ids = tok->encode(text);
+    if (ids.empty() && !state->last_logits.defined()) {
+      return Status::invalid_argument(
+          "text_completion: state " + std::to_string(id) +
+          " has no logits yet (a prompt of modules only): give some text");
+    }
+    Generation gen;
+    const auto start = Clock::now();
+    PCACHE_ASSIGN_OR_RETURN(SequenceRequest request,
+                            impl_->request_on_state("text_completion", *state, ids,
+                                                    options.max_tokens, gen));
+    request.sampling = options;
+    PCACHE_RETURN_IF_ERROR(
+        impl_->execute(std::move(request), on_text, start, "eval_prompt", gen).status());
+    return gen;
+  });
 }
 
 StatusOr<std::vector<Generation>> Engine::text_completion(StateId id,
@@ -332,62 +340,64 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::string& user
 StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatMessage>& messages,
                                              const SamplingOptions& options,
                                              const TextCallback& on_text) {
-  PCACHE_RETURN_IF_ERROR(options.validate());
-  PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
-  if (messages.empty() || messages.back().role != "user") {
-    return Status::invalid_argument("chat_completion: the last message must be a user turn");
-  }
-  ChatFormat format{*tok, impl_->chat_template};
-  bool open = state->open_system_turn;
-  bool first = state->length() <= 1;
-  std::vector<int> ids;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const ChatMessage& m = messages[i];
-    const bool expect_user = i % 2 == 0;
-    if (m.role != (expect_user ? "user" : "assistant")) {
-      return Status::invalid_argument("chat_completion: message " + std::to_string(i) + " (" +
-                                      m.role + "): expected " +
-                                      (expect_user ? "user" : "assistant"));
+  return without_exceptions("chat_completion", [&]() -> StatusOr<ChatResult> {
+    PCACHE_RETURN_IF_ERROR(options.validate());
+    PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
+    PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
+    if (messages.empty() || messages.back().role != "user") {
+      return Status::invalid_argument("chat_completion: the last message must be a user turn");
     }
-    if (expect_user) {
-      PCACHE_ASSIGN_OR_RETURN(auto user, format.user(m.content, open, first));
-      ids = concat(ids, user);
-      open = first = false;
-    } else {
-      ids = concat(ids, format.answer(m.content));
+    ChatFormat format{*tok, impl_->chat_template};
+    bool open = state->open_system_turn;
+    bool first = state->length() <= 1;
+    std::vector<int> ids;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      const ChatMessage& m = messages[i];
+      const bool expect_user = i % 2 == 0;
+      if (m.role != (expect_user ? "user" : "assistant")) {
+        return Status::invalid_argument("chat_completion: message " + std::to_string(i) + " (" +
+                                        m.role + "): expected " +
+                                        (expect_user ? "user" : "assistant"));
+      }
+      if (expect_user) {
+        PCACHE_ASSIGN_OR_RETURN(auto user, format.user(m.content, open, first));
+        ids = concat(ids, user);
+        open = first = false;
+      } else {
+        ids = concat(ids, format.answer(m.content));
+      }
     }
-  }
-  ChatResult result;
-  Generation& gen = result.generation;
-  const auto start = Clock::now();
-  // Room for the closing eos too.
-  PCACHE_ASSIGN_OR_RETURN(SequenceRequest request,
-                          impl_->request_on_state("chat_completion (and the turn's closing eos)",
-                                                  *state, ids, int64_t{options.max_tokens} + 1, gen));
-  request.sampling = options;
-  PCACHE_ASSIGN_OR_RETURN(SequenceResult answer,
-                          impl_->execute(std::move(request), on_text, start, "eval_prompt", gen));
+    ChatResult result;
+    Generation& gen = result.generation;
+    const auto start = Clock::now();
+    // Room for the closing eos too.
+    PCACHE_ASSIGN_OR_RETURN(SequenceRequest request,
+                            impl_->request_on_state("chat_completion (and the turn's closing eos)",
+                                                    *state, ids, int64_t{options.max_tokens} + 1, gen));
+    request.sampling = options;
+    PCACHE_ASSIGN_OR_RETURN(SequenceResult answer,
+                            impl_->execute(std::move(request), on_text, start, "eval_prompt", gen));
 
-  // Close the turn with eos; the answer's last token is not in the sequence
-  // yet (a token is fed only when the next one is asked for).
-  const auto save_start = Clock::now();
-  const int64_t turn_start = state->next_position() + static_cast<int64_t>(ids.size());
-  const int64_t fed = answer.sequence->length() - state->length() - static_cast<int64_t>(ids.size());
-  SequenceRequest closing(*impl_->pool);
-  closing.context = std::move(*answer.sequence);
-  closing.tokens.assign(gen.tokens.begin() + fed, gen.tokens.end());
-  closing.tokens.push_back(tok->eos_id());
-  for (size_t i = 0; i < closing.tokens.size(); ++i) {
-    closing.positions.push_back(turn_start + fed + static_cast<int64_t>(i));
-  }
-  closing.next_position = closing.positions.back() + 1;
-  PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> next,
-                          impl_->prefill_state(std::move(closing), state));
-  next->sampler = answer.sampler;
-  result.state = impl_->states->add(std::move(next), id);
-  gen.steps.push_back({"save_state", ms_since(save_start), 0});
-  return result;
+    // Close the turn with eos; the answer's last token is not in the sequence
+    // yet (a token is fed only when the next one is asked for).
+    const auto save_start = Clock::now();
+    const int64_t turn_start = state->next_position() + static_cast<int64_t>(ids.size());
+    const int64_t fed = answer.sequence->length() - state->length() - static_cast<int64_t>(ids.size());
+    SequenceRequest closing(*impl_->pool);
+    closing.context = std::move(*answer.sequence);
+    closing.tokens.assign(gen.tokens.begin() + fed, gen.tokens.end());
+    closing.tokens.push_back(tok->eos_id());
+    for (size_t i = 0; i < closing.tokens.size(); ++i) {
+      closing.positions.push_back(turn_start + fed + static_cast<int64_t>(i));
+    }
+    closing.next_position = closing.positions.back() + 1;
+    PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> next,
+                            impl_->prefill_state(std::move(closing), state));
+    next->sampler = answer.sampler;
+    result.state = impl_->states->add(std::move(next), id);
+    gen.steps.push_back({"save_state", ms_since(save_start), 0});
+    return result;
+  });
 }
 
 StatusOr<StateId> Engine::fork(StateId id) {
@@ -405,36 +415,42 @@ Status Engine::release(StateId id) { return impl_->states->release(id); }
 StatusOr<StateInfo> Engine::state_info(StateId id) const { return impl_->states->info(id); }
 
 StatusOr<std::vector<float>> Engine::next_token_logits(StateId id) const {
-  PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
-  if (!state->last_logits.defined()) return std::vector<float>{};
-  at::Tensor l = state->last_logits.to(at::kCPU, at::kFloat).contiguous();
-  return std::vector<float>(l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
+  return without_exceptions("next_token_logits", [&]() -> StatusOr<std::vector<float>> {
+    PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
+    if (!state->last_logits.defined()) return std::vector<float>{};
+    at::Tensor l = state->last_logits.to(at::kCPU, at::kFloat).contiguous();
+    return std::vector<float>(l.data_ptr<float>(), l.data_ptr<float>() + l.numel());
+  });
 }
 
 std::vector<StateInfo> Engine::states() const { return impl_->states->list(); }
 
 Status Engine::save(StateId id, const std::string& path, bool int8) const {
-  PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
-  if (!state->last_logits.defined()) {
-    return Status::failed_precondition("save: state " + std::to_string(id) +
-                                       " has no logits yet (a prompt of modules only)");
-  }
-  PCACHE_ASSIGN_OR_RETURN(Snapshot snap, snapshot_of(*state, impl_->checkpoint->fingerprint()));
-  return write_snapshot(path, snap, int8 ? SnapshotCompression::kInt8 : SnapshotCompression::kNone);
+  return without_exceptions("save", [&]() -> Status {
+    PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
+    if (!state->last_logits.defined()) {
+      return Status::failed_precondition("save: state " + std::to_string(id) +
+                                         " has no logits yet (a prompt of modules only)");
+    }
+    PCACHE_ASSIGN_OR_RETURN(Snapshot snap, snapshot_of(*state, impl_->checkpoint->fingerprint()));
+    return write_snapshot(path, snap, int8 ? SnapshotCompression::kInt8 : SnapshotCompression::kNone);
+  });
 }
 
 StatusOr<StateId> Engine::load(const std::string& path) {
-  PCACHE_ASSIGN_OR_RETURN(
-      Snapshot snap, read_snapshot(path, impl_->checkpoint->fingerprint(), impl_->model->device(),
-                                   impl_->model->dtype()));
-  const ModelConfig& c = impl_->model->config();
-  if (static_cast<int64_t>(snap.k.size()) != c.num_layers || snap.k[0].size(0) != c.num_kv_heads ||
-      snap.k[0].size(2) != c.head_dim || snap.last_logits.numel() != c.vocab_size) {
-    return Status::corruption(path + ": shapes do not fit this model");
-  }
-  PCACHE_RETURN_IF_ERROR(check_loaded_state(path, snap, c));
-  PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state, state_of(snap, *impl_->pool));
-  return impl_->states->add(std::move(state), 0);
+  return without_exceptions("load", [&]() -> StatusOr<StateId> {
+    PCACHE_ASSIGN_OR_RETURN(
+        Snapshot snap, read_snapshot(path, impl_->checkpoint->fingerprint(), impl_->model->device(),
+                                     impl_->model->dtype()));
+    const ModelConfig& c = impl_->model->config();
+    if (static_cast<int64_t>(snap.k.size()) != c.num_layers || snap.k[0].size(0) != c.num_kv_heads ||
+        snap.k[0].size(2) != c.head_dim || snap.last_logits.numel() != c.vocab_size) {
+      return Status::corruption(path + ": shapes do not fit this model");
+    }
+    PCACHE_RETURN_IF_ERROR(check_loaded_state(path, snap, c));
+    PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state, state_of(snap, *impl_->pool));
+    return impl_->states->add(std::move(state), 0);
+  });
 }
 
 }  // namespace pcache

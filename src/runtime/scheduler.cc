@@ -313,7 +313,7 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
   lock.unlock();
 
   // Samples the token after `logits` for `a`; true when `a` ends with it.
-  auto sample_next = [&](Active& a, const at::Tensor& logits) {
+  auto sample_and_stream = [&](Active& a, const at::Tensor& logits) {
     const int next = a.sampler.sample(logits);
     if (a.result.tokens.empty()) {
       a.first_token_at = Clock::now();
@@ -339,6 +339,15 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
       end_with(a.shared_from_this(), take_result(a.result, a.sequence(), a.sampler));
     }
     return stop;
+  };
+  // A throwing callback or sampler ends its request alone, with Internal.
+  auto sample_next = [&](Active& a, const at::Tensor& logits) {
+    try {
+      return sample_and_stream(a, logits);
+    } catch (const std::exception& e) {
+      end_with(a.shared_from_this(), Status::internal(std::string("generation stopped: ") + e.what()));
+      return true;
+    }
   };
   // Admitted requests whose first token comes from the logits they were given.
   if (!sample_first.empty()) {

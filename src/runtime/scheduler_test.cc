@@ -173,6 +173,21 @@ BOOST_AUTO_TEST_CASE(too_large_for_the_pool_cancel_and_bad_requests) {
   BOOST_TEST(f.pool->stats().in_use == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_throwing_callback_ends_its_request_alone) {
+  Fixture f;
+  Scheduler s(*f.model, *f.pool);
+  const std::vector<int> prompt = prompt_of(9, 5);
+  SequenceRequest bad = request(*f.pool, prompt, 8);
+  bad.on_token = [](int) -> bool { throw std::runtime_error("client went away"); };
+  auto good = std::async(std::launch::async, [&] { return s.run(request(*f.pool, prompt, 8)); });
+  auto failed = s.run(std::move(bad));
+  BOOST_TEST(failed.status().code() == StatusCode::kInternal);
+  BOOST_TEST(failed.status().message().find("client went away") != std::string::npos);
+  BOOST_TEST(ok(good.get()).tokens == dense_greedy(*f.model, prompt, 8));
+  BOOST_TEST(ok(s.run(request(*f.pool, prompt, 3))).tokens.size() == 3u);
+  BOOST_TEST(f.pool->available() == f.pool->num_blocks());
+}
+
 BOOST_AUTO_TEST_CASE(prefill_only_gives_the_last_logits_on_a_shared_context) {
   Fixture f;
   Scheduler s(*f.model, *f.pool);
