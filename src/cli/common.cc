@@ -55,6 +55,16 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
   app->add_option("--max-states", engine.max_states, "saved states kept at once")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  app->add_option("--kv-pool-bytes", engine.kv_pool_bytes,
+                  "bytes of the KV block pool, e.g. 8GiB (0: half the free GPU memory; 2GiB on the CPU)")
+      ->transform(CLI::AsSizeValue(false));
+  app->add_option("--max-batch-tokens", engine.max_batch_tokens,
+                  "new tokens in one forward at most (prefill chunks and decode steps together)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app->add_option("--max-running", engine.max_running, "requests running at once at most")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
   if (!sampling_flags) return;
   app->add_option("--max-tokens", sampling.max_tokens, "tokens to generate at most")
       ->check(CLI::Range(1, 1 << 20))
@@ -94,6 +104,9 @@ Status CommonOptions::resolve() {
       {"encoding", "--encoding"},
       {"cache.dir", "--cache-dir"},
       {"max_states", "--max-states"},
+      {"serving.kv_pool_bytes", "--kv-pool-bytes"},
+      {"serving.max_batch_tokens", "--max-batch-tokens"},
+      {"serving.max_running", "--max-running"},
       {"sampling.max_tokens", "--max-tokens"},
       {"sampling.temperature", "--temperature"},
       {"sampling.top_k", "--top-k"},

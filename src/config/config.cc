@@ -26,14 +26,17 @@ namespace {
 // The schema's keys, level by level, in the order the docs list them.
 const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",
                                            "chat_template", "encoding", "prefix_cache",
-                                           "max_states",    "cache",    "sampling"};
+                                           "max_states",    "cache",    "serving",
+                                           "sampling"};
 const std::vector<std::string> kCacheKeys = {"dir", "device_bytes", "host_bytes",
                                              "max_pinned_share", "int8_tiers", "workspace_bytes"};
+const std::vector<std::string> kServingKeys = {"kv_pool_bytes", "max_batch_tokens", "max_running"};
 const std::vector<std::string> kSamplingKeys = {"max_tokens", "temperature", "top_k", "top_p",
                                                 "seed"};
 
 const std::vector<std::string>& keys_of(const std::string& section) {
   if (section == "cache") return kCacheKeys;
+  if (section == "serving") return kServingKeys;
   if (section == "sampling") return kSamplingKeys;
   return kTopKeys;
 }
@@ -250,7 +253,7 @@ class ConfigReader {
     PCACHE_RETURN_IF_ERROR(read_entries(root, "", &entries));
     for (const Entry& e : entries) {
       const std::string& k = e.key;
-      if (k == "cache" || k == "sampling") {
+      if (k == "cache" || k == "serving" || k == "sampling") {
         PCACHE_RETURN_IF_ERROR(read_section(e));
         continue;
       }
@@ -301,6 +304,12 @@ class ConfigReader {
         PCACHE_ASSIGN_OR_RETURN(engine.host_cache_bytes, read_bytes(e));
       } else if (k == "cache.workspace_bytes") {
         PCACHE_ASSIGN_OR_RETURN(engine.workspace_bytes, read_bytes(e));
+      } else if (k == "serving.kv_pool_bytes") {
+        PCACHE_ASSIGN_OR_RETURN(engine.kv_pool_bytes, read_bytes(e));
+      } else if (k == "serving.max_batch_tokens") {
+        PCACHE_ASSIGN_OR_RETURN(engine.max_batch_tokens, read_int(e, 1, 1 << 20));
+      } else if (k == "serving.max_running") {
+        PCACHE_ASSIGN_OR_RETURN(engine.max_running, read_int(e, 1, 65536));
       } else if (k == "cache.max_pinned_share") {
         PCACHE_ASSIGN_OR_RETURN(double share, read_number(e));
         if (!(share >= 0 && share <= 1)) return out_of_range(e, "in [0, 1]");
@@ -506,6 +515,9 @@ void apply_config(const Config& c, const std::set<std::string>& given, std::stri
   take("cache.max_pinned_share", engine->max_pinned_share, e.max_pinned_share);
   take("cache.int8_tiers", engine->int8_tiers, e.int8_tiers);
   take("cache.workspace_bytes", engine->workspace_bytes, e.workspace_bytes);
+  take("serving.kv_pool_bytes", engine->kv_pool_bytes, e.kv_pool_bytes);
+  take("serving.max_batch_tokens", engine->max_batch_tokens, e.max_batch_tokens);
+  take("serving.max_running", engine->max_running, e.max_running);
   take("sampling.max_tokens", sampling->max_tokens, c.sampling.max_tokens);
   take("sampling.temperature", sampling->temperature, c.sampling.temperature);
   take("sampling.top_k", sampling->top_k, c.sampling.top_k);

@@ -88,6 +88,10 @@ const char kFullConfig[] =
     "  max_pinned_share: 0.25\n"
     "  int8_tiers: true\n"
     "  workspace_bytes: 512MiB\n"
+    "serving:\n"
+    "  kv_pool_bytes: 6GiB\n"
+    "  max_batch_tokens: 2048\n"
+    "  max_running: 32\n"
     "sampling:\n"
     "  max_tokens: 64\n"
     "  temperature: 0.5\n"
@@ -120,6 +124,9 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
   BOOST_TEST(c.sampling.top_k == 7);
   BOOST_TEST(c.sampling.top_p == 0.9f);
   BOOST_TEST(c.engine.workspace_bytes == 512ll << 20);
+  BOOST_TEST(c.engine.kv_pool_bytes == 6ll << 30);
+  BOOST_TEST(c.engine.max_batch_tokens == 2048);
+  BOOST_TEST(c.engine.max_running == 32);
   BOOST_TEST(c.sampling.seed == UINT64_MAX);
   const std::set<std::string> all = {"model",
                                      "device",
@@ -134,6 +141,9 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
                                      "cache.max_pinned_share",
                                      "cache.int8_tiers",
                                      "cache.workspace_bytes",
+                                     "serving.kv_pool_bytes",
+                                     "serving.max_batch_tokens",
+                                     "serving.max_running",
                                      "sampling.max_tokens",
                                      "sampling.temperature",
                                      "sampling.top_k",
@@ -163,6 +173,9 @@ BOOST_AUTO_TEST_CASE(every_key_read_is_applied_unless_the_command_line_gave_it) 
   BOOST_TEST(engine.max_pinned_share == 0.25);
   BOOST_TEST(engine.int8_tiers == true);
   BOOST_TEST(engine.workspace_bytes == 512ll << 20);
+  BOOST_TEST(engine.kv_pool_bytes == 6ll << 30);
+  BOOST_TEST(engine.max_batch_tokens == 2048);
+  BOOST_TEST(engine.max_running == 32);
   BOOST_TEST(sampling.max_tokens == 64);
   BOOST_TEST(sampling.temperature == 0.5f);
   BOOST_TEST(sampling.top_k == 7);
@@ -350,7 +363,7 @@ BOOST_AUTO_TEST_CASE(unknown_keys) {
   expect_error("dtpye: float32\n",
                {"line 1, column 1", "unknown key 'dtpye'",
                 "valid keys at the top level: model, device, dtype, chat_template, encoding, "
-                "prefix_cache, max_states, cache, sampling",
+                "prefix_cache, max_states, cache, serving, sampling",
                 "did you mean 'dtype'?"});
   // The right name in the wrong section.
   expect_error("model: m\ntop_p: 0.9\n", {"line 2", "'top_p'", "did you mean 'sampling.top_p'?"});
@@ -432,6 +445,9 @@ BOOST_AUTO_TEST_CASE(values_out_of_range) {
   expect_error("cache:\n  max_pinned_share: -0.5\n", {"line 2", "[0, 1]"});
   BOOST_TEST(parse_ok("cache:\n  max_pinned_share: 0\n").engine.max_pinned_share == 0);
   BOOST_TEST(parse_ok("cache:\n  max_pinned_share: 1\n").engine.max_pinned_share == 1);
+  expect_error("serving:\n  max_running: 0\n", {"line 2", "serving.max_running", "[1, 65536]"});
+  expect_error("serving:\n  max_batch_tokens: 0\n", {"line 2", "serving.max_batch_tokens", "[1, 1048576]"});
+  expect_error("serving:\n  kv_pool_bytes: lots\n", {"line 2", "serving.kv_pool_bytes"});
 }
 
 BOOST_AUTO_TEST_CASE(words_must_be_allowed) {
@@ -484,7 +500,7 @@ BOOST_AUTO_TEST_CASE(load_config_reads_a_file) {
   BOOST_REQUIRE_MESSAGE(c.ok(), c.status().to_string());
   BOOST_TEST(c->source == path);
   BOOST_TEST(c->engine.device == "cuda:1");
-  BOOST_TEST(c->keys_set.size() == 18u);
+  BOOST_TEST(c->keys_set.size() == 21u);
 
   write_file(path, "sampling:\n  top_p: 2\n");
   auto bad = load_config(path);
@@ -580,8 +596,11 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->sampling.top_k == 40);
   BOOST_TEST(c->sampling.top_p == 0.95f);
   BOOST_TEST(c->sampling.seed == 0u);
+  BOOST_TEST(c->engine.kv_pool_bytes == 0);
+  BOOST_TEST(c->engine.max_batch_tokens == 4096);
+  BOOST_TEST(c->engine.max_running == 256);
   // The example names every key.
-  BOOST_TEST(c->keys_set.size() == 18u);
+  BOOST_TEST(c->keys_set.size() == 21u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
