@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "model/paged_attention.h"
+
 #if __has_include(<torch/version.h>)
 #include <torch/version.h>
 #endif
@@ -386,39 +388,57 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
     };
     at::Tensor pos = on_device(positions).view({1, total});  // [1, N]
     at::Tensor write = on_device(write_slots);                 // [N]
-    // Attention reads each sequence's entries through its slots: on CUDA in half
-    // precision, all sequences' entries gathered into one buffer per layer and
-    // one varlen flash attention (causal aligned at each sequence's end: its
-    // new tokens see all its entries and each other causally); otherwise per
-    // sequence, with a mask for a sliding window.
+    // Attention reads each sequence's entries through its slots, by one of:
+    // - the paged kernels (CUDA, model/paged_attention.h): every sequence with
+    //   fewer than kGatherMinNew new tokens (decode steps, short extends), in
+    //   one launch per layer over the pool in place;
+    // - varlen flash (CUDA without the kernels, 4 sequences or more): all
+    //   entries gathered into one buffer per layer, one flash attention;
+    // - per sequence, over its gathered entries: grouped_attention (flash on
+    //   CUDA, with a mask for a sliding window). Long chunks take it: flash's
+    //   tiles beat the kernels' one query row per CTA there. So does the CPU.
+    const int64_t h = config_.num_heads, h_kv = config_.num_kv_heads, d = config_.head_dim;
+    constexpr int64_t kGatherMinNew = 64;
     // Varlen flash does not split long contexts across the GPU; for a few
     // sequences the per-sequence flash kernel (which does) is faster
     // (H200: 32 new tokens over 16k entries, 26.7 ms varlen vs 15.7 ms).
     constexpr size_t kVarlenMinSequences = 4;
-    const bool varlen = flash_varlen_available(device_, dtype_) && !config_.sliding_window &&
-                        inputs.size() >= kVarlenMinSequences;
+    const bool kernels = paged_attention_available(device_, dtype_, d, h / h_kv);
+    const bool varlen = !kernels && flash_varlen_available(device_, dtype_) &&
+                        !config_.sliding_window && inputs.size() >= kVarlenMinSequences;
+    PagedAttentionPlan plan(config_.sliding_window);
+    struct Gathered {
+      int64_t offset, n;  // its new tokens' rows
+      at::Tensor slots;   // [S] int64
+      at::Tensor mask;    // [1, n, S] bool with a sliding window, else undefined
+    };
+    std::vector<Gathered> gathered;
     std::vector<int64_t> all_slots, cu_q = {0}, cu_k = {0};
-    int64_t max_q = 0, max_k = 0;
-    std::vector<at::Tensor> gather(inputs.size()), masks(inputs.size());
+    int64_t max_q = 0, max_k = 0, offset = 0;
     for (size_t j = 0; j < inputs.size(); ++j) {
       const PagedSequence& seq = *inputs[j].sequence;
       const int64_t n = inputs[j].new_entries, s = seq.length();
-      if (varlen) {
+      if (kernels && n < kGatherMinNew) {
+        plan.add(seq.slots(), seq.positions(), offset, n);
+      } else if (varlen) {
         const std::vector<int64_t> slots = seq.slots();
         all_slots.insert(all_slots.end(), slots.begin(), slots.end());
         cu_q.push_back(cu_q.back() + n);
         cu_k.push_back(cu_k.back() + s);
         max_q = std::max(max_q, n);
         max_k = std::max(max_k, s);
-        continue;
+      } else {
+        Gathered g{offset, n, on_device(seq.slots()), at::Tensor()};
+        if (config_.sliding_window) {
+          at::Tensor key_pos = on_device(seq.positions());  // [S]
+          at::Tensor dist = key_pos.narrow(0, s - n, n).unsqueeze(1) - key_pos.unsqueeze(0);  // [n, S]
+          g.mask = causal_mask(n, s, device_).logical_and(dist.unsqueeze(0) < *config_.sliding_window);
+        }
+        gathered.push_back(std::move(g));
       }
-      gather[j] = on_device(seq.slots());  // [S]
-      if (config_.sliding_window) {
-        at::Tensor key_pos = on_device(seq.positions());  // [S]
-        at::Tensor dist = key_pos.narrow(0, s - n, n).unsqueeze(1) - key_pos.unsqueeze(0);  // [n, S]
-        masks[j] = causal_mask(n, s, device_).logical_and(dist.unsqueeze(0) < *config_.sliding_window);
-      }
+      offset += n;
     }
+    if (!plan.empty()) plan.upload(device_, h, h_kv, d);
     at::Tensor all_gather, cu_q_dev, cu_k_dev;
     if (varlen) {
       all_gather = on_device(all_slots);                        // [sum S]
@@ -431,27 +451,27 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
       auto [q, k, v] = project_qkv(i, x, cos, sin);  // q [1, H, N, D]; k, v [1, Hkv, N, D]
       pool.keys(i).index_copy_(0, write, k[0].transpose(0, 1));  // pool rows [N, Hkv, D]
       pool.values(i).index_copy_(0, write, v[0].transpose(0, 1));
-      at::Tensor attn;  // [1, H, N, D]
+      at::Tensor rows = q[0].transpose(0, 1);  // [N, H, D] (a strided view)
+      at::Tensor attn;                         // [N, H, D]
       if (varlen) {
         at::Tensor ks = pool.keys(i).index_select(0, all_gather);    // [sum S, Hkv, D]
         at::Tensor vs = pool.values(i).index_select(0, all_gather);  // [sum S, Hkv, D]
-        at::Tensor qs = q[0].transpose(0, 1).contiguous();          // [N, H, D]
-        attn = flash_varlen(qs, ks, vs, cu_q_dev, cu_k_dev, max_q, max_k, attention_scale())
-                   .transpose(0, 1)
-                   .unsqueeze(0);  // [N, H, D] -> [1, H, N, D]
+        attn = flash_varlen(rows.contiguous(), ks, vs, cu_q_dev, cu_k_dev, max_q, max_k,
+                            attention_scale());
       } else {
-        std::vector<at::Tensor> outs;
-        int64_t offset = 0;
-        for (size_t j = 0; j < inputs.size(); ++j) {
-          const int64_t n = inputs[j].new_entries;
-          at::Tensor kj = pool.keys(i).index_select(0, gather[j]).transpose(0, 1).unsqueeze(0);    // [1, Hkv, S, D]
-          at::Tensor vj = pool.values(i).index_select(0, gather[j]).transpose(0, 1).unsqueeze(0);  // [1, Hkv, S, D]
-          outs.push_back(grouped_attention(q.narrow(2, offset, n), kj, vj, masks[j], attention_scale()));
-          offset += n;
+        attn = at::empty({total, h, d}, q.options());
+        if (!plan.empty()) {
+          paged_attention(rows, pool.keys(i), pool.values(i), plan, attention_scale(), attn);
         }
-        attn = outs.size() == 1 ? outs[0] : at::cat(outs, 2);
+        for (const Gathered& g : gathered) {
+          at::Tensor kj = pool.keys(i).index_select(0, g.slots).transpose(0, 1).unsqueeze(0);    // [1, Hkv, S, D]
+          at::Tensor vj = pool.values(i).index_select(0, g.slots).transpose(0, 1).unsqueeze(0);  // [1, Hkv, S, D]
+          at::Tensor out = grouped_attention(q.narrow(2, g.offset, g.n), kj, vj, g.mask,
+                                             attention_scale());  // [1, H, n, D]
+          attn.narrow(0, g.offset, g.n).copy_(out[0].transpose(0, 1));
+        }
       }
-      x = layer_output(i, x, attn);
+      x = layer_output(i, x, attn.transpose(0, 1).unsqueeze(0));  // attn as [1, H, N, D]
     }
     x = x.index_select(1, on_device(logit_rows));  // [1, R, hidden]
     return logits(x)[0];                           // [R, V]

@@ -1,0 +1,166 @@
+#include "model/paged_attention.h"
+
+#include <algorithm>
+#include <limits>
+
+#if defined(PCACHE_PAGED_KERNELS)
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "model/cuda/paged_attention_kernels.h"
+#endif
+
+namespace pcache {
+namespace {
+
+// Fewest entries a split covers: below that, the combine step and the
+// partial results cost more than the parallelism gains (D = 128: two steps
+// of the kernel's 32 rows).
+constexpr int64_t kMinSplit = 64;
+// Most splits per (row, KV head), which bounds the scratch buffers.
+constexpr int64_t kMaxSplits = 256;
+// CTAs to aim for, per multiprocessor: several resident at once hide the
+// slot indirection's latency, and more evens out the last wave.
+constexpr int64_t kCtasPerMultiprocessor = 8;
+
+int32_t to_int32(int64_t v, const char* what) {
+  TORCH_CHECK(v >= 0 && v <= std::numeric_limits<int32_t>::max(), "paged attention: ", what, " ",
+              v, " does not fit 32 bits");
+  return static_cast<int32_t>(v);
+}
+
+int64_t multiprocessors(at::Device device) {
+#if defined(PCACHE_PAGED_KERNELS)
+  if (device.is_cuda()) {
+    const c10::DeviceIndex index = device.has_index() ? device.index() : c10::cuda::current_device();
+    return at::cuda::getDeviceProperties(index)->multiProcessorCount;
+  }
+#endif
+  return 1;
+}
+
+}  // namespace
+
+bool paged_attention_available(at::Device device, at::ScalarType dtype, int64_t head_dim,
+                               int64_t group) {
+#if defined(PCACHE_PAGED_KERNELS)
+  return device.is_cuda() && (dtype == at::kBFloat16 || dtype == at::kHalf) &&
+         cuda::paged_attention_supported(static_cast<int>(head_dim), static_cast<int>(group));
+#else
+  (void)device, (void)dtype, (void)head_dim, (void)group;
+  return false;
+#endif
+}
+
+void PagedAttentionPlan::add(const std::vector<int64_t>& slots,
+                             const std::vector<int64_t>& positions, int64_t q_row, int64_t n) {
+  const int64_t s = static_cast<int64_t>(slots.size());
+  TORCH_CHECK(n >= 1 && n <= s, "paged attention: ", n, " new entries of ", s);
+  TORCH_CHECK(!window_ || static_cast<int64_t>(positions.size()) == s,
+              "paged attention: a window needs every entry's position");
+  const int32_t first = to_int32(static_cast<int64_t>(slots_.size()), "entry count");
+  for (int64_t slot : slots) slots_.push_back(to_int32(slot, "slot"));
+  if (window_) {
+    for (int64_t p : positions) key_pos_.push_back(to_int32(p, "position"));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    rows_.push_back(to_int32(q_row + i, "query row"));
+    rows_.push_back(first);
+    rows_.push_back(static_cast<int32_t>(s - n + i + 1));
+  }
+  max_count_ = std::max(max_count_, s);
+}
+
+void PagedAttentionPlan::upload(at::Device device, int64_t num_heads, int64_t num_kv_heads,
+                                int64_t head_dim) {
+  TORCH_CHECK(!empty(), "paged attention: an empty plan");
+  // slots, rows, positions: one buffer, one copy.
+  std::vector<int32_t> all(slots_);
+  all.insert(all.end(), rows_.begin(), rows_.end());
+  all.insert(all.end(), key_pos_.begin(), key_pos_.end());
+  at::Tensor on_device = at::from_blob(all.data(), {static_cast<int64_t>(all.size())}, at::kInt)
+                             .to(device, at::kInt, /*non_blocking=*/false, /*copy=*/true);
+  const int64_t e = static_cast<int64_t>(slots_.size()), r = rows();
+  device_slots_ = on_device.narrow(0, 0, e);
+  device_rows_ = on_device.narrow(0, e, 3 * r);
+  device_key_pos_ = window_ ? on_device.narrow(0, e + 3 * r, e) : at::Tensor();
+
+  const int64_t ctas = r * num_kv_heads;
+  const int64_t wanted = (kCtasPerMultiprocessor * multiprocessors(device) + ctas - 1) / ctas;
+  splits_ = std::clamp<int64_t>(std::min(wanted, (max_count_ + kMinSplit - 1) / kMinSplit), 1,
+                                kMaxSplits);
+  num_heads_ = num_heads;
+  num_kv_heads_ = num_kv_heads;
+  head_dim_ = head_dim;
+  if (splits_ > 1) {
+    auto f32 = at::TensorOptions().dtype(at::kFloat).device(device);
+    partial_out_ = at::empty({r, num_heads, splits_, head_dim}, f32);
+    partial_ml_ = at::empty({r, num_heads, splits_, 2}, f32);
+  }
+}
+
+void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const PagedAttentionPlan& plan, double scale, at::Tensor& out) {
+#if defined(PCACHE_PAGED_KERNELS)
+  const int64_t h = plan.num_heads_, h_kv = plan.num_kv_heads_, d = plan.head_dim_;
+  TORCH_CHECK(plan.device_rows_.defined() && plan.device_rows_.device() == q.device(),
+              "paged attention: the plan is not uploaded to ", q.device());
+  TORCH_CHECK(q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf,
+              "paged attention: q is ", q.scalar_type(), " (expected bfloat16 or float16)");
+  TORCH_CHECK(q.dim() == 3 && q.size(1) == h && q.size(2) == d && q.stride(2) == 1 &&
+                  q.stride(0) % 8 == 0 && q.stride(1) % 8 == 0,
+              "paged attention: q ", q.sizes(), " strides ", q.strides(), " for ", h, " heads of ",
+              d);
+  TORCH_CHECK(out.sizes() == q.sizes() && out.is_contiguous() && out.scalar_type() == q.scalar_type(),
+              "paged attention: out ", out.sizes(), " for q ", q.sizes());
+  for (const at::Tensor* t : {&k, &v}) {
+    TORCH_CHECK(t->dim() == 3 && t->size(1) == h_kv && t->size(2) == d && t->is_contiguous() &&
+                    t->scalar_type() == q.scalar_type() && t->device() == q.device(),
+                "paged attention: pool layer ", t->sizes(), " for ", h_kv, " KV heads of ", d);
+  }
+  for (const at::Tensor* t : {&q, &k, &v, &out}) {
+    TORCH_CHECK(reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 == 0,
+                "paged attention: a tensor is not 16-byte aligned");
+  }
+  cuda::PagedAttentionParams p;
+  p.q = q.data_ptr();
+  p.q_row_stride = q.stride(0);
+  p.q_head_stride = q.stride(1);
+  p.k = k.data_ptr();
+  p.v = v.data_ptr();
+  p.kv_row_stride = k.stride(0);
+  p.kv_head_stride = k.stride(1);
+  p.out = out.data_ptr();
+  p.out_row_stride = out.stride(0);
+  p.out_head_stride = out.stride(1);
+  p.slots = plan.device_slots_.data_ptr<int32_t>();
+  p.rows = plan.device_rows_.data_ptr<int32_t>();
+  if (plan.window_) {
+    p.key_pos = plan.device_key_pos_.data_ptr<int32_t>();
+    p.window = to_int32(*plan.window_, "window");
+    TORCH_CHECK(p.window > 0, "paged attention: window ", p.window);
+  }
+  p.num_rows = static_cast<int32_t>(plan.rows());
+  p.num_heads = static_cast<int32_t>(h);
+  p.num_kv_heads = static_cast<int32_t>(h_kv);
+  p.head_dim = static_cast<int32_t>(d);
+  p.num_splits = static_cast<int32_t>(plan.splits_);
+  p.min_split = static_cast<int32_t>(kMinSplit);
+  p.scale = static_cast<float>(scale);
+  p.bf16 = q.scalar_type() == at::kBFloat16;
+  if (plan.splits_ > 1) {
+    p.partial_out = plan.partial_out_.data_ptr<float>();
+    p.partial_ml = plan.partial_ml_.data_ptr<float>();
+  }
+  c10::cuda::CUDAGuard guard(q.device());
+  const cudaError_t err =
+      cuda::launch_paged_attention(p, at::cuda::getCurrentCUDAStream(q.device().index()));
+  TORCH_CHECK(err == cudaSuccess, "paged attention: ", cudaGetErrorString(err));
+#else
+  (void)q, (void)k, (void)v, (void)plan, (void)scale, (void)out;
+  TORCH_CHECK(false, "paged attention: this build has no CUDA kernels");
+#endif
+}
+
+}  // namespace pcache

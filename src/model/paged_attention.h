@@ -1,0 +1,77 @@
+// Paged attention: new tokens attending to K/V that live in a BlockPool,
+// read in place through each sequence's slots by this project's CUDA kernels
+// (cuda/paged_attention.cu; built only when CMake finds a CUDA toolkit).
+//
+// Interface: every sequence is given as the list of its entries' pool slots
+// (ragged block tables need nothing more: a partial block in the middle of a
+// table is just fewer slots) and the rows of q that hold its new tokens, its
+// last n entries. New token i of a sequence of S entries sees entries
+// 0 .. S - n + i: the whole context, then the new tokens causally. This is
+// what PagedSequence::slots() already gives, it costs 4 bytes per entry per
+// forward (against 2 * Hkv * D * 2 bytes of K/V read per entry per layer), and
+// the kernels then handle decode (n = 1) and extends (any n) alike. A Mistral
+// sliding window hides keys `window` positions or more before the query (by
+// position, as the dense path's mask does).
+//
+// A PagedAttentionPlan is built on the host once per forward, uploaded in one
+// copy, and used by every layer. Not thread-safe; one plan per forward.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace pcache {
+
+// Whether paged_attention() runs here: the kernels were built, `device` is
+// CUDA, `dtype` is bfloat16 or float16, and the head size (16, 32, 64, 128 or
+// 256) and query heads per KV head (1 to 8) have kernels.
+bool paged_attention_available(at::Device device, at::ScalarType dtype, int64_t head_dim,
+                               int64_t group);
+
+class PagedAttentionPlan {
+ public:
+  // `window`: the sliding window (positions), or none.
+  explicit PagedAttentionPlan(std::optional<int64_t> window = std::nullopt) : window_(window) {}
+
+  // A sequence whose entries sit at pool rows `slots` (and at `positions`,
+  // read only with a window), the last `n` of them new: their queries are
+  // rows q_row .. q_row + n - 1 of q. Throws c10::Error when n is not in
+  // [1, slots.size()] or a value does not fit 32 bits.
+  void add(const std::vector<int64_t>& slots, const std::vector<int64_t>& positions, int64_t q_row,
+           int64_t n);
+
+  int64_t rows() const { return static_cast<int64_t>(rows_.size() / 3); }
+  bool empty() const { return rows_.empty(); }
+
+  // Copies the plan to `device` in one transfer and sizes the work for a
+  // model of these heads: each (row, KV head) is split over several CTAs when
+  // rows * kv_heads alone would leave the GPU idle.
+  void upload(at::Device device, int64_t num_heads, int64_t num_kv_heads, int64_t head_dim);
+
+ private:
+  friend void paged_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                              const PagedAttentionPlan&, double, at::Tensor&);
+
+  std::optional<int64_t> window_;
+  std::vector<int32_t> slots_, rows_, key_pos_;  // host: rows_ is [rows, 3] (q row, first, count)
+  int64_t max_count_ = 0;
+  // After upload(): views of one int32 device buffer, and the splits' scratch.
+  at::Tensor device_slots_, device_rows_, device_key_pos_;
+  at::Tensor partial_out_, partial_ml_;  // [rows, H, splits, D], [rows, H, splits, 2] float32
+  int64_t num_heads_ = 0, num_kv_heads_ = 0, head_dim_ = 0, splits_ = 0;
+};
+
+// For every row r of the plan: out[r] = softmax(q[r] . k^T * scale) v over the
+// entries row r sees, per query head, K/V head h / (H / Hkv). q: [N, H, D]
+// (the last dim contiguous; row and head strides multiples of 8 elements);
+// k, v: a pool layer [pool rows, Hkv, D], contiguous; out: [N, H, D]
+// contiguous, same dtype; rows of out not in the plan are left as they are.
+// The plan must be uploaded for these shapes. Runs on the current CUDA stream
+// (asynchronously). Throws c10::Error (bad shapes, no kernels, a launch error).
+void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const PagedAttentionPlan& plan, double scale, at::Tensor& out);
+
+}  // namespace pcache

@@ -1,0 +1,166 @@
+// Decode attention per step (every layer, one new token per sequence) over a
+// paged pool, three ways: the paged kernels (model/paged_attention.h); each
+// sequence's entries gathered then flash attention (grouped_attention), as
+// forward_paged did before them; and one gather of all sequences then varlen
+// flash attention. Mistral-7B's heads (32 query, 8 KV, D 128), bfloat16.
+// Times with CUDA events, median of the timed steps; built only with the
+// kernels. docs/benchmarks.md ("Paged attention") has the figures.
+//
+//   paged_attention_bench [batches=1,16,64] [contexts=2048,16384] [steps=20]
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <c10/cuda/CUDAFunctions.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "model/llama.h"
+#include "model/paged_attention.h"
+
+namespace pcache {
+namespace {
+
+constexpr int64_t kLayers = 32, kHeads = 32, kKvHeads = 8, kDim = 128, kBlock = 16;
+
+std::vector<int64_t> parse_list(const char* arg) {
+  std::vector<int64_t> v;
+  std::stringstream in(arg);
+  for (std::string item; std::getline(in, item, ',');) v.push_back(std::stoll(item));
+  return v;
+}
+
+// Median milliseconds of `steps` runs of `step` (after 3 untimed ones).
+double median_ms(int64_t steps, const std::function<void()>& step) {
+  for (int i = 0; i < 3; ++i) step();
+  std::vector<double> times;
+  for (int64_t i = 0; i < steps; ++i) {
+    at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
+    start.record();
+    step();
+    stop.record();
+    stop.synchronize();
+    times.push_back(start.elapsed_time(stop));
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// Device-to-device copy bandwidth, bytes read + written per second.
+double copy_bandwidth() {
+  at::Tensor a = at::randn({int64_t{1} << 30}, at::TensorOptions().device(at::kCUDA));  // 4 GiB
+  at::Tensor b = at::empty_like(a);
+  const double ms = median_ms(10, [&] { b.copy_(a); });
+  return 2.0 * a.nbytes() / (ms * 1e-3);
+}
+
+void run(int64_t batch, int64_t context, int64_t steps, double bandwidth) {
+  const int64_t blocks_per_seq = (context + kBlock - 1) / kBlock;
+  const int64_t pool_rows = batch * blocks_per_seq * kBlock;
+  const int64_t layer_bytes = 2 * pool_rows * kKvHeads * kDim * 2;
+  // Distinct buffers for successive layers until they outgrow the L2 cache
+  // several times over, so that no step reads K/V from the cache.
+  const int64_t buffers = std::clamp<int64_t>((int64_t{1} << 29) / layer_bytes + 1, 1, kLayers);
+  auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  std::vector<at::Tensor> k, v;
+  for (int64_t i = 0; i < buffers; ++i) {
+    k.push_back(at::randn({pool_rows, kKvHeads, kDim}, opts));
+    v.push_back(at::randn({pool_rows, kKvHeads, kDim}, opts));
+  }
+  // Every sequence's blocks scattered over the pool, as after many requests.
+  std::vector<int64_t> blocks(batch * blocks_per_seq);
+  std::iota(blocks.begin(), blocks.end(), 0);
+  std::shuffle(blocks.begin(), blocks.end(), std::mt19937_64(batch * 7 + context));
+  std::vector<std::vector<int64_t>> slots(batch);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t e = 0; e < context; ++e) {
+      slots[b].push_back(blocks[b * blocks_per_seq + e / kBlock] * kBlock + e % kBlock);
+    }
+  }
+  at::Tensor q = at::randn({batch, kHeads, kDim}, opts);  // [B, H, D]: one new token each
+  const double scale = 1.0 / std::sqrt(static_cast<double>(kDim));
+
+  // The kernels; the plan is built once per step (host), as forward_paged does.
+  const auto host_start = std::chrono::steady_clock::now();
+  PagedAttentionPlan plan;
+  for (int64_t b = 0; b < batch; ++b) plan.add(slots[b], {}, b, 1);
+  plan.upload(at::Device(at::kCUDA), kHeads, kKvHeads, kDim);
+  c10::cuda::device_synchronize();
+  const double plan_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - host_start).count();
+  at::Tensor out = at::empty_like(q);
+  const double kernel_ms = median_ms(steps, [&] {
+    for (int64_t l = 0; l < kLayers; ++l) paged_attention(q, k[l % buffers], v[l % buffers], plan, scale, out);
+  });
+
+  // Gather per sequence, then flash attention.
+  std::vector<at::Tensor> gather;
+  for (int64_t b = 0; b < batch; ++b) gather.push_back(at::tensor(slots[b], at::kLong).cuda());
+  at::Tensor reference;
+  const double gather_ms = median_ms(steps, [&] {
+    for (int64_t l = 0; l < kLayers; ++l) {
+      std::vector<at::Tensor> outs;
+      for (int64_t b = 0; b < batch; ++b) {
+        at::Tensor kb = k[l % buffers].index_select(0, gather[b]).transpose(0, 1).unsqueeze(0);  // [1, Hkv, S, D]
+        at::Tensor vb = v[l % buffers].index_select(0, gather[b]).transpose(0, 1).unsqueeze(0);
+        outs.push_back(grouped_attention(q.narrow(0, b, 1).transpose(0, 1).unsqueeze(0), kb, vb,
+                                         at::Tensor(), scale));  // [1, H, 1, D]
+      }
+      reference = at::cat(outs, 2);
+    }
+  });
+
+  // One gather of everything, then varlen flash attention.
+  std::vector<int64_t> all, cu = {0}, cu_q = {0};
+  for (int64_t b = 0; b < batch; ++b) {
+    all.insert(all.end(), slots[b].begin(), slots[b].end());
+    cu.push_back(cu.back() + context);
+    cu_q.push_back(b + 1);
+  }
+  at::Tensor all_dev = at::tensor(all, at::kLong).cuda();
+  at::Tensor cu_dev = at::tensor(cu, at::kLong).to(at::kInt).cuda();
+  at::Tensor cu_q_dev = at::tensor(cu_q, at::kLong).to(at::kInt).cuda();
+  const double varlen_ms = median_ms(steps, [&] {
+    for (int64_t l = 0; l < kLayers; ++l) {
+      at::Tensor ks = k[l % buffers].index_select(0, all_dev), vs = v[l % buffers].index_select(0, all_dev);
+      flash_varlen(q, ks, vs, cu_q_dev, cu_dev, 1, context, scale);
+    }
+  });
+
+  // The kernels' output (last layer) against gather + flash's.
+  paged_attention(q, k[(kLayers - 1) % buffers], v[(kLayers - 1) % buffers], plan, scale, out);
+  const double diff = (out.to(at::kFloat) - reference[0].transpose(0, 1).to(at::kFloat)).abs().max().item<double>();
+  const double floor_ms = kLayers * layer_bytes / bandwidth * 1e3;
+  std::printf("| %3lld | %6lld | %8.3f | %8.3f | %8.3f | %8.3f | %5.0f%% | %7.2f | %.1e |\n",
+              static_cast<long long>(batch), static_cast<long long>(context), kernel_ms, gather_ms,
+              varlen_ms, floor_ms, 100.0 * floor_ms / kernel_ms, plan_ms, diff);
+  std::fflush(stdout);
+}
+
+}  // namespace
+}  // namespace pcache
+
+int main(int argc, char** argv) {
+  const std::vector<int64_t> batches = pcache::parse_list(argc > 1 ? argv[1] : "1,16,64");
+  const std::vector<int64_t> contexts = pcache::parse_list(argc > 2 ? argv[2] : "2048,16384");
+  const int64_t steps = argc > 3 ? std::stoll(argv[3]) : 20;
+  at::globalContext().setSDPUseCuDNN(false);  // as LlamaModel::load does
+  const double bandwidth = pcache::copy_bandwidth();
+  std::printf("%s; copy bandwidth %.2f TB/s (read + write)\n",
+              at::cuda::getCurrentDeviceProperties()->name, bandwidth / 1e12);
+  std::printf("decode attention per step, %lld layers, ms (median of %lld)\n",
+              static_cast<long long>(pcache::kLayers), static_cast<long long>(steps));
+  std::printf("| B | context | kernels | gather+flash | gather+varlen | K/V floor | of floor | plan (host) | max diff |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  for (int64_t b : batches) {
+    for (int64_t s : contexts) pcache::run(b, s, steps, bandwidth);
+  }
+  return 0;
+}
