@@ -81,7 +81,7 @@ at::Tensor reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
                      const at::Tensor& visible, double scale) {
   const int64_t n = q.size(0), h = q.size(1), d = q.size(2), s = k.size(0), h_kv = k.size(1);
   const int64_t g = h / h_kv;
-  at::Tensor qf = q.to(at::kFloat).view({n, h_kv, g, d}).permute({1, 2, 0, 3}).reshape({h_kv, g * n, d});
+  at::Tensor qf = q.to(at::kFloat).reshape({n, h_kv, g, d}).permute({1, 2, 0, 3}).reshape({h_kv, g * n, d});
   at::Tensor kf = k.to(at::kFloat).permute({1, 0, 2});  // [Hkv, S, D]
   at::Tensor vf = v.to(at::kFloat).permute({1, 0, 2});
   at::Tensor scores = at::matmul(qf, kf.transpose(1, 2)).mul_(scale).view({h_kv, g, n, s});
@@ -99,7 +99,7 @@ void check(const Heads& heads, const std::vector<std::pair<int64_t, int64_t>>& s
   at::manual_seed(seed);
   int64_t entries = 0, rows = 1;  // + the row left out
   for (auto [s, n] : shapes) entries += s, rows += n;
-  const int64_t pool_blocks = entries / 16 + static_cast<int64_t>(shapes.size()) * 2 + 8;
+  const int64_t pool_blocks = entries / 8 + static_cast<int64_t>(shapes.size()) * 2 + 8;  // partial blocks
   std::vector<Seq> seqs = ragged_sequences(shapes, pool_blocks, rng);
   auto opts = at::TensorOptions().device(at::kCUDA).dtype(heads.dtype);
   at::Tensor k_pool = at::randn({pool_blocks * 16, heads.h_kv, heads.d}, opts);

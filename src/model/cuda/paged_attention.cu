@@ -16,6 +16,7 @@
 // softmax's exponentials are exp2f.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <math_constants.h>
 
 #include "model/cuda/paged_attention_kernels.h"
 
@@ -177,7 +178,7 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const PagedAttentionPa
       float mx = m[g];
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
-        if (!ok[u]) s[u][g] = -INFINITY;
+        if (!ok[u]) s[u][g] = -CUDART_INF_F;
         mx = fmaxf(mx, s[u][g]);
       }
       const float correction = exp2f(m[g] - mx);
