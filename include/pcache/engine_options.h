@@ -34,6 +34,10 @@ struct EngineOptions {
   // Saved states (cache_prompt, chat_completion, load) kept at once; the
   // least recently used is released beyond this.
   int max_states = 8;
+  // ... and at most this many bytes of K/V held by all live states together
+  // (shared blocks counted once), least recently used evicted beyond it.
+  // 0: half of the KV block pool, so that states never starve requests.
+  int64_t max_state_bytes = 0;
 
   // Serving core (docs/architecture.md, "Serving core"). Bytes of the KV
   // block pool that holds every request's, module's, prefix's and state's

@@ -92,6 +92,7 @@ const char kFullConfig[] =
     "  kv_pool_bytes: 6GiB\n"
     "  max_batch_tokens: 2048\n"
     "  max_running: 32\n"
+    "  max_state_bytes: 1GiB\n"
     "sampling:\n"
     "  max_tokens: 64\n"
     "  temperature: 0.5\n"
@@ -144,6 +145,7 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
                                      "serving.kv_pool_bytes",
                                      "serving.max_batch_tokens",
                                      "serving.max_running",
+                                     "serving.max_state_bytes",
                                      "sampling.max_tokens",
                                      "sampling.temperature",
                                      "sampling.top_k",
@@ -176,6 +178,7 @@ BOOST_AUTO_TEST_CASE(every_key_read_is_applied_unless_the_command_line_gave_it) 
   BOOST_TEST(engine.kv_pool_bytes == 6ll << 30);
   BOOST_TEST(engine.max_batch_tokens == 2048);
   BOOST_TEST(engine.max_running == 32);
+  BOOST_TEST(engine.max_state_bytes == 1ll << 30);
   BOOST_TEST(sampling.max_tokens == 64);
   BOOST_TEST(sampling.temperature == 0.5f);
   BOOST_TEST(sampling.top_k == 7);
@@ -500,7 +503,7 @@ BOOST_AUTO_TEST_CASE(load_config_reads_a_file) {
   BOOST_REQUIRE_MESSAGE(c.ok(), c.status().to_string());
   BOOST_TEST(c->source == path);
   BOOST_TEST(c->engine.device == "cuda:1");
-  BOOST_TEST(c->keys_set.size() == 21u);
+  BOOST_TEST(c->keys_set.size() == 22u);
 
   write_file(path, "sampling:\n  top_p: 2\n");
   auto bad = load_config(path);
@@ -599,8 +602,9 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->engine.kv_pool_bytes == 0);
   BOOST_TEST(c->engine.max_batch_tokens == 4096);
   BOOST_TEST(c->engine.max_running == 256);
+  BOOST_TEST(c->engine.max_state_bytes == 0);
   // The example names every key.
-  BOOST_TEST(c->keys_set.size() == 21u);
+  BOOST_TEST(c->keys_set.size() == 22u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -142,10 +142,13 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir,
     return Status::invalid_argument("workspace_bytes must be >= 0, got " +
                                     std::to_string(options.workspace_bytes));
   }
-  if (options.kv_pool_bytes < 0 || options.max_batch_tokens < 1 || options.max_running < 1) {
+  if (options.kv_pool_bytes < 0 || options.max_state_bytes < 0 || options.max_batch_tokens < 1 ||
+      options.max_running < 1) {
     return Status::invalid_argument(
-        "kv_pool_bytes must be >= 0 (0: automatic), max_batch_tokens and max_running >= 1; got " +
-        std::to_string(options.kv_pool_bytes) + ", " + std::to_string(options.max_batch_tokens) +
+        "kv_pool_bytes and max_state_bytes must be >= 0 (0: automatic), max_batch_tokens and "
+        "max_running >= 1; got " +
+        std::to_string(options.kv_pool_bytes) + ", " + std::to_string(options.max_state_bytes) +
+        ", " + std::to_string(options.max_batch_tokens) +
         ", " + std::to_string(options.max_running));
   }
   if (options.max_states < 1) {
@@ -195,7 +198,6 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir,
                               ": cannot create the cache directory: " + ec.message());
   }
   impl->store = std::make_unique<ModuleStore>(store);
-  impl->states = std::make_unique<StateTable>(options.max_states);
   if (impl->tokenizer) {
     impl->prompts =
         std::make_unique<PromptCache>(*impl->model, *impl->tokenizer, impl->chat_template,
@@ -212,6 +214,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir,
   }
   PCACHE_ASSIGN_OR_RETURN(impl->pool,
                           BlockPool::create(config, dtype, device, pool_bytes / block_bytes));
+  impl->states = std::make_unique<StateTable>(
+      options.max_states,
+      options.max_state_bytes > 0 ? options.max_state_bytes : impl->pool->stats().bytes / 2);
   const std::string& fingerprint = impl->checkpoint->fingerprint();
   impl->prefixes = std::make_unique<PrefixCache>(
       *impl->pool, XXH64(fingerprint.data(), fingerprint.size(), 0));

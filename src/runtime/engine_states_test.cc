@@ -153,6 +153,32 @@ BOOST_AUTO_TEST_CASE(least_recently_used_states_are_evicted) {
   BOOST_TEST(e->text_completion(s1, "x", greedy()).ok());
 }
 
+// States are budgeted in bytes too: shared blocks count once, and beyond
+// the budget the least recently used go, whatever max_states allows.
+BOOST_AUTO_TEST_CASE(states_beyond_their_byte_budget_are_evicted) {
+  EngineOptions o;
+  o.prefix_cache = false;
+  o.max_states = 100;
+  auto probe = Engine::open(testing::fixture("tiny-mistral"), o);
+  BOOST_REQUIRE(probe.ok());
+  std::string text;  // several blocks of K/V
+  for (int i = 0; i < 12; ++i) text += "The cat sat on the mat " + std::to_string(i) + ". ";
+  const StateInfo one = ok((*probe)->state_info(ok((*probe)->cache_prompt(text)).state));
+  o.max_state_bytes = 2 * one.total_bytes + one.total_bytes / 2;  // room for two such states
+  auto e = std::move(Engine::open(testing::fixture("tiny-mistral"), o)).value();
+  StateId a = ok(e->cache_prompt(text)).state;
+  StateId fork_a = ok(e->fork(a));  // shares every block: costs nothing
+  StateId b = ok(e->cache_prompt(text + "b")).state;
+  BOOST_TEST(e->states().size() == 3u);
+  StateId c = ok(e->cache_prompt(text + "c")).state;  // a and its fork are the oldest
+  BOOST_TEST(e->state_info(a).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(e->state_info(fork_a).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(e->state_info(b).ok());
+  BOOST_TEST(e->state_info(c).ok());
+  BOOST_TEST(e->text_completion(a, "x", greedy()).status().message().find("MiB of their K/V") !=
+             std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(snapshots_round_trip_across_engines) {
   testing::TempDir dir;
   auto a = open_engine();

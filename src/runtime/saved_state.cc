@@ -1,6 +1,7 @@
 #include "runtime/saved_state.h"
 
 #include <algorithm>
+#include <set>
 
 namespace pcache {
 
@@ -41,13 +42,25 @@ StateId StateTable::add(std::shared_ptr<const SavedState> state, StateId parent)
   const StateId id = next_id_++;
   entries_[id] = Entry{std::move(state), parent};
   recency_.push_front(id);
-  while (static_cast<int>(entries_.size()) > max_states_) {
+  while (entries_.size() > 1 &&
+         (static_cast<int>(entries_.size()) > max_states_ || bytes_locked() > max_bytes_)) {
     const StateId victim = recency_.back();
     recency_.pop_back();
     entries_.erase(victim);
     remember_gone_locked(victim, true);
   }
   return id;
+}
+
+int64_t StateTable::bytes_locked() const {
+  std::set<int32_t> blocks;
+  int64_t per_block = 0;
+  for (const auto& [id, e] : entries_) {
+    if (e.state->length() == 0) continue;
+    per_block = e.state->total_bytes() / static_cast<int64_t>(e.state->blocks().size());
+    blocks.insert(e.state->blocks().begin(), e.state->blocks().end());
+  }
+  return static_cast<int64_t>(blocks.size()) * per_block;
 }
 
 void StateTable::remember_gone_locked(StateId id, bool evicted) {
@@ -69,7 +82,8 @@ StatusOr<std::shared_ptr<const SavedState>> StateTable::get(StateId id) {
     if (gone == evicted_.end()) return Status::not_found("state " + std::to_string(id) + " does not exist");
     return Status::not_found("state " + std::to_string(id) +
                              (gone->second ? " was evicted (least recently used; at most " + std::to_string(max_states_) +
-                                                 " states are kept)"
+                                                 " states and " + std::to_string(max_bytes_ >> 20) +
+                                                 " MiB of their K/V are kept)"
                                            : " was released"));
   }
   touch_locked(id);

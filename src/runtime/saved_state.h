@@ -38,6 +38,7 @@ class SavedState {
   const std::vector<int>& tokens() const { return entries_.tokens(); }
   const std::vector<int64_t>& positions() const { return entries_.positions(); }
   std::vector<int64_t> slots() const { return entries_.slots(); }
+  const std::vector<int32_t>& blocks() const { return entries_.blocks(); }
   BlockPool& pool() const { return entries_.pool(); }
   // Pool bytes of the blocks this state holds that its parent does not, and of all its blocks.
   int64_t own_bytes() const;
@@ -60,9 +61,13 @@ class SavedState {
   mutable PagedSequence entries_;
 };
 
+// Live states by id. Beyond `max_states` ids, or beyond `max_bytes` of pool
+// blocks held by all states together (each block counted once however many
+// states share it), the least recently used are evicted; the state just
+// added stays, even alone over the budget.
 class StateTable {
  public:
-  explicit StateTable(int max_states) : max_states_(max_states) {}
+  StateTable(int max_states, int64_t max_bytes) : max_states_(max_states), max_bytes_(max_bytes) {}
   StateId add(std::shared_ptr<const SavedState> state, StateId parent);
   // NotFound naming the id, saying whether it was evicted.
   StatusOr<std::shared_ptr<const SavedState>> get(StateId id);
@@ -78,10 +83,12 @@ class StateTable {
   StateInfo info_locked(StateId id, const Entry& e) const;
   void touch_locked(StateId id);
   void remember_gone_locked(StateId id, bool evicted);
+  int64_t bytes_locked() const;  // pool bytes of the distinct blocks all states hold
   static constexpr size_t kRememberedGoneIds = 4096;
 
   mutable std::mutex mu_;
   int max_states_;
+  int64_t max_bytes_;
   StateId next_id_ = 1;
   std::map<StateId, Entry> entries_;
   std::list<StateId> recency_;  // most recent first
