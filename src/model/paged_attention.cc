@@ -119,7 +119,7 @@ void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
                     t->scalar_type() == q.scalar_type() && t->device() == q.device(),
                 "paged attention: pool layer ", t->sizes(), " for ", h_kv, " KV heads of ", d);
   }
-  for (const at::Tensor* t : {&q, &k, &v, &out}) {
+  for (const at::Tensor* t : {&q, &k, &v, static_cast<const at::Tensor*>(&out)}) {
     TORCH_CHECK(reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 == 0,
                 "paged attention: a tensor is not 16-byte aligned");
   }

@@ -258,9 +258,13 @@ std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
 // decode steps of all of them and of a fork. Every logit row against the
 // dense forward with the same attention pattern.
 BOOST_AUTO_TEST_CASE(forward_paged_on_cuda_equals_dense) {
+  // The demo model is trained, its logits larger: there the projections,
+  // batched over other row counts than the dense forward's, already differ
+  // by up to 0.2 in bfloat16 (measured on the rows of gathered flash, which
+  // the kernels do not touch; H200).
   const std::vector<std::pair<std::string, double>> models = {
       {testing::fixture("tiny-mistral"), 0.05},
-      {std::string(PCACHE_SOURCE_DIR) + "/models/pcache-demo", 0.1}};
+      {std::string(PCACHE_SOURCE_DIR) + "/models/pcache-demo", 0.3}};
   for (const auto& [path, tolerance] : models) {
     BOOST_TEST_CONTEXT(path) {
       auto ck = Checkpoint::open(path);

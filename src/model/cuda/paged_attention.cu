@@ -127,6 +127,14 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const PagedAttentionPa
     for (int i = 0; i < 8; ++i) acc[g][i] = 0.f;
   }
 
+  // The slots of the next step are loaded a step ahead, so that a step's
+  // K/V loads wait on one memory latency, not two.
+  int next_slot[kUnroll];
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const int idx = begin + u * kGroups + key_group;
+    next_slot[u] = idx < end ? slots[idx] : 0;
+  }
   for (int step = begin; step < end; step += kKeysPerStep) {
     bool ok[kUnroll];
     int64_t offset[kUnroll];
@@ -134,7 +142,9 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const PagedAttentionPa
     for (int u = 0; u < kUnroll; ++u) {
       const int idx = step + u * kGroups + key_group;
       ok[u] = idx < end;
-      offset[u] = ok[u] ? static_cast<int64_t>(slots[idx]) * p.kv_row_stride : 0;
+      offset[u] = static_cast<int64_t>(next_slot[u]) * p.kv_row_stride;
+      const int ahead = idx + kKeysPerStep;
+      next_slot[u] = ahead < end ? slots[ahead] : 0;
       if (key_pos && ok[u]) ok[u] = query_pos - key_pos[idx] < p.window;
     }
     uint4 k_raw[kUnroll], v_raw[kUnroll];
