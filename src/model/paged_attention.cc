@@ -55,17 +55,26 @@ bool paged_attention_available(at::Device device, at::ScalarType dtype, int64_t 
 
 void PagedAttentionPlan::add(const std::vector<int64_t>& slots,
                              const std::vector<int64_t>& positions, int64_t q_row, int64_t n) {
+  TORCH_CHECK(!device_rows_.defined(), "paged attention: add() after upload()");
   const int64_t s = static_cast<int64_t>(slots.size());
   TORCH_CHECK(n >= 1 && n <= s, "paged attention: ", n, " new entries of ", s);
   TORCH_CHECK(!window_ || static_cast<int64_t>(positions.size()) == s,
               "paged attention: a window needs every entry's position");
-  const int32_t first = to_int32(static_cast<int64_t>(slots_.size()), "entry count");
-  for (int64_t slot : slots) slots_.push_back(to_int32(slot, "slot"));
+  // Ranges checked once per sequence, then copied narrowed: this runs over
+  // every entry of every sequence at every step.
+  auto [lo, hi] = std::minmax_element(slots.begin(), slots.end());
+  to_int32(*lo, "slot"), to_int32(*hi, "slot");
+  const int32_t first = to_int32(static_cast<int64_t>(slots_.size()) + s, "entry count") -
+                        static_cast<int32_t>(s);
+  slots_.insert(slots_.end(), slots.begin(), slots.end());
   if (window_) {
-    for (int64_t p : positions) key_pos_.push_back(to_int32(p, "position"));
+    auto [p_lo, p_hi] = std::minmax_element(positions.begin(), positions.end());
+    to_int32(*p_lo, "position"), to_int32(*p_hi, "position");
+    key_pos_.insert(key_pos_.end(), positions.begin(), positions.end());
   }
+  to_int32(q_row + n, "query row");
   for (int64_t i = 0; i < n; ++i) {
-    rows_.push_back(to_int32(q_row + i, "query row"));
+    rows_.push_back(static_cast<int32_t>(q_row + i));
     rows_.push_back(first);
     rows_.push_back(static_cast<int32_t>(s - n + i + 1));
   }
@@ -75,13 +84,17 @@ void PagedAttentionPlan::add(const std::vector<int64_t>& slots,
 void PagedAttentionPlan::upload(at::Device device, int64_t num_heads, int64_t num_kv_heads,
                                 int64_t head_dim) {
   TORCH_CHECK(!empty(), "paged attention: an empty plan");
-  // slots, rows, positions: one buffer, one copy.
-  std::vector<int32_t> all(slots_);
-  all.insert(all.end(), rows_.begin(), rows_.end());
-  all.insert(all.end(), key_pos_.begin(), key_pos_.end());
-  at::Tensor on_device = at::from_blob(all.data(), {static_cast<int64_t>(all.size())}, at::kInt)
-                             .to(device, at::kInt, /*non_blocking=*/false, /*copy=*/true);
+  TORCH_CHECK(!device_rows_.defined(), "paged attention: the plan is uploaded already");
+  // slots, rows, positions: one pinned buffer, one asynchronous copy (the
+  // caching host allocator keeps the buffer until the copy is done).
   const int64_t e = static_cast<int64_t>(slots_.size()), r = rows();
+  const int64_t total = e + 3 * r + static_cast<int64_t>(key_pos_.size());
+  at::Tensor host = at::empty({total}, at::TensorOptions().dtype(at::kInt).pinned_memory(device.is_cuda()));
+  int32_t* out = host.data_ptr<int32_t>();
+  out = std::copy(slots_.begin(), slots_.end(), out);
+  out = std::copy(rows_.begin(), rows_.end(), out);
+  std::copy(key_pos_.begin(), key_pos_.end(), out);
+  at::Tensor on_device = host.to(device, /*non_blocking=*/true);
   device_slots_ = on_device.narrow(0, 0, e);
   device_rows_ = on_device.narrow(0, e, 3 * r);
   device_key_pos_ = window_ ? on_device.narrow(0, e + 3 * r, e) : at::Tensor();

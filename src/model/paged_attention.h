@@ -48,7 +48,7 @@ class PagedAttentionPlan {
 
   // Copies the plan to `device` in one transfer and sizes the work for a
   // model of these heads: each (row, KV head) is split over several CTAs when
-  // rows * kv_heads alone would leave the GPU idle.
+  // rows * kv_heads alone would leave the GPU idle. Once; no add() after it.
   void upload(at::Device device, int64_t num_heads, int64_t num_kv_heads, int64_t head_dim);
 
  private:
