@@ -1,12 +1,12 @@
-// Decode attention per step (every layer, one new token per sequence) over a
-// paged pool, three ways: the paged kernels (model/paged_attention.h); each
+// Attention per step (every layer; n new tokens per sequence, 1 for decode)
+// over a paged pool, three ways: the paged kernels (model/paged_attention.h); each
 // sequence's entries gathered then flash attention (grouped_attention), as
 // forward_paged did before them; and one gather of all sequences then varlen
 // flash attention. Mistral-7B's heads (32 query, 8 KV, D 128), bfloat16.
 // Times with CUDA events, median of the timed steps; built only with the
 // kernels. docs/benchmarks.md ("Paged attention") has the figures.
 //
-//   paged_attention_bench [batches=1,16,64] [contexts=2048,16384] [steps=20]
+//   paged_attention_bench [batches=1,16,64] [contexts=2048,16384] [new=1,...] [steps=20]
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAEvent.h>
@@ -61,7 +61,7 @@ double copy_bandwidth() {
   return 2.0 * a.nbytes() / (ms * 1e-3);
 }
 
-void run(int64_t batch, int64_t context, int64_t steps, double bandwidth) {
+void run(int64_t batch, int64_t context, int64_t n, int64_t steps, double bandwidth) {
   const int64_t blocks_per_seq = (context + kBlock - 1) / kBlock;
   const int64_t pool_rows = batch * blocks_per_seq * kBlock;
   const int64_t layer_bytes = 2 * pool_rows * kKvHeads * kDim * 2;
@@ -84,14 +84,14 @@ void run(int64_t batch, int64_t context, int64_t steps, double bandwidth) {
       slots[b].push_back(blocks[b * blocks_per_seq + e / kBlock] * kBlock + e % kBlock);
     }
   }
-  at::Tensor q = at::randn({batch, kHeads, kDim}, opts);  // [B, H, D]: one new token each
+  at::Tensor q = at::randn({batch * n, kHeads, kDim}, opts);  // [B n, H, D]: n new tokens each
   const double scale = 1.0 / std::sqrt(static_cast<double>(kDim));
 
   // The kernels; the plan is built once per step (host), as forward_paged does.
   c10::cuda::device_synchronize();  // the pool's random fill is not the plan's time
   const auto host_start = std::chrono::steady_clock::now();
   PagedAttentionPlan plan;
-  for (int64_t b = 0; b < batch; ++b) plan.add(slots[b], {}, b, 1);
+  for (int64_t b = 0; b < batch; ++b) plan.add(slots[b], {}, b * n, n);
   plan.upload(at::Device(at::kCUDA), kHeads, kKvHeads, kDim);
   c10::cuda::device_synchronize();
   const double plan_ms =
@@ -111,8 +111,8 @@ void run(int64_t batch, int64_t context, int64_t steps, double bandwidth) {
       for (int64_t b = 0; b < batch; ++b) {
         at::Tensor kb = k[l % buffers].index_select(0, gather[b]).transpose(0, 1).unsqueeze(0);  // [1, Hkv, S, D]
         at::Tensor vb = v[l % buffers].index_select(0, gather[b]).transpose(0, 1).unsqueeze(0);
-        outs.push_back(grouped_attention(q.narrow(0, b, 1).transpose(0, 1).unsqueeze(0), kb, vb,
-                                         at::Tensor(), scale));  // [1, H, 1, D]
+        outs.push_back(grouped_attention(q.narrow(0, b * n, n).transpose(0, 1).unsqueeze(0), kb, vb,
+                                         at::Tensor(), scale));  // [1, H, n, D]
       }
       reference = at::cat(outs, 2);
     }
@@ -123,7 +123,7 @@ void run(int64_t batch, int64_t context, int64_t steps, double bandwidth) {
   for (int64_t b = 0; b < batch; ++b) {
     all.insert(all.end(), slots[b].begin(), slots[b].end());
     cu.push_back(cu.back() + context);
-    cu_q.push_back(b + 1);
+    cu_q.push_back((b + 1) * n);
   }
   at::Tensor all_dev = at::tensor(all, at::kLong).cuda();
   at::Tensor cu_dev = at::tensor(cu, at::kLong).to(at::kInt).cuda();
@@ -131,7 +131,7 @@ void run(int64_t batch, int64_t context, int64_t steps, double bandwidth) {
   const double varlen_ms = median_ms(steps, [&] {
     for (int64_t l = 0; l < kLayers; ++l) {
       at::Tensor ks = k[l % buffers].index_select(0, all_dev), vs = v[l % buffers].index_select(0, all_dev);
-      flash_varlen(q, ks, vs, cu_q_dev, cu_dev, 1, context, scale);
+      flash_varlen(q, ks, vs, cu_q_dev, cu_dev, n, context, scale);
     }
   });
 
@@ -139,8 +139,9 @@ void run(int64_t batch, int64_t context, int64_t steps, double bandwidth) {
   paged_attention(q, k[(kLayers - 1) % buffers], v[(kLayers - 1) % buffers], plan, scale, out);
   const double diff = (out.to(at::kFloat) - reference[0].transpose(0, 1).to(at::kFloat)).abs().max().item<double>();
   const double floor_ms = kLayers * layer_bytes / bandwidth * 1e3;
-  std::printf("| %3lld | %6lld | %8.3f | %8.3f | %8.3f | %8.3f | %5.0f%% | %7.2f | %.1e |\n",
-              static_cast<long long>(batch), static_cast<long long>(context), kernel_ms, gather_ms,
+  std::printf("| %3lld | %6lld | %3lld | %8.3f | %8.3f | %8.3f | %8.3f | %5.0f%% | %7.2f | %.1e |\n",
+              static_cast<long long>(batch), static_cast<long long>(context),
+              static_cast<long long>(n), kernel_ms, gather_ms,
               varlen_ms, floor_ms, 100.0 * floor_ms / kernel_ms, plan_ms, diff);
   std::fflush(stdout);
 }
@@ -151,17 +152,20 @@ void run(int64_t batch, int64_t context, int64_t steps, double bandwidth) {
 int main(int argc, char** argv) {
   const std::vector<int64_t> batches = pcache::parse_list(argc > 1 ? argv[1] : "1,16,64");
   const std::vector<int64_t> contexts = pcache::parse_list(argc > 2 ? argv[2] : "2048,16384");
-  const int64_t steps = argc > 3 ? std::stoll(argv[3]) : 20;
+  const std::vector<int64_t> news = pcache::parse_list(argc > 3 ? argv[3] : "1");
+  const int64_t steps = argc > 4 ? std::stoll(argv[4]) : 20;
   at::globalContext().setSDPUseCuDNN(false);  // as LlamaModel::load does
   const double bandwidth = pcache::copy_bandwidth();
   std::printf("%s; copy bandwidth %.2f TB/s (read + write)\n",
               at::cuda::getCurrentDeviceProperties()->name, bandwidth / 1e12);
-  std::printf("decode attention per step, %lld layers, ms (median of %lld)\n",
+  std::printf("attention per step, %lld layers, ms (median of %lld)\n",
               static_cast<long long>(pcache::kLayers), static_cast<long long>(steps));
-  std::printf("| B | context | kernels | gather+flash | gather+varlen | K/V floor | of floor | plan (host) | max diff |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| B | context | new | kernels | gather+flash | gather+varlen | K/V floor | of floor | plan (host) | max diff |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t b : batches) {
-    for (int64_t s : contexts) pcache::run(b, s, steps, bandwidth);
+    for (int64_t s : contexts) {
+      for (int64_t n : news) pcache::run(b, s, n, steps, bandwidth);
+    }
   }
   return 0;
 }
