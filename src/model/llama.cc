@@ -389,16 +389,20 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
     at::Tensor pos = on_device(positions).view({1, total});  // [1, N]
     at::Tensor write = on_device(write_slots);                 // [N]
     // Attention reads each sequence's entries through its slots, by one of:
-    // - the paged kernels (CUDA, model/paged_attention.h): every sequence with
-    //   fewer than kGatherMinNew new tokens (decode steps, short extends), in
-    //   one launch per layer over the pool in place;
+    // - the paged kernels (CUDA, model/paged_attention.h): decode steps and
+    //   short extends of every sequence in one launch per layer, over the
+    //   pool in place;
     // - varlen flash (CUDA without the kernels, 4 sequences or more): all
     //   entries gathered into one buffer per layer, one flash attention;
     // - per sequence, over its gathered entries: grouped_attention (flash on
-    //   CUDA, with a mask for a sliding window). Long chunks take it: flash's
-    //   tiles beat the kernels' one query row per CTA there. So does the CPU.
+    //   CUDA, with a mask for a sliding window). So does the CPU.
     const int64_t h = config_.num_heads, h_kv = config_.num_kv_heads, d = config_.head_dim;
-    constexpr int64_t kGatherMinNew = 64;
+    // The kernels give each new token its own CTAs, which read the
+    // sequence's K/V again (from L2 for neighbouring tokens): past about
+    // n * S = 32k, gathered flash is faster (H200, Mistral-7B heads, 32
+    // layers: 16 new tokens over 2k entries 1.8 ms against 2.5; 8 over 16k
+    // 5.8 ms against 3.8; docs/benchmarks.md, "Paged attention").
+    constexpr int64_t kKernelMaxWork = 32768;
     // Varlen flash does not split long contexts across the GPU; for a few
     // sequences the per-sequence flash kernel (which does) is faster
     // (H200: 32 new tokens over 16k entries, 26.7 ms varlen vs 15.7 ms).
@@ -418,7 +422,7 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
     for (size_t j = 0; j < inputs.size(); ++j) {
       const PagedSequence& seq = *inputs[j].sequence;
       const int64_t n = inputs[j].new_entries, s = seq.length();
-      if (kernels && n < kGatherMinNew) {
+      if (kernels && (n == 1 || n * s <= kKernelMaxWork)) {
         plan.add(seq.slots(), seq.positions(), offset, n);
       } else if (varlen) {
         const std::vector<int64_t> slots = seq.slots();

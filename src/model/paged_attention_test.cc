@@ -254,7 +254,7 @@ std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
 
 // Two modules encoded on their own (20 and 21 entries: partial last blocks)
 // shared by three prompts that add 7, 64 and 300 tokens (the kernels, and
-// gathered flash for the long chunks), beside a one-token sequence; then
+// gathered flash for the longer chunks), beside a one-token sequence; then
 // decode steps of all of them and of a fork. Every logit row against the
 // dense forward with the same attention pattern.
 BOOST_AUTO_TEST_CASE(forward_paged_on_cuda_equals_dense) {
