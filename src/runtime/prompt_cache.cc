@@ -26,6 +26,12 @@ const pml::Node* find_parameter(const pml::Node& module, const std::string& name
   return nullptr;
 }
 
+size_t text_bytes(const std::vector<pml::Node>& nodes) {
+  size_t n = 0;
+  for (const pml::Node& node : nodes) n += node.text.size() + node.scaffold.size() + text_bytes(node.children);
+  return n;
+}
+
 // Whether a stored entry is module m's as this model and layout encode it:
 // a cache file can be damaged or crafted with a valid checksum.
 bool is_entry_of(const ModuleKV& kv, const ModuleEncoder& encoder, int m, const LlamaModel& model) {
@@ -59,13 +65,22 @@ PromptCache::PromptCache(const LlamaModel& model, const Tokenizer& tokenizer,
       store_(store) {}
 
 StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema) {
+  // Known too long before any text is encoded.
+  const int64_t context = context_length(model_.config());
+  const size_t text = text_bytes(schema.children);
+  if (tokenizer_.min_tokens(text) > context) {
+    return Status::invalid_argument(
+        schema.location.to_string() + ": schema '" + schema.name + "' holds " +
+        std::to_string(text) + " bytes of text, at least " +
+        std::to_string(tokenizer_.min_tokens(text)) + " tokens, more than the model's context of " +
+        std::to_string(context) + " (max_position_embeddings); expected a shorter schema");
+  }
   auto compiled = std::make_shared<CompiledSchema>();
   compiled->schema = schema;
   if (!schema.mode_given) compiled->schema.mode = default_mode_;
   PCACHE_ASSIGN_OR_RETURN(compiled->layout, build_layout(compiled->schema, tokenizer_, template_));
   // Checked before any module is encoded, so that no forward is sized from
   // a schema the model cannot hold (a 4 MiB module would ask for terabytes).
-  const int64_t context = context_length(model_.config());
   if (compiled->layout.total_length > context) {
     return Status::invalid_argument(
         schema.location.to_string() + ": schema '" + schema.name + "' lays out " +

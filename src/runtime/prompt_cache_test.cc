@@ -221,6 +221,21 @@ BOOST_AUTO_TEST_CASE(a_schema_longer_than_the_context_is_refused_before_encoding
              std::string::npos);
 }
 
+// So long that no encoding could fit the context: refused before any text
+// is encoded (encoding 4 MiB takes seconds; the refusal does not).
+BOOST_AUTO_TEST_CASE(a_schema_of_too_much_text_is_refused_before_encoding) {
+  Fixture f;  // tiny-mistral: max_position_embeddings 4096
+  std::string text;
+  while (text.size() < (1u << 20)) text += "menu table dinner fish bread ";
+  auto schema = pml::parse_schema("<schema name=\"big\"><module name=\"m\">" + text + "</module></schema>",
+                                  "schema.xml");
+  BOOST_REQUIRE(schema.ok());
+  auto added = f.cache->add_schema(*schema);
+  BOOST_REQUIRE(!added.ok());
+  BOOST_TEST(added.status().message().find("bytes of text, at least") != std::string::npos,
+             added.status().message());
+}
+
 BOOST_AUTO_TEST_CASE(second_request_reuses_every_module) {
   Fixture f;
   f.add(schema_text("scaffold"));

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
 #include <system_error>
 
@@ -23,6 +24,7 @@ struct Tokenizer::Impl {
   int bos_id = -1;
   int eos_id = -1;
   int unk_id = -1;
+  int64_t max_piece_bytes = 1;  // the most input bytes one piece covers
 };
 
 StatusOr<ChatTemplate> parse_chat_template(std::string_view name) {
@@ -73,7 +75,17 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& model_pa
   impl->bos_id = api->bos_id(model);
   impl->eos_id = api->eos_id(model);
   impl->unk_id = api->unk_id(model);
-  return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
+  std::unique_ptr<Tokenizer> tokenizer(new Tokenizer(std::move(impl)));
+  for (int id = 0; id < tokenizer->vocab_size(); ++id) {
+    // In input bytes: "▁" (3 bytes in the piece) stands for one space.
+    const std::string piece = tokenizer->id_to_piece(id);
+    int64_t bytes = static_cast<int64_t>(piece.size());
+    for (size_t at = piece.find("\xe2\x96\x81"); at != std::string::npos; at = piece.find("\xe2\x96\x81", at + 3)) {
+      bytes -= 2;
+    }
+    tokenizer->impl_->max_piece_bytes = std::max(tokenizer->impl_->max_piece_bytes, bytes);
+  }
+  return tokenizer;
 }
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -128,6 +140,12 @@ bool Tokenizer::is_control(int id) const {
 }
 
 int Tokenizer::vocab_size() const { return impl_->vocab_size; }
+
+int64_t Tokenizer::min_tokens(size_t text_bytes) const {
+  // A piece covers at most its own length of text; normalisation may map a
+  // few input bytes to one (full-width forms), hence the margin of 2.
+  return static_cast<int64_t>(text_bytes) / (2 * impl_->max_piece_bytes);
+}
 int Tokenizer::bos_id() const { return impl_->bos_id; }
 int Tokenizer::eos_id() const { return impl_->eos_id; }
 int Tokenizer::unk_id() const { return impl_->unk_id; }
