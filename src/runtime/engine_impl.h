@@ -26,6 +26,10 @@ inline double ms_since(Clock::time_point start) {
 }
 
 struct Engine::Impl {
+  // Engine::open, which runs it through without_exceptions.
+  static StatusOr<std::unique_ptr<Engine>> open(const std::string& model_dir,
+                                                const EngineOptions& options);
+
   std::unique_ptr<Checkpoint> checkpoint;
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<Tokenizer> tokenizer;  // null when the folder has none

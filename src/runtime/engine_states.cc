@@ -305,30 +305,32 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
 StatusOr<std::vector<Generation>> Engine::text_completion(StateId id,
                                                           const std::vector<std::string>& inputs,
                                                           const SamplingOptions& options) {
-  PCACHE_RETURN_IF_ERROR(options.validate());
-  PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  PCACHE_RETURN_IF_ERROR(impl_->states->get(id).status());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (tok->encode(inputs[i]).empty())
-      return Status::invalid_argument("text_completion: input " + std::to_string(i) + " is empty");
-  }
-  // One call per input, all at once: the scheduler batches them (each with
-  // its own sampler, seeded as a lone run would be).
-  std::vector<std::future<StatusOr<Generation>>> runs;
-  for (const std::string& input : inputs) {
-    runs.push_back(std::async(std::launch::async, [this, id, &input, &options] {
-      return text_completion(id, input, options);
-    }));
-  }
-  std::vector<Generation> out;
-  Status first_error;
-  for (auto& run : runs) {
-    StatusOr<Generation> g = run.get();
-    if (!g.ok() && first_error.ok()) first_error = g.status();
-    if (g.ok()) out.push_back(std::move(g).value());
-  }
-  if (!first_error.ok()) return first_error;
-  return out;
+  return without_exceptions("text_completion", [&]() -> StatusOr<std::vector<Generation>> {
+    PCACHE_RETURN_IF_ERROR(options.validate());
+    PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
+    PCACHE_RETURN_IF_ERROR(impl_->states->get(id).status());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (tok->encode(inputs[i]).empty())
+        return Status::invalid_argument("text_completion: input " + std::to_string(i) + " is empty");
+    }
+    // One call per input, all at once: the scheduler batches them (each with
+    // its own sampler, seeded as a lone run would be).
+    std::vector<std::future<StatusOr<Generation>>> runs;
+    for (const std::string& input : inputs) {
+      runs.push_back(std::async(std::launch::async, [this, id, &input, &options] {
+        return text_completion(id, input, options);
+      }));
+    }
+    std::vector<Generation> out;
+    Status first_error;
+    for (auto& run : runs) {
+      StatusOr<Generation> g = run.get();
+      if (!g.ok() && first_error.ok()) first_error = g.status();
+      if (g.ok()) out.push_back(std::move(g).value());
+    }
+    if (!first_error.ok()) return first_error;
+    return out;
+  });
 }
 
 StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::string& user_turn,
