@@ -177,12 +177,13 @@ StatusOr<SequenceRequest> Engine::Impl::request_on_state(const char* what,
 }
 
 StatusOr<std::shared_ptr<SavedState>> Engine::Impl::prefill_state(
-    SequenceRequest request, std::shared_ptr<const SavedState> parent) const {
+    SequenceRequest request, std::shared_ptr<const SavedState> parent, bool plain) const {
   request.prefill_only = true;
   PCACHE_ASSIGN_OR_RETURN(SequenceResult r, scheduler->run(std::move(request)));
-  if (options.prefix_cache) prefixes->remember(*r.sequence);
+  if (options.prefix_cache && plain) prefixes->remember(*r.sequence);
   auto state = std::make_shared<SavedState>(std::move(parent), std::move(*r.sequence));
   state->last_logits = std::move(r.last_logits);
+  state->plain = plain;
   return state;
 }
 
@@ -200,7 +201,7 @@ StatusOr<CachedPrompt> Engine::Impl::prefill_new_state(const std::vector<int>& i
   out.steps.push_back({reused > 0 ? "load_state" : "reset", ms_since(start), static_cast<int>(reused)});
   start = Clock::now();
   PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state,
-                          prefill_state(std::move(request), nullptr));
+                          prefill_state(std::move(request), nullptr, /*plain=*/true));
   state->open_system_turn = open_system_turn;
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(n - reused)});
   start = Clock::now();
@@ -263,7 +264,8 @@ StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
       request.tokens = std::move(a.tokens);
       request.positions = std::move(a.positions);
       request.next_position = a.next_position;
-      PCACHE_ASSIGN_OR_RETURN(state, impl_->prefill_state(std::move(request), nullptr));
+      PCACHE_ASSIGN_OR_RETURN(state,
+                              impl_->prefill_state(std::move(request), nullptr, /*plain=*/false));
     } else {
       // A prompt of modules only (a chat's context) has no logits until a turn comes.
       state = std::make_shared<SavedState>(nullptr, std::move(a.sequence));
@@ -394,7 +396,7 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
     }
     closing.next_position = closing.positions.back() + 1;
     PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> next,
-                            impl_->prefill_state(std::move(closing), state));
+                            impl_->prefill_state(std::move(closing), state, state->plain));
     next->sampler = answer.sampler;
     result.state = impl_->states->add(std::move(next), id);
     gen.steps.push_back({"save_state", ms_since(save_start), 0});
