@@ -69,7 +69,12 @@ struct Shared {
 // Each call releases whatever state it makes.
 std::vector<std::function<std::string(Engine&, const Shared&)>> calls() {
   std::vector<std::function<std::string(Engine&, const Shared&)>> c;
-  for (const char* text : {"The capital of France is", "Once upon a time, in a bakery"}) {
+  // Longer than two blocks: repeated, they reuse their prefix.
+  for (const char* text :
+       {"Once upon a time, in a bakery by the sea, a baker rose every morning at five to bake "
+        "bread for the whole town, and",
+        "The capital of France is Paris, a city of bakeries, where every street has one that "
+        "sells baguettes, croissants and"}) {
     c.push_back([text](Engine& e, const Shared&) { return ids(e.generate(text, greedy())); });
   }
   for (const char* question : {"What is baked at five?", "Which cakes are there?"}) {
@@ -130,6 +135,7 @@ BOOST_AUTO_TEST_CASE(calls_at_once_answer_as_alone_and_leave_blocks_only_to_stat
     }
   }
   BOOST_TEST(e->serving_stats().max_batch > 1);  // the calls did run together
+  BOOST_TEST(e->serving_stats().block_hits > 0);  // and reused prefixes and modules
   // Requests, prefixes and modules left nothing in use: only the states' blocks.
   BOOST_TEST(e->states().size() == 2u);
   BOOST_TEST(blocks_in_use(*e) == held);
