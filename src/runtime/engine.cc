@@ -119,6 +119,11 @@ Engine::~Engine() = default;
 
 StatusOr<std::unique_ptr<Engine>> Engine::open(const std::string& model_dir,
                                                const EngineOptions& options) {
+  return without_exceptions("open " + model_dir, [&] { return Impl::open(model_dir, options); });
+}
+
+StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_dir,
+                                                     const EngineOptions& options) {
   PCACHE_ASSIGN_OR_RETURN(at::Device device, parse_device(options.device));
   at::ScalarType dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
   if (options.dtype != "auto") {

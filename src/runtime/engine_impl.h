@@ -26,6 +26,10 @@ inline double ms_since(Clock::time_point start) {
 }
 
 struct Engine::Impl {
+  // Engine::open, which runs it through without_exceptions.
+  static StatusOr<std::unique_ptr<Engine>> open(const std::string& model_dir,
+                                                const EngineOptions& options);
+
   std::unique_ptr<Checkpoint> checkpoint;
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<Tokenizer> tokenizer;  // null when the folder has none
@@ -61,10 +65,11 @@ struct Engine::Impl {
   StatusOr<SequenceRequest> request_on_state(const char* what, const SavedState& state,
                                              const std::vector<int>& ids, int64_t room_after,
                                              Generation& gen) const;
-  // Computes `request` (prefill only) into a state extending `parent`, its
-  // plain-prompt blocks remembered for prefix reuse.
+  // Computes `request` (prefill only) into a state extending `parent`. When
+  // `plain` (SavedState::plain) its blocks are remembered for prefix reuse.
   StatusOr<std::shared_ptr<SavedState>> prefill_state(SequenceRequest request,
-                                                      std::shared_ptr<const SavedState> parent) const;
+                                                      std::shared_ptr<const SavedState> parent,
+                                                      bool plain) const;
   // Prefills `ids` from position 0 (reusing a cached prefix) into a new state.
   StatusOr<CachedPrompt> prefill_new_state(const std::vector<int>& ids, bool open_system_turn);
 };

@@ -177,12 +177,13 @@ StatusOr<SequenceRequest> Engine::Impl::request_on_state(const char* what,
 }
 
 StatusOr<std::shared_ptr<SavedState>> Engine::Impl::prefill_state(
-    SequenceRequest request, std::shared_ptr<const SavedState> parent) const {
+    SequenceRequest request, std::shared_ptr<const SavedState> parent, bool plain) const {
   request.prefill_only = true;
   PCACHE_ASSIGN_OR_RETURN(SequenceResult r, scheduler->run(std::move(request)));
-  if (options.prefix_cache) prefixes->remember(*r.sequence);
+  if (options.prefix_cache && plain) prefixes->remember(*r.sequence);
   auto state = std::make_shared<SavedState>(std::move(parent), std::move(*r.sequence));
   state->last_logits = std::move(r.last_logits);
+  state->plain = plain;
   return state;
 }
 
@@ -200,7 +201,7 @@ StatusOr<CachedPrompt> Engine::Impl::prefill_new_state(const std::vector<int>& i
   out.steps.push_back({reused > 0 ? "load_state" : "reset", ms_since(start), static_cast<int>(reused)});
   start = Clock::now();
   PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state,
-                          prefill_state(std::move(request), nullptr));
+                          prefill_state(std::move(request), nullptr, /*plain=*/true));
   state->open_system_turn = open_system_turn;
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(n - reused)});
   start = Clock::now();
@@ -263,7 +264,8 @@ StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
       request.tokens = std::move(a.tokens);
       request.positions = std::move(a.positions);
       request.next_position = a.next_position;
-      PCACHE_ASSIGN_OR_RETURN(state, impl_->prefill_state(std::move(request), nullptr));
+      PCACHE_ASSIGN_OR_RETURN(state,
+                              impl_->prefill_state(std::move(request), nullptr, /*plain=*/false));
     } else {
       // A prompt of modules only (a chat's context) has no logits until a turn comes.
       state = std::make_shared<SavedState>(nullptr, std::move(a.sequence));
@@ -305,30 +307,32 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
 StatusOr<std::vector<Generation>> Engine::text_completion(StateId id,
                                                           const std::vector<std::string>& inputs,
                                                           const SamplingOptions& options) {
-  PCACHE_RETURN_IF_ERROR(options.validate());
-  PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  PCACHE_RETURN_IF_ERROR(impl_->states->get(id).status());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (tok->encode(inputs[i]).empty())
-      return Status::invalid_argument("text_completion: input " + std::to_string(i) + " is empty");
-  }
-  // One call per input, all at once: the scheduler batches them (each with
-  // its own sampler, seeded as a lone run would be).
-  std::vector<std::future<StatusOr<Generation>>> runs;
-  for (const std::string& input : inputs) {
-    runs.push_back(std::async(std::launch::async, [this, id, &input, &options] {
-      return text_completion(id, input, options);
-    }));
-  }
-  std::vector<Generation> out;
-  Status first_error;
-  for (auto& run : runs) {
-    StatusOr<Generation> g = run.get();
-    if (!g.ok() && first_error.ok()) first_error = g.status();
-    if (g.ok()) out.push_back(std::move(g).value());
-  }
-  if (!first_error.ok()) return first_error;
-  return out;
+  return without_exceptions("text_completion", [&]() -> StatusOr<std::vector<Generation>> {
+    PCACHE_RETURN_IF_ERROR(options.validate());
+    PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
+    PCACHE_RETURN_IF_ERROR(impl_->states->get(id).status());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (tok->encode(inputs[i]).empty())
+        return Status::invalid_argument("text_completion: input " + std::to_string(i) + " is empty");
+    }
+    // One call per input, all at once: the scheduler batches them (each with
+    // its own sampler, seeded as a lone run would be).
+    std::vector<std::future<StatusOr<Generation>>> runs;
+    for (const std::string& input : inputs) {
+      runs.push_back(std::async(std::launch::async, [this, id, &input, &options] {
+        return text_completion(id, input, options);
+      }));
+    }
+    std::vector<Generation> out;
+    Status first_error;
+    for (auto& run : runs) {
+      StatusOr<Generation> g = run.get();
+      if (!g.ok() && first_error.ok()) first_error = g.status();
+      if (g.ok()) out.push_back(std::move(g).value());
+    }
+    if (!first_error.ok()) return first_error;
+    return out;
+  });
 }
 
 StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::string& user_turn,
@@ -392,7 +396,7 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
     }
     closing.next_position = closing.positions.back() + 1;
     PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> next,
-                            impl_->prefill_state(std::move(closing), state));
+                            impl_->prefill_state(std::move(closing), state, state->plain));
     next->sampler = answer.sampler;
     result.state = impl_->states->add(std::move(next), id);
     gen.steps.push_back({"save_state", ms_since(save_start), 0});

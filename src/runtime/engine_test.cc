@@ -116,6 +116,12 @@ BOOST_AUTO_TEST_CASE(bad_options_and_inputs) {
   o.chat_template = "chatml";
   BOOST_TEST(Engine::open(testing::fixture("tiny-mistral"), o).status().code() ==
              StatusCode::kInvalidArgument);
+  // std::filesystem throws on a name too long to look up: a Status, not a throw.
+  o.chat_template = "auto";
+  o.tokenizer = std::string(5000, 't');
+  s = Engine::open(testing::fixture("tiny-mistral"), o).status();
+  BOOST_TEST(s.code() == StatusCode::kInternal);
+  BOOST_TEST(s.message().rfind("open ", 0) == 0, s.message());
 
   auto engine = open_engine("tiny-mistral");
   auto gen = engine->generate_tokens({1, 99999}, greedy(2));

@@ -64,23 +64,28 @@ BOOST_AUTO_TEST_CASE(written_once_then_shared_without_copies) {
 
 BOOST_AUTO_TEST_CASE(a_missing_block_appends_and_leaks_nothing) {
   Fixture f;
-  const ModuleKV kv = f.module(40);
+  const ModuleKV kv = f.module(40);  // blocks 0 and 1 full, block 2 partial
   {
     PagedSequence s(*f.pool);
     BOOST_REQUIRE(append_module(*f.pool, 5, kv, true, s).ok());
+    s.truncate(2 * 16);  // block 2 is released first: the least recently used
   }
-  // Evict the cached blocks: a sequence takes the whole pool.
+  BOOST_TEST(f.pool->stats().cached == 3);
+  // Evict block 2 alone: take every free block and one more.
   {
-    PagedSequence all(*f.pool);
-    std::vector<int> t(16 * 16, 3);
-    std::vector<int64_t> p(t.size());
-    for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<int64_t>(i);
-    BOOST_REQUIRE(all.append(t, p).ok());
+    auto taken = f.pool->allocate(f.pool->num_blocks() - 2);
+    BOOST_REQUIRE(taken.ok());
+    f.pool->release(*taken);
   }
+  BOOST_TEST(f.pool->stats().cached == 2);
+  // Blocks 0 and 1 are found, then given back when block 2 is not.
   PagedSequence s(*f.pool);
+  const int64_t hits = f.pool->stats().hits;
   BOOST_TEST(!append_pooled_module(*f.pool, 5, kv.tokens, kv.positions, s));
+  BOOST_TEST(f.pool->stats().hits == hits + 2);
   BOOST_TEST(s.length() == 0);
   BOOST_TEST(f.pool->stats().in_use == 0);
+  BOOST_TEST(f.pool->stats().cached == 2);
 }
 
 BOOST_AUTO_TEST_CASE(unkept_blocks_are_not_findable) {

@@ -103,7 +103,10 @@ StateInfo StateTable::info_locked(StateId id, const Entry& e) const {
   i.id = id;
   i.parent = e.parent;
   i.tokens = static_cast<int>(e.state->length());
-  i.own_bytes = e.state->own_bytes();
+  // A fork is its parent's very state under another id: it added nothing.
+  auto parent = entries_.find(e.parent);
+  const bool fork = parent != entries_.end() && parent->second.state == e.state;
+  i.own_bytes = fork ? 0 : e.state->own_bytes();
   i.total_bytes = e.state->total_bytes();
   i.logits_bytes = e.state->last_logits.defined() ? e.state->last_logits.numel() * 4 : 0;
   return i;

@@ -54,6 +54,11 @@ class SavedState {
   // Where what follows goes, when not right after the last entry: a PML
   // prompt's new text starts after the whole schema. -1: after the last entry.
   int64_t resume_position = -1;
+  // Its K/V are those of plain tokens from position 0 computed by this
+  // engine (cache_prompt, cache_chat and their turns): exact, so its blocks
+  // may serve prefix reuse. Not a PML prompt's (modules encoded apart) nor a
+  // snapshot's (a file's K/V, perhaps int8, perhaps anyone's).
+  bool plain = false;
 
  private:
   const std::shared_ptr<const SavedState> parent_;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "cache/tensor_status.h"
 
 namespace pcache {
 namespace {
@@ -364,7 +365,9 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
   if (!batch.empty()) {
     std::vector<PagedInput> inputs;
     for (auto& a : batch) inputs.push_back({&a->sequence(), a->appended, false});
-    StatusOr<at::Tensor> logits = model_.forward_paged(inputs);
+    // Whatever the forward throws ends this step's requests, not the loop.
+    StatusOr<at::Tensor> logits =
+        without_exceptions("forward", [&] { return model_.forward_paged(inputs); });
     // Only this thread changes running_: it is read here without the lock,
     // and the lock is taken only to remove what ended (callbacks run unlocked).
     std::vector<std::shared_ptr<Active>> gone;

@@ -70,7 +70,8 @@ struct SequenceRequest {
   bool prefill_only = false;
   // Each generated token as it comes (eos, when it stops the request, is not
   // passed); false stops the request (StopReason::kCallback). Runs on the
-  // scheduler's thread: keep it short.
+  // scheduler's thread: keep it short. An exception from it (or from the
+  // sampler) ends this request alone, with Internal.
   std::function<bool(int)> on_token;
 };
 
@@ -104,9 +105,9 @@ class Scheduler {
   using Handle = uint64_t;
   // Queues a request (its sampling options validated by the caller) and
   // returns its handle; `done` is called once, on the scheduler's thread,
-  // with the result. Errors in `done`: InvalidArgument (nothing to compute),
-  // ResourceExhausted (the request does not fit in the whole pool), the
-  // forward's errors, Cancelled.
+  // with the result, and must not throw. Errors in `done`: InvalidArgument
+  // (nothing to compute), ResourceExhausted (the request does not fit in the
+  // whole pool), the forward's errors and exceptions (Internal), Cancelled.
   Handle submit(SequenceRequest request, std::function<void(StatusOr<SequenceResult>)> done);
   // submit() and wait for the result.
   StatusOr<SequenceResult> run(SequenceRequest request);
