@@ -251,6 +251,7 @@ StatusOr<Generation> Engine::generate(const std::string& prompt, const SamplingO
                                       const TextCallback& on_text) const {
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
   std::vector<int> ids = {tok->bos_id()};
+  PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "generate", prompt.size()));
   std::vector<int> text = tok->encode(prompt);
   ids.insert(ids.end(), text.begin(), text.end());
   return generate_tokens(ids, options, on_text);
@@ -260,6 +261,7 @@ StatusOr<Generation> Engine::generate_chat(const std::vector<ChatMessage>& messa
                                            const SamplingOptions& options,
                                            const TextCallback& on_text) const {
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
+  PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "generate_chat", messages));
   PCACHE_ASSIGN_OR_RETURN(
       std::vector<int> ids,
       tok->apply_chat_template(messages, impl_->chat_template, /*add_generation_prompt=*/true));

@@ -175,6 +175,29 @@ BOOST_AUTO_TEST_CASE(prompts_and_max_tokens_beyond_the_context_are_refused_befor
   BOOST_TEST(ok(e->run(R"(<prompt schema="lim"><m/>Question</prompt>)", run)).tokens.size() == 3u);
 }
 
+// Megabytes of text are refused before they are encoded (which takes seconds),
+// on every path that takes text.
+BOOST_AUTO_TEST_CASE(text_that_cannot_fit_is_refused_before_encoding) {
+  auto e = open_engine();
+  std::string huge;
+  while (huge.size() < (1u << 20)) huge += "menu table dinner fish bread ";
+  const std::string want = "bytes of text, at least";
+  expect_error(e->generate(huge, greedy(1)).status(), StatusCode::kInvalidArgument, "generate: " + std::to_string(huge.size()));
+  expect_error(e->generate_chat({{"user", huge}}, greedy(1)).status(), StatusCode::kInvalidArgument, want);
+  expect_error(e->cache_prompt(huge).status(), StatusCode::kInvalidArgument, want);
+  expect_error(e->cache_chat({{"user", huge}, {"assistant", "ok"}}).status(), StatusCode::kInvalidArgument,
+               want);
+  StateId s = ok(e->cache_prompt("Short.")).state;
+  expect_error(e->text_completion(s, huge, greedy(1)).status(), StatusCode::kInvalidArgument, want);
+  StateId chat = ok(e->cache_chat({{"system", "Be brief."}})).state;
+  expect_error(e->chat_completion(chat, huge, greedy(1)).status(), StatusCode::kInvalidArgument, want);
+  BOOST_TEST_REQUIRE(e->add_schema(R"(<schema name="t"><module name="m">Text.</module></schema>)").ok());
+  RunOptions run;
+  run.sampling = greedy(1);
+  expect_error(e->run("<prompt schema=\"t\"><m/>" + huge + "</prompt>", run).status(),
+               StatusCode::kInvalidArgument, want);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace pcache

@@ -214,6 +214,7 @@ StatusOr<CachedPrompt> Engine::Impl::prefill_new_state(const std::vector<int>& i
 StatusOr<CachedPrompt> Engine::cache_prompt(const std::string& text) {
   return without_exceptions("cache_prompt", [&]() -> StatusOr<CachedPrompt> {
     PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
+    PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "cache_prompt", text.size()));
     return impl_->prefill_new_state(concat({tok->bos_id()}, tok->encode(text)), false);
   });
 }
@@ -221,6 +222,7 @@ StatusOr<CachedPrompt> Engine::cache_prompt(const std::string& text) {
 StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messages) {
   return without_exceptions("cache_chat", [&]() -> StatusOr<CachedPrompt> {
     PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
+    PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "cache_chat", messages));
     ChatFormat format{*tok, impl_->chat_template};
     size_t i = 0;
     std::string system;
@@ -286,6 +288,8 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
     PCACHE_RETURN_IF_ERROR(options.validate());
     PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
     PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
+    PCACHE_RETURN_IF_ERROR(
+        check_text_fits(*tok, impl_->model->config(), "text_completion", text.size()));
     const std::vector<int> ids = tok->encode(text);
     if (ids.empty() && !state->last_logits.defined()) {
       return Status::invalid_argument(
@@ -351,6 +355,8 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
     if (messages.empty() || messages.back().role != "user") {
       return Status::invalid_argument("chat_completion: the last message must be a user turn");
     }
+    PCACHE_RETURN_IF_ERROR(
+        check_text_fits(*tok, impl_->model->config(), "chat_completion", messages));
     ChatFormat format{*tok, impl_->chat_template};
     bool open = state->open_system_turn;
     bool first = state->length() <= 1;

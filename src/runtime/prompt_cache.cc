@@ -54,6 +54,22 @@ bool is_entry_of(const ModuleKV& kv, const ModuleEncoder& encoder, int m, const 
 
 }  // namespace
 
+Status check_text_fits(const Tokenizer& tokenizer, const ModelConfig& config, const std::string& what,
+                       size_t bytes) {
+  const int64_t context = context_length(config), least = tokenizer.min_tokens(bytes);
+  if (least <= context) return Status::ok_status();
+  return Status::invalid_argument(what + ": " + std::to_string(bytes) + " bytes of text, at least " +
+                                  std::to_string(least) + " tokens, more than the model's context of " +
+                                  std::to_string(context) + " (max_position_embeddings)");
+}
+
+Status check_text_fits(const Tokenizer& tokenizer, const ModelConfig& config, const std::string& what,
+                       const std::vector<ChatMessage>& messages) {
+  size_t bytes = 0;
+  for (const ChatMessage& m : messages) bytes += m.content.size();
+  return check_text_fits(tokenizer, config, what, bytes);
+}
+
 PromptCache::PromptCache(const LlamaModel& model, const Tokenizer& tokenizer,
                          ChatTemplate chat_template, std::string model_fingerprint,
                          ModuleStore& store, pml::EncodingMode default_mode)
@@ -65,22 +81,16 @@ PromptCache::PromptCache(const LlamaModel& model, const Tokenizer& tokenizer,
       store_(store) {}
 
 StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema) {
-  // Known too long before any text is encoded.
-  const int64_t context = context_length(model_.config());
-  const size_t text = text_bytes(schema.children);
-  if (tokenizer_.min_tokens(text) > context) {
-    return Status::invalid_argument(
-        schema.location.to_string() + ": schema '" + schema.name + "' holds " +
-        std::to_string(text) + " bytes of text, at least " +
-        std::to_string(tokenizer_.min_tokens(text)) + " tokens, more than the model's context of " +
-        std::to_string(context) + " (max_position_embeddings); expected a shorter schema");
-  }
+  PCACHE_RETURN_IF_ERROR(check_text_fits(tokenizer_, model_.config(),
+                                         schema.location.to_string() + ": schema '" + schema.name + "'",
+                                         text_bytes(schema.children)));
   auto compiled = std::make_shared<CompiledSchema>();
   compiled->schema = schema;
   if (!schema.mode_given) compiled->schema.mode = default_mode_;
   PCACHE_ASSIGN_OR_RETURN(compiled->layout, build_layout(compiled->schema, tokenizer_, template_));
   // Checked before any module is encoded, so that no forward is sized from
   // a schema the model cannot hold (a 4 MiB module would ask for terabytes).
+  const int64_t context = context_length(model_.config());
   if (compiled->layout.total_length > context) {
     return Status::invalid_argument(
         schema.location.to_string() + ": schema '" + schema.name + "' lays out " +
@@ -173,6 +183,13 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
       p.positions.push_back(start + static_cast<int64_t>(i));
     }
   };
+  size_t bytes = 0;  // the prompt's own text, bounded before it is encoded
+  for (const pml::Selection& sel : selected) {
+    for (const auto& [name, value] : sel.arguments) bytes += value.size();
+  }
+  for (const pml::Turn& turn : prompt.turns) bytes += turn.text.size();
+  PCACHE_RETURN_IF_ERROR(
+      check_text_fits(tokenizer_, model_.config(), prompt.location.to_string(), bytes));
   std::vector<std::pair<int, const pml::Selection*>> modules = {{0, nullptr}};  // the root always
   for (const pml::Selection& sel : selected) modules.push_back({layout.by_path.at(sel.path), &sel});
   for (const auto& [m, sel] : modules) {

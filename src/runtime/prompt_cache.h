@@ -26,6 +26,16 @@
 
 namespace pcache {
 
+// InvalidArgument naming `what` when `bytes` of text cannot encode to as few
+// tokens as the model's context holds (Tokenizer::min_tokens), found before
+// any of it is encoded: megabytes of text are refused at once, not after
+// seconds of encoding.
+Status check_text_fits(const Tokenizer& tokenizer, const ModelConfig& config, const std::string& what,
+                       size_t bytes);
+// The same for the contents of a conversation.
+Status check_text_fits(const Tokenizer& tokenizer, const ModelConfig& config, const std::string& what,
+                       const std::vector<ChatMessage>& messages);
+
 struct CompiledSchema {
   pml::Schema schema;
   Layout layout;  // points into `schema`
