@@ -148,12 +148,15 @@ BOOST_AUTO_TEST_CASE(shared_blocks_are_appended_as_they_are) {
   BOOST_TEST(pool->ref_count(module.blocks()[0]) == 3);
   BOOST_TEST(prompt.length() == 10);
   BOOST_TEST_REQUIRE(prompt.append(ids(2, 50), positions(2, 60)).ok());
-  // The shared tail was copied (its 5 entries and the 2 new ones), not written.
-  BOOST_TEST(prompt.rows() == (std::vector<int32_t>{5, 7}));
-  BOOST_TEST(prompt.blocks()[0] == module.blocks()[0]);
-  BOOST_TEST(prompt.blocks()[1] != module.blocks()[0]);
-  BOOST_TEST(pool->ref_count(module.blocks()[0]) == 2);
+  // The table is ragged already: the shared tail is neither written nor
+  // copied, the new entries start a block of their own.
+  BOOST_TEST(prompt.rows() == (std::vector<int32_t>{5, 5, 2}));
+  BOOST_TEST(prompt.blocks()[1] == module.blocks()[0]);
+  BOOST_TEST(prompt.blocks()[2] != module.blocks()[0]);
+  BOOST_TEST(pool->ref_count(module.blocks()[0]) == 3);
   BOOST_TEST(module.rows()[0] == 5);
+  BOOST_TEST_REQUIRE(prompt.append(ids(3, 52), positions(3, 62)).ok());  // its own tail: filled
+  BOOST_TEST(prompt.rows() == (std::vector<int32_t>{5, 5, 5}));
   prompt.clear();
   BOOST_TEST(pool->ref_count(module.blocks()[0]) == 1);
 }

@@ -81,9 +81,16 @@ Status PagedSequence::append(const std::vector<int>& tokens, const std::vector<i
   if (n == 0) return Status::ok_status();
   const int64_t tail_rows = blocks_.empty() ? kB : rows_.back();
   const bool partial_tail = tail_rows < kB;
-  const bool copy_tail = partial_tail && !tail_open_;
+  // A shared partial tail is copied only where that keeps the table aligned
+  // (every block before it full: a fork of a prompt or a conversation, whose
+  // blocks prefix reuse can then name); in a table that is ragged already (a
+  // PML prompt's modules) the new entries start a block of their own, so
+  // that a module's last block is never copied per request.
+  const bool aligned = std::all_of(rows_.begin(), rows_.end() - (rows_.empty() ? 0 : 1),
+                                   [](int32_t r) { return r == kB; });
+  const bool copy_tail = partial_tail && !tail_open_ && aligned;
   // Rows the tail takes as it is, then whole new blocks (one more for a copied tail).
-  const int64_t in_tail = partial_tail && !copy_tail ? std::min(n, kB - tail_rows) : 0;
+  const int64_t in_tail = partial_tail && tail_open_ ? std::min(n, kB - tail_rows) : 0;
   const int64_t carried = copy_tail ? tail_rows : 0;
   const int64_t fresh = (carried + n - in_tail + kB - 1) / kB;
   PCACHE_ASSIGN_OR_RETURN(std::vector<int32_t> got, pool_->allocate(fresh));

@@ -5,9 +5,10 @@
 // Blocks are shared: share() makes a fork that refers to the same blocks,
 // and append_shared() adds blocks that others own (a module's, a cached
 // prefix's) without copying them. Only the last block takes new entries, and
-// only while this sequence holds it alone; a shared partial last block is
-// copied first (copy on write), so that no sequence ever writes a row
-// another one reads. A block in the middle of the table may be partial (a
+// only while this sequence holds it alone: a shared partial last block is
+// copied first (copy on write) when every block before it is full, and
+// otherwise left as it is, the new entries starting a block of their own; no
+// sequence ever writes a row another one reads. A block in the middle of the table may be partial (a
 // module's last block): the table is ragged, and slots() lists every entry's
 // row.
 //
@@ -53,8 +54,8 @@ class PagedSequence {
                      const std::vector<int64_t>& positions);
 
   // Appends entries for `tokens` at `positions` whose K/V the caller then
-  // writes at slots_from(length() before the call). Copies a shared partial
-  // last block first. ResourceExhausted, with the sequence unchanged, when
+  // writes at slots_from(length() before the call). A shared partial last
+  // block is copied first when the table is aligned, else left behind. ResourceExhausted, with the sequence unchanged, when
   // the pool has not the blocks.
   Status append(const std::vector<int>& tokens, const std::vector<int64_t>& positions);
 
