@@ -7,6 +7,7 @@
 #include "runtime/engine_impl.h"
 #include "runtime/sampler.h"
 #include "runtime/snapshot.h"
+#include "tokenizer/chat_turns.h"
 #include "cache/tensor_status.h"
 
 namespace pcache {
@@ -114,46 +115,6 @@ StatusOr<std::shared_ptr<SavedState>> state_of(const Snapshot& snap, BlockPool& 
 
 }  // namespace
 
-// Chat turns one at a time, so that each turn extends the state before it.
-// The system prompt opens the first instruction and the first user line
-// continues it (docs/architecture.md, "Saved states").
-struct ChatFormat {
-  const Tokenizer& tok;
-  ChatTemplate chat_template;
-
-  StatusOr<std::vector<int>> control(const char* piece) const {
-    auto id = tok.piece_to_id(piece);
-    if (!id || !tok.is_control(*id)) {
-      return Status::invalid_argument(std::string("the tokenizer has no ") + piece +
-                                      " control token: use the llama2 chat template");
-    }
-    return std::vector<int>{*id};
-  }
-  // bos, then the system prompt (if any), left open for the first user line.
-  StatusOr<std::vector<int>> start(const std::string& system) const {
-    std::vector<int> ids = {tok.bos_id()};
-    if (system.empty()) return ids;
-    if (chat_template == ChatTemplate::kMistral) {
-      PCACHE_ASSIGN_OR_RETURN(auto inst, control("[INST]"));
-      return concat(concat(ids, inst), tok.encode(system + "\n\n"));
-    }
-    return concat(ids, tok.encode("[INST] <<SYS>>\n" + system + "\n<</SYS>>\n\n"));
-  }
-  StatusOr<std::vector<int>> user(const std::string& text, bool open_turn, bool first_turn) const {
-    if (chat_template == ChatTemplate::kMistral) {
-      PCACHE_ASSIGN_OR_RETURN(auto inst, control("[INST]"));
-      PCACHE_ASSIGN_OR_RETURN(auto end, control("[/INST]"));
-      return concat(concat(open_turn ? std::vector<int>{} : inst, tok.encode(text)), end);
-    }
-    if (open_turn) return tok.encode(text + " [/INST]");
-    std::vector<int> ids = first_turn ? std::vector<int>{} : std::vector<int>{tok.bos_id()};
-    return concat(ids, tok.encode("[INST] " + text + " [/INST]"));
-  }
-  std::vector<int> answer(const std::string& text) const {
-    return concat(tok.encode(text), {tok.eos_id()});
-  }
-};
-
 StatusOr<SequenceRequest> Engine::Impl::request_on_state(const char* what,
                                                          const SavedState& state,
                                                          const std::vector<int>& ids,
@@ -223,7 +184,7 @@ StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messag
   return without_exceptions("cache_chat", [&]() -> StatusOr<CachedPrompt> {
     PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
     PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "cache_chat", messages));
-    ChatFormat format{*tok, impl_->chat_template};
+    ChatTurns format(*tok, impl_->chat_template);
     size_t i = 0;
     std::string system;
     if (!messages.empty() && messages[0].role == "system") system = messages[i++].content;
@@ -357,7 +318,7 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
     }
     PCACHE_RETURN_IF_ERROR(
         check_text_fits(*tok, impl_->model->config(), "chat_completion", messages));
-    ChatFormat format{*tok, impl_->chat_template};
+    ChatTurns format(*tok, impl_->chat_template);
     bool open = state->open_system_turn;
     bool first = state->length() <= 1;
     std::vector<int> ids;
