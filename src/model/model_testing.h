@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model/checkpoint.h"
 #include "model/llama.h"
@@ -17,6 +18,20 @@ struct CudaPresent {
     return at::hasCUDA();
   }
 };
+
+// n token ids spread over a 32k vocabulary, repeatable per seed.
+inline std::vector<int> some_ids(int64_t n, int64_t seed) {
+  std::vector<int> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<int>((i * 7919 + seed * 104729) % 32000 + 3);
+  return v;
+}
+
+// first, first + 1, ..., n of them.
+inline std::vector<int64_t> range(int64_t first, int64_t n) {
+  std::vector<int64_t> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = first + i;
+  return v;
+}
 
 inline std::unique_ptr<LlamaModel> load_fixture_model(const std::string& name,
                                                       at::ScalarType dtype, at::Device device) {

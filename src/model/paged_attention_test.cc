@@ -211,17 +211,8 @@ BOOST_AUTO_TEST_CASE(bad_inputs_throw) {
 
 namespace {
 
-std::vector<int> some_ids(int64_t n, int64_t seed) {
-  std::vector<int> v(n);
-  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<int>((i * 7919 + seed * 104729) % 32000 + 3);
-  return v;
-}
-
-std::vector<int64_t> range(int64_t first, int64_t n) {
-  std::vector<int64_t> v(n);
-  std::iota(v.begin(), v.end(), first);
-  return v;
-}
+using testing::range;
+using testing::some_ids;
 
 // Dense logits [T, V] of `ids` at positions 0.. where tokens [m, m + k) (a
 // second module, encoded on its own) do not see tokens [0, m).

@@ -8,17 +8,8 @@
 namespace pcache {
 namespace {
 
-std::vector<int> some_ids(int64_t n, int64_t seed) {
-  std::vector<int> v(n);
-  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<int>((i * 7919 + seed * 104729) % 32000 + 3);
-  return v;
-}
-
-std::vector<int64_t> range(int64_t first, int64_t n) {
-  std::vector<int64_t> v(n);
-  for (int64_t i = 0; i < n; ++i) v[i] = first + i;
-  return v;
-}
+using testing::range;
+using testing::some_ids;
 
 // Dense logits [T, V] of `ids` from position 0 in one forward.
 at::Tensor dense_logits(const LlamaModel& m, const std::vector<int>& ids) {
