@@ -150,7 +150,7 @@ BOOST_AUTO_TEST_CASE(shared_blocks_are_appended_as_they_are) {
   BOOST_TEST_REQUIRE(prompt.append(ids(2, 50), positions(2, 60)).ok());
   // The table is ragged already: the shared tail is neither written nor
   // copied, the new entries start a block of their own.
-  BOOST_TEST(prompt.rows() == (std::vector<int32_t>{5, 5, 2}));
+  BOOST_TEST_REQUIRE(prompt.rows() == (std::vector<int32_t>{5, 5, 2}));
   BOOST_TEST(prompt.blocks()[1] == module.blocks()[0]);
   BOOST_TEST(prompt.blocks()[2] != module.blocks()[0]);
   BOOST_TEST(pool->ref_count(module.blocks()[0]) == 3);
