@@ -58,6 +58,17 @@ int64_t default_pool_bytes(at::Device device) {
 
 }  // namespace
 
+SequenceRequest Engine::Impl::plain_request(const std::vector<int>& ids, int64_t* reused) const {
+  const int64_t n = static_cast<int64_t>(ids.size());
+  SequenceRequest request(*pool);
+  // The last token is always computed: its logits give what comes next.
+  *reused = options.prefix_cache ? prefixes->reuse(ids, n - 1, request.context) : 0;
+  request.tokens.assign(ids.begin() + *reused, ids.end());
+  for (int64_t i = *reused; i < n; ++i) request.positions.push_back(i);
+  request.next_position = n;
+  return request;
+}
+
 Status Engine::Impl::check_tokens(const std::vector<int>& ids, const char* what) const {
   const int64_t vocab = model->config().vocab_size;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -280,17 +291,12 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
     Generation gen;
     gen.timings.prompt_tokens = static_cast<int>(n);
     const auto start = Clock::now();
-    SequenceRequest request(*impl_->pool);
-    // The last prompt token is always computed: its logits give the first answer token.
-    const int64_t reused =
-        impl_->options.prefix_cache ? impl_->prefixes->reuse(prompt, n - 1, request.context) : 0;
+    int64_t reused = 0;
+    SequenceRequest request = impl_->plain_request(prompt, &reused);
     gen.timings.cached_tokens = static_cast<int>(reused);
     gen.timings.assembly_ms = ms_since(start);
     gen.steps.push_back(
         {reused > 0 ? "load_state" : "reset", gen.timings.assembly_ms, static_cast<int>(reused)});
-    request.tokens.assign(prompt.begin() + reused, prompt.end());
-    for (int64_t i = reused; i < n; ++i) request.positions.push_back(i);
-    request.next_position = n;
     request.sampling = options;
     PCACHE_ASSIGN_OR_RETURN(SequenceResult r,
                             impl_->execute(std::move(request), on_text, start,

@@ -55,6 +55,10 @@ struct Engine::Impl {
                                    Clock::time_point start, const char* prefill_step,
                                    Generation& gen) const;
 
+  // A request computing `ids` from position 0 on, after the longest cached
+  // prefix of them (prefix_cache on), whose length goes to *reused.
+  SequenceRequest plain_request(const std::vector<int>& ids, int64_t* reused) const;
+
   // InvalidArgument for an id outside the vocabulary.
   Status check_tokens(const std::vector<int>& ids, const char* what) const;
 

@@ -154,11 +154,8 @@ StatusOr<CachedPrompt> Engine::Impl::prefill_new_state(const std::vector<int>& i
   auto start = Clock::now();
   const int64_t n = static_cast<int64_t>(ids.size());
   PCACHE_RETURN_IF_ERROR(check_context(model->config(), "cache_prompt", n, 0));
-  SequenceRequest request(*pool);
-  const int64_t reused = options.prefix_cache ? prefixes->reuse(ids, n - 1, request.context) : 0;
-  request.tokens.assign(ids.begin() + reused, ids.end());
-  for (int64_t i = reused; i < n; ++i) request.positions.push_back(i);
-  request.next_position = n;
+  int64_t reused = 0;
+  SequenceRequest request = plain_request(ids, &reused);
   out.steps.push_back({reused > 0 ? "load_state" : "reset", ms_since(start), static_cast<int>(reused)});
   start = Clock::now();
   PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state,

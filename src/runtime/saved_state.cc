@@ -54,13 +54,10 @@ StateId StateTable::add(std::shared_ptr<const SavedState> state, StateId parent)
 
 int64_t StateTable::bytes_locked() const {
   std::set<int32_t> blocks;
-  int64_t per_block = 0;
-  for (const auto& [id, e] : entries_) {
-    if (e.state->length() == 0) continue;
-    per_block = e.state->total_bytes() / static_cast<int64_t>(e.state->blocks().size());
-    blocks.insert(e.state->blocks().begin(), e.state->blocks().end());
-  }
-  return static_cast<int64_t>(blocks.size()) * per_block;
+  for (const auto& [id, e] : entries_) blocks.insert(e.state->blocks().begin(), e.state->blocks().end());
+  return entries_.empty() ? 0
+                          : static_cast<int64_t>(blocks.size()) *
+                                bytes_per_block(entries_.begin()->second.state->pool());
 }
 
 void StateTable::remember_gone_locked(StateId id, bool evicted) {
