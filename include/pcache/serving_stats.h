@@ -22,6 +22,10 @@ struct ServingStats {
   int64_t running = 0, waiting = 0;
   int64_t max_batch = 0;           // most sequences in one step
   int64_t preemptions = 0;         // requests recomputed for want of blocks
+  // Milliseconds in steps, and in their forwards (until the logits were on
+  // the host): the rest of step_ms is the scheduler's host work.
+  double step_ms = 0, forward_ms = 0;
+  int64_t graph_captures = 0;      // decode steps captured as CUDA graphs
 };
 
 }  // namespace pcache

@@ -103,9 +103,15 @@ class TokenStreamDecoder {
   std::string flush();
 
  private:
+  std::string decode_from(size_t begin) const;
+  // The part of `text` (the window's decoding) not yet returned; moves the window.
+  std::string take(const std::string& text);
+
   const Tokenizer& tokenizer_;
   std::vector<int> ids_;
-  size_t emitted_ = 0;  // bytes of decode(ids_) already returned
+  // Each push decodes ids_[window_begin_, end): ids_[window_begin_,
+  // window_read_) went out before, as the first window_emitted_ bytes of it.
+  size_t window_begin_ = 0, window_read_ = 0, window_emitted_ = 0;
 };
 
 }  // namespace pcache

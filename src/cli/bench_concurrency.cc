@@ -75,7 +75,8 @@ Status bench_concurrency(Engine& engine, const BenchOptions& b,
 
   std::cerr << std::setw(6) << "N" << std::setw(12) << "TTFT p50" << std::setw(10) << "p99"
             << std::setw(12) << "TPOT p50" << std::setw(10) << "p99" << std::setw(12) << "out tok/s"
-            << std::setw(14) << "pool peak MiB" << std::setw(10) << "batch" << "\n";
+            << std::setw(14) << "pool peak MiB" << std::setw(10) << "batch" << std::setw(10)
+            << "step ms" << std::setw(10) << "fwd ms" << "\n";
   const int rounds = std::max(1, std::min(b.repeats, 3));
   for (int64_t n : concurrency) {
     std::vector<Outcome> outcomes;
@@ -83,6 +84,7 @@ Status bench_concurrency(Engine& engine, const BenchOptions& b,
     engine.synchronize();
     engine.reset_peak_serving();
     engine.reset_peak_device_memory();
+    const ServingStats before = engine.serving_stats();
     std::vector<double> ttft, tpot;
     double wall = 0;
     int64_t tokens = 0;
@@ -98,6 +100,10 @@ Status bench_concurrency(Engine& engine, const BenchOptions& b,
     const ServingStats s = engine.serving_stats();
     const double rate = tokens / wall;
     const int64_t peak_pool = s.peak_blocks_in_use * s.block_bytes;
+    // Per step of the timed rounds: all of it, and the forward's part.
+    const double steps = static_cast<double>(std::max<int64_t>(1, s.steps - before.steps));
+    const double step_ms = (s.step_ms - before.step_ms) / steps;
+    const double forward_ms = (s.forward_ms - before.forward_ms) / steps;
     nlohmann::json row = {
         {"concurrency", n},
         {"module_tokens", module_tokens},
@@ -111,13 +117,18 @@ Status bench_concurrency(Engine& engine, const BenchOptions& b,
         {"pool_bytes", s.blocks * s.block_bytes},
         {"max_batch", s.max_batch},
         {"preemptions", s.preemptions},
+        {"steps", s.steps - before.steps},
+        {"step_ms", step_ms},
+        {"forward_ms", forward_ms},
+        {"graph_captures", s.graph_captures},
         {"peak_device_bytes", engine.device_memory().peak_allocated}};
     out["results"].push_back(row);
     std::cerr << std::fixed << std::setprecision(2) << std::setw(6) << n << std::setw(12)
               << percentile(ttft, 0.5) << std::setw(10) << percentile(ttft, 0.99) << std::setw(12)
               << percentile(tpot, 0.5) << std::setw(10) << percentile(tpot, 0.99) << std::setw(12)
               << std::setprecision(1) << rate << std::setw(14) << peak_pool / 1048576.0
-              << std::setw(10) << s.max_batch << "\n";
+              << std::setw(10) << s.max_batch << std::setprecision(2) << std::setw(10) << step_ms
+              << std::setw(10) << forward_ms << "\n";
     if (!b.out.empty()) {
       std::ofstream f(b.out);
       f << out.dump(2) << "\n";

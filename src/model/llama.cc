@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "model/fused_ops.h"
 #include "model/paged_attention.h"
 
 #if __has_include(<torch/version.h>)
@@ -286,14 +287,6 @@ double LlamaModel::attention_scale() const {
   return 1.0 / std::sqrt(static_cast<double>(config_.head_dim));
 }
 
-at::Tensor LlamaModel::embed(const at::Tensor& tokens) const {
-  return at::embedding(embed_, tokens);
-}
-
-std::pair<at::Tensor, at::Tensor> LlamaModel::rope(const at::Tensor& positions) const {
-  return rope_cos_sin(positions, std::nullopt);
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> LlamaModel::project_qkv(
     int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const {
   const ModelConfig& c = config_;
@@ -310,22 +303,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> LlamaModel::project_qkv(
   return {q, k, v};
 }
 
-at::Tensor LlamaModel::attention_input(int64_t layer, const at::Tensor& x, const at::Tensor& cos,
-                                       const at::Tensor& sin, const at::Tensor& slots,
-                                       KVCache& cache) const {
-  auto [q, k, v] = project_qkv(layer, x, cos, sin);
-  cache.update_at(layer, slots, k, v);
-  return q;
-}
-
 at::Tensor LlamaModel::layer_output(int64_t layer, const at::Tensor& x,
                                     const at::Tensor& attn) const {
   const Layer& l = layers_[layer];
-  const int64_t b = x.size(0), t = x.size(1);
-  at::Tensor out = x + project(attn.transpose(1, 2).reshape({b, t, -1}), l.wo, l.wo_t, l.bo);
-  auto gate_up = at::linear(rms_norm(out, l.mlp_norm), l.w_gate_up, l.b_gate_up).chunk(2, -1);
-  return out + project(at::silu(gate_up[0]) * gate_up[1], l.w_down, l.w_down_t,
-                       l.b_down);  // [B, T, hidden]
+  at::Tensor out = x + project(attn, l.wo, l.wo_t, l.bo);  // [B, T, hidden]
+  at::Tensor gate_up = at::linear(rms_norm(out, l.mlp_norm), l.w_gate_up, l.b_gate_up);  // [B, T, 2F]
+  at::Tensor act;  // [B, T, F]
+  if (fused_ops_available(gate_up.device(), gate_up.scalar_type())) {
+    act = silu_mul(gate_up);
+  } else {
+    auto halves = gate_up.chunk(2, -1);
+    act = at::silu(halves[0]) * halves[1];
+  }
+  return out + project(act, l.w_down, l.w_down_t, l.b_down);  // [B, T, hidden]
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& x) const {
@@ -339,20 +329,21 @@ at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& 
   auto [cos, sin] = rope_cos_sin(positions, pass.rope_freq_dtype);  // [B, T, 1, D]
   cache.reserve(t);
 
-  at::Tensor x = embed(tokens);  // x: [B, T, hidden]
+  const int64_t b = tokens.size(0);
+  at::Tensor x = at::embedding(embed_, tokens);  // x: [B, T, hidden]
   for (int64_t i = 0; i < config_.num_layers; ++i) {
     auto [q, k, v] = project_qkv(i, x, cos, sin);
     auto [k_all, v_all] = cache.update(i, k, v);  // [B, Hkv, S, D]
-    x = layer_output(i, x, grouped_attention(q, k_all, v_all, pass.mask, attention_scale()));
+    at::Tensor attn = grouped_attention(q, k_all, v_all, pass.mask, attention_scale());  // [B, H, T, D]
+    x = layer_output(i, x, attn.transpose(1, 2).reshape({b, t, -1}));
   }
   cache.commit(positions);
   if (pass.last_logits_only) x = x.narrow(1, t - 1, 1);
   return logits(x);  // [B, T | 1, V]
 }
 
-StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& inputs) const {
+Status LlamaModel::check_paged(const std::vector<PagedInput>& inputs) const {
   if (inputs.empty()) return Status::invalid_argument("forward_paged: no inputs");
-  std::vector<int64_t> tokens, positions, write_slots, logit_rows;
   for (size_t j = 0; j < inputs.size(); ++j) {
     const PagedSequence* seq = inputs[j].sequence;
     const int64_t n = inputs[j].new_entries, len = seq ? seq->length() : 0;
@@ -361,7 +352,6 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
                                       std::to_string(n) + " of its " + std::to_string(len) +
                                       " entries (expected 1 to all, in one pool)");
     }
-    const int64_t first = static_cast<int64_t>(tokens.size());
     for (int64_t i = len - n; i < len; ++i) {
       const int id = seq->tokens()[i];
       if (id < 0 || id >= config_.vocab_size) {
@@ -369,12 +359,52 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
                                         " is outside the vocabulary [0, " +
                                         std::to_string(config_.vocab_size) + ")");
       }
-      tokens.push_back(id);
-      positions.push_back(seq->positions()[i]);
     }
-    const std::vector<int64_t> slots = seq->slots_from(len - n);
+  }
+  return Status::ok_status();
+}
+
+at::Tensor LlamaModel::paged_pass(const at::Tensor& tokens, const at::Tensor& positions,
+                                  const at::Tensor& write_slots, const at::Tensor& logit_rows,
+                                  BlockPool& pool, const PagedAttend& attend) const {
+  const int64_t n = tokens.size(0), h = config_.num_heads, d = config_.head_dim;
+  const bool fused = fused_ops_available(device_, dtype_);
+  auto [cos, sin] = rope_cos_sin(positions.view({1, n}), std::nullopt);  // [1, N, 1, D]
+  at::Tensor x = at::embedding(embed_, tokens.view({1, n}));            // [1, N, hidden]
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    at::Tensor q;  // [N, H, D] contiguous
+    if (fused) {
+      const Layer& l = layers_[i];
+      at::Tensor qkv = at::linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [1, N, (H + 2 Hkv) D]
+      q = rope_and_store(qkv[0], cos.view({n, d}), sin.view({n, d}), write_slots, pool.keys(i),
+                         pool.values(i), h);
+    } else {
+      auto [qh, k, v] = project_qkv(i, x, cos, sin);  // q [1, H, N, D]; k, v [1, Hkv, N, D]
+      pool.keys(i).index_copy_(0, write_slots, k[0].transpose(0, 1));  // pool rows [N, Hkv, D]
+      pool.values(i).index_copy_(0, write_slots, v[0].transpose(0, 1));
+      q = qh[0].transpose(0, 1).contiguous();
+    }
+    at::Tensor attn = attend(i, q);                          // [N, H, D]
+    x = layer_output(i, x, attn.reshape({1, n, h * d}));  // [1, N, hidden]
+  }
+  if (logit_rows.defined()) x = x.index_select(1, logit_rows);  // [1, R, hidden]
+  return logits(x)[0];                                            // [R, V]
+}
+
+StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& inputs) const {
+  PCACHE_RETURN_IF_ERROR(check_paged(inputs));
+  std::vector<int64_t> tokens, positions, write_slots, logit_rows;
+  for (const PagedInput& in : inputs) {
+    const PagedSequence& seq = *in.sequence;
+    const int64_t n = in.new_entries, len = seq.length();
+    const int64_t first = static_cast<int64_t>(tokens.size());
+    for (int64_t i = len - n; i < len; ++i) {
+      tokens.push_back(seq.tokens()[i]);
+      positions.push_back(seq.positions()[i]);
+    }
+    const std::vector<int64_t> slots = seq.slots_from(len - n);
     write_slots.insert(write_slots.end(), slots.begin(), slots.end());
-    if (inputs[j].all_logits) {
+    if (in.all_logits) {
       for (int64_t r = 0; r < n; ++r) logit_rows.push_back(first + r);
     } else {
       logit_rows.push_back(first + n - 1);
@@ -386,8 +416,6 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
     auto on_device = [&](const std::vector<int64_t>& v) {
       return at::tensor(v, at::kLong).to(device_);
     };
-    at::Tensor pos = on_device(positions).view({1, total});  // [1, N]
-    at::Tensor write = on_device(write_slots);                 // [N]
     // Attention reads each sequence's entries through its slots, by one of:
     // - the paged kernels (CUDA, model/paged_attention.h): decode steps and
     //   short extends of every sequence in one launch per layer, over the
@@ -419,9 +447,9 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
     std::vector<Gathered> gathered;
     std::vector<int64_t> all_slots, cu_q = {0}, cu_k = {0};
     int64_t max_q = 0, max_k = 0, offset = 0;
-    for (size_t j = 0; j < inputs.size(); ++j) {
-      const PagedSequence& seq = *inputs[j].sequence;
-      const int64_t n = inputs[j].new_entries, s = seq.length();
+    for (const PagedInput& in : inputs) {
+      const PagedSequence& seq = *in.sequence;
+      const int64_t n = in.new_entries, s = seq.length();
       if (kernels && (n == 1 || n * s <= kKernelMaxWork)) {
         plan.add(seq.slots(), seq.positions(), offset, n);
       } else if (varlen) {
@@ -449,36 +477,25 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
       cu_q_dev = on_device(cu_q).to(at::kInt);                  // [B + 1]
       cu_k_dev = on_device(cu_k).to(at::kInt);                  // [B + 1]
     }
-    auto [cos, sin] = rope_cos_sin(pos, std::nullopt);  // [1, N, 1, D]
-    at::Tensor x = embed(on_device(tokens).view({1, total}));  // [1, N, hidden]
-    for (int64_t i = 0; i < config_.num_layers; ++i) {
-      auto [q, k, v] = project_qkv(i, x, cos, sin);  // q [1, H, N, D]; k, v [1, Hkv, N, D]
-      pool.keys(i).index_copy_(0, write, k[0].transpose(0, 1));  // pool rows [N, Hkv, D]
-      pool.values(i).index_copy_(0, write, v[0].transpose(0, 1));
-      at::Tensor rows = q[0].transpose(0, 1);  // [N, H, D] (a strided view)
-      at::Tensor attn;                         // [N, H, D]
+    auto attend = [&](int64_t i, const at::Tensor& q) {  // q [N, H, D] -> [N, H, D]
       if (varlen) {
         at::Tensor ks = pool.keys(i).index_select(0, all_gather);    // [sum S, Hkv, D]
         at::Tensor vs = pool.values(i).index_select(0, all_gather);  // [sum S, Hkv, D]
-        attn = flash_varlen(rows.contiguous(), ks, vs, cu_q_dev, cu_k_dev, max_q, max_k,
-                            attention_scale());
-      } else {
-        attn = at::empty({total, h, d}, q.options());
-        if (!plan.empty()) {
-          paged_attention(rows, pool.keys(i), pool.values(i), plan, attention_scale(), attn);
-        }
-        for (const Gathered& g : gathered) {
-          at::Tensor kj = pool.keys(i).index_select(0, g.slots).transpose(0, 1).unsqueeze(0);    // [1, Hkv, S, D]
-          at::Tensor vj = pool.values(i).index_select(0, g.slots).transpose(0, 1).unsqueeze(0);  // [1, Hkv, S, D]
-          at::Tensor out = grouped_attention(q.narrow(2, g.offset, g.n), kj, vj, g.mask,
-                                             attention_scale());  // [1, H, n, D]
-          attn.narrow(0, g.offset, g.n).copy_(out[0].transpose(0, 1));
-        }
+        return flash_varlen(q, ks, vs, cu_q_dev, cu_k_dev, max_q, max_k, attention_scale());
       }
-      x = layer_output(i, x, attn.transpose(0, 1).unsqueeze(0));  // attn as [1, H, N, D]
-    }
-    x = x.index_select(1, on_device(logit_rows));  // [1, R, hidden]
-    return logits(x)[0];                           // [R, V]
+      at::Tensor attn = at::empty({total, h, d}, q.options());
+      if (!plan.empty()) paged_attention(q, pool.keys(i), pool.values(i), plan, attention_scale(), attn);
+      for (const Gathered& g : gathered) {
+        at::Tensor kj = pool.keys(i).index_select(0, g.slots).transpose(0, 1).unsqueeze(0);    // [1, Hkv, S, D]
+        at::Tensor vj = pool.values(i).index_select(0, g.slots).transpose(0, 1).unsqueeze(0);  // [1, Hkv, S, D]
+        at::Tensor qj = q.narrow(0, g.offset, g.n).transpose(0, 1).unsqueeze(0);              // [1, H, n, D]
+        at::Tensor out = grouped_attention(qj, kj, vj, g.mask, attention_scale());             // [1, H, n, D]
+        attn.narrow(0, g.offset, g.n).copy_(out[0].transpose(0, 1));
+      }
+      return attn;
+    };
+    return paged_pass(on_device(tokens), on_device(positions), on_device(write_slots),
+                      on_device(logit_rows), pool, attend);
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
     if (what.find("out of memory") != std::string::npos)

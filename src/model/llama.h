@@ -10,6 +10,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <tuple>
@@ -82,21 +83,20 @@ class LlamaModel {
   StatusOr<at::Tensor> forward_last(const std::vector<int64_t>& tokens,
                                     const std::vector<int64_t>& positions, KVCache& cache) const;
 
-  // The pieces of forward(), for callers that run them separately (piecewise
-  // CUDA graphs, model/workspace.h). Inputs on the model's device; they throw
-  // c10::Error.
-  // tokens [B, T] -> x [B, T, hidden].
-  at::Tensor embed(const at::Tensor& tokens) const;
-  // positions [B, T] -> cos, sin [B, T, 1, D].
-  std::pair<at::Tensor, at::Tensor> rope(const at::Tensor& positions) const;
-  // Layer `layer` up to attention: writes the tokens' K/V at cache slots
-  // `slots` ([T]) and returns q [B, H, T, D].
-  at::Tensor attention_input(int64_t layer, const at::Tensor& x, const at::Tensor& cos,
-                             const at::Tensor& sin, const at::Tensor& slots, KVCache& cache) const;
-  // Layer `layer` after attention: attn [B, H, T, D] -> the next x.
-  at::Tensor layer_output(int64_t layer, const at::Tensor& x, const at::Tensor& attn) const;
-  // x [B, T, hidden] -> float32 logits [B, T, V].
-  at::Tensor logits(const at::Tensor& x) const;
+  // InvalidArgument unless forward_paged() can run `inputs`.
+  Status check_paged(const std::vector<PagedInput>& inputs) const;
+
+  // The device side of forward_paged, for callers that capture it in a CUDA
+  // graph (model/decode_graphs.h). tokens, positions, write_slots: [N] int64
+  // on the model's device; token t's K/V go to pool row write_slots[t] (a
+  // negative slot writes nothing, where fused_ops_available()). attend(layer,
+  // q) returns the attention [N, H, D] of q [N, H, D] (contiguous) over the
+  // pool's layer `layer`. Returns float32 logits [N, V], or [R, V] of the
+  // rows `logit_rows` ([R] int64) when it is defined. Throws c10::Error.
+  using PagedAttend = std::function<at::Tensor(int64_t layer, const at::Tensor& q)>;
+  at::Tensor paged_pass(const at::Tensor& tokens, const at::Tensor& positions,
+                        const at::Tensor& write_slots, const at::Tensor& logit_rows,
+                        BlockPool& pool, const PagedAttend& attend) const;
   double attention_scale() const;
 
  private:
@@ -125,6 +125,10 @@ class LlamaModel {
   };
   at::Tensor forward_impl(const at::Tensor& tokens, const at::Tensor& positions, KVCache& cache,
                           const Pass& pass) const;
+  // Layer `layer` after attention: attn [B, T, H D] -> the next x [B, T, hidden].
+  at::Tensor layer_output(int64_t layer, const at::Tensor& x, const at::Tensor& attn) const;
+  // x [B, T, hidden] -> float32 logits [B, T, V].
+  at::Tensor logits(const at::Tensor& x) const;
   // q, and k, v [B, Hkv, T, D] of layer `layer` with RoPE applied.
   std::tuple<at::Tensor, at::Tensor, at::Tensor> project_qkv(int64_t layer, const at::Tensor& x,
                                                              const at::Tensor& cos,

@@ -55,7 +55,7 @@ bool paged_attention_available(at::Device device, at::ScalarType dtype, int64_t 
 
 void PagedAttentionPlan::add(const std::vector<int64_t>& slots,
                              const std::vector<int64_t>& positions, int64_t q_row, int64_t n) {
-  TORCH_CHECK(!device_rows_.defined(), "paged attention: add() after upload()");
+  TORCH_CHECK(!uploaded_, "paged attention: add() after upload()");
   const int64_t s = static_cast<int64_t>(slots.size());
   TORCH_CHECK(n >= 1 && n <= s, "paged attention: ", n, " new entries of ", s);
   TORCH_CHECK(!window_ || static_cast<int64_t>(positions.size()) == s,
@@ -81,43 +81,78 @@ void PagedAttentionPlan::add(const std::vector<int64_t>& slots,
   max_count_ = std::max(max_count_, s);
 }
 
+int64_t PagedAttentionPlan::splits(at::Device device, int64_t num_kv_heads) const {
+  const int64_t ctas = std::max<int64_t>(rows(), 1) * num_kv_heads;
+  const int64_t wanted = (kCtasPerMultiprocessor * multiprocessors(device) + ctas - 1) / ctas;
+  return std::clamp<int64_t>(std::min(wanted, (max_count_ + kMinSplit - 1) / kMinSplit), 1,
+                             kMaxSplits);
+}
+
 void PagedAttentionPlan::upload(at::Device device, int64_t num_heads, int64_t num_kv_heads,
                                 int64_t head_dim) {
   TORCH_CHECK(!empty(), "paged attention: an empty plan");
-  TORCH_CHECK(!device_rows_.defined(), "paged attention: the plan is uploaded already");
-  // slots, rows, positions: one pinned buffer, one asynchronous copy (the
-  // caching host allocator keeps the buffer until the copy is done).
-  const int64_t e = static_cast<int64_t>(slots_.size()), r = rows();
-  const int64_t total = e + 3 * r + static_cast<int64_t>(key_pos_.size());
-  at::Tensor host = at::empty({total}, at::TensorOptions().dtype(at::kInt).pinned_memory(device.is_cuda()));
-  int32_t* out = host.data_ptr<int32_t>();
-  out = std::copy(slots_.begin(), slots_.end(), out);
-  out = std::copy(rows_.begin(), rows_.end(), out);
-  std::copy(key_pos_.begin(), key_pos_.end(), out);
-  at::Tensor on_device = host.to(device, /*non_blocking=*/true);
-  device_slots_ = on_device.narrow(0, 0, e);
-  device_rows_ = on_device.narrow(0, e, 3 * r);
-  device_key_pos_ = window_ ? on_device.narrow(0, e + 3 * r, e) : at::Tensor();
+  TORCH_CHECK(!uploaded_ && !device_buffer_.defined(), "paged attention: the plan is uploaded already");
+  allocate(device, rows(), entries(), splits(device, num_kv_heads), num_heads, num_kv_heads,
+           head_dim);
+  refill(*this);
+}
 
-  const int64_t ctas = r * num_kv_heads;
-  const int64_t wanted = (kCtasPerMultiprocessor * multiprocessors(device) + ctas - 1) / ctas;
-  splits_ = std::clamp<int64_t>(std::min(wanted, (max_count_ + kMinSplit - 1) / kMinSplit), 1,
-                                kMaxSplits);
+void PagedAttentionPlan::allocate(at::Device device, int64_t max_rows, int64_t max_entries,
+                                  int64_t splits, int64_t num_heads, int64_t num_kv_heads,
+                                  int64_t head_dim) {
+  TORCH_CHECK(max_rows >= 1 && max_entries >= 1 && splits >= 1 && splits <= kMaxSplits,
+              "paged attention: buffers for ", max_rows, " rows, ", max_entries, " entries, ",
+              splits, " splits");
+  const int64_t positions = window_ ? max_entries : 0;
+  device_buffer_ = at::empty({3 * max_rows + max_entries + positions},
+                             at::TensorOptions().dtype(at::kInt).device(device));
+  device_rows_ = device_buffer_.narrow(0, 0, 3 * max_rows);
+  device_slots_ = device_buffer_.narrow(0, 3 * max_rows, max_entries);
+  device_key_pos_ = window_ ? device_buffer_.narrow(0, 3 * max_rows + max_entries, max_entries)
+                            : at::Tensor();
+  launch_rows_ = max_rows;
+  max_entries_ = max_entries;
+  splits_ = splits;
   num_heads_ = num_heads;
   num_kv_heads_ = num_kv_heads;
   head_dim_ = head_dim;
+  partial_out_ = partial_ml_ = at::Tensor();
   if (splits_ > 1) {
     auto f32 = at::TensorOptions().dtype(at::kFloat).device(device);
-    partial_out_ = at::empty({r, num_heads, splits_, head_dim}, f32);
-    partial_ml_ = at::empty({r, num_heads, splits_, 2}, f32);
+    partial_out_ = at::empty({max_rows, num_heads, splits_, head_dim}, f32);
+    partial_ml_ = at::empty({max_rows, num_heads, splits_, 2}, f32);
   }
+}
+
+bool PagedAttentionPlan::refill(const PagedAttentionPlan& from) {
+  TORCH_CHECK(device_buffer_.defined(), "paged attention: refill() before allocate()");
+  TORCH_CHECK(from.window_ == window_, "paged attention: refill() from a plan of another window");
+  const int64_t e = from.entries(), r = from.rows();
+  if (r > launch_rows_ || e > max_entries_) return false;
+  // Rows (padding rows zero: count 0), slots and positions: one pinned
+  // buffer, copied asynchronously (the caching host allocator keeps it until
+  // the copy is done).
+  const bool pinned = device_buffer_.is_cuda();
+  const int64_t head = 3 * launch_rows_ + e;
+  at::Tensor host = at::zeros({head + static_cast<int64_t>(from.key_pos_.size())},
+                              at::TensorOptions().dtype(at::kInt).pinned_memory(pinned));
+  int32_t* out = host.data_ptr<int32_t>();
+  std::copy(from.rows_.begin(), from.rows_.end(), out);
+  std::copy(from.slots_.begin(), from.slots_.end(), out + 3 * launch_rows_);
+  std::copy(from.key_pos_.begin(), from.key_pos_.end(), out + head);
+  device_buffer_.narrow(0, 0, head).copy_(host.narrow(0, 0, head), /*non_blocking=*/true);
+  if (window_) {
+    device_key_pos_.narrow(0, 0, e).copy_(host.narrow(0, head, e), /*non_blocking=*/true);
+  }
+  uploaded_ = true;
+  return true;
 }
 
 void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const PagedAttentionPlan& plan, double scale, at::Tensor& out) {
 #if defined(PCACHE_PAGED_KERNELS)
   const int64_t h = plan.num_heads_, h_kv = plan.num_kv_heads_, d = plan.head_dim_;
-  TORCH_CHECK(plan.device_rows_.defined() && plan.device_rows_.device() == q.device(),
+  TORCH_CHECK(plan.uploaded_ && plan.device_rows_.device() == q.device(),
               "paged attention: the plan is not uploaded to ", q.device());
   TORCH_CHECK(q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf,
               "paged attention: q is ", q.scalar_type(), " (expected bfloat16 or float16)");
@@ -154,7 +189,7 @@ void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     p.window = to_int32(*plan.window_, "window");
     TORCH_CHECK(p.window > 0, "paged attention: window ", p.window);
   }
-  p.num_rows = static_cast<int32_t>(plan.rows());
+  p.num_rows = static_cast<int32_t>(plan.launch_rows_);
   p.num_heads = static_cast<int32_t>(h);
   p.num_kv_heads = static_cast<int32_t>(h_kv);
   p.head_dim = static_cast<int32_t>(d);

@@ -14,7 +14,9 @@
 // position, as the dense path's mask does).
 //
 // A PagedAttentionPlan is built on the host once per forward, uploaded in one
-// copy, and used by every layer. Not thread-safe; one plan per forward.
+// copy, and used by every layer. A captured CUDA graph keeps one plan whose
+// device buffers stay in place: allocate() once, then refill() from a plan
+// built on the host before each replay. Not thread-safe.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -44,12 +46,28 @@ class PagedAttentionPlan {
            int64_t n);
 
   int64_t rows() const { return static_cast<int64_t>(rows_.size() / 3); }
+  int64_t entries() const { return static_cast<int64_t>(slots_.size()); }
   bool empty() const { return rows_.empty(); }
+  // The splits per (row, KV head) upload() picks for the rows added so far:
+  // each (row, KV head) is split over several CTAs when rows * kv_heads alone
+  // would leave the GPU idle.
+  int64_t splits(at::Device device, int64_t num_kv_heads) const;
 
   // Copies the plan to `device` in one transfer and sizes the work for a
   // model of these heads: each (row, KV head) is split over several CTAs when
   // rows * kv_heads alone would leave the GPU idle. Once; no add() after it.
   void upload(at::Device device, int64_t num_heads, int64_t num_kv_heads, int64_t head_dim);
+
+  // Graph use: device buffers for `max_rows` rows and `max_entries` entries,
+  // split `splits` ways, that stay in place; the kernels always run
+  // `max_rows` rows, those not added being padding (no work, out untouched).
+  void allocate(at::Device device, int64_t max_rows, int64_t max_entries, int64_t splits,
+                int64_t num_heads, int64_t num_kv_heads, int64_t head_dim);
+  // Copies what was added to `from` (a plan with the same window, not
+  // uploaded) into these buffers, asynchronously on the current stream.
+  // False, with nothing copied, when it exceeds them.
+  bool refill(const PagedAttentionPlan& from);
+  int64_t max_entries() const { return max_entries_; }
 
  private:
   friend void paged_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&,
@@ -58,10 +76,13 @@ class PagedAttentionPlan {
   std::optional<int64_t> window_;
   std::vector<int32_t> slots_, rows_, key_pos_;  // host: rows_ is [rows, 3] (q row, first, count)
   int64_t max_count_ = 0;
-  // After upload(): views of one int32 device buffer, and the splits' scratch.
-  at::Tensor device_slots_, device_rows_, device_key_pos_;
+  bool uploaded_ = false;
+  // After upload() or allocate(): views of one int32 device buffer
+  // ([rows, 3], then the slots, then the positions), and the splits' scratch.
+  at::Tensor device_buffer_, device_slots_, device_rows_, device_key_pos_;
   at::Tensor partial_out_, partial_ml_;  // [rows, H, splits, D], [rows, H, splits, 2] float32
   int64_t num_heads_ = 0, num_kv_heads_ = 0, head_dim_ = 0, splits_ = 0;
+  int64_t launch_rows_ = 0, max_entries_ = 0;  // the kernels' rows; allocate()'s capacity
 };
 
 // For every row r of the plan: out[r] = softmax(q[r] . k^T * scale) v over the

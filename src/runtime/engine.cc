@@ -408,6 +408,9 @@ ServingStats Engine::serving_stats() const {
   out.waiting = s.waiting;
   out.max_batch = s.max_batch;
   out.preemptions = s.preemptions;
+  out.step_ms = s.step_ms;
+  out.forward_ms = s.forward_ms;
+  out.graph_captures = s.graph_captures;
   return out;
 }
 

@@ -35,6 +35,8 @@ class Sampler {
                    const std::optional<SamplerState>& resume = std::nullopt);
   // logits: [V] float on any device.
   int sample(const at::Tensor& logits);
+  // Whether sample() is the argmax (temperature 0): no draw, no state.
+  bool greedy() const { return options_.temperature == 0.f; }
   SamplerState state() const;
 
  private:

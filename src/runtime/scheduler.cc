@@ -60,7 +60,11 @@ struct Scheduler::Active : std::enable_shared_from_this<Active> {
 };
 
 Scheduler::Scheduler(const LlamaModel& model, BlockPool& pool, SchedulerOptions options)
-    : model_(model), pool_(pool), options_(options), thread_([this] { loop(); }) {}
+    : model_(model),
+      pool_(pool),
+      options_(options),
+      graphs_(model, pool),
+      thread_([this] { loop(); }) {}
 
 Scheduler::~Scheduler() {
   {
@@ -165,6 +169,7 @@ void Scheduler::loop() {
 }
 
 bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
+  const Clock::time_point step_start = Clock::now();
   const ModelConfig& config = model_.config();
   std::vector<std::pair<std::shared_ptr<Active>, StatusOr<SequenceResult>>> ended;
   auto end_with = [&](const std::shared_ptr<Active>& a, StatusOr<SequenceResult> r) {
@@ -313,9 +318,8 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
   if (!batch.empty()) ++stats_.steps;
   lock.unlock();
 
-  // Samples the token after `logits` for `a`; true when `a` ends with it.
-  auto sample_and_stream = [&](Active& a, const at::Tensor& logits) {
-    const int next = a.sampler.sample(logits);
+  // Streams `next`, the token `a` sampled; true when `a` ends with it.
+  auto stream_token = [&](Active& a, int next) {
     if (a.result.tokens.empty()) {
       a.first_token_at = Clock::now();
       a.result.first_token_ms = ms_between(a.submitted, a.first_token_at);
@@ -342,9 +346,9 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
     return stop;
   };
   // A throwing callback or sampler ends its request alone, with Internal.
-  auto sample_next = [&](Active& a, const at::Tensor& logits) {
+  auto sample_next = [&](Active& a, const std::function<int()>& sample) {
     try {
-      return sample_and_stream(a, logits);
+      return stream_token(a, sample());
     } catch (const std::exception& e) {
       end_with(a.shared_from_this(), Status::internal(std::string("generation stopped: ") + e.what()));
       return true;
@@ -355,7 +359,9 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
     std::vector<std::shared_ptr<Active>> gone;
     for (auto& a : sample_first) {
       a->result.last_logits = a->request.first_logits;
-      if (sample_next(*a, a->request.first_logits)) gone.push_back(a);
+      if (sample_next(*a, [&] { return a->sampler.sample(a->request.first_logits); })) {
+        gone.push_back(a);
+      }
     }
     lock.lock();
     for (auto& a : gone) running_.erase(std::find(running_.begin(), running_.end(), a));
@@ -366,8 +372,23 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
     std::vector<PagedInput> inputs;
     for (auto& a : batch) inputs.push_back({&a->sequence(), a->appended, false});
     // Whatever the forward throws ends this step's requests, not the loop.
+    const Clock::time_point forward_start = Clock::now();
     StatusOr<at::Tensor> logits =
-        without_exceptions("forward", [&] { return model_.forward_paged(inputs); });
+        without_exceptions("forward", [&] { return graphs_.forward(inputs); });
+    // The rows' argmax in one transfer (greedy requests), and the rows on
+    // the host when some request samples: not a device sync per request.
+    at::Tensor argmax, on_host;
+    if (logits.ok()) {
+      Status moved = without_exceptions("sampling", [&] {
+        argmax = logits->argmax(-1).to(at::kCPU);
+        if (std::any_of(batch.begin(), batch.end(), [](const auto& a) { return !a->sampler.greedy(); })) {
+          on_host = logits->to(at::kCPU);
+        }
+        return Status::ok_status();
+      });
+      if (!moved.ok()) logits = moved;
+    }
+    const Clock::time_point forward_end = Clock::now();
     // Only this thread changes running_: it is read here without the lock,
     // and the lock is taken only to remove what ended (callbacks run unlocked).
     std::vector<std::shared_ptr<Active>> gone;
@@ -399,11 +420,20 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
         gone.push_back(a);
         continue;
       }
-      if (sample_next(*a, a->result.last_logits)) gone.push_back(a);
+      const int64_t row = static_cast<int64_t>(j);
+      if (sample_next(*a, [&] {
+            return a->sampler.greedy() ? static_cast<int>(argmax.data_ptr<int64_t>()[row])
+                                       : a->sampler.sample(on_host[row]);
+          })) {
+        gone.push_back(a);
+      }
     }
     lock.lock();
     for (auto& a : gone) running_.erase(std::find(running_.begin(), running_.end(), a));
     stats_.running = static_cast<int64_t>(running_.size());
+    stats_.forward_ms += ms_between(forward_start, forward_end);
+    stats_.step_ms += ms_between(step_start, Clock::now());
+    stats_.graph_captures = graphs_.captures();
     lock.unlock();
   }
   const bool ran = !batch.empty() || !ended.empty() || !sample_first.empty();

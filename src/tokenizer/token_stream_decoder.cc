@@ -32,26 +32,37 @@ bool ends_with_replacement_character(std::string_view text) {
 
 }  // namespace
 
+std::string TokenStreamDecoder::decode_from(size_t begin) const {
+  return tokenizer_.decode(std::vector<int>(ids_.begin() + static_cast<std::ptrdiff_t>(begin), ids_.end()));
+}
+
 std::string TokenStreamDecoder::push(int id) {
   ids_.push_back(id);
-  // Decoding everything again, not just `id`, keeps SentencePiece's handling of
-  // the leading space and of multi-piece characters exact.
-  std::string text = tokenizer_.decode(ids_);
-  if (text.size() <= emitted_ || ends_mid_character(text) ||
+  // Decoding a window, not everything again (which costs O(n) per token):
+  // the ids whose text went out last time give the new ones their context
+  // (SentencePiece's leading space, multi-piece characters), and their own
+  // text, decoded the same way, is what to skip.
+  std::string text = decode_from(window_begin_);
+  if (text.size() <= window_emitted_ || ends_mid_character(text) ||
       ends_with_replacement_character(text)) {
     return {};
   }
-  std::string added = text.substr(emitted_);
-  emitted_ = text.size();
-  return added;
+  return take(text);
 }
 
 std::string TokenStreamDecoder::flush() {
-  std::string text = tokenizer_.decode(ids_);
-  if (text.size() <= emitted_) return {};
-  std::string rest = text.substr(emitted_);
-  emitted_ = text.size();
-  return rest;
+  std::string text = decode_from(window_begin_);
+  return text.size() <= window_emitted_ ? std::string() : take(text);
+}
+
+std::string TokenStreamDecoder::take(const std::string& text) {
+  std::string added = text.substr(window_emitted_);
+  // Everything is out now: the next window starts after what the last one
+  // had emitted before this.
+  window_begin_ = window_read_;
+  window_read_ = ids_.size();
+  window_emitted_ = decode_from(window_begin_).size();
+  return added;
 }
 
 }  // namespace pcache

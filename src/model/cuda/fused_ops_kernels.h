@@ -1,0 +1,42 @@
+// Launch interface of the fused per-layer CUDA kernels (cuda/fused_ops.cu):
+// plain C++ types and raw device pointers, so that nvcc never compiles
+// libtorch headers; model/fused_ops.cc owns the tensors and checks shapes.
+//
+// Each replaces a chain of elementwise libtorch kernels of a decoder layer
+// whose launches, at a few tokens per step, cost more than their work.
+// Half or bfloat16 tensors, float32 arithmetic, results rounded as the
+// unfused chain rounds them.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace pcache::cuda {
+
+// RoPE on q and k and the K/V write, for n tokens. qkv: [n, (H + 2 Hkv) D],
+// rows qkv_row_stride elements apart (q heads, k heads, v heads); cos, sin:
+// [n, D] contiguous. q_out: [n, H, D] contiguous gets rotated q; row
+// slots[t] of k_pool and v_pool ([rows, Hkv, D] contiguous) gets token t's
+// rotated k and its v. A token whose slot is negative writes no K/V (the
+// padding rows of a captured graph).
+struct RopeStoreParams {
+  const void* qkv = nullptr;
+  int64_t qkv_row_stride = 0;
+  const void* cos = nullptr;
+  const void* sin = nullptr;
+  const int64_t* slots = nullptr;
+  void* q_out = nullptr;
+  void* k_pool = nullptr;
+  void* v_pool = nullptr;
+  int32_t n = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
+  bool bf16 = true;  // else float16
+};
+cudaError_t launch_rope_store(const RopeStoreParams& p, cudaStream_t stream);
+
+// out = silu(gate_up[:, :F]) * gate_up[:, F:] for n rows of gate_up [n, 2F]
+// (contiguous); out [n, F] contiguous.
+cudaError_t launch_silu_mul(const void* gate_up, void* out, int64_t n, int64_t f, bool bf16,
+                            cudaStream_t stream);
+
+}  // namespace pcache::cuda

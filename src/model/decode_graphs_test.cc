@@ -1,0 +1,150 @@
+// DecodeGraphs against LlamaModel::forward_paged: the same logits from a
+// replayed graph, over batch sizes that pad, contexts that outgrow a graph's
+// slot buffer, and forks sharing blocks; padding rows write no K/V. On the
+// CPU (no graphs) forward() is forward_paged's; the graph cases need CUDA and
+// the kernels, and are skipped (reported so) without them.
+#include <boost/test/unit_test.hpp>
+
+#include "model/decode_graphs.h"
+#include "model/fused_ops.h"
+#include "model/model_testing.h"
+#include "model/paged_attention.h"
+
+namespace pcache {
+namespace {
+
+using testing::range;
+using testing::some_ids;
+
+struct GraphsPresent {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) {
+    boost::test_tools::assertion_result ok =
+        at::hasCUDA() && fused_ops_available(at::Device(at::kCUDA), at::kBFloat16) &&
+        paged_attention_available(at::Device(at::kCUDA), at::kBFloat16, 16, 2);
+    if (!ok) ok.message() << "no CUDA device or no build of the kernels";
+    return ok;
+  }
+};
+
+void append_ok(PagedSequence& s, const std::vector<int>& ids) {
+  BOOST_REQUIRE(s.append(ids, range(s.length(), static_cast<int64_t>(ids.size()))).ok());
+}
+
+at::Tensor ok(StatusOr<at::Tensor> t) {
+  BOOST_REQUIRE_MESSAGE(t.ok(), t.status().to_string());
+  return std::move(t).value().to(at::kFloat);
+}
+
+struct Setup {
+  Setup(at::ScalarType dtype, at::Device device, int64_t blocks)
+      : model(testing::load_fixture_model("tiny-mistral", dtype, device)) {
+    auto p = BlockPool::create(model->config(), dtype, device, blocks);
+    BOOST_REQUIRE(p.ok());
+    pool = std::move(p).value();
+  }
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<BlockPool> pool;
+};
+
+// Prefills sequences of the given lengths (a fork of the first among them).
+std::vector<std::unique_ptr<PagedSequence>> prefilled(Setup& s, const std::vector<int64_t>& lengths) {
+  std::vector<std::unique_ptr<PagedSequence>> seqs;
+  std::vector<PagedInput> inputs;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    seqs.push_back(std::make_unique<PagedSequence>(*s.pool));
+    append_ok(*seqs.back(), some_ids(lengths[i], static_cast<int64_t>(i) + 1));
+    inputs.push_back({seqs.back().get(), lengths[i], false});
+  }
+  ok(s.model->forward_paged(inputs));
+  seqs.push_back(std::make_unique<PagedSequence>(seqs[0]->share()));
+  return seqs;
+}
+
+// One decode step of every sequence, through the graphs and then through
+// forward_paged (which writes the same K/V again): max |difference|.
+float step_difference(Setup& s, DecodeGraphs& graphs,
+                      std::vector<std::unique_ptr<PagedSequence>>& seqs, int token) {
+  std::vector<PagedInput> inputs;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    append_ok(*seqs[i], {token + static_cast<int>(i)});
+    inputs.push_back({seqs[i].get(), 1, false});
+  }
+  at::Tensor from_graph = ok(graphs.forward(inputs));
+  at::Tensor eager = ok(s.model->forward_paged(inputs));
+  BOOST_REQUIRE(from_graph.sizes() == eager.sizes());
+  return (from_graph - eager).abs().max().item<float>();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(decode_graphs_test)
+
+BOOST_AUTO_TEST_CASE(on_the_cpu_forward_is_forward_paged) {
+  Setup s(at::kFloat, at::kCPU, 32);
+  DecodeGraphs graphs(*s.model, *s.pool);
+  BOOST_TEST(!graphs.enabled());
+  auto seqs = prefilled(s, {9, 20});
+  BOOST_TEST(step_difference(s, graphs, seqs, 100) == 0.f);
+  BOOST_TEST(graphs.captures() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(replayed_graphs_equal_eager_steps,
+                     *boost::unit_test::precondition(GraphsPresent())) {
+  Setup s(at::kBFloat16, at::Device(at::kCUDA), 1024);
+  DecodeGraphs graphs(*s.model, *s.pool);
+  BOOST_REQUIRE(graphs.enabled());
+  // 1 sequence (batch size 1), then 4 + a fork = 5 (padded to 6).
+  auto one = prefilled(s, {33});
+  one.pop_back();  // no fork: batch 1
+  for (int step = 0; step < 3; ++step) {
+    BOOST_TEST_INFO("batch 1, step " << step);
+    BOOST_TEST(step_difference(s, graphs, one, 200 + step) == 0.f);
+  }
+  BOOST_TEST(graphs.captures() == 1);  // captured once, replayed after
+  auto five = prefilled(s, {17, 48, 5, 130});
+  for (int step = 0; step < 3; ++step) {
+    BOOST_TEST_INFO("batch 5, step " << step);
+    BOOST_TEST(step_difference(s, graphs, five, 300 + step) == 0.f);
+  }
+  BOOST_TEST(graphs.captures() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(padding_writes_no_kv, *boost::unit_test::precondition(GraphsPresent())) {
+  Setup s(at::kBFloat16, at::Device(at::kCUDA), 64);
+  DecodeGraphs graphs(*s.model, *s.pool);
+  auto seqs = prefilled(s, {20, 40});  // 3 sequences, padded to 4
+  std::vector<PagedInput> inputs;
+  for (auto& seq : seqs) {
+    append_ok(*seq, {7});  // the fork copies its shared partial block here
+    inputs.push_back({seq.get(), 1, false});
+  }
+  std::vector<at::Tensor> before;
+  for (int64_t l = 0; l < s.model->config().num_layers; ++l) before.push_back(s.pool->keys(l).clone());
+  ok(graphs.forward(inputs));
+  std::vector<int64_t> written;
+  for (auto& seq : seqs) written.push_back(seq->slots().back());
+  for (int64_t l = 0; l < s.model->config().num_layers; ++l) {
+    at::Tensor changed = (s.pool->keys(l) != before[l]).flatten(1).any(1).nonzero().flatten().cpu();
+    std::vector<int64_t> rows(changed.data_ptr<int64_t>(), changed.data_ptr<int64_t>() + changed.numel());
+    for (int64_t r : rows) BOOST_TEST((std::find(written.begin(), written.end(), r) != written.end()));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_context_past_the_slot_buffer_captures_again,
+                     *boost::unit_test::precondition(GraphsPresent())) {
+  Setup s(at::kBFloat16, at::Device(at::kCUDA), 1024);
+  DecodeGraphs graphs(*s.model, *s.pool);
+  auto seqs = prefilled(s, {2000});  // with its fork: 4000 entries in a step
+  BOOST_TEST(step_difference(s, graphs, seqs, 400) == 0.f);
+  BOOST_TEST(graphs.captures() == 1);
+  for (auto& seq : seqs) append_ok(*seq, some_ids(100, 9));  // 4200 entries: past 4096
+  std::vector<PagedInput> inputs;
+  for (auto& seq : seqs) inputs.push_back({seq.get(), 100, false});
+  ok(s.model->forward_paged(inputs));
+  BOOST_TEST(step_difference(s, graphs, seqs, 500) == 0.f);
+  BOOST_TEST(graphs.captures() == 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace pcache

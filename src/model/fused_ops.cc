@@ -1,0 +1,101 @@
+#include "model/fused_ops.h"
+
+#if defined(PCACHE_PAGED_KERNELS)
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "model/cuda/fused_ops_kernels.h"
+#endif
+
+namespace pcache {
+
+bool fused_ops_available(at::Device device, at::ScalarType dtype) {
+#if defined(PCACHE_PAGED_KERNELS)
+  return device.is_cuda() && (dtype == at::kBFloat16 || dtype == at::kHalf);
+#else
+  (void)device, (void)dtype;
+  return false;
+#endif
+}
+
+#if defined(PCACHE_PAGED_KERNELS)
+namespace {
+
+void check_launch(cudaError_t err, const char* what) {
+  TORCH_CHECK(err == cudaSuccess, what, ": ", cudaGetErrorString(err));
+}
+
+}  // namespace
+
+at::Tensor rope_and_store(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin,
+                          const at::Tensor& slots, const at::Tensor& k_pool,
+                          const at::Tensor& v_pool, int64_t num_heads) {
+  TORCH_CHECK(k_pool.dim() == 3 && k_pool.is_contiguous() && v_pool.sizes() == k_pool.sizes() &&
+                  v_pool.is_contiguous(),
+              "rope_and_store: pool layers ", k_pool.sizes(), " and ", v_pool.sizes());
+  const int64_t n = qkv.size(0), h_kv = k_pool.size(1), d = k_pool.size(2);
+  TORCH_CHECK(qkv.dim() == 2 && qkv.size(1) == (num_heads + 2 * h_kv) * d && qkv.stride(1) == 1,
+              "rope_and_store: qkv ", qkv.sizes(), " for ", num_heads, " + 2 x ", h_kv,
+              " heads of ", d);
+  for (const at::Tensor* t : {&cos, &sin}) {
+    TORCH_CHECK(t->dim() == 2 && t->size(0) == n && t->size(1) == d && t->is_contiguous() &&
+                    t->scalar_type() == qkv.scalar_type(),
+                "rope_and_store: cos/sin ", t->sizes(), " for ", n, " tokens of ", d);
+  }
+  TORCH_CHECK(slots.dim() == 1 && slots.size(0) == n && slots.scalar_type() == at::kLong &&
+                  slots.is_contiguous(),
+              "rope_and_store: slots ", slots.sizes(), " for ", n, " tokens");
+  TORCH_CHECK(k_pool.scalar_type() == qkv.scalar_type() && k_pool.device() == qkv.device(),
+              "rope_and_store: the pool's dtype or device differs from qkv's");
+  at::Tensor q = at::empty({n, num_heads, d}, qkv.options());
+  cuda::RopeStoreParams p;
+  p.qkv = qkv.data_ptr();
+  p.qkv_row_stride = qkv.stride(0);
+  p.cos = cos.data_ptr();
+  p.sin = sin.data_ptr();
+  p.slots = slots.data_ptr<int64_t>();
+  p.q_out = q.data_ptr();
+  p.k_pool = k_pool.data_ptr();
+  p.v_pool = v_pool.data_ptr();
+  p.n = static_cast<int32_t>(n);
+  p.num_heads = static_cast<int32_t>(num_heads);
+  p.num_kv_heads = static_cast<int32_t>(h_kv);
+  p.head_dim = static_cast<int32_t>(d);
+  p.bf16 = qkv.scalar_type() == at::kBFloat16;
+  c10::cuda::CUDAGuard guard(qkv.device());
+  check_launch(cuda::launch_rope_store(p, at::cuda::getCurrentCUDAStream(qkv.device().index())),
+               "rope_and_store");
+  return q;
+}
+
+at::Tensor silu_mul(const at::Tensor& gate_up) {
+  TORCH_CHECK(gate_up.is_contiguous() && gate_up.size(-1) % 2 == 0, "silu_mul: gate_up ",
+              gate_up.sizes());
+  std::vector<int64_t> shape = gate_up.sizes().vec();
+  const int64_t f = shape.back() / 2;
+  shape.back() = f;
+  at::Tensor out = at::empty(shape, gate_up.options());
+  c10::cuda::CUDAGuard guard(gate_up.device());
+  check_launch(cuda::launch_silu_mul(gate_up.data_ptr(), out.data_ptr(), gate_up.numel() / (2 * f),
+                                     f, gate_up.scalar_type() == at::kBFloat16,
+                                     at::cuda::getCurrentCUDAStream(gate_up.device().index())),
+               "silu_mul");
+  return out;
+}
+
+#else
+
+at::Tensor rope_and_store(const at::Tensor& qkv, const at::Tensor&, const at::Tensor&,
+                          const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t) {
+  TORCH_CHECK(false, "rope_and_store: this build has no CUDA kernels");
+  return qkv;
+}
+
+at::Tensor silu_mul(const at::Tensor& gate_up) {
+  TORCH_CHECK(false, "silu_mul: this build has no CUDA kernels");
+  return gate_up;
+}
+
+#endif
+
+}  // namespace pcache

@@ -1,0 +1,28 @@
+// Fused CUDA kernels for the elementwise chains of a decoder layer
+// (cuda/fused_ops.cu; built only when CMake finds a CUDA toolkit): RoPE with
+// the K/V write into a BlockPool, and SiLU times the up projection. A decode
+// step of a 7B model launches some 20 kernels per layer, most of them tiny;
+// these take 9 of them down to 2, and let a padding row of a captured graph
+// write nothing. Results equal the libtorch chains they replace (same
+// roundings). All run on the current CUDA stream; they throw c10::Error.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace pcache {
+
+// Whether the kernels run here: built, `device` CUDA, `dtype` half or bfloat16.
+bool fused_ops_available(at::Device device, at::ScalarType dtype);
+
+// qkv: [N, (H + 2 Hkv) D] (last dim contiguous); cos, sin: [N, D] contiguous;
+// slots: [N] int64. Returns q rotated, [N, H, D] contiguous, and writes token
+// t's rotated k and its v at row slots[t] of k_pool and v_pool ([rows, Hkv,
+// D] contiguous); a negative slot writes nothing.
+at::Tensor rope_and_store(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin,
+                          const at::Tensor& slots, const at::Tensor& k_pool,
+                          const at::Tensor& v_pool, int64_t num_heads);
+
+// gate_up: [..., 2F] contiguous -> silu(gate) * up, [..., F].
+at::Tensor silu_mul(const at::Tensor& gate_up);
+
+}  // namespace pcache

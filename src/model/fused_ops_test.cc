@@ -1,0 +1,95 @@
+// The fused CUDA kernels against the libtorch chains they replace: equal
+// results, in bfloat16 and float16, and no K/V written for negative slots.
+// Skipped, and reported so, without a CUDA device or a build of the kernels.
+#include <boost/test/unit_test.hpp>
+
+#include "model/fused_ops.h"
+
+namespace pcache {
+namespace {
+
+struct KernelsPresent {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) {
+    boost::test_tools::assertion_result ok =
+        at::hasCUDA() && fused_ops_available(at::Device(at::kCUDA), at::kBFloat16);
+    if (!ok) ok.message() << "no CUDA device or no build of the fused kernels";
+    return ok;
+  }
+};
+
+float max_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kFloat) - b.to(at::kFloat)).abs().max().item<float>();
+}
+
+at::Tensor rotate_half(const at::Tensor& x) {
+  auto halves = x.chunk(2, -1);
+  return at::cat({-halves[1], halves[0]}, -1);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(fused_ops_test, *boost::unit_test::precondition(KernelsPresent()))
+
+BOOST_AUTO_TEST_CASE(rope_and_store_equals_the_libtorch_chain) {
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    const int64_t n = 7, h = 8, h_kv = 2, d = 64, rows = 40;
+    auto opts = at::TensorOptions().dtype(dtype).device(at::kCUDA);
+    at::manual_seed(3);
+    // A row stride wider than the row, as a slice of a larger projection.
+    at::Tensor qkv = at::randn({n, (h + 2 * h_kv) * d + 8}, opts).narrow(1, 0, (h + 2 * h_kv) * d);
+    at::Tensor angles = at::rand({n, d / 2}, opts.dtype(at::kFloat)) * 100;
+    at::Tensor full = at::cat({angles, angles}, -1);
+    at::Tensor cos = full.cos().to(dtype), sin = full.sin().to(dtype);
+    at::Tensor slots = at::tensor(std::vector<int64_t>{5, 0, 39, -1, 17, 18, -1},
+                                  at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+    at::Tensor k_pool = at::randn({rows, h_kv, d}, opts), v_pool = at::randn({rows, h_kv, d}, opts);
+    at::Tensor k_before = k_pool.clone(), v_before = v_pool.clone();
+
+    at::Tensor q = rope_and_store(qkv, cos, sin, slots, k_pool, v_pool, h);
+
+    // The model's chain: addcmul(x * cos, rotate_half(x), sin) on q and k.
+    at::Tensor qk = qkv.narrow(1, 0, (h + h_kv) * d).reshape({n, h + h_kv, d});
+    at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);
+    at::Tensor rotated = at::addcmul(qk * c, rotate_half(qk), s);  // [n, H + Hkv, D]
+    at::Tensor v = qkv.narrow(1, (h + h_kv) * d, h_kv * d).reshape({n, h_kv, d});
+    BOOST_TEST(q.sizes() == at::IntArrayRef({n, h, d}));
+    BOOST_TEST(max_diff(q, rotated.narrow(1, 0, h)) == 0.f);
+    std::vector<int64_t> host_slots = {5, 0, 39, -1, 17, 18, -1};
+    at::Tensor k_want = k_before.clone(), v_want = v_before.clone();
+    for (int64_t t = 0; t < n; ++t) {
+      if (host_slots[t] < 0) continue;
+      k_want[host_slots[t]].copy_(rotated[t].narrow(0, h, h_kv));
+      v_want[host_slots[t]].copy_(v[t]);
+    }
+    BOOST_TEST(max_diff(k_pool, k_want) == 0.f);  // rows of negative slots untouched too
+    BOOST_TEST(max_diff(v_pool, v_want) == 0.f);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(silu_mul_equals_silu_then_multiply) {
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    at::manual_seed(4);
+    at::Tensor gate_up = at::randn({1, 5, 2 * 96}, at::TensorOptions().dtype(dtype).device(at::kCUDA)) * 4;
+    auto halves = gate_up.chunk(2, -1);
+    at::Tensor want = at::silu(halves[0]) * halves[1];
+    at::Tensor got = silu_mul(gate_up);
+    BOOST_TEST(got.sizes() == want.sizes());
+    // expf on the device may differ from libtorch's in the last float bit,
+    // which rounding to 16 bits almost always hides.
+    BOOST_TEST(max_diff(got, want) <= 1e-2f * want.abs().max().item<float>());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bad_shapes_are_errors) {
+  auto opts = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
+  at::Tensor pool = at::zeros({4, 1, 16}, opts);
+  at::Tensor slots = at::zeros({2}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+  at::Tensor cs = at::zeros({2, 16}, opts);
+  BOOST_CHECK_THROW(rope_and_store(at::zeros({2, 5 * 16}, opts), cs, cs, slots, pool, pool, 2),
+                    c10::Error);  // 2 + 2 x 1 heads are 64 wide, not 80
+  BOOST_CHECK_THROW(silu_mul(at::zeros({2, 7}, opts)), c10::Error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace pcache
