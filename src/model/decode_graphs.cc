@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <tuple>
 
 #include "model/fused_ops.h"
 #include "model/paged_attention.h"
@@ -41,6 +43,10 @@ int64_t power_of_two_at_least(int64_t v) {
 // Fewest slots a graph's plan holds (4 sequences of 1k entries): smaller
 // buffers would only be captured again sooner.
 constexpr int64_t kMinEntries = 4096;
+// Cascade attention from 2 sequences sharing 256 entries on: below, one
+// more kernel per layer costs more than the reads it saves.
+constexpr int64_t kCascadeMinBatch = 2;
+constexpr int64_t kCascadeMinEntries = 256;
 #endif
 
 }  // namespace
@@ -49,7 +55,10 @@ constexpr int64_t kMinEntries = 4096;
 struct DecodeGraphs::Graph {
   explicit Graph(std::optional<int64_t> window) : plan(window) {}
   PagedAttentionPlan plan;
-  at::Tensor in;      // [3, batch] int64 on the device: tokens, positions, write slots
+  // On the device: tokens, positions, write slots ([batch] each), then the
+  // shared entries' slots ([shared capacity], cascade only) as int64; and
+  // cu = {0, batch, 0, shared entries} as int32 (flash attention's offsets).
+  at::Tensor in, cu;
   at::Tensor logits;  // [batch, V] float32: what a replay writes
   at::cuda::CUDAGraph graph;
 };
@@ -85,33 +94,63 @@ at::Tensor DecodeGraphs::run_graph(const std::vector<PagedInput>& inputs) {
   const int64_t b = static_cast<int64_t>(inputs.size());
   const int64_t batch = *std::lower_bound(std::begin(kBatchSizes), std::end(kBatchSizes), b);
 
+  // Cascade: the entries every sequence begins with (a module they share),
+  // attended once for all rows by flash attention instead of once per row.
+  std::vector<std::vector<int64_t>> slots(b);
+  int64_t shared = std::numeric_limits<int64_t>::max();
+  for (int64_t j = 0; j < b; ++j) {
+    slots[j] = inputs[j].sequence->slots();
+    int64_t same = static_cast<int64_t>(slots[j].size()) - 1;  // its own new entry is never shared
+    if (j > 0) {
+      same = std::min(same, static_cast<int64_t>(std::mismatch(slots[j].begin(), slots[j].end(),
+                                                                slots[0].begin(), slots[0].end())
+                                                      .first -
+                                                  slots[j].begin()));
+    }
+    shared = std::min(shared, same);
+  }
+  if (b < kCascadeMinBatch || shared < kCascadeMinEntries || c.sliding_window) shared = 0;
+  const int64_t shared_capacity = shared ? power_of_two_at_least(shared) : 0;
+
   // The step on the host: ids, positions and write slots (padding: token 0
-  // at position 0, no slot), and the attention plan.
+  // at position 0, no slot), the shared slots, and the attention plan over
+  // the rest.
   PagedAttentionPlan plan(c.sliding_window);
-  at::Tensor staged = at::empty({3, batch}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
+  const int64_t width = 3 * batch + shared_capacity;
+  at::Tensor staged = at::zeros({width}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
+  at::Tensor staged_cu = at::empty({4}, at::TensorOptions().dtype(at::kInt).pinned_memory(true));
   int64_t* in = staged.data_ptr<int64_t>();
-  std::fill(in, in + 2 * batch, 0);
   std::fill(in + 2 * batch, in + 3 * batch, -1);
+  std::copy(slots[0].begin(), slots[0].begin() + shared, in + 3 * batch);
+  int32_t* cu = staged_cu.data_ptr<int32_t>();
+  cu[0] = 0, cu[1] = static_cast<int32_t>(batch), cu[2] = 0, cu[3] = static_cast<int32_t>(shared);
   for (int64_t j = 0; j < b; ++j) {
     const PagedSequence& seq = *inputs[j].sequence;
-    const std::vector<int64_t> slots = seq.slots();
-    plan.add(slots, seq.positions(), j, 1);
+    const std::vector<int64_t>& s = slots[j];
+    plan.add(shared ? std::vector<int64_t>(s.begin() + shared, s.end()) : s,
+             shared ? std::vector<int64_t>(seq.positions().begin() + shared, seq.positions().end())
+                    : seq.positions(),
+             j, 1);
     in[j] = seq.tokens().back();
     in[batch + j] = seq.positions().back();
-    in[2 * batch + j] = slots.back();
+    in[2 * batch + j] = s.back();
   }
   const int64_t splits = power_of_two_at_least(plan.splits(device, c.num_kv_heads));
 
-  std::unique_ptr<Graph>& g = graphs_[{batch, splits}];
+  const std::tuple<int64_t, int64_t, int64_t> key(batch, splits, shared_capacity);
+  std::unique_ptr<Graph>& g = graphs_[key];
   const bool capture = !g || plan.entries() > g->plan.max_entries();
   if (capture) {
     g = std::make_unique<Graph>(c.sliding_window);
     g->plan.allocate(device, batch, std::max(kMinEntries, power_of_two_at_least(2 * plan.entries())),
-                     splits, c.num_heads, c.num_kv_heads, c.head_dim);
-    g->in = at::empty({3, batch}, at::TensorOptions().dtype(at::kLong).device(device));
+                     splits, c.num_heads, c.num_kv_heads, c.head_dim, shared > 0);
+    g->in = at::empty({width}, at::TensorOptions().dtype(at::kLong).device(device));
+    g->cu = at::empty({4}, at::TensorOptions().dtype(at::kInt).device(device));
   }
   g->in.copy_(staged, /*non_blocking=*/true);
+  g->cu.copy_(staged_cu, /*non_blocking=*/true);
   TORCH_CHECK(g->plan.refill(plan), "decode graph: the plan outgrew its buffers");
+  if (shared) ++cascade_steps_;
   if (!capture) {
     g->graph.replay();
     return g->logits.narrow(0, 0, b).clone();
@@ -119,12 +158,22 @@ at::Tensor DecodeGraphs::run_graph(const std::vector<PagedInput>& inputs) {
 
   Graph& graph = *g;
   auto body = [&] {
+    const at::Tensor shared_slots = graph.in.narrow(0, 3 * batch, shared_capacity);
+    const at::Tensor cu_q = graph.cu.narrow(0, 0, 2), cu_k = graph.cu.narrow(0, 2, 2);
     graph.logits = model_.paged_pass(
-        graph.in[0], graph.in[1], graph.in[2], at::Tensor(), pool_,
+        graph.in.narrow(0, 0, batch), graph.in.narrow(0, batch, batch),
+        graph.in.narrow(0, 2 * batch, batch), at::Tensor(), pool_,
         [&](int64_t layer, const at::Tensor& q) {
           at::Tensor out = at::empty_like(q);  // [batch, H, D]
+          at::Tensor prefix, lse;
+          if (shared_capacity) {
+            at::Tensor k = pool_.keys(layer).index_select(0, shared_slots);    // [capacity, Hkv, D]
+            at::Tensor v = pool_.values(layer).index_select(0, shared_slots);  // [capacity, Hkv, D]
+            prefix = flash_varlen(q, k, v, cu_q, cu_k, batch, shared_capacity,
+                                  model_.attention_scale(), /*causal=*/false, &lse);  // [batch, H, D]
+          }
           paged_attention(q, pool_.keys(layer), pool_.values(layer), graph.plan,
-                          model_.attention_scale(), out);
+                          model_.attention_scale(), out, prefix, lse);
           return out;
         });  // [batch, V]
   };
@@ -145,7 +194,7 @@ at::Tensor DecodeGraphs::run_graph(const std::vector<PagedInput>& inputs) {
       graph.graph.capture_end();
     } catch (...) {
     }
-    graphs_.erase({batch, splits});
+    graphs_.erase(key);
     throw;
   }
   memory_pool_ = graph.graph.pool();

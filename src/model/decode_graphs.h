@@ -10,7 +10,10 @@
 // from device memory, model/paged_attention.h). Steps are padded to a few
 // batch sizes (padding rows write no K/V and attend to nothing), and the
 // attention splits are rounded up to a power of two (splits past a row's
-// entries do no work): a graph per (batch size, splits) at most. A step with
+// entries do no work). Entries that every sequence of the step begins with
+// (a PML module they share) are attended once for all of them (cascade
+// attention, model/paged_attention.h), their count rounded up to a power of
+// two: a graph per (batch size, splits, shared entries). A step with
 // more entries than a graph's slot buffer holds captures it again, with
 // twice the room. All graphs share one memory pool (they never run at once).
 //
@@ -25,6 +28,7 @@
 
 #include <map>
 #include <memory>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -55,6 +59,8 @@ class DecodeGraphs {
 
   // Graphs captured so far (captures again included).
   int64_t captures() const { return captures_; }
+  // Decode steps that attended a shared prefix once (cascade).
+  int64_t cascade_steps() const { return cascade_steps_; }
 
  private:
   struct Graph;
@@ -63,9 +69,10 @@ class DecodeGraphs {
   const LlamaModel& model_;
   BlockPool& pool_;
   const bool enabled_;
-  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Graph>> graphs_;  // by (batch size, splits)
+  // By (batch size, splits, shared entries' capacity).
+  std::map<std::tuple<int64_t, int64_t, int64_t>, std::unique_ptr<Graph>> graphs_;
   std::pair<unsigned long long, unsigned long long> memory_pool_{0, 0};
-  int64_t captures_ = 0;
+  int64_t captures_ = 0, cascade_steps_ = 0;
 };
 
 }  // namespace pcache

@@ -1,6 +1,7 @@
 // Fused CUDA kernels for the elementwise chains of a decoder layer
 // (cuda/fused_ops.cu; built only when CMake finds a CUDA toolkit): RoPE with
-// the K/V write into a BlockPool, and SiLU times the up projection. A decode
+// the K/V write into a BlockPool, SiLU times the up projection, and a GEMV
+// for projections of a few rows. A decode
 // step of a 7B model launches some 20 kernels per layer, most of them tiny;
 // these take 9 of them down to 2, and let a padding row of a captured graph
 // write nothing. Results equal the libtorch chains they replace (same
@@ -24,5 +25,17 @@ at::Tensor rope_and_store(const at::Tensor& qkv, const at::Tensor& cos, const at
 
 // gate_up: [..., 2F] contiguous -> silu(gate) * up, [..., F].
 at::Tensor silu_mul(const at::Tensor& gate_up);
+
+// x [..., in] times w [out, in] (+ bias [out]) as at::linear, for the few
+// rows of a decode step (batch 1 to 4): cuBLAS reads the weight at about
+// half the memory bandwidth there, this kernel at most of it. Same inputs
+// as at::linear; gemv_applies() says when it runs (fused kernels, matching
+// dtypes, w contiguous, in a multiple of 8, 1 to 4 rows of x contiguous).
+bool gemv_applies(const at::Tensor& x, const at::Tensor& w);
+at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias);
+// The same for a weight kept transposed, w_t [in, out]: x @ w_t (+ bias),
+// out a multiple of 8 (in any size).
+bool gemv_t_applies(const at::Tensor& x, const at::Tensor& w_t);
+at::Tensor gemv_t(const at::Tensor& x, const at::Tensor& w_t, const at::Tensor& bias);
 
 }  // namespace pcache

@@ -80,6 +80,53 @@ BOOST_AUTO_TEST_CASE(silu_mul_equals_silu_then_multiply) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(gemv_equals_linear_in_float32) {
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    auto opts = at::TensorOptions().dtype(dtype).device(at::kCUDA);
+    at::manual_seed(5);
+    // An odd number of outputs (the last warp's second row missing) and an
+    // input size that is not a multiple of a warp's 256-element stride.
+    const int64_t n = 37, k = 264;
+    at::Tensor w = at::randn({n, k}, opts), bias = at::randn({n}, opts);
+    for (int64_t rows = 1; rows <= 4; ++rows) {
+      at::Tensor x = at::randn({1, rows, k}, opts);
+      BOOST_TEST_INFO("rows " << rows);
+      BOOST_REQUIRE(gemv_applies(x, w));
+      at::Tensor want = at::linear(x.to(at::kFloat), w.to(at::kFloat), bias.to(at::kFloat));
+      at::Tensor got = gemv(x, w, bias);
+      BOOST_TEST(got.sizes() == at::IntArrayRef({1, rows, n}));
+      // Both sum in float32; the result is rounded once to 16 bits.
+      BOOST_TEST(max_diff(got, want) <= 1e-2f * want.abs().max().item<float>());
+      BOOST_TEST(max_diff(gemv(x, w, at::Tensor()), at::linear(x.to(at::kFloat), w.to(at::kFloat))) <=
+                 1e-2f * want.abs().max().item<float>());
+    }
+    BOOST_TEST(!gemv_applies(at::randn({5, k}, opts), w));      // too many rows: cuBLAS
+    BOOST_TEST(!gemv_applies(at::randn({1, k + 1}, opts), at::randn({n, k + 1}, opts)));
+    BOOST_TEST(!gemv_applies(at::randn({1, k}, opts).to(at::kFloat), w.to(at::kFloat)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gemv_t_equals_matmul_in_float32) {
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    auto opts = at::TensorOptions().dtype(dtype).device(at::kCUDA);
+    at::manual_seed(6);
+    for (auto [k, n] : {std::pair<int64_t, int64_t>{4096, 64}, {77, 8200}}) {
+      at::Tensor w_t = at::randn({k, n}, opts), bias = at::randn({n}, opts);
+      for (int64_t rows = 1; rows <= 4; ++rows) {
+        at::Tensor x = at::randn({rows, 1, k}, opts);
+        BOOST_TEST_INFO("k " << k << ", n " << n << ", rows " << rows);
+        BOOST_REQUIRE(gemv_t_applies(x, w_t));
+        at::Tensor want = at::matmul(x.to(at::kFloat), w_t.to(at::kFloat)) + bias.to(at::kFloat);
+        at::Tensor got = gemv_t(x, w_t, bias);
+        BOOST_TEST(got.sizes() == at::IntArrayRef({rows, 1, n}));
+        BOOST_TEST(max_diff(got, want) <= 1e-2f * want.abs().max().item<float>());
+      }
+    }
+    BOOST_TEST(!gemv_t_applies(at::randn({5, 64}, opts), at::randn({64, 64}, opts)));
+    BOOST_TEST(!gemv_t_applies(at::randn({1, 64}, opts), at::randn({64, 60}, opts)));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bad_shapes_are_errors) {
   auto opts = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
   at::Tensor pool = at::zeros({4, 1, 16}, opts);
@@ -88,6 +135,7 @@ BOOST_AUTO_TEST_CASE(bad_shapes_are_errors) {
   BOOST_CHECK_THROW(rope_and_store(at::zeros({2, 5 * 16}, opts), cs, cs, slots, pool, pool, 2),
                     c10::Error);  // 2 + 2 x 1 heads are 64 wide, not 80
   BOOST_CHECK_THROW(silu_mul(at::zeros({2, 7}, opts)), c10::Error);
+  BOOST_CHECK_THROW(gemv(at::zeros({9, 16}, opts), at::zeros({4, 16}, opts), at::Tensor()), c10::Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

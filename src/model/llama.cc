@@ -50,10 +50,17 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
   return inv_freq;
 }
 
+// x [..., in] through w [out, in] (+ bias): the GEMV kernel for the few rows
+// of a decode step, else libtorch.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+  return gemv_applies(x, w) ? gemv(x, w, bias) : at::linear(x, w, bias);
+}
+
 // x [..., in] through a projection held as w [out, in] or as w_t [in, out].
 at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& w_t,
                    const at::Tensor& bias) {
-  if (w.defined()) return at::linear(x, w, bias);
+  if (w.defined()) return linear(x, w, bias);
+  if (gemv_t_applies(x, w_t)) return gemv_t(x, w_t, bias);
   at::Tensor y = at::matmul(x, w_t);
   return bias.defined() ? y + bias : y;
 }
@@ -225,14 +232,19 @@ bool flash_varlen_available(at::Device device, at::ScalarType dtype) {
 
 at::Tensor flash_varlen(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                         const at::Tensor& cu_q, const at::Tensor& cu_k, int64_t max_q, int64_t max_k,
-                        double scale) {
+                        double scale, bool causal, at::Tensor* lse) {
 #if PCACHE_TORCH_AT_LEAST(2, 5)
   // q [Nq, H, D], k/v [Nk, Hkv, D] (grouped heads read as they are), cu_* int32 [B + 1].
-  return std::get<0>(at::_flash_attention_forward(q, k, v, cu_q, cu_k, max_q, max_k, 0.0,
-                                                  /*is_causal=*/true, /*return_debug_mask=*/false,
-                                                  scale));
+  auto result = at::_flash_attention_forward(q, k, v, cu_q, cu_k, max_q, max_k, 0.0, causal,
+                                             /*return_debug_mask=*/false, scale);
+  if (lse) {
+    // [H, Nq], or [B, H, max_q] in some versions: as [Nq, H] either way for one sequence.
+    *lse = std::get<1>(result).reshape({q.size(1), -1}).narrow(1, 0, q.size(0)).t().contiguous();
+  }
+  return std::get<0>(result);
 #else
-  (void)k, (void)v, (void)cu_q, (void)cu_k, (void)max_q, (void)max_k, (void)scale;
+  (void)k, (void)v, (void)cu_q, (void)cu_k, (void)max_q, (void)max_k, (void)scale, (void)causal,
+      (void)lse;
   TORCH_CHECK(false, "flash_varlen needs libtorch >= 2.5");
   return q;
 #endif
@@ -293,7 +305,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> LlamaModel::project_qkv(
   const Layer& l = layers_[layer];
   const int64_t b = x.size(0), t = x.size(1), h = c.num_heads, h_kv = c.num_kv_heads,
                 d = c.head_dim;
-  at::Tensor qkv = at::linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [B, T, (H + 2 Hkv) D]
+  at::Tensor qkv = linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [B, T, (H + 2 Hkv) D]
   // RoPE on q and k at once: they are adjacent in qkv.
   at::Tensor qk = qkv.narrow(-1, 0, (h + h_kv) * d).view({b, t, h + h_kv, d});
   qk = at::addcmul(qk * cos, rotate_half(qk), sin);      // [B, T, H + Hkv, D]
@@ -307,7 +319,7 @@ at::Tensor LlamaModel::layer_output(int64_t layer, const at::Tensor& x,
                                     const at::Tensor& attn) const {
   const Layer& l = layers_[layer];
   at::Tensor out = x + project(attn, l.wo, l.wo_t, l.bo);  // [B, T, hidden]
-  at::Tensor gate_up = at::linear(rms_norm(out, l.mlp_norm), l.w_gate_up, l.b_gate_up);  // [B, T, 2F]
+  at::Tensor gate_up = linear(rms_norm(out, l.mlp_norm), l.w_gate_up, l.b_gate_up);  // [B, T, 2F]
   at::Tensor act;  // [B, T, F]
   if (fused_ops_available(gate_up.device(), gate_up.scalar_type())) {
     act = silu_mul(gate_up);
@@ -375,7 +387,7 @@ at::Tensor LlamaModel::paged_pass(const at::Tensor& tokens, const at::Tensor& po
     at::Tensor q;  // [N, H, D] contiguous
     if (fused) {
       const Layer& l = layers_[i];
-      at::Tensor qkv = at::linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [1, N, (H + 2 Hkv) D]
+      at::Tensor qkv = linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [1, N, (H + 2 Hkv) D]
       q = rope_and_store(qkv[0], cos.view({n, d}), sin.view({n, d}), write_slots, pool.keys(i),
                          pool.values(i), h);
     } else {

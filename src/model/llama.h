@@ -105,8 +105,9 @@ class LlamaModel {
     at::Tensor wqkv;       // [(H + 2 Hkv) D, hidden]: q, k, v projections fused
     at::Tensor bqkv;       // [(H + 2 Hkv) D] or undefined
     // o_proj, down_proj and an untied head are kept transposed on a GPU
-    // ([in, out]: cuBLAS reads them faster at small T), as stored elsewhere
-    // ([out, in]: CPU results then match batched and unbatched bit for bit).
+    // ([in, out]: cuBLAS reads them faster at tens of rows), as stored
+    // elsewhere ([out, in]: CPU results then match batched and unbatched
+    // bit for bit).
     at::Tensor wo, wo_t;          // [hidden, H D] or [H D, hidden]
     at::Tensor bo;                // [hidden] or undefined
     at::Tensor mlp_norm;          // [hidden]
@@ -165,10 +166,12 @@ bool flash_varlen_available(at::Device device, at::ScalarType dtype);
 // Flash attention over several sequences at once (libtorch's varlen flash
 // kernel): q [Nq, H, D] and k, v [Nk, Hkv, D] are the sequences' rows one
 // after another, cu_q and cu_k (int32 [B + 1]) where each begins; causal at
-// each sequence's end. Returns [Nq, H, D].
+// each sequence's end, or every query sees every key of its sequence.
+// Returns [Nq, H, D]; with `lse`, also each query's natural log-sum-exp of
+// its scores, [Nq, H] float32.
 at::Tensor flash_varlen(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                         const at::Tensor& cu_q, const at::Tensor& cu_k, int64_t max_q, int64_t max_k,
-                        double scale);
+                        double scale, bool causal = true, at::Tensor* lse = nullptr);
 
 // "float32" | "bfloat16" | "float16" (also "fp32", "bf16", "fp16").
 StatusOr<at::ScalarType> parse_dtype(const std::string& name);

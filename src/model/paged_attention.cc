@@ -91,7 +91,8 @@ int64_t PagedAttentionPlan::splits(at::Device device, int64_t num_kv_heads) cons
 void PagedAttentionPlan::upload(at::Device device, int64_t num_heads, int64_t num_kv_heads,
                                 int64_t head_dim) {
   TORCH_CHECK(!empty(), "paged attention: an empty plan");
-  TORCH_CHECK(!uploaded_ && !device_buffer_.defined(), "paged attention: the plan is uploaded already");
+  TORCH_CHECK(!uploaded_ && !device_buffer_.defined(),
+              "paged attention: the plan is uploaded already");
   allocate(device, rows(), entries(), splits(device, num_kv_heads), num_heads, num_kv_heads,
            head_dim);
   refill(*this);
@@ -99,7 +100,7 @@ void PagedAttentionPlan::upload(at::Device device, int64_t num_heads, int64_t nu
 
 void PagedAttentionPlan::allocate(at::Device device, int64_t max_rows, int64_t max_entries,
                                   int64_t splits, int64_t num_heads, int64_t num_kv_heads,
-                                  int64_t head_dim) {
+                                  int64_t head_dim, bool with_prefix) {
   TORCH_CHECK(max_rows >= 1 && max_entries >= 1 && splits >= 1 && splits <= kMaxSplits,
               "paged attention: buffers for ", max_rows, " rows, ", max_entries, " entries, ",
               splits, " splits");
@@ -116,8 +117,9 @@ void PagedAttentionPlan::allocate(at::Device device, int64_t max_rows, int64_t m
   num_heads_ = num_heads;
   num_kv_heads_ = num_kv_heads;
   head_dim_ = head_dim;
+  with_prefix_ = with_prefix;
   partial_out_ = partial_ml_ = at::Tensor();
-  if (splits_ > 1) {
+  if (splits_ > 1 || with_prefix) {
     auto f32 = at::TensorOptions().dtype(at::kFloat).device(device);
     partial_out_ = at::empty({max_rows, num_heads, splits_, head_dim}, f32);
     partial_ml_ = at::empty({max_rows, num_heads, splits_, 2}, f32);
@@ -149,7 +151,8 @@ bool PagedAttentionPlan::refill(const PagedAttentionPlan& from) {
 }
 
 void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const PagedAttentionPlan& plan, double scale, at::Tensor& out) {
+                     const PagedAttentionPlan& plan, double scale, at::Tensor& out,
+                     const at::Tensor& prefix_out, const at::Tensor& prefix_lse) {
 #if defined(PCACHE_PAGED_KERNELS)
   const int64_t h = plan.num_heads_, h_kv = plan.num_kv_heads_, d = plan.head_dim_;
   TORCH_CHECK(plan.uploaded_ && plan.device_rows_.device() == q.device(),
@@ -197,9 +200,23 @@ void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   p.min_split = static_cast<int32_t>(kMinSplit);
   p.scale = static_cast<float>(scale);
   p.bf16 = q.scalar_type() == at::kBFloat16;
-  if (plan.splits_ > 1) {
+  if (plan.partial_out_.defined()) {
     p.partial_out = plan.partial_out_.data_ptr<float>();
     p.partial_ml = plan.partial_ml_.data_ptr<float>();
+  }
+  if (prefix_out.defined()) {
+    TORCH_CHECK(plan.with_prefix_, "paged attention: a prefix for a plan not allocated with_prefix");
+    TORCH_CHECK(prefix_out.sizes() == out.sizes() && prefix_out.strides() == out.strides() &&
+                    prefix_out.scalar_type() == out.scalar_type() &&
+                    prefix_out.device() == out.device(),
+                "paged attention: prefix_out ", prefix_out.sizes(), " for out ", out.sizes());
+    TORCH_CHECK(prefix_lse.dim() == 2 && prefix_lse.size(0) == out.size(0) &&
+                    prefix_lse.size(1) == h && prefix_lse.is_contiguous() &&
+                    prefix_lse.scalar_type() == at::kFloat,
+                "paged attention: prefix_lse ", prefix_lse.sizes(), " for ", out.size(0),
+                " rows of ", h, " heads");
+    p.prefix_out = prefix_out.data_ptr();
+    p.prefix_lse = prefix_lse.data_ptr<float>();
   }
   c10::cuda::CUDAGuard guard(q.device());
   const cudaError_t err =

@@ -61,8 +61,10 @@ class PagedAttentionPlan {
   // Graph use: device buffers for `max_rows` rows and `max_entries` entries,
   // split `splits` ways, that stay in place; the kernels always run
   // `max_rows` rows, those not added being padding (no work, out untouched).
+  // `with_prefix`: for paged_attention() with a prefix.
   void allocate(at::Device device, int64_t max_rows, int64_t max_entries, int64_t splits,
-                int64_t num_heads, int64_t num_kv_heads, int64_t head_dim);
+                int64_t num_heads, int64_t num_kv_heads, int64_t head_dim,
+                bool with_prefix = false);
   // Copies what was added to `from` (a plan with the same window, not
   // uploaded) into these buffers, asynchronously on the current stream.
   // False, with nothing copied, when it exceeds them.
@@ -71,7 +73,8 @@ class PagedAttentionPlan {
 
  private:
   friend void paged_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                              const PagedAttentionPlan&, double, at::Tensor&);
+                              const PagedAttentionPlan&, double, at::Tensor&, const at::Tensor&,
+                              const at::Tensor&);
 
   std::optional<int64_t> window_;
   std::vector<int32_t> slots_, rows_, key_pos_;  // host: rows_ is [rows, 3] (q row, first, count)
@@ -83,6 +86,7 @@ class PagedAttentionPlan {
   at::Tensor partial_out_, partial_ml_;  // [rows, H, splits, D], [rows, H, splits, 2] float32
   int64_t num_heads_ = 0, num_kv_heads_ = 0, head_dim_ = 0, splits_ = 0;
   int64_t launch_rows_ = 0, max_entries_ = 0;  // the kernels' rows; allocate()'s capacity
+  bool with_prefix_ = false;
 };
 
 // For every row r of the plan: out[r] = softmax(q[r] . k^T * scale) v over the
@@ -92,7 +96,16 @@ class PagedAttentionPlan {
 // contiguous, same dtype; rows of out not in the plan are left as they are.
 // The plan must be uploaded for these shapes. Runs on the current CUDA stream
 // (asynchronously). Throws c10::Error (bad shapes, no kernels, a launch error).
+//
+// Cascade attention: entries that every row sees first (a module all the
+// sequences share) can be left out of the plan and attended beforehand for
+// all rows at once (one pass over them instead of one per row), giving
+// prefix_out ([N, H, D] like out) and prefix_lse ([N, H] float32, the
+// natural log-sum-exp of each row's scores over them); they are merged in.
+// The plan must then be allocated with_prefix.
 void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const PagedAttentionPlan& plan, double scale, at::Tensor& out);
+                     const PagedAttentionPlan& plan, double scale, at::Tensor& out,
+                     const at::Tensor& prefix_out = at::Tensor(),
+                     const at::Tensor& prefix_lse = at::Tensor());
 
 }  // namespace pcache

@@ -75,7 +75,224 @@ __global__ void silu_mul_kernel(const T* gate_up, T* out, int64_t n, int64_t f) 
   }
 }
 
+constexpr int kGemvWarps = 8;
+constexpr int kGemvRowsPerWarp = 2;  // rows of w per warp: x's loads serve both
+constexpr int kGemvUnroll = 4;       // 16-byte loads of each row in flight per lane
+
+__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8], __nv_bfloat16) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 v = __bfloat1622float2(h[i]);
+    f[2 * i] = v.x;
+    f[2 * i + 1] = v.y;
+  }
+}
+__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8], __half) {
+  const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 v = __half22float2(h[i]);
+    f[2 * i] = v.x;
+    f[2 * i + 1] = v.y;
+  }
+}
+
+template <typename T, int M>
+__global__ void __launch_bounds__(kGemvWarps * 32)
+    gemv_kernel(const T* __restrict__ x, int64_t x_stride, const T* __restrict__ w,
+                const T* __restrict__ bias, T* __restrict__ y, int64_t y_stride, int64_t n,
+                int64_t k) {
+  constexpr int R = kGemvRowsPerWarp, U = kGemvUnroll;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kGemvWarps + warp) * R;
+  if (row0 >= n) return;
+  float acc[M][R];
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[m][r] = 0.f;
+  }
+  const T* w_rows[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) w_rows[r] = w + min(row0 + r, n - 1) * k;  // a missing row repeats the last
+  for (int64_t base = lane * 8; base < k; base += 32 * 8 * U) {
+    uint4 wv[U][R];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t at = base + u * 32 * 8;
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        wv[u][r] = at < k ? __ldcs(reinterpret_cast<const uint4*>(w_rows[r] + at)) : make_uint4(0, 0, 0, 0);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t at = base + u * 32 * 8;
+      if (at >= k) break;
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        float xf[8];
+        unpack8(__ldg(reinterpret_cast<const uint4*>(x + m * x_stride + at)), xf, T());
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          float wf[8];
+          unpack8(wv[u][r], wf, T());
+#pragma unroll
+          for (int i = 0; i < 8; ++i) acc[m][r] = fmaf(xf[i], wf[i], acc[m][r]);
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      float v = acc[m][r];
+#pragma unroll
+      for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+      if (lane == 0 && row0 + r < n) {
+        if (bias) v += to_float(bias[row0 + r]);
+        y[m * y_stride + row0 + r] = from_float<T>(v);
+      }
+    }
+  }
+}
+
+template <typename T>
+cudaError_t gemv_for_rows(const T* x, int64_t x_stride, const T* w, const T* bias, T* y,
+                          int64_t y_stride, int rows, int64_t n, int64_t k, cudaStream_t stream) {
+  const int64_t rows_per_block = kGemvWarps * kGemvRowsPerWarp;
+  const dim3 grid(static_cast<unsigned>((n + rows_per_block - 1) / rows_per_block));
+  const int threads = kGemvWarps * 32;
+  switch (rows) {
+    case 1: gemv_kernel<T, 1><<<grid, threads, 0, stream>>>(x, x_stride, w, bias, y, y_stride, n, k); break;
+    case 2: gemv_kernel<T, 2><<<grid, threads, 0, stream>>>(x, x_stride, w, bias, y, y_stride, n, k); break;
+    case 3: gemv_kernel<T, 3><<<grid, threads, 0, stream>>>(x, x_stride, w, bias, y, y_stride, n, k); break;
+    case 4: gemv_kernel<T, 4><<<grid, threads, 0, stream>>>(x, x_stride, w, bias, y, y_stride, n, k); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+constexpr int kGemvTThreads = 128;  // 8 outputs each: 1024 columns per CTA
+constexpr int kGemvTUnroll = 8;     // rows of w_t in flight per thread
+
+template <typename T, int M>
+__global__ void __launch_bounds__(kGemvTThreads)
+    gemv_t_kernel(const T* __restrict__ x, int64_t x_stride, const T* __restrict__ w_t,
+                  float* __restrict__ partial, int64_t n, int64_t k, int64_t slice) {
+  const int64_t col = (static_cast<int64_t>(blockIdx.x) * kGemvTThreads + threadIdx.x) * 8;
+  if (col >= n) return;
+  const int64_t k0 = blockIdx.y * slice, k1 = min(k, k0 + slice);
+  float acc[M][8];
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc[m][i] = 0.f;
+  }
+  for (int64_t kk = k0; kk < k1; kk += kGemvTUnroll) {
+    uint4 wv[kGemvTUnroll];
+#pragma unroll
+    for (int u = 0; u < kGemvTUnroll; ++u) {
+      wv[u] = kk + u < k1 ? __ldcs(reinterpret_cast<const uint4*>(w_t + (kk + u) * n + col))
+                          : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kGemvTUnroll; ++u) {
+      if (kk + u >= k1) break;
+      float wf[8];
+      unpack8(wv[u], wf, T());
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        const float xv = to_float(x[m * x_stride + kk + u]);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[m][i] = fmaf(xv, wf[i], acc[m][i]);
+      }
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    float4* out = reinterpret_cast<float4*>(partial + (blockIdx.y * static_cast<int64_t>(M) + m) * n + col);
+    out[0] = make_float4(acc[m][0], acc[m][1], acc[m][2], acc[m][3]);
+    out[1] = make_float4(acc[m][4], acc[m][5], acc[m][6], acc[m][7]);
+  }
+}
+
+template <typename T>
+__global__ void sum_slices_kernel(const float* __restrict__ partial, const T* __restrict__ bias,
+                                  T* __restrict__ y, int64_t y_stride, int rows, int64_t n,
+                                  int64_t slices) {
+  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e >= rows * n) return;
+  const int64_t m = e / n, j = e % n;
+  float v = bias ? to_float(bias[j]) : 0.f;
+  for (int64_t s = 0; s < slices; ++s) v += partial[(s * rows + m) * n + j];
+  y[m * y_stride + j] = from_float<T>(v);
+}
+
+template <typename T>
+cudaError_t gemv_t_for_rows(const T* x, int64_t x_stride, const T* w_t, const T* bias,
+                            float* partial, T* y, int64_t y_stride, int rows, int64_t n, int64_t k,
+                            int64_t slices, cudaStream_t stream) {
+  const int64_t slice = (k + slices - 1) / slices;
+  const dim3 grid(static_cast<unsigned>((n / 8 + kGemvTThreads - 1) / kGemvTThreads),
+                  static_cast<unsigned>(slices));
+  switch (rows) {
+    case 1: gemv_t_kernel<T, 1><<<grid, kGemvTThreads, 0, stream>>>(x, x_stride, w_t, partial, n, k, slice); break;
+    case 2: gemv_t_kernel<T, 2><<<grid, kGemvTThreads, 0, stream>>>(x, x_stride, w_t, partial, n, k, slice); break;
+    case 3: gemv_t_kernel<T, 3><<<grid, kGemvTThreads, 0, stream>>>(x, x_stride, w_t, partial, n, k, slice); break;
+    case 4: gemv_t_kernel<T, 4><<<grid, kGemvTThreads, 0, stream>>>(x, x_stride, w_t, partial, n, k, slice); break;
+    default: return cudaErrorInvalidValue;
+  }
+  const int threads = 256;
+  sum_slices_kernel<T><<<static_cast<unsigned>((rows * n + threads - 1) / threads), threads, 0, stream>>>(
+      partial, bias, y, y_stride, rows, n, slices);
+  return cudaGetLastError();
+}
+
 }  // namespace
+
+int64_t gemv_t_slices(int64_t n, int64_t k, int multiprocessors) {
+  // About 4 CTAs per multiprocessor, each slice at least 64 rows of w_t.
+  const int64_t tiles = (n / 8 + kGemvTThreads - 1) / kGemvTThreads;
+  const int64_t want = (4 * static_cast<int64_t>(multiprocessors) + tiles - 1) / tiles;
+  const int64_t most = (k + 63) / 64;
+  return want < 1 ? 1 : (want > most ? most : want);
+}
+
+cudaError_t launch_gemv_t(const void* x, int64_t x_stride, const void* w_t, const void* bias,
+                          float* partial, void* y, int64_t y_stride, int rows, int64_t n,
+                          int64_t k, int multiprocessors, bool bf16, cudaStream_t stream) {
+  if (rows < 1 || rows > kGemvMaxRows || n < 8 || n % 8 != 0 || k < 1) return cudaErrorInvalidValue;
+  const int64_t slices = gemv_t_slices(n, k, multiprocessors);
+  if (bf16) {
+    using T = __nv_bfloat16;
+    return gemv_t_for_rows(static_cast<const T*>(x), x_stride, static_cast<const T*>(w_t),
+                           static_cast<const T*>(bias), partial, static_cast<T*>(y), y_stride,
+                           rows, n, k, slices, stream);
+  }
+  using T = __half;
+  return gemv_t_for_rows(static_cast<const T*>(x), x_stride, static_cast<const T*>(w_t),
+                         static_cast<const T*>(bias), partial, static_cast<T*>(y), y_stride, rows,
+                         n, k, slices, stream);
+}
+
+cudaError_t launch_gemv(const void* x, int64_t x_stride, const void* w, const void* bias, void* y,
+                        int64_t y_stride, int rows, int64_t n, int64_t k, bool bf16,
+                        cudaStream_t stream) {
+  if (rows < 1 || rows > kGemvMaxRows || n < 1 || k < 8 || k % 8 != 0 || x_stride % 8 != 0) {
+    return cudaErrorInvalidValue;
+  }
+  if (bf16) {
+    using T = __nv_bfloat16;
+    return gemv_for_rows(static_cast<const T*>(x), x_stride, static_cast<const T*>(w),
+                         static_cast<const T*>(bias), static_cast<T*>(y), y_stride, rows, n, k, stream);
+  }
+  using T = __half;
+  return gemv_for_rows(static_cast<const T*>(x), x_stride, static_cast<const T*>(w),
+                       static_cast<const T*>(bias), static_cast<T*>(y), y_stride, rows, n, k, stream);
+}
 
 cudaError_t launch_rope_store(const RopeStoreParams& p, cudaStream_t stream) {
   if (p.n < 1 || p.head_dim < 2 || p.head_dim % 2 != 0 || p.num_heads < 1 || p.num_kv_heads < 1) {

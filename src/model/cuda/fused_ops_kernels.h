@@ -39,4 +39,24 @@ cudaError_t launch_rope_store(const RopeStoreParams& p, cudaStream_t stream);
 cudaError_t launch_silu_mul(const void* gate_up, void* out, int64_t n, int64_t f, bool bf16,
                             cudaStream_t stream);
 
+// y[m] = w x[m] (+ bias) for m < rows, rows 1 to kGemvMaxRows: x [rows, k]
+// (rows x_stride elements apart), w [n, k] contiguous (a Linear's weight),
+// bias [n] or null, y [rows, n] (rows y_stride apart). k a multiple of 8,
+// every pointer and stride 16-byte aligned. Reading w is all the work: a
+// warp streams two rows of it with 16-byte loads, several in flight.
+constexpr int kGemvMaxRows = 4;
+cudaError_t launch_gemv(const void* x, int64_t x_stride, const void* w, const void* bias, void* y,
+                        int64_t y_stride, int rows, int64_t n, int64_t k, bool bf16,
+                        cudaStream_t stream);
+
+// The same for a weight kept transposed, w_t [k, n] contiguous (the layout
+// cuBLAS reads fastest for tens of rows): each thread sums 8 adjacent
+// outputs over a slice of k into `partial` [slices, rows, n] float32
+// (slices = gemv_t_slices(n, k, multiprocessors)), and a second kernel adds
+// the slices (and the bias). n a multiple of 8.
+int64_t gemv_t_slices(int64_t n, int64_t k, int multiprocessors);
+cudaError_t launch_gemv_t(const void* x, int64_t x_stride, const void* w_t, const void* bias,
+                          float* partial, void* y, int64_t y_stride, int rows, int64_t n,
+                          int64_t k, int multiprocessors, bool bf16, cudaStream_t stream);
+
 }  // namespace pcache::cuda

@@ -56,6 +56,9 @@ __device__ __forceinline__ void unpack8<__half>(const uint4& raw, float (&f)[8])
   }
 }
 
+__device__ __forceinline__ float to_float_value(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_float_value(__half x) { return __half2float(x); }
+
 template <typename T>
 __device__ __forceinline__ T from_float(float x);
 template <>
@@ -231,7 +234,7 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const PagedAttentionPa
       a = fmaf(sh_acc[k][g][d], c, a);
     }
     const int head = kv_head * group + g;
-    if (active == 1) {
+    if (active == 1 && !p.prefix_out) {
       static_cast<T*>(p.out)[q_row * p.out_row_stride + head * p.out_head_stride + d] =
           from_float<T>(a / sum);
     } else {
@@ -253,15 +256,21 @@ __global__ void combine_kernel(const PagedAttentionParams p) {
   const int q_row = p.rows[3 * w], count = p.rows[3 * w + 2];
   const int chunk = split_length(count, p.num_splits, p.min_split);
   const int active = (count + chunk - 1) / chunk;
-  if (active <= 1) return;  // written by attend_kernel (or padding)
+  if (active <= 1 && !p.prefix_out) return;  // written by attend_kernel (or padding)
   const int64_t base = (static_cast<int64_t>(w) * p.num_heads + head) * p.num_splits;
   const float* ml = p.partial_ml + 2 * base;
-  float mx = kNoScore;
+  // The prefix is one more partial result: its max is its log-sum-exp (in
+  // base 2, as the kernels' scores) and its sum 1.
+  const float prefix_m = p.prefix_out ? p.prefix_lse[static_cast<int64_t>(q_row) * p.num_heads + head] * kLog2e : kNoScore;
+  float mx = prefix_m;
   for (int i = 0; i < active; ++i) mx = fmaxf(mx, ml[2 * i]);
-  float sum = 0.f;
+  float sum = p.prefix_out ? exp2f(prefix_m - mx) : 0.f;
   for (int i = 0; i < active; ++i) sum = fmaf(ml[2 * i + 1], exp2f(ml[2 * i] - mx), sum);
+  const T* prefix = p.prefix_out ? static_cast<const T*>(p.prefix_out) + q_row * p.out_row_stride +
+                                       head * p.out_head_stride
+                                 : nullptr;
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
-    float a = 0.f;
+    float a = prefix ? to_float_value(prefix[d]) * exp2f(prefix_m - mx) : 0.f;
     for (int i = 0; i < active; ++i) a = fmaf(p.partial_out[(base + i) * D + d], exp2f(ml[2 * i] - mx), a);
     static_cast<T*>(p.out)[q_row * p.out_row_stride + head * p.out_head_stride + d] =
         from_float<T>(a / sum);
@@ -271,7 +280,7 @@ __global__ void combine_kernel(const PagedAttentionParams p) {
 template <typename T, int D, int G>
 cudaError_t launch(const PagedAttentionParams& p, cudaStream_t stream) {
   attend_kernel<T, D, G><<<dim3(p.num_rows, p.num_kv_heads, p.num_splits), kThreads, 0, stream>>>(p);
-  if (p.num_splits > 1) {
+  if (p.num_splits > 1 || p.prefix_out) {
     combine_kernel<T, D><<<dim3(p.num_rows, p.num_heads), D, 0, stream>>>(p);
   }
   return cudaGetLastError();

@@ -41,9 +41,17 @@ struct PagedAttentionParams {
   float scale = 1.0f;
   bool bf16 = true;  // else float16
 
-  // Used when num_splits > 1: [num_rows, H, num_splits, D] and [.., 2] float32.
+  // Used when num_splits > 1 or with a prefix: [num_rows, H, num_splits, D]
+  // and [.., 2] float32.
   float* partial_out = nullptr;
   float* partial_ml = nullptr;
+
+  // Cascade attention: attention over entries all rows share, computed
+  // beforehand (for all rows at once), merged in: prefix_out [.., H, D] like
+  // out (normalised), prefix_lse [num_rows, H] float32, the log-sum-exp of
+  // its scores (natural log). Null: none.
+  const void* prefix_out = nullptr;
+  const float* prefix_lse = nullptr;
 };
 
 // Whether the kernels exist for this head size and query heads per KV head.
