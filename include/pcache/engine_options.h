@@ -49,10 +49,6 @@ struct EngineOptions {
   int64_t max_batch_tokens = 4096;
   int max_running = 256;
 
-  // GPU: KV workspaces kept between requests, with the CUDA graphs captured on
-  // them (docs/architecture.md, "Speed"), up to this many bytes when idle.
-  int64_t workspace_bytes = 4ll << 30;
-
   // A tokenizer.model other than MODEL_DIR/tokenizer.model ("" = that one).
   std::string tokenizer;
   // Benchmarks at real shapes without the weights: MODEL_DIR may then be a

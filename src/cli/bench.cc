@@ -31,8 +31,6 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
   common.engine.prefix_cache = false;
   common.engine.device_cache_bytes =
       std::max<int64_t>(common.engine.device_cache_bytes, b.device_cache_bytes);
-  common.engine.workspace_bytes =
-      std::max<int64_t>(common.engine.workspace_bytes, b.device_cache_bytes);
   auto opened = common.open_engine();
   if (!opened.ok()) return report(opened.status());
   Engine& engine = **opened;

@@ -29,7 +29,7 @@ const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",
                                            "max_states",    "cache",    "serving",
                                            "sampling"};
 const std::vector<std::string> kCacheKeys = {"dir", "device_bytes", "host_bytes",
-                                             "max_pinned_share", "int8_tiers", "workspace_bytes"};
+                                             "max_pinned_share", "int8_tiers"};
 const std::vector<std::string> kServingKeys = {"kv_pool_bytes", "max_batch_tokens", "max_running",
                                                "max_state_bytes"};
 const std::vector<std::string> kSamplingKeys = {"max_tokens", "temperature", "top_k", "top_p",
@@ -303,8 +303,6 @@ class ConfigReader {
         PCACHE_ASSIGN_OR_RETURN(engine.device_cache_bytes, read_bytes(e));
       } else if (k == "cache.host_bytes") {
         PCACHE_ASSIGN_OR_RETURN(engine.host_cache_bytes, read_bytes(e));
-      } else if (k == "cache.workspace_bytes") {
-        PCACHE_ASSIGN_OR_RETURN(engine.workspace_bytes, read_bytes(e));
       } else if (k == "serving.kv_pool_bytes") {
         PCACHE_ASSIGN_OR_RETURN(engine.kv_pool_bytes, read_bytes(e));
       } else if (k == "serving.max_batch_tokens") {
@@ -517,7 +515,6 @@ void apply_config(const Config& c, const std::set<std::string>& given, std::stri
   take("cache.host_bytes", engine->host_cache_bytes, e.host_cache_bytes);
   take("cache.max_pinned_share", engine->max_pinned_share, e.max_pinned_share);
   take("cache.int8_tiers", engine->int8_tiers, e.int8_tiers);
-  take("cache.workspace_bytes", engine->workspace_bytes, e.workspace_bytes);
   take("serving.kv_pool_bytes", engine->kv_pool_bytes, e.kv_pool_bytes);
   take("serving.max_batch_tokens", engine->max_batch_tokens, e.max_batch_tokens);
   take("serving.max_running", engine->max_running, e.max_running);

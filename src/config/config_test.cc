@@ -87,7 +87,6 @@ const char kFullConfig[] =
     "  host_bytes: 3000000\n"
     "  max_pinned_share: 0.25\n"
     "  int8_tiers: true\n"
-    "  workspace_bytes: 512MiB\n"
     "serving:\n"
     "  kv_pool_bytes: 6GiB\n"
     "  max_batch_tokens: 2048\n"
@@ -124,7 +123,6 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
   BOOST_TEST(c.sampling.temperature == 0.5f);
   BOOST_TEST(c.sampling.top_k == 7);
   BOOST_TEST(c.sampling.top_p == 0.9f);
-  BOOST_TEST(c.engine.workspace_bytes == 512ll << 20);
   BOOST_TEST(c.engine.kv_pool_bytes == 6ll << 30);
   BOOST_TEST(c.engine.max_batch_tokens == 2048);
   BOOST_TEST(c.engine.max_running == 32);
@@ -141,7 +139,6 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
                                      "cache.host_bytes",
                                      "cache.max_pinned_share",
                                      "cache.int8_tiers",
-                                     "cache.workspace_bytes",
                                      "serving.kv_pool_bytes",
                                      "serving.max_batch_tokens",
                                      "serving.max_running",
@@ -154,8 +151,8 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
   BOOST_TEST(c.keys_set == all, boost::test_tools::per_element());
 }
 
-// Every key read is applied (cache.workspace_bytes once was read and then
-// dropped), except those the command line gave.
+// Every key read is applied (a key once was read and then dropped), except
+// those the command line gave.
 BOOST_AUTO_TEST_CASE(every_key_read_is_applied_unless_the_command_line_gave_it) {
   const Config c = parse_ok(kFullConfig);
   std::string model;
@@ -174,7 +171,6 @@ BOOST_AUTO_TEST_CASE(every_key_read_is_applied_unless_the_command_line_gave_it) 
   BOOST_TEST(engine.host_cache_bytes == 3000000);
   BOOST_TEST(engine.max_pinned_share == 0.25);
   BOOST_TEST(engine.int8_tiers == true);
-  BOOST_TEST(engine.workspace_bytes == 512ll << 20);
   BOOST_TEST(engine.kv_pool_bytes == 6ll << 30);
   BOOST_TEST(engine.max_batch_tokens == 2048);
   BOOST_TEST(engine.max_running == 32);
@@ -189,24 +185,24 @@ BOOST_AUTO_TEST_CASE(every_key_read_is_applied_unless_the_command_line_gave_it) 
   std::string flag_model = "/flag/model";
   EngineOptions flags;
   flags.device = "cpu";
-  flags.workspace_bytes = 1;
+  flags.kv_pool_bytes = 1;
   SamplingOptions flag_sampling;
   flag_sampling.seed = 5;
-  apply_config(c, {"model", "device", "cache.workspace_bytes", "sampling.seed"}, &flag_model,
+  apply_config(c, {"model", "device", "serving.kv_pool_bytes", "sampling.seed"}, &flag_model,
                &flags, &flag_sampling);
   BOOST_TEST(flag_model == "/flag/model");
   BOOST_TEST(flags.device == "cpu");
-  BOOST_TEST(flags.workspace_bytes == 1);
+  BOOST_TEST(flags.kv_pool_bytes == 1);
   BOOST_TEST(flag_sampling.seed == 5u);
   BOOST_TEST(flags.dtype == "bfloat16");  // not given: from the file
   BOOST_TEST(flag_sampling.top_k == 7);
 
   // Keys the file did not set leave the options alone.
   EngineOptions untouched;
-  untouched.workspace_bytes = 3;
+  untouched.kv_pool_bytes = 3;
   apply_config(parse_ok("device: cuda\n"), {}, &model, &untouched, &sampling);
   BOOST_TEST(untouched.device == "cuda");
-  BOOST_TEST(untouched.workspace_bytes == 3);
+  BOOST_TEST(untouched.kv_pool_bytes == 3);
 }
 
 BOOST_AUTO_TEST_CASE(empty_file_gives_defaults) {
@@ -503,7 +499,7 @@ BOOST_AUTO_TEST_CASE(load_config_reads_a_file) {
   BOOST_REQUIRE_MESSAGE(c.ok(), c.status().to_string());
   BOOST_TEST(c->source == path);
   BOOST_TEST(c->engine.device == "cuda:1");
-  BOOST_TEST(c->keys_set.size() == 22u);
+  BOOST_TEST(c->keys_set.size() == 21u);
 
   write_file(path, "sampling:\n  top_p: 2\n");
   auto bad = load_config(path);
@@ -604,7 +600,7 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->engine.max_running == 256);
   BOOST_TEST(c->engine.max_state_bytes == 0);
   // The example names every key.
-  BOOST_TEST(c->keys_set.size() == 22u);
+  BOOST_TEST(c->keys_set.size() == 21u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -134,17 +134,17 @@ BOOST_AUTO_TEST_CASE(a_shared_prefix_is_attended_once_with_the_same_results,
                      *boost::unit_test::precondition(GraphsPresent())) {
   Setup s(at::kBFloat16, at::Device(at::kCUDA), 1024);
   DecodeGraphs graphs(*s.model, *s.pool);
-  // Four forks of a 400-entry prompt (a module they share), each with its
+  // 32 forks of a 400-entry prompt (a module they share), each with its
   // own question, then decoding: the prompt is attended once per step.
   PagedSequence prompt(*s.pool);
   append_ok(prompt, some_ids(400, 3));
   BOOST_REQUIRE(s.model->forward_paged({{&prompt, 400, false}}).ok());
   std::vector<std::unique_ptr<PagedSequence>> seqs;
   std::vector<PagedInput> questions;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 32; ++i) {
     seqs.push_back(std::make_unique<PagedSequence>(prompt.share()));
-    append_ok(*seqs.back(), some_ids(9 + i, 10 + i));
-    questions.push_back({seqs.back().get(), 9 + i, false});
+    append_ok(*seqs.back(), some_ids(9 + i % 5, 10 + i));
+    questions.push_back({seqs.back().get(), 9 + i % 5, false});
   }
   ok(s.model->forward_paged(questions));
   for (int step = 0; step < 3; ++step) {

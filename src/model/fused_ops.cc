@@ -111,49 +111,9 @@ at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias
   return y;
 }
 
-bool gemv_t_applies(const at::Tensor& x, const at::Tensor& w_t) {
-  if (!fused_ops_available(x.device(), x.scalar_type()) || w_t.scalar_type() != x.scalar_type() ||
-      w_t.dim() != 2 || !w_t.is_contiguous() || x.dim() < 1 || x.size(-1) != w_t.size(0) ||
-      w_t.size(1) % 8 != 0 || !x.is_contiguous()) {
-    return false;
-  }
-  const int64_t rows = x.numel() / w_t.size(0);
-  return rows >= 1 && rows <= cuda::kGemvMaxRows;
-}
-
-at::Tensor gemv_t(const at::Tensor& x, const at::Tensor& w_t, const at::Tensor& bias) {
-  TORCH_CHECK(gemv_t_applies(x, w_t), "gemv_t: x ", x.sizes(), " and w_t ", w_t.sizes(),
-              " do not fit it");
-  TORCH_CHECK(!bias.defined() || (bias.numel() == w_t.size(1) && bias.is_contiguous() &&
-                                  bias.scalar_type() == x.scalar_type()),
-              "gemv_t: bias ", bias.sizes(), " for ", w_t.size(1), " outputs");
-  const int64_t k = w_t.size(0), n = w_t.size(1), rows = x.numel() / k;
-  const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = n;
-  at::Tensor y = at::empty(shape, x.options());
-  at::Tensor partial = at::empty({cuda::gemv_t_slices(n, k, sms), rows, n},
-                                 x.options().dtype(at::kFloat));
-  c10::cuda::CUDAGuard guard(x.device());
-  check_launch(cuda::launch_gemv_t(x.data_ptr(), k, w_t.data_ptr(),
-                                   bias.defined() ? bias.data_ptr() : nullptr,
-                                   partial.data_ptr<float>(), y.data_ptr(), n,
-                                   static_cast<int>(rows), n, k, sms,
-                                   x.scalar_type() == at::kBFloat16,
-                                   at::cuda::getCurrentCUDAStream(x.device().index())),
-               "gemv_t");
-  return y;
-}
-
 #else
 
 bool gemv_applies(const at::Tensor&, const at::Tensor&) { return false; }
-bool gemv_t_applies(const at::Tensor&, const at::Tensor&) { return false; }
-
-at::Tensor gemv_t(const at::Tensor& x, const at::Tensor&, const at::Tensor&) {
-  TORCH_CHECK(false, "gemv_t: this build has no CUDA kernels");
-  return x;
-}
 
 at::Tensor gemv(const at::Tensor& x, const at::Tensor&, const at::Tensor&) {
   TORCH_CHECK(false, "gemv: this build has no CUDA kernels");

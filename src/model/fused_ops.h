@@ -33,9 +33,6 @@ at::Tensor silu_mul(const at::Tensor& gate_up);
 // dtypes, w contiguous, in a multiple of 8, 1 to 4 rows of x contiguous).
 bool gemv_applies(const at::Tensor& x, const at::Tensor& w);
 at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias);
-// The same for a weight kept transposed, w_t [in, out]: x @ w_t (+ bias),
-// out a multiple of 8 (in any size).
-bool gemv_t_applies(const at::Tensor& x, const at::Tensor& w_t);
-at::Tensor gemv_t(const at::Tensor& x, const at::Tensor& w_t, const at::Tensor& bias);
+
 
 }  // namespace pcache

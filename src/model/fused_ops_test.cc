@@ -106,27 +106,6 @@ BOOST_AUTO_TEST_CASE(gemv_equals_linear_in_float32) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(gemv_t_equals_matmul_in_float32) {
-  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
-    auto opts = at::TensorOptions().dtype(dtype).device(at::kCUDA);
-    at::manual_seed(6);
-    for (auto [k, n] : {std::pair<int64_t, int64_t>{4096, 64}, {77, 8200}}) {
-      at::Tensor w_t = at::randn({k, n}, opts), bias = at::randn({n}, opts);
-      for (int64_t rows = 1; rows <= 4; ++rows) {
-        at::Tensor x = at::randn({rows, 1, k}, opts);
-        BOOST_TEST_INFO("k " << k << ", n " << n << ", rows " << rows);
-        BOOST_REQUIRE(gemv_t_applies(x, w_t));
-        at::Tensor want = at::matmul(x.to(at::kFloat), w_t.to(at::kFloat)) + bias.to(at::kFloat);
-        at::Tensor got = gemv_t(x, w_t, bias);
-        BOOST_TEST(got.sizes() == at::IntArrayRef({rows, 1, n}));
-        BOOST_TEST(max_diff(got, want) <= 1e-2f * want.abs().max().item<float>());
-      }
-    }
-    BOOST_TEST(!gemv_t_applies(at::randn({5, 64}, opts), at::randn({64, 64}, opts)));
-    BOOST_TEST(!gemv_t_applies(at::randn({1, 64}, opts), at::randn({64, 60}, opts)));
-  }
-}
-
 BOOST_AUTO_TEST_CASE(bad_shapes_are_errors) {
   auto opts = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
   at::Tensor pool = at::zeros({4, 1, 16}, opts);

@@ -60,7 +60,6 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi
 at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& w_t,
                    const at::Tensor& bias) {
   if (w.defined()) return linear(x, w, bias);
-  if (gemv_t_applies(x, w_t)) return gemv_t(x, w_t, bias);
   at::Tensor y = at::matmul(x, w_t);
   return bias.defined() ? y + bias : y;
 }

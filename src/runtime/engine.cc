@@ -154,10 +154,6 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
     return Status::invalid_argument("cache budgets must be >= 0 and max_pinned_share in [0, 1]");
   }
   // Options are checked before the weights are read: a bad one costs nothing.
-  if (options.workspace_bytes < 0) {
-    return Status::invalid_argument("workspace_bytes must be >= 0, got " +
-                                    std::to_string(options.workspace_bytes));
-  }
   if (options.kv_pool_bytes < 0 || options.max_state_bytes < 0 || options.max_batch_tokens < 1 ||
       options.max_running < 1) {
     return Status::invalid_argument(

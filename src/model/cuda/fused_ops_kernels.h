@@ -49,14 +49,4 @@ cudaError_t launch_gemv(const void* x, int64_t x_stride, const void* w, const vo
                         int64_t y_stride, int rows, int64_t n, int64_t k, bool bf16,
                         cudaStream_t stream);
 
-// The same for a weight kept transposed, w_t [k, n] contiguous (the layout
-// cuBLAS reads fastest for tens of rows): each thread sums 8 adjacent
-// outputs over a slice of k into `partial` [slices, rows, n] float32
-// (slices = gemv_t_slices(n, k, multiprocessors)), and a second kernel adds
-// the slices (and the bias). n a multiple of 8.
-int64_t gemv_t_slices(int64_t n, int64_t k, int multiprocessors);
-cudaError_t launch_gemv_t(const void* x, int64_t x_stride, const void* w_t, const void* bias,
-                          float* partial, void* y, int64_t y_stride, int rows, int64_t n,
-                          int64_t k, int multiprocessors, bool bf16, cudaStream_t stream);
-
 }  // namespace pcache::cuda
