@@ -1,33 +1,10 @@
 // Fused per-layer kernels (contract in fused_ops_kernels.h). Each rounds
 // where the libtorch chain it replaces rounds, so that results match it.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
 #include "model/cuda/fused_ops_kernels.h"
+#include "model/cuda/half_convert.cuh"
 
 namespace pcache::cuda {
 namespace {
-
-template <typename T>
-__device__ __forceinline__ float to_float(T x);
-template <>
-__device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
-template <>
-__device__ __forceinline__ float to_float<__half>(__half x) {
-  return __half2float(x);
-}
-template <typename T>
-__device__ __forceinline__ T from_float(float x);
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-template <>
-__device__ __forceinline__ __half from_float<__half>(float x) {
-  return __float2half_rn(x);
-}
 
 // One thread per element of q, k and v of one token (blockIdx.x): the
 // libtorch chain is addcmul(x * cos, rotate_half(x), sin), which rounds the
@@ -79,25 +56,6 @@ constexpr int kGemvWarps = 8;
 constexpr int kGemvRowsPerWarp = 2;  // rows of w per warp: x's loads serve both
 constexpr int kGemvUnroll = 4;       // 16-byte loads of each row in flight per lane
 
-__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8], __nv_bfloat16) {
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 v = __bfloat1622float2(h[i]);
-    f[2 * i] = v.x;
-    f[2 * i + 1] = v.y;
-  }
-}
-__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8], __half) {
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 v = __half22float2(h[i]);
-    f[2 * i] = v.x;
-    f[2 * i + 1] = v.y;
-  }
-}
-
 template <typename T, int M>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_kernel(const T* __restrict__ x, int64_t x_stride, const T* __restrict__ w,
@@ -133,11 +91,11 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 #pragma unroll
       for (int m = 0; m < M; ++m) {
         float xf[8];
-        unpack8(__ldg(reinterpret_cast<const uint4*>(x + m * x_stride + at)), xf, T());
+        unpack8<T>(__ldg(reinterpret_cast<const uint4*>(x + m * x_stride + at)), xf);
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           float wf[8];
-          unpack8(wv[u][r], wf, T());
+          unpack8<T>(wv[u][r], wf);
 #pragma unroll
           for (int i = 0; i < 8; ++i) acc[m][r] = fmaf(xf[i], wf[i], acc[m][r]);
         }

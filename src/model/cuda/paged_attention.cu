@@ -14,10 +14,9 @@
 //
 // Scores are kept in base 2 (q is scaled by scale * log2(e)), so the
 // softmax's exponentials are exp2f.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <math_constants.h>
 
+#include "model/cuda/half_convert.cuh"
 #include "model/cuda/paged_attention_kernels.h"
 
 namespace pcache::cuda {
@@ -30,45 +29,6 @@ constexpr float kLog2e = 1.4426950408889634f;
 // The running max before any key: finite, so that exp2f of a difference is
 // 0 or 1 and never NaN (-inf - -inf).
 constexpr float kNoScore = -1e30f;
-
-template <typename T>
-__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8]);
-
-template <>
-__device__ __forceinline__ void unpack8<__nv_bfloat16>(const uint4& raw, float (&f)[8]) {
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 x = __bfloat1622float2(h[i]);
-    f[2 * i] = x.x;
-    f[2 * i + 1] = x.y;
-  }
-}
-
-template <>
-__device__ __forceinline__ void unpack8<__half>(const uint4& raw, float (&f)[8]) {
-  const __half2* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 x = __half22float2(h[i]);
-    f[2 * i] = x.x;
-    f[2 * i + 1] = x.y;
-  }
-}
-
-__device__ __forceinline__ float to_float_value(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float to_float_value(__half x) { return __half2float(x); }
-
-template <typename T>
-__device__ __forceinline__ T from_float(float x);
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
-template <>
-__device__ __forceinline__ __half from_float<__half>(float x) {
-  return __float2half_rn(x);
-}
 
 // Entries per split of a row that sees `count` entries: an even share of
 // num_splits, rounded up to 16, at least min_split. Computed on the device
@@ -270,7 +230,7 @@ __global__ void combine_kernel(const PagedAttentionParams p) {
                                        head * p.out_head_stride
                                  : nullptr;
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
-    float a = prefix ? to_float_value(prefix[d]) * exp2f(prefix_m - mx) : 0.f;
+    float a = prefix ? to_float(prefix[d]) * exp2f(prefix_m - mx) : 0.f;
     for (int i = 0; i < active; ++i) a = fmaf(p.partial_out[(base + i) * D + d], exp2f(ml[2 * i] - mx), a);
     static_cast<T*>(p.out)[q_row * p.out_row_stride + head * p.out_head_stride + d] =
         from_float<T>(a / sum);
