@@ -1,8 +1,12 @@
-// Helpers for tests: where the fixtures are.
+// Helpers for tests: where the fixtures are, temporary folders, results.
 #pragma once
 
+#include <boost/test/unit_test.hpp>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "pcache/status.h"
 
 namespace pcache::testing {
 
@@ -23,5 +27,12 @@ struct TempDir {
   TempDir& operator=(const TempDir&) = delete;
   std::string path;
 };
+
+// The value of `r`; the test stops there, naming the status, when it is an error.
+template <typename T>
+T ok(StatusOr<T> r) {
+  BOOST_REQUIRE_MESSAGE(r.ok(), r.status().to_string());
+  return std::move(r).value();
+}
 
 }  // namespace pcache::testing

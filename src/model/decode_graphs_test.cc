@@ -30,10 +30,7 @@ void append_ok(PagedSequence& s, const std::vector<int>& ids) {
   BOOST_REQUIRE(s.append(ids, range(s.length(), static_cast<int64_t>(ids.size()))).ok());
 }
 
-at::Tensor ok(StatusOr<at::Tensor> t) {
-  BOOST_REQUIRE_MESSAGE(t.ok(), t.status().to_string());
-  return std::move(t).value().to(at::kFloat);
-}
+at::Tensor float_logits(StatusOr<at::Tensor> t) { return testing::ok(std::move(t)).to(at::kFloat); }
 
 struct Setup {
   Setup(at::ScalarType dtype, at::Device device, int64_t blocks)
@@ -55,7 +52,7 @@ std::vector<std::unique_ptr<PagedSequence>> prefilled(Setup& s, const std::vecto
     append_ok(*seqs.back(), some_ids(lengths[i], static_cast<int64_t>(i) + 1));
     inputs.push_back({seqs.back().get(), lengths[i], false});
   }
-  ok(s.model->forward_paged(inputs));
+  float_logits(s.model->forward_paged(inputs));
   seqs.push_back(std::make_unique<PagedSequence>(seqs[0]->share()));
   return seqs;
 }
@@ -69,8 +66,8 @@ float step_difference(Setup& s, DecodeGraphs& graphs,
     append_ok(*seqs[i], {token + static_cast<int>(i)});
     inputs.push_back({seqs[i].get(), 1, false});
   }
-  at::Tensor from_graph = ok(graphs.forward(inputs));
-  at::Tensor eager = ok(s.model->forward_paged(inputs));
+  at::Tensor from_graph = float_logits(graphs.forward(inputs));
+  at::Tensor eager = float_logits(s.model->forward_paged(inputs));
   BOOST_REQUIRE(from_graph.sizes() == eager.sizes());
   return (from_graph - eager).abs().max().item<float>();
 }
@@ -120,7 +117,7 @@ BOOST_AUTO_TEST_CASE(padding_writes_no_kv, *boost::unit_test::precondition(Graph
   }
   std::vector<at::Tensor> before;
   for (int64_t l = 0; l < s.model->config().num_layers; ++l) before.push_back(s.pool->keys(l).clone());
-  ok(graphs.forward(inputs));
+  float_logits(graphs.forward(inputs));
   std::vector<int64_t> written;
   for (auto& seq : seqs) written.push_back(seq->slots().back());
   for (int64_t l = 0; l < s.model->config().num_layers; ++l) {
@@ -146,7 +143,7 @@ BOOST_AUTO_TEST_CASE(a_shared_prefix_is_attended_once_with_the_same_results,
     append_ok(*seqs.back(), some_ids(9 + i % 5, 10 + i));
     questions.push_back({seqs.back().get(), 9 + i % 5, false});
   }
-  ok(s.model->forward_paged(questions));
+  float_logits(s.model->forward_paged(questions));
   for (int step = 0; step < 3; ++step) {
     BOOST_TEST_INFO("step " << step);
     // Flash attention over the prefix sums in another order than the kernels.
@@ -167,7 +164,7 @@ BOOST_AUTO_TEST_CASE(a_context_past_the_slot_buffer_captures_again,
   for (auto& seq : seqs) append_ok(*seq, some_ids(100, 9));  // 4192 entries: past 4096
   std::vector<PagedInput> inputs;
   for (auto& seq : seqs) inputs.push_back({seq.get(), 100, false});
-  ok(s.model->forward_paged(inputs));
+  float_logits(s.model->forward_paged(inputs));
   BOOST_TEST(step_difference(s, graphs, seqs, 500) == 0.f);
   BOOST_TEST(graphs.captures() == 2);
 }

@@ -26,11 +26,7 @@ std::unique_ptr<Engine> open_engine() {
   return std::move(e).value();
 }
 
-template <typename T>
-T ok(StatusOr<T> r) {
-  BOOST_REQUIRE_MESSAGE(r.ok(), r.status().to_string());
-  return std::move(r).value();
-}
+using testing::ok;
 
 SamplingOptions greedy(int n) {
   SamplingOptions o;

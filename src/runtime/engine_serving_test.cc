@@ -31,11 +31,7 @@ SamplingOptions greedy(int n = 5) {
   return o;
 }
 
-template <typename T>
-T ok(StatusOr<T> r) {
-  BOOST_REQUIRE_MESSAGE(r.ok(), r.status().to_string());
-  return std::move(r).value();
-}
+using testing::ok;
 
 std::unique_ptr<Engine> open_engine() {
   EngineOptions o;

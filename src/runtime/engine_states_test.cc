@@ -31,11 +31,7 @@ std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
   return a;
 }
 
-template <typename T>
-T ok(StatusOr<T> r) {
-  BOOST_REQUIRE_MESSAGE(r.ok(), r.status().to_string());
-  return std::move(r).value();
-}
+using testing::ok;
 
 }  // namespace
 

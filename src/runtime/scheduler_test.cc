@@ -53,10 +53,7 @@ std::vector<int> dense_greedy(const LlamaModel& m, const std::vector<int>& promp
   return out;
 }
 
-SequenceResult ok(StatusOr<SequenceResult> r) {
-  BOOST_REQUIRE_MESSAGE(r.ok(), r.status().to_string());
-  return std::move(r).value();
-}
+using testing::ok;
 
 }  // namespace
 

@@ -19,10 +19,7 @@ Ids concat(std::initializer_list<Ids> parts) {
   return out;
 }
 
-Ids ok(StatusOr<Ids> ids) {
-  BOOST_REQUIRE_MESSAGE(ids.ok(), ids.status().to_string());
-  return std::move(ids).value();
-}
+using testing::ok;
 
 }  // namespace
 
