@@ -138,7 +138,18 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
   PCACHE_ASSIGN_OR_RETURN(at::Device device, parse_device(options.device));
   at::ScalarType dtype = device.is_cuda() ? at::kBFloat16 : at::kFloat;
   if (options.dtype != "auto") {
-    PCACHE_ASSIGN_OR_RETURN(dtype, parse_dtype(options.dtype));
+    StatusOr<at::ScalarType> parsed = parse_dtype(options.dtype);
+    if (!parsed.ok()) {
+      return Status::invalid_argument("dtype \"" + options.dtype +
+                                      "\" (expected auto, float32, bfloat16 or float16)");
+    }
+    dtype = *parsed;
+  }
+  // Checked here, not at the first matrix product deep in a forward.
+  if (device.is_cpu() && dtype == at::kHalf) {
+    return Status::unsupported(
+        "dtype float16 on the CPU: libtorch has no float16 matrix products there; use float32 "
+        "(auto) or bfloat16 on the CPU, float16 on a GPU");
   }
   pml::EncodingMode mode;
   if (options.default_encoding == "scaffold") {

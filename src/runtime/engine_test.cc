@@ -112,6 +112,12 @@ BOOST_AUTO_TEST_CASE(bad_options_and_inputs) {
   auto s = Engine::open(testing::fixture("tiny-mistral"), o).status();
   BOOST_TEST(s.code() == StatusCode::kInvalidArgument);
   BOOST_TEST(s.message().find("int8") != std::string::npos);
+  BOOST_TEST(s.message().find("auto") != std::string::npos);  // the choices, auto among them
+  // float16 on the CPU: refused before loading, in plain words (not libtorch's addmm error).
+  o.dtype = "float16";
+  s = Engine::open(testing::fixture("tiny-mistral"), o).status();
+  BOOST_TEST(s.code() == StatusCode::kUnsupported);
+  BOOST_TEST(s.message().find("float16 on the CPU") != std::string::npos, s.message());
   o.dtype = "auto";
   o.chat_template = "chatml";
   BOOST_TEST(Engine::open(testing::fixture("tiny-mistral"), o).status().code() ==
