@@ -131,6 +131,12 @@ StatusOr<std::unique_ptr<Engine>> CommonOptions::open_engine() const {
   return Engine::open(*dir, engine);
 }
 
+std::string format_ms(double v) {
+  char out[32];
+  std::snprintf(out, sizeof out, "%.*f", v < 100 ? 2 : v < 1000 ? 1 : 0, v);
+  return out;
+}
+
 void print_steps(const std::vector<StepTiming>& steps) {
   std::fprintf(stderr, "%-12s %12s %12s %12s\n", "step", "time_ms", "tokens", "tokens/s");
   for (const auto& s : steps) {

@@ -49,6 +49,9 @@ struct CommonOptions {
 
 // The step table of seed 001 (step, time, tokens, tokens/s), to stderr.
 void print_steps(const std::vector<StepTiming>& steps);
+// A duration (or rate) as people read it: 2 decimals below 100, 1 below
+// 1000, none above ("35.25", "412.7", "11392").
+std::string format_ms(double v);
 nlohmann::json steps_json(const std::vector<StepTiming>& steps);
 nlohmann::json generation_json(const Generation& g);
 

@@ -25,11 +25,17 @@ void finish(const CommonOptions& o, const Generation& g) {
   std::printf("\n");
   std::fflush(stdout);
   const auto& t = g.timings;
+  // Decode speed counts the tokens after the first over their time, as
+  // --timings' sample row and --json's decode_tokens_per_s do; one token has none.
+  const std::string speed = t.generated_tokens > 1
+                                ? format_ms(t.decode_tokens_per_s()) + " tok/s"
+                                : std::string("no decode speed");
   std::fprintf(stderr,
-               "prompt %d tokens (%d from cache) | first token %.2f ms | generated %d tokens, %.1f "
-               "tok/s | stop: %s\n",
-               t.prompt_tokens, t.cached_tokens, t.first_token_ms, t.generated_tokens,
-               t.decode_tokens_per_s(), stop_reason_name(g.stop_reason));
+               "prompt %d tokens (%d from cache) | first token %s ms | generated %d token%s, %s | "
+               "stop: %s\n",
+               t.prompt_tokens, t.cached_tokens, format_ms(t.first_token_ms).c_str(),
+               t.generated_tokens, t.generated_tokens == 1 ? "" : "s", speed.c_str(),
+               stop_reason_name(g.stop_reason));
   if (o.timings) print_steps(g.steps);
 }
 
@@ -100,7 +106,7 @@ int run_compile(CommonOptions& o, const std::string& schema_path) {
         std::to_string(m.first_position) + ".." + std::to_string(m.end_position - 1);
     std::printf("%-32s %7d %15s %12lld %10s\n", shorten(m.module).c_str(), m.tokens, range.c_str(),
                 static_cast<long long>(m.bytes),
-                m.was_cached ? "cached" : CLI::detail::to_string(m.encode_ms).c_str());
+                m.was_cached ? "cached" : format_ms(m.encode_ms).c_str());
     bytes += m.bytes;
   }
   std::printf("%zu modules, %lld bytes%s\n", modules->size(), static_cast<long long>(bytes),

@@ -108,7 +108,8 @@ StatusOr<SequenceResult> Engine::Impl::execute(SequenceRequest request, const Te
   gen.timings.prefill_ms = r.first_token_ms - r.queued_ms;
   gen.timings.decode_ms = r.decode_ms;
   gen.steps.push_back({prefill_step, gen.timings.prefill_ms, computed});
-  gen.steps.push_back({"sample", r.decode_ms, gen.timings.generated_tokens});
+  // Decode: the tokens after the first, over their time (decode_tokens_per_s).
+  gen.steps.push_back({"sample", r.decode_ms, std::max(0, gen.timings.generated_tokens - 1)});
   return r;
 }
 
