@@ -43,7 +43,8 @@ struct GenerationTimings {
 
 // One step of a request, as seed 001's table shows it: reset, eval (prefill
 // of a prompt), save_state, load_state, eval_prompt (prefill of new text on a
-// saved state), sample (first token and decoding).
+// saved state), sample (decoding: the tokens after the first,
+// over their time).
 struct StepTiming {
   std::string step;
   double ms = 0;
