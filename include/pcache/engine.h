@@ -69,9 +69,16 @@ class Engine {
   // store (those already there are reported with was_cached).
   StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name);
 
+  // Registers the schema that a prompt file names unless one of that name
+  // is registered: NAME.xml from the prompt's folder, else from each folder
+  // of EngineOptions::schema_path. Returns the name. NotFound says where it
+  // looked; a schema file's errors are InvalidArgument with file:line:column.
+  StatusOr<std::string> find_schema(const std::string& prompt_path);
+
   // Answers a PML prompt (a file, or text) from the module cache: imported
   // modules' states are reused, parameter values, uncached modules and the new
-  // text are computed, then decoding runs. Its schema must be registered.
+  // text are computed, then decoding runs. Its schema must be registered
+  // (run_file: or found by find_schema()).
   StatusOr<Generation> run_file(const std::string& prompt_path, const RunOptions& options,
                                 const TextCallback& on_text = {});
   StatusOr<Generation> run(const std::string& prompt_text, const RunOptions& options,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pcache {
 
@@ -23,6 +24,10 @@ struct EngineOptions {
   // Keep K/V below the device tier (host memory, cache files) as per-channel
   // int8, dequantized when brought back to the device (ModuleStoreOptions::int8_tiers).
   bool int8_tiers = false;
+  // Folders where run_file() and find_schema() look for the schema a prompt
+  // file names (NAME.xml) when it is not registered, after the prompt's own
+  // folder; relative to the working directory.
+  std::vector<std::string> schema_path = {"schemas"};
   // Encoding mode of schemas that do not say: "scaffold" or "independent".
   std::string default_encoding = "scaffold";
   // Let <module src="..."> read any file: absolute paths and paths that leave

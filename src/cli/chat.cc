@@ -138,10 +138,8 @@ int run_chat(CommonOptions& common, const std::string& schema, const std::string
   if (!load_path.empty()) {
     start = e.load(load_path);
   } else if (!prompt.empty()) {
-    if (!schema.empty()) {
-      auto added = e.add_schema_file(schema);
-      if (!added.ok()) return report(added.status());
-    }
+    auto added = schema.empty() ? e.find_schema(prompt) : e.add_schema_file(schema);
+    if (!added.ok()) return report(added.status());
     auto text = read_text(prompt, "a PML prompt");
     if (!text.ok()) return report(text.status());
     auto cached = e.cache_pml(*text, prompt);

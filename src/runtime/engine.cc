@@ -343,8 +343,31 @@ StatusOr<std::vector<ModuleReport>> Engine::compile(const std::string& schema_na
   });
 }
 
+StatusOr<std::string> Engine::find_schema(const std::string& prompt_path) {
+  return without_exceptions("find_schema", [&]() -> StatusOr<std::string> {
+    if (!impl_->prompts) return tokenizer().status();
+    PCACHE_ASSIGN_OR_RETURN(std::string text, pml::read_source_file(prompt_path));
+    PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(text, prompt_path));
+    if (impl_->prompts->schema(prompt.schema).ok()) return prompt.schema;
+    std::vector<std::filesystem::path> folders = {
+        std::filesystem::path(prompt_path).parent_path()};
+    for (const std::string& f : impl_->options.schema_path) folders.emplace_back(f);
+    std::string looked;
+    for (const std::filesystem::path& folder : folders) {
+      const std::filesystem::path file = (folder.empty() ? "." : folder) / (prompt.schema + ".xml");
+      std::error_code ec;
+      if (std::filesystem::is_regular_file(file, ec)) return add_schema_file(file.string());
+      looked += (looked.empty() ? "" : ", ") + file.string();
+    }
+    return Status::not_found(prompt.location.to_string() + ": schema '" + prompt.schema +
+                             "' is not loaded and no file of it was found (looked for " + looked +
+                             "); pass --schema FILE");
+  });
+}
+
 StatusOr<Generation> Engine::run_file(const std::string& prompt_path, const RunOptions& options,
                                       const TextCallback& on_text) {
+  PCACHE_RETURN_IF_ERROR(find_schema(prompt_path).status());
   PCACHE_ASSIGN_OR_RETURN(std::string text, pml::read_source_file(prompt_path));
   return run(text, options, on_text, prompt_path);
 }

@@ -1,6 +1,7 @@
 #include "pcache/engine.h"
 
 #include <boost/test/unit_test.hpp>
+#include <cstdio>
 
 #include "model/llama.h"
 #include "testing.h"
@@ -146,6 +147,32 @@ BOOST_AUTO_TEST_CASE(verify_through_the_engine) {
   BOOST_TEST(cases->cases.size() == 4u);
   for (const auto& c : cases->cases) BOOST_TEST(c.max_abs_error < 1e-4);
   BOOST_TEST(engine->verify("/nonexistent").status().code() == StatusCode::kNotFound);
+}
+
+// run_file finds the schema a prompt names beside the prompt, else in the
+// schema path, and says where it looked when it cannot.
+BOOST_AUTO_TEST_CASE(a_prompt_file_finds_its_schema) {
+  testing::TempDir dir;
+  auto write = [](const std::string& path, const std::string& text) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    BOOST_REQUIRE(f);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  };
+  write(dir.path + "/notes.xml", R"(<schema name="notes"><module name="m">Open daily.</module></schema>)");
+  write(dir.path + "/ask.xml", R"(<prompt schema="notes"><m/><user>When?</user></prompt>)");
+  write(dir.path + "/lost.xml", R"(<prompt schema="nowhere"><user>Hi</user></prompt>)");
+  auto engine = open_engine("tiny-mistral");
+  RunOptions run;
+  run.sampling.max_tokens = 2;
+  auto gen = engine->run_file(dir.path + "/ask.xml", run);
+  BOOST_REQUIRE_MESSAGE(gen.ok(), gen.status().to_string());
+  BOOST_TEST(gen->timings.modules_encoded == 1);
+  auto lost = engine->run_file(dir.path + "/lost.xml", run);
+  BOOST_TEST(lost.status().code() == StatusCode::kNotFound);
+  BOOST_TEST(lost.status().message().find(dir.path + "/nowhere.xml, schemas/nowhere.xml") !=
+                 std::string::npos,
+             lost.status().message());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
