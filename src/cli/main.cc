@@ -1,11 +1,13 @@
 // pcache: the command-line front end. Uses only the public API (include/pcache)
 // and the configuration file reader.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
 
 #include "cli/common.h"
+#include "util/suggest.h"
 
 namespace pcache::cli {
 namespace {
@@ -190,6 +192,47 @@ int run_prompt(CommonOptions& o, const std::string& prompt_path,
   return 0;
 }
 
+std::string did_you_mean(const std::vector<std::string>& words) {
+  std::string out;
+  for (const std::string& w : words) out += (out.empty() ? "; did you mean " : " or ") + w;
+  return out.empty() ? out : out + "?";
+}
+
+// A mistyped command or option, named with the nearest known ones. (CLI11
+// would say "A subcommand is required", or name a required option that the
+// typo left out.) Empty when every word is known.
+std::string unknown_word(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return "";
+  const std::string command = argv[1];
+  const CLI::App* sub = nullptr;
+  std::vector<std::string> commands;
+  for (const CLI::App* s : app.get_subcommands([](const CLI::App*) { return true; })) {
+    commands.push_back(s->get_name());
+    if (s->get_name() == command) sub = s;
+  }
+  if (!sub) {
+    std::string all;
+    for (const std::string& c : commands) all += (all.empty() ? "" : ", ") + c;
+    return "unknown command '" + command + "'" + did_you_mean(nearest_words(command, commands)) +
+           " (commands: " + all + ")";
+  }
+  std::vector<std::string> flags;
+  for (const CLI::Option* o : sub->get_options()) {
+    for (const std::string& name : o->get_lnames()) flags.push_back("--" + name);
+  }
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.rfind("--", 0) != 0) continue;
+    const std::string flag = arg.substr(0, arg.find('='));
+    if (std::find(flags.begin(), flags.end(), flag) == flags.end()) {
+      return "unknown option " + flag + " for " + command +
+             did_you_mean(nearest_words(flag, flags)) + " (" + command + " --help lists them)";
+    }
+  }
+  return "";
+}
+
 }  // namespace
 }  // namespace pcache::cli
 
@@ -317,6 +360,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"full", "prefix", "scaffold", "independent", "pml_nocache"}));
   eval.add_to(ev, true, true);
 
+  if (const std::string unknown = unknown_word(app, argc, argv); !unknown.empty()) {
+    std::cerr << "pcache: " << unknown << "\n";
+    return kExitError;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "util/file_util.h"
+#include "util/suggest.h"
 
 namespace pcache {
 namespace {
@@ -55,21 +56,6 @@ std::string join(const std::vector<std::string>& words, const char* separator) {
   return out;
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
 // "did you mean ...?" for an unknown key: the same name in another section
 // first (a sampling key written at the top level is a common slip), else the
 // closest key of this level within two edits.
@@ -81,13 +67,8 @@ std::string suggestion(const std::string& section, const std::string& key) {
       return "; did you mean '" + dotted(other, key) + "'?";
     }
   }
-  size_t best = 3;
-  std::vector<std::string> closest;  // all at the best distance: top_q is as near top_k as top_p
-  for (const auto& candidate : keys_of(section)) {
-    const size_t d = edit_distance(key, candidate);
-    if (d < best) best = d, closest.clear();
-    if (d == best) closest.push_back("'" + candidate + "'");
-  }
+  std::vector<std::string> closest = nearest_words(key, keys_of(section));
+  for (std::string& c : closest) c = "'" + c + "'";
   return closest.empty() ? "" : "; did you mean " + join(closest, " or ") + "?";
 }
 
