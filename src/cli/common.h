@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pcache/engine.h"
+#include "pcache/server_options.h"
 
 namespace pcache::cli {
 
@@ -75,6 +76,10 @@ struct EvalOptions {
   std::vector<std::string> require_exact;
 };
 int run_eval(CommonOptions& common, const EvalOptions& options);
+
+// `pcache serve` until SIGTERM or SIGINT; keys from --api-key, the file
+// (one a line) and $PCACHE_API_KEY.
+int run_serve(CommonOptions& common, ServerOptions options, const std::string& api_key_file);
 
 int run_chat(CommonOptions& common, const std::string& schema, const std::string& prompt,
              const std::string& system, const std::string& save_path, const std::string& load_path);
