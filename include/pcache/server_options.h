@@ -19,6 +19,7 @@ struct ServerOptions {
 
   // Keys a request may give as "Authorization: Bearer KEY"; none: no check.
   std::vector<std::string> api_keys;
+  std::string api_key_file;  // more keys, one a line, read at start
   // With keys, each key's requests reuse only their own prefixes and see only
   // their own states, unless the cache is shared (CVE-2025-46570).
   bool shared_cache = false;

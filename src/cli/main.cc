@@ -313,7 +313,6 @@ int main(int argc, char** argv) {
 
   CommonOptions serve;
   pcache::ServerOptions server_options;
-  std::string api_key_file;
   CLI::App* sv = app.add_subcommand(
       "serve", "OpenAI-compatible HTTP server with module-cached prompts and saved states");
   sv->add_option("--host", server_options.host, "address to listen on")->capture_default_str();
@@ -327,7 +326,7 @@ int main(int argc, char** argv) {
                  "model id in /v1/models (default: the model folder's name)");
   sv->add_option("--api-key", server_options.api_keys,
                  "require \"Authorization: Bearer KEY\" (repeatable; also $PCACHE_API_KEY)");
-  sv->add_option("--api-key-file", api_key_file, "file of API keys, one a line")
+  sv->add_option("--api-key-file", server_options.api_key_file, "file of API keys, one a line")
       ->check(CLI::ExistingFile);
   sv->add_flag("--shared-cache", server_options.shared_cache,
                "let all API keys share prefixes and states (default: each key its own)");
@@ -359,6 +358,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   serve.add_to(sv, true, true);
+  serve.server = &server_options;
 
   try {
     app.parse(argc, argv);
@@ -379,7 +379,7 @@ int main(int argc, char** argv) {
     return run_prompt(run, prompt_path, schemas, run_options, inputs_path);
   }
   if (*bn) return run_bench(bench, bench_options);
-  if (*sv) return run_serve(serve, server_options, api_key_file);
+  if (*sv) return run_serve(serve, server_options);
   if (*ev) {
     if (eval_options.questions.empty())
       eval_options.questions = eval_options.data_dir + "/eval.jsonl";

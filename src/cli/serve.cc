@@ -21,9 +21,9 @@ int stop_pipe[2] = {-1, -1};  // written by the signal handler
 
 }  // namespace
 
-int run_serve(CommonOptions& common, ServerOptions options, const std::string& api_key_file) {
-  if (!api_key_file.empty()) {
-    auto keys = read_lines(api_key_file, "--api-key-file");
+int run_serve(CommonOptions& common, ServerOptions options) {
+  if (!options.api_key_file.empty()) {
+    auto keys = read_lines(options.api_key_file, "--api-key-file");
     if (!keys.ok()) return report(keys.status());
     options.api_keys.insert(options.api_keys.end(), keys->begin(), keys->end());
   }

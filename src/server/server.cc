@@ -357,8 +357,12 @@ struct Server::Impl {
 
   // pcache's own fields: which state to continue, what the module cache did.
   json extension(const Job& job) const {
-    json x = {{"modules_reused", job.result.generation.timings.modules_reused},
-              {"modules_encoded", job.result.generation.timings.modules_encoded}};
+    const GenerationTimings& t = job.result.generation.timings;
+    // ttft_ms: the engine's own time to first token, which a client compares
+    // with what it measured to see the HTTP overhead (bench/serve_load).
+    json x = {{"modules_reused", t.modules_reused},
+              {"modules_encoded", t.modules_encoded},
+              {"ttft_ms", t.first_token_ms}};
     if (!job.result.state.empty()) x["state"] = job.result.state;
     return x;
   }
@@ -820,6 +824,7 @@ Server::Server(Engine& engine, const ServerOptions& options, const std::string& 
     : impl_(std::make_unique<Impl>(engine, options, model_name, defaults)) {
   Impl& i = *impl_;
   i.http.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
+  i.http.set_tcp_nodelay(true);  // each streamed token is a small write: send it now
   // Threads for every request admitted, plus some to answer 429 at once.
   const size_t threads = static_cast<size_t>(options.max_concurrent) + options.max_queue + 8;
   i.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
