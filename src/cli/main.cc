@@ -357,6 +357,11 @@ int main(int argc, char** argv) {
   sv->add_option("--log-format", server_options.log_format, "one line per request: text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  sv->add_flag("--random-weights", serve.engine.random_weights,
+               "--model is a config.json (or its folder): random weights at its shapes (benchmarks)");
+  sv->add_option("--tokenizer", serve.engine.tokenizer,
+                 "tokenizer.model (default: MODEL/tokenizer.model)")
+      ->check(CLI::ExistingFile);
   serve.add_to(sv, true, true);
   serve.server = &server_options;
 

@@ -13,7 +13,6 @@
 #include <mutex>
 #include <optional>
 #include <regex>
-#include <thread>
 
 #include "server/admission.h"
 #include "server/api_error.h"
@@ -119,6 +118,10 @@ struct Server::Impl {
   RequestLog log;
   const int64_t created;
   httplib::Server http;
+  // Threads of streamed generations, reused (a thread per stream made the
+  // allocator's arenas grow); as many as requests can be admitted, so a
+  // stream never waits for one.
+  std::unique_ptr<httplib::ThreadPool> generators;
   int bound_port = -1;
   std::atomic<bool> draining{false};
   std::atomic<bool> cancel_all{false};
@@ -207,8 +210,20 @@ struct Server::Impl {
 
   // --- Saved states ---
   void own(StateId id, uint64_t salt) {
+    std::vector<StateInfo> live = engine.states();
     std::lock_guard<std::mutex> lock(states_mu);
     state_owner[id] = salt;
+    // Forget the ids the engine evicted, so that the table stays as small as
+    // the engine's (max_states).
+    if (state_owner.size() > 2 * live.size() + 16) {
+      std::map<StateId, uint64_t> kept;
+      for (const StateInfo& s : live) {
+        auto it = state_owner.find(s.id);
+        if (it != state_owner.end()) kept.insert(*it);
+      }
+      kept[id] = salt;
+      state_owner.swap(kept);
+    }
   }
 
   // The tenant's state of that name, or a 404 that does not tell another
@@ -465,10 +480,10 @@ struct Server::Impl {
     // Streamed: the generation runs on a thread of its own, and the answer's
     // status waits for its first token, so that an error found before it
     // (a bad PML prompt, an unknown state, a prompt too long) is a 4xx.
-    std::thread([this, job] {
+    generators->enqueue([this, job] {
       run(job);
       log_job(*job, job->error && !job->started ? job->error->status : 200);
-    }).detach();
+    });
     {
       std::unique_lock<std::mutex> lock(job->mu);
       job->changed.wait(lock, [&] { return job->started || job->done; });
@@ -828,6 +843,8 @@ Server::Server(Engine& engine, const ServerOptions& options, const std::string& 
   // Threads for every request admitted, plus some to answer 429 at once.
   const size_t threads = static_cast<size_t>(options.max_concurrent) + options.max_queue + 8;
   i.http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  i.generators = std::make_unique<httplib::ThreadPool>(static_cast<size_t>(options.max_concurrent) +
+                                                        options.max_queue);
   i.routes();
 }
 
@@ -892,6 +909,7 @@ void Server::shutdown() {
     i.cancel_all = true;
     i.admission.wait_idle(1e9);
   }
+  i.generators->shutdown();
   i.log.event("stopped");
 }
 

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
@@ -211,6 +212,32 @@ test("400 naming the field on bad input", async () => {
   assert.match(pml.json.error.message, /nope/);
   const big = await http("POST", "/v1/completions", { prompt: "x".repeat(70000) });
   assert.equal(big.status, 413);
+});
+
+// What the SDK cannot send: a malformed request line, an unknown route.
+test("malformed HTTP and unknown routes get a 4xx", async () => {
+  const { port, hostname } = new URL(base);
+  // Written without closing our side: a half-closed socket may be dropped unanswered.
+  const reply = await new Promise((resolve, reject) => {
+    let got = "";
+    const s = net.connect(Number(port), hostname, () => s.write("NOT HTTP AT ALL\r\n\r\n"));
+    s.on("data", (d) => {
+      got += d;
+      if (got.includes("\r\n\r\n")) {
+        s.destroy();
+        resolve(got);
+      }
+    });
+    s.on("end", () => resolve(got));
+    s.on("error", reject);
+  });
+  assert.match(reply, /^HTTP\/1\.1 400/);
+  const none = await http("GET", "/v1/nothing");
+  assert.equal(none.status, 404);
+  assert.match(none.json.error.message, /no route GET \/v1\/nothing/);
+  const wrong = await http("POST", "/v1/completions", { prompt: "hi", max_tokens: "many" });
+  assert.equal(wrong.status, 400);
+  assert.equal(wrong.json.error.param, "max_tokens");
 });
 
 // Two long streams fill the server (--max-concurrent 2 --max-queue 0): a
