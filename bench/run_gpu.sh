@@ -8,7 +8,7 @@
 #   bash bench/run_gpu.sh build test mistral hf-mistral llama hf-llama
 # Each step writes its log and JSON under $OUT (default bench/results/raw).
 # Steps: build | test | cuda-tests | concurrency (pcache bench --concurrency at the
-# Mistral-7B shape) | mistral | llama (pcache bench at that 7B
+# Mistral-7B shape) | serve (pcache serve under bench/serve_load at that shape) | mistral | llama (pcache bench at that 7B
 # shape with random bfloat16 weights) | hf-mistral | hf-llama (the
 # transformers baseline at the same shape) | quick (a short pcache bench) |
 # train (issue 7's demo models, both variants).
@@ -72,6 +72,20 @@ for step in "$@"; do
         --tokenizer "$TOK" --device cuda --dtype bfloat16 --concurrency ${CONCURRENCY:-1,4,16,64} \
         --module-tokens 2048 --new-tokens 32 --decode-tokens 128 --warmup 1 --repeats 2 \
         --out "$OUT/concurrency.json" 2>&1 | tail -8 ;;
+    serve)
+      # Issue 14: pcache serve at the Mistral-7B shape (random weights) under bench/serve_load:
+      # streamed chat over a shared ~1.5k-word system prompt and PML over a shared ~1.5k-word
+      # module, 24-word questions, 128 tokens each, at concurrency ${SERVE_CONCURRENCY:-1,8,32}.
+      # Needs bench/stage_serve_deps.sh staged (cpp-httplib).
+      ./build-gpu/pcache serve --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
+        --tokenizer "$TOK" --device cuda --dtype bfloat16 --port 18080 --max-concurrent 64 \
+        --model-name mistral-7b-random > "$OUT/serve-h200.log" 2>&1 &
+      server=$!
+      for _ in $(seq 600); do grep -q "listening on" "$OUT/serve-h200.log" && break; sleep 1; done
+      ./build-gpu/bench/serve_load --url http://127.0.0.1:18080 --concurrency ${SERVE_CONCURRENCY:-1,8,32} \
+        --requests ${SERVE_REQUESTS:-64} --max-tokens 128 --prefix-words 1500 --module-words 1500 \
+        --question-words 24 --warmup 4 --out "$OUT/serve-h200.json" 2>&1 | tee "$OUT/serve-h200.txt"
+      kill -TERM $server; wait $server; tail -3 "$OUT/serve-h200.log" ;;
     mistral) pcache_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
     llama) pcache_shape llama-2-7b llama-2-7b.json ;;
     hf-mistral) hf_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;

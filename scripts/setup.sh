@@ -11,6 +11,7 @@ packages=(
   libopenblas0-pthread    # without it libtorch falls back to the reference BLAS (~30x slower)
   libsentencepiece-dev libyaml-cpp-dev libpugixml-dev nlohmann-json3-dev libcli11-dev
   libxxhash-dev libzstd-dev libboost-test-dev
+  libcpp-httplib-dev      # pcache serve's HTTP server (docs/architecture.md says why this one)
 )
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -18,6 +19,10 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm run the OpenAI client test of pcache serve (tests/server);
+# any node >= 18 already on PATH will do.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"

@@ -64,6 +64,9 @@ class Engine {
   // with file:line:column.
   StatusOr<std::string> add_schema_file(const std::string& path);
   StatusOr<std::string> add_schema(const std::string& text, const std::string& file_name = "<string>");
+  // Forgets a registered schema (NotFound when unknown). Its modules stay in
+  // the store and the pool until evicted; requests already running keep it.
+  Status remove_schema(const std::string& schema_name);
 
   // Encodes every cacheable module of a registered schema into the module
   // store (those already there are reported with was_cached).
@@ -110,9 +113,11 @@ class Engine {
   // Prefills a prompt and keeps only its K/V and last logits.
   // Plain text is bos + text; messages use the chat template (system, then
   // turns; the conversation can go on with chat_completion); a PML prompt is
-  // assembled from the module cache.
-  StatusOr<CachedPrompt> cache_prompt(const std::string& text);
-  StatusOr<CachedPrompt> cache_chat(const std::vector<ChatMessage>& messages);
+  // assembled from the module cache. `cache_salt` (SamplingOptions) keeps a
+  // plain state's prefix, and its turns', to its tenant.
+  StatusOr<CachedPrompt> cache_prompt(const std::string& text, uint64_t cache_salt = 0);
+  StatusOr<CachedPrompt> cache_chat(const std::vector<ChatMessage>& messages,
+                                    uint64_t cache_salt = 0);
   StatusOr<CachedPrompt> cache_pml(const std::string& prompt_xml, const std::string& file_name = "<string>");
 
   // Appends `text` to the state and generates; the state is not changed.

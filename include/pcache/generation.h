@@ -20,6 +20,12 @@ struct SamplingOptions {
   float top_p = 1.f;        // keep the smallest set with this much mass; 1: all
   uint64_t seed = 0;        // same seed, same options, same prompt (or state): same tokens
   bool stop_at_eos = true;
+  // The tenant whose cached prefixes the request may reuse and adds to:
+  // requests reuse only prefixes (and states) of the same salt, so that one
+  // tenant cannot time another's prompts (vLLM's cache_salt,
+  // CVE-2025-46570). 0: the shared cache. Not a sampling choice, but it goes
+  // with every generation call, as these options do.
+  uint64_t cache_salt = 0;
 
   // InvalidArgument naming the option when one is out of range.
   Status validate() const;

@@ -117,6 +117,28 @@ Status CommonOptions::resolve() {
     if (cmd->get_option_no_throw(flag) != nullptr && cmd->count(flag) > 0) given.insert(key);
   }
   apply_config(c, given, &model_dir, &engine, &sampling);
+  if (server) {
+    static constexpr std::pair<const char*, const char*> kServerFlags[] = {
+        {"server.host", "--host"},
+        {"server.port", "--port"},
+        {"server.model_name", "--model-name"},
+        {"server.schemas", "--schema"},
+        {"server.api_key_file", "--api-key-file"},
+        {"server.shared_cache", "--shared-cache"},
+        {"server.state_dir", "--state-dir"},
+        {"server.max_body_bytes", "--max-body-bytes"},
+        {"server.max_prompt_tokens", "--max-prompt-tokens"},
+        {"server.max_tokens_limit", "--max-tokens-limit"},
+        {"server.max_concurrent", "--max-concurrent"},
+        {"server.max_queue", "--max-queue"},
+        {"server.shutdown_grace", "--shutdown-grace"},
+        {"server.log_format", "--log-format"}};
+    std::set<std::string> given_server;
+    for (const auto& [key, flag] : kServerFlags) {
+      if (cmd->count(flag) > 0) given_server.insert(key);
+    }
+    apply_server_config(c, given_server, server);
+  }
   return Status::ok_status();
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pcache/engine.h"
+#include "pcache/server_options.h"
 
 namespace pcache::cli {
 
@@ -34,6 +35,8 @@ struct CommonOptions {
   bool timings = false;
   bool json = false;
   CLI::App* cmd = nullptr;
+  // `serve`: also filled from the file's server: section by resolve().
+  ServerOptions* server = nullptr;
 
   // Adds --config, --device, --dtype, --chat-template, --cache-dir,
   // --encoding, --max-states; with `sampling`, the sampling flags too;
@@ -78,6 +81,10 @@ struct EvalOptions {
   std::vector<std::string> require_exact;
 };
 int run_eval(CommonOptions& common, const EvalOptions& options);
+
+// `pcache serve` until SIGTERM or SIGINT; keys from --api-key, the file
+// (one a line) and $PCACHE_API_KEY.
+int run_serve(CommonOptions& common, ServerOptions options);
 
 int run_chat(CommonOptions& common, const std::string& schema, const std::string& prompt,
              const std::string& system, const std::string& save_path, const std::string& load_path);

@@ -360,6 +360,60 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"full", "prefix", "scaffold", "independent", "pml_nocache"}));
   eval.add_to(ev, true, true);
 
+  CommonOptions serve;
+  pcache::ServerOptions server_options;
+  CLI::App* sv = app.add_subcommand(
+      "serve", "OpenAI-compatible HTTP server with module-cached prompts and saved states");
+  sv->add_option("--host", server_options.host, "address to listen on")->capture_default_str();
+  sv->add_option("--port", server_options.port, "port (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  sv->add_option("--schema", server_options.schemas,
+                 "schema file or folder of *.xml to register and compile at start (repeatable)")
+      ->check(CLI::ExistingPath);
+  sv->add_option("--model-name", server_options.model_name,
+                 "model id in /v1/models (default: the model folder's name)");
+  sv->add_option("--api-key", server_options.api_keys,
+                 "require \"Authorization: Bearer KEY\" (repeatable; also $PCACHE_API_KEY)");
+  sv->add_option("--api-key-file", server_options.api_key_file, "file of API keys, one a line")
+      ->check(CLI::ExistingFile);
+  sv->add_flag("--shared-cache", server_options.shared_cache,
+               "let all API keys share prefixes and states (default: each key its own)");
+  sv->add_option("--state-dir", server_options.state_dir,
+                 "folder for saved-state snapshots (save/load by name; none by default)");
+  sv->add_option("--max-body-bytes", server_options.max_body_bytes, "largest request body, e.g. 4MiB")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  sv->add_option("--max-prompt-tokens", server_options.max_prompt_tokens,
+                 "longest prompt in tokens (0: the model's context)")
+      ->check(CLI::Range(0, 1 << 24))
+      ->capture_default_str();
+  sv->add_option("--max-tokens-limit", server_options.max_tokens_limit,
+                 "largest max_tokens a request may ask for")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  sv->add_option("--max-concurrent", server_options.max_concurrent, "requests generating at once")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  sv->add_option("--max-queue", server_options.max_queue,
+                 "requests waiting beyond those; more get 429")
+      ->check(CLI::Range(0, 65536))
+      ->capture_default_str();
+  sv->add_option("--shutdown-grace", server_options.shutdown_grace_s,
+                 "seconds in-flight requests may finish after SIGTERM")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  sv->add_option("--log-format", server_options.log_format, "one line per request: text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  sv->add_flag("--random-weights", serve.engine.random_weights,
+               "--model is a config.json (or its folder): random weights at its shapes (benchmarks)");
+  sv->add_option("--tokenizer", serve.engine.tokenizer,
+                 "tokenizer.model (default: MODEL/tokenizer.model)")
+      ->check(CLI::ExistingFile);
+  serve.add_to(sv, true, true);
+  serve.server = &server_options;
+
   if (const std::string unknown = unknown_word(app, argc, argv); !unknown.empty()) {
     std::cerr << "pcache: " << unknown << "\n";
     return kExitError;
@@ -369,7 +423,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitError;
   }
-  for (CommonOptions* o : {&verify, &gen, &comp, &run, &chat, &bench, &eval}) {
+  for (CommonOptions* o : {&verify, &gen, &comp, &run, &chat, &bench, &eval, &serve}) {
     if (*o->cmd) {
       if (o == &verify) o->model_dir = verify_model;
       if (pcache::Status s = o->resolve(); !s.ok()) return report(s);
@@ -383,6 +437,7 @@ int main(int argc, char** argv) {
     return run_prompt(run, prompt_path, schemas, run_options, inputs_path);
   }
   if (*bn) return run_bench(bench, bench_options);
+  if (*sv) return run_serve(serve, server_options);
   if (*ev) {
     if (eval_options.questions.empty())
       eval_options.questions = eval_options.data_dir + "/eval.jsonl";

@@ -28,7 +28,7 @@ namespace {
 const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",
                                            "chat_template", "encoding", "prefix_cache",
                                            "max_states",    "cache",    "serving",
-                                           "sampling"};
+                                           "sampling",      "server"};
 const std::vector<std::string> kCacheKeys = {"dir", "device_bytes", "host_bytes",
                                              "max_pinned_share", "int8_tiers"};
 const std::vector<std::string> kServingKeys = {"kv_pool_bytes", "max_batch_tokens", "max_running",
@@ -36,8 +36,14 @@ const std::vector<std::string> kServingKeys = {"kv_pool_bytes", "max_batch_token
 const std::vector<std::string> kSamplingKeys = {"max_tokens", "temperature", "top_k", "top_p",
                                                 "seed"};
 
+const std::vector<std::string> kServerKeys = {
+    "host",           "port",           "model_name",       "schemas",        "api_key_file",
+    "shared_cache",   "state_dir",      "max_body_bytes",   "max_prompt_tokens",
+    "max_tokens_limit", "max_concurrent", "max_queue",      "shutdown_grace", "log_format"};
+
 const std::vector<std::string>& keys_of(const std::string& section) {
   if (section == "cache") return kCacheKeys;
+  if (section == "server") return kServerKeys;
   if (section == "serving") return kServingKeys;
   if (section == "sampling") return kSamplingKeys;
   return kTopKeys;
@@ -60,7 +66,7 @@ std::string join(const std::vector<std::string>& words, const char* separator) {
 // first (a sampling key written at the top level is a common slip), else the
 // closest key of this level within two edits.
 std::string suggestion(const std::string& section, const std::string& key) {
-  for (const std::string other : {"", "cache", "sampling"}) {
+  for (const std::string other : {"", "cache", "sampling", "server"}) {
     if (other == section) continue;
     const auto& keys = keys_of(other);
     if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
@@ -235,7 +241,7 @@ class ConfigReader {
     PCACHE_RETURN_IF_ERROR(read_entries(root, "", &entries));
     for (const Entry& e : entries) {
       const std::string& k = e.key;
-      if (k == "cache" || k == "serving" || k == "sampling") {
+      if (k == "cache" || k == "serving" || k == "sampling" || k == "server") {
         PCACHE_RETURN_IF_ERROR(read_section(e));
         continue;
       }
@@ -315,7 +321,47 @@ class ConfigReader {
         sampling.top_p = f;
       } else if (k == "sampling.seed") {
         PCACHE_ASSIGN_OR_RETURN(sampling.seed, read_seed(e));
+      } else if (k.rfind("server.", 0) == 0) {
+        PCACHE_RETURN_IF_ERROR(read_server_key(e));
       }
+    }
+    return Status::ok_status();
+  }
+
+  Status read_server_key(const Entry& e) {
+    ServerOptions& server = config_->server;
+    const std::string k = e.key.substr(7);
+    if (k == "host") {
+      PCACHE_ASSIGN_OR_RETURN(server.host, scalar(e, "an address"));
+    } else if (k == "port") {
+      PCACHE_ASSIGN_OR_RETURN(server.port, read_int(e, 0, 65535));
+    } else if (k == "model_name") {
+      PCACHE_ASSIGN_OR_RETURN(server.model_name, scalar(e, "a name"));
+    } else if (k == "schemas") {
+      PCACHE_ASSIGN_OR_RETURN(server.schemas, read_paths(e));
+    } else if (k == "api_key_file") {
+      PCACHE_ASSIGN_OR_RETURN(server.api_key_file, read_path(e));
+    } else if (k == "shared_cache") {
+      PCACHE_ASSIGN_OR_RETURN(server.shared_cache, read_bool(e));
+    } else if (k == "state_dir") {
+      PCACHE_ASSIGN_OR_RETURN(server.state_dir, read_path(e));
+    } else if (k == "max_body_bytes") {
+      PCACHE_ASSIGN_OR_RETURN(server.max_body_bytes, read_bytes(e));
+      if (server.max_body_bytes < 1) return out_of_range(e, "at least 1 byte");
+    } else if (k == "max_prompt_tokens") {
+      PCACHE_ASSIGN_OR_RETURN(server.max_prompt_tokens, read_int(e, 0, 1 << 24));
+    } else if (k == "max_tokens_limit") {
+      PCACHE_ASSIGN_OR_RETURN(server.max_tokens_limit, read_int(e, 1, 1 << 20));
+    } else if (k == "max_concurrent") {
+      PCACHE_ASSIGN_OR_RETURN(server.max_concurrent, read_int(e, 1, 4096));
+    } else if (k == "max_queue") {
+      PCACHE_ASSIGN_OR_RETURN(server.max_queue, read_int(e, 0, 65536));
+    } else if (k == "shutdown_grace") {
+      PCACHE_ASSIGN_OR_RETURN(double grace, read_number(e));
+      if (!(grace >= 0 && grace <= 3600)) return out_of_range(e, "in [0, 3600] seconds");
+      server.shutdown_grace_s = grace;
+    } else if (k == "log_format") {
+      PCACHE_ASSIGN_OR_RETURN(server.log_format, read_word(e, {"text", "json"}));
     }
     return Status::ok_status();
   }
@@ -396,6 +442,21 @@ class ConfigReader {
     auto expanded = expand_home(text);
     if (!expanded.ok()) return error(e, expanded.status().message());
     return *expanded;
+  }
+
+  // A list of paths, or one path.
+  StatusOr<std::vector<std::string>> read_paths(const Entry& e) const {
+    if (!e.value.IsSequence()) {
+      PCACHE_ASSIGN_OR_RETURN(std::string one, read_path(e));
+      return std::vector<std::string>{one};
+    }
+    std::vector<std::string> paths;
+    for (size_t i = 0; i < e.value.size(); ++i) {
+      const Entry item{e.key + "[" + std::to_string(i) + "]", e.key_node, e.value[i]};
+      PCACHE_ASSIGN_OR_RETURN(std::string path, read_path(item));
+      paths.push_back(path);
+    }
+    return paths;
   }
 
   StatusOr<std::string> read_word(const Entry& e, const std::vector<std::string>& words) const {
@@ -505,6 +566,27 @@ void apply_config(const Config& c, const std::set<std::string>& given, std::stri
   take("sampling.top_k", sampling->top_k, c.sampling.top_k);
   take("sampling.top_p", sampling->top_p, c.sampling.top_p);
   take("sampling.seed", sampling->seed, c.sampling.seed);
+}
+
+void apply_server_config(const Config& c, const std::set<std::string>& given, ServerOptions* server) {
+  auto take = [&](const char* key, auto& field, const auto& value) {
+    if (c.has(key) && given.count(key) == 0) field = value;
+  };
+  const ServerOptions& s = c.server;
+  take("server.host", server->host, s.host);
+  take("server.port", server->port, s.port);
+  take("server.model_name", server->model_name, s.model_name);
+  take("server.schemas", server->schemas, s.schemas);
+  take("server.api_key_file", server->api_key_file, s.api_key_file);
+  take("server.shared_cache", server->shared_cache, s.shared_cache);
+  take("server.state_dir", server->state_dir, s.state_dir);
+  take("server.max_body_bytes", server->max_body_bytes, s.max_body_bytes);
+  take("server.max_prompt_tokens", server->max_prompt_tokens, s.max_prompt_tokens);
+  take("server.max_tokens_limit", server->max_tokens_limit, s.max_tokens_limit);
+  take("server.max_concurrent", server->max_concurrent, s.max_concurrent);
+  take("server.max_queue", server->max_queue, s.max_queue);
+  take("server.shutdown_grace", server->shutdown_grace_s, s.shutdown_grace_s);
+  take("server.log_format", server->log_format, s.log_format);
 }
 
 StatusOr<std::string> expand_home(const std::string& path) {

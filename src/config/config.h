@@ -18,6 +18,7 @@
 
 #include "pcache/engine_options.h"
 #include "pcache/generation.h"
+#include "pcache/server_options.h"
 #include "pcache/status.h"
 
 namespace pcache {
@@ -30,6 +31,7 @@ struct Config {
                              // max_batch_tokens, max_running
   int max_states = 8;        // live saved states (sessions); engine.max_states holds the same
   SamplingOptions sampling;  // max_tokens, temperature, top_k, top_p, seed
+  ServerOptions server;      // the server: section (pcache serve)
   std::string source;        // file it came from ("" = defaults)
   // Which keys the file set, as dotted paths ("cache.dir", "sampling.top_p"),
   // so that a command-line flag overrides only what the user gave and file
@@ -45,6 +47,10 @@ struct Config {
 // here, so that no setting of the file is read and then dropped.
 void apply_config(const Config& config, const std::set<std::string>& given, std::string* model,
                   EngineOptions* engine, SamplingOptions* sampling);
+
+// Sets `*server` from every server.* key the file set, except those in `given`.
+void apply_server_config(const Config& config, const std::set<std::string>& given,
+                         ServerOptions* server);
 
 // Parses YAML text; `file_name` labels errors and becomes Config::source.
 StatusOr<Config> parse_config(const std::string& yaml_text, const std::string& file_name);

@@ -599,8 +599,43 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->engine.max_batch_tokens == 4096);
   BOOST_TEST(c->engine.max_running == 256);
   BOOST_TEST(c->engine.max_state_bytes == 0);
+  BOOST_TEST(c->server.host == "127.0.0.1");
+  BOOST_TEST(c->server.port == 8080);
+  BOOST_TEST(c->server.model_name == "mistral-7b-instruct");
+  BOOST_TEST(c->server.schemas == std::vector<std::string>{"/home/tester/schemas/restaurants.xml"});
+  BOOST_TEST(c->server.api_key_file == "/home/tester/.config/pcache/api_keys");
+  BOOST_TEST(c->server.shared_cache == false);
+  BOOST_TEST(c->server.state_dir == "/home/tester/.cache/pcache/states");
+  BOOST_TEST(c->server.max_body_bytes == (int64_t{4} << 20));
+  BOOST_TEST(c->server.max_prompt_tokens == 0);
+  BOOST_TEST(c->server.max_tokens_limit == 4096);
+  BOOST_TEST(c->server.max_concurrent == 64);
+  BOOST_TEST(c->server.max_queue == 64);
+  BOOST_TEST(c->server.shutdown_grace_s == 10.0);
+  BOOST_TEST(c->server.log_format == "text");
   // The example names every key.
-  BOOST_TEST(c->keys_set.size() == 21u);
+  BOOST_TEST(c->keys_set.size() == 35u);
+}
+
+BOOST_AUTO_TEST_CASE(server_section_is_checked_and_applied_under_the_flags) {
+  auto c = parse_config("server:\n  port: 9000\n  max_queue: 0\n  schemas: a.xml\n", "s.yaml");
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+  ServerOptions server;
+  server.max_queue = 5;
+  apply_server_config(*c, {"server.max_queue"}, &server);  // the flag gave max_queue
+  BOOST_TEST(server.port == 9000);
+  BOOST_TEST(server.max_queue == 5);
+  BOOST_TEST(server.schemas == std::vector<std::string>{"a.xml"});
+  for (const auto& [yaml, message] : std::vector<std::pair<std::string, std::string>>{
+           {"server:\n  port: 70000\n", "server.port: must be an integer in [0, 65535]"},
+           {"server:\n  log_format: xml\n", "server.log_format: expected one of text, json"},
+           {"server:\n  max_body_bytes: 0\n", "server.max_body_bytes: must be at least 1 byte"},
+           {"server:\n  prot: 1\n", "did you mean 'port'?"},
+           {"port: 1\n", "did you mean 'server.port'?"}}) {
+    auto bad = parse_config(yaml, "s.yaml");
+    BOOST_REQUIRE(!bad.ok());
+    BOOST_TEST(bad.status().message().find(message) != std::string::npos, bad.status().message());
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -58,11 +58,12 @@ int64_t default_pool_bytes(at::Device device) {
 
 }  // namespace
 
-SequenceRequest Engine::Impl::plain_request(const std::vector<int>& ids, int64_t* reused) const {
+SequenceRequest Engine::Impl::plain_request(const std::vector<int>& ids, uint64_t salt,
+                                            int64_t* reused) const {
   const int64_t n = static_cast<int64_t>(ids.size());
   SequenceRequest request(*pool);
   // The last token is always computed: its logits give what comes next.
-  *reused = options.prefix_cache ? prefixes->reuse(ids, n - 1, request.context) : 0;
+  *reused = options.prefix_cache ? prefixes->reuse(ids, n - 1, request.context, salt) : 0;
   request.tokens.assign(ids.begin() + *reused, ids.end());
   for (int64_t i = *reused; i < n; ++i) request.positions.push_back(i);
   request.next_position = n;
@@ -300,7 +301,7 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
     gen.timings.prompt_tokens = static_cast<int>(n);
     const auto start = Clock::now();
     int64_t reused = 0;
-    SequenceRequest request = impl_->plain_request(prompt, &reused);
+    SequenceRequest request = impl_->plain_request(prompt, options.cache_salt, &reused);
     gen.timings.cached_tokens = static_cast<int>(reused);
     gen.timings.assembly_ms = ms_since(start);
     gen.steps.push_back(
@@ -309,7 +310,7 @@ StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
     PCACHE_ASSIGN_OR_RETURN(SequenceResult r,
                             impl_->execute(std::move(request), on_text, start,
                                            reused > 0 ? "eval_prompt" : "eval", gen));
-    if (impl_->options.prefix_cache) impl_->prefixes->remember(*r.sequence);
+    if (impl_->options.prefix_cache) impl_->prefixes->remember(*r.sequence, options.cache_salt);
     return gen;
   });
 }
@@ -334,6 +335,11 @@ StatusOr<std::string> Engine::add_schema(const std::string& text, const std::str
                           pml::parse_schema(text, file_name, {"", src_access(impl_->options)}));
   if (!impl_->prompts) return tokenizer().status();
   return impl_->prompts->add_schema(schema);
+}
+
+Status Engine::remove_schema(const std::string& schema_name) {
+  if (!impl_->prompts) return tokenizer().status();
+  return impl_->prompts->remove_schema(schema_name);
 }
 
 StatusOr<std::vector<ModuleReport>> Engine::compile(const std::string& schema_name) {

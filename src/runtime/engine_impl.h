@@ -56,8 +56,9 @@ struct Engine::Impl {
                                    Generation& gen) const;
 
   // A request computing `ids` from position 0 on, after the longest cached
-  // prefix of them (prefix_cache on), whose length goes to *reused.
-  SequenceRequest plain_request(const std::vector<int>& ids, int64_t* reused) const;
+  // prefix of them of the tenant `salt` (prefix_cache on), whose length goes
+  // to *reused.
+  SequenceRequest plain_request(const std::vector<int>& ids, uint64_t salt, int64_t* reused) const;
 
   // InvalidArgument for an id outside the vocabulary.
   Status check_tokens(const std::vector<int>& ids, const char* what) const;
@@ -70,12 +71,15 @@ struct Engine::Impl {
                                              const std::vector<int>& ids, int64_t room_after,
                                              Generation& gen) const;
   // Computes `request` (prefill only) into a state extending `parent`. When
-  // `plain` (SavedState::plain) its blocks are remembered for prefix reuse.
+  // `plain` (SavedState::plain) its blocks are remembered for prefix reuse
+  // by the tenant `salt`.
   StatusOr<std::shared_ptr<SavedState>> prefill_state(SequenceRequest request,
                                                       std::shared_ptr<const SavedState> parent,
-                                                      bool plain) const;
-  // Prefills `ids` from position 0 (reusing a cached prefix) into a new state.
-  StatusOr<CachedPrompt> prefill_new_state(const std::vector<int>& ids, bool open_system_turn);
+                                                      bool plain, uint64_t salt) const;
+  // Prefills `ids` from position 0 (reusing a cached prefix of the tenant
+  // `salt`) into a new state.
+  StatusOr<CachedPrompt> prefill_new_state(const std::vector<int>& ids, bool open_system_turn,
+                                           uint64_t salt);
 };
 
 }  // namespace pcache

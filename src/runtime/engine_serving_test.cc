@@ -208,6 +208,35 @@ BOOST_AUTO_TEST_CASE(only_states_computed_from_plain_text_feed_the_prefix_cache)
   BOOST_TEST(ok(e->generate(text + "Come early.", greedy())).timings.cached_tokens >= 32);
 }
 
+// Tenants (SamplingOptions::cache_salt) never reuse each other's prefixes,
+// whether a generation or a conversation's state left them; each reuses its own.
+BOOST_AUTO_TEST_CASE(a_cache_salt_keeps_prefixes_to_their_tenant) {
+  std::string text;  // several blocks
+  for (int i = 0; i < 6; ++i) text += "The bakery opens at " + std::to_string(i + 5) + " every day. ";
+  auto e = open_engine();
+  SamplingOptions a = greedy(), b = greedy();
+  a.cache_salt = 1;
+  b.cache_salt = 2;
+  ok(e->generate(text, a));
+  BOOST_TEST(ok(e->generate(text + "Come early.", b)).timings.cached_tokens == 0);
+  BOOST_TEST(ok(e->generate(text + "Come early.", greedy())).timings.cached_tokens == 0);
+  BOOST_TEST(ok(e->generate(text + "Come early.", a)).timings.cached_tokens >= 32);
+  // A state's turns join the prefix cache of its tenant only.
+  StateId chat = ok(e->cache_chat({{"system", text}}, /*cache_salt=*/3)).state;
+  ok(e->chat_completion(chat, "When?", greedy()));
+  BOOST_TEST(ok(e->cache_chat({{"system", text}}, 4)).steps.front().tokens == 0);
+  BOOST_TEST(ok(e->cache_chat({{"system", text}}, 3)).steps.front().tokens >= 32);
+}
+
+BOOST_AUTO_TEST_CASE(a_removed_schema_is_unknown) {
+  auto e = open_engine();
+  BOOST_TEST(e->remove_schema("shop").ok());
+  BOOST_TEST(e->remove_schema("shop").code() == StatusCode::kNotFound);
+  RunOptions o;
+  o.sampling = greedy();
+  BOOST_TEST(e->run(kPrompt, o).status().message().find("unknown schema 'shop'") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace pcache

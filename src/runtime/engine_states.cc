@@ -138,28 +138,30 @@ StatusOr<SequenceRequest> Engine::Impl::request_on_state(const char* what,
 }
 
 StatusOr<std::shared_ptr<SavedState>> Engine::Impl::prefill_state(
-    SequenceRequest request, std::shared_ptr<const SavedState> parent, bool plain) const {
+    SequenceRequest request, std::shared_ptr<const SavedState> parent, bool plain,
+    uint64_t salt) const {
   request.prefill_only = true;
   PCACHE_ASSIGN_OR_RETURN(SequenceResult r, scheduler->run(std::move(request)));
-  if (options.prefix_cache && plain) prefixes->remember(*r.sequence);
+  if (options.prefix_cache && plain) prefixes->remember(*r.sequence, salt);
   auto state = std::make_shared<SavedState>(std::move(parent), std::move(*r.sequence));
   state->last_logits = std::move(r.last_logits);
   state->plain = plain;
+  state->cache_salt = salt;
   return state;
 }
 
 StatusOr<CachedPrompt> Engine::Impl::prefill_new_state(const std::vector<int>& ids,
-                                                       bool open_system_turn) {
+                                                       bool open_system_turn, uint64_t salt) {
   CachedPrompt out;
   auto start = Clock::now();
   const int64_t n = static_cast<int64_t>(ids.size());
   PCACHE_RETURN_IF_ERROR(check_context(model->config(), "cache_prompt", n, 0));
   int64_t reused = 0;
-  SequenceRequest request = plain_request(ids, &reused);
+  SequenceRequest request = plain_request(ids, salt, &reused);
   out.steps.push_back({reused > 0 ? "load_state" : "reset", ms_since(start), static_cast<int>(reused)});
   start = Clock::now();
   PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state,
-                          prefill_state(std::move(request), nullptr, /*plain=*/true));
+                          prefill_state(std::move(request), nullptr, /*plain=*/true, salt));
   state->open_system_turn = open_system_turn;
   out.steps.push_back({"eval", ms_since(start), static_cast<int>(n - reused)});
   start = Clock::now();
@@ -169,15 +171,16 @@ StatusOr<CachedPrompt> Engine::Impl::prefill_new_state(const std::vector<int>& i
   return out;
 }
 
-StatusOr<CachedPrompt> Engine::cache_prompt(const std::string& text) {
+StatusOr<CachedPrompt> Engine::cache_prompt(const std::string& text, uint64_t cache_salt) {
   return without_exceptions("cache_prompt", [&]() -> StatusOr<CachedPrompt> {
     PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
     PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "cache_prompt", text.size()));
-    return impl_->prefill_new_state(concat({tok->bos_id()}, tok->encode(text)), false);
+    return impl_->prefill_new_state(concat({tok->bos_id()}, tok->encode(text)), false, cache_salt);
   });
 }
 
-StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messages) {
+StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messages,
+                                          uint64_t cache_salt) {
   return without_exceptions("cache_chat", [&]() -> StatusOr<CachedPrompt> {
     PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
     PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "cache_chat", messages));
@@ -199,7 +202,7 @@ StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messag
       ids = concat(concat(ids, user), format.answer(messages[i + 1].content));
       open = first = false;
     }
-    return impl_->prefill_new_state(ids, open);
+    return impl_->prefill_new_state(ids, open, cache_salt);
   });
 }
 
@@ -225,7 +228,7 @@ StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
       request.positions = std::move(a.positions);
       request.next_position = a.next_position;
       PCACHE_ASSIGN_OR_RETURN(state,
-                              impl_->prefill_state(std::move(request), nullptr, /*plain=*/false));
+                              impl_->prefill_state(std::move(request), nullptr, /*plain=*/false, 0));
     } else {
       // A prompt of modules only (a chat's context) has no logits until a turn comes.
       state = std::make_shared<SavedState>(nullptr, std::move(a.sequence));
@@ -360,7 +363,8 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
     }
     closing.next_position = closing.positions.back() + 1;
     PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> next,
-                            impl_->prefill_state(std::move(closing), state, state->plain));
+                            impl_->prefill_state(std::move(closing), state, state->plain,
+                                                 state->cache_salt));
     next->sampler = answer.sampler;
     result.state = impl_->states->add(std::move(next), id);
     gen.steps.push_back({"save_state", ms_since(save_start), 0});

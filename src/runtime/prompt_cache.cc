@@ -102,6 +102,12 @@ StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema) {
   return schema.name;
 }
 
+Status PromptCache::remove_schema(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (schemas_.erase(name) == 0) return Status::not_found("unknown schema '" + name + "'");
+  return Status::ok_status();
+}
+
 StatusOr<std::shared_ptr<const CompiledSchema>> PromptCache::schema(const std::string& name) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = schemas_.find(name);

@@ -66,6 +66,8 @@ class PromptCache {
   // an earlier one (modules whose inputs did not change keep their states).
   StatusOr<std::string> add_schema(const pml::Schema& schema);
   StatusOr<std::shared_ptr<const CompiledSchema>> schema(const std::string& name) const;
+  // Forgets a schema (NotFound when unknown); prompts already bound keep it.
+  Status remove_schema(const std::string& name);
 
   // Encodes and stores every cacheable module of a schema that is missing.
   StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name);

@@ -59,6 +59,9 @@ class SavedState {
   // may serve prefix reuse. Not a PML prompt's (modules encoded apart) nor a
   // snapshot's (a file's K/V, perhaps int8, perhaps anyone's).
   bool plain = false;
+  // The tenant whose prefix cache a plain state's blocks (and its turns')
+  // join (SamplingOptions::cache_salt).
+  uint64_t cache_salt = 0;
 
  private:
   const std::shared_ptr<const SavedState> parent_;

@@ -1,0 +1,68 @@
+// Metrics: the server's counters and latency histograms, and the Prometheus
+// text (version 0.0.4) of GET /metrics, which adds the engine's gauges (KV
+// pool, scheduler, module store) read at that moment.
+//
+// Thread-safe: requests record from their threads; render() reads under the
+// same lock.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pcache/cache_stats.h"
+#include "pcache/serving_stats.h"
+
+namespace pcache::server {
+
+// Cumulative buckets of a Prometheus histogram (upper bounds in seconds).
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void observe(double seconds);
+  // "name_bucket{le=...} n" lines, then _sum and _count.
+  void render(const std::string& name, std::string& out) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<int64_t> counts_;  // per bucket, not cumulative; the last is +Inf
+  double sum_ = 0;
+  int64_t count_ = 0;
+};
+
+// What one finished request adds.
+struct RequestOutcome {
+  std::string endpoint;  // "/v1/chat/completions"
+  int status = 200;
+  int prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
+  double ttft_s = -1;            // < 0: no token came
+  double time_per_token_s = -1;  // < 0: fewer than two tokens
+  double total_s = 0;
+  bool cancelled = false;  // the client left, or shutdown cut it short
+};
+
+// Engine values read when /metrics is asked for.
+struct EngineGauges {
+  ServingStats serving;
+  CacheStats cache;
+  int64_t states = 0;
+  int64_t in_flight = 0;  // requests the server holds (admission)
+};
+
+class Metrics {
+ public:
+  Metrics();
+  void record(const RequestOutcome& r);
+  std::string render(const EngineGauges& g) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, int64_t> requests_;  // (endpoint, status)
+  int64_t prompt_tokens_ = 0, cached_tokens_ = 0, generated_tokens_ = 0, cancelled_ = 0;
+  Histogram ttft_, time_per_token_, duration_;
+};
+
+}  // namespace pcache::server
