@@ -11,6 +11,8 @@ packages=(
   libopenblas0-pthread    # without it libtorch falls back to the reference BLAS (~30x slower)
   libsentencepiece-dev libyaml-cpp-dev libpugixml-dev nlohmann-json3-dev libcli11-dev
   libxxhash-dev libzstd-dev libboost-test-dev
+  libhiredis-dev          # the remote tier's Redis client
+  redis-server            # for the remote tier's tests (each starts its own on a free port)
 )
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -35,7 +35,7 @@ struct CommonOptions {
   bool json = false;
   CLI::App* cmd = nullptr;
 
-  // Adds --config, --device, --dtype, --chat-template, --cache-dir,
+  // Adds --config, --device, --dtype, --chat-template, --cache-dir, --remote,
   // --encoding, --max-states; with `sampling`, the sampling flags too;
   // `model_flag` adds --model (verify takes the folder as its argument).
   void add_to(CLI::App* app, bool sampling_flags, bool model_flag);

@@ -603,8 +603,33 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->engine.max_batch_tokens == 4096);
   BOOST_TEST(c->engine.max_running == 256);
   BOOST_TEST(c->engine.max_state_bytes == 0);
+  BOOST_TEST(c->engine.remote == "");
+  BOOST_TEST(c->engine.remote_key_prefix == "pcache:");
+  BOOST_TEST(c->engine.remote_ttl_seconds == 0);
+  BOOST_TEST(c->engine.remote_timeout_ms == 500);
   // The example names every key.
-  BOOST_TEST(c->keys_set.size() == 22u);
+  BOOST_TEST(c->keys_set.size() == 27u);
+}
+
+BOOST_AUTO_TEST_CASE(remote_tier_keys) {
+  auto c = parse_config(
+      "cache:\n  remote: redis://cache.internal:6380/1\n  remote_password: pw\n"
+      "  remote_key_prefix: \"shop7:\"\n  remote_ttl_seconds: 86400\n  remote_timeout_ms: 250\n",
+      "c.yaml");
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+  BOOST_TEST(c->engine.remote == "redis://cache.internal:6380/1");
+  BOOST_TEST(c->engine.remote_password == "pw");
+  BOOST_TEST(c->engine.remote_key_prefix == "shop7:");
+  BOOST_TEST(c->engine.remote_ttl_seconds == 86400);
+  BOOST_TEST(c->engine.remote_timeout_ms == 250);
+
+  auto bad = parse_config("cache:\n  remote: http://cache.internal\n", "c.yaml");
+  BOOST_TEST(bad.status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(bad.status().message().find("cache.remote") != std::string::npos,
+             bad.status().message());
+  BOOST_TEST(bad.status().message().find("line 2") != std::string::npos);
+  auto slow = parse_config("cache:\n  remote_timeout_ms: 0\n", "c.yaml");
+  BOOST_TEST(slow.status().code() == StatusCode::kInvalidArgument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
