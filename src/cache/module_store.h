@@ -1,6 +1,8 @@
 // ModuleStore: the encoded K/V of prompt modules, kept on the compute device
 // within a byte budget, spilled least-recently-used to host memory and then
-// to a cache directory on disk, and brought back on demand.
+// to a cache directory on disk, and brought back on demand; optionally read
+// through from and written behind to a remote tier that other engines share
+// (ModuleStoreOptions::remote, docs/architecture.md "Remote tier").
 //
 // Keys are content hashes: a ModuleKey says which model, schema and module an
 // entry belongs to, and `content` is a hash of everything the entry's K/V
@@ -35,7 +37,7 @@ struct ModuleStoreOptions {
   int64_t host_budget_bytes = 4ll << 30;  // ignored when device is the CPU (one tier in memory)
   std::string disk_dir;           // empty: no disk tier (entries evicted from host are dropped)
   double max_pinned_share = 0.5;  // pinned bytes at most this share of the device budget
-  // Store K/V below the device tier (host memory and disk files) as per-channel
+  // Store K/V below the device tier (host memory, disk files, remote values) as per-channel
   // int8 (cache/int8_quant.h), dequantized to the entry's dtype when brought back
   // to the device: about a quarter of float32's bytes, half of bfloat16's, at
   // most half a quantization step of error per element. host_bytes counts the

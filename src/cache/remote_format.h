@@ -23,8 +23,10 @@ inline constexpr uint64_t kChecksumSeed = 0;
 inline constexpr char kChunkSeparator = '#';
 // Values are split so that each Redis string stays far below Redis's 512 MB
 // limit and moves in one pipelined reply without a long stall of the server.
-inline constexpr int64_t kDefaultChunkBytes = 4ll << 20;
-// A manifest claiming more chunks than this is damaged (4 MiB chunks: 4 TiB).
+// 1 MiB, measured against 256 KiB and 4 MiB (docs/benchmarks.md, "Remote
+// tier"): larger buffers cost hiredis more copies and fresh pages.
+inline constexpr int64_t kDefaultChunkBytes = 1ll << 20;
+// A manifest claiming more chunks than this is damaged (1 MiB chunks: 1 TiB).
 inline constexpr uint32_t kMaxChunks = 1u << 20;
 
 // Key prefixes below the tier's key prefix (remote_keys.h).

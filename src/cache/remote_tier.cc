@@ -18,8 +18,9 @@ namespace fmt = remote_format;
 namespace {
 
 // Chunks sent or asked for in one round trip: enough to keep the link busy,
-// few enough that hiredis' buffers hold tens of MiB, not the whole value.
-constexpr size_t kChunksPerRoundTrip = 8;
+// few enough that hiredis' buffers hold a few MiB, not the whole value (its
+// output buffer is moved down after every partial write).
+constexpr size_t kChunksPerRoundTrip = 4;
 // Chunks outlive their manifest by this much, so that a reader of an
 // unexpired manifest finds its chunks.
 constexpr int64_t kChunkTtlMarginSeconds = 60;
