@@ -156,6 +156,22 @@ class Engine {
   Status save(StateId state, const std::string& path, bool int8 = false) const;
   StatusOr<StateId> load(const std::string& path);
 
+  // The same through the remote tier (EngineOptions::remote), so that
+  // another engine on the same Redis (a replica) continues the state: the
+  // snapshot's bytes are stored under `name` for this model and `tenant`
+  // (docs/formats.md, "Remote tier"), replacing what was there. Errors:
+  // FailedPrecondition without a remote tier; IoError when Redis cannot be
+  // reached (or ResourceExhausted when it is full); on load NotFound (no
+  // state under the name), Corruption (a damaged value, then removed) and
+  // load's own. A failed load changes nothing.
+  Status save_remote(StateId state, const std::string& name, bool int8 = false,
+                     const std::string& tenant = "") const;
+  StatusOr<StateId> load_remote(const std::string& name, const std::string& tenant = "");
+  // Waits until the modules encoded so far have been written to the remote
+  // tier (or failed to): before a planned shutdown, and in tests. Returns at
+  // once without a remote tier.
+  void flush_remote_writes() const;
+
   // Runs every case of DIR/reference.safetensors (see docs/formats.md) and
   // returns each case's logit error against the stored logits.
   StatusOr<ReferenceReport> verify(const std::string& reference_dir) const;

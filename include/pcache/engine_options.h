@@ -28,6 +28,17 @@ struct EngineOptions {
   // file names (NAME.xml) when it is not registered, after the prompt's own
   // folder; relative to the working directory.
   std::vector<std::string> schema_path = {"schemas"};
+  // Remote tier (docs/architecture.md, "Remote tier"): a Redis server that
+  // replicas share, "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"; "" = none.
+  // Modules missing locally are read from it before being encoded, encoded
+  // ones are written to it behind the request, and saved states can be put
+  // there (Engine::save_remote, load_remote). When it fails, requests are
+  // answered from the local tiers.
+  std::string remote;
+  std::string remote_password;              // when set, used instead of the URL's
+  std::string remote_key_prefix = "pcache:";  // before every key, to share a Redis
+  int64_t remote_ttl_seconds = 0;           // expiry of what is written; 0 = none
+  int remote_timeout_ms = 500;              // for connecting and for every reply
   // Encoding mode of schemas that do not say: "scaffold" or "independent".
   std::string default_encoding = "scaffold";
   // Let <module src="..."> read any file: absolute paths and paths that leave

@@ -12,24 +12,18 @@
 #include <unordered_map>
 #include <utility>
 
-#include "cache/int8_quant.h"
 #include "cache/kv_dtype.h"
+#include "cache/module_codec.h"
 #include "cache/module_file_format.h"
+#include "cache/remote_keys.h"
 #include "cache/tensor_status.h"
 #include "util/atomic_file.h"
-#include "util/binary_io.h"
+#include "util/byte_sink.h"
 #include "util/file_util.h"
 
 namespace pcache {
 
 namespace fmt = module_file_format;
-
-// Tensors and fields are written in host byte order, which the format fixes
-// as little-endian (util/binary_io.h checks it).
-static_assert(sizeof(int) == 4, "tokens are stored as 32-bit integers");
-// The dtype codes are those of cache/kv_dtype.h.
-static_assert(uint32_t{fmt::kF32} == kKvF32 && uint32_t{fmt::kBF16} == kKvBF16 &&
-              uint32_t{fmt::kF16} == kKvF16);
 
 namespace {
 
@@ -37,21 +31,6 @@ std::string hex16(uint64_t x) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016" PRIx64, x);
   return buf;
-}
-
-// '/' separates the fields, so the model and schema escape it (and '%'); the
-// module path keeps its slashes: it is whatever lies between the second and
-// the last '/', the content hash having a fixed width.
-void append_escaped(std::string& out, const std::string& s) {
-  for (char c : s) {
-    if (c == '%') {
-      out += "%25";
-    } else if (c == '/') {
-      out += "%2F";
-    } else {
-      out += c;
-    }
-  }
 }
 
 bool matches(const ModuleKey& key, const std::string& schema, const std::string& module) {
@@ -95,6 +74,16 @@ std::shared_ptr<const ModuleKV> copy_to(const ModuleKV& kv, at::Device device) {
   return out;
 }
 
+// The entry in the file at `path` (module_codec.h's read_module), and the
+// file's size. Errors: NotFound (no file), Corruption, IoError.
+StatusOr<std::shared_ptr<const ModuleKV>> read_module_file(const std::string& path,
+                                                           const std::string& key,
+                                                           at::Device device, int64_t* file_bytes) {
+  PCACHE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  *file_bytes = static_cast<int64_t>(file.size());
+  return read_module(file.data(), file.size(), path, key, device);
+}
+
 // mkdir -p. Failures show when the first file cannot be created.
 void make_dirs(const std::string& dir) {
   for (size_t i = 1; i <= dir.size(); ++i) {
@@ -102,223 +91,7 @@ void make_dirs(const std::string& dir) {
   }
 }
 
-// An entry's K/V as per-channel int8 (int8_tiers): tokens and positions as
-// they are, K and V quantized, in file order (layer 0 K, layer 0 V, layer 1 K, ...).
-struct QuantizedKV {
-  std::vector<int> tokens;
-  std::vector<int64_t> positions;
-  std::vector<QuantizedTensor> kv;    // 2 L tensors
-  at::ScalarType dtype = at::kFloat;  // of K and V before quantizing
-  int64_t device_bytes = 0;           // K and V bytes once dequantized
-  int64_t bytes() const {             // K and V bytes as held: values and scales
-    int64_t n = 0;
-    for (const auto& q : kv) n += static_cast<int64_t>(q.values.nbytes() + q.scales.nbytes());
-    return n;
-  }
-};
-
-// kv (validated) quantized where it lives, the result moved to `to`; null when
-// a tensor holds inf or NaN, which int8 cannot store.
-std::shared_ptr<const QuantizedKV> quantize_kv(const ModuleKV& kv, at::Device to) {
-  auto out = std::make_shared<QuantizedKV>();
-  out->tokens = kv.tokens;
-  out->positions = kv.positions;
-  out->dtype = kv.k[0].scalar_type();
-  out->device_bytes = kv.bytes();
-  for (size_t l = 0; l < kv.k.size(); ++l) {
-    for (const at::Tensor* x : {&kv.k[l], &kv.v[l]}) {
-      QuantizedTensor q = quantize_int8(*x);
-      if (!at::isfinite(q.scales).all().item<bool>()) return nullptr;
-      out->kv.push_back({q.values.to(to).contiguous(), q.scales.to(to).contiguous()});
-    }
-  }
-  return out;
-}
-
-// q dequantized on `device`, in its original dtype.
-std::shared_ptr<const ModuleKV> dequantize_kv(const QuantizedKV& q, at::Device device) {
-  auto out = std::make_shared<ModuleKV>();
-  out->tokens = q.tokens;
-  out->positions = q.positions;
-  at::Tensor scratch;
-  for (size_t i = 0; i < q.kv.size(); ++i) {
-    QuantizedTensor d{q.kv[i].values.to(device), q.kv[i].scales.to(device)};
-    (i % 2 == 0 ? out->k : out->v).push_back(dequantize_int8(d, q.dtype, scratch));
-  }
-  return out;
-}
-
-// Writes `kv` (already validated) in the module file format; with `int8`, K
-// and V quantized (unless they hold inf or NaN: then as they are).
-Status write_module_file(AtomicFileWriter& file, const std::string& key, const ModuleKV& kv,
-                         bool int8) {
-  std::shared_ptr<const QuantizedKV> q = int8 ? quantize_kv(kv, at::kCPU) : nullptr;
-  ChecksummedWriter out(file, fmt::kChecksumSeed);
-  auto hashed_write = [&](const void* data, size_t n) { return out.write(data, n); };
-  uint32_t dtype = 0;
-  kv_dtype_code(kv.k[0].scalar_type(), &dtype);
-  const auto t = static_cast<uint64_t>(kv.tokens.size());
-  std::string header;
-  append_u32(header, fmt::kVersion);
-  append_u32(header, static_cast<uint32_t>(fmt::kFixedHeaderBytes + key.size()));
-  append_u32(header, static_cast<uint32_t>(key.size()));
-  header += key;
-  append_u32(header, dtype);
-  append_u32(header, static_cast<uint32_t>(kv.k.size()));
-  append_u32(header, static_cast<uint32_t>(kv.k[0].size(0)));
-  append_u32(header, static_cast<uint32_t>(kv.k[0].size(2)));
-  append_u64(header, t);
-  append_u32(header, q ? fmt::kFlagInt8 : 0);
-  PCACHE_RETURN_IF_ERROR(file.write(fmt::kMagic, fmt::kMagicBytes));
-  PCACHE_RETURN_IF_ERROR(hashed_write(header.data(), header.size()));
-  PCACHE_RETURN_IF_ERROR(hashed_write(kv.tokens.data(), t * sizeof(int32_t)));
-  PCACHE_RETURN_IF_ERROR(hashed_write(kv.positions.data(), t * sizeof(int64_t)));
-  if (q) {
-    for (const QuantizedTensor& x : q->kv) {
-      PCACHE_RETURN_IF_ERROR(hashed_write(x.scales.data_ptr(), x.scales.nbytes()));
-      PCACHE_RETURN_IF_ERROR(hashed_write(x.values.data_ptr(), x.values.nbytes()));
-    }
-  }
-  for (size_t l = 0; !q && l < kv.k.size(); ++l) {
-    for (const at::Tensor* x : {&kv.k[l], &kv.v[l]}) {
-      at::Tensor c = x->to(at::kCPU).contiguous();
-      PCACHE_RETURN_IF_ERROR(hashed_write(c.data_ptr(), c.nbytes()));
-    }
-  }
-  return out.finish();
-}
-
-// The entry stored in `path` for `key`, on `device`. Errors: NotFound (no
-// file), Corruption (anything wrong with its content), IoError.
-StatusOr<std::shared_ptr<const ModuleKV>> read_module_file(const std::string& path,
-                                                           const std::string& key,
-                                                           at::Device device, int64_t* file_bytes) {
-  PCACHE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
-  auto corrupt = [&](const std::string& why) { return Status::corruption(path + ": " + why); };
-  const size_t size = file.size();
-  if (size < fmt::kFixedHeaderBytes + fmt::kChecksumBytes) {
-    return corrupt("truncated (" + std::to_string(size) + " bytes)");
-  }
-  if (std::memcmp(file.data(), fmt::kMagic, fmt::kMagicBytes) != 0) return corrupt("bad magic");
-  // Everything between the magic and the checksum; the header is read from it.
-  ByteCursor in(file.data() + fmt::kMagicBytes, size - fmt::kMagicBytes - fmt::kChecksumBytes);
-  uint32_t version = 0, header_bytes = 0, key_bytes = 0;
-  in.read(&version);
-  if (version != fmt::kVersion) return corrupt("unsupported version " + std::to_string(version));
-  in.read(&header_bytes);
-  in.read(&key_bytes);
-  const unsigned char* key_data = nullptr;
-  if (key_bytes > fmt::kMaxKeyBytes || header_bytes != fmt::kFixedHeaderBytes + key_bytes ||
-      !(key_data = in.take(key_bytes))) {
-    return corrupt("bad header size");
-  }
-  if (std::string(reinterpret_cast<const char*>(key_data), key_bytes) != key) {
-    return corrupt("holds another key");
-  }
-  uint32_t code = 0, layers = 0, heads = 0, head_dim = 0, flags = 0;
-  uint64_t t = 0;
-  at::ScalarType dtype = at::kFloat;
-  if (!in.read(&code) || !in.read(&layers) || !in.read(&heads) || !in.read(&head_dim) ||
-      !in.read(&t) || !in.read(&flags)) {
-    return corrupt("truncated header");
-  }
-  if (!kv_dtype_of(code, &dtype)) return corrupt("unknown dtype code " + std::to_string(code));
-  if ((flags & ~fmt::kKnownFlags) != 0) return corrupt("unknown flags " + std::to_string(flags));
-  const bool int8 = (flags & fmt::kFlagInt8) != 0;
-  if (layers == 0 || heads == 0 || head_dim == 0) return corrupt("empty shape");
-  // The payload, sized without overflow, must fill the file up to the checksum.
-  // One K or V: H x T x D elements of the dtype, or with int8 H x D f32 scales
-  // and H x T x D bytes.
-  const uint64_t channels = uint64_t{heads} * head_dim;  // < 2^64: u32 x u32
-  uint64_t row_bytes = 0, tensor_bytes = 0, all_tensors = 0, tokens_bytes = 0, payload = 0;
-  if (__builtin_mul_overflow(channels, int8 ? 1 : at::elementSize(dtype), &row_bytes) ||
-      __builtin_mul_overflow(row_bytes, t, &tensor_bytes) ||
-      (int8 && __builtin_add_overflow(tensor_bytes, channels * sizeof(float), &tensor_bytes)) ||
-      __builtin_mul_overflow(tensor_bytes, 2 * uint64_t{layers}, &all_tensors) ||
-      __builtin_mul_overflow(t, sizeof(int32_t) + sizeof(int64_t), &tokens_bytes) ||
-      __builtin_add_overflow(all_tensors, tokens_bytes, &payload) ||
-      payload != size - header_bytes - fmt::kChecksumBytes) {
-    return corrupt("size does not match the shape");
-  }
-  uint64_t stored = 0;
-  std::memcpy(&stored, file.data() + size - fmt::kChecksumBytes, sizeof stored);
-  const uint64_t actual = XXH64(file.data() + fmt::kMagicBytes,
-                                size - fmt::kMagicBytes - fmt::kChecksumBytes, fmt::kChecksumSeed);
-  if (stored != actual) return corrupt("checksum mismatch");
-
-  // Sizes are checked: every take() below is within the file.
-  auto copy_out = [&](void* dst, size_t n) {
-    const unsigned char* src = in.take(n);
-    if (n > 0) std::memcpy(dst, src, n);
-  };
-  auto kv = std::make_shared<ModuleKV>();
-  kv->tokens.resize(t);
-  kv->positions.resize(t);
-  copy_out(kv->tokens.data(), t * sizeof(int32_t));
-  copy_out(kv->positions.data(), t * sizeof(int64_t));
-  const auto shape = {int64_t{heads}, static_cast<int64_t>(t), int64_t{head_dim}};
-  at::Tensor scratch;
-  for (uint32_t l = 0; l < layers; ++l) {
-    for (auto* side : {&kv->k, &kv->v}) {
-      if (!int8) {
-        at::Tensor x = at::empty(shape, at::TensorOptions().dtype(dtype));
-        copy_out(x.data_ptr(), tensor_bytes);
-        side->push_back(x.to(device));
-        continue;
-      }
-      QuantizedTensor q;
-      q.scales = at::empty({int64_t{heads}, 1, int64_t{head_dim}}, at::kFloat);
-      copy_out(q.scales.data_ptr(), q.scales.nbytes());
-      q.values = at::empty(shape, at::kChar);
-      copy_out(q.values.data_ptr(), q.values.nbytes());
-      q.scales = q.scales.to(device);
-      q.values = q.values.to(device);
-      side->push_back(dequantize_int8(q, dtype, scratch));
-    }
-  }
-  *file_bytes = static_cast<int64_t>(size);
-  return std::shared_ptr<const ModuleKV>(std::move(kv));
-}
-
 }  // namespace
-
-std::string ModuleKey::to_string() const {
-  std::string out;
-  append_escaped(out, model);
-  out += '/';
-  append_escaped(out, schema);
-  out += '/';
-  out += module;
-  out += '/';
-  out += hex16(content);
-  return out;
-}
-
-at::Tensor packed_layers(const std::vector<at::Tensor>& layers) {
-  if (layers.empty() || !layers[0].defined() || !layers[0].is_contiguous()) return at::Tensor();
-  const at::Tensor& first = layers[0];
-  const int64_t n = first.numel();
-  for (size_t l = 1; l < layers.size(); ++l) {
-    const at::Tensor& t = layers[l];
-    if (!t.defined() || !t.is_contiguous() || !t.sizes().equals(first.sizes()) ||
-        !t.storage().is_alias_of(first.storage()) ||
-        t.storage_offset() != first.storage_offset() + static_cast<int64_t>(l) * n) {
-      return at::Tensor();
-    }
-  }
-  std::vector<int64_t> sizes = {static_cast<int64_t>(layers.size())}, strides = {n};
-  sizes.insert(sizes.end(), first.sizes().begin(), first.sizes().end());
-  strides.insert(strides.end(), first.strides().begin(), first.strides().end());
-  return first.as_strided(sizes, strides, first.storage_offset());
-}
-
-int64_t ModuleKV::bytes() const {
-  int64_t n = 0;
-  for (const auto* side : {&k, &v}) {
-    for (const auto& t : *side) n += t.defined() ? static_cast<int64_t>(t.nbytes()) : 0;
-  }
-  return n;
-}
 
 // Everything behind the mutex. An entry is in memory (kv set, on the device
 // or host tier, in the LRU list), or on disk only, or both: with a disk_dir
@@ -439,6 +212,9 @@ struct ModuleStoreState {
 
 ModuleStore::ModuleStore(ModuleStoreOptions options)
     : options_(std::move(options)), state_(std::make_unique<ModuleStoreState>(options_)) {
+  if (options_.remote) {
+    write_behind_ = std::make_unique<WriteBehind>(*options_.remote, options_.remote_queue_jobs);
+  }
   if (!options_.disk_dir.empty()) {
     make_dirs(options_.disk_dir);
     remove_stale_temp_files(options_.disk_dir);  // of writers killed before
@@ -451,107 +227,168 @@ StatusOr<std::shared_ptr<const ModuleKV>> ModuleStore::get(const ModuleKey& key)
   using Result = StatusOr<std::shared_ptr<const ModuleKV>>;
   return without_exceptions("ModuleStore::get", [&]() -> Result {
     const std::string name = key.to_string();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto local = get_local(key, name)) return local;
+      if (!options_.remote) {
+        ++state_->stats.misses;
+        return std::shared_ptr<const ModuleKV>();
+      }
+    }
+    // The remote tier, outside the lock: others go on while it answers.
+    auto found = get_remote(key, name);
     std::lock_guard<std::mutex> lock(mu_);
-    ModuleStoreState& s = *state_;
-    auto found = s.entries.find(name);
-    if (found != s.entries.end() && found->second.in_memory()) {
-      ModuleStoreState::Entry& e = found->second;
-      s.lru.splice(s.lru.begin(), s.lru, e.lru);
-      if (e.tier == Tier::kDevice) {
-        ++s.stats.hits;
-        ++s.stats.device_hits;
-        return e.kv;
-      }
-      auto kv = s.device_copy(e);
+    ++(found ? state_->stats.hits : state_->stats.misses);
+    return found;
+  });
+}
+
+std::shared_ptr<const ModuleKV> ModuleStore::get_local(const ModuleKey& key,
+                                                       const std::string& name) {
+  ModuleStoreState& s = *state_;
+  auto found = s.entries.find(name);
+  if (found != s.entries.end() && found->second.in_memory()) {
+    ModuleStoreState::Entry& e = found->second;
+    s.lru.splice(s.lru.begin(), s.lru, e.lru);
+    if (e.tier == Tier::kDevice) {
       ++s.stats.hits;
-      ++s.stats.host_hits;
-      s.unaccount_memory(e);
-      s.place_on_device(e, kv);
-      s.evict();
-      return kv;
+      ++s.stats.device_hits;
+      return e.kv;
     }
-    if (options_.disk_dir.empty()) {
-      ++s.stats.misses;
-      return std::shared_ptr<const ModuleKV>();
-    }
-    const std::string path = s.file_path(name);
-    int64_t file_bytes = 0;
-    auto loaded = read_module_file(path, name, options_.device, &file_bytes);
-    if (!loaded.ok()) {
-      // A cache that cannot be read is a miss whatever the reason: a damaged
-      // file is removed; what pcache never writes (a folder or a FIFO under
-      // the name, an unreadable file) is left as it is.
-      const StatusCode code = loaded.status().code();
-      if (code != StatusCode::kNotFound) ++s.stats.corrupt_files;
-      if (code == StatusCode::kCorruption) ::unlink(path.c_str());
-      if (found != s.entries.end()) {  // a disk-only entry whose file is gone
-        s.stats.disk_bytes -= found->second.file_bytes;
-        s.entries.erase(found);
-      }
-      ++s.stats.misses;
-      return std::shared_ptr<const ModuleKV>();
-    }
-    ModuleStoreState::Entry& e = s.entries[name];
-    e.key = key;
-    s.stats.disk_bytes += file_bytes - e.file_bytes;
-    e.file_bytes = file_bytes;
-    e.lru = s.lru.insert(s.lru.begin(), name);
-    std::shared_ptr<const ModuleKV> kv = packed_on(**loaded, options_.device);
-    s.place_on_device(e, kv);
+    auto kv = s.device_copy(e);
     ++s.stats.hits;
-    ++s.stats.disk_hits;
+    ++s.stats.host_hits;
+    s.unaccount_memory(e);
+    s.place_on_device(e, kv);
     s.evict();
     return kv;
-  });
+  }
+  if (options_.disk_dir.empty()) return nullptr;
+  const std::string path = s.file_path(name);
+  int64_t file_bytes = 0;
+  auto loaded = read_module_file(path, name, options_.device, &file_bytes);
+  if (!loaded.ok()) {
+    // A cache that cannot be read is a miss whatever the reason: a damaged
+    // file is removed; what pcache never writes (a folder or a FIFO under
+    // the name, an unreadable file) is left as it is.
+    const StatusCode code = loaded.status().code();
+    if (code != StatusCode::kNotFound) ++s.stats.corrupt_files;
+    if (code == StatusCode::kCorruption) ::unlink(path.c_str());
+    if (found != s.entries.end()) {  // a disk-only entry whose file is gone
+      s.stats.disk_bytes -= found->second.file_bytes;
+      s.entries.erase(found);
+    }
+    return nullptr;
+  }
+  ModuleStoreState::Entry& e = s.entries[name];
+  e.key = key;
+  s.stats.disk_bytes += file_bytes - e.file_bytes;
+  e.file_bytes = file_bytes;
+  e.lru = s.lru.insert(s.lru.begin(), name);
+  std::shared_ptr<const ModuleKV> kv = packed_on(**loaded, options_.device);
+  s.place_on_device(e, kv);
+  ++s.stats.hits;
+  ++s.stats.disk_hits;
+  s.evict();
+  return kv;
+}
+
+std::shared_ptr<const ModuleKV> ModuleStore::get_remote(const ModuleKey& key,
+                                                        const std::string& name) {
+  const std::string remote_key = remote_module_key(key.tenant, key.model, key.content, name);
+  StatusOr<std::string> bytes = options_.remote->get(remote_key);
+  StatusOr<std::shared_ptr<const ModuleKV>> loaded = bytes.status();
+  if (bytes.ok()) {
+    loaded = read_module(reinterpret_cast<const unsigned char*>(bytes->data()), bytes->size(),
+                         "remote " + remote_key, name, options_.device);
+    // Checked, so another model's, another key's or a cut value never gets
+    // further; it is removed for every replica, and encoded again by the caller.
+    if (loaded.status().code() == StatusCode::kCorruption) (void)options_.remote->erase(remote_key);
+  }
+  const StatusCode code = loaded.status().code();
+  if (!loaded.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (code == StatusCode::kCorruption) ++state_->stats.remote_corrupt;
+    if (code != StatusCode::kNotFound && code != StatusCode::kCorruption) {
+      ++state_->stats.remote_errors;
+    }
+    return nullptr;
+  }
+  // Kept locally like an encoded entry (a disk file too), but not written back.
+  std::shared_ptr<const ModuleKV> kv = packed_on(**loaded, options_.device);
+  keep(key, name, kv, /*write_behind=*/false);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++state_->stats.remote_hits;
+  return kv;
 }
 
 Status ModuleStore::put(const ModuleKey& key, ModuleKV kv) {
   PCACHE_RETURN_IF_ERROR(validate(kv));
   const std::string name = key.to_string();
-  if (!options_.disk_dir.empty() && name.size() > fmt::kMaxKeyBytes) {
+  if ((!options_.disk_dir.empty() || options_.remote) && name.size() > fmt::kMaxKeyBytes) {
     return Status::invalid_argument("ModuleStore::put: key longer than " +
                                     std::to_string(fmt::kMaxKeyBytes) +
                                     " bytes: " + name.substr(0, 100) + "...");
   }
   return without_exceptions("ModuleStore::put", [&]() -> Status {
-    std::shared_ptr<const ModuleKV> stored = packed_on(kv, options_.device);
-
-    // The file is written outside the lock (others go on meanwhile); only the
-    // rename, which makes it visible, is ordered with get()'s reads and deletes.
-    // A file that cannot be written (a full disk, a folder under its name)
-    // leaves the entry in memory only: counted, not an error of the request.
-    std::optional<AtomicFileWriter> file;
-    if (!options_.disk_dir.empty()) {
-      file.emplace(state_->file_path(name), AtomicFileWriter::DirSync::kNo);
-      Status written = file->open();
-      if (written.ok()) written = write_module_file(*file, name, *stored, options_.int8_tiers);
-      if (written.ok()) written = file->sync();
-      if (!written.ok()) file.reset();
-    }
-    bool committed = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ModuleStoreState& s = *state_;
-      committed = file && file->commit().ok();
-      if (!options_.disk_dir.empty() && !committed) ++s.stats.disk_write_failures;
-      ModuleStoreState::Entry& e = s.entries[name];
-      e.key = key;
-      if (e.in_memory()) {
-        s.unaccount_memory(e);
-        s.lru.erase(e.lru);
-      }
-      if (committed) {
-        s.stats.disk_bytes += file->bytes() - e.file_bytes;
-        e.file_bytes = file->bytes();
-      }
-      e.lru = s.lru.insert(s.lru.begin(), name);
-      s.place_on_device(e, std::move(stored));
-      s.evict();
-    }
-    // Outside the lock: the rename lasts through a power loss once the folder is synced.
-    if (committed) sync_parent_directory(file->path());
+    keep(key, name, packed_on(kv, options_.device), /*write_behind=*/true);
     return Status::ok_status();
   });
+}
+
+void ModuleStore::keep(const ModuleKey& key, const std::string& name,
+                       std::shared_ptr<const ModuleKV> stored, bool write_behind) {
+  // The file is written outside the lock (others go on meanwhile); only the
+  // rename, which makes it visible, is ordered with get()'s reads and deletes.
+  // A file that cannot be written (a full disk, a folder under its name)
+  // leaves the entry in memory only: counted, not an error of the request.
+  std::optional<AtomicFileWriter> file;
+  if (!options_.disk_dir.empty()) {
+    file.emplace(state_->file_path(name), AtomicFileWriter::DirSync::kNo);
+    Status written = file->open();
+    if (written.ok()) written = write_module(*file, name, *stored, options_.int8_tiers);
+    if (written.ok()) written = file->sync();
+    if (!written.ok()) file.reset();
+  }
+  if (write_behind && write_behind_) {
+    // Encoded on the write-behind thread from the entry's own (immutable)
+    // copy, which the job holds until it has run.
+    const bool int8 = options_.int8_tiers;
+    write_behind_->enqueue(remote_module_key(key.tenant, key.model, key.content, name),
+                           [stored, name, int8]() -> StatusOr<std::string> {
+                             return without_exceptions("remote write " + name, [&]() -> StatusOr<std::string> {
+                               StringSink sink;
+                               PCACHE_RETURN_IF_ERROR(write_module(sink, name, *stored, int8));
+                               return sink.take();
+                             });
+                           });
+  }
+  bool committed = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ModuleStoreState& s = *state_;
+    committed = file && file->commit().ok();
+    if (!options_.disk_dir.empty() && !committed) ++s.stats.disk_write_failures;
+    ModuleStoreState::Entry& e = s.entries[name];
+    e.key = key;
+    if (e.in_memory()) {
+      s.unaccount_memory(e);
+      s.lru.erase(e.lru);
+    }
+    if (committed) {
+      s.stats.disk_bytes += file->bytes() - e.file_bytes;
+      e.file_bytes = file->bytes();
+    }
+    e.lru = s.lru.insert(s.lru.begin(), name);
+    s.place_on_device(e, std::move(stored));
+    s.evict();
+  }
+  // Outside the lock: the rename lasts through a power loss once the folder is synced.
+  if (committed) sync_parent_directory(file->path());
+}
+
+void ModuleStore::flush_remote_writes() {
+  if (write_behind_) write_behind_->flush();
 }
 
 Status ModuleStore::pin(const std::string& schema, const std::string& module) {
@@ -615,6 +452,12 @@ std::optional<Tier> ModuleStore::tier_of(const ModuleKey& key) const {
 ModuleStoreStats ModuleStore::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   ModuleStoreStats out = state_->stats;
+  if (write_behind_) {
+    const WriteBehindStats w = write_behind_->stats();
+    out.remote_writes = w.written;
+    out.remote_write_failures = w.failed;
+    out.remote_writes_dropped = w.dropped;
+  }
   out.entries = static_cast<int64_t>(state_->entries.size());
   return out;
 }

@@ -48,6 +48,9 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
       ->capture_default_str();
   app->add_option("--cache-dir", engine.cache_dir,
                   "module cache directory (disk tier); none by default");
+  app->add_option("--remote", engine.remote,
+                  "remote tier shared by replicas: redis://[:PASSWORD@]HOST:PORT[/DB]; none by "
+                  "default");
   app->add_option("--encoding", engine.default_encoding,
                   "encoding of schemas that do not say: scaffold or independent")
       ->check(CLI::IsMember({"scaffold", "independent"}))
@@ -103,6 +106,7 @@ Status CommonOptions::resolve() {
       {"chat_template", "--chat-template"},
       {"encoding", "--encoding"},
       {"cache.dir", "--cache-dir"},
+      {"cache.remote", "--remote"},
       {"max_states", "--max-states"},
       {"serving.kv_pool_bytes", "--kv-pool-bytes"},
       {"serving.max_batch_tokens", "--max-batch-tokens"},

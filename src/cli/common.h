@@ -38,7 +38,7 @@ struct CommonOptions {
   // `serve`: also filled from the file's server: section by resolve().
   ServerOptions* server = nullptr;
 
-  // Adds --config, --device, --dtype, --chat-template, --cache-dir,
+  // Adds --config, --device, --dtype, --chat-template, --cache-dir, --remote,
   // --encoding, --max-states; with `sampling`, the sampling flags too;
   // `model_flag` adds --model (verify takes the folder as its argument).
   void add_to(CLI::App* app, bool sampling_flags, bool model_flag);

@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "cache/redis_client.h"
 #include "util/file_util.h"
 #include "util/suggest.h"
 
@@ -29,8 +30,10 @@ const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",
                                            "chat_template", "encoding", "prefix_cache",
                                            "max_states",    "cache",    "serving",
                                            "sampling",      "server"};
-const std::vector<std::string> kCacheKeys = {"dir", "device_bytes", "host_bytes",
-                                             "max_pinned_share", "int8_tiers"};
+const std::vector<std::string> kCacheKeys = {
+    "dir",    "device_bytes",       "host_bytes",        "max_pinned_share",
+    "int8_tiers", "remote", "remote_password", "remote_key_prefix", "remote_ttl_seconds",
+    "remote_timeout_ms"};
 const std::vector<std::string> kServingKeys = {"kv_pool_bytes", "max_batch_tokens", "max_running",
                                                "max_state_bytes"};
 const std::vector<std::string> kSamplingKeys = {"max_tokens", "temperature", "top_k", "top_p",
@@ -304,6 +307,20 @@ class ConfigReader {
         engine.max_pinned_share = share;
       } else if (k == "cache.int8_tiers") {
         PCACHE_ASSIGN_OR_RETURN(engine.int8_tiers, read_bool(e));
+      } else if (k == "cache.remote") {
+        PCACHE_ASSIGN_OR_RETURN(engine.remote, scalar(e, "a redis:// URL"));
+        if (auto url = parse_redis_url(engine.remote); !engine.remote.empty() && !url.ok()) {
+          return error(e, url.status().message());
+        }
+      } else if (k == "cache.remote_password") {
+        PCACHE_ASSIGN_OR_RETURN(engine.remote_password, scalar(e, "a password"));
+      } else if (k == "cache.remote_key_prefix") {
+        PCACHE_ASSIGN_OR_RETURN(engine.remote_key_prefix, scalar(e, "a key prefix"));
+      } else if (k == "cache.remote_ttl_seconds") {
+        PCACHE_ASSIGN_OR_RETURN(int ttl, read_int(e, 0, std::numeric_limits<int>::max()));
+        engine.remote_ttl_seconds = ttl;
+      } else if (k == "cache.remote_timeout_ms") {
+        PCACHE_ASSIGN_OR_RETURN(engine.remote_timeout_ms, read_int(e, 1, 600000));
       } else if (k == "sampling.max_tokens") {
         PCACHE_ASSIGN_OR_RETURN(sampling.max_tokens, read_int(e, 1, 1 << 20));
       } else if (k == "sampling.temperature") {
@@ -557,6 +574,11 @@ void apply_config(const Config& c, const std::set<std::string>& given, std::stri
   take("cache.host_bytes", engine->host_cache_bytes, e.host_cache_bytes);
   take("cache.max_pinned_share", engine->max_pinned_share, e.max_pinned_share);
   take("cache.int8_tiers", engine->int8_tiers, e.int8_tiers);
+  take("cache.remote", engine->remote, e.remote);
+  take("cache.remote_password", engine->remote_password, e.remote_password);
+  take("cache.remote_key_prefix", engine->remote_key_prefix, e.remote_key_prefix);
+  take("cache.remote_ttl_seconds", engine->remote_ttl_seconds, e.remote_ttl_seconds);
+  take("cache.remote_timeout_ms", engine->remote_timeout_ms, e.remote_timeout_ms);
   take("serving.kv_pool_bytes", engine->kv_pool_bytes, e.kv_pool_bytes);
   take("serving.max_batch_tokens", engine->max_batch_tokens, e.max_batch_tokens);
   take("serving.max_running", engine->max_running, e.max_running);

@@ -613,8 +613,12 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->server.max_queue == 64);
   BOOST_TEST(c->server.shutdown_grace_s == 10.0);
   BOOST_TEST(c->server.log_format == "text");
+  BOOST_TEST(c->engine.remote == "");
+  BOOST_TEST(c->engine.remote_key_prefix == "pcache:");
+  BOOST_TEST(c->engine.remote_ttl_seconds == 0);
+  BOOST_TEST(c->engine.remote_timeout_ms == 500);
   // The example names every key.
-  BOOST_TEST(c->keys_set.size() == 35u);
+  BOOST_TEST(c->keys_set.size() == 40u);
 }
 
 BOOST_AUTO_TEST_CASE(server_section_is_checked_and_applied_under_the_flags) {
@@ -636,6 +640,27 @@ BOOST_AUTO_TEST_CASE(server_section_is_checked_and_applied_under_the_flags) {
     BOOST_REQUIRE(!bad.ok());
     BOOST_TEST(bad.status().message().find(message) != std::string::npos, bad.status().message());
   }
+}
+
+BOOST_AUTO_TEST_CASE(remote_tier_keys) {
+  auto c = parse_config(
+      "cache:\n  remote: redis://cache.internal:6380/1\n  remote_password: pw\n"
+      "  remote_key_prefix: \"shop7:\"\n  remote_ttl_seconds: 86400\n  remote_timeout_ms: 250\n",
+      "c.yaml");
+  BOOST_REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+  BOOST_TEST(c->engine.remote == "redis://cache.internal:6380/1");
+  BOOST_TEST(c->engine.remote_password == "pw");
+  BOOST_TEST(c->engine.remote_key_prefix == "shop7:");
+  BOOST_TEST(c->engine.remote_ttl_seconds == 86400);
+  BOOST_TEST(c->engine.remote_timeout_ms == 250);
+
+  auto bad = parse_config("cache:\n  remote: http://cache.internal\n", "c.yaml");
+  BOOST_TEST(bad.status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(bad.status().message().find("cache.remote") != std::string::npos,
+             bad.status().message());
+  BOOST_TEST(bad.status().message().find("line 2") != std::string::npos);
+  auto slow = parse_config("cache:\n  remote_timeout_ms: 0\n", "c.yaml");
+  BOOST_TEST(slow.status().code() == StatusCode::kInvalidArgument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -222,6 +222,16 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
       return Status::io_error(options.cache_dir +
                               ": cannot create the cache directory: " + ec.message());
   }
+  if (!options.remote.empty()) {
+    RemoteTierOptions remote;
+    PCACHE_ASSIGN_OR_RETURN(remote.endpoint, parse_redis_url(options.remote));
+    if (!options.remote_password.empty()) remote.endpoint.password = options.remote_password;
+    remote.key_prefix = options.remote_key_prefix;
+    remote.ttl_seconds = options.remote_ttl_seconds;
+    remote.timeout_ms = options.remote_timeout_ms;
+    PCACHE_ASSIGN_OR_RETURN(impl->remote, RemoteTier::create(std::move(remote)));
+    store.remote = impl->remote;
+  }
   impl->store = std::make_unique<ModuleStore>(store);
   if (impl->tokenizer) {
     impl->prompts =
@@ -426,7 +436,13 @@ Status Engine::pin(const std::string& schema_name, const std::string& module) {
   });
 }
 
-CacheStats Engine::cache_stats() const { return impl_->store->stats(); }
+CacheStats Engine::cache_stats() const {
+  CacheStats stats = impl_->store->stats();
+  if (impl_->remote) stats.remote_outages = impl_->remote->stats().outages;
+  return stats;
+}
+
+void Engine::flush_remote_writes() const { impl_->store->flush_remote_writes(); }
 
 ServingStats Engine::serving_stats() const {
   const BlockPoolStats p = impl_->pool->stats();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cache/module_store.h"
+#include "cache/remote_tier.h"
 #include "model/checkpoint.h"
 #include "model/llama.h"
 #include "model/block_pool.h"
@@ -16,6 +17,7 @@
 #include "runtime/prefix_cache.h"
 #include "runtime/saved_state.h"
 #include "runtime/scheduler.h"
+#include "runtime/snapshot.h"
 
 namespace pcache {
 
@@ -35,6 +37,7 @@ struct Engine::Impl {
   std::unique_ptr<Tokenizer> tokenizer;  // null when the folder has none
   ChatTemplate chat_template = ChatTemplate::kMistral;
   EngineOptions options;
+  std::shared_ptr<RemoteTier> remote;  // null without EngineOptions::remote; shared with the store
   std::unique_ptr<ModuleStore> store;
   std::unique_ptr<PromptCache> prompts;  // null without a tokenizer
 
@@ -76,6 +79,10 @@ struct Engine::Impl {
   StatusOr<std::shared_ptr<SavedState>> prefill_state(SequenceRequest request,
                                                       std::shared_ptr<const SavedState> parent,
                                                       bool plain, uint64_t salt) const;
+  // The state's snapshot (FailedPrecondition for a state without logits yet).
+  StatusOr<Snapshot> snapshot_of_state(StateId id, const char* what) const;
+  // Makes a state of a snapshot read from `label` (a path or a remote key).
+  StatusOr<StateId> add_loaded_state(const std::string& label, Snapshot snap);
   // Prefills `ids` from position 0 (reusing a cached prefix of the tenant
   // `salt`) into a new state.
   StatusOr<CachedPrompt> prefill_new_state(const std::vector<int>& ids, bool open_system_turn,

@@ -6,6 +6,7 @@
 #include "pcache/engine.h"
 #include "runtime/engine_impl.h"
 #include "runtime/sampler.h"
+#include "cache/remote_keys.h"
 #include "runtime/snapshot.h"
 #include "tokenizer/chat_turns.h"
 #include "cache/tensor_status.h"
@@ -397,14 +398,29 @@ StatusOr<std::vector<float>> Engine::next_token_logits(StateId id) const {
 
 std::vector<StateInfo> Engine::states() const { return impl_->states->list(); }
 
+StatusOr<Snapshot> Engine::Impl::snapshot_of_state(StateId id, const char* what) const {
+  PCACHE_ASSIGN_OR_RETURN(auto state, states->get(id));
+  if (!state->last_logits.defined()) {
+    return Status::failed_precondition(std::string(what) + ": state " + std::to_string(id) +
+                                       " has no logits yet (a prompt of modules only)");
+  }
+  return snapshot_of(*state, checkpoint->fingerprint());
+}
+
+StatusOr<StateId> Engine::Impl::add_loaded_state(const std::string& label, Snapshot snap) {
+  const ModelConfig& c = model->config();
+  if (static_cast<int64_t>(snap.k.size()) != c.num_layers || snap.k[0].size(0) != c.num_kv_heads ||
+      snap.k[0].size(2) != c.head_dim || snap.last_logits.numel() != c.vocab_size) {
+    return Status::corruption(label + ": shapes do not fit this model");
+  }
+  PCACHE_RETURN_IF_ERROR(check_loaded_state(label, snap, c));
+  PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state, state_of(snap, *pool));
+  return states->add(std::move(state), 0);
+}
+
 Status Engine::save(StateId id, const std::string& path, bool int8) const {
   return without_exceptions("save", [&]() -> Status {
-    PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
-    if (!state->last_logits.defined()) {
-      return Status::failed_precondition("save: state " + std::to_string(id) +
-                                         " has no logits yet (a prompt of modules only)");
-    }
-    PCACHE_ASSIGN_OR_RETURN(Snapshot snap, snapshot_of(*state, impl_->checkpoint->fingerprint()));
+    PCACHE_ASSIGN_OR_RETURN(Snapshot snap, impl_->snapshot_of_state(id, "save"));
     return write_snapshot(path, snap, int8 ? SnapshotCompression::kInt8 : SnapshotCompression::kNone);
   });
 }
@@ -414,14 +430,47 @@ StatusOr<StateId> Engine::load(const std::string& path) {
     PCACHE_ASSIGN_OR_RETURN(
         Snapshot snap, read_snapshot(path, impl_->checkpoint->fingerprint(), impl_->model->device(),
                                      impl_->model->dtype()));
-    const ModelConfig& c = impl_->model->config();
-    if (static_cast<int64_t>(snap.k.size()) != c.num_layers || snap.k[0].size(0) != c.num_kv_heads ||
-        snap.k[0].size(2) != c.head_dim || snap.last_logits.numel() != c.vocab_size) {
-      return Status::corruption(path + ": shapes do not fit this model");
-    }
-    PCACHE_RETURN_IF_ERROR(check_loaded_state(path, snap, c));
-    PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state, state_of(snap, *impl_->pool));
-    return impl_->states->add(std::move(state), 0);
+    return impl_->add_loaded_state(path, std::move(snap));
+  });
+}
+
+namespace {
+
+Status no_remote_tier(const char* what) {
+  return Status::failed_precondition(std::string(what) +
+                                     ": no remote tier (set --remote or cache.remote)");
+}
+
+}  // namespace
+
+Status Engine::save_remote(StateId id, const std::string& name, bool int8,
+                           const std::string& tenant) const {
+  return without_exceptions("save_remote", [&]() -> Status {
+    if (!impl_->remote) return no_remote_tier("save_remote");
+    const std::string key = remote_state_key(tenant, impl_->checkpoint->fingerprint(), name);
+    PCACHE_ASSIGN_OR_RETURN(Snapshot snap, impl_->snapshot_of_state(id, "save_remote"));
+    PCACHE_ASSIGN_OR_RETURN(
+        std::string bytes,
+        encode_snapshot(snap, int8 ? SnapshotCompression::kInt8 : SnapshotCompression::kNone,
+                        "remote " + key));
+    return impl_->remote->put(key, bytes);
+  });
+}
+
+StatusOr<StateId> Engine::load_remote(const std::string& name, const std::string& tenant) {
+  return without_exceptions("load_remote", [&]() -> StatusOr<StateId> {
+    if (!impl_->remote) return no_remote_tier("load_remote");
+    const std::string key = remote_state_key(tenant, impl_->checkpoint->fingerprint(), name);
+    const std::string label = "remote " + key;
+    PCACHE_ASSIGN_OR_RETURN(std::string bytes, impl_->remote->get(key));
+    StatusOr<Snapshot> snap =
+        decode_snapshot(bytes, label, impl_->checkpoint->fingerprint(), impl_->model->device(),
+                        impl_->model->dtype());
+    // A value the tier kept whole but that is no snapshot of this model is
+    // removed, as a damaged one is.
+    if (snap.status().code() == StatusCode::kCorruption) (void)impl_->remote->erase(key);
+    PCACHE_RETURN_IF_ERROR(snap.status());
+    return impl_->add_loaded_state(label, std::move(*snap));
   });
 }
 

@@ -17,6 +17,7 @@
 #include "runtime/snapshot_format.h"
 #include "util/atomic_file.h"
 #include "util/binary_io.h"
+#include "util/byte_sink.h"
 #include "util/excerpt.h"
 #include "util/file_util.h"
 
@@ -66,8 +67,8 @@ Status validate(const std::string& path, const Snapshot& s) {
   return Status::ok_status();
 }
 
-// Writes `s` (validated) in the snapshot format.
-Status write_body(const std::string& path, AtomicFileWriter& file, const Snapshot& s,
+// Writes `s` (validated) in the snapshot format; `path` labels errors.
+Status write_body(const std::string& path, ByteSink& file, const Snapshot& s,
                   SnapshotCompression compression) {
   ChecksummedWriter out(file, fmt::kChecksumSeed);
   auto hashed_write = [&](const void* data, size_t n) { return out.write(data, n); };
@@ -181,22 +182,22 @@ Status read_v1_state(const std::string& path, std::string_view text, Snapshot& s
   return Status::ok_status();
 }
 
-StatusOr<Snapshot> read_body(const std::string& path, const std::string& expected_fingerprint,
-                             at::Device device, at::ScalarType dtype) {
-  PCACHE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+// The snapshot in `data` (`size` bytes); `path` labels errors.
+StatusOr<Snapshot> decode_body(const std::string& path, const unsigned char* data, size_t size,
+                               const std::string& expected_fingerprint, at::Device device,
+                               at::ScalarType dtype) {
   auto corrupt = [&](const std::string& why) { return Status::corruption(path + ": " + why); };
-  const size_t size = file.size();
   const std::string size_text = std::to_string(size) + " bytes";
   auto too_short = [&](size_t least) {
     return corrupt("truncated: " + size_text + ", a snapshot has at least " +
                    std::to_string(least));
   };
   if (size < fmt::kMinV1FileBytes) return too_short(fmt::kMinV1FileBytes);
-  if (std::memcmp(file.data(), fmt::kMagic, fmt::kMagicBytes) != 0) {
+  if (std::memcmp(data, fmt::kMagic, fmt::kMagicBytes) != 0) {
     return corrupt("not a pcache snapshot (bad magic)");
   }
   // From the version up to the end of the file: the header, the payload and the checksum.
-  ByteCursor in(file.data() + fmt::kMagicBytes, size - fmt::kMagicBytes);
+  ByteCursor in(data + fmt::kMagicBytes, size - fmt::kMagicBytes);
   uint32_t version = 0;
   in.read(&version);
   if (version != fmt::kVersion && version != fmt::kVersion1) {
@@ -235,7 +236,7 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
     h.state_bytes = fixed;
     if (v1) {
       uint32_t text_bytes = 0;
-      std::memcpy(&text_bytes, file.data() + state_at, sizeof text_bytes);
+      std::memcpy(&text_bytes, data + state_at, sizeof text_bytes);
       h.state_bytes += text_bytes;
     }
     at::ScalarType file_dtype;
@@ -261,8 +262,8 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
   }
 
   uint64_t stored = 0;
-  std::memcpy(&stored, file.data() + size - fmt::kChecksumBytes, sizeof stored);
-  const uint64_t actual = XXH64(file.data() + fmt::kMagicBytes,
+  std::memcpy(&stored, data + size - fmt::kChecksumBytes, sizeof stored);
+  const uint64_t actual = XXH64(data + fmt::kMagicBytes,
                                 size - fmt::kMagicBytes - fmt::kChecksumBytes, fmt::kChecksumSeed);
   if (stored != actual) {
     return corrupt("checksum mismatch (stored " + hex(stored) + ", computed " + hex(actual) + ")");
@@ -294,7 +295,7 @@ StatusOr<Snapshot> read_body(const std::string& path, const std::string& expecte
 
   // Every size is checked against the file: each take() below is within it.
   // The tensors are built aside, so nothing is returned half loaded.
-  ByteCursor payload(file.data() + header_end, size - header_end - fmt::kChecksumBytes);
+  ByteCursor payload(data + header_end, size - header_end - fmt::kChecksumBytes);
   auto copy_out = [&](void* dst, size_t n) { std::memcpy(dst, payload.take(n), n); };
   Snapshot s;
   s.model_fingerprint = std::move(h.fingerprint);
@@ -361,15 +362,45 @@ Status write_snapshot(const std::string& path, const Snapshot& snapshot,
   });
 }
 
-StatusOr<Snapshot> read_snapshot(const std::string& path, const std::string& expected_fingerprint,
-                                 at::Device device, at::ScalarType dtype) {
+StatusOr<std::string> encode_snapshot(const Snapshot& snapshot, SnapshotCompression compression,
+                                      const std::string& label) {
+  PCACHE_RETURN_IF_ERROR(validate(label, snapshot));
+  return without_exceptions("encode_snapshot " + label, [&]() -> StatusOr<std::string> {
+    StringSink bytes;
+    PCACHE_RETURN_IF_ERROR(write_body(label, bytes, snapshot, compression));
+    return bytes.take();
+  });
+}
+
+namespace {
+
+Status check_dtype(const std::string& label, at::ScalarType dtype) {
   uint32_t code;
   if (!kv_dtype_code(dtype, &code)) {
-    return Status::invalid_argument("read_snapshot " + path + ": dtype " + c10::str(dtype) +
+    return Status::invalid_argument("read_snapshot " + label + ": dtype " + c10::str(dtype) +
                                     ", expected float32, bfloat16 or float16");
   }
+  return Status::ok_status();
+}
+
+}  // namespace
+
+StatusOr<Snapshot> read_snapshot(const std::string& path, const std::string& expected_fingerprint,
+                                 at::Device device, at::ScalarType dtype) {
+  PCACHE_RETURN_IF_ERROR(check_dtype(path, dtype));
   return without_exceptions("read_snapshot " + path, [&]() -> StatusOr<Snapshot> {
-    return read_body(path, expected_fingerprint, device, dtype);
+    PCACHE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+    return decode_body(path, file.data(), file.size(), expected_fingerprint, device, dtype);
+  });
+}
+
+StatusOr<Snapshot> decode_snapshot(const std::string& bytes, const std::string& label,
+                                   const std::string& expected_fingerprint, at::Device device,
+                                   at::ScalarType dtype) {
+  PCACHE_RETURN_IF_ERROR(check_dtype(label, dtype));
+  return without_exceptions("read_snapshot " + label, [&]() -> StatusOr<Snapshot> {
+    return decode_body(label, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+                       expected_fingerprint, device, dtype);
   });
 }
 

@@ -56,6 +56,16 @@ Status write_snapshot(const std::string& path, const Snapshot& snapshot,
 StatusOr<Snapshot> read_snapshot(const std::string& path, const std::string& expected_fingerprint,
                                  at::Device device, at::ScalarType dtype);
 
+// The same two as bytes in memory (a snapshot file's exact content), for the
+// remote tier: `label` names the value in errors (as the path does above).
+// encode_snapshot's errors: InvalidArgument as write_snapshot's; decode_snapshot's
+// as read_snapshot's, but for NotFound.
+StatusOr<std::string> encode_snapshot(const Snapshot& snapshot, SnapshotCompression compression,
+                                      const std::string& label);
+StatusOr<Snapshot> decode_snapshot(const std::string& bytes, const std::string& label,
+                                   const std::string& expected_fingerprint, at::Device device,
+                                   at::ScalarType dtype);
+
 // quantize_int8 / dequantize_int8 and QuantizedTensor (per-channel int8 of
 // [H, T, D]) live in cache/int8_quant.h, included above.
 

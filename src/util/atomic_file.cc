@@ -10,10 +10,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <cstring>
-#include <new>
 #include <utility>
-
-#include "xxhash.h"
 
 namespace pcache {
 
@@ -131,24 +128,6 @@ int remove_stale_temp_files(const std::string& dir, const std::string& name_pref
   }
   ::closedir(d);
   return removed;
-}
-
-ChecksummedWriter::ChecksummedWriter(AtomicFileWriter& file, uint64_t seed)
-    : file_(file), state_(XXH64_createState()) {
-  if (!state_) throw std::bad_alloc();
-  XXH64_reset(state_, seed);
-}
-
-ChecksummedWriter::~ChecksummedWriter() { XXH64_freeState(state_); }
-
-Status ChecksummedWriter::write(const void* data, size_t n) {
-  XXH64_update(state_, data, n);
-  return file_.write(data, n);
-}
-
-Status ChecksummedWriter::finish() {
-  const uint64_t digest = XXH64_digest(state_);
-  return file_.write(&digest, sizeof digest);
 }
 
 }  // namespace pcache

@@ -6,8 +6,7 @@
 #include <string>
 
 #include "pcache/status.h"
-
-struct XXH64_state_s;  // xxhash.h stays out of this header
+#include "util/byte_sink.h"
 
 namespace pcache {
 
@@ -42,7 +41,7 @@ namespace pcache {
 // Thread-compatible: one writer is used by one thread at a time. Writers for
 // the same path do not clash (each has its own temporary name); the last
 // commit() wins.
-class AtomicFileWriter {
+class AtomicFileWriter final : public ByteSink {
  public:
   // Whether commit() then syncs the directory, so that the rename itself
   // survives a crash (the file is complete under its name either way).
@@ -62,7 +61,7 @@ class AtomicFileWriter {
 
   // Writes all `n` bytes (retrying short writes and EINTR).
   // Errors: IoError "<temp>: write failed: ..."; FailedPrecondition when not open.
-  Status write(const void* data, size_t n);
+  Status write(const void* data, size_t n) override;
 
   // fsyncs the file: its data is on disk before its name (commit()). No
   // write() may follow. The descriptor stays open, holding the lock, until
@@ -107,23 +106,5 @@ void sync_parent_directory(const std::string& path);
 inline constexpr int kStaleTempAgeSeconds = 10;
 int remove_stale_temp_files(const std::string& dir, const std::string& name_prefix = "");
 
-// Writes through an AtomicFileWriter while hashing what it writes (XXH64),
-// so that a file can end with the checksum of its contents. Not thread-safe.
-class ChecksummedWriter {
- public:
-  ChecksummedWriter(AtomicFileWriter& file, uint64_t seed);
-  ~ChecksummedWriter();
-  ChecksummedWriter(const ChecksummedWriter&) = delete;
-  ChecksummedWriter& operator=(const ChecksummedWriter&) = delete;
-
-  // Writes and hashes `n` bytes.
-  Status write(const void* data, size_t n);
-  // Writes the digest of everything write() wrote: u64, host (little-endian) order.
-  Status finish();
-
- private:
-  AtomicFileWriter& file_;
-  ::XXH64_state_s* state_;
-};
 
 }  // namespace pcache
