@@ -23,7 +23,7 @@ const stateDir = mkdtempSync(join(tmpdir(), "pcache-serve-"));
 const server = spawn(pcache, [
   "serve", "--port", "0", "--api-key", KEY_A, "--api-key", KEY_B, "--schema", schema,
   "--state-dir", stateDir, "--max-concurrent", "2", "--max-queue", "0", "--max-tokens-limit", "4096",
-  "--max-body-bytes", "65536", "--shutdown-grace", "5",
+  "--max-body-bytes", "65536", "--shutdown-grace", "1",
 ], { stdio: ["ignore", "inherit", "pipe"], env: { ...process.env, PCACHE_MODEL: "" } });
 let log = "";
 const base = await new Promise((resolve, reject) => {
@@ -289,10 +289,30 @@ for (const [name, fn] of tests) {
   }
 }
 
-// SIGTERM: the server stops accepting, finishes and exits 0.
+// SIGTERM with a stream in flight that would outlast the grace period: the
+// server stops taking requests, cuts the stream short (it still ends with
+// [DONE]) and exits 0.
 const exited = new Promise((resolve) => server.on("exit", (code, signal) => resolve({ code, signal })));
+const longStream = await client.completions.create({
+  model, prompt: "Once upon a time", max_tokens: 4000, ignore_eos: true, stream: true, temperature: 0,
+});
+const it = longStream[Symbol.asyncIterator]();
+await it.next();
 server.kill("SIGTERM");
+let finish = null;
+try {
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    finish = r.value.choices[0]?.finish_reason ?? finish;
+  }
+} catch (e) {
+  ++failed;
+  console.log(`not ok - the stream in flight at SIGTERM did not end cleanly: ${e.message}`);
+}
 const { code, signal } = await exited;
+if (finish !== "length") {
+  ++failed;
+  console.log(`not ok - the stream cut at shutdown ended with finish_reason ${finish}`);
+}
 rmSync(stateDir, { recursive: true, force: true });
 if (code !== 0) {
   ++failed;
