@@ -118,9 +118,8 @@ struct Server::Impl {
   RequestLog log;
   const int64_t created;
   httplib::Server http;
-  // Threads of streamed generations, reused (a thread per stream made the
-  // allocator's arenas grow); as many as requests can be admitted, so a
-  // stream never waits for one.
+  // Threads of the generations, reused; as many as requests can be
+  // admitted, so that a generation never waits for one.
   std::unique_ptr<httplib::ThreadPool> generators;
   int bound_port = -1;
   std::atomic<bool> draining{false};
@@ -467,19 +466,12 @@ struct Server::Impl {
     const std::string serial = call->record.id.substr(4);
     job->id = (endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + serial;
     job->created = std::time(nullptr);
-    if (!job->request.stream) {
-      run(job);
-      if (job->error) {
-        log_job(*job, job->error->status);
-        return send_error(res, *job->error);
-      }
-      res.status = 200;
-      res.set_content(dump(response(*job)), "application/json");
-      return log_job(*job, 200);
-    }
-    // Streamed: the generation runs on a thread of its own, and the answer's
-    // status waits for its first token, so that an error found before it
-    // (a bad PML prompt, an unknown state, a prompt too long) is a 4xx.
+    // The generation runs on a thread of the generators' pool, and the
+    // answer's status waits for its first token, so that an error found
+    // before it (a bad PML prompt, an unknown state, a prompt too long) is a
+    // 4xx. The body is then written as it comes: server-sent events, or the
+    // JSON after blank heartbeats, so that a client that left is seen
+    // either way and its generation cancelled.
     generators->enqueue([this, job] {
       run(job);
       log_job(*job, job->error && !job->started ? job->error->status : 200);
@@ -489,13 +481,45 @@ struct Server::Impl {
       job->changed.wait(lock, [&] { return job->started || job->done; });
       if (job->error && !job->started) return send_error(res, *job->error);
     }
+    auto left = [job](bool success) {
+      if (!success) job->client_gone = true;
+    };
+    if (!job->request.stream) {
+      res.set_chunked_content_provider(
+          "application/json", [this, job](size_t, httplib::DataSink& sink) { return whole(*job, sink); },
+          left);
+      return;
+    }
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, job](size_t, httplib::DataSink& sink) { return stream(*job, sink); },
-        [job](bool success) {
-          if (!success) job->client_gone = true;
-        });
+        [this, job](size_t, httplib::DataSink& sink) { return stream(*job, sink); }, left);
+  }
+
+  // Writes a blank every kHeartbeat until the answer is done (JSON allows
+  // leading whitespace; a failed write means the client left), then the
+  // answer. False when the client left.
+  bool whole(Job& job, httplib::DataSink& sink) {
+    static constexpr auto kHeartbeat = std::chrono::milliseconds(250);
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(job.mu);
+        if (job.changed.wait_for(lock, kHeartbeat, [&] { return job.done; })) break;
+      }
+      if (!sink.write(" ", 1)) {
+        job.client_gone = true;
+        return false;
+      }
+    }
+    // An error after the first token (rare: the engine failing mid-way) can
+    // no longer change the status; it is the body.
+    const std::string body = dump(job.error ? job.error->to_json() : response(job));
+    if (!sink.write(body.data(), body.size())) {
+      job.client_gone = true;
+      return false;
+    }
+    sink.done();
+    return true;
   }
 
   void send_error(httplib::Response& res, const ApiError& e) {

@@ -269,6 +269,20 @@ test("429 when full; a client that leaves mid-stream is cancelled, others are se
   assert.equal(running, 0);
 });
 
+test("a client that leaves a request that is not streamed cancels it too", async () => {
+  const before = await metric("pcache_cancelled_requests_total");
+  const leaving = new AbortController();
+  const pending = client.completions.create(
+    { model, prompt: "Once upon a time", max_tokens: 4000, ignore_eos: true, temperature: 0 },
+    { signal: leaving.signal }).catch(() => "aborted");
+  await until("the request to run", async () => (await metric("pcache_running_sequences")) >= 1);
+  leaving.abort();
+  assert.equal(await pending, "aborted");
+  await until("its generation to be cancelled", async () =>
+    (await metric("pcache_cancelled_requests_total")) > before);
+  await until("no request left in flight", async () => (await metric("pcache_requests_in_flight")) === 0);
+});
+
 test("metrics count requests, tokens and cache hits", async () => {
   const { text } = await http("GET", "/metrics");
   assert.match(text, /pcache_requests_total\{endpoint="\/v1\/chat\/completions",status="200"\} [1-9]/);
