@@ -163,12 +163,16 @@ struct Server::Impl {
   }
 
   void reply_error(Call& call, httplib::Response& res, const ApiError& e) {
+    send_error(res, e);
+    finish(call, e.status, e.message);
+  }
+
+  void send_error(httplib::Response& res, const ApiError& e) {
     res.status = e.status;
     if (e.status == 429 || e.status == 503) {
       res.set_header("Retry-After", std::to_string(options.retry_after_s));
     }
     res.set_content(dump(e.to_json()), "application/json");
-    finish(call, e.status, e.message);
   }
 
   // Authenticates and, for work that runs the model, admits the request.
@@ -401,7 +405,10 @@ struct Server::Impl {
             {"pcache", extension(job)}};
   }
 
-  std::string chunk(const Job& job, const json& delta_or_text, const json& reason) const {
+  // One server-sent event.
+  static std::string event(const json& data) { return "data: " + dump(data) + "\n\n"; }
+
+  json chunk(const Job& job, const json& delta_or_text, const json& reason) const {
     const bool chat = job.request.endpoint == Endpoint::kChat;
     json choice = {{"index", 0}, {"finish_reason", reason}, {"logprobs", nullptr}};
     if (chat) {
@@ -414,7 +421,7 @@ struct Server::Impl {
               {"created", job.created},
               {"model", model_name},
               {"choices", json::array({choice})}};
-    return "data: " + dump(c) + "\n\n";
+    return c;
   }
 
   void log_job(Job& job, int status) {
@@ -522,12 +529,6 @@ struct Server::Impl {
     return true;
   }
 
-  void send_error(httplib::Response& res, const ApiError& e) {
-    res.status = e.status;
-    if (e.status == 503) res.set_header("Retry-After", std::to_string(options.retry_after_s));
-    res.set_content(dump(e.to_json()), "application/json");
-  }
-
   // Writes the whole stream; false when the client left.
   bool stream(Job& job, httplib::DataSink& sink) {
     auto write = [&](const std::string& s) {
@@ -538,7 +539,7 @@ struct Server::Impl {
       return true;
     };
     const bool chat = job.request.endpoint == Endpoint::kChat;
-    if (chat && !write(chunk(job, {{"role", "assistant"}, {"content", ""}}, nullptr))) return false;
+    if (chat && !write(event(chunk(job, {{"role", "assistant"}, {"content", ""}}, nullptr)))) return false;
     for (;;) {
       std::deque<std::string> pieces;
       bool done;
@@ -549,27 +550,22 @@ struct Server::Impl {
         done = job.done;
       }
       for (const auto& p : pieces) {
-        if (!write(chunk(job, chat ? json{{"content", p}} : json(p), nullptr))) return false;
+        if (!write(event(chunk(job, chat ? json{{"content", p}} : json(p), nullptr)))) return false;
       }
       if (done) break;
     }
     if (job.error) {
-      if (!write("data: " + dump(job.error->to_json()) + "\n\n")) return false;
+      if (!write(event(job.error->to_json()))) return false;
     } else {
       const Generation& g = job.result.generation;
-      std::string last = chunk(job, chat ? json::object() : json(""), finish_reason(g, job.stopped_by_string));
-      // The extension rides on the last chunk (clients ignore unknown fields).
-      json parsed = json::parse(last.substr(6));
-      parsed["pcache"] = extension(job);
-      if (!write("data: " + dump(parsed) + "\n\n")) return false;
+      json last = chunk(job, chat ? json::object() : json(""), finish_reason(g, job.stopped_by_string));
+      last["pcache"] = extension(job);  // on the last chunk (clients ignore unknown fields)
+      if (!write(event(last))) return false;
       if (job.request.include_usage) {
-        json u = {{"id", job.id},
-                  {"object", chat ? "chat.completion.chunk" : "text_completion"},
-                  {"created", job.created},
-                  {"model", model_name},
-                  {"choices", json::array()},
-                  {"usage", usage(g)}};
-        if (!write("data: " + dump(u) + "\n\n")) return false;
+        json u = chunk(job, nullptr, nullptr);
+        u["choices"] = json::array();
+        u["usage"] = usage(g);
+        if (!write(event(u))) return false;
       }
     }
     if (!write("data: [DONE]\n\n")) return false;
