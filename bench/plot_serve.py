@@ -3,8 +3,8 @@
 
 Each ``LABEL=FILE`` is one line per panel (levels by concurrency or by rate)::
 
-    /usr/bin/python3 bench/plot_serve.py "h200 mistral-7b=serve-h200.json" \\
-        "cpu demo=serve-cpu.json" --out docs/img/serve.png
+    /usr/bin/python3 bench/plot_serve.py "cpu, demo model=bench/results/serve-cpu-demo.json" \\
+        --out docs/img/serve-cpu-demo.png
 
 Needs matplotlib (Debian: ``apt-get install python3-matplotlib``).
 """

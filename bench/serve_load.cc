@@ -216,7 +216,7 @@ json percentiles(std::vector<double> v) {
 }
 
 json summarize(const std::vector<Sample>& samples, double wall_s) {
-  std::vector<double> ttft, engine_ttft, tpot, itl;
+  std::vector<double> ttft, engine_ttft, overhead, tpot, itl;
   int ok = 0, tokens = 0;
   json errors = json::object();
   for (const auto& s : samples) {
@@ -227,7 +227,10 @@ json summarize(const std::vector<Sample>& samples, double wall_s) {
     ++ok;
     tokens += s.tokens;
     ttft.push_back(s.ttft_ms);
-    if (s.engine_ttft_ms >= 0) engine_ttft.push_back(s.engine_ttft_ms);
+    if (s.engine_ttft_ms >= 0) {
+      engine_ttft.push_back(s.engine_ttft_ms);
+      overhead.push_back(s.ttft_ms - s.engine_ttft_ms);  // HTTP, JSON, tokenizing, threads
+    }
     if (s.tokens > 1) tpot.push_back((s.total_ms - s.ttft_ms) / (s.tokens - 1));
     itl.insert(itl.end(), s.itl_ms.begin(), s.itl_ms.end());
   }
@@ -239,6 +242,7 @@ json summarize(const std::vector<Sample>& samples, double wall_s) {
           {"output_token_throughput", tokens / wall_s},
           {"ttft_ms", percentiles(ttft)},
           {"engine_ttft_ms", percentiles(engine_ttft)},
+          {"http_overhead_ms", percentiles(overhead)},
           {"tpot_ms", percentiles(tpot)},
           {"itl_ms", percentiles(itl)}};
 }
@@ -254,10 +258,11 @@ void print(const std::string& level, const json& r) {
   auto p = [&](const char* key, const char* q) {
     return r[key].is_null() ? 0.0 : r[key][q].get<double>();
   };
-  std::printf("%-16s %5d/%-5d %8.2f %9.1f %9.1f %9.1f %9.1f %9.2f %9.2f %9.2f %9.2f\n", level.c_str(),
-              r["completed"].get<int>(), r["requests"].get<int>(), r["request_throughput"].get<double>(),
-              r["output_token_throughput"].get<double>(), p("ttft_ms", "p50"), p("ttft_ms", "p99"),
-              p("engine_ttft_ms", "p50"), p("tpot_ms", "p50"), p("tpot_ms", "p99"), p("itl_ms", "p50"),
+  std::printf("%-16s %5d/%-5d %8.2f %9.1f %9.1f %9.1f %9.1f %9.2f %9.2f %9.2f %9.2f %9.2f\n",
+              level.c_str(), r["completed"].get<int>(), r["requests"].get<int>(),
+              r["request_throughput"].get<double>(), r["output_token_throughput"].get<double>(),
+              p("ttft_ms", "p50"), p("ttft_ms", "p99"), p("engine_ttft_ms", "p50"),
+              p("http_overhead_ms", "p50"), p("tpot_ms", "p50"), p("tpot_ms", "p99"), p("itl_ms", "p50"),
               p("itl_ms", "p99"));
 }
 
@@ -293,8 +298,9 @@ int main(int argc, char** argv) {
     }
   }
   json results = json::array();
-  std::printf("%-16s %11s %8s %9s %9s %9s %9s %9s %9s %9s %9s\n", "level", "ok/sent", "req/s", "tok/s",
-              "ttft_p50", "ttft_p99", "eng_ttft", "tpot_p50", "tpot_p99", "itl_p50", "itl_p99");
+  std::printf("%-16s %11s %8s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "level", "ok/sent", "req/s",
+              "tok/s", "ttft_p50", "ttft_p99", "eng_ttft", "http_ms", "tpot_p50", "tpot_p99", "itl_p50",
+              "itl_p99");
   const bool by_rate = !o.rate.empty();
   for (double level : numbers(by_rate ? o.rate : o.concurrency)) {
     double wall = 0;

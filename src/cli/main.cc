@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <sstream>
+#include <vector>
 
 #include "cli/common.h"
 #include "util/suggest.h"
@@ -360,6 +361,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"full", "prefix", "scaffold", "independent", "pml_nocache"}));
   eval.add_to(ev, true, true);
 
+#if PCACHE_HAVE_SERVER
   CommonOptions serve;
   pcache::ServerOptions server_options;
   CLI::App* sv = app.add_subcommand(
@@ -413,6 +415,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   serve.add_to(sv, true, true);
   serve.server = &server_options;
+#endif
 
   if (const std::string unknown = unknown_word(app, argc, argv); !unknown.empty()) {
     std::cerr << "pcache: " << unknown << "\n";
@@ -423,7 +426,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitError;
   }
-  for (CommonOptions* o : {&verify, &gen, &comp, &run, &chat, &bench, &eval, &serve}) {
+  std::vector<CommonOptions*> commands = {&verify, &gen, &comp, &run, &chat, &bench, &eval};
+#if PCACHE_HAVE_SERVER
+  commands.push_back(&serve);
+#endif
+  for (CommonOptions* o : commands) {
     if (*o->cmd) {
       if (o == &verify) o->model_dir = verify_model;
       if (pcache::Status s = o->resolve(); !s.ok()) return report(s);
@@ -437,7 +444,9 @@ int main(int argc, char** argv) {
     return run_prompt(run, prompt_path, schemas, run_options, inputs_path);
   }
   if (*bn) return run_bench(bench, bench_options);
+#if PCACHE_HAVE_SERVER
   if (*sv) return run_serve(serve, server_options);
+#endif
   if (*ev) {
     if (eval_options.questions.empty())
       eval_options.questions = eval_options.data_dir + "/eval.jsonl";

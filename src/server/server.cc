@@ -118,9 +118,8 @@ struct Server::Impl {
   RequestLog log;
   const int64_t created;
   httplib::Server http;
-  // Threads of streamed generations, reused (a thread per stream made the
-  // allocator's arenas grow); as many as requests can be admitted, so a
-  // stream never waits for one.
+  // Threads of the generations, reused; as many as requests can be
+  // admitted, so that a generation never waits for one.
   std::unique_ptr<httplib::ThreadPool> generators;
   int bound_port = -1;
   std::atomic<bool> draining{false};
@@ -164,12 +163,16 @@ struct Server::Impl {
   }
 
   void reply_error(Call& call, httplib::Response& res, const ApiError& e) {
+    send_error(res, e);
+    finish(call, e.status, e.message);
+  }
+
+  void send_error(httplib::Response& res, const ApiError& e) {
     res.status = e.status;
     if (e.status == 429 || e.status == 503) {
       res.set_header("Retry-After", std::to_string(options.retry_after_s));
     }
     res.set_content(dump(e.to_json()), "application/json");
-    finish(call, e.status, e.message);
   }
 
   // Authenticates and, for work that runs the model, admits the request.
@@ -402,7 +405,10 @@ struct Server::Impl {
             {"pcache", extension(job)}};
   }
 
-  std::string chunk(const Job& job, const json& delta_or_text, const json& reason) const {
+  // One server-sent event.
+  static std::string event(const json& data) { return "data: " + dump(data) + "\n\n"; }
+
+  json chunk(const Job& job, const json& delta_or_text, const json& reason) const {
     const bool chat = job.request.endpoint == Endpoint::kChat;
     json choice = {{"index", 0}, {"finish_reason", reason}, {"logprobs", nullptr}};
     if (chat) {
@@ -415,7 +421,7 @@ struct Server::Impl {
               {"created", job.created},
               {"model", model_name},
               {"choices", json::array({choice})}};
-    return "data: " + dump(c) + "\n\n";
+    return c;
   }
 
   void log_job(Job& job, int status) {
@@ -467,19 +473,12 @@ struct Server::Impl {
     const std::string serial = call->record.id.substr(4);
     job->id = (endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + serial;
     job->created = std::time(nullptr);
-    if (!job->request.stream) {
-      run(job);
-      if (job->error) {
-        log_job(*job, job->error->status);
-        return send_error(res, *job->error);
-      }
-      res.status = 200;
-      res.set_content(dump(response(*job)), "application/json");
-      return log_job(*job, 200);
-    }
-    // Streamed: the generation runs on a thread of its own, and the answer's
-    // status waits for its first token, so that an error found before it
-    // (a bad PML prompt, an unknown state, a prompt too long) is a 4xx.
+    // The generation runs on a thread of the generators' pool, and the
+    // answer's status waits for its first token, so that an error found
+    // before it (a bad PML prompt, an unknown state, a prompt too long) is a
+    // 4xx. The body is then written as it comes: server-sent events, or the
+    // JSON after blank heartbeats, so that a client that left is seen
+    // either way and its generation cancelled.
     generators->enqueue([this, job] {
       run(job);
       log_job(*job, job->error && !job->started ? job->error->status : 200);
@@ -489,19 +488,45 @@ struct Server::Impl {
       job->changed.wait(lock, [&] { return job->started || job->done; });
       if (job->error && !job->started) return send_error(res, *job->error);
     }
+    auto left = [job](bool success) {
+      if (!success) job->client_gone = true;
+    };
+    if (!job->request.stream) {
+      res.set_chunked_content_provider(
+          "application/json", [this, job](size_t, httplib::DataSink& sink) { return whole(*job, sink); },
+          left);
+      return;
+    }
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, job](size_t, httplib::DataSink& sink) { return stream(*job, sink); },
-        [job](bool success) {
-          if (!success) job->client_gone = true;
-        });
+        [this, job](size_t, httplib::DataSink& sink) { return stream(*job, sink); }, left);
   }
 
-  void send_error(httplib::Response& res, const ApiError& e) {
-    res.status = e.status;
-    if (e.status == 503) res.set_header("Retry-After", std::to_string(options.retry_after_s));
-    res.set_content(dump(e.to_json()), "application/json");
+  // Writes a blank every kHeartbeat until the answer is done (JSON allows
+  // leading whitespace; a failed write means the client left), then the
+  // answer. False when the client left.
+  bool whole(Job& job, httplib::DataSink& sink) {
+    static constexpr auto kHeartbeat = std::chrono::milliseconds(250);
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(job.mu);
+        if (job.changed.wait_for(lock, kHeartbeat, [&] { return job.done; })) break;
+      }
+      if (!sink.write(" ", 1)) {
+        job.client_gone = true;
+        return false;
+      }
+    }
+    // An error after the first token (rare: the engine failing mid-way) can
+    // no longer change the status; it is the body.
+    const std::string body = dump(job.error ? job.error->to_json() : response(job));
+    if (!sink.write(body.data(), body.size())) {
+      job.client_gone = true;
+      return false;
+    }
+    sink.done();
+    return true;
   }
 
   // Writes the whole stream; false when the client left.
@@ -514,7 +539,7 @@ struct Server::Impl {
       return true;
     };
     const bool chat = job.request.endpoint == Endpoint::kChat;
-    if (chat && !write(chunk(job, {{"role", "assistant"}, {"content", ""}}, nullptr))) return false;
+    if (chat && !write(event(chunk(job, {{"role", "assistant"}, {"content", ""}}, nullptr)))) return false;
     for (;;) {
       std::deque<std::string> pieces;
       bool done;
@@ -525,27 +550,22 @@ struct Server::Impl {
         done = job.done;
       }
       for (const auto& p : pieces) {
-        if (!write(chunk(job, chat ? json{{"content", p}} : json(p), nullptr))) return false;
+        if (!write(event(chunk(job, chat ? json{{"content", p}} : json(p), nullptr)))) return false;
       }
       if (done) break;
     }
     if (job.error) {
-      if (!write("data: " + dump(job.error->to_json()) + "\n\n")) return false;
+      if (!write(event(job.error->to_json()))) return false;
     } else {
       const Generation& g = job.result.generation;
-      std::string last = chunk(job, chat ? json::object() : json(""), finish_reason(g, job.stopped_by_string));
-      // The extension rides on the last chunk (clients ignore unknown fields).
-      json parsed = json::parse(last.substr(6));
-      parsed["pcache"] = extension(job);
-      if (!write("data: " + dump(parsed) + "\n\n")) return false;
+      json last = chunk(job, chat ? json::object() : json(""), finish_reason(g, job.stopped_by_string));
+      last["pcache"] = extension(job);  // on the last chunk (clients ignore unknown fields)
+      if (!write(event(last))) return false;
       if (job.request.include_usage) {
-        json u = {{"id", job.id},
-                  {"object", chat ? "chat.completion.chunk" : "text_completion"},
-                  {"created", job.created},
-                  {"model", model_name},
-                  {"choices", json::array()},
-                  {"usage", usage(g)}};
-        if (!write("data: " + dump(u) + "\n\n")) return false;
+        json u = chunk(job, nullptr, nullptr);
+        u["choices"] = json::array();
+        u["usage"] = usage(g);
+        if (!write(event(u))) return false;
       }
     }
     if (!write("data: [DONE]\n\n")) return false;

@@ -23,7 +23,7 @@ const stateDir = mkdtempSync(join(tmpdir(), "pcache-serve-"));
 const server = spawn(pcache, [
   "serve", "--port", "0", "--api-key", KEY_A, "--api-key", KEY_B, "--schema", schema,
   "--state-dir", stateDir, "--max-concurrent", "2", "--max-queue", "0", "--max-tokens-limit", "4096",
-  "--max-body-bytes", "65536", "--shutdown-grace", "5",
+  "--max-body-bytes", "65536", "--shutdown-grace", "1",
 ], { stdio: ["ignore", "inherit", "pipe"], env: { ...process.env, PCACHE_MODEL: "" } });
 let log = "";
 const base = await new Promise((resolve, reject) => {
@@ -269,6 +269,20 @@ test("429 when full; a client that leaves mid-stream is cancelled, others are se
   assert.equal(running, 0);
 });
 
+test("a client that leaves a request that is not streamed cancels it too", async () => {
+  const before = await metric("pcache_cancelled_requests_total");
+  const leaving = new AbortController();
+  const pending = client.completions.create(
+    { model, prompt: "Once upon a time", max_tokens: 4000, ignore_eos: true, temperature: 0 },
+    { signal: leaving.signal }).catch(() => "aborted");
+  await until("the request to run", async () => (await metric("pcache_running_sequences")) >= 1);
+  leaving.abort();
+  assert.equal(await pending, "aborted");
+  await until("its generation to be cancelled", async () =>
+    (await metric("pcache_cancelled_requests_total")) > before);
+  await until("no request left in flight", async () => (await metric("pcache_requests_in_flight")) === 0);
+});
+
 test("metrics count requests, tokens and cache hits", async () => {
   const { text } = await http("GET", "/metrics");
   assert.match(text, /pcache_requests_total\{endpoint="\/v1\/chat\/completions",status="200"\} [1-9]/);
@@ -289,10 +303,30 @@ for (const [name, fn] of tests) {
   }
 }
 
-// SIGTERM: the server stops accepting, finishes and exits 0.
+// SIGTERM with a stream in flight that would outlast the grace period: the
+// server stops taking requests, cuts the stream short (it still ends with
+// [DONE]) and exits 0.
 const exited = new Promise((resolve) => server.on("exit", (code, signal) => resolve({ code, signal })));
+const longStream = await client.completions.create({
+  model, prompt: "Once upon a time", max_tokens: 4000, ignore_eos: true, stream: true, temperature: 0,
+});
+const it = longStream[Symbol.asyncIterator]();
+await it.next();
 server.kill("SIGTERM");
+let finish = null;
+try {
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    finish = r.value.choices[0]?.finish_reason ?? finish;
+  }
+} catch (e) {
+  ++failed;
+  console.log(`not ok - the stream in flight at SIGTERM did not end cleanly: ${e.message}`);
+}
 const { code, signal } = await exited;
+if (finish !== "length") {
+  ++failed;
+  console.log(`not ok - the stream cut at shutdown ended with finish_reason ${finish}`);
+}
 rmSync(stateDir, { recursive: true, force: true });
 if (code !== 0) {
   ++failed;
