@@ -5,8 +5,10 @@
 // pcache_remote (cache/redis_client.h) anyway.
 #pragma once
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,11 +49,18 @@ class RedisServer {
     pid_ = ::fork();
     BOOST_REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
+      // The server dies with the test, even one that crashed, and holds none
+      // of its output streams (ctest waits for those to close).
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      const int err = ::fcntl(2, F_DUPFD_CLOEXEC, 3);
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
       ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
                "--dir", dir_.path.c_str(), "--save", "", "--appendonly", "no", "--logfile",
                log.c_str(), static_cast<char*>(nullptr));
       constexpr char kMissing[] = "cannot run redis-server (install it: scripts/setup.sh)\n";
-      (void)!::write(2, kMissing, sizeof kMissing - 1);
+      (void)!::write(err, kMissing, sizeof kMissing - 1);
       ::_exit(127);
     }
     for (int attempt = 0; attempt < 500; ++attempt) {

@@ -297,13 +297,14 @@ std::shared_ptr<const ModuleKV> ModuleStore::get_remote(const ModuleKey& key,
                                                         const std::string& name) {
   const std::string remote_key = remote_module_key(key.tenant, key.model, key.content, name);
   StatusOr<std::string> bytes = options_.remote->get(remote_key);
-  StatusOr<std::shared_ptr<const ModuleKV>> loaded = bytes.status();
-  if (bytes.ok()) {
-    loaded = read_module(reinterpret_cast<const unsigned char*>(bytes->data()), bytes->size(),
-                         "remote " + remote_key, name, options_.device);
-    // Checked, so another model's, another key's or a cut value never gets
-    // further; it is removed for every replica, and encoded again by the caller.
-    if (loaded.status().code() == StatusCode::kCorruption) (void)options_.remote->erase(remote_key);
+  StatusOr<std::shared_ptr<const ModuleKV>> loaded =
+      bytes.ok() ? read_module(reinterpret_cast<const unsigned char*>(bytes->data()),
+                               bytes->size(), "remote " + remote_key, name, options_.device)
+                 : StatusOr<std::shared_ptr<const ModuleKV>>(bytes.status());
+  // Checked, so another model's, another key's or a cut value never gets
+  // further; it is removed for every replica, and encoded again by the caller.
+  if (bytes.ok() && loaded.status().code() == StatusCode::kCorruption) {
+    (void)options_.remote->erase(remote_key);
   }
   const StatusCode code = loaded.status().code();
   if (!loaded.ok()) {
