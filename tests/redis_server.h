@@ -7,8 +7,8 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,15 +46,16 @@ class RedisServer {
     BOOST_REQUIRE_MESSAGE(pid_ <= 0, "redis-server already running");
     // Everything the child needs is made before the fork: it may allocate nothing.
     const std::string port = std::to_string(port_), log = dir_.path + "/redis.log";
-    const int null_fd = ::open("/dev/null", O_WRONLY);
     pid_ = ::fork();
     BOOST_REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
-      // Not the test's stdout and stderr: a server that outlived its test
-      // would hold ctest's pipe open and stall it. And it dies with the test.
-      const int err = ::fcntl(2, F_DUPFD_CLOEXEC, 3);  // for the message below only
-      if (null_fd >= 0) ::dup2(null_fd, 1), ::dup2(null_fd, 2);
+      // The server dies with the test, even one that crashed, and holds none
+      // of its output streams (ctest waits for those to close).
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      const int err = ::fcntl(2, F_DUPFD_CLOEXEC, 3);
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
       ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1",
                "--dir", dir_.path.c_str(), "--save", "", "--appendonly", "no", "--logfile",
                log.c_str(), static_cast<char*>(nullptr));
@@ -62,7 +63,6 @@ class RedisServer {
       (void)!::write(err, kMissing, sizeof kMissing - 1);
       ::_exit(127);
     }
-    if (null_fd >= 0) ::close(null_fd);
     for (int attempt = 0; attempt < 500; ++attempt) {
       if (ping()) return;
       int status = 0;

@@ -297,10 +297,9 @@ std::shared_ptr<const ModuleKV> ModuleStore::get_remote(const ModuleKey& key,
                                                         const std::string& name) {
   const std::string remote_key = remote_module_key(key.tenant, key.model, key.content, name);
   StatusOr<std::string> bytes = options_.remote->get(remote_key);
-  // (A StatusOr is never built from an ok Status: the read happens only on bytes.)
   StatusOr<std::shared_ptr<const ModuleKV>> loaded =
-      bytes.ok() ? read_module(reinterpret_cast<const unsigned char*>(bytes->data()), bytes->size(),
-                               "remote " + remote_key, name, options_.device)
+      bytes.ok() ? read_module(reinterpret_cast<const unsigned char*>(bytes->data()),
+                               bytes->size(), "remote " + remote_key, name, options_.device)
                  : StatusOr<std::shared_ptr<const ModuleKV>>(bytes.status());
   // Checked, so another model's, another key's or a cut value never gets
   // further; it is removed for every replica, and encoded again by the caller.
