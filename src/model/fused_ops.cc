@@ -68,6 +68,36 @@ at::Tensor rope_and_store(const at::Tensor& qkv, const at::Tensor& cos, const at
   return q;
 }
 
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x_in, const at::Tensor& delta_in,
+                                               const at::Tensor& weight, double eps) {
+  const int64_t hidden = x_in.size(-1);
+  TORCH_CHECK(hidden % 8 == 0 && weight.dim() == 1 && weight.size(0) == hidden &&
+                  weight.scalar_type() == x_in.scalar_type() && weight.is_contiguous(),
+              "add_rms_norm: x ", x_in.sizes(), " and weight ", weight.sizes());
+  TORCH_CHECK(!delta_in.defined() ||
+                  (delta_in.sizes() == x_in.sizes() && delta_in.scalar_type() == x_in.scalar_type()),
+              "add_rms_norm: delta ", delta_in.sizes(), " for x ", x_in.sizes());
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor delta = delta_in.defined() ? delta_in.contiguous() : at::Tensor();
+  at::Tensor sum = delta.defined() ? at::empty_like(x) : x;
+  at::Tensor normed = at::empty_like(x);
+  cuda::AddRmsNormParams p;
+  p.x = x.data_ptr();
+  p.delta = delta.defined() ? delta.data_ptr() : nullptr;
+  p.weight = weight.data_ptr();
+  p.sum = delta.defined() ? sum.data_ptr() : nullptr;
+  p.normed = normed.data_ptr();
+  p.rows = x.numel() / hidden;
+  p.hidden = hidden;
+  p.eps = static_cast<float>(eps);
+  p.bf16 = x.scalar_type() == at::kBFloat16;
+  if (p.rows == 0) return {sum, normed};
+  c10::cuda::CUDAGuard guard(x.device());
+  check_launch(cuda::launch_add_rms_norm(p, at::cuda::getCurrentCUDAStream(x.device().index())),
+               "add_rms_norm");
+  return {sum, normed};
+}
+
 at::Tensor silu_mul(const at::Tensor& gate_up) {
   TORCH_CHECK(gate_up.is_contiguous() && gate_up.size(-1) % 2 == 0, "silu_mul: gate_up ",
               gate_up.sizes());
@@ -124,6 +154,12 @@ at::Tensor rope_and_store(const at::Tensor& qkv, const at::Tensor&, const at::Te
                           const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t) {
   TORCH_CHECK(false, "rope_and_store: this build has no CUDA kernels");
   return qkv;
+}
+
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Tensor&,
+                                               const at::Tensor&, double) {
+  TORCH_CHECK(false, "add_rms_norm: this build has no CUDA kernels");
+  return {x, x};
 }
 
 at::Tensor silu_mul(const at::Tensor& gate_up) {

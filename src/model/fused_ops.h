@@ -10,6 +10,8 @@
 
 #include <ATen/ATen.h>
 
+#include <utility>
+
 namespace pcache {
 
 // Whether the kernels run here: built, `device` CUDA, `dtype` half or bfloat16.
@@ -22,6 +24,14 @@ bool fused_ops_available(at::Device device, at::ScalarType dtype);
 at::Tensor rope_and_store(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin,
                           const at::Tensor& slots, const at::Tensor& k_pool,
                           const at::Tensor& v_pool, int64_t num_heads);
+
+// The residual add and the RMSNorm that follows it, in one kernel: returns
+// {x + delta, rms_norm(x + delta) * weight}, rounded as transformers' chain
+// (normalised in float32, rounded, times the weight, rounded); with delta
+// undefined, {x, rms_norm(x) * weight}. x, delta: [..., hidden] of one
+// shape, hidden a multiple of 8; weight [hidden]; one dtype.
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Tensor& delta,
+                                               const at::Tensor& weight, double eps);
 
 // gate_up: [..., 2F] contiguous -> silu(gate) * up, [..., F].
 at::Tensor silu_mul(const at::Tensor& gate_up);

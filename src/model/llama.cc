@@ -64,6 +64,28 @@ at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& w
   return bias.defined() ? y + bias : y;
 }
 
+// The runs of at least kMinInPlaceRun consecutive pool rows among a
+// sequence's first `context` entries, when the entries outside them, seen by
+// each of its n new tokens, leave the paged kernels at most `max_work`
+// (n times their count); false otherwise.
+constexpr int64_t kMinInPlaceRun = 256;
+bool in_place_runs(const std::vector<int64_t>& slots, int64_t context, int64_t n, int64_t max_work,
+                   std::vector<std::pair<int64_t, int64_t>>& runs) {
+  runs.clear();
+  int64_t covered = 0;
+  for (int64_t e = 0; e < context;) {
+    int64_t len = 1;
+    while (e + len < context && slots[e + len] == slots[e] + len) ++len;
+    if (len >= kMinInPlaceRun) {
+      runs.emplace_back(slots[e], len);
+      covered += len;
+    }
+    e += len;
+  }
+  const int64_t rest = static_cast<int64_t>(slots.size()) - covered;
+  return !runs.empty() && n * rest <= max_work;
+}
+
 std::string sizes_string(const at::Tensor& t) {
   std::string s = "[";
   for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
@@ -249,6 +271,23 @@ at::Tensor flash_varlen(const at::Tensor& q, const at::Tensor& k, const at::Tens
 #endif
 }
 
+std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::Tensor& k,
+                                                 const at::Tensor& v, double scale) {
+#if PCACHE_TORCH_AT_LEAST(2, 5)
+  // The batched flash kernel, not varlen: it splits long contexts over the
+  // GPU (varlen gives one CTA per head: 32 of them over 16k entries).
+  auto result = at::_scaled_dot_product_flash_attention(
+      q.transpose(0, 1).unsqueeze(0), k.transpose(0, 1).unsqueeze(0),
+      v.transpose(0, 1).unsqueeze(0), 0.0, /*is_causal=*/false, false, scale);  // [1, H, n, D], [1, H, n]
+  return {std::get<0>(result)[0].transpose(0, 1).contiguous(),
+          std::get<1>(result)[0].narrow(1, 0, q.size(0)).t().contiguous()};
+#else
+  (void)k, (void)v, (void)scale;
+  TORCH_CHECK(false, "flash_with_lse needs libtorch >= 2.5");
+  return {q, q};
+#endif
+}
+
 at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                              const at::Tensor& mask_in, double scale) {
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3);
@@ -299,12 +338,12 @@ double LlamaModel::attention_scale() const {
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> LlamaModel::project_qkv(
-    int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const {
+    int64_t layer, const at::Tensor& normed, const at::Tensor& cos, const at::Tensor& sin) const {
   const ModelConfig& c = config_;
   const Layer& l = layers_[layer];
-  const int64_t b = x.size(0), t = x.size(1), h = c.num_heads, h_kv = c.num_kv_heads,
+  const int64_t b = normed.size(0), t = normed.size(1), h = c.num_heads, h_kv = c.num_kv_heads,
                 d = c.head_dim;
-  at::Tensor qkv = linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [B, T, (H + 2 Hkv) D]
+  at::Tensor qkv = linear(normed, l.wqkv, l.bqkv);  // [B, T, (H + 2 Hkv) D]
   // RoPE on q and k at once: they are adjacent in qkv.
   at::Tensor qk = qkv.narrow(-1, 0, (h + h_kv) * d).view({b, t, h + h_kv, d});
   qk = at::addcmul(qk * cos, rotate_half(qk), sin);      // [B, T, H + Hkv, D]
@@ -314,11 +353,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> LlamaModel::project_qkv(
   return {q, k, v};
 }
 
-at::Tensor LlamaModel::layer_output(int64_t layer, const at::Tensor& x,
-                                    const at::Tensor& attn) const {
+std::pair<at::Tensor, at::Tensor> LlamaModel::add_norm(const at::Tensor& x, const at::Tensor& delta,
+                                                       const at::Tensor& weight) const {
+  if (fused_ops_available(x.device(), x.scalar_type()) && x.size(-1) % 8 == 0) {
+    return add_rms_norm(x, delta, weight, config_.rms_norm_eps);
+  }
+  at::Tensor sum = delta.defined() ? x + delta : x;
+  return {sum, rms_norm(sum, weight)};
+}
+
+std::pair<at::Tensor, at::Tensor> LlamaModel::layer_output(int64_t layer, const at::Tensor& x,
+                                                           const at::Tensor& attn) const {
   const Layer& l = layers_[layer];
-  at::Tensor out = x + project(attn, l.wo, l.wo_t, l.bo);  // [B, T, hidden]
-  at::Tensor gate_up = linear(rms_norm(out, l.mlp_norm), l.w_gate_up, l.b_gate_up);  // [B, T, 2F]
+  auto [mid, mid_normed] = add_norm(x, project(attn, l.wo, l.wo_t, l.bo), l.mlp_norm);  // [B, T, hidden]
+  at::Tensor gate_up = linear(mid_normed, l.w_gate_up, l.b_gate_up);  // [B, T, 2F]
   at::Tensor act;  // [B, T, F]
   if (fused_ops_available(gate_up.device(), gate_up.scalar_type())) {
     act = silu_mul(gate_up);
@@ -326,11 +374,11 @@ at::Tensor LlamaModel::layer_output(int64_t layer, const at::Tensor& x,
     auto halves = gate_up.chunk(2, -1);
     act = at::silu(halves[0]) * halves[1];
   }
-  return out + project(act, l.w_down, l.w_down_t, l.b_down);  // [B, T, hidden]
+  const at::Tensor& next_norm = layer + 1 < config_.num_layers ? layers_[layer + 1].attn_norm : norm_;
+  return add_norm(mid, project(act, l.w_down, l.w_down_t, l.b_down), next_norm);
 }
 
-at::Tensor LlamaModel::logits(const at::Tensor& x) const {
-  at::Tensor normed = rms_norm(x, norm_);
+at::Tensor LlamaModel::logits(const at::Tensor& normed) const {
   return project(normed, lm_head_, lm_head_t_, at::Tensor()).to(at::kFloat);  // [B, T, V]
 }
 
@@ -341,16 +389,19 @@ at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& 
   cache.reserve(t);
 
   const int64_t b = tokens.size(0);
-  at::Tensor x = at::embedding(embed_, tokens);  // x: [B, T, hidden]
+  // The residual stream x and its norm for the next step (each layer's
+  // output is normed for the next layer, or the head, with its residual add).
+  auto [x, normed] = add_norm(at::embedding(embed_, tokens), at::Tensor(),
+                              layers_[0].attn_norm);  // [B, T, hidden] each
   for (int64_t i = 0; i < config_.num_layers; ++i) {
-    auto [q, k, v] = project_qkv(i, x, cos, sin);
+    auto [q, k, v] = project_qkv(i, normed, cos, sin);
     auto [k_all, v_all] = cache.update(i, k, v);  // [B, Hkv, S, D]
     at::Tensor attn = grouped_attention(q, k_all, v_all, pass.mask, attention_scale());  // [B, H, T, D]
-    x = layer_output(i, x, attn.transpose(1, 2).reshape({b, t, -1}));
+    std::tie(x, normed) = layer_output(i, x, attn.transpose(1, 2).reshape({b, t, -1}));
   }
   cache.commit(positions);
-  if (pass.last_logits_only) x = x.narrow(1, t - 1, 1);
-  return logits(x);  // [B, T | 1, V]
+  if (pass.last_logits_only) normed = normed.narrow(1, t - 1, 1);
+  return logits(normed);  // [B, T | 1, V]
 }
 
 Status LlamaModel::check_paged(const std::vector<PagedInput>& inputs) const {
@@ -381,25 +432,26 @@ at::Tensor LlamaModel::paged_pass(const at::Tensor& tokens, const at::Tensor& po
   const int64_t n = tokens.size(0), h = config_.num_heads, d = config_.head_dim;
   const bool fused = fused_ops_available(device_, dtype_);
   auto [cos, sin] = rope_cos_sin(positions.view({1, n}), std::nullopt);  // [1, N, 1, D]
-  at::Tensor x = at::embedding(embed_, tokens.view({1, n}));            // [1, N, hidden]
+  auto [x, normed] = add_norm(at::embedding(embed_, tokens.view({1, n})), at::Tensor(),
+                              layers_[0].attn_norm);  // [1, N, hidden] each
   for (int64_t i = 0; i < config_.num_layers; ++i) {
     at::Tensor q;  // [N, H, D] contiguous
     if (fused) {
       const Layer& l = layers_[i];
-      at::Tensor qkv = linear(rms_norm(x, l.attn_norm), l.wqkv, l.bqkv);  // [1, N, (H + 2 Hkv) D]
+      at::Tensor qkv = linear(normed, l.wqkv, l.bqkv);  // [1, N, (H + 2 Hkv) D]
       q = rope_and_store(qkv[0], cos.view({n, d}), sin.view({n, d}), write_slots, pool.keys(i),
                          pool.values(i), h);
     } else {
-      auto [qh, k, v] = project_qkv(i, x, cos, sin);  // q [1, H, N, D]; k, v [1, Hkv, N, D]
+      auto [qh, k, v] = project_qkv(i, normed, cos, sin);  // q [1, H, N, D]; k, v [1, Hkv, N, D]
       pool.keys(i).index_copy_(0, write_slots, k[0].transpose(0, 1));  // pool rows [N, Hkv, D]
       pool.values(i).index_copy_(0, write_slots, v[0].transpose(0, 1));
       q = qh[0].transpose(0, 1).contiguous();
     }
-    at::Tensor attn = attend(i, q);                          // [N, H, D]
-    x = layer_output(i, x, attn.reshape({1, n, h * d}));  // [1, N, hidden]
+    at::Tensor attn = attend(i, q);  // [N, H, D]
+    std::tie(x, normed) = layer_output(i, x, attn.reshape({1, n, h * d}));  // [1, N, hidden] each
   }
-  if (logit_rows.defined()) x = x.index_select(1, logit_rows);  // [1, R, hidden]
-  return logits(x)[0];                                            // [R, V]
+  if (logit_rows.defined()) normed = normed.index_select(1, logit_rows);  // [1, R, hidden]
+  return logits(normed)[0];                                                 // [R, V]
 }
 
 StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& inputs) const {
@@ -456,13 +508,44 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
       at::Tensor mask;    // [1, n, S] bool with a sliding window, else undefined
     };
     std::vector<Gathered> gathered;
+    // An extend over a long context whose entries lie mostly in runs of
+    // consecutive pool rows (modules, a prefix: blocks allocated together):
+    // flash attention reads each run in place, and the paged kernels the
+    // rest with the runs' result merged in, as cascade attention merges a
+    // shared prefix. No gather: 32 new tokens over a 16k-token module copied
+    // 4 GB per forward that way.
+    struct InPlace {
+      int64_t offset, n;                 // its new tokens' rows
+      std::vector<std::pair<int64_t, int64_t>> runs;  // (first pool row, entries), in order
+      std::unique_ptr<PagedAttentionPlan> rest;        // the other entries, with the runs as prefix
+    };
+    std::vector<InPlace> in_place;
+    const bool runs_in_place = kernels && flash_varlen_available(device_, dtype_) &&
+                               !config_.sliding_window && d % 8 == 0 && d <= 256;
     std::vector<int64_t> all_slots, cu_q = {0}, cu_k = {0};
     int64_t max_q = 0, max_k = 0, offset = 0;
     for (const PagedInput& in : inputs) {
       const PagedSequence& seq = *in.sequence;
       const int64_t n = in.new_entries, s = seq.length();
+      std::vector<std::pair<int64_t, int64_t>> runs;
       if (kernels && (n == 1 || n * s <= kKernelMaxWork)) {
         plan.add(seq.slots(), seq.positions(), offset, n);
+      } else if (runs_in_place && in_place_runs(seq.slots(), s - n, n, kKernelMaxWork, runs)) {
+        InPlace p{offset, n, runs, std::make_unique<PagedAttentionPlan>()};
+        const std::vector<int64_t> slots = seq.slots();
+        std::vector<int64_t> rest, rest_positions;
+        size_t next_run = 0;
+        for (int64_t e = 0; e < s; ++e) {
+          if (next_run < runs.size() && slots[e] == runs[next_run].first) {
+            e += runs[next_run++].second - 1;  // the run's entries are consecutive in the list too
+            continue;
+          }
+          rest.push_back(slots[e]);
+          rest_positions.push_back(seq.positions()[e]);
+        }
+        p.rest->add(rest, rest_positions, 0, n);
+        p.rest->upload(device_, h, h_kv, d, /*with_prefix=*/true);
+        in_place.push_back(std::move(p));
       } else if (varlen) {
         const std::vector<int64_t> slots = seq.slots();
         all_slots.insert(all_slots.end(), slots.begin(), slots.end());
@@ -496,6 +579,27 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
       }
       at::Tensor attn = at::empty({total, h, d}, q.options());
       if (!plan.empty()) paged_attention(q, pool.keys(i), pool.values(i), plan, attention_scale(), attn);
+      for (const InPlace& p : in_place) {
+        at::Tensor qj = q.narrow(0, p.offset, p.n);  // [n, H, D]
+        std::vector<at::Tensor> outs, lses;           // [n, H, D], [n, H] per run
+        for (const auto& [first, entries] : p.runs) {
+          auto [out, lse] = flash_with_lse(qj, pool.keys(i).narrow(0, first, entries),
+                                           pool.values(i).narrow(0, first, entries),
+                                           attention_scale());
+          outs.push_back(out);
+          lses.push_back(lse);
+        }
+        at::Tensor prefix = outs[0], prefix_lse = lses[0];
+        if (outs.size() > 1) {  // the runs' softmaxes merged: weights exp(lse_r - lse)
+          at::Tensor all_lse = at::stack(lses);                  // [R, n, H]
+          prefix_lse = at::logsumexp(all_lse, 0);                // [n, H]
+          at::Tensor w = (all_lse - prefix_lse).exp_().unsqueeze(-1);  // [R, n, H, 1]
+          prefix = (at::stack(outs).to(at::kFloat) * w).sum(0).to(q.scalar_type());  // [n, H, D]
+        }
+        at::Tensor out = attn.narrow(0, p.offset, p.n);
+        paged_attention(qj, pool.keys(i), pool.values(i), *p.rest, attention_scale(), out, prefix,
+                        prefix_lse);
+      }
       for (const Gathered& g : gathered) {
         at::Tensor kj = pool.keys(i).index_select(0, g.slots).transpose(0, 1).unsqueeze(0);    // [1, Hkv, S, D]
         at::Tensor vj = pool.values(i).index_select(0, g.slots).transpose(0, 1).unsqueeze(0);  // [1, Hkv, S, D]

@@ -126,12 +126,20 @@ class LlamaModel {
   };
   at::Tensor forward_impl(const at::Tensor& tokens, const at::Tensor& positions, KVCache& cache,
                           const Pass& pass) const;
-  // Layer `layer` after attention: attn [B, T, H D] -> the next x [B, T, hidden].
-  at::Tensor layer_output(int64_t layer, const at::Tensor& x, const at::Tensor& attn) const;
-  // x [B, T, hidden] -> float32 logits [B, T, V].
-  at::Tensor logits(const at::Tensor& x) const;
-  // q, and k, v [B, Hkv, T, D] of layer `layer` with RoPE applied.
-  std::tuple<at::Tensor, at::Tensor, at::Tensor> project_qkv(int64_t layer, const at::Tensor& x,
+  // Layer `layer` after attention: x [B, T, hidden] and attn [B, T, H D] ->
+  // the next x and its norm for what follows (the next layer's attention
+  // norm, or the final norm before the head), [B, T, hidden] each.
+  std::pair<at::Tensor, at::Tensor> layer_output(int64_t layer, const at::Tensor& x,
+                                                 const at::Tensor& attn) const;
+  // {x + delta, rms_norm(x + delta, weight)} (delta undefined: x alone), in
+  // one kernel where the fused ops run.
+  std::pair<at::Tensor, at::Tensor> add_norm(const at::Tensor& x, const at::Tensor& delta,
+                                             const at::Tensor& weight) const;
+  // The final norm's output [B, T, hidden] -> float32 logits [B, T, V].
+  at::Tensor logits(const at::Tensor& normed) const;
+  // q, and k, v [B, Hkv, T, D] of layer `layer` from its normed input, with
+  // RoPE applied.
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> project_qkv(int64_t layer, const at::Tensor& normed,
                                                              const at::Tensor& cos,
                                                              const at::Tensor& sin) const;
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
@@ -160,6 +168,12 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
 
 // [1, T, S] bool: query t (the last T of S) sees keys 0 .. S - T + t.
 at::Tensor causal_mask(int64_t t, int64_t s, at::Device device);
+
+// Flash attention of q [n, H, D] over every entry of k, v [S, Hkv, D] (no
+// mask), where flash_varlen_available(): returns out [n, H, D] and each
+// query's natural log-sum-exp of its scores, [n, H] float32.
+std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::Tensor& k,
+                                                 const at::Tensor& v, double scale);
 
 // Whether flash_varlen runs here: CUDA, half precision, libtorch >= 2.5.
 bool flash_varlen_available(at::Device device, at::ScalarType dtype);

@@ -52,6 +52,47 @@ __global__ void silu_mul_kernel(const T* gate_up, T* out, int64_t n, int64_t f) 
   }
 }
 
+// One CTA per row: its sum of squares is a CTA reduction, then the row is
+// read again (from L1/L2) to normalise it.
+constexpr int kNormThreads = 256;
+
+template <typename T>
+__global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(const AddRmsNormParams p) {
+  __shared__ float scratch[kNormThreads / 32];
+  const int64_t offset = static_cast<int64_t>(blockIdx.x) * p.hidden;
+  const T* x = static_cast<const T*>(p.x) + offset;
+  const T* delta = p.delta ? static_cast<const T*>(p.delta) + offset : nullptr;
+  T* sum = p.delta ? static_cast<T*>(p.sum) + offset : nullptr;
+  float squares = 0.f;
+  for (int64_t e = threadIdx.x * 8; e < p.hidden; e += kNormThreads * 8) {
+    float xf[8];
+    unpack8<T>(*reinterpret_cast<const uint4*>(x + e), xf);
+    if (delta) {
+      float df[8];
+      unpack8<T>(*reinterpret_cast<const uint4*>(delta + e), df);
+      const uint4 rounded = pack8<T>({xf[0] + df[0], xf[1] + df[1], xf[2] + df[2], xf[3] + df[3],
+                                      xf[4] + df[4], xf[5] + df[5], xf[6] + df[6], xf[7] + df[7]});
+      *reinterpret_cast<uint4*>(sum + e) = rounded;
+      unpack8<T>(rounded, xf);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) squares = fmaf(xf[i], xf[i], squares);
+  }
+  squares = block_reduce<kNormThreads, false>(squares, scratch);
+  const float r = rsqrtf(squares / static_cast<float>(p.hidden) + p.eps);
+  const T* in = sum ? sum : x;  // this thread's own writes: visible to it
+  const T* weight = static_cast<const T*>(p.weight);
+  T* normed = static_cast<T*>(p.normed) + offset;
+  for (int64_t e = threadIdx.x * 8; e < p.hidden; e += kNormThreads * 8) {
+    float xf[8], wf[8], out[8];
+    unpack8<T>(*reinterpret_cast<const uint4*>(in + e), xf);
+    unpack8<T>(__ldg(reinterpret_cast<const uint4*>(weight + e)), wf);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = to_float(from_float<T>(xf[i] * r)) * wf[i];
+    *reinterpret_cast<uint4*>(normed + e) = pack8<T>(out);
+  }
+}
+
 constexpr int kGemvWarps = 8;
 constexpr int kGemvRowsPerWarp = 2;  // rows of w per warp: x's loads serve both
 constexpr int kGemvUnroll = 4;       // 16-byte loads of each row in flight per lane
@@ -160,6 +201,19 @@ cudaError_t launch_rope_store(const RopeStoreParams& p, cudaStream_t stream) {
     rope_store_kernel<__nv_bfloat16><<<p.n, threads, 0, stream>>>(p);
   } else {
     rope_store_kernel<__half><<<p.n, threads, 0, stream>>>(p);
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_add_rms_norm(const AddRmsNormParams& p, cudaStream_t stream) {
+  if (p.rows < 1 || p.hidden < 8 || p.hidden % 8 != 0 || (p.delta && !p.sum)) {
+    return cudaErrorInvalidValue;
+  }
+  const dim3 grid(static_cast<unsigned>(p.rows));
+  if (p.bf16) {
+    add_rms_norm_kernel<__nv_bfloat16><<<grid, kNormThreads, 0, stream>>>(p);
+  } else {
+    add_rms_norm_kernel<__half><<<grid, kNormThreads, 0, stream>>>(p);
   }
   return cudaGetLastError();
 }

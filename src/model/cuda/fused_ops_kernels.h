@@ -39,6 +39,23 @@ cudaError_t launch_rope_store(const RopeStoreParams& p, cudaStream_t stream);
 cudaError_t launch_silu_mul(const void* gate_up, void* out, int64_t n, int64_t f, bool bf16,
                             cudaStream_t stream);
 
+// The residual add and the RMSNorm after it, for `rows` rows of `hidden`
+// (a multiple of 8) elements, all contiguous: sum = x + delta (rounded to
+// T), normed = T(T(sum * rsqrt(mean(sum^2) + eps)) * weight), as
+// transformers' and libtorch's chains round. With delta null: normed of x
+// alone, and sum is not written.
+struct AddRmsNormParams {
+  const void* x = nullptr;
+  const void* delta = nullptr;
+  const void* weight = nullptr;  // [hidden]
+  void* sum = nullptr;
+  void* normed = nullptr;
+  int64_t rows = 0, hidden = 0;
+  float eps = 1e-5f;
+  bool bf16 = true;  // else float16
+};
+cudaError_t launch_add_rms_norm(const AddRmsNormParams& p, cudaStream_t stream);
+
 // y[m] = w x[m] (+ bias) for m < rows, rows 1 to kGemvMaxRows: x [rows, k]
 // (rows x_stride elements apart), w [n, k] contiguous (a Linear's weight),
 // bias [n] or null, y [rows, n] (rows y_stride apart). k a multiple of 8,
