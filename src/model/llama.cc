@@ -280,7 +280,7 @@ std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::
       q.transpose(0, 1).unsqueeze(0), k.transpose(0, 1).unsqueeze(0),
       v.transpose(0, 1).unsqueeze(0), 0.0, /*is_causal=*/false, false, scale);  // [1, H, n, D], [1, H, n]
   return {std::get<0>(result)[0].transpose(0, 1).contiguous(),
-          std::get<1>(result)[0].narrow(1, 0, q.size(0)).t().contiguous()};
+          std::get<1>(result)[0].narrow(1, 0, q.size(0)).t()};
 #else
   (void)k, (void)v, (void)scale;
   TORCH_CHECK(false, "flash_with_lse needs libtorch >= 2.5");
@@ -513,13 +513,16 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
     // flash attention reads each run in place, and the paged kernels the
     // rest with the runs' result merged in, as cascade attention merges a
     // shared prefix. No gather: 32 new tokens over a 16k-token module copied
-    // 4 GB per forward that way.
-    struct InPlace {
-      int64_t offset, n;                 // its new tokens' rows
-      std::vector<std::pair<int64_t, int64_t>> runs;  // (first pool row, entries), in order
-      std::unique_ptr<PagedAttentionPlan> rest;        // the other entries, with the runs as prefix
+    // 4 GB per forward that way. Sequences over the same runs (requests on
+    // one module) share one flash call per run; all share one kernel launch.
+    using Runs = std::vector<std::pair<int64_t, int64_t>>;  // (first pool row, entries), in order
+    struct RunGroup {
+      Runs runs;
+      std::vector<int64_t> rows;  // the new tokens' rows of every sequence over them
+      at::Tensor rows_dev;        // int64, or undefined when rows are one range
     };
-    std::vector<InPlace> in_place;
+    std::vector<RunGroup> run_groups;
+    PagedAttentionPlan in_place_plan;  // their other entries, with the runs as prefix
     const bool runs_in_place = kernels && flash_varlen_available(device_, dtype_) &&
                                !config_.sliding_window && d % 8 == 0 && d <= 256;
     std::vector<int64_t> all_slots, cu_q = {0}, cu_k = {0};
@@ -527,12 +530,11 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
     for (const PagedInput& in : inputs) {
       const PagedSequence& seq = *in.sequence;
       const int64_t n = in.new_entries, s = seq.length();
-      std::vector<std::pair<int64_t, int64_t>> runs;
+      Runs runs;
+      const std::vector<int64_t> slots = seq.slots();
       if (kernels && (n == 1 || n * s <= kKernelMaxWork)) {
-        plan.add(seq.slots(), seq.positions(), offset, n);
-      } else if (runs_in_place && in_place_runs(seq.slots(), s - n, n, kKernelMaxWork, runs)) {
-        InPlace p{offset, n, runs, std::make_unique<PagedAttentionPlan>()};
-        const std::vector<int64_t> slots = seq.slots();
+        plan.add(slots, seq.positions(), offset, n);
+      } else if (runs_in_place && in_place_runs(slots, s - n, n, kKernelMaxWork, runs)) {
         std::vector<int64_t> rest, rest_positions;
         size_t next_run = 0;
         for (int64_t e = 0; e < s; ++e) {
@@ -543,9 +545,11 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
           rest.push_back(slots[e]);
           rest_positions.push_back(seq.positions()[e]);
         }
-        p.rest->add(rest, rest_positions, 0, n);
-        p.rest->upload(device_, h, h_kv, d, /*with_prefix=*/true);
-        in_place.push_back(std::move(p));
+        in_place_plan.add(rest, rest_positions, offset, n);
+        auto group = std::find_if(run_groups.begin(), run_groups.end(),
+                                  [&](const RunGroup& g) { return g.runs == runs; });
+        if (group == run_groups.end()) group = run_groups.insert(run_groups.end(), RunGroup{runs, {}, {}});
+        for (int64_t r = 0; r < n; ++r) group->rows.push_back(offset + r);
       } else if (varlen) {
         const std::vector<int64_t> slots = seq.slots();
         all_slots.insert(all_slots.end(), slots.begin(), slots.end());
@@ -565,6 +569,12 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
       offset += n;
     }
     if (!plan.empty()) plan.upload(device_, h, h_kv, d);
+    if (!in_place_plan.empty()) in_place_plan.upload(device_, h, h_kv, d, /*with_prefix=*/true);
+    for (RunGroup& g : run_groups) {
+      if (g.rows.back() - g.rows.front() + 1 != static_cast<int64_t>(g.rows.size())) {
+        g.rows_dev = on_device(g.rows);
+      }
+    }
     at::Tensor all_gather, cu_q_dev, cu_k_dev;
     if (varlen) {
       all_gather = on_device(all_slots);                        // [sum S]
@@ -579,26 +589,39 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
       }
       at::Tensor attn = at::empty({total, h, d}, q.options());
       if (!plan.empty()) paged_attention(q, pool.keys(i), pool.values(i), plan, attention_scale(), attn);
-      for (const InPlace& p : in_place) {
-        at::Tensor qj = q.narrow(0, p.offset, p.n);  // [n, H, D]
-        std::vector<at::Tensor> outs, lses;           // [n, H, D], [n, H] per run
-        for (const auto& [first, entries] : p.runs) {
-          auto [out, lse] = flash_with_lse(qj, pool.keys(i).narrow(0, first, entries),
-                                           pool.values(i).narrow(0, first, entries),
-                                           attention_scale());
-          outs.push_back(out);
-          lses.push_back(lse);
+      if (!in_place_plan.empty()) {
+        // Each group's rows over its runs (merged when several), into one
+        // prefix for all the plan's rows.
+        at::Tensor prefix = at::empty_like(q), prefix_lse;  // [N, H, D], [N, H] float32
+        prefix_lse = at::empty({total, h}, q.options().dtype(at::kFloat));
+        for (const RunGroup& g : run_groups) {
+          const int64_t first_row = g.rows.front(), m = static_cast<int64_t>(g.rows.size());
+          at::Tensor qg = g.rows_dev.defined() ? q.index_select(0, g.rows_dev) : q.narrow(0, first_row, m);
+          std::vector<at::Tensor> outs, lses;  // [m, H, D], [m, H] per run
+          for (const auto& [first, entries] : g.runs) {
+            auto [out, lse] = flash_with_lse(qg, pool.keys(i).narrow(0, first, entries),
+                                             pool.values(i).narrow(0, first, entries),
+                                             attention_scale());
+            outs.push_back(out);
+            lses.push_back(lse);
+          }
+          at::Tensor out = outs[0], lse = lses[0];
+          if (outs.size() > 1) {  // the runs' softmaxes merged: weights exp(lse_r - lse)
+            at::Tensor all_lse = at::stack(lses);                    // [R, m, H]
+            lse = at::logsumexp(all_lse, 0);                         // [m, H]
+            at::Tensor w = (all_lse - lse).exp_().unsqueeze(-1);     // [R, m, H, 1]
+            out = (at::stack(outs).to(at::kFloat) * w).sum(0).to(q.scalar_type());  // [m, H, D]
+          }
+          if (g.rows_dev.defined()) {
+            prefix.index_copy_(0, g.rows_dev, out);
+            prefix_lse.index_copy_(0, g.rows_dev, lse);
+          } else {
+            prefix.narrow(0, first_row, m).copy_(out);
+            prefix_lse.narrow(0, first_row, m).copy_(lse);
+          }
         }
-        at::Tensor prefix = outs[0], prefix_lse = lses[0];
-        if (outs.size() > 1) {  // the runs' softmaxes merged: weights exp(lse_r - lse)
-          at::Tensor all_lse = at::stack(lses);                  // [R, n, H]
-          prefix_lse = at::logsumexp(all_lse, 0);                // [n, H]
-          at::Tensor w = (all_lse - prefix_lse).exp_().unsqueeze(-1);  // [R, n, H, 1]
-          prefix = (at::stack(outs).to(at::kFloat) * w).sum(0).to(q.scalar_type());  // [n, H, D]
-        }
-        at::Tensor out = attn.narrow(0, p.offset, p.n);
-        paged_attention(qj, pool.keys(i), pool.values(i), *p.rest, attention_scale(), out, prefix,
-                        prefix_lse);
+        paged_attention(q, pool.keys(i), pool.values(i), in_place_plan, attention_scale(), attn,
+                        prefix, prefix_lse);
       }
       for (const Gathered& g : gathered) {
         at::Tensor kj = pool.keys(i).index_select(0, g.slots).transpose(0, 1).unsqueeze(0);    // [1, Hkv, S, D]

@@ -380,6 +380,30 @@ BOOST_AUTO_TEST_CASE(long_extends_read_modules_in_place) {
       BOOST_TEST(error < 0.05);
     }
   }
+  // Two prompts over the one module in one forward, a decode step between
+  // their rows: one flash call per layer for both.
+  std::vector<PagedSequence> prompts;
+  for (int j = 0; j < 2; ++j) {
+    prompts.emplace_back(**pool);
+    for (size_t b = 0, first = 0; b < ls.blocks().size(); first += ls.rows()[b], ++b) {
+      const int64_t rows = ls.rows()[b];
+      prompts[j].append_shared(ls.blocks()[b],
+                               std::vector<int>(lone.begin() + first, lone.begin() + first + rows),
+                               range(static_cast<int64_t>(first), rows));
+    }
+    BOOST_REQUIRE(prompts[j].append(some_ids(45, 10 + j), range(800, 45)).ok());
+  }
+  PagedSequence step(**pool);
+  BOOST_REQUIRE(step.append({42}, {0}).ok());
+  at::Tensor got = paged_ok(model, {{&prompts[0], 45, true}, {&step, 1, true}, {&prompts[1], 45, true}});
+  for (int j = 0; j < 2; ++j) {
+    at::Tensor want = dense_logits(model, concat(lone, some_ids(45, 10 + j)), 0, 0).narrow(0, 800, 45);
+    const double error = (got.narrow(0, j * 46, 45) - want).abs().max().item<double>();
+    BOOST_TEST_INFO("prompt " << j << " of two in one forward: max abs error " << error);
+    BOOST_TEST(error < 0.05);
+  }
+  const double step_error = (got[45] - dense_logits(model, {42}, 0, 0)[0]).abs().max().item<double>();
+  BOOST_TEST(step_error < 0.05);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
