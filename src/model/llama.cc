@@ -274,20 +274,13 @@ at::Tensor flash_varlen(const at::Tensor& q, const at::Tensor& k, const at::Tens
 std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::Tensor& k,
                                                  const at::Tensor& v, double scale) {
 #if PCACHE_TORCH_AT_LEAST(2, 5)
-  const int64_t n = q.size(0), h = q.size(1), d = q.size(2), h_kv = k.size(1), g = h / h_kv;
-  // With no mask, the order of queries is free: the G query heads of each
-  // KV head, for all n tokens, go as n G queries of that one head. Flash
-  // then fills its 128-query tiles (32 new tokens alone used a quarter of
-  // one) and reads each K/V row once per KV head instead of once per query
-  // head. The batched kernel, not varlen: it splits long contexts over the
-  // GPU (varlen gives one CTA per head: 8 of them over 16k entries).
-  at::Tensor packed = q.reshape({n, h_kv, g, d}).permute({1, 0, 2, 3}).reshape({1, h_kv, n * g, d});
+  // The batched flash kernel, not varlen: it splits long contexts over the
+  // GPU (varlen gives one CTA per head: 32 of them over 16k entries).
   auto result = at::_scaled_dot_product_flash_attention(
-      packed, k.transpose(0, 1).unsqueeze(0), v.transpose(0, 1).unsqueeze(0), 0.0,
-      /*is_causal=*/false, false, scale);  // [1, Hkv, n G, D], [1, Hkv, >= n G]
-  at::Tensor out = std::get<0>(result)[0].reshape({h_kv, n, g, d}).permute({1, 0, 2, 3}).reshape({n, h, d});
-  at::Tensor lse = std::get<1>(result)[0].narrow(1, 0, n * g).reshape({h_kv, n, g}).permute({1, 0, 2});
-  return {out, lse.reshape({n, h})};
+      q.transpose(0, 1).unsqueeze(0), k.transpose(0, 1).unsqueeze(0),
+      v.transpose(0, 1).unsqueeze(0), 0.0, /*is_causal=*/false, false, scale);  // [1, H, n, D], [1, H, n]
+  return {std::get<0>(result)[0].transpose(0, 1).contiguous(),
+          std::get<1>(result)[0].narrow(1, 0, q.size(0)).t()};
 #else
   (void)k, (void)v, (void)scale;
   TORCH_CHECK(false, "flash_with_lse needs libtorch >= 2.5");
