@@ -171,7 +171,7 @@ at::Tensor causal_mask(int64_t t, int64_t s, at::Device device);
 
 // Flash attention of q [n, H, D] over every entry of k, v [S, Hkv, D] (no
 // mask), where flash_varlen_available(): returns out [n, H, D] and each
-// query's natural log-sum-exp of its scores, [n, H] float32 (a strided view).
+// query's natural log-sum-exp of its scores, [n, H] float32.
 std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::Tensor& k,
                                                  const at::Tensor& v, double scale);
 
