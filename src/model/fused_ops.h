@@ -38,11 +38,13 @@ at::Tensor silu_mul(const at::Tensor& gate_up);
 
 // x [..., in] times w [out, in] (+ bias [out]) as at::linear, for the few
 // rows of a decode step (batch 1 to 4): cuBLAS reads the weight at about
-// half the memory bandwidth there, this kernel at most of it. Same inputs
-// as at::linear; gemv_applies() says when it runs (fused kernels, matching
-// dtypes, w contiguous, in a multiple of 8, 1 to 4 rows of x contiguous).
+// half the memory bandwidth there, this kernel at most of it. w in x's
+// dtype, or int8 with `scale` (float32 [out]): row j of the product is
+// scaled by scale[j] (weight-only quantization: half the bytes to read).
+// gemv_applies() says when it runs (fused kernels, w contiguous, in a
+// multiple of 8 (16 for int8), 1 to 4 rows of x contiguous).
 bool gemv_applies(const at::Tensor& x, const at::Tensor& w);
-at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias);
-
+at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                const at::Tensor& scale = at::Tensor());
 
 }  // namespace pcache

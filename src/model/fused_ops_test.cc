@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "model/fused_ops.h"
+#include "model/weight_quant.h"
 
 namespace pcache {
 namespace {
@@ -103,6 +104,30 @@ BOOST_AUTO_TEST_CASE(gemv_equals_linear_in_float32) {
     BOOST_TEST(!gemv_applies(at::randn({5, k}, opts), w));      // too many rows: cuBLAS
     BOOST_TEST(!gemv_applies(at::randn({1, k + 1}, opts), at::randn({n, k + 1}, opts)));
     BOOST_TEST(!gemv_applies(at::randn({1, k}, opts).to(at::kFloat), w.to(at::kFloat)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(gemv_of_int8_weights_equals_linear_of_their_dequantization) {
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    auto opts = at::TensorOptions().dtype(dtype).device(at::kCUDA);
+    at::manual_seed(7);
+    // 16 int8 values per 16-byte load: k = 272 is 17 of them (not a
+    // multiple of a warp's 512-value stride); an odd number of rows.
+    const int64_t n = 37, k = 272;
+    Int8Weight q = quantize_rows_int8(at::randn({n, k}, opts.dtype(at::kFloat)));
+    at::Tensor bias = at::randn({n}, opts);
+    const at::Tensor dequantized = dequantize_rows_int8(q, at::kFloat);
+    for (int64_t rows = 1; rows <= 4; ++rows) {
+      at::Tensor x = at::randn({1, rows, k}, opts);
+      BOOST_TEST_INFO("rows " << rows);
+      BOOST_REQUIRE(gemv_applies(x, q.values));
+      at::Tensor want = at::linear(x.to(at::kFloat), dequantized, bias.to(at::kFloat));
+      at::Tensor got = gemv(x, q.values, bias, q.scale);
+      BOOST_TEST(got.sizes() == at::IntArrayRef({1, rows, n}));
+      BOOST_TEST(max_diff(got, want) <= 1e-2f * want.abs().max().item<float>());
+    }
+    BOOST_CHECK_THROW(gemv(at::randn({1, k}, opts), q.values, bias, at::Tensor()), c10::Error);  // no scale
+    BOOST_TEST(!gemv_applies(at::randn({1, 264}, opts), at::zeros({n, 264}, opts.dtype(at::kChar))));
   }
 }
 

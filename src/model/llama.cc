@@ -50,20 +50,6 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
   return inv_freq;
 }
 
-// x [..., in] through w [out, in] (+ bias): the GEMV kernel for the few rows
-// of a decode step, else libtorch.
-at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
-  return gemv_applies(x, w) ? gemv(x, w, bias) : at::linear(x, w, bias);
-}
-
-// x [..., in] through a projection held as w [out, in] or as w_t [in, out].
-at::Tensor project(const at::Tensor& x, const at::Tensor& w, const at::Tensor& w_t,
-                   const at::Tensor& bias) {
-  if (w.defined()) return linear(x, w, bias);
-  at::Tensor y = at::matmul(x, w_t);
-  return bias.defined() ? y + bias : y;
-}
-
 // The runs of at least kMinInPlaceRun consecutive pool rows among a
 // sequence's first `context` entries, when the entries outside them, seen by
 // each of its n new tokens, leave the paged kernels at most `max_work`
@@ -121,9 +107,10 @@ LlamaModel::LlamaModel(const ModelConfig& config, at::ScalarType dtype, at::Devi
     : config_(config), dtype_(dtype), device_(device) {}
 
 StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at::ScalarType dtype,
-                                                       at::Device device) {
+                                                       at::Device device, WeightFormat weights) {
   const ModelConfig& c = ck.config();
   std::unique_ptr<LlamaModel> m(new LlamaModel(c, dtype, device));
+  m->weights_ = weights;
 #if PCACHE_TORCH_AT_LEAST(2, 4)
   // cuDNN attention builds a plan per sequence length (tens of ms), and decode
   // changes the length every step: keep to the flash and memory-efficient kernels.
@@ -133,6 +120,21 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
   const int64_t q_out = c.num_heads * d, kv_out = c.num_kv_heads * d;
   auto load = [&](const std::string& name, std::vector<int64_t> shape) {
     return ck.load(name, shape, dtype, device);
+  };
+  // A projection as it is read fastest here (see Projection).
+  auto projection = [&](const at::Tensor& w, bool transposed_on_gpu, at::Tensor bias) {
+    Projection p;
+    p.bias = std::move(bias);
+    if (weights == WeightFormat::kInt8) {
+      Int8Weight q = quantize_rows_int8(w);
+      p.w = std::move(q.values);
+      p.scale = std::move(q.scale);
+    } else if (transposed_on_gpu && device.is_cuda()) {
+      p.w_t = w.t().contiguous();
+    } else {
+      p.w = w;
+    }
+    return p;
   };
   try {
     PCACHE_ASSIGN_OR_RETURN(m->embed_, load("model.embed_tokens.weight", {c.vocab_size, hidden}));
@@ -145,38 +147,38 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wk, load(p + "self_attn.k_proj.weight", {kv_out, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wv, load(p + "self_attn.v_proj.weight", {kv_out, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wo, load(p + "self_attn.o_proj.weight", {hidden, q_out}));
-      (device.is_cuda() ? l.wo_t : l.wo) = device.is_cuda() ? wo.t().contiguous() : wo;
-      l.wqkv = at::cat({wq, wk, wv}, 0);
+      at::Tensor bqkv, bo;
       if (c.attention_bias) {
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bq, load(p + "self_attn.q_proj.bias", {q_out}));
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bk, load(p + "self_attn.k_proj.bias", {kv_out}));
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bv, load(p + "self_attn.v_proj.bias", {kv_out}));
-        l.bqkv = at::cat({bq, bk, bv}, 0);
+        bqkv = at::cat({bq, bk, bv}, 0);
         if (ck.has(p + "self_attn.o_proj.bias")) {
-          PCACHE_ASSIGN_OR_RETURN(l.bo, load(p + "self_attn.o_proj.bias", {hidden}));
+          PCACHE_ASSIGN_OR_RETURN(bo, load(p + "self_attn.o_proj.bias", {hidden}));
         }
       }
+      l.qkv = projection(at::cat({wq, wk, wv}, 0), false, bqkv);
+      l.o = projection(wo, true, bo);
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wg, load(p + "mlp.gate_proj.weight", {ffn, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wu, load(p + "mlp.up_proj.weight", {ffn, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor w_down, load(p + "mlp.down_proj.weight", {hidden, ffn}));
-      (device.is_cuda() ? l.w_down_t : l.w_down) =
-          device.is_cuda() ? w_down.t().contiguous() : w_down;
-      l.w_gate_up = at::cat({wg, wu}, 0);
+      at::Tensor b_gate_up, b_down;
       if (c.mlp_bias) {
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bg, load(p + "mlp.gate_proj.bias", {ffn}));
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bu, load(p + "mlp.up_proj.bias", {ffn}));
-        PCACHE_ASSIGN_OR_RETURN(l.b_down, load(p + "mlp.down_proj.bias", {hidden}));
-        l.b_gate_up = at::cat({bg, bu}, 0);
+        PCACHE_ASSIGN_OR_RETURN(b_down, load(p + "mlp.down_proj.bias", {hidden}));
+        b_gate_up = at::cat({bg, bu}, 0);
       }
+      l.gate_up = projection(at::cat({wg, wu}, 0), false, b_gate_up);
+      l.down = projection(w_down, true, b_down);
       m->layers_.push_back(std::move(l));
     }
     PCACHE_ASSIGN_OR_RETURN(m->norm_, load("model.norm.weight", {hidden}));
     if (c.tie_word_embeddings) {
-      m->lm_head_ = m->embed_;
+      m->lm_head_.w = m->embed_;
     } else {
       PCACHE_ASSIGN_OR_RETURN(at::Tensor head, load("lm_head.weight", {c.vocab_size, hidden}));
-      (device.is_cuda() ? m->lm_head_t_ : m->lm_head_) =
-          device.is_cuda() ? head.t().contiguous() : head;
+      m->lm_head_ = projection(head, true, at::Tensor());
     }
     m->inv_freq_ = rope_inv_freq(c).to(device);
   } catch (const c10::Error& e) {
@@ -189,6 +191,18 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
 KVCache LlamaModel::new_cache(int64_t batch) const {
   return KVCache(config_.num_layers, batch, config_.num_kv_heads, config_.head_dim, dtype_,
                  device_);
+}
+
+// x [..., in] through a projection: the GEMV kernel for the few rows of a
+// decode step, else libtorch (an int8 weight dequantized first).
+at::Tensor LlamaModel::project(const at::Tensor& x, const Projection& p) const {
+  if (p.w.defined() && gemv_applies(x, p.w)) return gemv(x, p.w, p.bias, p.scale);
+  if (p.scale.defined()) {
+    return at::linear(x, dequantize_rows_int8({p.w, p.scale}, x.scalar_type()), p.bias);
+  }
+  if (p.w.defined()) return at::linear(x, p.w, p.bias);
+  at::Tensor y = at::matmul(x, p.w_t);
+  return p.bias.defined() ? y + p.bias : y;
 }
 
 // x: [..., hidden]. Normalised in float32 and scaled in the model dtype, as HF does.
@@ -343,7 +357,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> LlamaModel::project_qkv(
   const Layer& l = layers_[layer];
   const int64_t b = normed.size(0), t = normed.size(1), h = c.num_heads, h_kv = c.num_kv_heads,
                 d = c.head_dim;
-  at::Tensor qkv = linear(normed, l.wqkv, l.bqkv);  // [B, T, (H + 2 Hkv) D]
+  at::Tensor qkv = project(normed, l.qkv);  // [B, T, (H + 2 Hkv) D]
   // RoPE on q and k at once: they are adjacent in qkv.
   at::Tensor qk = qkv.narrow(-1, 0, (h + h_kv) * d).view({b, t, h + h_kv, d});
   qk = at::addcmul(qk * cos, rotate_half(qk), sin);      // [B, T, H + Hkv, D]
@@ -365,8 +379,8 @@ std::pair<at::Tensor, at::Tensor> LlamaModel::add_norm(const at::Tensor& x, cons
 std::pair<at::Tensor, at::Tensor> LlamaModel::layer_output(int64_t layer, const at::Tensor& x,
                                                            const at::Tensor& attn) const {
   const Layer& l = layers_[layer];
-  auto [mid, mid_normed] = add_norm(x, project(attn, l.wo, l.wo_t, l.bo), l.mlp_norm);  // [B, T, hidden]
-  at::Tensor gate_up = linear(mid_normed, l.w_gate_up, l.b_gate_up);  // [B, T, 2F]
+  auto [mid, mid_normed] = add_norm(x, project(attn, l.o), l.mlp_norm);  // [B, T, hidden]
+  at::Tensor gate_up = project(mid_normed, l.gate_up);  // [B, T, 2F]
   at::Tensor act;  // [B, T, F]
   if (fused_ops_available(gate_up.device(), gate_up.scalar_type())) {
     act = silu_mul(gate_up);
@@ -375,11 +389,11 @@ std::pair<at::Tensor, at::Tensor> LlamaModel::layer_output(int64_t layer, const 
     act = at::silu(halves[0]) * halves[1];
   }
   const at::Tensor& next_norm = layer + 1 < config_.num_layers ? layers_[layer + 1].attn_norm : norm_;
-  return add_norm(mid, project(act, l.w_down, l.w_down_t, l.b_down), next_norm);
+  return add_norm(mid, project(act, l.down), next_norm);
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& normed) const {
-  return project(normed, lm_head_, lm_head_t_, at::Tensor()).to(at::kFloat);  // [B, T, V]
+  return project(normed, lm_head_).to(at::kFloat);  // [B, T, V]
 }
 
 at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& positions,
@@ -438,7 +452,7 @@ at::Tensor LlamaModel::paged_pass(const at::Tensor& tokens, const at::Tensor& po
     at::Tensor q;  // [N, H, D] contiguous
     if (fused) {
       const Layer& l = layers_[i];
-      at::Tensor qkv = linear(normed, l.wqkv, l.bqkv);  // [1, N, (H + 2 Hkv) D]
+      at::Tensor qkv = project(normed, l.qkv);  // [1, N, (H + 2 Hkv) D]
       q = rope_and_store(qkv[0], cos.view({n, d}), sin.view({n, d}), write_slots, pool.keys(i),
                          pool.values(i), h);
     } else {

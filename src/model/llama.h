@@ -20,6 +20,7 @@
 #include "model/kv_cache.h"
 #include "model/model_config.h"
 #include "model/paged_sequence.h"
+#include "model/weight_quant.h"
 #include "pcache/status.h"
 
 namespace pcache {
@@ -52,8 +53,12 @@ class LlamaModel {
  public:
   // Loads and converts every weight. Errors come from Checkpoint::load (file
   // and tensor named) or ResourceExhausted when the device is full.
+  // `weights`: kInt8 quantizes every projection but a tied head (which is
+  // the embedding) per output row as it loads (model/weight_quant.h).
   static StatusOr<std::unique_ptr<LlamaModel>> load(const Checkpoint& checkpoint,
-                                                    at::ScalarType dtype, at::Device device);
+                                                    at::ScalarType dtype, at::Device device,
+                                                    WeightFormat weights = WeightFormat::kModelDtype);
+  WeightFormat weights() const { return weights_; }
 
   const ModelConfig& config() const { return config_; }
   at::ScalarType dtype() const { return dtype_; }
@@ -100,21 +105,26 @@ class LlamaModel {
   double attention_scale() const;
 
  private:
+  // A projection's weight as the device reads it fastest: [out, in] (`w`),
+  // or transposed ([in, out], `w_t`: cuBLAS on a GPU reads o_proj,
+  // down_proj and an untied head faster that way at tens of rows; elsewhere
+  // [out, in] keeps CPU results equal batched and unbatched), or int8
+  // [out, in] with a scale per output row (`--weights int8`).
+  struct Projection {
+    at::Tensor w;      // [out, in], model dtype or int8
+    at::Tensor w_t;    // [in, out], model dtype
+    at::Tensor scale;  // [out] float32 with an int8 w
+    at::Tensor bias;   // [out] or undefined
+  };
+  // x [..., in] -> [..., out].
+  at::Tensor project(const at::Tensor& x, const Projection& p) const;
   struct Layer {
     at::Tensor attn_norm;  // [hidden]
-    at::Tensor wqkv;       // [(H + 2 Hkv) D, hidden]: q, k, v projections fused
-    at::Tensor bqkv;       // [(H + 2 Hkv) D] or undefined
-    // o_proj, down_proj and an untied head are kept transposed on a GPU
-    // ([in, out]: cuBLAS reads them faster at tens of rows), as stored
-    // elsewhere ([out, in]: CPU results then match batched and unbatched
-    // bit for bit).
-    at::Tensor wo, wo_t;          // [hidden, H D] or [H D, hidden]
-    at::Tensor bo;                // [hidden] or undefined
-    at::Tensor mlp_norm;          // [hidden]
-    at::Tensor w_gate_up;         // [2 F, hidden]: gate and up fused
-    at::Tensor b_gate_up;         // [2 F] or undefined
-    at::Tensor w_down, w_down_t;  // [hidden, F] or [F, hidden]
-    at::Tensor b_down;            // [hidden] or undefined
+    Projection qkv;        // [(H + 2 Hkv) D, hidden]: q, k, v projections fused
+    Projection o;          // [hidden, H D]
+    at::Tensor mlp_norm;   // [hidden]
+    Projection gate_up;    // [2 F, hidden]: gate and up fused
+    Projection down;       // [hidden, F]
   };
 
   LlamaModel(const ModelConfig& config, at::ScalarType dtype, at::Device device);
@@ -154,7 +164,8 @@ class LlamaModel {
   at::Tensor embed_;  // [V, hidden]
   std::vector<Layer> layers_;
   at::Tensor norm_;                 // [hidden]
-  at::Tensor lm_head_, lm_head_t_;  // [V, hidden] (the embedding when tied) or [hidden, V]
+  Projection lm_head_;              // [V, hidden]: the embedding when tied
+  WeightFormat weights_ = WeightFormat::kModelDtype;
   at::Tensor inv_freq_;             // [D / 2] float32
 };
 
