@@ -361,8 +361,8 @@ BOOST_AUTO_TEST_CASE(unknown_keys) {
                {"line 2, column 3", "unknown key 'sampling.top_pp'", "; did you mean 'top_p'?"});
   expect_error("dtpye: float32\n",
                {"line 1, column 1", "unknown key 'dtpye'",
-                "valid keys at the top level: model, device, dtype, chat_template, encoding, "
-                "prefix_cache, max_states, cache, serving, sampling",
+                "valid keys at the top level: model, device, dtype, weights, chat_template, "
+                "encoding, prefix_cache, max_states, cache, serving, sampling",
                 "did you mean 'dtype'?"});
   // The right name in the wrong section.
   expect_error("model: m\ntop_p: 0.9\n", {"line 2", "'top_p'", "did you mean 'sampling.top_p'?"});
