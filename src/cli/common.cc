@@ -22,6 +22,20 @@ StatusOr<std::string> read_text(const std::string& path, const std::string& what
   return read_file(path, kMaxTextFileBytes, what);
 }
 
+StatusOr<std::string> read_text_or_stdin(const std::string& path, const std::string& what) {
+  if (path != "-") return read_text(path, what);
+  std::string text;
+  char buf[1 << 16];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, stdin)) > 0;) {
+    text.append(buf, n);
+    if (text.size() > kMaxTextFileBytes) {
+      return Status::invalid_argument(what + " on standard input is over " +
+                                      std::to_string(kMaxTextFileBytes) + " bytes");
+    }
+  }
+  return text;
+}
+
 StatusOr<std::vector<std::string>> read_lines(const std::string& path, const std::string& what) {
   PCACHE_ASSIGN_OR_RETURN(std::string text, read_text(path, what));
   std::vector<std::string> lines;
@@ -35,10 +49,10 @@ StatusOr<std::vector<std::string>> read_lines(const std::string& path, const std
 
 void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) {
   cmd = app;
-  app->add_option("--config", config_path,
+  app->add_option("-c,--config", config_path,
                   "YAML configuration (default: $PCACHE_CONFIG or ~/.config/pcache/config.yaml)");
   if (model_flag)
-    app->add_option("--model", model_dir,
+    app->add_option("-m,--model", model_dir,
                     "Hugging Face model folder (bench --random-weights: or a config.json)")
         ->check(CLI::ExistingPath);
   app->add_option("--device", engine.device, "cpu, cuda or cuda:N")->capture_default_str();
@@ -73,7 +87,7 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();
   if (!sampling_flags) return;
-  app->add_option("--max-tokens", sampling.max_tokens, "tokens to generate at most")
+  app->add_option("-n,--max-tokens", sampling.max_tokens, "tokens to generate at most")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   app->add_option("--temperature", sampling.temperature, "0 = greedy")
@@ -85,7 +99,7 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
   app->add_option("--top-p", sampling.top_p, "1 = off")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  app->add_option("--seed", sampling.seed, "random seed for sampling")->capture_default_str();
+  app->add_option("-s,--seed", sampling.seed, "random seed for sampling")->capture_default_str();
   app->add_flag(
       "--ignore-eos", [this](int64_t) { sampling.stop_at_eos = false; },
       "do not stop at end-of-sequence");

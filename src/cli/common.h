@@ -22,6 +22,8 @@ int report(const Status& s);
 inline constexpr size_t kMaxTextFileBytes = 64u << 20;
 // The whole file; `what` names it in errors (util/file_util.h's read_file).
 StatusOr<std::string> read_text(const std::string& path, const std::string& what);
+// read_text, or standard input (up to the same size) when `path` is "-".
+StatusOr<std::string> read_text_or_stdin(const std::string& path, const std::string& what);
 // Its non-empty lines, without their line ends.
 StatusOr<std::vector<std::string>> read_lines(const std::string& path, const std::string& what);
 

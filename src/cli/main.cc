@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/common.h"
+#include "pcache/version.h"
 #include "util/suggest.h"
 
 namespace pcache::cli {
@@ -249,7 +250,10 @@ int main(int argc, char** argv) {
   using namespace pcache::cli;
   CLI::App app{"pcache: modular prompt caching for Llama and Mistral models"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "pcache 0.1.0");
+  app.set_version_flag("--version", [] {
+    return std::string("pcache ") + pcache::kVersion + " (" + pcache::build_info() +
+           ")\ndevices: " + pcache::devices_info();
+  });
 
   CommonOptions verify;
   std::string verify_model, reference_dir;
@@ -272,7 +276,10 @@ int main(int argc, char** argv) {
   std::string prompt, system;
   bool chat_template = false;
   CLI::App* g = app.add_subcommand("generate", "Full-prefill generation with streamed output");
-  g->add_option("--prompt", prompt, "prompt text")->required();
+  std::string prompt_file;
+  CLI::Option* prompt_opt = g->add_option("-p,--prompt", prompt, "prompt text");
+  g->add_option("-f,--file", prompt_file, "read the prompt from this file (- for standard input)")
+      ->excludes(prompt_opt);
   g->add_flag("--chat", chat_template, "wrap the prompt in the model's chat template");
   g->add_option("--system", system, "system message (with --chat)");
   gen.add_to(g, true, true);
@@ -445,7 +452,16 @@ int main(int argc, char** argv) {
     }
   }
   if (*v) return run_verify(verify, tolerance, min_top1, reference_dir);
-  if (*g) return run_generate(gen, prompt, chat_template, system);
+  if (*g) {
+    if (!prompt_file.empty()) {
+      auto text = read_text_or_stdin(prompt_file, "prompt file");
+      if (!text.ok()) return report(text.status());
+      prompt = *std::move(text);
+    } else if (g->count("--prompt") == 0) {
+      return report(pcache::Status::invalid_argument("generate: give --prompt TEXT or --file FILE"));
+    }
+    return run_generate(gen, prompt, chat_template, system);
+  }
   if (*c) return run_compile(comp, schema_path);
   if (*r) {
     if (greedy) run.sampling.temperature = 0;

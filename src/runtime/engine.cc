@@ -1,4 +1,5 @@
 #include "pcache/engine.h"
+#include "pcache/version.h"
 
 #include <torch/version.h>
 
@@ -483,14 +484,7 @@ std::string Engine::device_name() const {
   return "cpu";
 }
 
-std::string Engine::build_info() const {
-  std::string info = "libtorch " TORCH_VERSION;
-#if defined(PCACHE_HAVE_CUDA) && defined(CUDA_VERSION)
-  info += ", CUDA " + std::to_string(CUDA_VERSION / 1000) + "." +
-          std::to_string(CUDA_VERSION % 1000 / 10);
-#endif
-  return info;
-}
+std::string Engine::build_info() const { return pcache::build_info(); }
 
 DeviceMemory Engine::device_memory() const {
   DeviceMemory m;
