@@ -13,7 +13,7 @@ struct EngineOptions {
   std::string device = "cpu";          // "cpu", "cuda" or "cuda:N"
   std::string dtype = "auto";          // "auto" (float32 on CPU, bfloat16 on CUDA),
                                        // "float32", "bfloat16" or "float16"
-  std::string chat_template = "auto";  // "auto" (from the tokenizer), "mistral" or "llama2"
+  std::string chat_template = "auto";  // "auto" (the checkpoint's), "llama3", "chatml", "mistral" or "llama2"
 
   // Module store (docs/architecture.md): device tier budget, host tier
   // budget (GPU only), and a cache directory for the disk tier ("" = none).

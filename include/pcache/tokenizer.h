@@ -61,6 +61,10 @@ class Tokenizer {
   // Unsupported (a tokenizer.json that is not byte-level BPE, naming the part),
   // Internal (the private SentencePiece library cannot be loaded).
   static StatusOr<std::unique_ptr<Tokenizer>> load(const std::string& model_path);
+  // The tokenizer file of a model folder: tokenizer.model when it has one
+  // (SentencePiece, preferred where both are), else tokenizer.json when it
+  // has that (Llama 3, Qwen 2 ship only it), else tokenizer.model.
+  static std::string path_in(const std::string& model_dir);
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
@@ -93,6 +97,8 @@ class Tokenizer {
   int bos_id() const;
   int eos_id() const;
   int unk_id() const;
+  // What a plain text starts with: {bos_id()}, or nothing when there is no bos.
+  std::vector<int> bos_ids() const;
 
   // The checkpoint's chat template (Jinja text; "" when it ships none) and the
   // file it came from.

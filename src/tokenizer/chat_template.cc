@@ -7,9 +7,117 @@
 #include <vector>
 
 #include "pcache/tokenizer.h"
+#include "tokenizer/chat_format.h"
 #include "util/excerpt.h"
 
 namespace pcache {
+namespace tokenizer_internal {
+namespace {
+
+// The length of the character at s[at] (UTF-8) when Python's str.isspace()
+// holds for it, else 0.
+size_t space_at(const std::string& s, size_t at) {
+  const auto b = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
+  const unsigned c0 = b(at);
+  if ((c0 >= 0x09 && c0 <= 0x0D) || (c0 >= 0x1C && c0 <= 0x20)) return 1;
+  if (c0 == 0xC2 && (b(at + 1) == 0x85 || b(at + 1) == 0xA0)) return 2;
+  if (c0 == 0xE1 && b(at + 1) == 0x9A && b(at + 2) == 0x80) return 3;  // U+1680
+  if (c0 == 0xE2 && b(at + 1) == 0x80 &&
+      (b(at + 2) <= 0x8A || b(at + 2) == 0xA8 || b(at + 2) == 0xA9 || b(at + 2) == 0xAF)) {
+    return 3;  // U+2000..U+200A, U+2028, U+2029, U+202F
+  }
+  if (c0 == 0xE2 && b(at + 1) == 0x81 && b(at + 2) == 0x9F) return 3;  // U+205F
+  if (c0 == 0xE3 && b(at + 1) == 0x80 && b(at + 2) == 0x80) return 3;  // U+3000
+  return 0;
+}
+
+}  // namespace
+
+std::string strip(const std::string& s) {
+  size_t begin = 0;
+  while (size_t n = space_at(s, begin)) begin += n;
+  size_t end = s.size();
+  while (end > begin) {
+    // Step back to the start of the last character, then test it.
+    size_t start = end - 1;
+    while (start > begin && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+    if (space_at(s, start) != end - start) break;
+    end = start;
+  }
+  return s.substr(begin, end - begin);
+}
+
+StatusOr<int> special_token(const Tokenizer& tokenizer, const char* piece, const char* family) {
+  auto id = tokenizer.piece_to_id(piece);
+  if (!id || !tokenizer.is_control(*id)) {
+    return Status::invalid_argument(std::string("chat template ") + family +
+                                    ": this tokenizer has no " + piece + " special token");
+  }
+  return *id;
+}
+
+namespace {
+
+// A string literal of the template that follows `marker` up to `end` (both
+// inside the literal): Qwen's default system prompt, Llama 3.1's dates. The
+// template's own escapes (\n, \', \") are undone.
+std::optional<std::string> literal_after(const std::string& jinja, std::string_view marker,
+                                         std::string_view end) {
+  const size_t at = jinja.find(marker);
+  if (at == std::string::npos) return std::nullopt;
+  const size_t begin = at + marker.size();
+  const size_t stop = jinja.find(end, begin);
+  if (stop == std::string::npos) return std::nullopt;
+  std::string out;
+  for (size_t i = begin; i < stop; ++i) {
+    if (jinja[i] == '\\' && i + 1 < stop) {
+      const char e = jinja[++i];
+      out.push_back(e == 'n' ? '\n' : e);
+    } else if (jinja[i] == '\'' || jinja[i] == '"' || jinja[i] == '{' || jinja[i] == '+') {
+      return std::nullopt;  // not one literal: an expression
+    } else {
+      out.push_back(jinja[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> chatml_default_system(const std::string& jinja) {
+  for (std::string_view marker : {"<|im_start|>system\\n", "<|im_start|>system\n"}) {
+    for (size_t at = jinja.find(marker); at != std::string::npos; at = jinja.find(marker, at + 1)) {
+      auto text = literal_after(jinja.substr(at), marker, "<|im_end|>");
+      if (text && !text->empty()) return text;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> llama3_system_preamble(const std::string& jinja) {
+  auto cutoff = literal_after(jinja, "Cutting Knowledge Date: ", "\\n");
+  if (!cutoff) return std::nullopt;
+  std::string date;
+  if (auto literal = literal_after(jinja, "set date_string = \"", "\"")) {
+    date = *literal;
+  } else {
+    char buf[32];
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(buf, sizeof(buf), "%d %b %Y", &tm);
+    date = buf;
+  }
+  return "Cutting Knowledge Date: " + *cutoff + "\nToday Date: " + date + "\n\n";
+}
+
+}  // namespace tokenizer_internal
+
+using tokenizer_internal::chatml_default_system;
+using tokenizer_internal::llama3_system_preamble;
+using tokenizer_internal::special_token;
+using tokenizer_internal::strip;
+
 namespace {
 
 constexpr const char* kFamilies =
@@ -62,107 +170,6 @@ Status validate(const std::vector<ChatMessage>& messages, bool add_generation_pr
 
 void append(std::vector<int>* ids, const std::vector<int>& more) {
   ids->insert(ids->end(), more.begin(), more.end());
-}
-
-// The length of the character at s[at] (UTF-8) when Python's str.isspace()
-// holds for it, else 0.
-size_t space_at(const std::string& s, size_t at) {
-  const auto b = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
-  const unsigned c0 = b(at);
-  if ((c0 >= 0x09 && c0 <= 0x0D) || (c0 >= 0x1C && c0 <= 0x20)) return 1;
-  if (c0 == 0xC2 && (b(at + 1) == 0x85 || b(at + 1) == 0xA0)) return 2;
-  if (c0 == 0xE1 && b(at + 1) == 0x9A && b(at + 2) == 0x80) return 3;  // U+1680
-  if (c0 == 0xE2 && b(at + 1) == 0x80 &&
-      (b(at + 2) <= 0x8A || b(at + 2) == 0xA8 || b(at + 2) == 0xA9 || b(at + 2) == 0xAF)) {
-    return 3;  // U+2000..U+200A, U+2028, U+2029, U+202F
-  }
-  if (c0 == 0xE2 && b(at + 1) == 0x81 && b(at + 2) == 0x9F) return 3;  // U+205F
-  if (c0 == 0xE3 && b(at + 1) == 0x80 && b(at + 2) == 0x80) return 3;  // U+3000
-  return 0;
-}
-
-// Python's str.strip() (Jinja's trim filter, Meta's reference code).
-std::string strip(const std::string& s) {
-  size_t begin = 0;
-  while (size_t n = space_at(s, begin)) begin += n;
-  size_t end = s.size();
-  while (end > begin) {
-    // Step back to the start of the last character, then test it.
-    size_t start = end - 1;
-    while (start > begin && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
-    if (space_at(s, start) != end - start) break;
-    end = start;
-  }
-  return s.substr(begin, end - begin);
-}
-
-StatusOr<int> special(const Tokenizer& tokenizer, const char* piece, const char* family) {
-  auto id = tokenizer.piece_to_id(piece);
-  if (!id || !tokenizer.is_control(*id)) {
-    return Status::invalid_argument(std::string("chat template ") + family +
-                                    ": this tokenizer has no " + piece + " special token");
-  }
-  return *id;
-}
-
-// A string literal of the template that follows `marker` up to `end` (both
-// inside the literal): Qwen's default system prompt, Llama 3.1's dates. The
-// template's own escapes (\n, \', \") are undone.
-std::optional<std::string> literal_after(const std::string& jinja, std::string_view marker,
-                                         std::string_view end) {
-  const size_t at = jinja.find(marker);
-  if (at == std::string::npos) return std::nullopt;
-  const size_t begin = at + marker.size();
-  const size_t stop = jinja.find(end, begin);
-  if (stop == std::string::npos) return std::nullopt;
-  std::string out;
-  for (size_t i = begin; i < stop; ++i) {
-    if (jinja[i] == '\\' && i + 1 < stop) {
-      const char e = jinja[++i];
-      out.push_back(e == 'n' ? '\n' : e);
-    } else if (jinja[i] == '\'' || jinja[i] == '"' || jinja[i] == '{' || jinja[i] == '+') {
-      return std::nullopt;  // not one literal: an expression
-    } else {
-      out.push_back(jinja[i]);
-    }
-  }
-  return out;
-}
-
-// ChatML's default system prompt, as Qwen's templates write it:
-// '<|im_start|>system\nYou are ...<|im_end|>\n' when the first message is not
-// a system message.
-std::optional<std::string> default_system_prompt(const std::string& jinja) {
-  for (std::string_view marker : {"<|im_start|>system\\n", "<|im_start|>system\n"}) {
-    for (size_t at = jinja.find(marker); at != std::string::npos; at = jinja.find(marker, at + 1)) {
-      auto text = literal_after(jinja.substr(at), marker, "<|im_end|>");
-      if (text && !text->empty()) return text;
-    }
-  }
-  return std::nullopt;
-}
-
-// Llama 3.1 and later open every conversation with a system header holding
-// the knowledge cutoff and a date: the template's date_string default (3.1),
-// else today's date (3.2's strftime_now("%d %b %Y")).
-struct Llama3Header {
-  std::string cutoff, date;
-};
-std::optional<Llama3Header> llama3_header(const std::string& jinja) {
-  auto cutoff = literal_after(jinja, "Cutting Knowledge Date: ", "\\n");
-  if (!cutoff) return std::nullopt;
-  Llama3Header h{*cutoff, {}};
-  if (auto date = literal_after(jinja, "set date_string = \"", "\"")) {
-    h.date = *date;
-  } else {
-    char buf[32];
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    std::strftime(buf, sizeof(buf), "%d %b %Y", &tm);
-    h.date = buf;
-  }
-  return h;
 }
 
 // As mistral-common's v3 instruct tokenizer: [INST] and [/INST] are control
@@ -228,22 +235,21 @@ std::vector<int> llama2(const Tokenizer& tokenizer, const std::vector<ChatMessag
 StatusOr<std::vector<int>> llama3(const Tokenizer& tokenizer,
                                   const std::vector<ChatMessage>& messages,
                                   bool add_generation_prompt) {
-  PCACHE_ASSIGN_OR_RETURN(int start, special(tokenizer, "<|start_header_id|>", "llama3"));
-  PCACHE_ASSIGN_OR_RETURN(int end, special(tokenizer, "<|end_header_id|>", "llama3"));
-  PCACHE_ASSIGN_OR_RETURN(int eot, special(tokenizer, "<|eot_id|>", "llama3"));
-  std::vector<int> ids;
-  if (tokenizer.bos_id() >= 0) ids.push_back(tokenizer.bos_id());
+  PCACHE_ASSIGN_OR_RETURN(int start, special_token(tokenizer, "<|start_header_id|>", "llama3"));
+  PCACHE_ASSIGN_OR_RETURN(int end, special_token(tokenizer, "<|end_header_id|>", "llama3"));
+  PCACHE_ASSIGN_OR_RETURN(int eot, special_token(tokenizer, "<|eot_id|>", "llama3"));
+  std::vector<int> ids = tokenizer.bos_ids();
   const auto header = [&](const std::string& role) {
     ids.push_back(start);
     append(&ids, tokenizer.encode(role));
     ids.push_back(end);
   };
   size_t first = 0;
-  if (auto h = llama3_header(tokenizer.chat_template_text())) {
+  if (auto preamble = llama3_system_preamble(tokenizer.chat_template_text())) {
     const bool has_system = messages[0].role == "system";
     header("system");
-    append(&ids, tokenizer.encode("\n\nCutting Knowledge Date: " + h->cutoff + "\nToday Date: " +
-                                  h->date + "\n\n" + (has_system ? strip(messages[0].content) : "")));
+    append(&ids, tokenizer.encode("\n\n" + *preamble +
+                                  (has_system ? strip(messages[0].content) : "")));
     ids.push_back(eot);
     first = has_system ? 1 : 0;
   }
@@ -265,8 +271,8 @@ StatusOr<std::vector<int>> llama3(const Tokenizer& tokenizer,
 StatusOr<std::vector<int>> chatml(const Tokenizer& tokenizer,
                                   const std::vector<ChatMessage>& messages,
                                   bool add_generation_prompt) {
-  PCACHE_ASSIGN_OR_RETURN(int start, special(tokenizer, "<|im_start|>", "chatml"));
-  PCACHE_ASSIGN_OR_RETURN(int end, special(tokenizer, "<|im_end|>", "chatml"));
+  PCACHE_ASSIGN_OR_RETURN(int start, special_token(tokenizer, "<|im_start|>", "chatml"));
+  PCACHE_ASSIGN_OR_RETURN(int end, special_token(tokenizer, "<|im_end|>", "chatml"));
   std::vector<int> ids;
   const auto message = [&](const std::string& role, const std::string& content) {
     // The "\n" after the previous <|im_end|> and the role line: one piece of text.
@@ -276,7 +282,7 @@ StatusOr<std::vector<int>> chatml(const Tokenizer& tokenizer,
   };
   const auto newline = [&] { append(&ids, tokenizer.encode("\n")); };
   if (messages[0].role != "system") {
-    if (auto system = default_system_prompt(tokenizer.chat_template_text())) {
+    if (auto system = chatml_default_system(tokenizer.chat_template_text())) {
       message("system", *system);
       newline();
     }

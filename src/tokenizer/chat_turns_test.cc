@@ -30,7 +30,7 @@ BOOST_AUTO_TEST_CASE(mistral_system_opens_the_first_instruction) {
   ChatTurns turns(tok, ChatTemplate::kMistral);
   BOOST_TEST(ok(turns.start("")) == Ids{kBos});
   const Ids conversation = concat({ok(turns.start("Be brief.")), ok(turns.user("Hi", true, true)),
-                                   turns.answer("Hello"), ok(turns.user("Bye", false, false))});
+                                   ok(turns.answer("Hello")), ok(turns.user("Bye", false, false))});
   const Ids want = concat({{kBos, kInst}, tok.encode("Be brief.\n\n"), tok.encode("Hi"), {kEndInst},
                            tok.encode("Hello"), {kEos, kInst}, tok.encode("Bye"), {kEndInst}});
   BOOST_TEST(conversation == want);

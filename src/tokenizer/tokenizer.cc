@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <optional>
 #include <system_error>
 
@@ -90,6 +91,12 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 
 }  // namespace
 
+std::string Tokenizer::path_in(const std::string& model_dir) {
+  std::error_code ec;
+  const std::string model = model_dir + "/tokenizer.model", json = model_dir + "/tokenizer.json";
+  return !std::filesystem::exists(model, ec) && std::filesystem::exists(json, ec) ? json : model;
+}
+
 StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string& model_path) {
   if (ends_with(model_path, ".json")) {
     PCACHE_ASSIGN_OR_RETURN(std::unique_ptr<Impl> impl,
@@ -172,6 +179,9 @@ int64_t Tokenizer::min_tokens(size_t text_bytes) const {
 int Tokenizer::bos_id() const { return impl_->bos_id; }
 int Tokenizer::eos_id() const { return impl_->eos_id; }
 int Tokenizer::unk_id() const { return impl_->unk_id; }
+std::vector<int> Tokenizer::bos_ids() const {
+  return impl_->bos_id >= 0 ? std::vector<int>{impl_->bos_id} : std::vector<int>{};
+}
 
 const std::string& Tokenizer::chat_template_text() const { return impl_->chat_template; }
 const std::string& Tokenizer::chat_template_file() const { return impl_->chat_template_file; }
