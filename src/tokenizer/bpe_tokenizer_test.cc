@@ -3,6 +3,7 @@
 // holds what tokenizers and transformers gave for tricky texts and
 // conversations (tests/tools/bpe_reference.py).
 #include <boost/test/unit_test.hpp>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -156,6 +157,31 @@ BOOST_AUTO_TEST_CASE(conversations_equal_apply_chat_template) {
     }
   }
   BOOST_TEST(checked >= 20);
+}
+
+// Llama 3.2's template dates the system header with strftime_now: today.
+BOOST_AUTO_TEST_CASE(llama32_dates_the_system_header_today) {
+  testing::TempDir dir;
+  std::filesystem::copy_file(folder("llama3-bpe-bf16") + "/tokenizer.json", dir.path + "/tokenizer.json");
+  std::string jinja = reference("llama3-bpe-bf16")["templates"]["llama3.1"];
+  const std::string fixed = "set date_string = \"26 Jul 2024\"";
+  BOOST_TEST_REQUIRE(jinja.find(fixed) != std::string::npos);
+  jinja.replace(jinja.find(fixed), fixed.size(), "set date_string = strftime_now(\"%d %b %Y\")");
+  std::ofstream(dir.path + "/chat_template.jinja") << jinja;
+  auto tok = ok(Tokenizer::load(dir.path + "/tokenizer.json"));
+  const auto today = [] {
+    char buf[32];
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(buf, sizeof(buf), "%d %b %Y", &tm);
+    return std::string("Today Date: ") + buf + "\n\n";
+  };
+  // Read before and after: a run across midnight sees one of the two.
+  const std::string before = today();
+  const std::string text = tok->decode(ok(tok->apply_chat_template({{"user", "Hi"}}, ChatTemplate::kLlama3, true)));
+  const std::string after = today();
+  BOOST_TEST((text.find(before) != std::string::npos || text.find(after) != std::string::npos), text);
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_chat_template_is_named_with_the_families_that_work) {
