@@ -211,6 +211,12 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
     // here, naming the families --chat-template takes.
     PCACHE_ASSIGN_OR_RETURN(impl->chat_template, impl->tokenizer->default_chat_template());
   }
+  if (impl->tokenizer) {
+    // A template whose special tokens the vocabulary lacks fails here, not at
+    // the first chat.
+    PCACHE_RETURN_IF_ERROR(
+        impl->tokenizer->apply_chat_template({{"user", "x"}}, impl->chat_template, true).status());
+  }
   ModuleStoreOptions store;
   store.device = device;
   store.device_budget_bytes = options.device_cache_bytes;
