@@ -19,9 +19,7 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // [{"role": ..., "content": "..."}, ...], or {"messages": [...]}.
 StatusOr<std::vector<ChatMessage>> read_messages(const std::string& path) {
@@ -30,7 +28,8 @@ StatusOr<std::vector<ChatMessage>> read_messages(const std::string& path) {
   if (j.is_discarded()) return Status::invalid_argument(path + ": not valid JSON");
   if (j.is_object() && j.contains("messages")) j = j["messages"];
   if (!j.is_array()) {
-    return Status::invalid_argument(path + ": expected a list of messages (or {\"messages\": [...]})");
+    return Status::invalid_argument(path +
+                                    ": expected a list of messages (or {\"messages\": [...]})");
   }
   std::vector<ChatMessage> messages;
   for (size_t i = 0; i < j.size(); ++i) {
@@ -72,8 +71,8 @@ int run_tokenize(CommonOptions& common, const TokenizeOptions& o) {
   }
   auto dir = common.model_folder();
   if (!dir.ok()) return report(dir.status());
-  const std::string path = common.engine.tokenizer.empty() ? Tokenizer::path_in(*dir)
-                                                           : common.engine.tokenizer;
+  const std::string path =
+      common.engine.tokenizer.empty() ? Tokenizer::path_in(*dir) : common.engine.tokenizer;
   auto tok = Tokenizer::load(path);
   if (!tok.ok()) return report(tok.status());
   if (!o.messages.empty()) {

@@ -20,10 +20,11 @@ StatusOr<BpeModel> BpeModel::build(std::unordered_map<std::string, int> vocab,
     const auto& [left, right] = merges[rank];
     auto l = m.vocab_.find(left), r = m.vocab_.find(right), merged = m.vocab_.find(left + right);
     if (l == m.vocab_.end() || r == m.vocab_.end() || merged == m.vocab_.end()) {
-      const std::string& missing =
-          l == m.vocab_.end() ? left : r == m.vocab_.end() ? right : left + right;
-      return Status::corruption(source + ": merge " + std::to_string(rank) + " (" +
-                                excerpt(left) + " " + excerpt(right) + "): " + excerpt(missing) +
+      const std::string& missing = l == m.vocab_.end()   ? left
+                                   : r == m.vocab_.end() ? right
+                                                         : left + right;
+      return Status::corruption(source + ": merge " + std::to_string(rank) + " (" + excerpt(left) +
+                                " " + excerpt(right) + "): " + excerpt(missing) +
                                 " is not in the vocabulary");
     }
     // The first of two equal merges wins, as in tokenizers.

@@ -48,7 +48,8 @@ class BpeModel {
     int id;  // of the merged piece
   };
   static uint64_t key(int left, int right) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
+           static_cast<uint32_t>(right);
   }
 
   std::unordered_map<std::string, int> vocab_;

@@ -11,8 +11,9 @@ namespace {
 
 using Ids = std::vector<int>;
 
-BpeModel model(std::vector<std::pair<std::string, std::string>> merges, BpeModel::Options options = {}) {
-  std::unordered_map<std::string, int> vocab = {{"a", 0}, {"b", 1}, {"c", 2}, {"ab", 3},
+BpeModel model(std::vector<std::pair<std::string, std::string>> merges,
+               BpeModel::Options options = {}) {
+  std::unordered_map<std::string, int> vocab = {{"a", 0},  {"b", 1},   {"c", 2},  {"ab", 3},
                                                 {"bc", 4}, {"abc", 5}, {"aa", 6}, {"cab", 7}};
   return testing::ok(BpeModel::build(vocab, merges, options, "test"));
 }
@@ -29,7 +30,8 @@ BOOST_AUTO_TEST_SUITE(bpe_model_test)
 
 BOOST_AUTO_TEST_CASE(lowest_rank_first) {
   // "bc" outranks "ab": a|bc, then no merge of (a, bc) exists.
-  BOOST_TEST(encode(model({{"b", "c"}, {"a", "b"}}), "abc") == (Ids{0, 4}), boost::test_tools::per_element());
+  BOOST_TEST(encode(model({{"b", "c"}, {"a", "b"}}), "abc") == (Ids{0, 4}),
+             boost::test_tools::per_element());
   BOOST_TEST(encode(model({{"a", "b"}, {"b", "c"}, {"ab", "c"}}), "abc") == (Ids{5}),
              boost::test_tools::per_element());
 }
@@ -44,14 +46,21 @@ BOOST_AUTO_TEST_CASE(ignore_merges_takes_a_whole_word) {
   BOOST_TEST(encode(model({{"a", "b"}}), "cab") == (Ids{2, 3}), boost::test_tools::per_element());
   BpeModel::Options whole;
   whole.ignore_merges = true;
-  BOOST_TEST(encode(model({{"a", "b"}}, whole), "cab") == (Ids{7}), boost::test_tools::per_element());
+  BOOST_TEST(encode(model({{"a", "b"}}, whole), "cab") == (Ids{7}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(unknown_characters_are_dropped_or_unk) {
-  BOOST_TEST(encode(model({}), "a\xE2\x82\xAC" "b") == (Ids{0, 1}), boost::test_tools::per_element());
+  BOOST_TEST(encode(model({}),
+                    "a\xE2\x82\xAC"
+                    "b") == (Ids{0, 1}),
+             boost::test_tools::per_element());
   BpeModel::Options unk;
   unk.unk_id = 2;
-  BOOST_TEST(encode(model({}, unk), "a\xE2\x82\xAC" "b") == (Ids{0, 2, 1}), boost::test_tools::per_element());
+  BOOST_TEST(encode(model({}, unk),
+                    "a\xE2\x82\xAC"
+                    "b") == (Ids{0, 2, 1}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_merge_outside_the_vocabulary_is_corruption) {

@@ -176,9 +176,10 @@ Status read_normalizer(const json& j, const std::string& where, BpeTokenizer* t)
     }
     return Status::ok_status();
   }
-  static const std::pair<const char*, NormalForm> kForms[] = {
-      {"NFC", NormalForm::kNfc}, {"NFD", NormalForm::kNfd},
-      {"NFKC", NormalForm::kNfkc}, {"NFKD", NormalForm::kNfkd}};
+  static const std::pair<const char*, NormalForm> kForms[] = {{"NFC", NormalForm::kNfc},
+                                                              {"NFD", NormalForm::kNfd},
+                                                              {"NFKC", NormalForm::kNfkc},
+                                                              {"NFKD", NormalForm::kNfkd}};
   for (const auto& [name, form] : kForms) {
     if (type == name) {
       t->normalizers.push_back(form);
@@ -215,11 +216,13 @@ Status read_pre_tokenizer(const json& j, const std::string& where, bool last, bo
                                     (invert ? " inverted" : "") + " (only Isolated)");
     }
     auto pattern = j.find("pattern");
-    if (pattern == j.end() || !pattern->is_object()) return corrupt(where, "Split without a pattern");
+    if (pattern == j.end() || !pattern->is_object())
+      return corrupt(where, "Split without a pattern");
     std::string regex;
     PCACHE_RETURN_IF_ERROR(get(*pattern, "Regex", where + ".pattern", &regex, false));
     if (regex.empty()) {
-      return unsupported(where, "Split on a pattern that is not a regex: " + json_excerpt(*pattern));
+      return unsupported(where,
+                         "Split on a pattern that is not a regex: " + json_excerpt(*pattern));
     }
     PCACHE_ASSIGN_OR_RETURN(RegexSplitter splitter, RegexSplitter::compile(regex, where));
     t->splits.push_back(std::move(splitter));
@@ -263,6 +266,12 @@ Status read_template(const json& j, const std::string& where, BpeTokenizer* t) {
     } else {
       return corrupt(where, "template token " + excerpt(name) + " is not in the vocabulary");
     }
+    for (int id : ids) {
+      if (id < 0 || id >= t->vocab_size) {
+        return corrupt(where, "template token " + excerpt(name) + " has id " + std::to_string(id) +
+                                  ", outside the vocabulary of " + std::to_string(t->vocab_size));
+      }
+    }
     std::vector<int>& out = after ? t->suffix : t->prefix;
     out.insert(out.end(), ids.begin(), ids.end());
   }
@@ -277,7 +286,8 @@ Status read_post_processor(const json& j, const std::string& where, BpeTokenizer
     auto it = j.find("processors");
     if (it == j.end() || !it->is_array()) return corrupt(where, "Sequence without \"processors\"");
     for (size_t i = 0; i < it->size(); ++i) {
-      PCACHE_RETURN_IF_ERROR(read_post_processor((*it)[i], where + "[" + std::to_string(i) + "]", t));
+      PCACHE_RETURN_IF_ERROR(
+          read_post_processor((*it)[i], where + "[" + std::to_string(i) + "]", t));
     }
     return Status::ok_status();
   }
@@ -333,7 +343,8 @@ Status read_model(const json& j, const std::string& where, BpeTokenizer* t,
                                   " is not two pieces separated by one space");
       }
       merges.emplace_back(s.substr(0, space), s.substr(space + 1));
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
+               merge[1].is_string()) {
       merges.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
     } else {
       return corrupt(where, "merge " + std::to_string(i) + " is " + json_excerpt(merge) +
@@ -342,7 +353,8 @@ Status read_model(const json& j, const std::string& where, BpeTokenizer* t,
   }
   if (!unk.empty()) {
     auto u = vocab->find(unk);
-    if (u == vocab->end()) return corrupt(where, "unk_token " + excerpt(unk) + " is not in the vocabulary");
+    if (u == vocab->end())
+      return corrupt(where, "unk_token " + excerpt(unk) + " is not in the vocabulary");
     options.unk_id = u->second;
     t->unk_id = u->second;
   }
@@ -368,7 +380,8 @@ Status read_added_tokens(const json& j, const std::string& where, BpeTokenizer* 
     if (token.id < 0 || token.id >= (1 << 22) || token.content.empty()) {
       return corrupt(at, "id " + std::to_string(token.id) + " content " + excerpt(token.content));
     }
-    if (lstrip || rstrip || single_word || (normalized && !token.special && !t->normalizers.empty())) {
+    if (lstrip || rstrip || single_word ||
+        (normalized && !token.special && !t->normalizers.empty())) {
       return unsupported(at, "added token " + excerpt(token.content) +
                                  " with lstrip, rstrip, single_word or normalized matching");
     }
@@ -439,19 +452,23 @@ StatusOr<std::unique_ptr<Tokenizer::Impl>> load_bpe_tokenizer(const std::string&
   if (!j.is_object()) return corrupt(path, "not a JSON object");
   auto t = std::make_unique<BpeTokenizer>();
   // The normalizer first: whether added tokens may be "normalized" depends on it.
-  PCACHE_RETURN_IF_ERROR(read_normalizer(j.value("normalizer", json()), path + ": normalizer", t.get()));
+  PCACHE_RETURN_IF_ERROR(
+      read_normalizer(j.value("normalizer", json()), path + ": normalizer", t.get()));
   std::unordered_map<std::string, int> vocab;
   PCACHE_RETURN_IF_ERROR(read_model(j.value("model", json()), path + ": model", t.get(), &vocab));
-  PCACHE_RETURN_IF_ERROR(read_added_tokens(j.value("added_tokens", json()), path + ": added_tokens", t.get()));
+  PCACHE_RETURN_IF_ERROR(
+      read_added_tokens(j.value("added_tokens", json()), path + ": added_tokens", t.get()));
   bool byte_level = false;
   const json pre = j.value("pre_tokenizer", json());
   if (!pre.is_null()) {
-    PCACHE_RETURN_IF_ERROR(read_pre_tokenizer(pre, path + ": pre_tokenizer", true, &byte_level, t.get()));
+    PCACHE_RETURN_IF_ERROR(
+        read_pre_tokenizer(pre, path + ": pre_tokenizer", true, &byte_level, t.get()));
   }
   if (!byte_level) return unsupported(path + ": pre_tokenizer", "no ByteLevel pre-tokenizer");
   const json decoder = j.value("decoder", json());
   if (type_of(decoder) != "ByteLevel") {
-    return unsupported(path + ": decoder", "decoder " + json_excerpt(decoder) + " (only ByteLevel)");
+    return unsupported(path + ": decoder",
+                       "decoder " + json_excerpt(decoder) + " (only ByteLevel)");
   }
 
   // The vocabulary by id: the model's pieces and the added tokens.
@@ -480,7 +497,8 @@ StatusOr<std::unique_ptr<Tokenizer::Impl>> load_bpe_tokenizer(const std::string&
   const std::string config_path = (dir.empty() ? std::string(".") : dir) + "/tokenizer_config.json";
   json config = json::object();
   if (std::filesystem::exists(config_path)) {
-    PCACHE_ASSIGN_OR_RETURN(std::string config_text, read_file(config_path, 16 << 20, "tokenizer config"));
+    PCACHE_ASSIGN_OR_RETURN(std::string config_text,
+                            read_file(config_path, 16 << 20, "tokenizer config"));
     PCACHE_ASSIGN_OR_RETURN(config, parse_json(config_text, config_path));
     if (!config.is_object()) return corrupt(config_path, "not a JSON object");
   }

@@ -68,8 +68,9 @@ BOOST_AUTO_TEST_CASE(encodes_every_reference_text_as_tokenizers_does) {
       BOOST_TEST_CONTEXT(name << ": " << c["text"].dump()) {
         const auto ids = c["ids"].get<std::vector<int>>();
         BOOST_TEST(tok->encode(input) == ids, boost::test_tools::per_element());
-        BOOST_TEST(tok->encode_with_special_tokens(input) == c["special_ids"].get<std::vector<int>>(),
-                   boost::test_tools::per_element());
+        BOOST_TEST(
+            tok->encode_with_special_tokens(input) == c["special_ids"].get<std::vector<int>>(),
+            boost::test_tools::per_element());
         std::vector<std::string> pieces;
         for (int id : ids) pieces.push_back(tok->id_to_piece(id));
         BOOST_TEST(pieces == c["pieces"].get<std::vector<std::string>>(),
@@ -85,7 +86,8 @@ BOOST_AUTO_TEST_CASE(encodes_every_reference_text_as_tokenizers_does) {
 BOOST_AUTO_TEST_CASE(streams_without_breaking_characters) {
   for (const char* name : kFolders) {
     auto tok = load(name);
-    for (const json& c : reference(name)["texts"]) {
+    const json ref = reference(name);
+    for (const json& c : ref["texts"]) {
       const auto ids = c["ids"].get<std::vector<int>>();
       TokenStreamDecoder decoder(*tok);
       std::vector<std::string> parts;
@@ -93,8 +95,9 @@ BOOST_AUTO_TEST_CASE(streams_without_breaking_characters) {
       parts.push_back(decoder.flush());
       BOOST_TEST(join(parts) == c["decoded"].get<std::string>(), name << ": " << c["text"].dump());
       for (const std::string& p : parts) {
-        BOOST_TEST(replace_invalid_utf8(p) == p, name << ": piece " << json(p).dump(-1, ' ', true,
-                                                                           json::error_handler_t::replace));
+        BOOST_TEST(
+            replace_invalid_utf8(p) == p,
+            name << ": piece " << json(p).dump(-1, ' ', true, json::error_handler_t::replace));
       }
     }
   }
@@ -126,7 +129,8 @@ BOOST_AUTO_TEST_CASE(chat_templates_are_recognised_from_the_checkpoint) {
   BOOST_TEST(llama->chat_template_file() == folder("llama3-bpe-bf16") + "/chat_template.jinja");
   BOOST_TEST((ok(llama->default_chat_template()) == ChatTemplate::kLlama3));
   auto qwen = load("qwen2-bpe-tied-fp32");
-  BOOST_TEST(qwen->chat_template_file() == folder("qwen2-bpe-tied-fp32") + "/tokenizer_config.json");
+  BOOST_TEST(qwen->chat_template_file() ==
+             folder("qwen2-bpe-tied-fp32") + "/tokenizer_config.json");
   BOOST_TEST((ok(qwen->default_chat_template()) == ChatTemplate::kChatml));
 }
 
@@ -162,7 +166,8 @@ BOOST_AUTO_TEST_CASE(conversations_equal_apply_chat_template) {
 // Llama 3.2's template dates the system header with strftime_now: today.
 BOOST_AUTO_TEST_CASE(llama32_dates_the_system_header_today) {
   testing::TempDir dir;
-  std::filesystem::copy_file(folder("llama3-bpe-bf16") + "/tokenizer.json", dir.path + "/tokenizer.json");
+  std::filesystem::copy_file(folder("llama3-bpe-bf16") + "/tokenizer.json",
+                             dir.path + "/tokenizer.json");
   std::string jinja = reference("llama3-bpe-bf16")["templates"]["llama3.1"];
   const std::string fixed = "set date_string = \"26 Jul 2024\"";
   BOOST_TEST_REQUIRE(jinja.find(fixed) != std::string::npos);
@@ -179,23 +184,29 @@ BOOST_AUTO_TEST_CASE(llama32_dates_the_system_header_today) {
   };
   // Read before and after: a run across midnight sees one of the two.
   const std::string before = today();
-  const std::string text = tok->decode(ok(tok->apply_chat_template({{"user", "Hi"}}, ChatTemplate::kLlama3, true)));
+  const std::string text =
+      tok->decode(ok(tok->apply_chat_template({{"user", "Hi"}}, ChatTemplate::kLlama3, true)));
   const std::string after = today();
-  BOOST_TEST((text.find(before) != std::string::npos || text.find(after) != std::string::npos), text);
+  BOOST_TEST((text.find(before) != std::string::npos || text.find(after) != std::string::npos),
+             text);
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_chat_template_is_named_with_the_families_that_work) {
   testing::TempDir dir;
-  std::filesystem::copy_file(folder("qwen2-bpe-tied-fp32") + "/tokenizer.json", dir.path + "/tokenizer.json");
-  std::ofstream(dir.path + "/chat_template.jinja") << "{% for m in messages %}### {{ m.content }}{% endfor %}";
+  std::filesystem::copy_file(folder("qwen2-bpe-tied-fp32") + "/tokenizer.json",
+                             dir.path + "/tokenizer.json");
+  std::ofstream(dir.path + "/chat_template.jinja")
+      << "{% for m in messages %}### {{ m.content }}{% endfor %}";
   auto tok = ok(Tokenizer::load(dir.path + "/tokenizer.json"));
   auto family = tok->default_chat_template();
   BOOST_TEST_REQUIRE(!family.ok());
-  BOOST_TEST(family.status().message().find(dir.path + "/chat_template.jinja: chat template \"{% for m") == 0u,
+  BOOST_TEST(family.status().message().find(dir.path +
+                                            "/chat_template.jinja: chat template \"{% for m") == 0u,
              family.status().message());
-  BOOST_TEST(family.status().message().find("llama3 (Llama 3.x), chatml (Qwen 2 and 2.5), mistral, llama2") !=
-                 std::string::npos,
-             family.status().message());
+  BOOST_TEST(
+      family.status().message().find(
+          "llama3 (Llama 3.x), chatml (Qwen 2 and 2.5), mistral, llama2") != std::string::npos,
+      family.status().message());
 }
 
 // Whatever tokenizer.json is not byte-level BPE, or is broken, is refused
@@ -210,27 +221,40 @@ BOOST_AUTO_TEST_CASE(unsupported_or_broken_files_are_named) {
       R"("pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"})";
   Status s = error_of(R"({"model": {"type": "WordPiece", "vocab": {}}, )" + byte_level + "}");
   BOOST_TEST(s.code() == StatusCode::kUnsupported);
-  BOOST_TEST(s.message().find("tokenizer.json: model: model of type \"WordPiece\"") != std::string::npos,
-             s.message());
-  s = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}, )" + byte_level + "}");
+  BOOST_TEST(
+      s.message().find("tokenizer.json: model: model of type \"WordPiece\"") != std::string::npos,
+      s.message());
+  s = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}, )" + byte_level +
+               "}");
   BOOST_TEST(s.code() == StatusCode::kCorruption);
-  BOOST_TEST(s.message().find("merge 0 (\"a\" \"b\"): \"b\" is not in the vocabulary") != std::string::npos,
+  BOOST_TEST(s.message().find("merge 0 (\"a\" \"b\"): \"b\" is not in the vocabulary") !=
+                 std::string::npos,
              s.message());
-  s = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["ab"]}, )" + byte_level + "}");
-  BOOST_TEST(s.message().find("merge 0 \"ab\" is not two pieces") != std::string::npos, s.message());
+  s = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["ab"]}, )" + byte_level +
+               "}");
+  BOOST_TEST(s.message().find("merge 0 \"ab\" is not two pieces") != std::string::npos,
+             s.message());
   s = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
                   "pre_tokenizer": {"type": "Metaspace"}, "decoder": {"type": "ByteLevel"}})");
   BOOST_TEST(s.code() == StatusCode::kUnsupported);
-  BOOST_TEST(s.message().find("pre_tokenizer: pre-tokenizer of type \"Metaspace\"") != std::string::npos,
-             s.message());
+  BOOST_TEST(
+      s.message().find("pre_tokenizer: pre-tokenizer of type \"Metaspace\"") != std::string::npos,
+      s.message());
   s = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
                   "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(a"}, "behavior": "Isolated"},
                   "decoder": {"type": "ByteLevel"}})");
   BOOST_TEST(s.code() == StatusCode::kInvalidArgument);
   BOOST_TEST(s.message().find("regex \"(a\" at offset 2") != std::string::npos, s.message());
-  s = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}, )" +
-               byte_level + "}");
+  s = error_of(
+      R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}, )" +
+      byte_level + "}");
   BOOST_TEST(s.message().find("byte_fallback") != std::string::npos, s.message());
+  s = error_of(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, )" + byte_level +
+               R"(, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>"}}],
+                  "special_tokens": {"<s>": {"ids": [7]}}}})");
+  BOOST_TEST(s.message().find("template token \"<s>\" has id 7, outside the vocabulary of 1") !=
+                 std::string::npos,
+             s.message());
   s = error_of("[1, 2");
   BOOST_TEST(s.code() == StatusCode::kCorruption);
   auto missing = Tokenizer::load(testing::scratch_dir() + "/no-such-folder/tokenizer.json");

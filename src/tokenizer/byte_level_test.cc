@@ -8,10 +8,10 @@ namespace pcache::tokenizer_internal {
 BOOST_AUTO_TEST_SUITE(byte_level_test)
 
 BOOST_AUTO_TEST_CASE(gpt2_alphabet) {
-  BOOST_TEST(byte_level_encode(" ") == "\xC4\xA0");   // Ġ U+0120
-  BOOST_TEST(byte_level_encode("\n") == "\xC4\x8A");  // Ċ U+010A
-  BOOST_TEST(byte_level_encode("a!~") == "a!~");      // printable ASCII is itself
-  BOOST_TEST(byte_level_encode("\xC3\xA9") == "\xC3\x83\xC2\xA9");  // é's bytes: Ã ©
+  BOOST_TEST(byte_level_encode(" ") == "\xC4\xA0");                   // Ġ U+0120
+  BOOST_TEST(byte_level_encode("\n") == "\xC4\x8A");                  // Ċ U+010A
+  BOOST_TEST(byte_level_encode("a!~") == "a!~");                      // printable ASCII is itself
+  BOOST_TEST(byte_level_encode("\xC3\xA9") == "\xC3\x83\xC2\xA9");    // é's bytes: Ã ©
   BOOST_TEST(byte_level_encode(std::string(1, '\0')) == "\xC4\x80");  // Ā U+0100
   BOOST_TEST(byte_level_encode("\xAD") == "\xC5\x83");  // soft hyphen byte: the last, U+0143
 }

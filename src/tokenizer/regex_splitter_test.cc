@@ -37,8 +37,10 @@ BOOST_AUTO_TEST_CASE(llama3_pattern) {
 
 BOOST_AUTO_TEST_CASE(unmatched_runs_are_pieces_too) {
   using V = std::vector<std::string>;
-  BOOST_TEST(split("[0-9]+", "ab12cd3") == (V{"ab", "12", "cd", "3"}), boost::test_tools::per_element());
-  BOOST_TEST(split("x*", "abc") == (V{"abc"}), boost::test_tools::per_element());  // only empty matches
+  BOOST_TEST(split("[0-9]+", "ab12cd3") == (V{"ab", "12", "cd", "3"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(split("x*", "abc") == (V{"abc"}),
+             boost::test_tools::per_element());  // only empty matches
   BOOST_TEST(split("[0-9]+", "").empty());
 }
 
@@ -46,8 +48,9 @@ BOOST_AUTO_TEST_CASE(a_bad_pattern_names_where) {
   auto r = RegexSplitter::compile("(?<", "tokenizer.json: pre_tokenizer");
   BOOST_TEST_REQUIRE(!r.ok());
   BOOST_TEST(r.status().code() == StatusCode::kInvalidArgument);
-  BOOST_TEST(r.status().message().find("tokenizer.json: pre_tokenizer: regex \"(?<\" at offset 3") == 0u,
-             r.status().message());
+  BOOST_TEST(
+      r.status().message().find("tokenizer.json: pre_tokenizer: regex \"(?<\" at offset 3") == 0u,
+      r.status().message());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -13,7 +13,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto tok = pcache::Tokenizer::load(pcache::fuzz::write_temp_file("tokenizer.json", data, size));
   if (!tok.ok()) return 0;
-  const std::string text = "Hello  world's 123 <|im_start|><|begin_of_text|> caf\xC3\xA9 \xE2\x82 \xF0\x9F\x98\x80";
+  const std::string text =
+      "Hello  world's 123 <|im_start|><|begin_of_text|> caf\xC3\xA9 \xE2\x82 \xF0\x9F\x98\x80";
   (void)(*tok)->decode((*tok)->encode(text));
   (void)(*tok)->decode((*tok)->encode_with_special_tokens(text));
   pcache::TokenStreamDecoder stream(**tok);
