@@ -15,7 +15,8 @@ generation_config.json, and tokenizer_reference.json (docs/formats.md, "Tokenize
   template and with other templates of the same families ("templates"), as text and as the
   ids of that text (special tokens parsed, nothing added).
 
-Needs tokenizers and transformers (the GPU machine).
+Needs tokenizers and transformers (the GPU machine). `python3 bpe_reference.py FOLDER FAMILY`
+rewrites FOLDER/tokenizer_reference.json alone, from the folder's tokenizer files.
 """
 import json
 import os
@@ -310,6 +311,36 @@ BYTES = [
     b"overlong \xc0\xaf and surrogate \xed\xa0\x80 and \xff\xfe",
 ]
 
+# Random texts (fixed seed) over characters assigned long ago (so that PCRE2's Unicode tables,
+# which may be older than Oniguruma's, agree on their properties): every script, number, mark
+# and space class the pre-tokenizer regexes distinguish, contractions and digit runs.
+POOLS = [
+    [chr(c) for c in range(0x20, 0x7F)],
+    list("\t\n\r\x0b\x0c\x85\xa0\u1680\u2000\u2003\u200a\u2028\u2029\u202f\u205f\u3000"
+         "\u180e\u200b\u200d\ufeff\ufe0f") + ["  ", "\r\n", "\n\n"],
+    [chr(c) for c in range(0xC0, 0x180)] + [chr(c) for c in range(0x300, 0x370)],
+    [chr(c) for c in range(0x391, 0x3CA)] + [chr(c) for c in range(0x410, 0x450)],
+    [chr(c) for c in range(0x620, 0x64B)] + [chr(c) for c in range(0x660, 0x66A)] +
+    [chr(c) for c in range(0x900, 0x970)],
+    [chr(c) for c in range(0x4E00, 0x4F00)] + [chr(c) for c in range(0x3041, 0x3097)] +
+    [chr(c) for c in range(0xAC00, 0xAD00)] + [chr(c) for c in range(0xFF01, 0xFF5F)],
+    [chr(c) for c in range(0x2150, 0x218A)] + list("\xb2\xb3\xb9\u2070\u2074\u2075"),
+    [chr(c) for c in range(0x1F600, 0x1F650)] + [chr(c) for c in range(0x1F300, 0x1F400)] +
+    [chr(c) for c in range(0x1F3FB, 0x1F400)] + [chr(c) for c in range(0x1D400, 0x1D455)],
+    ["'s", "'T", "'re", "'VE", "'m", "'LL", "'d", "'ſ", "123", "4567", "00000", " '", "''"],
+]
+
+
+def random_texts(count=120, seed=2024):
+    import random
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(count):
+        n = rng.randint(1, 48)
+        texts.append("".join(rng.choice(rng.choice(POOLS)) for _ in range(n)))
+    return texts
+
+
 CONVERSATIONS = [
     [{"role": "user", "content": "Hello!"}],
     [{"role": "system", "content": "You are a helpful assistant."},
@@ -320,6 +351,9 @@ CONVERSATIONS = [
      {"role": "user", "content": "Tell me about 東京 🗼."}],
     [{"role": "user", "content": "One"}, {"role": "assistant", "content": "Two"},
      {"role": "user", "content": "Three"}, {"role": "assistant", "content": "Four\n"}],
+    # Unicode spaces around the text (Jinja's trim is Python's str.strip()).
+    [{"role": "system", "content": "\u2003Sys\u3000"},
+     {"role": "user", "content": "\u3000\u00a0 Hi\u00a0\n\u2029"}],
 ]
 
 
@@ -481,6 +515,8 @@ def write_tokenizer_reference(folder, family):
     texts = []
     for text in TEXTS:
         texts.append(dict(text=text, **encode_case(tok, text)))
+    for text in random_texts():
+        texts.append(dict(text=text, random=True, **encode_case(tok, text)))
     for raw in BYTES:
         text = raw.decode("utf-8", errors="replace")
         texts.append(dict(bytes_hex=raw.hex(), text=text, **encode_case(tok, text)))
@@ -494,3 +530,9 @@ def write_tokenizer_reference(folder, family):
         "texts": texts, "templates": templates, "chat": chat}
     with open(os.path.join(folder, "tokenizer_reference.json"), "w", encoding="utf-8") as f:
         json.dump(reference, f, ensure_ascii=False, indent=1)
+
+
+if __name__ == "__main__":
+    # Rewrites FOLDER/tokenizer_reference.json from the folder's tokenizer files alone.
+    import sys
+    write_tokenizer_reference(sys.argv[1], sys.argv[2])
