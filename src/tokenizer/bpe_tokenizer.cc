@@ -324,7 +324,7 @@ Status read_model(const json& j, const std::string& where, BpeTokenizer* t,
   if (v == j.end() || !v->is_object()) return corrupt(where, "no \"vocab\" object");
   for (auto it = v->begin(); it != v->end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
-        it.value().get<int64_t>() >= (int64_t{1} << 22)) {
+        it.value().get<int64_t>() > kMaxTokenId) {
       return corrupt(where + ".vocab", excerpt(it.key()) + " has id " + json_excerpt(it.value()));
     }
     (*vocab)[it.key()] = it.value().get<int>();
@@ -377,7 +377,7 @@ Status read_added_tokens(const json& j, const std::string& where, BpeTokenizer* 
     PCACHE_RETURN_IF_ERROR(get(j[i], "rstrip", at, &rstrip, false));
     PCACHE_RETURN_IF_ERROR(get(j[i], "single_word", at, &single_word, false));
     PCACHE_RETURN_IF_ERROR(get(j[i], "normalized", at, &normalized, false));
-    if (token.id < 0 || token.id >= (1 << 22) || token.content.empty()) {
+    if (token.id < 0 || token.id > kMaxTokenId || token.content.empty()) {
       return corrupt(at, "id " + std::to_string(token.id) + " content " + excerpt(token.content));
     }
     if (lstrip || rstrip || single_word ||
@@ -421,7 +421,7 @@ Status read_chat_template(const json& config, const std::string& dir, const std:
                           BpeTokenizer* t) {
   const std::string jinja = dir + "/chat_template.jinja";
   if (std::filesystem::exists(jinja)) {
-    PCACHE_ASSIGN_OR_RETURN(t->chat_template, read_file(jinja, 1 << 20, "chat template"));
+    PCACHE_ASSIGN_OR_RETURN(t->chat_template, read_file(jinja, kMaxChatTemplateBytes, "chat template"));
     t->chat_template_file = jinja;
     return Status::ok_status();
   }
@@ -498,7 +498,7 @@ StatusOr<std::unique_ptr<Tokenizer::Impl>> load_bpe_tokenizer(const std::string&
   json config = json::object();
   if (std::filesystem::exists(config_path)) {
     PCACHE_ASSIGN_OR_RETURN(std::string config_text,
-                            read_file(config_path, 16 << 20, "tokenizer config"));
+                            read_file(config_path, kMaxTokenizerConfigBytes, "tokenizer config"));
     PCACHE_ASSIGN_OR_RETURN(config, parse_json(config_text, config_path));
     if (!config.is_object()) return corrupt(config_path, "not a JSON object");
   }

@@ -8,6 +8,7 @@
 // ("tokenizer.json"); anything else is an Unsupported error naming it.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -15,6 +16,12 @@
 #include "tokenizer/tokenizer_impl.h"
 
 namespace pcache::tokenizer_internal {
+
+// Besides tokenizer.json (kMaxTokenizerFileBytes): the files beside it, and
+// the ids a vocabulary may use (Llama 3 has 128256, Qwen 2.5 151665).
+inline constexpr size_t kMaxTokenizerConfigBytes = 16u << 20;
+inline constexpr size_t kMaxChatTemplateBytes = 1u << 20;
+inline constexpr int kMaxTokenId = (1 << 22) - 1;
 
 // `path`: a tokenizer.json. Errors: NotFound / IoError (the file),
 // InvalidArgument (too large), Corruption (not JSON, or keys missing or of the
