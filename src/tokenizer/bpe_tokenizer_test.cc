@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(llama32_dates_the_system_header_today) {
     char buf[32];
     const std::time_t now = std::time(nullptr);
     std::tm tm{};
-    gmtime_r(&now, &tm);
+    localtime_r(&now, &tm);
     std::strftime(buf, sizeof(buf), "%d %b %Y", &tm);
     return std::string("Today Date: ") + buf + "\n\n";
   };

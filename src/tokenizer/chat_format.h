@@ -27,8 +27,8 @@ std::optional<std::string> chatml_default_system(const std::string& jinja);
 // Llama 3.1 and later open every conversation with a system header holding
 // the knowledge cutoff and a date before the system message: "Cutting
 // Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n", the date being
-// the template's date_string default (3.1), else today's (3.2's
-// strftime_now("%d %b %Y")). nullopt for templates without it (3.0).
+// the template's date_string default (3.1), else today's in local time (3.2's
+// strftime_now("%d %b %Y"), as transformers renders it). nullopt for templates without it (3.0).
 std::optional<std::string> llama3_system_preamble(const std::string& jinja);
 
 }  // namespace pcache::tokenizer_internal
