@@ -1,5 +1,7 @@
 #include "tokenizer/chat_format.h"
 
+#include <utf8proc.h>
+
 #include <ctime>
 #include <string_view>
 
@@ -8,20 +10,19 @@ namespace tokenizer_internal {
 namespace {
 
 // The length of the character at s[at] (UTF-8) when Python's str.isspace()
-// holds for it, else 0.
+// holds for it (general category Zs, or bidirectional class WS, B or S), else 0.
 size_t space_at(const std::string& s, size_t at) {
-  const auto b = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0u; };
-  const unsigned c0 = b(at);
-  if ((c0 >= 0x09 && c0 <= 0x0D) || (c0 >= 0x1C && c0 <= 0x20)) return 1;
-  if (c0 == 0xC2 && (b(at + 1) == 0x85 || b(at + 1) == 0xA0)) return 2;
-  if (c0 == 0xE1 && b(at + 1) == 0x9A && b(at + 2) == 0x80) return 3;  // U+1680
-  if (c0 == 0xE2 && b(at + 1) == 0x80 &&
-      (b(at + 2) <= 0x8A || b(at + 2) == 0xA8 || b(at + 2) == 0xA9 || b(at + 2) == 0xAF)) {
-    return 3;  // U+2000..U+200A, U+2028, U+2029, U+202F
-  }
-  if (c0 == 0xE2 && b(at + 1) == 0x81 && b(at + 2) == 0x9F) return 3;  // U+205F
-  if (c0 == 0xE3 && b(at + 1) == 0x80 && b(at + 2) == 0x80) return 3;  // U+3000
-  return 0;
+  if (at >= s.size()) return 0;
+  utf8proc_int32_t c = 0;
+  const utf8proc_ssize_t n =
+      utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + at),
+                       static_cast<utf8proc_ssize_t>(s.size() - at), &c);
+  if (n <= 0) return 0;
+  const utf8proc_property_t* p = utf8proc_get_property(c);
+  const bool space =
+      p->category == UTF8PROC_CATEGORY_ZS || p->bidi_class == UTF8PROC_BIDI_CLASS_WS ||
+      p->bidi_class == UTF8PROC_BIDI_CLASS_B || p->bidi_class == UTF8PROC_BIDI_CLASS_S;
+  return space ? static_cast<size_t>(n) : 0;
 }
 
 }  // namespace
