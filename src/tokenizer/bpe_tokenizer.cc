@@ -189,8 +189,8 @@ Status read_normalizer(const json& j, const std::string& where, BpeTokenizer* t)
   return unsupported(where, "normalizer of type " + excerpt(type));
 }
 
-// One pre-tokenizer; `last`: nothing follows it (ByteLevel must be last).
-Status read_pre_tokenizer(const json& j, const std::string& where, bool last, bool* byte_level,
+// One pre-tokenizer; `byte_level`: a ByteLevel was read (it must be last).
+Status read_pre_tokenizer(const json& j, const std::string& where, bool* byte_level,
                           BpeTokenizer* t) {
   if (!j.is_object()) return corrupt(where, "not an object");
   if (*byte_level) return unsupported(where, "a pre-tokenizer after ByteLevel");
@@ -201,8 +201,8 @@ Status read_pre_tokenizer(const json& j, const std::string& where, bool last, bo
       return corrupt(where, "Sequence without \"pretokenizers\"");
     }
     for (size_t i = 0; i < it->size(); ++i) {
-      PCACHE_RETURN_IF_ERROR(read_pre_tokenizer((*it)[i], where + "[" + std::to_string(i) + "]",
-                                                last && i + 1 == it->size(), byte_level, t));
+      PCACHE_RETURN_IF_ERROR(
+          read_pre_tokenizer((*it)[i], where + "[" + std::to_string(i) + "]", byte_level, t));
     }
     return Status::ok_status();
   }
@@ -421,7 +421,8 @@ Status read_chat_template(const json& config, const std::string& dir, const std:
                           BpeTokenizer* t) {
   const std::string jinja = dir + "/chat_template.jinja";
   if (std::filesystem::exists(jinja)) {
-    PCACHE_ASSIGN_OR_RETURN(t->chat_template, read_file(jinja, kMaxChatTemplateBytes, "chat template"));
+    PCACHE_ASSIGN_OR_RETURN(t->chat_template,
+                            read_file(jinja, kMaxChatTemplateBytes, "chat template"));
     t->chat_template_file = jinja;
     return Status::ok_status();
   }
@@ -461,8 +462,7 @@ StatusOr<std::unique_ptr<Tokenizer::Impl>> load_bpe_tokenizer(const std::string&
   bool byte_level = false;
   const json pre = j.value("pre_tokenizer", json());
   if (!pre.is_null()) {
-    PCACHE_RETURN_IF_ERROR(
-        read_pre_tokenizer(pre, path + ": pre_tokenizer", true, &byte_level, t.get()));
+    PCACHE_RETURN_IF_ERROR(read_pre_tokenizer(pre, path + ": pre_tokenizer", &byte_level, t.get()));
   }
   if (!byte_level) return unsupported(path + ": pre_tokenizer", "no ByteLevel pre-tokenizer");
   const json decoder = j.value("decoder", json());
