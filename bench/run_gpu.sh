@@ -76,7 +76,7 @@ for step in "$@"; do
       # Issue 14: pcache serve at the Mistral-7B shape (random weights) under bench/serve_load:
       # streamed chat over a shared ~1.5k-word system prompt and PML over a shared ~1.5k-word
       # module, 24-word questions, 128 tokens each, at concurrency ${SERVE_CONCURRENCY:-1,8,32}.
-      # Needs bench/stage_serve_deps.sh staged (cpp-httplib).
+      # Needs bench/stage_device_deps.sh staged (cpp-httplib).
       ./build-gpu/pcache serve --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
         --tokenizer "$TOK" --device cuda --dtype bfloat16 --port 18080 --max-concurrent 64 \
         --model-name mistral-7b-random > "$OUT/serve-h200.log" 2>&1 &

@@ -46,6 +46,10 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
       ->capture_default_str();
   app->add_option("--chat-template", engine.chat_template, "auto (the checkpoint's), llama3, chatml, mistral or llama2")
       ->capture_default_str();
+  app->add_option("--weights", engine.weights,
+                  "dtype (as --dtype) or int8 (weight-only, quantized as the model loads)")
+      ->check(CLI::IsMember({"dtype", "int8"}))
+      ->capture_default_str();
   app->add_option("--cache-dir", engine.cache_dir,
                   "module cache directory (disk tier); none by default");
   app->add_option("--remote", engine.remote,
@@ -103,6 +107,7 @@ Status CommonOptions::resolve() {
       {"model", "--model"},
       {"device", "--device"},
       {"dtype", "--dtype"},
+      {"weights", "--weights"},
       {"chat_template", "--chat-template"},
       {"encoding", "--encoding"},
       {"cache.dir", "--cache-dir"},

@@ -26,7 +26,7 @@ namespace pcache {
 namespace {
 
 // The schema's keys, level by level, in the order the docs list them.
-const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",
+const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",    "weights",
                                            "chat_template", "encoding", "prefix_cache",
                                            "max_states",    "cache",    "serving",
                                            "sampling",      "server"};
@@ -257,6 +257,8 @@ class ConfigReader {
       } else if (k == "dtype") {
         PCACHE_ASSIGN_OR_RETURN(engine.dtype,
                                 read_word(e, {"auto", "float32", "bfloat16", "float16"}));
+      } else if (k == "weights") {
+        PCACHE_ASSIGN_OR_RETURN(engine.weights, read_word(e, {"dtype", "int8"}));
       } else if (k == "chat_template") {
         PCACHE_ASSIGN_OR_RETURN(engine.chat_template, read_word(e, {"auto", "llama3", "chatml", "mistral", "llama2"}));
       } else if (k == "encoding") {
@@ -565,6 +567,7 @@ void apply_config(const Config& c, const std::set<std::string>& given, std::stri
   take("model", *model, c.model);
   take("device", engine->device, e.device);
   take("dtype", engine->dtype, e.dtype);
+  take("weights", engine->weights, e.weights);
   take("chat_template", engine->chat_template, e.chat_template);
   take("encoding", engine->default_encoding, e.default_encoding);
   take("prefix_cache", engine->prefix_cache, e.prefix_cache);

@@ -97,20 +97,25 @@ void BlockPool::retain(int32_t block) {
   ++blocks_[block].refs;
 }
 
-void BlockPool::release(int32_t block) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Block& b = blocks_[block];
-  assert(b.refs > 0 && "release of a block not in use");
-  if (--b.refs > 0) return;
-  if (b.hash) {
-    b.cached_at = cached_.insert(cached_.end(), block);
-  } else {
-    free_.push_back(block);
-  }
-}
+void BlockPool::release(int32_t block) { release(std::vector<int32_t>{block}); }
 
 void BlockPool::release(const std::vector<int32_t>& blocks) {
-  for (int32_t b : blocks) release(b);
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int32_t> freed;
+  for (int32_t block : blocks) {
+    Block& b = blocks_[block];
+    assert(b.refs > 0 && "release of a block not in use");
+    if (--b.refs > 0) continue;
+    if (b.hash) {
+      b.cached_at = cached_.insert(cached_.end(), block);
+    } else {
+      freed.push_back(block);
+    }
+  }
+  // Pushed last to first, so that allocate() hands them out again in their
+  // order: a sequence's or a module's blocks stay consecutive in the pool,
+  // which lets attention read long runs of them in place (forward_paged).
+  free_.insert(free_.end(), freed.rbegin(), freed.rend());
 }
 
 int32_t BlockPool::ref_count(int32_t block) const {

@@ -43,6 +43,19 @@ float mark_at(BlockPool& pool, int64_t slot) { return pool.keys(0)[slot][0][0].i
 
 BOOST_AUTO_TEST_SUITE(block_pool_test)
 
+BOOST_AUTO_TEST_CASE(released_blocks_come_back_consecutive) {
+  // forward_paged reads runs of consecutive blocks in place: a module's or a
+  // sequence's blocks, freed and taken again, must keep their order.
+  auto pool = make_pool(8);
+  auto first = pool->allocate(6);
+  BOOST_TEST_REQUIRE(first.ok());
+  BOOST_TEST(*first == std::vector<int32_t>({0, 1, 2, 3, 4, 5}), boost::test_tools::per_element());
+  pool->release(std::vector<int32_t>{(*first)[2], (*first)[3], (*first)[4]});
+  auto again = pool->allocate(3);
+  BOOST_TEST_REQUIRE(again.ok());
+  BOOST_TEST(*again == std::vector<int32_t>({2, 3, 4}), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(allocate_release_and_exhaustion) {
   auto pool = make_pool(4);
   BOOST_TEST(pool->stats().bytes == 4 * BlockPool::block_bytes(small_config(), at::kFloat));

@@ -68,6 +68,36 @@ at::Tensor rope_and_store(const at::Tensor& qkv, const at::Tensor& cos, const at
   return q;
 }
 
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x_in, const at::Tensor& delta_in,
+                                               const at::Tensor& weight, double eps) {
+  const int64_t hidden = x_in.size(-1);
+  TORCH_CHECK(hidden % 8 == 0 && weight.dim() == 1 && weight.size(0) == hidden &&
+                  weight.scalar_type() == x_in.scalar_type() && weight.is_contiguous(),
+              "add_rms_norm: x ", x_in.sizes(), " and weight ", weight.sizes());
+  TORCH_CHECK(!delta_in.defined() ||
+                  (delta_in.sizes() == x_in.sizes() && delta_in.scalar_type() == x_in.scalar_type()),
+              "add_rms_norm: delta ", delta_in.sizes(), " for x ", x_in.sizes());
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor delta = delta_in.defined() ? delta_in.contiguous() : at::Tensor();
+  at::Tensor sum = delta.defined() ? at::empty_like(x) : x;
+  at::Tensor normed = at::empty_like(x);
+  cuda::AddRmsNormParams p;
+  p.x = x.data_ptr();
+  p.delta = delta.defined() ? delta.data_ptr() : nullptr;
+  p.weight = weight.data_ptr();
+  p.sum = delta.defined() ? sum.data_ptr() : nullptr;
+  p.normed = normed.data_ptr();
+  p.rows = x.numel() / hidden;
+  p.hidden = hidden;
+  p.eps = static_cast<float>(eps);
+  p.bf16 = x.scalar_type() == at::kBFloat16;
+  if (p.rows == 0) return {sum, normed};
+  c10::cuda::CUDAGuard guard(x.device());
+  check_launch(cuda::launch_add_rms_norm(p, at::cuda::getCurrentCUDAStream(x.device().index())),
+               "add_rms_norm");
+  return {sum, normed};
+}
+
 at::Tensor silu_mul(const at::Tensor& gate_up) {
   TORCH_CHECK(gate_up.is_contiguous() && gate_up.size(-1) % 2 == 0, "silu_mul: gate_up ",
               gate_up.sizes());
@@ -84,30 +114,47 @@ at::Tensor silu_mul(const at::Tensor& gate_up) {
 }
 
 bool gemv_applies(const at::Tensor& x, const at::Tensor& w) {
-  if (!fused_ops_available(x.device(), x.scalar_type()) || w.scalar_type() != x.scalar_type() ||
-      w.dim() != 2 || !w.is_contiguous() || x.dim() < 1 || x.size(-1) != w.size(1) ||
-      w.size(1) % 8 != 0 || !x.is_contiguous()) {
+  const bool int8 = w.scalar_type() == at::kChar;
+  if (!fused_ops_available(x.device(), x.scalar_type()) ||
+      (w.scalar_type() != x.scalar_type() && !int8) || w.dim() != 2 || !w.is_contiguous() ||
+      x.dim() < 1 || x.size(-1) != w.size(1) || w.size(1) % (int8 ? 16 : 8) != 0 ||
+      !x.is_contiguous()) {
     return false;
   }
   const int64_t rows = x.numel() / w.size(1);
   return rows >= 1 && rows <= cuda::kGemvMaxRows;
 }
 
-at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                const at::Tensor& scale) {
   TORCH_CHECK(gemv_applies(x, w), "gemv: x ", x.sizes(), " and w ", w.sizes(), " do not fit it");
   TORCH_CHECK(!bias.defined() || (bias.numel() == w.size(0) && bias.is_contiguous() &&
                                   bias.scalar_type() == x.scalar_type()),
               "gemv: bias ", bias.sizes(), " for ", w.size(0), " outputs");
+  const bool int8 = w.scalar_type() == at::kChar;
+  TORCH_CHECK(int8 == scale.defined() &&
+                  (!int8 || (scale.numel() == w.size(0) && scale.is_contiguous() &&
+                             scale.scalar_type() == at::kFloat && scale.device() == w.device())),
+              "gemv: an int8 weight takes a float32 scale per output row, others none");
   const int64_t n = w.size(0), k = w.size(1), rows = x.numel() / k;
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = n;
   at::Tensor y = at::empty(shape, x.options());
+  cuda::GemvParams p;
+  p.x = x.data_ptr();
+  p.x_stride = k;
+  p.w = w.data_ptr();
+  p.scale = int8 ? scale.data_ptr<float>() : nullptr;
+  p.bias = bias.defined() ? bias.data_ptr() : nullptr;
+  p.y = y.data_ptr();
+  p.y_stride = n;
+  p.rows = static_cast<int>(rows);
+  p.n = n;
+  p.k = k;
+  p.int8 = int8;
+  p.bf16 = x.scalar_type() == at::kBFloat16;
   c10::cuda::CUDAGuard guard(x.device());
-  check_launch(cuda::launch_gemv(x.data_ptr(), k, w.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr,
-                                 y.data_ptr(), n, static_cast<int>(rows), n, k,
-                                 x.scalar_type() == at::kBFloat16,
-                                 at::cuda::getCurrentCUDAStream(x.device().index())),
-               "gemv");
+  check_launch(cuda::launch_gemv(p, at::cuda::getCurrentCUDAStream(x.device().index())), "gemv");
   return y;
 }
 
@@ -115,7 +162,7 @@ at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias
 
 bool gemv_applies(const at::Tensor&, const at::Tensor&) { return false; }
 
-at::Tensor gemv(const at::Tensor& x, const at::Tensor&, const at::Tensor&) {
+at::Tensor gemv(const at::Tensor& x, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   TORCH_CHECK(false, "gemv: this build has no CUDA kernels");
   return x;
 }
@@ -124,6 +171,12 @@ at::Tensor rope_and_store(const at::Tensor& qkv, const at::Tensor&, const at::Te
                           const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t) {
   TORCH_CHECK(false, "rope_and_store: this build has no CUDA kernels");
   return qkv;
+}
+
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Tensor&,
+                                               const at::Tensor&, double) {
+  TORCH_CHECK(false, "add_rms_norm: this build has no CUDA kernels");
+  return {x, x};
 }
 
 at::Tensor silu_mul(const at::Tensor& gate_up) {

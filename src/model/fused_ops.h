@@ -10,6 +10,8 @@
 
 #include <ATen/ATen.h>
 
+#include <utility>
+
 namespace pcache {
 
 // Whether the kernels run here: built, `device` CUDA, `dtype` half or bfloat16.
@@ -23,16 +25,26 @@ at::Tensor rope_and_store(const at::Tensor& qkv, const at::Tensor& cos, const at
                           const at::Tensor& slots, const at::Tensor& k_pool,
                           const at::Tensor& v_pool, int64_t num_heads);
 
+// The residual add and the RMSNorm that follows it, in one kernel: returns
+// {x + delta, rms_norm(x + delta) * weight}, rounded as transformers' chain
+// (normalised in float32, rounded, times the weight, rounded); with delta
+// undefined, {x, rms_norm(x) * weight}. x, delta: [..., hidden] of one
+// shape, hidden a multiple of 8; weight [hidden]; one dtype.
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& x, const at::Tensor& delta,
+                                               const at::Tensor& weight, double eps);
+
 // gate_up: [..., 2F] contiguous -> silu(gate) * up, [..., F].
 at::Tensor silu_mul(const at::Tensor& gate_up);
 
 // x [..., in] times w [out, in] (+ bias [out]) as at::linear, for the few
 // rows of a decode step (batch 1 to 4): cuBLAS reads the weight at about
-// half the memory bandwidth there, this kernel at most of it. Same inputs
-// as at::linear; gemv_applies() says when it runs (fused kernels, matching
-// dtypes, w contiguous, in a multiple of 8, 1 to 4 rows of x contiguous).
+// half the memory bandwidth there, this kernel at most of it. w in x's
+// dtype, or int8 with `scale` (float32 [out]): row j of the product is
+// scaled by scale[j] (weight-only quantization: half the bytes to read).
+// gemv_applies() says when it runs (fused kernels, w contiguous, in a
+// multiple of 8 (16 for int8), 1 to 4 rows of x contiguous).
 bool gemv_applies(const at::Tensor& x, const at::Tensor& w);
-at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias);
-
+at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                const at::Tensor& scale = at::Tensor());
 
 }  // namespace pcache

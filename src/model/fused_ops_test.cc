@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "model/fused_ops.h"
+#include "model/weight_quant.h"
 
 namespace pcache {
 namespace {
@@ -106,6 +107,56 @@ BOOST_AUTO_TEST_CASE(gemv_equals_linear_in_float32) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(gemv_of_int8_weights_equals_linear_of_their_dequantization) {
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    auto opts = at::TensorOptions().dtype(dtype).device(at::kCUDA);
+    at::manual_seed(7);
+    // 16 int8 values per 16-byte load: k = 272 is 17 of them (not a
+    // multiple of a warp's 512-value stride); an odd number of rows.
+    const int64_t n = 37, k = 272;
+    Int8Weight q = quantize_rows_int8(at::randn({n, k}, opts.dtype(at::kFloat)));
+    at::Tensor bias = at::randn({n}, opts);
+    const at::Tensor dequantized = dequantize_rows_int8(q, at::kFloat);
+    for (int64_t rows = 1; rows <= 4; ++rows) {
+      at::Tensor x = at::randn({1, rows, k}, opts);
+      BOOST_TEST_INFO("rows " << rows);
+      BOOST_REQUIRE(gemv_applies(x, q.values));
+      at::Tensor want = at::linear(x.to(at::kFloat), dequantized, bias.to(at::kFloat));
+      at::Tensor got = gemv(x, q.values, bias, q.scale);
+      BOOST_TEST(got.sizes() == at::IntArrayRef({1, rows, n}));
+      BOOST_TEST(max_diff(got, want) <= 1e-2f * want.abs().max().item<float>());
+    }
+    BOOST_CHECK_THROW(gemv(at::randn({1, k}, opts), q.values, bias, at::Tensor()), c10::Error);  // no scale
+    BOOST_TEST(!gemv_applies(at::randn({1, 264}, opts), at::zeros({n, 264}, opts.dtype(at::kChar))));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(add_rms_norm_equals_add_then_the_transformers_norm) {
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    auto opts = at::TensorOptions().dtype(dtype).device(at::kCUDA);
+    at::manual_seed(6);
+    // 3 rows of 4096 (a thread loops twice) and 5 of 24 (most threads idle).
+    for (int64_t hidden : {4096, 24}) {
+      at::Tensor x = at::randn({1, hidden == 24 ? 5 : 3, hidden}, opts) * 3;
+      at::Tensor delta = at::randn_like(x), weight = at::randn({hidden}, opts);
+      at::Tensor sum_want = x + delta;
+      at::Tensor xf = sum_want.to(at::kFloat);
+      at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, true) + 1e-5);
+      at::Tensor normed_want = weight * normed.to(dtype);
+      BOOST_TEST_INFO(dtype << ", hidden " << hidden);
+      auto [sum, got] = add_rms_norm(x, delta, weight, 1e-5);
+      BOOST_TEST(max_diff(sum, sum_want) == 0.f);  // one rounding of the float sum, as libtorch
+      // The mean of squares sums in another order: the last float bit may
+      // differ, which rounding to 16 bits almost always hides.
+      BOOST_TEST(max_diff(got, normed_want) <= 1e-2f * normed_want.abs().max().item<float>());
+      BOOST_TEST((got != normed_want).sum().item<int64_t>() <= x.numel() / 100);
+      auto [same, alone] = add_rms_norm(sum_want, at::Tensor(), weight, 1e-5);
+      BOOST_TEST(same.is_same(sum_want));
+      BOOST_TEST(max_diff(alone, got) == 0.f);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bad_shapes_are_errors) {
   auto opts = at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA);
   at::Tensor pool = at::zeros({4, 1, 16}, opts);
@@ -115,6 +166,11 @@ BOOST_AUTO_TEST_CASE(bad_shapes_are_errors) {
                     c10::Error);  // 2 + 2 x 1 heads are 64 wide, not 80
   BOOST_CHECK_THROW(silu_mul(at::zeros({2, 7}, opts)), c10::Error);
   BOOST_CHECK_THROW(gemv(at::zeros({9, 16}, opts), at::zeros({4, 16}, opts), at::Tensor()), c10::Error);
+  BOOST_CHECK_THROW(add_rms_norm(at::zeros({2, 12}, opts), at::Tensor(), at::zeros({12}, opts), 1e-5),
+                    c10::Error);  // 12 is not a multiple of 8
+  BOOST_CHECK_THROW(add_rms_norm(at::zeros({2, 16}, opts), at::zeros({3, 16}, opts),
+                                 at::zeros({16}, opts), 1e-5),
+                    c10::Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

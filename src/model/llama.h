@@ -20,6 +20,7 @@
 #include "model/kv_cache.h"
 #include "model/model_config.h"
 #include "model/paged_sequence.h"
+#include "model/weight_quant.h"
 #include "pcache/status.h"
 
 namespace pcache {
@@ -52,8 +53,12 @@ class LlamaModel {
  public:
   // Loads and converts every weight. Errors come from Checkpoint::load (file
   // and tensor named) or ResourceExhausted when the device is full.
+  // `weights`: kInt8 quantizes every projection but a tied head (which is
+  // the embedding) per output row as it loads (model/weight_quant.h).
   static StatusOr<std::unique_ptr<LlamaModel>> load(const Checkpoint& checkpoint,
-                                                    at::ScalarType dtype, at::Device device);
+                                                    at::ScalarType dtype, at::Device device,
+                                                    WeightFormat weights = WeightFormat::kModelDtype);
+  WeightFormat weights() const { return weights_; }
 
   const ModelConfig& config() const { return config_; }
   at::ScalarType dtype() const { return dtype_; }
@@ -100,21 +105,26 @@ class LlamaModel {
   double attention_scale() const;
 
  private:
+  // A projection's weight as the device reads it fastest: [out, in] (`w`),
+  // or transposed ([in, out], `w_t`: cuBLAS on a GPU reads o_proj,
+  // down_proj and an untied head faster that way at tens of rows; elsewhere
+  // [out, in] keeps CPU results equal batched and unbatched), or int8
+  // [out, in] with a scale per output row (`--weights int8`).
+  struct Projection {
+    at::Tensor w;      // [out, in], model dtype or int8
+    at::Tensor w_t;    // [in, out], model dtype
+    at::Tensor scale;  // [out] float32 with an int8 w
+    at::Tensor bias;   // [out] or undefined
+  };
+  // x [..., in] -> [..., out].
+  at::Tensor project(const at::Tensor& x, const Projection& p) const;
   struct Layer {
     at::Tensor attn_norm;  // [hidden]
-    at::Tensor wqkv;       // [(H + 2 Hkv) D, hidden]: q, k, v projections fused
-    at::Tensor bqkv;       // [(H + 2 Hkv) D] or undefined
-    // o_proj, down_proj and an untied head are kept transposed on a GPU
-    // ([in, out]: cuBLAS reads them faster at tens of rows), as stored
-    // elsewhere ([out, in]: CPU results then match batched and unbatched
-    // bit for bit).
-    at::Tensor wo, wo_t;          // [hidden, H D] or [H D, hidden]
-    at::Tensor bo;                // [hidden] or undefined
-    at::Tensor mlp_norm;          // [hidden]
-    at::Tensor w_gate_up;         // [2 F, hidden]: gate and up fused
-    at::Tensor b_gate_up;         // [2 F] or undefined
-    at::Tensor w_down, w_down_t;  // [hidden, F] or [F, hidden]
-    at::Tensor b_down;            // [hidden] or undefined
+    Projection qkv;        // [(H + 2 Hkv) D, hidden]: q, k, v projections fused
+    Projection o;          // [hidden, H D]
+    at::Tensor mlp_norm;   // [hidden]
+    Projection gate_up;    // [2 F, hidden]: gate and up fused
+    Projection down;       // [hidden, F]
   };
 
   LlamaModel(const ModelConfig& config, at::ScalarType dtype, at::Device device);
@@ -126,12 +136,20 @@ class LlamaModel {
   };
   at::Tensor forward_impl(const at::Tensor& tokens, const at::Tensor& positions, KVCache& cache,
                           const Pass& pass) const;
-  // Layer `layer` after attention: attn [B, T, H D] -> the next x [B, T, hidden].
-  at::Tensor layer_output(int64_t layer, const at::Tensor& x, const at::Tensor& attn) const;
-  // x [B, T, hidden] -> float32 logits [B, T, V].
-  at::Tensor logits(const at::Tensor& x) const;
-  // q, and k, v [B, Hkv, T, D] of layer `layer` with RoPE applied.
-  std::tuple<at::Tensor, at::Tensor, at::Tensor> project_qkv(int64_t layer, const at::Tensor& x,
+  // Layer `layer` after attention: x [B, T, hidden] and attn [B, T, H D] ->
+  // the next x and its norm for what follows (the next layer's attention
+  // norm, or the final norm before the head), [B, T, hidden] each.
+  std::pair<at::Tensor, at::Tensor> layer_output(int64_t layer, const at::Tensor& x,
+                                                 const at::Tensor& attn) const;
+  // {x + delta, rms_norm(x + delta, weight)} (delta undefined: x alone), in
+  // one kernel where the fused ops run.
+  std::pair<at::Tensor, at::Tensor> add_norm(const at::Tensor& x, const at::Tensor& delta,
+                                             const at::Tensor& weight) const;
+  // The final norm's output [B, T, hidden] -> float32 logits [B, T, V].
+  at::Tensor logits(const at::Tensor& normed) const;
+  // q, and k, v [B, Hkv, T, D] of layer `layer` from its normed input, with
+  // RoPE applied.
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> project_qkv(int64_t layer, const at::Tensor& normed,
                                                              const at::Tensor& cos,
                                                              const at::Tensor& sin) const;
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
@@ -146,7 +164,8 @@ class LlamaModel {
   at::Tensor embed_;  // [V, hidden]
   std::vector<Layer> layers_;
   at::Tensor norm_;                 // [hidden]
-  at::Tensor lm_head_, lm_head_t_;  // [V, hidden] (the embedding when tied) or [hidden, V]
+  Projection lm_head_;              // [V, hidden]: the embedding when tied
+  WeightFormat weights_ = WeightFormat::kModelDtype;
   at::Tensor inv_freq_;             // [D / 2] float32
 };
 
@@ -160,6 +179,12 @@ at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at:
 
 // [1, T, S] bool: query t (the last T of S) sees keys 0 .. S - T + t.
 at::Tensor causal_mask(int64_t t, int64_t s, at::Device device);
+
+// Flash attention of q [n, H, D] over every entry of k, v [S, Hkv, D] (no
+// mask), where flash_varlen_available(): returns out [n, H, D] and each
+// query's natural log-sum-exp of its scores, [n, H] float32.
+std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::Tensor& k,
+                                                 const at::Tensor& v, double scale);
 
 // Whether flash_varlen runs here: CUDA, half precision, libtorch >= 2.5.
 bool flash_varlen_available(at::Device device, at::ScalarType dtype);

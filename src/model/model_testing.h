@@ -33,11 +33,12 @@ inline std::vector<int64_t> range(int64_t first, int64_t n) {
   return v;
 }
 
-inline std::unique_ptr<LlamaModel> load_fixture_model(const std::string& name,
-                                                      at::ScalarType dtype, at::Device device) {
+inline std::unique_ptr<LlamaModel> load_fixture_model(
+    const std::string& name, at::ScalarType dtype, at::Device device,
+    WeightFormat weights = WeightFormat::kModelDtype) {
   auto ck = Checkpoint::open(fixture(name));
   BOOST_REQUIRE_MESSAGE(ck.ok(), ck.status().to_string());
-  auto model = LlamaModel::load(**ck, dtype, device);
+  auto model = LlamaModel::load(**ck, dtype, device, weights);
   BOOST_REQUIRE_MESSAGE(model.ok(), model.status().to_string());
   return std::move(model).value();
 }

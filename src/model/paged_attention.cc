@@ -20,6 +20,9 @@ namespace {
 constexpr int64_t kMinSplit = 64;
 // Most splits per (row, KV head), which bounds the scratch buffers.
 constexpr int64_t kMaxSplits = 256;
+#if defined(PCACHE_PAGED_KERNELS)
+static_assert(kMaxSplits == cuda::kMaxSplits, "the kernels' bound");
+#endif
 // CTAs to aim for, per multiprocessor: several resident at once hide the
 // slot indirection's latency, and more evens out the last wave.
 constexpr int64_t kCtasPerMultiprocessor = 8;
@@ -89,12 +92,12 @@ int64_t PagedAttentionPlan::splits(at::Device device, int64_t num_kv_heads) cons
 }
 
 void PagedAttentionPlan::upload(at::Device device, int64_t num_heads, int64_t num_kv_heads,
-                                int64_t head_dim) {
+                                int64_t head_dim, bool with_prefix) {
   TORCH_CHECK(!empty(), "paged attention: an empty plan");
   TORCH_CHECK(!uploaded_ && !device_buffer_.defined(),
               "paged attention: the plan is uploaded already");
   allocate(device, rows(), entries(), splits(device, num_kv_heads), num_heads, num_kv_heads,
-           head_dim);
+           head_dim, with_prefix);
   refill(*this);
 }
 

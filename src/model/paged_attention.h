@@ -56,7 +56,9 @@ class PagedAttentionPlan {
   // Copies the plan to `device` in one transfer and sizes the work for a
   // model of these heads: each (row, KV head) is split over several CTAs when
   // rows * kv_heads alone would leave the GPU idle. Once; no add() after it.
-  void upload(at::Device device, int64_t num_heads, int64_t num_kv_heads, int64_t head_dim);
+  // `with_prefix`: for paged_attention() with a prefix.
+  void upload(at::Device device, int64_t num_heads, int64_t num_kv_heads, int64_t head_dim,
+              bool with_prefix = false);
 
   // Graph use: device buffers for `max_rows` rows and `max_entries` entries,
   // split `splits` ways, that stay in place; the kernels always run

@@ -1,8 +1,9 @@
 // Attention per step (every layer; n new tokens per sequence, 1 for decode)
-// over a paged pool, three ways: the paged kernels (model/paged_attention.h); each
+// over a paged pool, four ways: the paged kernels (model/paged_attention.h); each
 // sequence's entries gathered then flash attention (grouped_attention), as
-// forward_paged did before them; and one gather of all sequences then varlen
-// flash attention. Mistral-7B's heads (32 query, 8 KV, D 128), bfloat16.
+// forward_paged did before them; one gather of all sequences then varlen
+// flash attention; and for one sequence's extend, its context read in place
+// (consecutive pool rows) by flash attention, merged into the kernels'. Mistral-7B's heads (32 query, 8 KV, D 128), bfloat16.
 // Times with CUDA events, median of the timed steps; built only with the
 // kernels. docs/benchmarks.md ("Paged attention") has the figures.
 //
@@ -135,14 +136,36 @@ void run(int64_t batch, int64_t context, int64_t n, int64_t steps, double bandwi
     }
   });
 
+  // Read in place (forward_paged's long extends over modules): the context
+  // in consecutive pool rows (a module's blocks, allocated together) through
+  // flash attention, then the kernels over the new entries with that merged
+  // in. One sequence only, as forward_paged does per sequence.
+  double in_place_ms = 0;
+  if (batch == 1 && n > 1 && context > n) {
+    const int64_t run = context - n;
+    std::vector<int64_t> rest;
+    for (int64_t e = run; e < context; ++e) rest.push_back(e);
+    PagedAttentionPlan rest_plan;
+    rest_plan.add(rest, {}, 0, n);
+    rest_plan.upload(at::Device(at::kCUDA), kHeads, kKvHeads, kDim, /*with_prefix=*/true);
+    at::Tensor in_place_out = at::empty_like(q);
+    in_place_ms = median_ms(steps, [&] {
+      for (int64_t l = 0; l < kLayers; ++l) {
+        auto [prefix, lse] = flash_with_lse(q, k[l % buffers].narrow(0, 0, run),
+                                            v[l % buffers].narrow(0, 0, run), scale);
+        paged_attention(q, k[l % buffers], v[l % buffers], rest_plan, scale, in_place_out, prefix, lse);
+      }
+    });
+  }
+
   // The kernels' output (last layer) against gather + flash's.
   paged_attention(q, k[(kLayers - 1) % buffers], v[(kLayers - 1) % buffers], plan, scale, out);
   const double diff = (out.to(at::kFloat) - reference[0].transpose(0, 1).to(at::kFloat)).abs().max().item<double>();
   const double floor_ms = kLayers * layer_bytes / bandwidth * 1e3;
-  std::printf("| %3lld | %6lld | %3lld | %8.3f | %8.3f | %8.3f | %8.3f | %5.0f%% | %7.2f | %.1e |\n",
+  std::printf("| %3lld | %6lld | %3lld | %8.3f | %8.3f | %8.3f | %8.3f | %8.3f | %5.0f%% | %7.2f | %.1e |\n",
               static_cast<long long>(batch), static_cast<long long>(context),
               static_cast<long long>(n), kernel_ms, gather_ms,
-              varlen_ms, floor_ms, 100.0 * floor_ms / kernel_ms, plan_ms, diff);
+              varlen_ms, in_place_ms, floor_ms, 100.0 * floor_ms / kernel_ms, plan_ms, diff);
   std::fflush(stdout);
 }
 
@@ -160,8 +183,8 @@ int main(int argc, char** argv) {
               at::cuda::getCurrentDeviceProperties()->name, bandwidth / 1e12);
   std::printf("attention per step, %lld layers, ms (median of %lld)\n",
               static_cast<long long>(pcache::kLayers), static_cast<long long>(steps));
-  std::printf("| B | context | new | kernels | gather+flash | gather+varlen | K/V floor | of floor | plan (host) | max diff |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| B | context | new | kernels | gather+flash | gather+varlen | in place | K/V floor | of floor | plan (host) | max diff |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t b : batches) {
     for (int64_t s : contexts) {
       for (int64_t n : news) pcache::run(b, s, n, steps, bandwidth);

@@ -334,6 +334,78 @@ BOOST_AUTO_TEST_CASE(forward_paged_on_cuda_equals_dense) {
   }
 }
 
+// Extends past the kernels' share (n * S > 32k) over modules whose blocks
+// are consecutive in the pool: flash attention reads the modules in place,
+// and the kernels the new tokens with the modules' result merged in. One
+// module (one run) and two (their softmaxes merged first), against the
+// dense forward.
+BOOST_AUTO_TEST_CASE(long_extends_read_modules_in_place) {
+  auto ck = Checkpoint::open(testing::fixture("tiny-mistral"));
+  BOOST_REQUIRE_MESSAGE(ck.ok(), ck.status().to_string());
+  auto loaded = LlamaModel::load(**ck, at::kBFloat16, at::Device(at::kCUDA));
+  BOOST_REQUIRE_MESSAGE(loaded.ok(), loaded.status().to_string());
+  const LlamaModel& model = **loaded;
+  auto pool = BlockPool::create(model.config(), at::kBFloat16, at::Device(at::kCUDA), 256);
+  BOOST_REQUIRE(pool.ok());
+  const std::vector<int> m = some_ids(300, 6), k = some_ids(700, 7), lone = some_ids(800, 9),
+                         text = some_ids(45, 8);
+  PagedSequence ms(**pool), ks(**pool), ls(**pool);
+  BOOST_REQUIRE(ms.append(m, range(0, 300)).ok());
+  BOOST_REQUIRE(ks.append(k, range(300, 700)).ok());
+  BOOST_REQUIRE(ls.append(lone, range(0, 800)).ok());
+  paged_ok(model, {{&ms, 300}, {&ks, 700}, {&ls, 800}});
+  for (bool both : {false, true}) {
+    BOOST_TEST_CONTEXT((both ? "two modules" : "one module")) {
+      PagedSequence p(**pool);
+      std::vector<int> ids;
+      const std::vector<const PagedSequence*> modules =
+          both ? std::vector<const PagedSequence*>{&ms, &ks} : std::vector<const PagedSequence*>{&ls};
+      for (const PagedSequence* module : modules) {
+        for (size_t b = 0, first = 0; b < module->blocks().size(); first += module->rows()[b], ++b) {
+          const int64_t rows = module->rows()[b];
+          p.append_shared(module->blocks()[b],
+                          std::vector<int>(module->tokens().begin() + first,
+                                           module->tokens().begin() + first + rows),
+                          std::vector<int64_t>(module->positions().begin() + first,
+                                               module->positions().begin() + first + rows));
+        }
+        ids = concat(ids, module->tokens());
+      }
+      const int64_t context = static_cast<int64_t>(ids.size());
+      BOOST_REQUIRE(p.append(text, range(context, 45)).ok());
+      at::Tensor got = paged_ok(model, {{&p, 45, true}});  // [45, V]
+      at::Tensor want = dense_logits(model, concat(ids, text), both ? 300 : 0, both ? 700 : 0);
+      const double error = (got - want.narrow(0, context, 45)).abs().max().item<double>();
+      BOOST_TEST_INFO("max abs error " << error);
+      BOOST_TEST(error < 0.05);
+    }
+  }
+  // Two prompts over the one module in one forward, a decode step between
+  // their rows: one flash call per layer for both.
+  std::vector<PagedSequence> prompts;
+  for (int j = 0; j < 2; ++j) {
+    prompts.emplace_back(**pool);
+    for (size_t b = 0, first = 0; b < ls.blocks().size(); first += ls.rows()[b], ++b) {
+      const int64_t rows = ls.rows()[b];
+      prompts[j].append_shared(ls.blocks()[b],
+                               std::vector<int>(lone.begin() + first, lone.begin() + first + rows),
+                               range(static_cast<int64_t>(first), rows));
+    }
+    BOOST_REQUIRE(prompts[j].append(some_ids(45, 10 + j), range(800, 45)).ok());
+  }
+  PagedSequence step(**pool);
+  BOOST_REQUIRE(step.append({42}, {0}).ok());
+  at::Tensor got = paged_ok(model, {{&prompts[0], 45, true}, {&step, 1, true}, {&prompts[1], 45, true}});
+  for (int j = 0; j < 2; ++j) {
+    at::Tensor want = dense_logits(model, concat(lone, some_ids(45, 10 + j)), 0, 0).narrow(0, 800, 45);
+    const double error = (got.narrow(0, j * 46, 45) - want).abs().max().item<double>();
+    BOOST_TEST_INFO("prompt " << j << " of two in one forward: max abs error " << error);
+    BOOST_TEST(error < 0.05);
+  }
+  const double step_error = (got[45] - dense_logits(model, {42}, 0, 0)[0]).abs().max().item<double>();
+  BOOST_TEST(step_error < 0.05);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace pcache

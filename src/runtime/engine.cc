@@ -196,7 +196,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
     PCACHE_ASSIGN_OR_RETURN(impl->tokenizer, Tokenizer::load(tokenizer_path));
     if (options.random_weights) impl->checkpoint->widen_vocab(impl->tokenizer->vocab_size());
   }
-  PCACHE_ASSIGN_OR_RETURN(impl->model, LlamaModel::load(*impl->checkpoint, dtype, device));
+  PCACHE_ASSIGN_OR_RETURN(WeightFormat weights, parse_weight_format(options.weights));
+  PCACHE_ASSIGN_OR_RETURN(impl->model, LlamaModel::load(*impl->checkpoint, dtype, device, weights));
+  impl->fingerprint = impl->checkpoint->fingerprint();
+  if (weights != WeightFormat::kModelDtype) impl->fingerprint += std::string("+") + weight_format_name(weights);
   if (impl->tokenizer) {
     if (impl->tokenizer->vocab_size() > impl->model->config().vocab_size) {
       return Status::invalid_argument(
@@ -245,7 +248,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
   if (impl->tokenizer) {
     impl->prompts =
         std::make_unique<PromptCache>(*impl->model, *impl->tokenizer, impl->chat_template,
-                                      impl->checkpoint->fingerprint(), *impl->store, mode);
+                                      impl->fingerprint, *impl->store, mode);
   }
   const ModelConfig& config = impl->model->config();
   const int64_t block_bytes = BlockPool::block_bytes(config, dtype);
@@ -261,7 +264,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
   impl->states = std::make_unique<StateTable>(
       options.max_states,
       options.max_state_bytes > 0 ? options.max_state_bytes : impl->pool->stats().bytes / 2);
-  const std::string& fingerprint = impl->checkpoint->fingerprint();
+  const std::string& fingerprint = impl->fingerprint;
   impl->prefixes = std::make_unique<PrefixCache>(
       *impl->pool, XXH64(fingerprint.data(), fingerprint.size(), 0));
   SchedulerOptions scheduling;
@@ -273,7 +276,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
 
 std::string Engine::describe() const {
   return impl_->model->config().summary() + " on " + impl_->model->device().str() + ", " +
-         dtype_name(impl_->model->dtype());
+         dtype_name(impl_->model->dtype()) +
+         (impl_->model->weights() == WeightFormat::kInt8 ? ", int8 weights" : "");
 }
 
 StatusOr<const Tokenizer*> Engine::tokenizer() const {

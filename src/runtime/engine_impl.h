@@ -33,6 +33,10 @@ struct Engine::Impl {
                                                 const EngineOptions& options);
 
   std::unique_ptr<Checkpoint> checkpoint;
+  // What module, prefix and state keys name the model by: the checkpoint's
+  // fingerprint, and its weight format when that is not the model dtype (an
+  // int8 model's K/V differ from the full-precision model's).
+  std::string fingerprint;
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<Tokenizer> tokenizer;  // null when the folder has none
   ChatTemplate chat_template = ChatTemplate::kMistral;

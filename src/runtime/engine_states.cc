@@ -408,7 +408,7 @@ StatusOr<Snapshot> Engine::Impl::snapshot_of_state(StateId id, const char* what)
     return Status::failed_precondition(std::string(what) + ": state " + std::to_string(id) +
                                        " has no logits yet (a prompt of modules only)");
   }
-  return snapshot_of(*state, checkpoint->fingerprint());
+  return snapshot_of(*state, fingerprint);
 }
 
 StatusOr<StateId> Engine::Impl::add_loaded_state(const std::string& label, Snapshot snap) {
@@ -432,7 +432,7 @@ Status Engine::save(StateId id, const std::string& path, bool int8) const {
 StatusOr<StateId> Engine::load(const std::string& path) {
   return without_exceptions("load", [&]() -> StatusOr<StateId> {
     PCACHE_ASSIGN_OR_RETURN(
-        Snapshot snap, read_snapshot(path, impl_->checkpoint->fingerprint(), impl_->model->device(),
+        Snapshot snap, read_snapshot(path, impl_->fingerprint, impl_->model->device(),
                                      impl_->model->dtype()));
     return impl_->add_loaded_state(path, std::move(snap));
   });
@@ -451,7 +451,7 @@ Status Engine::save_remote(StateId id, const std::string& name, bool int8,
                            const std::string& tenant) const {
   return without_exceptions("save_remote", [&]() -> Status {
     if (!impl_->remote) return no_remote_tier("save_remote");
-    const std::string key = remote_state_key(tenant, impl_->checkpoint->fingerprint(), name);
+    const std::string key = remote_state_key(tenant, impl_->fingerprint, name);
     PCACHE_ASSIGN_OR_RETURN(Snapshot snap, impl_->snapshot_of_state(id, "save_remote"));
     PCACHE_ASSIGN_OR_RETURN(
         std::string bytes,
@@ -464,11 +464,11 @@ Status Engine::save_remote(StateId id, const std::string& name, bool int8,
 StatusOr<StateId> Engine::load_remote(const std::string& name, const std::string& tenant) {
   return without_exceptions("load_remote", [&]() -> StatusOr<StateId> {
     if (!impl_->remote) return no_remote_tier("load_remote");
-    const std::string key = remote_state_key(tenant, impl_->checkpoint->fingerprint(), name);
+    const std::string key = remote_state_key(tenant, impl_->fingerprint, name);
     const std::string label = "remote " + key;
     PCACHE_ASSIGN_OR_RETURN(std::string bytes, impl_->remote->get(key));
     StatusOr<Snapshot> snap =
-        decode_snapshot(bytes, label, impl_->checkpoint->fingerprint(), impl_->model->device(),
+        decode_snapshot(bytes, label, impl_->fingerprint, impl_->model->device(),
                         impl_->model->dtype());
     // A value the tier kept whole but that is no snapshot of this model is
     // removed, as a damaged one is.

@@ -6,36 +6,34 @@
 namespace pcache::cuda {
 namespace {
 
-// One thread per element of q, k and v of one token (blockIdx.x): the
+// One CTA per head (blockIdx.y: q heads, k heads, v heads) of one token
+// (blockIdx.x), a thread per element: one token's heads on as many
+// multiprocessors (a CTA looping over all of them took 6.6 us a layer). The
 // libtorch chain is addcmul(x * cos, rotate_half(x), sin), which rounds the
 // product x * cos to T before the fused multiply-add.
 template <typename T>
 __global__ void rope_store_kernel(const RopeStoreParams p) {
-  const int t = blockIdx.x;
+  const int t = blockIdx.x, head = blockIdx.y, i = threadIdx.x;
   const int d = p.head_dim, half = d / 2;
-  const int heads = p.num_heads + 2 * p.num_kv_heads;
   const T* row = static_cast<const T*>(p.qkv) + static_cast<int64_t>(t) * p.qkv_row_stride;
+  const int64_t slot = p.slots[t];
+  const T x = row[head * d + i];
+  if (head >= p.num_heads + p.num_kv_heads) {  // v: stored as it is
+    if (slot >= 0) {
+      static_cast<T*>(p.v_pool)[(slot * p.num_kv_heads + head - p.num_heads - p.num_kv_heads) * d + i] = x;
+    }
+    return;
+  }
   const T* cos = static_cast<const T*>(p.cos) + static_cast<int64_t>(t) * d;
   const T* sin = static_cast<const T*>(p.sin) + static_cast<int64_t>(t) * d;
-  const int64_t slot = p.slots[t];
-  for (int e = threadIdx.x; e < heads * d; e += blockDim.x) {
-    const int head = e / d, i = e % d;
-    const T x = row[e];
-    if (head >= p.num_heads + p.num_kv_heads) {  // v: stored as it is
-      if (slot >= 0) {
-        static_cast<T*>(p.v_pool)[(slot * p.num_kv_heads + head - p.num_heads - p.num_kv_heads) * d + i] = x;
-      }
-      continue;
-    }
-    const float other = to_float(row[head * d + (i < half ? i + half : i - half)]);
-    const float rotated = i < half ? -other : other;
-    const float scaled = to_float(from_float<T>(to_float(x) * to_float(cos[i])));
-    const T out = from_float<T>(fmaf(rotated, to_float(sin[i]), scaled));
-    if (head < p.num_heads) {
-      static_cast<T*>(p.q_out)[(static_cast<int64_t>(t) * p.num_heads + head) * d + i] = out;
-    } else if (slot >= 0) {
-      static_cast<T*>(p.k_pool)[(slot * p.num_kv_heads + head - p.num_heads) * d + i] = out;
-    }
+  const float other = to_float(row[head * d + (i < half ? i + half : i - half)]);
+  const float rotated = i < half ? -other : other;
+  const float scaled = to_float(from_float<T>(to_float(x) * to_float(cos[i])));
+  const T out = from_float<T>(fmaf(rotated, to_float(sin[i]), scaled));
+  if (head < p.num_heads) {
+    static_cast<T*>(p.q_out)[(static_cast<int64_t>(t) * p.num_heads + head) * d + i] = out;
+  } else if (slot >= 0) {
+    static_cast<T*>(p.k_pool)[(slot * p.num_kv_heads + head - p.num_heads) * d + i] = out;
   }
 }
 
@@ -52,16 +50,74 @@ __global__ void silu_mul_kernel(const T* gate_up, T* out, int64_t n, int64_t f) 
   }
 }
 
+// One CTA per row: its sum of squares is a CTA reduction, then the row is
+// read again (from L1/L2) to normalise it.
+constexpr int kNormThreads = 256;
+
+template <typename T>
+__global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(const AddRmsNormParams p) {
+  __shared__ float scratch[kNormThreads / 32];
+  const int64_t offset = static_cast<int64_t>(blockIdx.x) * p.hidden;
+  const T* x = static_cast<const T*>(p.x) + offset;
+  const T* delta = p.delta ? static_cast<const T*>(p.delta) + offset : nullptr;
+  T* sum = p.delta ? static_cast<T*>(p.sum) + offset : nullptr;
+  float squares = 0.f;
+  for (int64_t e = threadIdx.x * 8; e < p.hidden; e += kNormThreads * 8) {
+    float xf[8];
+    unpack8<T>(*reinterpret_cast<const uint4*>(x + e), xf);
+    if (delta) {
+      float df[8];
+      unpack8<T>(*reinterpret_cast<const uint4*>(delta + e), df);
+      const uint4 rounded = pack8<T>({xf[0] + df[0], xf[1] + df[1], xf[2] + df[2], xf[3] + df[3],
+                                      xf[4] + df[4], xf[5] + df[5], xf[6] + df[6], xf[7] + df[7]});
+      *reinterpret_cast<uint4*>(sum + e) = rounded;
+      unpack8<T>(rounded, xf);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) squares = fmaf(xf[i], xf[i], squares);
+  }
+  squares = block_reduce<kNormThreads, false>(squares, scratch);
+  const float r = rsqrtf(squares / static_cast<float>(p.hidden) + p.eps);
+  const T* in = sum ? sum : x;  // this thread's own writes: visible to it
+  const T* weight = static_cast<const T*>(p.weight);
+  T* normed = static_cast<T*>(p.normed) + offset;
+  for (int64_t e = threadIdx.x * 8; e < p.hidden; e += kNormThreads * 8) {
+    float xf[8], wf[8], out[8];
+    unpack8<T>(*reinterpret_cast<const uint4*>(in + e), xf);
+    unpack8<T>(__ldg(reinterpret_cast<const uint4*>(weight + e)), wf);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) out[i] = to_float(from_float<T>(xf[i] * r)) * wf[i];
+    *reinterpret_cast<uint4*>(normed + e) = pack8<T>(out);
+  }
+}
+
 constexpr int kGemvWarps = 8;
 constexpr int kGemvRowsPerWarp = 2;  // rows of w per warp: x's loads serve both
 constexpr int kGemvUnroll = 4;       // 16-byte loads of each row in flight per lane
 
-template <typename T, int M>
+// What a 16-byte load of a weight row holds: 8 values of a 16-bit type, or
+// 16 int8 values (weight-only quantization, scaled per row at the end).
+template <typename T, typename W>
+struct WeightLoad {
+  static constexpr int kElems = 8;
+  __device__ static void unpack(const uint4& raw, float (&f)[8]) { unpack8<T>(raw, f); }
+};
+template <typename T>
+struct WeightLoad<T, int8_t> {
+  static constexpr int kElems = 16;
+  __device__ static void unpack(const uint4& raw, float (&f)[16]) {
+    const int8_t* v = reinterpret_cast<const int8_t*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) f[i] = static_cast<float>(v[i]);
+  }
+};
+
+template <typename T, typename W, int M>
 __global__ void __launch_bounds__(kGemvWarps * 32)
-    gemv_kernel(const T* __restrict__ x, int64_t x_stride, const T* __restrict__ w,
-                const T* __restrict__ bias, T* __restrict__ y, int64_t y_stride, int64_t n,
-                int64_t k) {
-  constexpr int R = kGemvRowsPerWarp, U = kGemvUnroll;
+    gemv_kernel(const T* __restrict__ x, int64_t x_stride, const W* __restrict__ w,
+                const float* __restrict__ scale, const T* __restrict__ bias, T* __restrict__ y,
+                int64_t y_stride, int64_t n, int64_t k) {
+  constexpr int R = kGemvRowsPerWarp, U = kGemvUnroll, E = WeightLoad<T, W>::kElems;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kGemvWarps + warp) * R;
   if (row0 >= n) return;
@@ -71,14 +127,14 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[m][r] = 0.f;
   }
-  const T* w_rows[R];
+  const W* w_rows[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) w_rows[r] = w + min(row0 + r, n - 1) * k;  // a missing row repeats the last
-  for (int64_t base = lane * 8; base < k; base += 32 * 8 * U) {
+  for (int64_t base = lane * E; base < k; base += 32 * E * U) {
     uint4 wv[U][R];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int64_t at = base + u * 32 * 8;
+      const int64_t at = base + u * 32 * E;
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         wv[u][r] = at < k ? __ldcs(reinterpret_cast<const uint4*>(w_rows[r] + at)) : make_uint4(0, 0, 0, 0);
@@ -86,18 +142,24 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int64_t at = base + u * 32 * 8;
+      const int64_t at = base + u * 32 * E;
       if (at >= k) break;
 #pragma unroll
       for (int m = 0; m < M; ++m) {
-        float xf[8];
-        unpack8<T>(__ldg(reinterpret_cast<const uint4*>(x + m * x_stride + at)), xf);
+        float xf[E];
+#pragma unroll
+        for (int part = 0; part < E / 8; ++part) {
+          float eight[8];
+          unpack8<T>(__ldg(reinterpret_cast<const uint4*>(x + m * x_stride + at + 8 * part)), eight);
+#pragma unroll
+          for (int i = 0; i < 8; ++i) xf[8 * part + i] = eight[i];
+        }
 #pragma unroll
         for (int r = 0; r < R; ++r) {
-          float wf[8];
-          unpack8<T>(wv[u][r], wf);
+          float wf[E];
+          WeightLoad<T, W>::unpack(wv[u][r], wf);
 #pragma unroll
-          for (int i = 0; i < 8; ++i) acc[m][r] = fmaf(xf[i], wf[i], acc[m][r]);
+          for (int i = 0; i < E; ++i) acc[m][r] = fmaf(xf[i], wf[i], acc[m][r]);
         }
       }
     }
@@ -110,6 +172,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 #pragma unroll
       for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
       if (lane == 0 && row0 + r < n) {
+        if (scale) v *= scale[row0 + r];
         if (bias) v += to_float(bias[row0 + r]);
         y[m * y_stride + row0 + r] = from_float<T>(v);
       }
@@ -117,49 +180,70 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   }
 }
 
-template <typename T>
-cudaError_t gemv_for_rows(const T* x, int64_t x_stride, const T* w, const T* bias, T* y,
-                          int64_t y_stride, int rows, int64_t n, int64_t k, cudaStream_t stream) {
+template <typename T, typename W>
+cudaError_t gemv_for_rows(const T* x, int64_t x_stride, const W* w, const float* scale,
+                          const T* bias, T* y, int64_t y_stride, int rows, int64_t n, int64_t k,
+                          cudaStream_t stream) {
   const int64_t rows_per_block = kGemvWarps * kGemvRowsPerWarp;
   const dim3 grid(static_cast<unsigned>((n + rows_per_block - 1) / rows_per_block));
   const int threads = kGemvWarps * 32;
   switch (rows) {
-    case 1: gemv_kernel<T, 1><<<grid, threads, 0, stream>>>(x, x_stride, w, bias, y, y_stride, n, k); break;
-    case 2: gemv_kernel<T, 2><<<grid, threads, 0, stream>>>(x, x_stride, w, bias, y, y_stride, n, k); break;
-    case 3: gemv_kernel<T, 3><<<grid, threads, 0, stream>>>(x, x_stride, w, bias, y, y_stride, n, k); break;
-    case 4: gemv_kernel<T, 4><<<grid, threads, 0, stream>>>(x, x_stride, w, bias, y, y_stride, n, k); break;
+    case 1: gemv_kernel<T, W, 1><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
+    case 2: gemv_kernel<T, W, 2><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
+    case 3: gemv_kernel<T, W, 3><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
+    case 4: gemv_kernel<T, W, 4><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
     default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
 }
 
+template <typename T>
+cudaError_t gemv_for_weight(const GemvParams& p, cudaStream_t stream) {
+  const T* x = static_cast<const T*>(p.x);
+  const T* bias = static_cast<const T*>(p.bias);
+  T* y = static_cast<T*>(p.y);
+  if (p.int8) {
+    return gemv_for_rows(x, p.x_stride, static_cast<const int8_t*>(p.w), p.scale, bias, y,
+                         p.y_stride, p.rows, p.n, p.k, stream);
+  }
+  return gemv_for_rows(x, p.x_stride, static_cast<const T*>(p.w), nullptr, bias, y, p.y_stride,
+                       p.rows, p.n, p.k, stream);
+}
+
 }  // namespace
 
-cudaError_t launch_gemv(const void* x, int64_t x_stride, const void* w, const void* bias, void* y,
-                        int64_t y_stride, int rows, int64_t n, int64_t k, bool bf16,
-                        cudaStream_t stream) {
-  if (rows < 1 || rows > kGemvMaxRows || n < 1 || k < 8 || k % 8 != 0 || x_stride % 8 != 0) {
+cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream) {
+  const int64_t grain = p.int8 ? 16 : 8;  // elements of a 16-byte load of w
+  if (p.rows < 1 || p.rows > kGemvMaxRows || p.n < 1 || p.k < grain || p.k % grain != 0 ||
+      p.x_stride % 8 != 0 || (p.int8 && !p.scale)) {
     return cudaErrorInvalidValue;
   }
-  if (bf16) {
-    using T = __nv_bfloat16;
-    return gemv_for_rows(static_cast<const T*>(x), x_stride, static_cast<const T*>(w),
-                         static_cast<const T*>(bias), static_cast<T*>(y), y_stride, rows, n, k, stream);
-  }
-  using T = __half;
-  return gemv_for_rows(static_cast<const T*>(x), x_stride, static_cast<const T*>(w),
-                       static_cast<const T*>(bias), static_cast<T*>(y), y_stride, rows, n, k, stream);
+  return p.bf16 ? gemv_for_weight<__nv_bfloat16>(p, stream) : gemv_for_weight<__half>(p, stream);
 }
 
 cudaError_t launch_rope_store(const RopeStoreParams& p, cudaStream_t stream) {
-  if (p.n < 1 || p.head_dim < 2 || p.head_dim % 2 != 0 || p.num_heads < 1 || p.num_kv_heads < 1) {
+  if (p.n < 1 || p.head_dim < 2 || p.head_dim % 2 != 0 || p.head_dim > 1024 || p.num_heads < 1 ||
+      p.num_kv_heads < 1) {
     return cudaErrorInvalidValue;
   }
-  const int threads = 256;
+  const dim3 grid(static_cast<unsigned>(p.n), static_cast<unsigned>(p.num_heads + 2 * p.num_kv_heads));
   if (p.bf16) {
-    rope_store_kernel<__nv_bfloat16><<<p.n, threads, 0, stream>>>(p);
+    rope_store_kernel<__nv_bfloat16><<<grid, p.head_dim, 0, stream>>>(p);
   } else {
-    rope_store_kernel<__half><<<p.n, threads, 0, stream>>>(p);
+    rope_store_kernel<__half><<<grid, p.head_dim, 0, stream>>>(p);
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_add_rms_norm(const AddRmsNormParams& p, cudaStream_t stream) {
+  if (p.rows < 1 || p.hidden < 8 || p.hidden % 8 != 0 || (p.delta && !p.sum)) {
+    return cudaErrorInvalidValue;
+  }
+  const dim3 grid(static_cast<unsigned>(p.rows));
+  if (p.bf16) {
+    add_rms_norm_kernel<__nv_bfloat16><<<grid, kNormThreads, 0, stream>>>(p);
+  } else {
+    add_rms_norm_kernel<__half><<<grid, kNormThreads, 0, stream>>>(p);
   }
   return cudaGetLastError();
 }

@@ -39,14 +39,44 @@ cudaError_t launch_rope_store(const RopeStoreParams& p, cudaStream_t stream);
 cudaError_t launch_silu_mul(const void* gate_up, void* out, int64_t n, int64_t f, bool bf16,
                             cudaStream_t stream);
 
+// The residual add and the RMSNorm after it, for `rows` rows of `hidden`
+// (a multiple of 8) elements, all contiguous: sum = x + delta (rounded to
+// T), normed = T(T(sum * rsqrt(mean(sum^2) + eps)) * weight), as
+// transformers' and libtorch's chains round. With delta null: normed of x
+// alone, and sum is not written.
+struct AddRmsNormParams {
+  const void* x = nullptr;
+  const void* delta = nullptr;
+  const void* weight = nullptr;  // [hidden]
+  void* sum = nullptr;
+  void* normed = nullptr;
+  int64_t rows = 0, hidden = 0;
+  float eps = 1e-5f;
+  bool bf16 = true;  // else float16
+};
+cudaError_t launch_add_rms_norm(const AddRmsNormParams& p, cudaStream_t stream);
+
 // y[m] = w x[m] (+ bias) for m < rows, rows 1 to kGemvMaxRows: x [rows, k]
 // (rows x_stride elements apart), w [n, k] contiguous (a Linear's weight),
-// bias [n] or null, y [rows, n] (rows y_stride apart). k a multiple of 8,
+// in the 16-bit type of x, or int8 with y[m][j] = scale[j] * (w[j] . x[m])
+// (weight-only quantization, a float32 scale per output row); bias [n] or
+// null, y [rows, n] (rows y_stride apart). k a multiple of 8 (16 for int8),
 // every pointer and stride 16-byte aligned. Reading w is all the work: a
 // warp streams two rows of it with 16-byte loads, several in flight.
 constexpr int kGemvMaxRows = 4;
-cudaError_t launch_gemv(const void* x, int64_t x_stride, const void* w, const void* bias, void* y,
-                        int64_t y_stride, int rows, int64_t n, int64_t k, bool bf16,
-                        cudaStream_t stream);
+struct GemvParams {
+  const void* x = nullptr;
+  int64_t x_stride = 0;
+  const void* w = nullptr;
+  const float* scale = nullptr;  // with int8
+  const void* bias = nullptr;
+  void* y = nullptr;
+  int64_t y_stride = 0;
+  int rows = 0;
+  int64_t n = 0, k = 0;
+  bool int8 = false;
+  bool bf16 = true;  // x, bias, y: bfloat16, else float16
+};
+cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
 
 }  // namespace pcache::cuda

@@ -45,4 +45,43 @@ __device__ __forceinline__ void unpack8<__half>(const uint4& raw, float (&f)[8])
   }
 }
 
+// 8 floats rounded to T, as one 16-byte store.
+template <typename T>
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]);
+template <>
+__device__ __forceinline__ uint4 pack8<__nv_bfloat16>(const float (&f)[8]) {
+  uint4 raw;
+  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+  return raw;
+}
+template <>
+__device__ __forceinline__ uint4 pack8<__half>(const float (&f)[8]) {
+  uint4 raw;
+  __half2* h = reinterpret_cast<__half2*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2half2_rn(f[2 * i], f[2 * i + 1]);
+  return raw;
+}
+
+// The sum (or max) of `v` over a CTA of kThreads threads, in every thread.
+// `scratch` holds kThreads / 32 floats; the CTA must not be using it.
+template <int kThreads, bool kMax>
+__device__ __forceinline__ float block_reduce(float v, float* scratch) {
+  static_assert(kThreads % 32 == 0 && kThreads <= 1024, "whole warps");
+#pragma unroll
+  for (int off = 16; off > 0; off /= 2) {
+    const float o = __shfl_xor_sync(0xffffffffu, v, off);
+    v = kMax ? fmaxf(v, o) : v + o;
+  }
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+  __syncthreads();
+  v = scratch[0];
+#pragma unroll
+  for (int w = 1; w < kThreads / 32; ++w) v = kMax ? fmaxf(v, scratch[w]) : v + scratch[w];
+  __syncthreads();  // scratch is free again
+  return v;
+}
+
 }  // namespace pcache::cuda

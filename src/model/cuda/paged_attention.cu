@@ -209,9 +209,18 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const PagedAttentionPa
 }
 
 // out = the splits' partial results, each weighted by its share of the
-// softmax's denominator. One CTA per (row, query head), a thread per dim.
+// softmax's denominator. One CTA per (row, query head). The splits are read
+// in parallel: first their weights (a thread per split), then D / 4 threads
+// per split, each a float4 of its partial output, kCombineThreads / (D / 4)
+// splits at a time, summed in shared memory at the end. (A thread per dim
+// looping over the splits waited on hundreds of loads in a row: at 256
+// splits that was most of a 16k-token decode step.)
+constexpr int kCombineThreads = 256;
+
 template <typename T, int D>
-__global__ void combine_kernel(const PagedAttentionParams p) {
+__global__ void __launch_bounds__(kCombineThreads) combine_kernel(const PagedAttentionParams p) {
+  constexpr int kLanes = D / 4;                         // threads per split
+  constexpr int kAtOnce = kCombineThreads / kLanes;     // splits read at once
   const int w = blockIdx.x, head = blockIdx.y;
   const int q_row = p.rows[3 * w], count = p.rows[3 * w + 2];
   const int chunk = split_length(count, p.num_splits, p.min_split);
@@ -219,21 +228,50 @@ __global__ void combine_kernel(const PagedAttentionParams p) {
   if (active <= 1 && !p.prefix_out) return;  // written by attend_kernel (or padding)
   const int64_t base = (static_cast<int64_t>(w) * p.num_heads + head) * p.num_splits;
   const float* ml = p.partial_ml + 2 * base;
+  __shared__ float scratch[kCombineThreads / 32];
+  __shared__ float weight[kMaxSplits];
+  __shared__ float4 partial[kCombineThreads];
+
   // The prefix is one more partial result: its max is its log-sum-exp (in
   // base 2, as the kernels' scores) and its sum 1.
   const float prefix_m = p.prefix_out ? p.prefix_lse[static_cast<int64_t>(q_row) * p.num_heads + head] * kLog2e : kNoScore;
   float mx = prefix_m;
-  for (int i = 0; i < active; ++i) mx = fmaxf(mx, ml[2 * i]);
-  float sum = p.prefix_out ? exp2f(prefix_m - mx) : 0.f;
-  for (int i = 0; i < active; ++i) sum = fmaf(ml[2 * i + 1], exp2f(ml[2 * i] - mx), sum);
-  const T* prefix = p.prefix_out ? static_cast<const T*>(p.prefix_out) + q_row * p.out_row_stride +
-                                       head * p.out_head_stride
-                                 : nullptr;
-  for (int d = threadIdx.x; d < D; d += blockDim.x) {
-    float a = prefix ? to_float(prefix[d]) * exp2f(prefix_m - mx) : 0.f;
-    for (int i = 0; i < active; ++i) a = fmaf(p.partial_out[(base + i) * D + d], exp2f(ml[2 * i] - mx), a);
-    static_cast<T*>(p.out)[q_row * p.out_row_stride + head * p.out_head_stride + d] =
-        from_float<T>(a / sum);
+  for (int i = threadIdx.x; i < active; i += kCombineThreads) mx = fmaxf(mx, ml[2 * i]);
+  mx = block_reduce<kCombineThreads, true>(mx, scratch);
+  float sum = 0.f;
+  for (int i = threadIdx.x; i < active; i += kCombineThreads) {
+    const float c = exp2f(ml[2 * i] - mx);
+    weight[i] = c;
+    sum = fmaf(ml[2 * i + 1], c, sum);
+  }
+  sum = block_reduce<kCombineThreads, false>(sum, scratch);  // also makes `weight` visible
+  const float prefix_c = p.prefix_out ? exp2f(prefix_m - mx) : 0.f;
+  sum += prefix_c;
+
+  const int lane = threadIdx.x % kLanes, first = threadIdx.x / kLanes;
+  float4 a = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int i = first; i < active; i += kAtOnce) {
+    const float4 v = *reinterpret_cast<const float4*>(p.partial_out + (base + i) * D + 4 * lane);
+    const float c = weight[i];
+    a.x = fmaf(c, v.x, a.x);
+    a.y = fmaf(c, v.y, a.y);
+    a.z = fmaf(c, v.z, a.z);
+    a.w = fmaf(c, v.w, a.w);
+  }
+  partial[threadIdx.x] = a;
+  __syncthreads();
+  if (first != 0) return;
+  float out[4] = {0.f, 0.f, 0.f, 0.f};
+  for (int k = 0; k < kAtOnce; ++k) {
+    const float4 v = partial[k * kLanes + lane];
+    out[0] += v.x, out[1] += v.y, out[2] += v.z, out[3] += v.w;
+  }
+  const int64_t at = static_cast<int64_t>(q_row) * p.out_row_stride + head * p.out_head_stride + 4 * lane;
+  const T* prefix = p.prefix_out ? static_cast<const T*>(p.prefix_out) + at : nullptr;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float x = prefix ? fmaf(to_float(prefix[j]), prefix_c, out[j]) : out[j];
+    static_cast<T*>(p.out)[at + j] = from_float<T>(x / sum);
   }
 }
 
@@ -241,7 +279,7 @@ template <typename T, int D, int G>
 cudaError_t launch(const PagedAttentionParams& p, cudaStream_t stream) {
   attend_kernel<T, D, G><<<dim3(p.num_rows, p.num_kv_heads, p.num_splits), kThreads, 0, stream>>>(p);
   if (p.num_splits > 1 || p.prefix_out) {
-    combine_kernel<T, D><<<dim3(p.num_rows, p.num_heads), D, 0, stream>>>(p);
+    combine_kernel<T, D><<<dim3(p.num_rows, p.num_heads), kCombineThreads, 0, stream>>>(p);
   }
   return cudaGetLastError();
 }
@@ -280,7 +318,7 @@ bool paged_attention_supported(int head_dim, int group) {
 
 cudaError_t launch_paged_attention(const PagedAttentionParams& p, cudaStream_t stream) {
   if (p.num_rows < 1 || p.num_kv_heads < 1 || p.num_heads % p.num_kv_heads != 0 ||
-      p.num_splits < 1 || p.min_split < 16 || p.min_split % 16 != 0 ||
+      p.num_splits < 1 || p.num_splits > kMaxSplits || p.min_split < 16 || p.min_split % 16 != 0 ||
       !paged_attention_supported(p.head_dim, p.num_heads / p.num_kv_heads)) {
     return cudaErrorInvalidValue;
   }

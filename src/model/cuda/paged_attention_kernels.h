@@ -21,6 +21,10 @@
 
 namespace pcache::cuda {
 
+// Most splits per (row, KV head): bounds the scratch buffers and the
+// combine step's shared memory.
+constexpr int kMaxSplits = 256;
+
 struct PagedAttentionParams {
   const void* q = nullptr;  // [.., H, D]: rows q_row_stride apart, heads q_head_stride apart (elements)
   int64_t q_row_stride = 0, q_head_stride = 0;
@@ -36,7 +40,7 @@ struct PagedAttentionParams {
   int32_t window = 0;  // with key_pos: keys whose position is `window` or more before the query's are hidden
 
   int32_t num_rows = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
-  int32_t num_splits = 1;  // CTAs per (row, KV head) at most
+  int32_t num_splits = 1;  // CTAs per (row, KV head) at most, 1 to kMaxSplits
   int32_t min_split = 64;  // entries per split at least; a multiple of 16
   float scale = 1.0f;
   bool bf16 = true;  // else float16
