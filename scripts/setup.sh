@@ -12,6 +12,7 @@ packages=(
   libsentencepiece-dev libyaml-cpp-dev libpugixml-dev nlohmann-json3-dev libcli11-dev
   libxxhash-dev libzstd-dev libboost-test-dev
   libcpp-httplib-dev      # pcache serve's HTTP server (docs/architecture.md says why this one)
+  libpcre2-dev libutf8proc-dev  # tokenizer.json: pre-tokenizer regexes, Unicode normalization
   libhiredis-dev          # the remote tier's Redis client
   redis-server            # for the remote tier's tests (each starts its own on a free port)
 )

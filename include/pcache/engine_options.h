@@ -13,7 +13,7 @@ struct EngineOptions {
   std::string device = "cpu";          // "cpu", "cuda" or "cuda:N"
   std::string dtype = "auto";          // "auto" (float32 on CPU, bfloat16 on CUDA),
                                        // "float32", "bfloat16" or "float16"
-  std::string chat_template = "auto";  // "auto" (from the tokenizer), "mistral" or "llama2"
+  std::string chat_template = "auto";  // "auto" (the checkpoint's), "llama3", "chatml", "mistral" or "llama2"
   // How the projection weights are held: "dtype" (as the model computes) or
   // "int8" (weight-only, a scale per output row, quantized as the model
   // loads: half the bytes a bfloat16 decode step reads; a tied head stays in

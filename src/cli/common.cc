@@ -58,7 +58,7 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
   app->add_option("--device", engine.device, "cpu, cuda or cuda:N")->capture_default_str();
   app->add_option("--dtype", engine.dtype, "auto, float32, bfloat16 or float16")
       ->capture_default_str();
-  app->add_option("--chat-template", engine.chat_template, "auto, mistral or llama2")
+  app->add_option("--chat-template", engine.chat_template, "auto (the checkpoint's), llama3, chatml, mistral or llama2")
       ->capture_default_str();
   app->add_option("--weights", engine.weights,
                   "dtype (as --dtype) or int8 (weight-only, quantized as the model loads)")
@@ -165,15 +165,20 @@ Status CommonOptions::resolve() {
   return Status::ok_status();
 }
 
-StatusOr<std::unique_ptr<Engine>> CommonOptions::open_engine() const {
-  PCACHE_RETURN_IF_ERROR(sampling.validate());
-  if (!model_dir.empty()) return Engine::open(model_dir, engine);
+StatusOr<std::string> CommonOptions::model_folder() const {
+  if (!model_dir.empty()) return model_dir;
   auto dir = default_model_dir();
   if (!dir.ok()) {
     return Status::invalid_argument("pass --model DIR or set 'model' in the configuration: " +
                                     dir.status().message());
   }
-  return Engine::open(*dir, engine);
+  return dir;
+}
+
+StatusOr<std::unique_ptr<Engine>> CommonOptions::open_engine() const {
+  PCACHE_RETURN_IF_ERROR(sampling.validate());
+  PCACHE_ASSIGN_OR_RETURN(const std::string dir, model_folder());
+  return Engine::open(dir, engine);
 }
 
 std::string format_ms(double v) {

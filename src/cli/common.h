@@ -50,6 +50,8 @@ struct CommonOptions {
   // Without a model: $PCACHE_MODEL, then the demo model (models/pcache-demo
   // beside the program's folder, installed, or in the source tree).
   StatusOr<std::unique_ptr<Engine>> open_engine() const;
+  // The model folder open_engine() opens.
+  StatusOr<std::string> model_folder() const;
 };
 
 // The step table of seed 001 (step, time, tokens, tokens/s), to stderr.
@@ -83,6 +85,16 @@ struct EvalOptions {
   std::vector<std::string> require_exact;
 };
 int run_eval(CommonOptions& common, const EvalOptions& options);
+
+// `pcache tokenize` (tokenize.cc): a model's tokenizer only, no weights.
+struct TokenizeOptions {
+  std::string text;           // the text argument
+  std::string file;           // --file: the whole file as one text
+  std::string messages;       // --messages: an OpenAI-style messages list (JSON)
+  bool pieces = false;        // --pieces: {"ids": [...], "pieces": [...]}
+  bool special = false;       // --special: special tokens parsed and added
+};
+int run_tokenize(CommonOptions& common, const TokenizeOptions& options);
 
 // `pcache serve` until SIGTERM or SIGINT; keys from --api-key, the file
 // (one a line) and $PCACHE_API_KEY.

@@ -248,7 +248,7 @@ std::string unknown_word(const CLI::App& app, int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace pcache::cli;
-  CLI::App app{"pcache: modular prompt caching for Llama and Mistral models"};
+  CLI::App app{"pcache: modular prompt caching for Llama, Mistral and Qwen models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] {
     return std::string("pcache ") + pcache::kVersion + " (" + pcache::build_info() +
@@ -354,7 +354,7 @@ int main(int argc, char** argv) {
   bn->add_flag("--random-weights", bench.engine.random_weights,
                "--model is a config.json (or its folder): random weights at its shapes");
   bn->add_option("--tokenizer", bench.engine.tokenizer,
-                 "tokenizer.model (default: MODEL/tokenizer.model)")
+                 "tokenizer.model or tokenizer.json (default: the model folder's)")
       ->check(CLI::ExistingFile);
   bench.add_to(bn, false, true);
 
@@ -375,6 +375,25 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"full", "prefix", "scaffold", "independent", "pml_nocache"}));
   eval.add_to(ev, true, true);
+
+  CommonOptions tokenize;
+  TokenizeOptions tokenize_options;
+  CLI::App* tk = app.add_subcommand(
+      "tokenize", "Print the token ids of a text (or of a conversation in the chat template)");
+  tk->add_option("text", tokenize_options.text, "text to tokenize");
+  tk->add_option("--file", tokenize_options.file, "tokenize this file's whole text as one string")
+      ->check(CLI::ExistingFile);
+  tk->add_option("--messages", tokenize_options.messages,
+                 "JSON list of {role, content} messages: the chat template with the generation "
+                 "prompt, printed as {\"text\", \"ids\"}")
+      ->check(CLI::ExistingFile);
+  tk->add_flag("--pieces", tokenize_options.pieces, "print the pieces too");
+  tk->add_flag("--special", tokenize_options.special,
+               "parse special tokens in the text and add bos (as the tokenizer does by default)");
+  tk->add_option("--tokenizer", tokenize.engine.tokenizer,
+                 "tokenizer.model or tokenizer.json (default: the model folder's)")
+      ->check(CLI::ExistingFile);
+  tokenize.add_to(tk, false, true);
 
 #if PCACHE_HAVE_SERVER
   CommonOptions serve;
@@ -426,7 +445,7 @@ int main(int argc, char** argv) {
   sv->add_flag("--random-weights", serve.engine.random_weights,
                "--model is a config.json (or its folder): random weights at its shapes (benchmarks)");
   sv->add_option("--tokenizer", serve.engine.tokenizer,
-                 "tokenizer.model (default: MODEL/tokenizer.model)")
+                 "tokenizer.model or tokenizer.json (default: the model folder's)")
       ->check(CLI::ExistingFile);
   serve.add_to(sv, true, true);
   serve.server = &server_options;
@@ -441,7 +460,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitError;
   }
-  std::vector<CommonOptions*> commands = {&verify, &gen, &comp, &run, &chat, &bench, &eval};
+  std::vector<CommonOptions*> commands = {&verify, &gen, &comp, &run, &chat, &bench, &eval,
+                                         &tokenize};
 #if PCACHE_HAVE_SERVER
   commands.push_back(&serve);
 #endif
@@ -468,6 +488,7 @@ int main(int argc, char** argv) {
     return run_prompt(run, prompt_path, schemas, run_options, inputs_path);
   }
   if (*bn) return run_bench(bench, bench_options);
+  if (*tk) return run_tokenize(tokenize, tokenize_options);
 #if PCACHE_HAVE_SERVER
   if (*sv) return run_serve(serve, server_options);
 #endif

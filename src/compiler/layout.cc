@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "tokenizer/chat_turns.h"
+
 namespace pcache {
 namespace {
 
@@ -12,10 +14,10 @@ class LayoutBuilder {
 
   StatusOr<Layout> build(const pml::Schema& schema) {
     ModuleLayout root;
-    root.segments.push_back(Segment{0, 1, {tokenizer_.bos_id()}, ""});
     layout_.modules.push_back(std::move(root));
     layout_.by_path[""] = 0;
-    int64_t end = 1;
+    int64_t end = 0;
+    add_text(0, tokenizer_.bos_ids(), &end);
     PCACHE_RETURN_IF_ERROR(walk(schema.children, 0, &end));
     layout_.modules[0].end = end;
     layout_.total_length = end;
@@ -130,6 +132,17 @@ bool Layout::on_default_path(int m) const {
 StatusOr<RoleTokens> role_tokens(const Tokenizer& tokenizer, ChatTemplate chat_template,
                                  pml::Role role) {
   RoleTokens r;
+  if (chat_template == ChatTemplate::kLlama3 || chat_template == ChatTemplate::kChatml) {
+    // Whole messages, as ChatTurns writes them: the role's header before, the
+    // end of the message after.
+    const char* name = role == pml::Role::kSystem ? "system"
+                       : role == pml::Role::kUser ? "user"
+                                                  : "assistant";
+    ChatTurns turns(tokenizer, chat_template);
+    PCACHE_ASSIGN_OR_RETURN(r.before, turns.message_start(name));
+    PCACHE_ASSIGN_OR_RETURN(r.after, turns.end_of_answer());
+    return r;
+  }
   if (role == pml::Role::kAssistant) {
     r.after = {tokenizer.eos_id()};
     return r;

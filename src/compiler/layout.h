@@ -62,7 +62,9 @@ struct Layout {
 
 // The token ids a role tag adds before and after its content, for a template
 // (see docs/pml.md): Mistral [INST] ... [/INST] for system and user, answer
-// then eos for assistant; Llama-2 likewise with <<SYS>> markers for system.
+// then eos for assistant; Llama-2 likewise with <<SYS>> markers for system;
+// Llama 3 and ChatML a whole message of the role (ChatTurns::message_start,
+// end_of_answer).
 struct RoleTokens {
   std::vector<int> before, after;
 };

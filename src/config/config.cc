@@ -260,7 +260,7 @@ class ConfigReader {
       } else if (k == "weights") {
         PCACHE_ASSIGN_OR_RETURN(engine.weights, read_word(e, {"dtype", "int8"}));
       } else if (k == "chat_template") {
-        PCACHE_ASSIGN_OR_RETURN(engine.chat_template, read_word(e, {"auto", "mistral", "llama2"}));
+        PCACHE_ASSIGN_OR_RETURN(engine.chat_template, read_word(e, {"auto", "llama3", "chatml", "mistral", "llama2"}));
       } else if (k == "encoding") {
         PCACHE_ASSIGN_OR_RETURN(engine.default_encoding, read_word(e, {"scaffold", "independent"}));
       } else if (k == "prefix_cache") {

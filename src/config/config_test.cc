@@ -462,8 +462,9 @@ BOOST_AUTO_TEST_CASE(words_must_be_allowed) {
   expect_error("dtype: fp16\n", {"line 1", "dtype",
                                  "expected one of auto, float32, bfloat16, "
                                  "float16, got 'fp16'"});
-  expect_error("chat_template: chatml\n",
-               {"line 1", "chat_template", "one of auto, mistral, llama2", "'chatml'"});
+  expect_error("chat_template: vicuna\n",
+               {"line 1", "chat_template", "one of auto, llama3, chatml, mistral, llama2", "'vicuna'"});
+  BOOST_TEST(parse_ok("chat_template: chatml\n").engine.chat_template == "chatml");
   expect_error("encoding: shared\n", {"line 1", "encoding", "one of scaffold, independent"});
   BOOST_TEST(parse_ok("chat_template: mistral\n").engine.chat_template == "mistral");
   BOOST_TEST(parse_ok("dtype: float32\n").engine.dtype == "float32");

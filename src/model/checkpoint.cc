@@ -57,6 +57,12 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
   PCACHE_ASSIGN_OR_RETURN(ck->config_text_,
                           read_file(dir + "/config.json", kMaxConfigJsonBytes, "config.json"));
   PCACHE_ASSIGN_OR_RETURN(ck->config_, parse_model_config(ck->config_text_, dir + "/config.json"));
+  const std::string generation = dir + "/generation_config.json";
+  if (fs::exists(generation, ec)) {
+    PCACHE_ASSIGN_OR_RETURN(std::string text,
+                            read_file(generation, kMaxConfigJsonBytes, "generation_config.json"));
+    PCACHE_RETURN_IF_ERROR(add_generation_config(text, generation, &ck->config_));
+  }
 
   std::vector<std::string> names;
   const std::string index = dir + "/model.safetensors.index.json";

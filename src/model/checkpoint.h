@@ -1,5 +1,5 @@
 // Checkpoint: a Hugging Face model folder (config.json, one or several
-// *.safetensors files, tokenizer.model), opened and validated lazily per tensor.
+// *.safetensors files, generation_config.json's stop tokens), opened and validated lazily per tensor.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -38,7 +38,6 @@ class Checkpoint {
 
   const std::string& dir() const { return dir_; }
   const ModelConfig& config() const { return config_; }
-  std::string tokenizer_path() const { return dir_ + "/tokenizer.model"; }
   bool has(const std::string& name) const;
 
   // 16 hex digits: XXH3-64 of config.json and every weight file's bytes. Keys

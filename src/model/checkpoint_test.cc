@@ -62,6 +62,20 @@ BOOST_AUTO_TEST_CASE(opens_single_and_sharded) {
   BOOST_TEST((t->scalar_type() == at::kFloat));
 }
 
+// Llama 3 instruct: config.json stops on <|end_of_text|> (2049 in the fixture),
+// generation_config.json adds <|eom_id|> and <|eot_id|>; a broken one is named.
+BOOST_AUTO_TEST_CASE(stop_tokens_come_from_generation_config_too) {
+  const std::string llama3 = std::string(PCACHE_SOURCE_DIR) + "/tests/fixtures/hf-variants/llama3-bpe-bf16";
+  auto ck = testing::ok(Checkpoint::open(llama3));
+  BOOST_TEST(ck->config().eos_token_ids == (std::vector<int>{2049, 2056, 2057}),
+             boost::test_tools::per_element());
+  CheckpointCopy copy;
+  std::ofstream(copy.path + "/generation_config.json") << R"({"eos_token_id": [2, 99999]})";
+  auto broken = Checkpoint::open(copy.path);
+  BOOST_TEST_REQUIRE(!broken.ok());
+  BOOST_TEST(mentions(broken.status(), copy.path + "/generation_config.json: eos_token_id 99999 is outside"));
+}
+
 BOOST_AUTO_TEST_CASE(fingerprint_follows_config_and_weights) {
   auto a = Checkpoint::open(testing::fixture("tiny-mistral"));
   auto b = Checkpoint::open(testing::fixture("tiny-mistral"));

@@ -80,20 +80,17 @@ Status read_rope(const json& j, const std::string& src, ModelConfig* c) {
   return Status::ok_status();
 }
 
-Status read_eos(const json& j, const std::string& src, ModelConfig* c) {
+// "eos_token_id": one id or a list; nothing when absent or null.
+StatusOr<std::vector<int>> read_eos(const json& j, const std::string& src) {
   auto it = j.find("eos_token_id");
-  if (it == j.end() || it->is_null()) return Status::ok_status();
-  if (it->is_number_integer()) {
-    c->eos_token_ids = {it->get<int>()};
-  } else if (it->is_array() && !it->empty() &&
-             std::all_of(it->begin(), it->end(),
-                         [](const json& v) { return v.is_number_integer(); })) {
-    c->eos_token_ids = it->get<std::vector<int>>();
-  } else {
-    return Status::invalid_argument(src + ": key \"eos_token_id\" has value " + json_excerpt(*it) +
-                                    ": not an integer or a list of integers");
+  if (it == j.end() || it->is_null()) return std::vector<int>{};
+  if (it->is_number_integer()) return std::vector<int>{it->get<int>()};
+  if (it->is_array() && !it->empty() &&
+      std::all_of(it->begin(), it->end(), [](const json& v) { return v.is_number_integer(); })) {
+    return it->get<std::vector<int>>();
   }
-  return Status::ok_status();
+  return Status::invalid_argument(src + ": key \"eos_token_id\" has value " + json_excerpt(*it) +
+                                  ": not an integer or a list of integers");
 }
 
 }  // namespace
@@ -118,14 +115,15 @@ StatusOr<ModelConfig> parse_model_config(const std::string& text, const std::str
     c.architecture = (*it)[0].get<std::string>();
   }
   PCACHE_RETURN_IF_ERROR(read_key(j, "model_type", true, &c.model_type, src));
-  if (c.model_type != "llama" && c.model_type != "mistral") {
+  if (c.model_type != "llama" && c.model_type != "mistral" && c.model_type != "qwen2") {
     return Status::unsupported(src + ": model_type " + excerpt(c.model_type) +
-                               " (supported: llama, mistral)");
+                               " (supported: llama, mistral, qwen2)");
   }
   if (!c.architecture.empty() && c.architecture != "LlamaForCausalLM" &&
-      c.architecture != "MistralForCausalLM") {
+      c.architecture != "MistralForCausalLM" && c.architecture != "Qwen2ForCausalLM") {
     return Status::unsupported(src + ": architecture " + excerpt(c.architecture) +
-                               " (supported: LlamaForCausalLM, MistralForCausalLM)");
+                               " (supported: LlamaForCausalLM, MistralForCausalLM, "
+                               "Qwen2ForCausalLM)");
   }
   std::string act = "silu";
   PCACHE_RETURN_IF_ERROR(read_key(j, "hidden_act", false, &act, src));
@@ -147,9 +145,23 @@ StatusOr<ModelConfig> parse_model_config(const std::string& text, const std::str
       read_key(j, "max_position_embeddings", false, &c.max_position_embeddings, src));
   int64_t window = 0;
   PCACHE_RETURN_IF_ERROR(read_key(j, "sliding_window", false, &window, src));
+  if (c.model_type == "qwen2") {
+    // Qwen 2: q/k/v biases (never o_proj's) are part of the architecture, and
+    // sliding_window only counts with use_sliding_window (off in every
+    // published checkpoint; with it on, only some layers slide).
+    c.attention_bias = true;
+    bool use_sliding_window = false;
+    PCACHE_RETURN_IF_ERROR(read_key(j, "use_sliding_window", false, &use_sliding_window, src));
+    if (use_sliding_window) {
+      return Status::unsupported(src + ": qwen2 with use_sliding_window (per-layer sliding "
+                                       "windows are not implemented)");
+    }
+    window = 0;
+  }
   if (window > 0) c.sliding_window = window;
   PCACHE_RETURN_IF_ERROR(read_key(j, "bos_token_id", false, &c.bos_token_id, src));
-  PCACHE_RETURN_IF_ERROR(read_eos(j, src, &c));
+  PCACHE_ASSIGN_OR_RETURN(std::vector<int> eos, read_eos(j, src));
+  if (!eos.empty()) c.eos_token_ids = eos;
   PCACHE_RETURN_IF_ERROR(read_key(j, "torch_dtype", false, &c.torch_dtype, src));
   PCACHE_RETURN_IF_ERROR(read_key(j, "dtype", false, &c.torch_dtype, src));
   PCACHE_RETURN_IF_ERROR(read_rope(j, src, &c));
@@ -214,6 +226,24 @@ Status check_context(const ModelConfig& config, const std::string& what, int64_t
                                     " does not fit after a prompt of " + std::to_string(prompt_end) +
                                     " positions in " + of_context + "; at most " +
                                     std::to_string(context - prompt_end) + " fit");
+  }
+  return Status::ok_status();
+}
+
+Status add_generation_config(const std::string& text, const std::string& src, ModelConfig* config) {
+  PCACHE_ASSIGN_OR_RETURN(json j, parse_json(text, src));
+  if (!j.is_object()) return Status::corruption(src + ": top level is not a JSON object");
+  PCACHE_ASSIGN_OR_RETURN(std::vector<int> eos, read_eos(j, src));
+  for (int id : eos) {
+    if (id < 0 || id >= config->vocab_size) {
+      return Status::invalid_argument(src + ": eos_token_id " + std::to_string(id) +
+                                      " is outside the vocabulary of " +
+                                      std::to_string(config->vocab_size));
+    }
+    if (std::find(config->eos_token_ids.begin(), config->eos_token_ids.end(), id) ==
+        config->eos_token_ids.end()) {
+      config->eos_token_ids.push_back(id);
+    }
   }
   return Status::ok_status();
 }

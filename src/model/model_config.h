@@ -24,8 +24,8 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string architecture;  // "LlamaForCausalLM" or "MistralForCausalLM"
-  std::string model_type;    // "llama" or "mistral"
+  std::string architecture;  // "LlamaForCausalLM", "MistralForCausalLM" or "Qwen2ForCausalLM"
+  std::string model_type;    // "llama", "mistral" or "qwen2" (q/k/v biases implied)
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
@@ -74,5 +74,12 @@ int64_t context_length(const ModelConfig& config);
 Status check_context(const ModelConfig& config, const std::string& what, int64_t prompt_end,
                      int64_t max_new_tokens);
 StatusOr<ModelConfig> load_model_config(const std::string& path);
+// Adds the stop tokens of a generation_config.json (text; `source` names it)
+// to config's eos_token_ids: Llama 3 instruct stops on <|eot_id|> (and
+// <|eom_id|>) as well as the <|end_of_text|> of config.json. Errors:
+// Corruption (not JSON), InvalidArgument (an id that is not one, or outside
+// the vocabulary).
+Status add_generation_config(const std::string& text, const std::string& source,
+                             ModelConfig* config);
 
 }  // namespace pcache

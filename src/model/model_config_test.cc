@@ -139,6 +139,38 @@ BOOST_AUTO_TEST_CASE(errors_name_the_key) {
              StatusCode::kNotFound);
 }
 
+// Qwen 2: q/k/v biases without "attention_bias"; its sliding_window (written
+// even when off) counts only with use_sliding_window, which pcache refuses.
+BOOST_AUTO_TEST_CASE(qwen2_implies_biases_and_ignores_an_unused_window) {
+  const std::string qwen =
+      with(R"("model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"], "sliding_window": 32768,
+              "use_sliding_window": false)");
+  ModelConfig c = testing::ok(parse_model_config(qwen, "config.json"));
+  BOOST_TEST(c.attention_bias);
+  BOOST_TEST(!c.sliding_window.has_value());
+  BOOST_TEST(!testing::ok(parse_model_config(kBase, "config.json")).attention_bias);
+  Status s = parse_error(with(R"("model_type": "qwen2", "use_sliding_window": true)"));
+  BOOST_TEST(s.code() == StatusCode::kUnsupported);
+  BOOST_TEST(s.message() == "config.json: qwen2 with use_sliding_window (per-layer sliding windows are not implemented)");
+  s = parse_error(with(R"("model_type": "qwen3")"));
+  BOOST_TEST(s.message() == "config.json: model_type \"qwen3\" (supported: llama, mistral, qwen2)");
+}
+
+// generation_config.json adds stop tokens (Llama 3 instruct's <|eot_id|>).
+BOOST_AUTO_TEST_CASE(generation_config_adds_stop_tokens) {
+  ModelConfig c = testing::ok(parse_model_config(with(R"("eos_token_id": 7)"), "config.json"));
+  BOOST_TEST_REQUIRE(add_generation_config(R"({"eos_token_id": [7, 9, 8]})", "g.json", &c).ok());
+  BOOST_TEST(c.eos_token_ids == (std::vector<int>{7, 9, 8}), boost::test_tools::per_element());
+  BOOST_TEST_REQUIRE(add_generation_config(R"({"eos_token_id": 5, "temperature": 0.6})", "g.json", &c).ok());
+  BOOST_TEST(c.eos_token_ids == (std::vector<int>{7, 9, 8, 5}), boost::test_tools::per_element());
+  BOOST_TEST(add_generation_config("{}", "g.json", &c).ok());
+  Status s = add_generation_config(R"({"eos_token_id": 100})", "g.json", &c);
+  BOOST_TEST(s.message() == "g.json: eos_token_id 100 is outside the vocabulary of 100");
+  s = add_generation_config(R"({"eos_token_id": "x"})", "g.json", &c);
+  BOOST_TEST(s.message().find("g.json: key \"eos_token_id\" has value \"x\"") == 0u, s.message());
+  BOOST_TEST(add_generation_config("[", "g.json", &c).code() == StatusCode::kCorruption);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace pcache

@@ -189,7 +189,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
     PCACHE_ASSIGN_OR_RETURN(impl->checkpoint, Checkpoint::open(model_dir));
   }
   const std::string tokenizer_path =
-      options.tokenizer.empty() ? impl->checkpoint->tokenizer_path() : options.tokenizer;
+      options.tokenizer.empty() ? Tokenizer::path_in(impl->checkpoint->dir()) : options.tokenizer;
   if (!options.tokenizer.empty() && !std::filesystem::exists(tokenizer_path)) {
     return Status::not_found(tokenizer_path + ": no such tokenizer file");
   }
@@ -207,10 +207,19 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
           tokenizer_path + ": vocabulary of " + std::to_string(impl->tokenizer->vocab_size()) +
           " pieces is larger than the model's " + std::to_string(impl->model->config().vocab_size));
     }
-    impl->chat_template = impl->tokenizer->default_chat_template();
   }
   if (options.chat_template != "auto") {
     PCACHE_ASSIGN_OR_RETURN(impl->chat_template, parse_chat_template(options.chat_template));
+  } else if (impl->tokenizer) {
+    // The checkpoint's own template; one pcache cannot follow is an error
+    // here, naming the families --chat-template takes.
+    PCACHE_ASSIGN_OR_RETURN(impl->chat_template, impl->tokenizer->default_chat_template());
+  }
+  if (impl->tokenizer) {
+    // A template whose special tokens the vocabulary lacks fails here, not at
+    // the first chat.
+    PCACHE_RETURN_IF_ERROR(
+        impl->tokenizer->apply_chat_template({{"user", "x"}}, impl->chat_template, true).status());
   }
   ModuleStoreOptions store;
   store.device = device;
@@ -274,7 +283,7 @@ std::string Engine::describe() const {
 
 StatusOr<const Tokenizer*> Engine::tokenizer() const {
   if (!impl_->tokenizer) {
-    return Status::failed_precondition(impl_->checkpoint->tokenizer_path() +
+    return Status::failed_precondition(Tokenizer::path_in(impl_->checkpoint->dir()) +
                                        " does not exist: text needs a tokenizer");
   }
   return impl_->tokenizer.get();
@@ -285,7 +294,7 @@ ChatTemplate Engine::chat_template() const { return impl_->chat_template; }
 StatusOr<Generation> Engine::generate(const std::string& prompt, const SamplingOptions& options,
                                       const TextCallback& on_text) const {
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
-  std::vector<int> ids = {tok->bos_id()};
+  std::vector<int> ids = tok->bos_ids();
   PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "generate", prompt.size()));
   std::vector<int> text = tok->encode(prompt);
   ids.insert(ids.end(), text.begin(), text.end());

@@ -176,7 +176,7 @@ StatusOr<CachedPrompt> Engine::cache_prompt(const std::string& text, uint64_t ca
   return without_exceptions("cache_prompt", [&]() -> StatusOr<CachedPrompt> {
     PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
     PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "cache_prompt", text.size()));
-    return impl_->prefill_new_state(concat({tok->bos_id()}, tok->encode(text)), false, cache_salt);
+    return impl_->prefill_new_state(concat(tok->bos_ids(), tok->encode(text)), false, cache_salt);
   });
 }
 
@@ -200,7 +200,8 @@ StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messag
             "): expected an optional system message, then user and assistant pairs");
       }
       PCACHE_ASSIGN_OR_RETURN(auto user, format.user(messages[i].content, open, first));
-      ids = concat(concat(ids, user), format.answer(messages[i + 1].content));
+      PCACHE_ASSIGN_OR_RETURN(auto answer, format.answer(messages[i + 1].content));
+      ids = concat(concat(ids, user), answer);
       open = first = false;
     }
     return impl_->prefill_new_state(ids, open, cache_salt);
@@ -336,16 +337,19 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
         ids = concat(ids, user);
         open = first = false;
       } else {
-        ids = concat(ids, format.answer(m.content));
+        PCACHE_ASSIGN_OR_RETURN(auto answer, format.answer(m.content));
+        ids = concat(ids, answer);
       }
     }
     ChatResult result;
     Generation& gen = result.generation;
     const auto start = Clock::now();
-    // Room for the closing eos too.
-    PCACHE_ASSIGN_OR_RETURN(SequenceRequest request,
-                            impl_->request_on_state("chat_completion (and the turn's closing eos)",
-                                                    *state, ids, int64_t{options.max_tokens} + 1, gen));
+    // Room for what closes the answer too.
+    PCACHE_ASSIGN_OR_RETURN(const std::vector<int> end, format.end_of_answer());
+    PCACHE_ASSIGN_OR_RETURN(
+        SequenceRequest request,
+        impl_->request_on_state("chat_completion (and the turn's closing eos)", *state, ids,
+                                int64_t{options.max_tokens} + static_cast<int64_t>(end.size()), gen));
     request.sampling = options;
     PCACHE_ASSIGN_OR_RETURN(SequenceResult answer,
                             impl_->execute(std::move(request), on_text, start, "eval_prompt", gen));
@@ -358,7 +362,7 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
     SequenceRequest closing(*impl_->pool);
     closing.context = std::move(*answer.sequence);
     closing.tokens.assign(gen.tokens.begin() + fed, gen.tokens.end());
-    closing.tokens.push_back(tok->eos_id());
+    closing.tokens.insert(closing.tokens.end(), end.begin(), end.end());
     for (size_t i = 0; i < closing.tokens.size(); ++i) {
       closing.positions.push_back(turn_start + fed + static_cast<int64_t>(i));
     }

@@ -120,9 +120,13 @@ BOOST_AUTO_TEST_CASE(bad_options_and_inputs) {
   BOOST_TEST(s.code() == StatusCode::kUnsupported);
   BOOST_TEST(s.message().find("float16 on the CPU") != std::string::npos, s.message());
   o.dtype = "auto";
-  o.chat_template = "chatml";
+  o.chat_template = "vicuna";
   BOOST_TEST(Engine::open(testing::fixture("tiny-mistral"), o).status().code() ==
              StatusCode::kInvalidArgument);
+  // A template whose special tokens the tokenizer lacks.
+  o.chat_template = "chatml";
+  s = Engine::open(testing::fixture("tiny-mistral"), o).status();
+  BOOST_TEST(s.message() == "chat template chatml: this tokenizer has no <|im_start|> special token");
   // std::filesystem throws on a name too long to look up: a Status, not a throw.
   o.chat_template = "auto";
   o.tokenizer = std::string(5000, 't');

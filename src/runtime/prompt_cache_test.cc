@@ -53,7 +53,7 @@ struct Fixture {
     checkpoint = std::move(Checkpoint::open(testing::fixture(name))).value();
     model = std::move(LlamaModel::load(*checkpoint, at::kFloat, at::kCPU)).value();
     pool = new_pool();
-    tokenizer = std::move(Tokenizer::load(checkpoint->tokenizer_path())).value();
+    tokenizer = std::move(Tokenizer::load(Tokenizer::path_in(checkpoint->dir()))).value();
     cache = std::make_unique<PromptCache>(*model, *tokenizer, ChatTemplate::kMistral, checkpoint->fingerprint(),
                                           store, pml::EncodingMode::kScaffold);
   }

@@ -258,7 +258,7 @@ struct Server::Impl {
     } else if (!r.prompt_ids.empty()) {
       ids = r.prompt_ids;
     } else {
-      ids = {tok->bos_id()};
+      ids = tok->bos_ids();
       const std::vector<int> text = tok->encode(r.prompt);
       ids.insert(ids.end(), text.begin(), text.end());
     }

@@ -1,12 +1,29 @@
-// Tokenizer::apply_chat_template: the Mistral v0.3 and Llama-2 chat formats.
+// Tokenizer::apply_chat_template: the Mistral v0.3, Llama-2, Llama 3 and
+// ChatML (Qwen) chat formats, and the recognition of a checkpoint's Jinja
+// template as one of them.
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "pcache/tokenizer.h"
+#include "tokenizer/chat_format.h"
+#include "util/excerpt.h"
 
 namespace pcache {
+
+using tokenizer_internal::chatml_default_system;
+using tokenizer_internal::llama3_system_preamble;
+using tokenizer_internal::special_token;
+using tokenizer_internal::strip;
+
 namespace {
+
+constexpr const char* kFamilies =
+    "llama3 (Llama 3.x), chatml (Qwen 2 and 2.5), mistral, llama2";
+
+bool contains(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
 
 std::string describe(size_t index, const std::string& role) {
   return "message " + std::to_string(index) + " (" + role + ")";
@@ -51,13 +68,6 @@ Status validate(const std::vector<ChatMessage>& messages, bool add_generation_pr
 
 void append(std::vector<int>* ids, const std::vector<int>& more) {
   ids->insert(ids->end(), more.begin(), more.end());
-}
-
-std::string strip(const std::string& s) {
-  constexpr const char* kSpace = " \t\n\r\f\v";
-  size_t begin = s.find_first_not_of(kSpace);
-  if (begin == std::string::npos) return {};
-  return s.substr(begin, s.find_last_not_of(kSpace) - begin + 1);
 }
 
 // As mistral-common's v3 instruct tokenizer: [INST] and [/INST] are control
@@ -117,7 +127,120 @@ std::vector<int> llama2(const Tokenizer& tokenizer, const std::vector<ChatMessag
   return ids;
 }
 
+// As Meta's Llama 3 templates: bos, then per message
+// <|start_header_id|>role<|end_header_id|>\n\n{content|trim}<|eot_id|>, the
+// system message inside 3.1's dated system header.
+StatusOr<std::vector<int>> llama3(const Tokenizer& tokenizer,
+                                  const std::vector<ChatMessage>& messages,
+                                  bool add_generation_prompt) {
+  PCACHE_ASSIGN_OR_RETURN(int start, special_token(tokenizer, "<|start_header_id|>", "llama3"));
+  PCACHE_ASSIGN_OR_RETURN(int end, special_token(tokenizer, "<|end_header_id|>", "llama3"));
+  PCACHE_ASSIGN_OR_RETURN(int eot, special_token(tokenizer, "<|eot_id|>", "llama3"));
+  std::vector<int> ids = tokenizer.bos_ids();
+  const auto header = [&](const std::string& role) {
+    ids.push_back(start);
+    append(&ids, tokenizer.encode(role));
+    ids.push_back(end);
+  };
+  size_t first = 0;
+  if (auto preamble = llama3_system_preamble(tokenizer.chat_template_text())) {
+    const bool has_system = messages[0].role == "system";
+    header("system");
+    append(&ids, tokenizer.encode("\n\n" + *preamble +
+                                  (has_system ? strip(messages[0].content) : "")));
+    ids.push_back(eot);
+    first = has_system ? 1 : 0;
+  }
+  for (size_t i = first; i < messages.size(); ++i) {
+    header(messages[i].role);
+    append(&ids, tokenizer.encode("\n\n" + strip(messages[i].content)));
+    ids.push_back(eot);
+  }
+  if (add_generation_prompt) {
+    header("assistant");
+    append(&ids, tokenizer.encode("\n\n"));
+  }
+  return ids;
+}
+
+// ChatML as Qwen's templates: <|im_start|>role\ncontent<|im_end|>\n per
+// message, the template's default system prompt first when the conversation
+// has none.
+StatusOr<std::vector<int>> chatml(const Tokenizer& tokenizer,
+                                  const std::vector<ChatMessage>& messages,
+                                  bool add_generation_prompt) {
+  PCACHE_ASSIGN_OR_RETURN(int start, special_token(tokenizer, "<|im_start|>", "chatml"));
+  PCACHE_ASSIGN_OR_RETURN(int end, special_token(tokenizer, "<|im_end|>", "chatml"));
+  std::vector<int> ids;
+  const auto message = [&](const std::string& role, const std::string& content) {
+    // The "\n" after the previous <|im_end|> and the role line: one piece of text.
+    ids.push_back(start);
+    append(&ids, tokenizer.encode(role + "\n" + content));
+    ids.push_back(end);
+  };
+  const auto newline = [&] { append(&ids, tokenizer.encode("\n")); };
+  if (messages[0].role != "system") {
+    if (auto system = chatml_default_system(tokenizer.chat_template_text())) {
+      message("system", *system);
+      newline();
+    }
+  }
+  for (const ChatMessage& m : messages) {
+    message(m.role, m.content);
+    newline();
+  }
+  if (add_generation_prompt) {
+    ids.push_back(start);
+    append(&ids, tokenizer.encode("assistant\n"));
+  }
+  return ids;
+}
+
 }  // namespace
+
+StatusOr<ChatTemplate> parse_chat_template(std::string_view name) {
+  if (name == "mistral") return ChatTemplate::kMistral;
+  if (name == "llama2") return ChatTemplate::kLlama2;
+  if (name == "llama3") return ChatTemplate::kLlama3;
+  if (name == "chatml") return ChatTemplate::kChatml;
+  return Status::invalid_argument("unknown chat template '" + std::string(name) +
+                                  "' (expected llama3, chatml, mistral or llama2)");
+}
+
+const char* chat_template_name(ChatTemplate t) {
+  switch (t) {
+    case ChatTemplate::kMistral: return "mistral";
+    case ChatTemplate::kLlama2: return "llama2";
+    case ChatTemplate::kLlama3: return "llama3";
+    case ChatTemplate::kChatml: return "chatml";
+  }
+  return "unknown";
+}
+
+StatusOr<ChatTemplate> Tokenizer::default_chat_template() const {
+  const std::string& jinja = chat_template_text();
+  if (!jinja.empty()) {
+    if (contains(jinja, "<|start_header_id|>")) return ChatTemplate::kLlama3;
+    if (contains(jinja, "<|im_start|>")) return ChatTemplate::kChatml;
+    if (contains(jinja, "[INST]")) {
+      return contains(jinja, "<<SYS>>") ? ChatTemplate::kLlama2 : ChatTemplate::kMistral;
+    }
+    return Status::invalid_argument(chat_template_file() + ": chat template " + excerpt(jinja, 60) +
+                                    " is of no family pcache implements (" + kFamilies +
+                                    "); name one with --chat-template");
+  }
+  const auto has = [&](const char* piece) {
+    auto id = piece_to_id(piece);
+    return id && is_control(*id);
+  };
+  if (has("<|start_header_id|>") && has("<|eot_id|>")) return ChatTemplate::kLlama3;
+  if (has("<|im_start|>") && has("<|im_end|>")) return ChatTemplate::kChatml;
+  if (has("[INST]")) return ChatTemplate::kMistral;
+  if (bos_id() >= 0 && eos_id() >= 0 && chat_template_file().empty()) return ChatTemplate::kLlama2;
+  return Status::invalid_argument(
+      "the tokenizer has no chat template and none of the special tokens of " +
+      std::string(kFamilies) + "; name a template with --chat-template");
+}
 
 StatusOr<std::vector<int>> Tokenizer::apply_chat_template(const std::vector<ChatMessage>& messages,
                                                           ChatTemplate chat_template,
@@ -126,6 +249,8 @@ StatusOr<std::vector<int>> Tokenizer::apply_chat_template(const std::vector<Chat
   switch (chat_template) {
     case ChatTemplate::kMistral: return mistral(*this, messages);
     case ChatTemplate::kLlama2: return llama2(*this, messages);
+    case ChatTemplate::kLlama3: return llama3(*this, messages, add_generation_prompt);
+    case ChatTemplate::kChatml: return chatml(*this, messages, add_generation_prompt);
   }
   return Status::invalid_argument("unknown chat template");
 }

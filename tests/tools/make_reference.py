@@ -4,10 +4,18 @@ transformers, in the layout of ../shared/fixtures (reference.json +
 reference.safetensors), for the checkpoint variants pcache must load: other
 GQA ratios, rope bases and scalings, head tying, biases, dtypes, sharding.
 
-Runs where transformers is installed (the GPU machine); the output is committed
-under tests/fixtures/ and checked by ctest with `pcache verify`.
+The Llama 3 and Qwen 2 variants also get what those checkpoints ship instead of
+tokenizer.model: a byte-level BPE tokenizer.json trained here with `tokenizers`
+on the real pre-tokenizer settings, tokenizer_config.json (or
+chat_template.jinja) with the real chat templates, generation_config.json, and
+tokenizer_reference.json: texts with the ids, pieces and decoding `tokenizers`
+gives, and conversations rendered by transformers' apply_chat_template
+(tests/tools/bpe_reference.py writes those).
 
-    python3 tests/tools/make_reference.py OUT_DIR
+Runs where transformers is installed (the GPU machine); the output is committed
+under tests/fixtures/hf-variants/ and checked by ctest with `pcache verify`.
+
+    python3 tests/tools/make_reference.py OUT_DIR [VARIANT ...]
 """
 import json
 import zlib
@@ -16,7 +24,8 @@ import sys
 
 import torch
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+                          Qwen2Config, Qwen2ForCausalLM)
 
 VOCAB = 1000
 VARIANTS = {
@@ -42,6 +51,26 @@ VARIANTS = {
         arch="mistral", hidden_size=48, intermediate_size=80, num_hidden_layers=2,
         num_attention_heads=6, num_key_value_heads=1, head_dim=8,
         rope={"rope_type": "default", "rope_theta": 1e6}, dtype=torch.float32),
+    # Llama 3.1 as published: tokenizer.json only, llama3 rope scaling, untied head, GQA,
+    # bfloat16, the chat template in chat_template.jinja.
+    "llama3-bpe-bf16": dict(
+        arch="llama", tokenizer="llama3", hidden_size=32, intermediate_size=64,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        rope={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+              "high_freq_factor": 4.0, "original_max_position_embeddings": 32},
+        dtype=torch.bfloat16),
+    # Qwen 2.5 as published: tokenizer.json only (NFC), q/k/v biases, tied head, sliding
+    # window off, a config vocabulary larger than the tokenizer's.
+    "qwen2-bpe-tied-fp32": dict(
+        arch="qwen2", tokenizer="qwen2", hidden_size=32, intermediate_size=64,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        tie_word_embeddings=True, rope={"rope_type": "default", "rope_theta": 1000000.0},
+        dtype=torch.float32),
+}
+ARCHS = {
+    "llama": (LlamaConfig, LlamaForCausalLM),
+    "mistral": (MistralConfig, MistralForCausalLM),
+    "qwen2": (Qwen2Config, Qwen2ForCausalLM),
 }
 
 CASES = [
@@ -89,18 +118,32 @@ def build(name, spec, out):
     torch.manual_seed(zlib.crc32(name.encode()))
     spec = dict(spec)
     arch, rope, dtype, shard = spec.pop("arch"), spec.pop("rope"), spec.pop("dtype"), spec.pop("shard", None)
-    config_cls, model_cls = (LlamaConfig, LlamaForCausalLM) if arch == "llama" else (MistralConfig, MistralForCausalLM)
-    config = config_cls(vocab_size=VOCAB, rms_norm_eps=1e-5, initializer_range=0.2,
-                        rope_parameters=rope, **spec)
-    model = model_cls(config).to(dtype)
+    family = spec.pop("tokenizer", None)
+    config_cls, model_cls = ARCHS[arch]
     folder = os.path.join(out, name)
+    os.makedirs(folder, exist_ok=True)
+    vocab, cases, extra = VOCAB, CASES, {}
+    if family:
+        import bpe_reference  # beside this file; needs `tokenizers`
+        vocab, extra = bpe_reference.write_tokenizer(folder, family)
+        cases = SHORT_CASES
+    config = config_cls(vocab_size=vocab, rms_norm_eps=1e-5, initializer_range=0.2,
+                        rope_parameters=rope, **extra, **spec)
+    model = model_cls(config).to(dtype)
     model.save_pretrained(folder, max_shard_size=shard or "1GB")
-    write_reference(folder, model_cls, dtype, name, VOCAB)
+    if family:
+        bpe_reference.write_generation_config(folder, family)
+    write_reference(folder, model_cls, dtype, name, vocab, cases)
+    if family:
+        bpe_reference.write_tokenizer_reference(folder, family)
     print(name, "->", folder)
 
 
 if __name__ == "__main__":
     out = sys.argv[1]
+    only = sys.argv[2:]
     os.makedirs(out, exist_ok=True)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     for name, spec in VARIANTS.items():
-        build(name, spec, out)
+        if not only or name in only:
+            build(name, spec, out)
