@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=(pml_schema pml_prompt config model_config safetensors safetensors_index snapshot
-         module_file tokenizer)
+         module_file tokenizer tokenizer_json)
 want=${1:-all}
 seconds=${2:-60}
 shift $(( $# < 2 ? $# : 2 ))
