@@ -480,6 +480,10 @@ int main(int argc, char** argv) {
     } else if (g->count("--prompt") == 0) {
       return report(pcache::Status::invalid_argument("generate: give --prompt TEXT or --file FILE"));
     }
+    if (!system.empty() && !chat_template) {
+      return report(pcache::Status::invalid_argument(
+          "generate: --system is a chat message; add --chat (or put it in --prompt)"));
+    }
     return run_generate(gen, prompt, chat_template, system);
   }
   if (*c) return run_compile(comp, schema_path);
@@ -500,6 +504,11 @@ int main(int argc, char** argv) {
   if (*h) {
     if (!chat_prompt.empty() && !chat_system.empty()) {
       return report(pcache::Status::invalid_argument("chat: give --prompt or --system, not both"));
+    }
+    if (!load_path.empty() && (!chat_prompt.empty() || !chat_system.empty())) {
+      // The loaded conversation has its start already.
+      return report(pcache::Status::invalid_argument(
+          "chat: --load continues a saved conversation; --prompt and --system start a new one"));
     }
     return run_chat(chat, chat_schema, chat_prompt, chat_system, save_path, load_path);
   }
