@@ -179,6 +179,15 @@ GenerationRequest read(const json& body, Endpoint endpoint, const RequestLimits&
     } else if (key == "pml") {
       r.pml = string_field(v, key);
       if (r.pml.empty()) refuse(key, "must not be empty");
+    } else if (key == "encoding") {
+      const std::string mode = string_field(v, key);
+      if (mode == "independent") {
+        r.encoding = ModuleEncoding::kIndependent;
+      } else if (mode == "scaffold") {
+        r.encoding = ModuleEncoding::kScaffold;
+      } else {
+        refuse(key, "expected \"independent\" or \"scaffold\", got " + v.dump());
+      }
     } else if (key == "state") {
       r.state = string_field(v, key);
     } else if (chat && key == "save_state") {
@@ -235,6 +244,7 @@ GenerationRequest read(const json& body, Endpoint endpoint, const RequestLimits&
   if (!r.pml.empty() && has_text) refuse("pml", "give " + text_field + " or pml, not both");
   if (!r.pml.empty() && !r.state.empty()) refuse("pml", "give state or pml, not both");
   if (r.pml.empty() && !has_text) refuse(text_field, "missing");
+  if (r.encoding != ModuleEncoding::kSchema && r.pml.empty()) refuse("encoding", "only with pml");
   if (r.save_state && !r.pml.empty()) refuse("save_state", "not with pml (use POST /v1/states)");
   if (!r.state.empty() && !r.prompt_ids.empty()) refuse("prompt", "token ids are not taken on a state");
   if (chat && has_messages && r.messages.back().role != "user") {

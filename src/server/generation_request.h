@@ -4,7 +4,7 @@
 // server does not support is refused by name, never ignored.
 //
 // Besides OpenAI's fields: "pml" (a PML prompt instead of messages or
-// prompt), "state" (continue a saved state), "save_state" (chat: keep the
+// prompt), "encoding" (with pml: "independent" or "scaffold"), "state" (continue a saved state), "save_state" (chat: keep the
 // state after the answer), "top_k" and "ignore_eos" (as vLLM).
 #pragma once
 
@@ -28,6 +28,7 @@ struct GenerationRequest {
   std::string prompt;                 // completion (text)
   std::vector<int> prompt_ids;        // completion given as token ids
   std::string pml;                    // a PML prompt instead
+  ModuleEncoding encoding = ModuleEncoding::kSchema;  // pml: "encoding"
   std::string state;                  // "" or the id of a state to continue
   bool save_state = false;            // chat: return the state after the answer
   SamplingOptions sampling;

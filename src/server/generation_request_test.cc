@@ -55,6 +55,13 @@ BOOST_AUTO_TEST_CASE(a_completion_takes_text_or_token_ids) {
   BOOST_TEST(ok(R"({"pml":"<prompt/>"})", Endpoint::kCompletion).pml == "<prompt/>");
 }
 
+BOOST_AUTO_TEST_CASE(a_pml_request_may_pick_its_encoding) {
+  BOOST_TEST((ok(R"({"pml":"<prompt/>"})").encoding == ModuleEncoding::kSchema));
+  BOOST_TEST((ok(R"({"pml":"<prompt/>","encoding":"scaffold"})").encoding == ModuleEncoding::kScaffold));
+  BOOST_TEST((ok(R"({"pml":"<prompt/>","encoding":"independent"})", Endpoint::kCompletion).encoding ==
+              ModuleEncoding::kIndependent));
+}
+
 BOOST_AUTO_TEST_CASE(bad_fields_are_named) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"messages":[{"role":"user","content":"x"}],"temperature":"hot"})", "temperature"},
@@ -79,6 +86,9 @@ BOOST_AUTO_TEST_CASE(bad_fields_are_named) {
       {R"({"messages":"hi"})", "messages"},
       {R"({"model":"m"})", "messages"},
       {R"({"messages":[{"role":"user","content":"x"}],"pml":"<prompt/>"})", "pml"},
+      {R"({"pml":"<prompt/>","encoding":"fast"})", "encoding"},
+      {R"({"pml":"<prompt/>","encoding":1})", "encoding"},
+      {R"({"messages":[{"role":"user","content":"x"}],"encoding":"scaffold"})", "encoding"},
   };
   for (const auto& [body, param] : cases) {
     ApiError e = refused(body);

@@ -131,14 +131,15 @@ struct Server::Impl {
   std::mutex states_mu;
   std::map<StateId, uint64_t> state_owner;
 
-  // Schemas registered, with their compile reports (GET /v1/schemas).
+  // Schemas registered, with their compile reports (GET /v1/schemas), by
+  // owner (the tenant's cache salt; 0: loaded at start, or the shared cache)
+  // and name. A tenant sees its own and the shared ones.
   std::mutex schemas_mu;
-  std::map<std::string, json> schemas;
+  std::map<std::pair<uint64_t, std::string>, json> schemas;
 
   // --- One HTTP exchange ---
   struct Call {
     RequestRecord record;
-    std::string endpoint;
     Clock::time_point start = Clock::now();
     Tenant tenant;
     std::shared_ptr<Admission::Ticket> ticket;
@@ -149,11 +150,7 @@ struct Server::Impl {
     call.record.error = error;
     call.record.total_ms = ms_since(call.start);
     log.write(call.record);
-    RequestOutcome o;
-    o.endpoint = call.endpoint;
-    o.status = status;
-    o.total_s = call.record.total_ms / 1000;
-    metrics.record(o);
+    metrics.record(call.record);
   }
 
   void reply(Call& call, httplib::Response& res, int status, const json& body) {
@@ -180,7 +177,7 @@ struct Server::Impl {
   std::unique_ptr<Call> begin(const httplib::Request& req, httplib::Response& res,
                               const std::string& endpoint, bool admit) {
     auto call = std::make_unique<Call>();
-    call->endpoint = endpoint;
+    call->record.endpoint = endpoint;
     call->record.id = "req-" + std::to_string(next_request++);
     call->record.method = req.method;
     call->record.path = req.path;
@@ -278,7 +275,8 @@ struct Server::Impl {
     Executed out;
     if (!r.pml.empty()) {
       RunOptions run;
-      run.sampling = r.sampling;
+      run.sampling = r.sampling;  // its cache_salt: the tenant's schemas, then the shared ones
+      run.encoding = r.encoding;
       auto g = engine.run(r.pml, run, on_text, "pml");
       if (!g.ok()) {
         ApiError e = from_status(g.status(), "pml");
@@ -378,8 +376,11 @@ struct Server::Impl {
     const GenerationTimings& t = job.result.generation.timings;
     // ttft_ms: the engine's own time to first token, which a client compares
     // with what it measured to see the HTTP overhead (bench/serve_load).
-    json x = {{"modules_reused", t.modules_reused},
-              {"modules_encoded", t.modules_encoded},
+    // The modules' paths ("" is the schema's own text), as the engine took
+    // them from the cache or encoded them for this request.
+    const Generation& g = job.result.generation;
+    json x = {{"modules_reused", g.reused_modules},
+              {"modules_encoded", g.encoded_modules},
               {"ttft_ms", t.first_token_ms}};
     if (!job.result.state.empty()) x["state"] = job.result.state;
     return x;
@@ -432,23 +433,14 @@ struct Server::Impl {
     r.cached_tokens = g.timings.cached_tokens;
     r.generated_tokens = g.timings.generated_tokens;
     r.ttft_ms = g.timings.generated_tokens > 0 ? g.timings.first_token_ms : -1;
+    r.time_per_token_ms =
+        g.timings.generated_tokens > 1 ? g.timings.decode_ms / (g.timings.generated_tokens - 1) : -1;
     r.total_ms = ms_since(job.start);
     r.cancelled = job.client_gone || (cancel_all && g.stop_reason == StopReason::kCallback &&
                                       !job.stopped_by_string);
     if (job.error) r.error = job.error->message;
     log.write(r);
-    RequestOutcome o;
-    o.endpoint = r.path;
-    o.status = status;
-    o.prompt_tokens = r.prompt_tokens;
-    o.cached_tokens = r.cached_tokens;
-    o.generated_tokens = r.generated_tokens;
-    o.ttft_s = r.ttft_ms < 0 ? -1 : r.ttft_ms / 1000;
-    o.time_per_token_s =
-        g.timings.generated_tokens > 1 ? g.timings.decode_ms / 1000 / (g.timings.generated_tokens - 1) : -1;
-    o.total_s = r.total_ms / 1000;
-    o.cancelled = r.cancelled;
-    metrics.record(o);
+    metrics.record(r);
   }
 
   void generation(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
@@ -599,7 +591,7 @@ struct Server::Impl {
     } else if (body.contains("pml")) {
       param = "pml";
       if (!body["pml"].is_string()) return reply_error(*call, res, {400, param, "pml: expected a string"});
-      cached = engine.cache_pml(body["pml"].get<std::string>(), "pml");
+      cached = engine.cache_pml(body["pml"].get<std::string>(), "pml", call->tenant.cache_salt);
     } else {
       param = "messages";
       auto messages = read_messages(body["messages"]);
@@ -714,7 +706,7 @@ struct Server::Impl {
     }
     auto path = snapshot_path(body, call->tenant);
     if (auto* e = std::get_if<ApiError>(&path)) return reply_error(*call, res, *e);
-    auto id = engine.load(std::get<std::string>(path));
+    auto id = engine.load(std::get<std::string>(path), call->tenant.cache_salt);
     if (!id.ok()) {
       ApiError e = from_status(id.status(), "name");
       if (e.status == 404) e.message = "name: no snapshot \"" + body["name"].get<std::string>() + "\"";
@@ -726,12 +718,14 @@ struct Server::Impl {
   }
 
   // --- Schemas ---
-  // Registers a schema (text, or a file when `path`), compiles it, logs it.
-  StatusOr<json> register_schema(const std::string& text_or_path, bool is_path) {
-    auto name = is_path ? engine.add_schema_file(text_or_path) : engine.add_schema(text_or_path, "request");
+  // Registers a schema (text for the tenant of `cache_salt`, or a file, shared,
+  // when `is_path`), compiles it, logs it.
+  StatusOr<json> register_schema(const std::string& text_or_path, bool is_path, uint64_t cache_salt) {
+    auto name = is_path ? engine.add_schema_file(text_or_path)
+                        : engine.add_schema(text_or_path, "request", cache_salt);
     if (!name.ok()) return name.status();
     log.event("schema " + *name + ": compiling");
-    auto modules = engine.compile(*name);
+    auto modules = engine.compile(*name, cache_salt);
     if (!modules.ok()) return modules.status();
     json list = json::array();
     int64_t tokens = 0;
@@ -742,16 +736,17 @@ struct Server::Impl {
       list.push_back({{"name", m.module}, {"tokens", m.tokens}, {"encode_ms", m.encode_ms}, {"was_cached", m.was_cached}});
       tokens += m.tokens;
     }
-    json entry = {{"name", *name}, {"object", "schema"}, {"modules", list}, {"tokens", tokens}};
+    json entry = {{"name", *name}, {"object", "schema"}, {"modules", list}, {"tokens", tokens},
+                  {"shared", cache_salt == 0}};
     std::lock_guard<std::mutex> lock(schemas_mu);
-    schemas[*name] = entry;
+    schemas[{cache_salt, *name}] = entry;
     return entry;
   }
 
   void post_schema(const httplib::Request& req, httplib::Response& res) {
     auto call = begin(req, res, "/v1/schemas", /*admit=*/true);
     if (!call) return;
-    auto entry = register_schema(req.body, false);
+    auto entry = register_schema(req.body, false, call->tenant.cache_salt);
     if (!entry.ok()) return reply_error(*call, res, from_status(entry.status(), "body"));
     reply(*call, res, 200, *entry);
   }
@@ -759,10 +754,15 @@ struct Server::Impl {
   void list_schemas(const httplib::Request& req, httplib::Response& res) {
     auto call = begin(req, res, "/v1/schemas", false);
     if (!call) return;
+    const uint64_t mine = call->tenant.cache_salt;
     json data = json::array();
     {
       std::lock_guard<std::mutex> lock(schemas_mu);
-      for (const auto& [name, entry] : schemas) data.push_back(entry);
+      for (const auto& [key, entry] : schemas) {
+        const auto& [owner, name] = key;
+        // The tenant's own, and the shared ones it does not replace with its own.
+        if (owner == mine || (owner == 0 && !schemas.count({mine, name}))) data.push_back(entry);
+      }
     }
     reply(*call, res, 200, {{"object", "list"}, {"data", data}});
   }
@@ -771,11 +771,24 @@ struct Server::Impl {
     auto call = begin(req, res, "/v1/schemas/{name}", false);
     if (!call) return;
     const std::string name = req.matches[1];
-    Status s = engine.remove_schema(name);
-    if (!s.ok()) return reply_error(*call, res, from_status(s, "name"));
+    const uint64_t mine = call->tenant.cache_salt;
+    Status s = engine.remove_schema(name, mine);
+    if (!s.ok()) {
+      bool shared = false;
+      {
+        std::lock_guard<std::mutex> lock(schemas_mu);
+        shared = schemas.count({0, name}) > 0;
+      }
+      if (s.code() == StatusCode::kNotFound && shared) {
+        return reply_error(*call, res, {403, "name", "name: schema \"" + name +
+                                                         "\" is shared by every key; only the server's own "
+                                                         "configuration changes it"});
+      }
+      return reply_error(*call, res, from_status(s, "name"));
+    }
     {
       std::lock_guard<std::mutex> lock(schemas_mu);
-      schemas.erase(name);
+      schemas.erase({mine, name});
     }
     reply(*call, res, 200, {{"name", name}, {"object", "schema"}, {"deleted", true}});
   }
@@ -886,7 +899,7 @@ Status Server::load_schemas() {
       files.push_back(path);
     }
     for (const auto& file : files) {
-      auto entry = impl_->register_schema(file, true);
+      auto entry = impl_->register_schema(file, true, 0);
       if (!entry.ok()) return entry.status().with_context(file);
     }
   }
