@@ -598,7 +598,11 @@ struct Server::Impl {
       if (auto* e = std::get_if<ApiError>(&messages)) return reply_error(*call, res, *e);
       cached = engine.cache_chat(std::get<std::vector<ChatMessage>>(messages), call->tenant.cache_salt);
     }
-    if (!cached.ok()) return reply_error(*call, res, from_status(cached.status(), param));
+    if (!cached.ok()) {
+      ApiError e = from_status(cached.status(), param);
+      if (param == "pml" && e.status == 404) e.status = 400;  // an unknown schema or module: the prompt is wrong
+      return reply_error(*call, res, e);
+    }
     own(cached->state, call->tenant.cache_salt);
     const StepTiming& first = cached->steps.front();
     call->record.prompt_tokens = cached->tokens;

@@ -138,16 +138,58 @@ test("completions, streamed and not, with a stop string", async () => {
   assert.equal(stopped.choices[0].finish_reason, "stop");
 });
 
-test("a PML prompt reuses the schema's modules", async () => {
+test("a PML prompt names the modules it reused and encoded, and may pick its encoding", async () => {
   const pml = `<prompt schema="demo_restaurants"><restaurant_a><hours/><menu/></restaurant_a>` +
               `<user>When are you open on Friday?</user></prompt>`;
+  const all = ["", "restaurant_a", "restaurant_a/hours", "restaurant_a/menu"];
   const r = await client.chat.completions.create({ ...greedy, pml });
   assert.ok(r.choices[0].message.content.length > 0);
   assert.ok(r.usage.prompt_tokens_details.cached_tokens > 0);
-  assert.ok(r.pcache.modules_reused >= 2, JSON.stringify(r.pcache));
-  assert.equal(r.pcache.modules_encoded, 0);
+  assert.deepEqual(r.pcache.modules_reused, all);  // compiled at start
+  assert.deepEqual(r.pcache.modules_encoded, []);
+  // The schema is scaffold; independent states are encoded for the first
+  // request that asks, then reused.
+  const first = await client.chat.completions.create({ ...greedy, pml, encoding: "independent" });
+  assert.deepEqual(first.pcache.modules_encoded, all);
+  const second = await client.chat.completions.create({ ...greedy, pml, encoding: "independent", stream: true });
+  let last = null;
+  for await (const chunk of second) if (chunk.pcache) last = chunk.pcache;
+  assert.deepEqual(last.modules_reused, all);
+  assert.deepEqual(last.modules_encoded, []);
+  await assert.rejects(client.chat.completions.create({ ...greedy, pml, encoding: "fast" }),
+                       (e) => e.status === 400 && e.param === "encoding");
+  await assert.rejects(client.chat.completions.create({ ...greedy, messages: [{ role: "user", content: "x" }], encoding: "scaffold" }),
+                       (e) => e.status === 400 && e.param === "encoding");
   const schemas = await http("GET", "/v1/schemas");
   assert.deepEqual(schemas.json.data.map((s) => s.name), ["demo_restaurants"]);
+});
+
+test("a key's schemas are its own: listed, used and deleted by it alone", async () => {
+  const xml = `<schema name="notes">Notes.<module name="hours">Open from noon to ten, every day.</module></schema>`;
+  const names = async (key) => (await http("GET", "/v1/schemas", undefined, key)).json.data.map((s) => s.name).sort();
+  const mine = await http("POST", "/v1/schemas", xml, KEY_A, true);
+  assert.equal(mine.status, 200, mine.text);
+  assert.equal(mine.json.shared, false);
+  assert.deepEqual(await names(KEY_A), ["demo_restaurants", "notes"]);
+  assert.deepEqual(await names(KEY_B), ["demo_restaurants"]);
+  const pml = `<prompt schema="notes"><hours/><user>When do you open?</user></prompt>`;
+  const used = await client.chat.completions.create({ ...greedy, pml });
+  assert.deepEqual(used.pcache.modules_reused, ["", "hours"]);
+  await assert.rejects(other.chat.completions.create({ ...greedy, pml }),
+                       (e) => e.status === 400 && e.param === "pml" && /unknown schema 'notes'/.test(e.message));
+  assert.equal((await http("POST", "/v1/states", { pml }, KEY_B)).status, 400);
+  assert.equal((await http("DELETE", "/v1/schemas/notes", undefined, KEY_B)).status, 404);
+  const shared = await http("DELETE", "/v1/schemas/demo_restaurants", undefined, KEY_B);
+  assert.equal(shared.status, 403);
+  assert.equal(shared.json.error.param, "name");
+  // The same schema for the other key: encoded again, for it alone.
+  const theirs = await http("POST", "/v1/schemas", xml, KEY_B, true);
+  assert.equal(theirs.status, 200, theirs.text);
+  assert.ok(theirs.json.modules.every((m) => !m.was_cached), theirs.text);
+  assert.equal((await http("DELETE", "/v1/schemas/notes")).status, 200);
+  await assert.rejects(client.chat.completions.create({ ...greedy, pml }), (e) => e.status === 400);
+  assert.deepEqual((await other.chat.completions.create({ ...greedy, pml })).pcache.modules_reused, ["", "hours"]);
+  assert.equal((await http("DELETE", "/v1/schemas/notes", undefined, KEY_B)).status, 200);
 });
 
 test("saved states: create, continue, chat with save_state, delete, save and load", async () => {
