@@ -126,7 +126,11 @@ class Engine {
   StatusOr<CachedPrompt> cache_chat(const std::vector<ChatMessage>& messages,
                                     uint64_t cache_salt = 0);
   StatusOr<CachedPrompt> cache_pml(const std::string& prompt_xml, const std::string& file_name = "<string>",
-                                   uint64_t cache_salt = 0);
+                                   uint64_t cache_salt = 0, ModuleEncoding encoding = ModuleEncoding::kSchema);
+  // A prompt given as token ids, as it is (no bos added): InvalidArgument
+  // for an id outside the vocabulary. With text_completion(state, "") once
+  // per sequence, several sequences share one prefill of a prompt (n > 1).
+  StatusOr<CachedPrompt> cache_tokens(const std::vector<int>& ids, uint64_t cache_salt = 0);
 
   // Appends `text` to the state and generates; the state is not changed.
   StatusOr<Generation> text_completion(StateId state, const std::string& text, const SamplingOptions& options,

@@ -395,9 +395,7 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
     PCACHE_RETURN_IF_ERROR(options.sampling.validate());
     if (!impl_->prompts) return tokenizer().status();
     PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_text, file_name));
-    PromptScope scope{tenant_of(options.sampling.cache_salt), std::nullopt};
-    if (options.encoding == ModuleEncoding::kIndependent) scope.mode = pml::EncodingMode::kIndependent;
-    if (options.encoding == ModuleEncoding::kScaffold) scope.mode = pml::EncodingMode::kScaffold;
+    const PromptScope scope = prompt_scope(options.sampling.cache_salt, options.encoding);
     Generation gen;
     const auto start = Clock::now();
     SequenceRequest request(*impl_->pool);

@@ -38,6 +38,14 @@ inline std::string tenant_of(uint64_t cache_salt) {
   return hex;
 }
 
+// Whose schemas a PML prompt sees and how its modules are encoded.
+inline PromptScope prompt_scope(uint64_t cache_salt, ModuleEncoding encoding) {
+  PromptScope scope{tenant_of(cache_salt), std::nullopt};
+  if (encoding == ModuleEncoding::kIndependent) scope.mode = pml::EncodingMode::kIndependent;
+  if (encoding == ModuleEncoding::kScaffold) scope.mode = pml::EncodingMode::kScaffold;
+  return scope;
+}
+
 struct Engine::Impl {
   // Engine::open, which runs it through without_exceptions.
   static StatusOr<std::unique_ptr<Engine>> open(const std::string& model_dir,

@@ -207,18 +207,28 @@ StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messag
   });
 }
 
+StatusOr<CachedPrompt> Engine::cache_tokens(const std::vector<int>& ids, uint64_t cache_salt) {
+  return without_exceptions("cache_tokens", [&]() -> StatusOr<CachedPrompt> {
+    if (ids.empty()) return Status::invalid_argument("cache_tokens: no tokens");
+    PCACHE_RETURN_IF_ERROR(impl_->check_tokens(ids, "cache_tokens"));
+    return impl_->prefill_new_state(ids, false, cache_salt);
+  });
+}
+
 StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml, const std::string& file_name,
-                                         uint64_t cache_salt) {
+                                         uint64_t cache_salt, ModuleEncoding encoding) {
   return without_exceptions("cache_pml", [&]() -> StatusOr<CachedPrompt> {
     if (!impl_->prompts) return tokenizer().status();
     PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_xml, file_name));
     CachedPrompt out;
     auto start = Clock::now();
     PCACHE_ASSIGN_OR_RETURN(AssembledPrompt a,
-                            impl_->prompts->assemble(prompt, {tenant_of(cache_salt), std::nullopt},
+                            impl_->prompts->assemble(prompt, prompt_scope(cache_salt, encoding),
                                                      *impl_->pool, /*read_only=*/false,
                                                      /*allow_empty=*/true));
     out.steps.push_back({"load_state", ms_since(start), static_cast<int>(a.cached_tokens)});
+    out.reused_modules = std::move(a.reused_modules);
+    out.encoded_modules = std::move(a.encoded_modules);
     start = Clock::now();
     const int64_t n = static_cast<int64_t>(a.tokens.size());
     out.tokens = static_cast<int>(a.cached_tokens + n);

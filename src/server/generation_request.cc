@@ -226,7 +226,7 @@ GenerationRequest read(const json& body, Endpoint endpoint, const RequestLimits&
     } else if (key == "ignore_eos") {
       r.sampling.stop_at_eos = !bool_field(v, key);
     } else if (key == "n") {
-      if (!v.is_null() && integer_field(v, key, 1, 1) != 1) refuse(key, "only 1 is supported");
+      if (!v.is_null()) r.n = static_cast<int>(integer_field(v, key, 1, limits.max_n));
     } else if (key == "user") {
       string_field(v, key);  // an end-user id for the caller's own records
     } else if (key == "presence_penalty" || key == "frequency_penalty") {
@@ -252,6 +252,7 @@ GenerationRequest read(const json& body, Endpoint endpoint, const RequestLimits&
            "the last message must be the user's");
   }
   if (r.include_usage && !r.stream) refuse("stream_options", "only with stream: true");
+  if (r.n > 1 && r.save_state) refuse("n", "only 1 with save_state (one conversation goes on)");
   return r;
 }
 

@@ -32,6 +32,7 @@ struct GenerationRequest {
   std::string state;                  // "" or the id of a state to continue
   bool save_state = false;            // chat: return the state after the answer
   SamplingOptions sampling;
+  int n = 1;  // answers (choices), sharing the prompt's prefill; choice i samples with seed + i
   std::vector<std::string> stop;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
@@ -41,6 +42,7 @@ struct GenerationRequest {
 struct RequestLimits {
   SamplingOptions defaults;  // max_tokens, temperature, top_k, top_p, seed when not given
   int max_tokens_limit = 4096;
+  int max_n = 1;  // "n" at most
 };
 
 // The request, or a 400 naming the field (malformed JSON, a wrong type, a

@@ -11,6 +11,7 @@ RequestLimits limits() {
   RequestLimits l;
   l.defaults.max_tokens = 16;
   l.max_tokens_limit = 100;
+  l.max_n = 4;
   return l;
 }
 
@@ -45,6 +46,8 @@ BOOST_AUTO_TEST_CASE(a_chat_request_is_read) {
   BOOST_TEST(r.stop == std::vector<std::string>{"\n"});
   BOOST_TEST((r.stream && r.include_usage));
   BOOST_TEST(ok(R"({"messages":[{"role":"user","content":"x"}]})").sampling.max_tokens == 16);
+  BOOST_TEST(r.n == 1);
+  BOOST_TEST(ok(R"({"messages":[{"role":"user","content":"x"}],"n":4})").n == 4);
 }
 
 BOOST_AUTO_TEST_CASE(a_completion_takes_text_or_token_ids) {
@@ -70,7 +73,9 @@ BOOST_AUTO_TEST_CASE(bad_fields_are_named) {
       {R"({"messages":[{"role":"user","content":"x"}],"max_tokens":101})", "max_tokens"},
       {R"({"messages":[{"role":"user","content":"x"}],"max_tokens":1.5})", "max_tokens"},
       {R"({"messages":[{"role":"user","content":"x"}],"top_p":0})", "top_p"},
-      {R"({"messages":[{"role":"user","content":"x"}],"n":2})", "n"},
+      {R"({"messages":[{"role":"user","content":"x"}],"n":5})", "n"},
+      {R"({"messages":[{"role":"user","content":"x"}],"n":0})", "n"},
+      {R"({"messages":[{"role":"user","content":"x"}],"n":2,"save_state":true})", "n"},
       {R"({"messages":[{"role":"user","content":"x"}],"tools":[]})", "tools"},
       {R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})", "logprobs"},
       {R"({"messages":[{"role":"user","content":"x"}],"frequency_penalty":0.5})", "frequency_penalty"},

@@ -9,10 +9,12 @@
 #include <ctime>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <regex>
+#include <vector>
 
 #include "server/admission.h"
 #include "server/api_error.h"
@@ -62,10 +64,23 @@ bool valid_snapshot_name(const std::string& name) {
   return std::regex_match(name, kForm);
 }
 
-// What a generation gave, whichever engine call made it.
+// What a request's generations gave, whichever engine calls made them: one
+// per choice (n), each accounted as the request's own (prompt and cached
+// tokens, modules).
 struct Executed {
-  Generation generation;
+  std::vector<Generation> generations;
   std::string state;  // save_state: the new state's id
+};
+
+// "n" at most (also at most max_concurrent): each choice is a sequence and a thread.
+constexpr int kMaxChoices = 16;
+
+// One answer of a request ("n" of them), index i.
+struct Choice {
+  explicit Choice(const std::vector<std::string>& stop) : stops(stop) {}
+  StopMatcher stops;  // used on its generation's thread only
+  std::string text;   // the answer, stop strings cut off
+  bool stopped_by_string = false;
 };
 
 // One generation request in progress. The generation may outlive the HTTP
@@ -82,17 +97,15 @@ struct Job {
 
   std::mutex mu;
   std::condition_variable changed;
-  std::deque<std::string> pieces;  // streamed text not yet written
-  bool started = false;            // a token came
+  std::deque<std::pair<int, std::string>> pieces;  // (choice, text) streamed, not yet written
+  bool started = false;                            // a token came
   bool done = false;
   std::optional<ApiError> error;
   Executed result;
-  std::string text;  // the answer, stop strings cut off
-  bool stopped_by_string = false;
+  std::vector<Choice> choices;  // request.n
   std::atomic<bool> client_gone{false};
 
-  explicit Job(GenerationRequest r) : request(std::move(r)), stops(request.stop) {}
-  StopMatcher stops;  // used on the scheduler's thread only
+  explicit Job(GenerationRequest r) : request(std::move(r)), choices(request.n, Choice(request.stop)) {}
 };
 
 }  // namespace
@@ -267,12 +280,18 @@ struct Server::Impl {
     return ids;
   }
 
+  // The callback of choice i's text.
+  using Callbacks = std::function<TextCallback(int)>;
+
   // Runs the request on whichever engine call fits it; errors as ApiError.
   std::variant<Executed, ApiError> execute(const GenerationRequest& r, const Tenant& tenant,
-                                           const TextCallback& on_text) {
+                                           const Callbacks& callbacks) {
+    if (r.n > 1) return execute_choices(r, tenant, callbacks);
+    const TextCallback on_text = callbacks(0);
     const bool chat = r.endpoint == Endpoint::kChat;
     const std::string text_param = chat ? "messages" : "prompt";
     Executed out;
+    out.generations.resize(1);
     if (!r.pml.empty()) {
       RunOptions run;
       run.sampling = r.sampling;  // its cache_salt: the tenant's schemas, then the shared ones
@@ -283,7 +302,7 @@ struct Server::Impl {
         if (e.status == 404) e.status = 400;  // an unknown schema or module: the prompt is wrong
         return e;
       }
-      out.generation = std::move(*g);
+      out.generations[0] = std::move(*g);
       return out;
     }
     if (!r.state.empty()) {
@@ -293,7 +312,7 @@ struct Server::Impl {
       if (!chat) {
         auto g = engine.text_completion(id, r.prompt, r.sampling, on_text);
         if (!g.ok()) return from_status(g.status(), "state");
-        out.generation = std::move(*g);
+        out.generations[0] = std::move(*g);
         return out;
       }
       auto turn = engine.chat_completion(id, r.messages, r.sampling, on_text);
@@ -317,13 +336,80 @@ struct Server::Impl {
     if (!ids.ok()) return from_status(ids.status(), text_param);
     auto g = engine.generate_tokens(*ids, r.sampling, on_text);
     if (!g.ok()) return from_status(g.status(), text_param);
-    out.generation = std::move(*g);
+    out.generations[0] = std::move(*g);
+    return out;
+  }
+
+  // n > 1: the prompt is prefilled once into a state (or is a state already)
+  // and every choice continues from it, sharing its blocks, choice i
+  // sampling with seed + i, all at once (the scheduler batches them).
+  std::variant<Executed, ApiError> execute_choices(const GenerationRequest& r, const Tenant& tenant,
+                                                   const Callbacks& callbacks) {
+    const bool chat = r.endpoint == Endpoint::kChat;
+    std::string param = r.pml.empty() ? (chat ? "messages" : "prompt") : "pml";
+    StateId base = 0;
+    std::optional<CachedPrompt> prefill;
+    if (!r.state.empty()) {
+      auto owned = owned_state(r.state, tenant, "state");
+      if (auto* e = std::get_if<ApiError>(&owned)) return *e;
+      base = std::get<StateId>(owned);
+    } else {
+      StatusOr<CachedPrompt> cached = Status::internal("not run");
+      if (!r.pml.empty()) {
+        cached = engine.cache_pml(r.pml, "pml", tenant.cache_salt, r.encoding);
+      } else {
+        auto ids = prompt_ids(r);
+        if (!ids.ok()) return from_status(ids.status(), param);
+        cached = engine.cache_tokens(*ids, tenant.cache_salt);
+      }
+      if (!cached.ok()) {
+        ApiError e = from_status(cached.status(), param);
+        if (e.status == 404) e.status = 400;  // an unknown schema or module: the prompt is wrong
+        return e;
+      }
+      prefill = std::move(*cached);
+      base = prefill->state;
+    }
+    std::vector<std::future<StatusOr<Generation>>> runs;
+    for (int i = 0; i < r.n; ++i) {
+      SamplingOptions sampling = r.sampling;
+      sampling.seed += static_cast<uint64_t>(i);
+      runs.push_back(std::async(std::launch::async, [&, i, sampling]() -> StatusOr<Generation> {
+        if (!chat || r.state.empty()) {
+          return engine.text_completion(base, r.state.empty() ? "" : r.prompt, sampling, callbacks(i));
+        }
+        PCACHE_ASSIGN_OR_RETURN(ChatResult turn, engine.chat_completion(base, r.messages, sampling, callbacks(i)));
+        (void)engine.release(turn.state);
+        return std::move(turn.generation);
+      }));
+    }
+    Executed out;
+    std::optional<ApiError> error;
+    for (auto& run : runs) {
+      StatusOr<Generation> g = run.get();
+      if (!g.ok() && !error) error = from_status(g.status(), r.state.empty() ? param : "state");
+      if (g.ok()) out.generations.push_back(std::move(g).value());
+    }
+    if (prefill) (void)engine.release(prefill->state);
+    if (error) return *error;
+    if (prefill) {
+      // Each choice's prompt is the request's: what the prefill reused and computed.
+      const StepTiming& first = prefill->steps.front();
+      for (Generation& g : out.generations) {
+        g.timings.prompt_tokens = prefill->tokens;
+        g.timings.cached_tokens = first.step == "load_state" ? first.tokens : 0;
+        g.reused_modules = prefill->reused_modules;
+        g.encoded_modules = prefill->encoded_modules;
+        g.timings.modules_reused = static_cast<int>(g.reused_modules.size());
+        g.timings.modules_encoded = static_cast<int>(g.encoded_modules.size());
+      }
+    }
     return out;
   }
 
   Executed keep_turn(ChatResult turn, bool save, const Tenant& tenant) {
     Executed out;
-    out.generation = std::move(turn.generation);
+    out.generations.push_back(std::move(turn.generation));
     if (save) {
       own(turn.state, tenant.cache_salt);
       out.state = state_name(turn.state);
@@ -335,19 +421,21 @@ struct Server::Impl {
 
   // Runs a job to its end on this thread, then logs it.
   void run(const std::shared_ptr<Job>& job) {
-    TextCallback on_text = [this, job](const std::string& piece) {
-      const std::string shown = job->stops.push(piece);
-      {
-        std::lock_guard<std::mutex> lock(job->mu);
-        job->text += shown;
-        if (job->request.stream && !shown.empty()) job->pieces.push_back(shown);
-        job->started = true;
-      }
-      job->changed.notify_all();
-      return !job->stops.stopped() && !job->client_gone && !cancel_all;
+    Callbacks callbacks = [this, job](int i) -> TextCallback {
+      return [this, job, i](const std::string& piece) {
+        Choice& c = job->choices[i];
+        const std::string shown = c.stops.push(piece);
+        {
+          std::lock_guard<std::mutex> lock(job->mu);
+          c.text += shown;
+          if (job->request.stream && !shown.empty()) job->pieces.push_back({i, shown});
+          job->started = true;
+        }
+        job->changed.notify_all();
+        return !c.stops.stopped() && !job->client_gone && !cancel_all;
+      };
     };
-    auto executed = execute(job->request, job->tenant, on_text);
-    const std::string rest = job->stops.flush();
+    auto executed = execute(job->request, job->tenant, callbacks);
     {
       std::lock_guard<std::mutex> lock(job->mu);
       if (auto* e = std::get_if<ApiError>(&executed)) {
@@ -355,63 +443,74 @@ struct Server::Impl {
       } else {
         job->result = std::move(std::get<Executed>(executed));
       }
-      job->text += rest;
-      if (job->request.stream && !rest.empty()) job->pieces.push_back(rest);
-      job->stopped_by_string = job->stops.stopped();
+      for (int i = 0; i < static_cast<int>(job->choices.size()); ++i) {
+        Choice& c = job->choices[i];
+        const std::string rest = c.stops.flush();
+        c.text += rest;
+        if (job->request.stream && !rest.empty()) job->pieces.push_back({i, rest});
+        c.stopped_by_string = c.stops.stopped();
+      }
       job->done = true;
     }
     job->changed.notify_all();
   }
 
-  json usage(const Generation& g) const {
-    const auto& t = g.timings;
+  // The request's usage: its prompt once, every choice's tokens.
+  json usage(const Job& job) const {
+    const auto& gens = job.result.generations;
+    const GenerationTimings& t = gens.front().timings;
+    int completion = 0;
+    for (const Generation& g : gens) completion += g.timings.generated_tokens;
     return {{"prompt_tokens", t.prompt_tokens},
-            {"completion_tokens", t.generated_tokens},
-            {"total_tokens", t.prompt_tokens + t.generated_tokens},
+            {"completion_tokens", completion},
+            {"total_tokens", t.prompt_tokens + completion},
             {"prompt_tokens_details", {{"cached_tokens", t.cached_tokens}}}};
   }
 
   // pcache's own fields: which state to continue, what the module cache did.
   json extension(const Job& job) const {
-    const GenerationTimings& t = job.result.generation.timings;
-    // ttft_ms: the engine's own time to first token, which a client compares
-    // with what it measured to see the HTTP overhead (bench/serve_load).
     // The modules' paths ("" is the schema's own text), as the engine took
     // them from the cache or encoded them for this request.
-    const Generation& g = job.result.generation;
+    const Generation& g = job.result.generations.front();
+    // ttft_ms: the engine's own time to first token, which a client compares
+    // with what it measured to see the HTTP overhead (bench/serve_load).
     json x = {{"modules_reused", g.reused_modules},
               {"modules_encoded", g.encoded_modules},
-              {"ttft_ms", t.first_token_ms}};
+              {"ttft_ms", g.timings.first_token_ms}};
     if (!job.result.state.empty()) x["state"] = job.result.state;
     return x;
   }
 
   json response(const Job& job) const {
-    const Generation& g = job.result.generation;
     const bool chat = job.request.endpoint == Endpoint::kChat;
-    json choice = {{"index", 0},
-                   {"finish_reason", finish_reason(g, job.stopped_by_string)},
-                   {"logprobs", nullptr}};
-    if (chat) {
-      choice["message"] = {{"role", "assistant"}, {"content", job.text}};
-    } else {
-      choice["text"] = job.text;
+    json choices = json::array();
+    for (size_t i = 0; i < job.choices.size(); ++i) {
+      const Choice& c = job.choices[i];
+      json choice = {{"index", i},
+                     {"finish_reason", finish_reason(job.result.generations[i], c.stopped_by_string)},
+                     {"logprobs", nullptr}};
+      if (chat) {
+        choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      } else {
+        choice["text"] = c.text;
+      }
+      choices.push_back(std::move(choice));
     }
     return {{"id", job.id},
             {"object", chat ? "chat.completion" : "text_completion"},
             {"created", job.created},
             {"model", model_name},
-            {"choices", json::array({choice})},
-            {"usage", usage(g)},
+            {"choices", std::move(choices)},
+            {"usage", usage(job)},
             {"pcache", extension(job)}};
   }
 
   // One server-sent event.
   static std::string event(const json& data) { return "data: " + dump(data) + "\n\n"; }
 
-  json chunk(const Job& job, const json& delta_or_text, const json& reason) const {
+  json chunk(const Job& job, int index, const json& delta_or_text, const json& reason) const {
     const bool chat = job.request.endpoint == Endpoint::kChat;
-    json choice = {{"index", 0}, {"finish_reason", reason}, {"logprobs", nullptr}};
+    json choice = {{"index", index}, {"finish_reason", reason}, {"logprobs", nullptr}};
     if (chat) {
       choice["delta"] = delta_or_text;
     } else {
@@ -426,18 +525,20 @@ struct Server::Impl {
   }
 
   void log_job(Job& job, int status) {
-    const Generation& g = job.result.generation;
+    static const Generation kNone;  // an error before any generation
+    const Generation& g = job.result.generations.empty() ? kNone : job.result.generations.front();
     RequestRecord& r = job.record;
     r.status = status;
     r.prompt_tokens = g.timings.prompt_tokens;
     r.cached_tokens = g.timings.cached_tokens;
-    r.generated_tokens = g.timings.generated_tokens;
+    r.generated_tokens = 0;
+    for (const Generation& each : job.result.generations) r.generated_tokens += each.timings.generated_tokens;
     r.ttft_ms = g.timings.generated_tokens > 0 ? g.timings.first_token_ms : -1;
     r.time_per_token_ms =
         g.timings.generated_tokens > 1 ? g.timings.decode_ms / (g.timings.generated_tokens - 1) : -1;
     r.total_ms = ms_since(job.start);
     r.cancelled = job.client_gone || (cancel_all && g.stop_reason == StopReason::kCallback &&
-                                      !job.stopped_by_string);
+                                      !job.choices.front().stopped_by_string);
     if (job.error) r.error = job.error->message;
     log.write(r);
     metrics.record(r);
@@ -449,6 +550,7 @@ struct Server::Impl {
     RequestLimits limits;
     limits.defaults = defaults;
     limits.max_tokens_limit = options.max_tokens_limit;
+    limits.max_n = std::min(kMaxChoices, options.max_concurrent);
     auto parsed = parse_generation_request(req.body, endpoint, limits);
     if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*call, res, *e);
     GenerationRequest& r = std::get<GenerationRequest>(parsed);
@@ -531,9 +633,12 @@ struct Server::Impl {
       return true;
     };
     const bool chat = job.request.endpoint == Endpoint::kChat;
-    if (chat && !write(event(chunk(job, {{"role", "assistant"}, {"content", ""}}, nullptr)))) return false;
+    const int n = static_cast<int>(job.choices.size());
+    for (int i = 0; chat && i < n; ++i) {
+      if (!write(event(chunk(job, i, {{"role", "assistant"}, {"content", ""}}, nullptr)))) return false;
+    }
     for (;;) {
-      std::deque<std::string> pieces;
+      std::deque<std::pair<int, std::string>> pieces;
       bool done;
       {
         std::unique_lock<std::mutex> lock(job.mu);
@@ -541,22 +646,26 @@ struct Server::Impl {
         pieces.swap(job.pieces);
         done = job.done;
       }
-      for (const auto& p : pieces) {
-        if (!write(event(chunk(job, chat ? json{{"content", p}} : json(p), nullptr)))) return false;
+      for (const auto& [i, p] : pieces) {
+        if (!write(event(chunk(job, i, chat ? json{{"content", p}} : json(p), nullptr)))) return false;
       }
       if (done) break;
     }
     if (job.error) {
       if (!write(event(job.error->to_json()))) return false;
     } else {
-      const Generation& g = job.result.generation;
-      json last = chunk(job, chat ? json::object() : json(""), finish_reason(g, job.stopped_by_string));
-      last["pcache"] = extension(job);  // on the last chunk (clients ignore unknown fields)
-      if (!write(event(last))) return false;
+      for (int i = 0; i < n; ++i) {
+        const Generation& g = job.result.generations[i];
+        json last = chunk(job, i, chat ? json::object() : json(""),
+                          finish_reason(g, job.choices[i].stopped_by_string));
+        // On the last chunk (clients ignore unknown fields).
+        if (i + 1 == n) last["pcache"] = extension(job);
+        if (!write(event(last))) return false;
+      }
       if (job.request.include_usage) {
-        json u = chunk(job, nullptr, nullptr);
+        json u = chunk(job, 0, nullptr, nullptr);
         u["choices"] = json::array();
-        u["usage"] = usage(g);
+        u["usage"] = usage(job);
         if (!write(event(u))) return false;
       }
     }

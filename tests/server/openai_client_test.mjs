@@ -156,6 +156,9 @@ test("a PML prompt names the modules it reused and encoded, and may pick its enc
   for await (const chunk of second) if (chunk.pcache) last = chunk.pcache;
   assert.deepEqual(last.modules_reused, all);
   assert.deepEqual(last.modules_encoded, []);
+  const pair = await client.chat.completions.create({ ...greedy, pml, encoding: "independent", n: 2 });
+  assert.deepEqual(pair.choices.map((c) => c.message.content), [first.choices[0].message.content, first.choices[0].message.content]);
+  assert.deepEqual(pair.pcache.modules_reused, all);
   await assert.rejects(client.chat.completions.create({ ...greedy, pml, encoding: "fast" }),
                        (e) => e.status === 400 && e.param === "encoding");
   await assert.rejects(client.chat.completions.create({ ...greedy, messages: [{ role: "user", content: "x" }], encoding: "scaffold" }),
@@ -190,6 +193,36 @@ test("a key's schemas are its own: listed, used and deleted by it alone", async 
   await assert.rejects(client.chat.completions.create({ ...greedy, pml }), (e) => e.status === 400);
   assert.deepEqual((await other.chat.completions.create({ ...greedy, pml })).pcache.modules_reused, ["", "hours"]);
   assert.equal((await http("DELETE", "/v1/schemas/notes", undefined, KEY_B)).status, 200);
+});
+
+test("n > 1: answers from one prefill, each with its index, streamed too", async () => {
+  const messages = [{ role: "user", content: "Name one dish that you serve." }];
+  const one = await client.chat.completions.create({ ...greedy, messages });
+  const two = await client.chat.completions.create({ ...greedy, messages, n: 2 });
+  assert.deepEqual(two.choices.map((c) => c.index), [0, 1]);
+  for (const c of two.choices) assert.equal(c.message.content, one.choices[0].message.content);  // greedy
+  assert.equal(two.usage.prompt_tokens, one.usage.prompt_tokens);
+  assert.equal(two.usage.completion_tokens, 2 * one.usage.completion_tokens);
+  const texts = ["", ""], finish = [null, null];
+  for await (const chunk of await client.chat.completions.create({ ...greedy, messages, n: 2, stream: true })) {
+    for (const c of chunk.choices) {
+      texts[c.index] += c.delta?.content ?? "";
+      if (c.finish_reason) finish[c.index] = c.finish_reason;
+    }
+  }
+  assert.deepEqual(texts, two.choices.map((c) => c.message.content));
+  assert.deepEqual(finish, two.choices.map((c) => c.finish_reason));
+  // Sampled, on a state: choice i samples with seed + i.
+  const state = (await http("POST", "/v1/states", { prompt: "The specials of the day are" })).json.id;
+  const sampled = { model, temperature: 1, max_tokens: 8, prompt: " soup,", state };
+  const pair = await client.completions.create({ ...sampled, seed: 7, n: 2 });
+  const lone = await client.completions.create({ ...sampled, seed: 8 });
+  assert.equal(pair.choices[1].text, lone.choices[0].text);
+  assert.equal((await http("DELETE", `/v1/states/${state}`)).status, 200);
+  await assert.rejects(client.chat.completions.create({ ...greedy, messages, n: 3 }),  // over --max-concurrent
+                       (e) => e.status === 400 && e.param === "n");
+  await assert.rejects(client.chat.completions.create({ ...greedy, messages, n: 2, save_state: true }),
+                       (e) => e.status === 400 && e.param === "n");
 });
 
 test("saved states: create, continue, chat with save_state, delete, save and load", async () => {
