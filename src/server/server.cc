@@ -223,9 +223,22 @@ struct Server::Impl {
 
   // --- Saved states ---
   void own(StateId id, uint64_t salt) {
-    std::vector<StateInfo> live = engine.states();
+    std::vector<StateInfo> live = engine.states();  // most recently used first
+    std::vector<StateId> over;  // the owner's least recently used beyond its share
     std::lock_guard<std::mutex> lock(states_mu);
     state_owner[id] = salt;
+    if (options.max_states_per_key > 0 && salt != 0) {
+      int kept = 1;  // `id`
+      for (const StateInfo& s : live) {
+        auto it = state_owner.find(s.id);
+        if (s.id == id || it == state_owner.end() || it->second != salt) continue;
+        if (++kept > options.max_states_per_key) over.push_back(s.id);
+      }
+      for (StateId old : over) {
+        (void)engine.release(old);
+        state_owner.erase(old);
+      }
+    }
     // Forget the ids the engine evicted, so that the table stays as small as
     // the engine's (max_states).
     if (state_owner.size() > 2 * live.size() + 16) {

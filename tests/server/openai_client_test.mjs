@@ -267,6 +267,24 @@ test("saved states: create, continue, chat with save_state, delete, save and loa
                        (e) => e.status === 404 && /state/.test(e.message));
 });
 
+test("a key's states are its own, and its share of max_states is its own too", async () => {
+  const mine = (await http("POST", "/v1/states", { prompt: "Kept by the first key." })).json.id;
+  const ids = (key) => http("GET", "/v1/states", undefined, key).then((r) => r.json.data.map((s) => s.id));
+  assert.ok(!(await ids(KEY_B)).includes(mine));
+  assert.equal((await http("DELETE", `/v1/states/${mine}`, undefined, KEY_B)).status, 404);
+  await assert.rejects(other.completions.create({ ...greedy, prompt: "x", state: mine }), (e) => e.status === 404);
+  // Two keys, max_states 8: each key holds 4; the other key's fifth pushes out its own first.
+  const theirs = [];
+  for (let i = 0; i < 5; ++i) {
+    theirs.push((await http("POST", "/v1/states", { prompt: `Kept by the second key, number ${i}.` }, KEY_B)).json.id);
+  }
+  assert.deepEqual((await ids(KEY_B)).sort(), theirs.slice(1).sort());
+  assert.equal((await http("GET", `/v1/states/${theirs[0]}`, undefined, KEY_B)).status, 404);
+  assert.equal((await http("GET", `/v1/states/${mine}`)).status, 200);
+  for (const id of theirs.slice(1)) assert.equal((await http("DELETE", `/v1/states/${id}`, undefined, KEY_B)).status, 200);
+  assert.equal((await http("DELETE", `/v1/states/${mine}`)).status, 200);
+});
+
 test("401 with a wrong key", async () => {
   const intruder = new OpenAI({ apiKey: "wrong", baseURL: `${base}/v1`, maxRetries: 0 });
   await assert.rejects(intruder.models.list(), (e) => e.status === 401);
