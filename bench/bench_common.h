@@ -24,7 +24,8 @@ T must(StatusOr<T> r) {
 }
 
 inline double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 // Applies "--device D" or "--dtype T" to `options`; false for any other flag.

@@ -24,8 +24,8 @@
 
 namespace {
 
-using pcache::bench::must;
 using pcache::bench::ms_since;
+using pcache::bench::must;
 
 // M modules of N words each, distinct from module to module.
 std::string schema_text(int modules, int words) {

@@ -3,12 +3,13 @@
 // attends to the quantized states (max abs logit difference, top-1 agreement).
 //
 //   snapshot_int8 MODEL_DIR [--device D] [--dtype T] [--tokens N]
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <string>
 
 #include "bench_common.h"
@@ -16,8 +17,8 @@
 
 namespace {
 
-using pcache::bench::must;
 using pcache::bench::ms_since;
+using pcache::bench::must;
 
 int argmax(const std::vector<float>& v) { return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin()); }
 

@@ -66,7 +66,8 @@ class Engine {
   // salt see it (before a shared schema of the same name), and its modules
   // are stored for that tenant only, in the module store and the remote tier.
   StatusOr<std::string> add_schema_file(const std::string& path);
-  StatusOr<std::string> add_schema(const std::string& text, const std::string& file_name = "<string>",
+  StatusOr<std::string> add_schema(const std::string& text,
+                                   const std::string& file_name = "<string>",
                                    uint64_t cache_salt = 0);
   // Forgets the tenant's schema of that name (NotFound when it has none,
   // even if a shared one exists). Its modules stay in the store and the pool
@@ -76,7 +77,8 @@ class Engine {
   // Encodes every cacheable module of a registered schema (the one the
   // tenant sees under that name) into the module store (those already there
   // are reported with was_cached).
-  StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name, uint64_t cache_salt = 0);
+  StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name,
+                                              uint64_t cache_salt = 0);
 
   // Registers the schema that a prompt file names unless one of that name
   // is registered: NAME.xml from the prompt's folder, else from each folder
@@ -125,8 +127,10 @@ class Engine {
   StatusOr<CachedPrompt> cache_prompt(const std::string& text, uint64_t cache_salt = 0);
   StatusOr<CachedPrompt> cache_chat(const std::vector<ChatMessage>& messages,
                                     uint64_t cache_salt = 0);
-  StatusOr<CachedPrompt> cache_pml(const std::string& prompt_xml, const std::string& file_name = "<string>",
-                                   uint64_t cache_salt = 0, ModuleEncoding encoding = ModuleEncoding::kSchema);
+  StatusOr<CachedPrompt> cache_pml(const std::string& prompt_xml,
+                                   const std::string& file_name = "<string>",
+                                   uint64_t cache_salt = 0,
+                                   ModuleEncoding encoding = ModuleEncoding::kSchema);
   // A prompt given as token ids, as it is (no bos added): InvalidArgument
   // for an id outside the vocabulary. With text_completion(state, "") once
   // per sequence, several sequences share one prefill of a prompt (n > 1).

@@ -37,9 +37,9 @@ std::string DiskTier::path_of(const std::string& key) const {
   return dir_ + "/" + hex + extension_;
 }
 
-StatusOr<std::string> DiskTier::get(const std::string& key) {
+StatusOr<TierValue> DiskTier::get(const std::string& key) {
   PCACHE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path_of(key)));
-  return std::string(reinterpret_cast<const char*>(file.data()), file.size());
+  return TierValue(std::move(file));
 }
 
 StatusOr<int64_t> DiskTier::size(const std::string& key) {

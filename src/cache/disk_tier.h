@@ -35,7 +35,8 @@ class DiskTier final : public ByteTier {
   // that cannot be created shows as the IoError of the first put.
   DiskTier(std::string dir, std::string extension);
 
-  StatusOr<std::string> get(const std::string& key) override;
+  // The file's memory map: nothing is read until the caller reads it.
+  StatusOr<TierValue> get(const std::string& key) override;
   StatusOr<int64_t> size(const std::string& key) override;
   Status put(const std::string& key, std::string_view value) override;
   Status erase(const std::string& key) override;

@@ -65,12 +65,12 @@ std::shared_ptr<const ModuleKV> copy_to(const ModuleKV& kv, at::Device device) {
 // names where the bytes came from in messages. Errors: the tier's (NotFound,
 // IoError) and the codec's (Corruption).
 StatusOr<std::shared_ptr<const ModuleKV>> read_from(ByteTier& tier, const std::string& tier_key,
-                                                    const std::string& label, const std::string& name,
-                                                    at::Device device, int64_t* value_bytes) {
-  PCACHE_ASSIGN_OR_RETURN(std::string bytes, tier.get(tier_key));
+                                                    const std::string& label,
+                                                    const std::string& name, at::Device device,
+                                                    int64_t* value_bytes) {
+  PCACHE_ASSIGN_OR_RETURN(TierValue bytes, tier.get(tier_key));
   *value_bytes = static_cast<int64_t>(bytes.size());
-  auto loaded = read_module(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), label,
-                            name, device);
+  auto loaded = read_module(bytes.data(), bytes.size(), label, name, device);
   if (loaded.status().code() == StatusCode::kCorruption) (void)tier.erase(tier_key);
   return loaded;
 }
@@ -199,7 +199,8 @@ struct ModuleStoreState {
 
 ModuleStore::ModuleStore(ModuleStoreOptions options)
     : options_(std::move(options)), state_(std::make_unique<ModuleStoreState>(options_)) {
-  if (!options_.disk_dir.empty()) disk_ = std::make_unique<DiskTier>(options_.disk_dir, fmt::kExtension);
+  if (!options_.disk_dir.empty())
+    disk_ = std::make_unique<DiskTier>(options_.disk_dir, fmt::kExtension);
   if (options_.remote) {
     write_behind_ = std::make_unique<WriteBehind>(*options_.remote, options_.remote_queue_jobs);
   }
@@ -280,8 +281,8 @@ std::shared_ptr<const ModuleKV> ModuleStore::get_remote(const ModuleKey& key,
   // Checked, so another model's, another key's or a cut value never gets
   // further; it is removed for every replica, and encoded again by the caller.
   int64_t value_bytes = 0;
-  auto loaded = read_from(*options_.remote, remote_key, "remote " + remote_key, name, options_.device,
-                          &value_bytes);
+  auto loaded = read_from(*options_.remote, remote_key, "remote " + remote_key, name,
+                          options_.device, &value_bytes);
   const StatusCode code = loaded.status().code();
   if (!loaded.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -321,7 +322,8 @@ void ModuleStore::keep(const ModuleKey& key, const std::string& name,
   int64_t file_bytes = 0;
   if (disk_) {
     StatusOr<std::string> bytes = encode(name, *stored, options_.int8_tiers);
-    if (bytes.ok() && disk_->put(name, *bytes).ok()) file_bytes = static_cast<int64_t>(bytes->size());
+    if (bytes.ok() && disk_->put(name, *bytes).ok())
+      file_bytes = static_cast<int64_t>(bytes->size());
   }
   if (write_behind && write_behind_) {
     // Encoded on the write-behind thread from the entry's own (immutable)

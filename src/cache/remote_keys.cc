@@ -14,7 +14,9 @@ namespace {
 
 // ':' separates the fields and '#' starts a chunk's suffix, so free text
 // (tenants, names, fingerprints) escapes them, and '%'.
-void append_escaped(std::string& out, const std::string& s) { append_percent_escaped(out, s, ":#"); }
+void append_escaped(std::string& out, const std::string& s) {
+  append_percent_escaped(out, s, ":#");
+}
 
 std::string hex16(uint64_t x) {
   char buf[17];

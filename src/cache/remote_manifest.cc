@@ -19,13 +19,16 @@ std::string RemoteManifest::encode() const {
   append_u64(out, chunk_bytes);
   append_u64(out, generation);
   append_u64(out, value_hash);
-  append_u64(out, XXH64(out.data() + fmt::kMagicBytes, out.size() - fmt::kMagicBytes, fmt::kChecksumSeed));
+  append_u64(
+      out, XXH64(out.data() + fmt::kMagicBytes, out.size() - fmt::kMagicBytes, fmt::kChecksumSeed));
   return out;
 }
 
 StatusOr<RemoteManifest> RemoteManifest::decode(std::string_view bytes, const std::string& label) {
-  if (bytes.size() != fmt::kManifestBytes || std::memcmp(bytes.data(), fmt::kMagic, fmt::kMagicBytes) != 0) {
-    return Status::corruption(label + ": not a pcache manifest (" + std::to_string(bytes.size()) + " bytes)");
+  if (bytes.size() != fmt::kManifestBytes ||
+      std::memcmp(bytes.data(), fmt::kMagic, fmt::kMagicBytes) != 0) {
+    return Status::corruption(label + ": not a pcache manifest (" + std::to_string(bytes.size()) +
+                              " bytes)");
   }
   RemoteManifest m;
   ByteCursor in(reinterpret_cast<const unsigned char*>(bytes.data()) + fmt::kMagicBytes,
@@ -39,17 +42,18 @@ StatusOr<RemoteManifest> RemoteManifest::decode(std::string_view bytes, const st
   in.read(&m.generation);
   in.read(&m.value_hash);
   in.read(&stored);
-  const uint64_t actual = XXH64(bytes.data() + fmt::kMagicBytes,
-                                bytes.size() - fmt::kMagicBytes - sizeof stored, fmt::kChecksumSeed);
+  const uint64_t actual =
+      XXH64(bytes.data() + fmt::kMagicBytes, bytes.size() - fmt::kMagicBytes - sizeof stored,
+            fmt::kChecksumSeed);
   if (stored != actual) return Status::corruption(label + ": manifest checksum mismatch");
   if (version != fmt::kVersion) {
     return Status::corruption(label + ": manifest version " + std::to_string(version));
   }
   // The ceiling without overflow: a value near 2^64 bytes must not pass as
   // a few chunks.
-  const bool sound = m.chunk_bytes >= 1 && m.chunk_bytes <= fmt::kMaxChunkBytes &&
-                     m.chunks <= fmt::kMaxChunks &&
-                     m.value_bytes / m.chunk_bytes + (m.value_bytes % m.chunk_bytes != 0) == m.chunks;
+  const bool sound =
+      m.chunk_bytes >= 1 && m.chunk_bytes <= fmt::kMaxChunkBytes && m.chunks <= fmt::kMaxChunks &&
+      m.value_bytes / m.chunk_bytes + (m.value_bytes % m.chunk_bytes != 0) == m.chunks;
   if (!sound) return Status::corruption(label + ": manifest sizes inconsistent");
   return m;
 }

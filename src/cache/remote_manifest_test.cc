@@ -19,7 +19,9 @@ RemoteManifest three_chunks() {
   return m;
 }
 
-StatusCode decoded(const RemoteManifest& m) { return RemoteManifest::decode(m.encode(), "k").status().code(); }
+StatusCode decoded(const RemoteManifest& m) {
+  return RemoteManifest::decode(m.encode(), "k").status().code();
+}
 
 }  // namespace
 

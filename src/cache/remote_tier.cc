@@ -8,7 +8,6 @@
 #include <iostream>
 #include <utility>
 
-
 namespace pcache {
 
 namespace fmt = remote_format;
@@ -48,8 +47,8 @@ RemoteTier::~RemoteTier() = default;
 
 StatusOr<std::unique_ptr<RemoteTier>> RemoteTier::create(RemoteTierOptions options) {
   if (options.chunk_bytes < 1 || static_cast<uint64_t>(options.chunk_bytes) > fmt::kMaxChunkBytes ||
-      options.ttl_seconds < 0 || options.timeout_ms < 1 ||
-      options.backoff_initial_ms < 0 || options.backoff_max_ms < options.backoff_initial_ms) {
+      options.ttl_seconds < 0 || options.timeout_ms < 1 || options.backoff_initial_ms < 0 ||
+      options.backoff_max_ms < options.backoff_initial_ms) {
     return Status::invalid_argument(
         "remote tier: chunk_bytes must be in 1 .. 512 MiB, timeout_ms >= 1, ttl_seconds >= 0 and "
         "0 <= backoff_initial_ms <= backoff_max_ms");
@@ -147,7 +146,7 @@ void RemoteTier::note_full(bool full) {
 }
 
 StatusOr<RemoteManifest> RemoteTier::read_manifest(RedisConnection& c,
-                                                         const std::string& full_key) {
+                                                   const std::string& full_key) {
   std::string bytes;
   bool found = false;
   Status refused = Status::ok_status();
@@ -186,7 +185,7 @@ Status RemoteTier::unlink_chunks(RedisConnection& c, const std::string& full_key
   return Status::ok_status();
 }
 
-StatusOr<std::string> RemoteTier::get(const std::string& key) {
+StatusOr<TierValue> RemoteTier::get(const std::string& key) {
   const std::string full_key = options_.key_prefix + key;
   std::string value;
   Status s = with_connection([&](RedisConnection& c) -> Status {
@@ -238,7 +237,7 @@ StatusOr<std::string> RemoteTier::get(const std::string& key) {
   if (s.ok()) {
     ++stats_.hits;
     stats_.bytes_read += static_cast<int64_t>(value.size());
-    return value;
+    return TierValue(std::move(value));
   }
   if (s.code() == StatusCode::kNotFound) ++stats_.misses;
   if (s.code() == StatusCode::kCorruption) ++stats_.corrupt;

@@ -63,7 +63,7 @@ class RemoteTier final : public ByteTier {
   static StatusOr<std::unique_ptr<RemoteTier>> create(RemoteTierOptions options);
   ~RemoteTier() override;
 
-  StatusOr<std::string> get(const std::string& key) override;
+  StatusOr<TierValue> get(const std::string& key) override;
   StatusOr<int64_t> size(const std::string& key) override;
   Status put(const std::string& key, std::string_view value) override;
   Status erase(const std::string& key) override;

@@ -24,7 +24,8 @@ StatusOr<StateId> load_state(Engine& engine, const std::string& where, bool remo
 }
 
 const char* kHelp =
-    "commands: /undo  /regenerate  /save FILE  /load FILE  /save-remote NAME  /load-remote NAME  /stats  "
+    "commands: /undo  /regenerate  /save FILE  /load FILE  /save-remote NAME  /load-remote NAME  "
+    "/stats  "
     "/help  /quit";
 
 struct Chat {
@@ -194,7 +195,8 @@ int run_chat(CommonOptions& common, const ChatOptions& options) {
     chat.say("saved to %s\n", options.save_path);
   }
   if (!options.save_remote.empty()) {
-    if (Status s = e.save_remote(chat.history.back(), options.save_remote); !s.ok()) return report(s);
+    if (Status s = e.save_remote(chat.history.back(), options.save_remote); !s.ok())
+      return report(s);
     chat.say("saved to the remote tier as %s\n", options.save_remote);
   }
   return 0;

@@ -306,8 +306,9 @@ int main(int argc, char** argv) {
                 "save the conversation's state to this snapshot file at the end");
   CLI::Option* load = h->add_option("--load", chat_options.load_path, "start from a snapshot file")
                           ->check(CLI::ExistingFile);
-  h->add_option("--save-remote", chat_options.save_remote,
-                "save the conversation's state to the remote tier (--remote) under this name at the end");
+  h->add_option(
+      "--save-remote", chat_options.save_remote,
+      "save the conversation's state to the remote tier (--remote) under this name at the end");
   h->add_option("--load-remote", chat_options.load_remote,
                 "start from the state saved in the remote tier (--remote) under this name")
       ->excludes(load);

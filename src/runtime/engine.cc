@@ -353,7 +353,8 @@ Status Engine::remove_schema(const std::string& schema_name, uint64_t cache_salt
   return impl_->prompts->remove_schema(schema_name, tenant_of(cache_salt));
 }
 
-StatusOr<std::vector<ModuleReport>> Engine::compile(const std::string& schema_name, uint64_t cache_salt) {
+StatusOr<std::vector<ModuleReport>> Engine::compile(const std::string& schema_name,
+                                                    uint64_t cache_salt) {
   return without_exceptions("compile", [&]() -> StatusOr<std::vector<ModuleReport>> {
     if (!impl_->prompts) return tokenizer().status();
     return impl_->prompts->compile(schema_name, tenant_of(cache_salt));
@@ -401,9 +402,10 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
     SequenceRequest request(*impl_->pool);
     const int64_t room = options.sampling.max_tokens;
     if (options.use_cache) {
-      PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled,
-                              impl_->prompts->assemble(prompt, scope, *impl_->pool, options.read_only,
-                                                       /*allow_empty=*/false, room));
+      PCACHE_ASSIGN_OR_RETURN(
+          AssembledPrompt assembled,
+          impl_->prompts->assemble(prompt, scope, *impl_->pool, options.read_only,
+                                   /*allow_empty=*/false, room));
       request.context = std::move(assembled.sequence);
       request.tokens = std::move(assembled.tokens);
       request.positions = std::move(assembled.positions);

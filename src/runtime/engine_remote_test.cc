@@ -167,8 +167,8 @@ BOOST_AUTO_TEST_CASE(truncated_and_other_model_values_are_rejected) {
 
   // Whole in Redis's eyes (a sound manifest) but cut: the module format's checks.
   for (const std::string& key : keys) {
-    const std::string value = ok(tier->get(key));
-    BOOST_REQUIRE(tier->put(key, value.substr(0, value.size() / 2)).ok());
+    const TierValue value = ok(tier->get(key));
+    BOOST_REQUIRE(tier->put(key, value.view().substr(0, value.size() / 2)).ok());
   }
   auto b = replica(server);
   Generation cut = ok(b->run(kPrompt, run_options()));
@@ -190,7 +190,7 @@ BOOST_AUTO_TEST_CASE(truncated_and_other_model_values_are_rejected) {
   }
   BOOST_REQUIRE(llama_keys.size() == 3u);
   for (size_t i = 0; i < keys.size(); ++i) {
-    BOOST_REQUIRE(tier->put(keys[i], ok(tier->get(llama_keys[i]))).ok());
+    BOOST_REQUIRE(tier->put(keys[i], ok(tier->get(llama_keys[i])).view()).ok());
   }
   auto c = replica(server);
   Generation foreign = ok(c->run(kPrompt, run_options()));
@@ -235,7 +235,7 @@ BOOST_AUTO_TEST_CASE(tenants_never_share_modules_across_replicas) {
   for (const auto& k : keys) BOOST_TEST(k.rfind("pcache:mod:0000000000000001:", 0) == 0u, k);
 
   BOOST_TEST(ok(b->run(kPrompt, one)).timings.modules_encoded == 0);  // tenant 1's, from Redis
-  Generation other = ok(b->run(kPrompt, two));                         // tenant 2: its own
+  Generation other = ok(b->run(kPrompt, two));                        // tenant 2: its own
   BOOST_TEST(other.timings.modules_encoded == 3);
   BOOST_TEST(other.tokens == first.tokens, boost::test_tools::per_element());
   b->flush_remote_writes();

@@ -215,8 +215,9 @@ StatusOr<CachedPrompt> Engine::cache_tokens(const std::vector<int>& ids, uint64_
   });
 }
 
-StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml, const std::string& file_name,
-                                         uint64_t cache_salt, ModuleEncoding encoding) {
+StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
+                                         const std::string& file_name, uint64_t cache_salt,
+                                         ModuleEncoding encoding) {
   return without_exceptions("cache_pml", [&]() -> StatusOr<CachedPrompt> {
     if (!impl_->prompts) return tokenizer().status();
     PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_xml, file_name));
@@ -419,7 +420,7 @@ StatusOr<Snapshot> Engine::Impl::snapshot_of_state(StateId id, const char* what)
 }
 
 StatusOr<StateId> Engine::Impl::add_loaded_state(const std::string& label, Snapshot snap,
-                                                  uint64_t cache_salt) {
+                                                 uint64_t cache_salt) {
   const ModelConfig& c = model->config();
   if (static_cast<int64_t>(snap.k.size()) != c.num_layers || snap.k[0].size(0) != c.num_kv_heads ||
       snap.k[0].size(2) != c.head_dim || snap.last_logits.numel() != c.vocab_size) {
@@ -456,10 +457,12 @@ Status no_remote_tier(const char* what) {
 
 }  // namespace
 
-Status Engine::save_remote(StateId id, const std::string& name, bool int8, uint64_t cache_salt) const {
+Status Engine::save_remote(StateId id, const std::string& name, bool int8,
+                           uint64_t cache_salt) const {
   return without_exceptions("save_remote", [&]() -> Status {
     if (!impl_->remote) return no_remote_tier("save_remote");
-    const std::string key = remote_state_key(tenant_of(cache_salt), impl_->checkpoint->fingerprint(), name);
+    const std::string key =
+        remote_state_key(tenant_of(cache_salt), impl_->checkpoint->fingerprint(), name);
     PCACHE_ASSIGN_OR_RETURN(Snapshot snap, impl_->snapshot_of_state(id, "save_remote"));
     PCACHE_ASSIGN_OR_RETURN(
         std::string bytes,
@@ -472,11 +475,12 @@ Status Engine::save_remote(StateId id, const std::string& name, bool int8, uint6
 StatusOr<StateId> Engine::load_remote(const std::string& name, uint64_t cache_salt) {
   return without_exceptions("load_remote", [&]() -> StatusOr<StateId> {
     if (!impl_->remote) return no_remote_tier("load_remote");
-    const std::string key = remote_state_key(tenant_of(cache_salt), impl_->checkpoint->fingerprint(), name);
+    const std::string key =
+        remote_state_key(tenant_of(cache_salt), impl_->checkpoint->fingerprint(), name);
     const std::string label = "remote " + key;
-    PCACHE_ASSIGN_OR_RETURN(std::string bytes, impl_->remote->get(key));
+    PCACHE_ASSIGN_OR_RETURN(TierValue bytes, impl_->remote->get(key));
     StatusOr<Snapshot> snap =
-        decode_snapshot(bytes, label, impl_->checkpoint->fingerprint(), impl_->model->device(),
+        decode_snapshot(bytes.view(), label, impl_->checkpoint->fingerprint(), impl_->model->device(),
                         impl_->model->dtype());
     // A value the tier kept whole but that is no snapshot of this model is
     // removed, as a damaged one is.

@@ -70,7 +70,8 @@ BOOST_AUTO_TEST_CASE(cached_tokens_continue_as_a_full_run) {
   CachedPrompt cached = ok(e->cache_tokens(ids));
   BOOST_TEST(cached.tokens == static_cast<int>(ids.size()));
   Generation full = ok(e->generate_tokens(ids, greedy()));
-  for (int i = 0; i < 2; ++i) BOOST_TEST(ok(e->text_completion(cached.state, "", greedy())).tokens == full.tokens);
+  for (int i = 0; i < 2; ++i)
+    BOOST_TEST(ok(e->text_completion(cached.state, "", greedy())).tokens == full.tokens);
   BOOST_TEST(e->cache_tokens({}).status().code() == StatusCode::kInvalidArgument);
   BOOST_TEST(e->cache_tokens({1, 1 << 30}).status().code() == StatusCode::kInvalidArgument);
 }

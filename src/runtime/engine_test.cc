@@ -179,9 +179,11 @@ BOOST_AUTO_TEST_CASE(a_prompt_file_finds_its_schema) {
 // apart, and the generation names the modules it reused and encoded.
 BOOST_AUTO_TEST_CASE(a_run_picks_its_encoding_and_names_its_modules) {
   auto engine = open_engine("tiny-mistral");
-  BOOST_REQUIRE(engine->add_schema(R"(<schema name="inn" mode="independent">The inn.
+  BOOST_REQUIRE(engine
+                    ->add_schema(R"(<schema name="inn" mode="independent">The inn.
     <module name="room">Rooms have two beds and a desk.</module>
-    <module name="food">Breakfast is served at seven.</module></schema>)").ok());
+    <module name="food">Breakfast is served at seven.</module></schema>)")
+                    .ok());
   const std::string prompt = R"(<prompt schema="inn"><room/><food/><user>When?</user></prompt>)";
   const std::vector<std::string> all = {"", "room", "food"};
   RunOptions run;
@@ -196,7 +198,8 @@ BOOST_AUTO_TEST_CASE(a_run_picks_its_encoding_and_names_its_modules) {
   auto scaffold = engine->run(prompt, run);
   BOOST_REQUIRE(scaffold.ok());
   BOOST_TEST(scaffold->timings.modules_encoded > 0);
-  BOOST_TEST(scaffold->encoded_modules.size() == static_cast<size_t>(scaffold->timings.modules_encoded));
+  BOOST_TEST(scaffold->encoded_modules.size() ==
+             static_cast<size_t>(scaffold->timings.modules_encoded));
   BOOST_TEST(scaffold->reused_modules.size() + scaffold->encoded_modules.size() == 3u);
   auto again = engine->run(prompt, run);
   BOOST_REQUIRE(again.ok());
@@ -231,7 +234,8 @@ BOOST_AUTO_TEST_CASE(a_tenants_schema_is_its_own) {
   BOOST_REQUIRE(own.ok());
   const std::vector<std::string> both = {"", "room"};  // the schema's text and its module
   BOOST_TEST(own->encoded_modules == both, boost::test_tools::per_element());
-  BOOST_TEST(engine->remove_schema("inn", 8).code() == StatusCode::kNotFound);  // never the shared one
+  BOOST_TEST(engine->remove_schema("inn", 8).code() ==
+             StatusCode::kNotFound);  // never the shared one
   BOOST_TEST(engine->remove_schema("inn", 7).ok());
   BOOST_TEST(engine->run(prompt, run)->reused_modules == both,
              boost::test_tools::per_element());  // now the shared one, encoded before

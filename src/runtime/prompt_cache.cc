@@ -81,7 +81,8 @@ PromptCache::PromptCache(const LlamaModel& model, const Tokenizer& tokenizer,
       default_mode_(default_mode),
       store_(store) {}
 
-StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema, const std::string& tenant) {
+StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema,
+                                              const std::string& tenant) {
   PCACHE_RETURN_IF_ERROR(check_text_fits(tokenizer_, model_.config(),
                                          schema.location.to_string() + ": schema '" + schema.name + "'",
                                          text_bytes(schema.children)));
@@ -106,19 +107,21 @@ StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema, const s
 
 Status PromptCache::remove_schema(const std::string& name, const std::string& tenant) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (schemas_.erase({tenant, name}) == 0) return Status::not_found("unknown schema '" + name + "'");
+  if (schemas_.erase({tenant, name}) == 0)
+    return Status::not_found("unknown schema '" + name + "'");
   return Status::ok_status();
 }
 
-StatusOr<std::shared_ptr<const CompiledSchema>> PromptCache::schema(const std::string& name,
-                                                                    const std::string& tenant) const {
+StatusOr<std::shared_ptr<const CompiledSchema>> PromptCache::schema(
+    const std::string& name, const std::string& tenant) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = schemas_.find({tenant, name});
   if (it == schemas_.end()) it = schemas_.find({"", name});
   if (it == schemas_.end()) {
     std::string known;  // what this tenant sees
     for (const auto& [key, s] : schemas_) {
-      if (key.first.empty() || key.first == tenant) known += (known.empty() ? "" : ", ") + key.second;
+      if (key.first.empty() || key.first == tenant)
+        known += (known.empty() ? "" : ", ") + key.second;
     }
     return Status::not_found("unknown schema '" + name +
                              "' (loaded: " + (known.empty() ? "none" : known) + ")");

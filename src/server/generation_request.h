@@ -4,8 +4,8 @@
 // server does not support is refused by name, never ignored.
 //
 // Besides OpenAI's fields: "pml" (a PML prompt instead of messages or
-// prompt), "encoding" (with pml: "independent" or "scaffold"), "state" (continue a saved state), "save_state" (chat: keep the
-// state after the answer), "top_k" and "ignore_eos" (as vLLM).
+// prompt), "encoding" (with pml: "independent" or "scaffold"), "state" (continue a saved state),
+// "save_state" (chat: keep the state after the answer), "top_k" and "ignore_eos" (as vLLM).
 #pragma once
 
 #include <optional>

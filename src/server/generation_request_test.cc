@@ -60,9 +60,11 @@ BOOST_AUTO_TEST_CASE(a_completion_takes_text_or_token_ids) {
 
 BOOST_AUTO_TEST_CASE(a_pml_request_may_pick_its_encoding) {
   BOOST_TEST((ok(R"({"pml":"<prompt/>"})").encoding == ModuleEncoding::kSchema));
-  BOOST_TEST((ok(R"({"pml":"<prompt/>","encoding":"scaffold"})").encoding == ModuleEncoding::kScaffold));
-  BOOST_TEST((ok(R"({"pml":"<prompt/>","encoding":"independent"})", Endpoint::kCompletion).encoding ==
-              ModuleEncoding::kIndependent));
+  BOOST_TEST(
+      (ok(R"({"pml":"<prompt/>","encoding":"scaffold"})").encoding == ModuleEncoding::kScaffold));
+  BOOST_TEST(
+      (ok(R"({"pml":"<prompt/>","encoding":"independent"})", Endpoint::kCompletion).encoding ==
+       ModuleEncoding::kIndependent));
 }
 
 BOOST_AUTO_TEST_CASE(bad_fields_are_named) {
@@ -78,15 +80,19 @@ BOOST_AUTO_TEST_CASE(bad_fields_are_named) {
       {R"({"messages":[{"role":"user","content":"x"}],"n":2,"save_state":true})", "n"},
       {R"({"messages":[{"role":"user","content":"x"}],"tools":[]})", "tools"},
       {R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})", "logprobs"},
-      {R"({"messages":[{"role":"user","content":"x"}],"frequency_penalty":0.5})", "frequency_penalty"},
+      {R"({"messages":[{"role":"user","content":"x"}],"frequency_penalty":0.5})",
+       "frequency_penalty"},
       {R"({"messages":[{"role":"user","content":"x"}],"stop":["a",""]})", "stop"},
       {R"({"messages":[{"role":"user","content":"x"}],"stop":7})", "stop"},
-      {R"({"messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}})", "stream_options"},
+      {R"({"messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}})",
+       "stream_options"},
       {R"({"messages":[{"role":"user","content":"x"}],"seed":1e3})", "seed"},
       {R"({"messages":[{"role":"robot","content":"x"}]})", "messages[0].role"},
       {R"({"messages":[{"role":"user"}]})", "messages[0].content"},
-      {R"({"messages":[{"role":"user","content":[{"type":"image_url"}]}]})", "messages[0].content[0].type"},
-      {R"({"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]})", "messages[1].role"},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
+       "messages[0].content[0].type"},
+      {R"({"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]})",
+       "messages[1].role"},
       {R"({"messages":[]})", "messages"},
       {R"({"messages":"hi"})", "messages"},
       {R"({"model":"m"})", "messages"},

@@ -105,7 +105,8 @@ struct Job {
   std::vector<Choice> choices;  // request.n
   std::atomic<bool> client_gone{false};
 
-  explicit Job(GenerationRequest r) : request(std::move(r)), choices(request.n, Choice(request.stop)) {}
+  explicit Job(GenerationRequest r)
+      : request(std::move(r)), choices(request.n, Choice(request.stop)) {}
 };
 
 }  // namespace
@@ -389,9 +390,11 @@ struct Server::Impl {
       sampling.seed += static_cast<uint64_t>(i);
       runs.push_back(std::async(std::launch::async, [&, i, sampling]() -> StatusOr<Generation> {
         if (!chat || r.state.empty()) {
-          return engine.text_completion(base, r.state.empty() ? "" : r.prompt, sampling, callbacks(i));
+          return engine.text_completion(base, r.state.empty() ? "" : r.prompt, sampling,
+                                        callbacks(i));
         }
-        PCACHE_ASSIGN_OR_RETURN(ChatResult turn, engine.chat_completion(base, r.messages, sampling, callbacks(i)));
+        PCACHE_ASSIGN_OR_RETURN(ChatResult turn,
+                                engine.chat_completion(base, r.messages, sampling, callbacks(i)));
         (void)engine.release(turn.state);
         return std::move(turn.generation);
       }));
@@ -499,9 +502,10 @@ struct Server::Impl {
     json choices = json::array();
     for (size_t i = 0; i < job.choices.size(); ++i) {
       const Choice& c = job.choices[i];
-      json choice = {{"index", i},
-                     {"finish_reason", finish_reason(job.result.generations[i], c.stopped_by_string)},
-                     {"logprobs", nullptr}};
+      json choice = {
+          {"index", i},
+          {"finish_reason", finish_reason(job.result.generations[i], c.stopped_by_string)},
+          {"logprobs", nullptr}};
       if (chat) {
         choice["message"] = {{"role", "assistant"}, {"content", c.text}};
       } else {
@@ -545,10 +549,12 @@ struct Server::Impl {
     r.prompt_tokens = g.timings.prompt_tokens;
     r.cached_tokens = g.timings.cached_tokens;
     r.generated_tokens = 0;
-    for (const Generation& each : job.result.generations) r.generated_tokens += each.timings.generated_tokens;
+    for (const Generation& each : job.result.generations)
+      r.generated_tokens += each.timings.generated_tokens;
     r.ttft_ms = g.timings.generated_tokens > 0 ? g.timings.first_token_ms : -1;
-    r.time_per_token_ms =
-        g.timings.generated_tokens > 1 ? g.timings.decode_ms / (g.timings.generated_tokens - 1) : -1;
+    r.time_per_token_ms = g.timings.generated_tokens > 1
+                              ? g.timings.decode_ms / (g.timings.generated_tokens - 1)
+                              : -1;
     r.total_ms = ms_since(job.start);
     r.cancelled = job.client_gone || (cancel_all && g.stop_reason == StopReason::kCallback &&
                                       !job.choices.front().stopped_by_string);
@@ -648,7 +654,8 @@ struct Server::Impl {
     const bool chat = job.request.endpoint == Endpoint::kChat;
     const int n = static_cast<int>(job.choices.size());
     for (int i = 0; chat && i < n; ++i) {
-      if (!write(event(chunk(job, i, {{"role", "assistant"}, {"content", ""}}, nullptr)))) return false;
+      if (!write(event(chunk(job, i, {{"role", "assistant"}, {"content", ""}}, nullptr))))
+        return false;
     }
     for (;;) {
       std::deque<std::pair<int, std::string>> pieces;
@@ -660,7 +667,8 @@ struct Server::Impl {
         done = job.done;
       }
       for (const auto& [i, p] : pieces) {
-        if (!write(event(chunk(job, i, chat ? json{{"content", p}} : json(p), nullptr)))) return false;
+        if (!write(event(chunk(job, i, chat ? json{{"content", p}} : json(p), nullptr))))
+          return false;
       }
       if (done) break;
     }
@@ -722,7 +730,8 @@ struct Server::Impl {
     }
     if (!cached.ok()) {
       ApiError e = from_status(cached.status(), param);
-      if (param == "pml" && e.status == 404) e.status = 400;  // an unknown schema or module: the prompt is wrong
+      if (param == "pml" && e.status == 404)
+        e.status = 400;  // an unknown schema or module: the prompt is wrong
       return reply_error(*call, res, e);
     }
     own(cached->state, call->tenant.cache_salt);
@@ -846,7 +855,8 @@ struct Server::Impl {
   // --- Schemas ---
   // Registers a schema (text for the tenant of `cache_salt`, or a file, shared,
   // when `is_path`), compiles it, logs it.
-  StatusOr<json> register_schema(const std::string& text_or_path, bool is_path, uint64_t cache_salt) {
+  StatusOr<json> register_schema(const std::string& text_or_path, bool is_path,
+                                 uint64_t cache_salt) {
     auto name = is_path ? engine.add_schema_file(text_or_path)
                         : engine.add_schema(text_or_path, "request", cache_salt);
     if (!name.ok()) return name.status();
@@ -862,7 +872,10 @@ struct Server::Impl {
       list.push_back({{"name", m.module}, {"tokens", m.tokens}, {"encode_ms", m.encode_ms}, {"was_cached", m.was_cached}});
       tokens += m.tokens;
     }
-    json entry = {{"name", *name}, {"object", "schema"}, {"modules", list}, {"tokens", tokens},
+    json entry = {{"name", *name},
+                  {"object", "schema"},
+                  {"modules", list},
+                  {"tokens", tokens},
                   {"shared", cache_salt == 0}};
     std::lock_guard<std::mutex> lock(schemas_mu);
     schemas[{cache_salt, *name}] = entry;
@@ -906,9 +919,11 @@ struct Server::Impl {
         shared = schemas.count({0, name}) > 0;
       }
       if (s.code() == StatusCode::kNotFound && shared) {
-        return reply_error(*call, res, {403, "name", "name: schema \"" + name +
-                                                         "\" is shared by every key; only the server's own "
-                                                         "configuration changes it"});
+        return reply_error(*call, res,
+                           {403, "name",
+                            "name: schema \"" + name +
+                                "\" is shared by every key; only the server's own "
+                                "configuration changes it"});
       }
       return reply_error(*call, res, from_status(s, "name"));
     }

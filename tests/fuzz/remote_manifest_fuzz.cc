@@ -27,7 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const uint64_t last = m->chunk_size(m->chunks - 1);
-  if (last == 0 || last > m->chunk_bytes || m->chunk_bytes > remote_format::kMaxChunkBytes) std::abort();
+  if (last == 0 || last > m->chunk_bytes || m->chunk_bytes > remote_format::kMaxChunkBytes)
+    std::abort();
   if ((m->chunks - 1) * m->chunk_bytes + last != m->value_bytes) std::abort();
   return 0;
 }

@@ -112,7 +112,8 @@ void write_remote_manifests(const std::string& dir) {
     m.value_hash = 0xfedcba9876543210ull;
     const std::string bytes = m.encode();
     std::FILE* f = std::fopen((dir + "/" + kind.name + ".bin").c_str(), "wb");
-    if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0) {
+    if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() ||
+        std::fclose(f) != 0) {
       std::fprintf(stderr, "fuzz_write_seeds: cannot write %s\n", dir.c_str());
       std::exit(1);
     }
