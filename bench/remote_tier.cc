@@ -19,22 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.h"
 #include "pcache/engine.h"
 
 namespace {
 
-template <typename T>
-T must(pcache::StatusOr<T> r) {
-  if (!r.ok()) {
-    std::fprintf(stderr, "%s\n", r.status().to_string().c_str());
-    std::exit(1);
-  }
-  return std::move(r).value();
-}
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
+using pcache::bench::ms_since;
+using pcache::bench::must;
 
 // M modules of N words each, distinct from module to module.
 std::string schema_text(int modules, int words) {
@@ -67,8 +58,7 @@ int main(int argc, char** argv) {
       continue;
     }
     if (flag == "--remote") options.remote = value;
-    if (flag == "--device") options.device = value;
-    if (flag == "--dtype") options.dtype = value;
+    pcache::bench::engine_flag(flag, value, options);
     if (flag == "--tokenizer") options.tokenizer = value;
     if (flag == "--modules") modules = std::atoi(value);
     if (flag == "--words") words = std::atoi(value);

@@ -3,26 +3,22 @@
 // attends to the quantized states (max abs logit difference, top-1 agreement).
 //
 //   snapshot_int8 MODEL_DIR [--device D] [--dtype T] [--tokens N]
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <string>
 
+#include "bench_common.h"
 #include "pcache/engine.h"
 
 namespace {
 
-template <typename T>
-T must(pcache::StatusOr<T> r) {
-  if (!r.ok()) {
-    std::fprintf(stderr, "%s\n", r.status().to_string().c_str());
-    std::exit(1);
-  }
-  return std::move(r).value();
-}
+using pcache::bench::ms_since;
+using pcache::bench::must;
 
 int argmax(const std::vector<float>& v) { return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin()); }
 
@@ -37,8 +33,7 @@ int main(int argc, char** argv) {
   int words = 400;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
-    if (flag == "--device") options.device = argv[i + 1];
-    if (flag == "--dtype") options.dtype = argv[i + 1];
+    pcache::bench::engine_flag(flag, argv[i + 1], options);
     if (flag == "--tokens") words = std::atoi(argv[i + 1]);
   }
   auto engine = must(pcache::Engine::open(argv[1], options));
@@ -69,10 +64,10 @@ int main(int argc, char** argv) {
     int8_bytes = file_size(small);
     auto t0 = std::chrono::steady_clock::now();
     auto a = must(engine->load(plain));
-    plain_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    plain_ms += ms_since(t0);
     t0 = std::chrono::steady_clock::now();
     auto b = must(engine->load(small));
-    int8_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    int8_ms += ms_since(t0);
     auto la = must(engine->next_token_logits(must(engine->chat_completion(a, turn, greedy)).state));
     auto lb = must(engine->next_token_logits(must(engine->chat_completion(b, turn, greedy)).state));
     double diff = 0;

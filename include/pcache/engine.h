@@ -61,16 +61,24 @@ class Engine {
 
   // Registers a PML schema (a file, or text labelled `file_name` in errors),
   // replacing one of the same name; returns its name. Errors: InvalidArgument
-  // with file:line:column.
+  // with file:line:column. A schema given with a `cache_salt` (a tenant,
+  // SamplingOptions::cache_salt) is that tenant's alone: only runs with that
+  // salt see it (before a shared schema of the same name), and its modules
+  // are stored for that tenant only, in the module store and the remote tier.
   StatusOr<std::string> add_schema_file(const std::string& path);
-  StatusOr<std::string> add_schema(const std::string& text, const std::string& file_name = "<string>");
-  // Forgets a registered schema (NotFound when unknown). Its modules stay in
-  // the store and the pool until evicted; requests already running keep it.
-  Status remove_schema(const std::string& schema_name);
+  StatusOr<std::string> add_schema(const std::string& text,
+                                   const std::string& file_name = "<string>",
+                                   uint64_t cache_salt = 0);
+  // Forgets the tenant's schema of that name (NotFound when it has none,
+  // even if a shared one exists). Its modules stay in the store and the pool
+  // until evicted; requests already running keep it.
+  Status remove_schema(const std::string& schema_name, uint64_t cache_salt = 0);
 
-  // Encodes every cacheable module of a registered schema into the module
-  // store (those already there are reported with was_cached).
-  StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name);
+  // Encodes every cacheable module of a registered schema (the one the
+  // tenant sees under that name) into the module store (those already there
+  // are reported with was_cached).
+  StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name,
+                                              uint64_t cache_salt = 0);
 
   // Registers the schema that a prompt file names unless one of that name
   // is registered: NAME.xml from the prompt's folder, else from each folder
@@ -114,11 +122,19 @@ class Engine {
   // Plain text is bos + text; messages use the chat template (system, then
   // turns; the conversation can go on with chat_completion); a PML prompt is
   // assembled from the module cache. `cache_salt` (SamplingOptions) keeps a
-  // plain state's prefix, and its turns', to its tenant.
+  // plain state's prefix, and its turns', to its tenant, and picks the
+  // schemas a PML prompt may name (add_schema).
   StatusOr<CachedPrompt> cache_prompt(const std::string& text, uint64_t cache_salt = 0);
   StatusOr<CachedPrompt> cache_chat(const std::vector<ChatMessage>& messages,
                                     uint64_t cache_salt = 0);
-  StatusOr<CachedPrompt> cache_pml(const std::string& prompt_xml, const std::string& file_name = "<string>");
+  StatusOr<CachedPrompt> cache_pml(const std::string& prompt_xml,
+                                   const std::string& file_name = "<string>",
+                                   uint64_t cache_salt = 0,
+                                   ModuleEncoding encoding = ModuleEncoding::kSchema);
+  // A prompt given as token ids, as it is (no bos added): InvalidArgument
+  // for an id outside the vocabulary. With text_completion(state, "") once
+  // per sequence, several sequences share one prefill of a prompt (n > 1).
+  StatusOr<CachedPrompt> cache_tokens(const std::vector<int>& ids, uint64_t cache_salt = 0);
 
   // Appends `text` to the state and generates; the state is not changed.
   StatusOr<Generation> text_completion(StateId state, const std::string& text, const SamplingOptions& options,
@@ -152,21 +168,23 @@ class Engine {
   // Writes a state to a snapshot file (docs/formats.md), optionally with K/V
   // quantized to int8; load reads one back as a new state. Errors: IoError;
   // on load NotFound, Corruption, Unsupported (version), FailedPrecondition
-  // (another model). A failed load changes nothing.
+  // (another model). A failed load changes nothing. The loaded state belongs
+  // to `cache_salt`'s tenant (its turns' prefixes stay the tenant's).
   Status save(StateId state, const std::string& path, bool int8 = false) const;
-  StatusOr<StateId> load(const std::string& path);
+  StatusOr<StateId> load(const std::string& path, uint64_t cache_salt = 0);
 
   // The same through the remote tier (EngineOptions::remote), so that
   // another engine on the same Redis (a replica) continues the state: the
-  // snapshot's bytes are stored under `name` for this model and `tenant`
-  // (docs/formats.md, "Remote tier"), replacing what was there. Errors:
+  // snapshot's bytes are stored under `name` for this model and the tenant
+  // of `cache_salt` (docs/formats.md, "Remote tier"), replacing what was
+  // there; another tenant's load of the name finds nothing. Errors:
   // FailedPrecondition without a remote tier; IoError when Redis cannot be
   // reached (or ResourceExhausted when it is full); on load NotFound (no
   // state under the name), Corruption (a damaged value, then removed) and
   // load's own. A failed load changes nothing.
   Status save_remote(StateId state, const std::string& name, bool int8 = false,
-                     const std::string& tenant = "") const;
-  StatusOr<StateId> load_remote(const std::string& name, const std::string& tenant = "");
+                     uint64_t cache_salt = 0) const;
+  StatusOr<StateId> load_remote(const std::string& name, uint64_t cache_salt = 0);
   // Waits until the modules encoded so far have been written to the remote
   // tier (or failed to): before a planned shutdown, and in tests. Returns at
   // once without a remote tier.

@@ -63,11 +63,22 @@ struct Generation {
   std::vector<int> tokens;  // generated ids, without the eos that stopped them
   StopReason stop_reason = StopReason::kMaxTokens;
   GenerationTimings timings;
+  // PML prompts: the paths of the modules taken from the cache and of those
+  // encoded for this request ("" is the schema's own text), in prompt order
+  // (as many as timings.modules_reused and timings.modules_encoded).
+  std::vector<std::string> reused_modules, encoded_modules;
 };
 
-// Options of a PML prompt run.
+// How a PML prompt's modules are encoded (docs/pml.md, "Encoding modes"):
+// as the schema says (its mode, else the engine's default), or in a mode
+// chosen for one run. Each mode's states are cached apart.
+enum class ModuleEncoding { kSchema, kIndependent, kScaffold };
+
+// Options of a PML prompt run. sampling.cache_salt also picks whose schemas
+// the prompt may name: the tenant's own (Engine::add_schema), then the shared ones.
 struct RunOptions {
   SamplingOptions sampling;
+  ModuleEncoding encoding = ModuleEncoding::kSchema;
   bool use_cache = true;   // false: the baseline, one plain prefill of the same tokens and positions
   bool read_only = false;  // use cached states, store nothing new
 };

@@ -25,6 +25,11 @@ struct ServerOptions {
   bool shared_cache = false;
   // Folder of saved-state snapshots (save/load by name); "" = no save/load.
   std::string state_dir;
+  // Saved states one key holds at most when keys are isolated: beyond, its
+  // own least recently used go, so that no key's states push another's out
+  // of the engine's max_states. 0: no limit. `pcache serve` sets it to
+  // max_states / the number of keys.
+  int max_states_per_key = 0;
 
   // Limits: past them a request gets 413 (body), 400 (prompt, max_tokens) or
   // 429 with Retry-After (concurrency), never a stall of the others.

@@ -27,6 +27,8 @@ struct CachedPrompt {
   StateId state = 0;
   int tokens = 0;
   std::vector<StepTiming> steps;  // reset, eval, save_state
+  // A PML prompt's modules taken from the cache and encoded for it (as Generation's).
+  std::vector<std::string> reused_modules, encoded_modules;
 };
 
 struct ChatResult {

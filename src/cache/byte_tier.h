@@ -5,13 +5,37 @@
 // snapshot files) whatever holds them. No libtorch here: bytes in, bytes out.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "pcache/status.h"
+#include "util/file_util.h"
 
 namespace pcache {
+
+// A value a tier returned, read-only: bytes it holds (Redis's reply) or a
+// memory map of a file, so that a file is never read before its reader has
+// checked the sizes it claims (a sparse file of terabytes costs nothing).
+// Move-only.
+class TierValue {
+ public:
+  explicit TierValue(std::string bytes) : bytes_(std::move(bytes)) {}
+  explicit TierValue(MappedFile file) : file_(std::move(file)), mapped_(true) {}
+
+  const unsigned char* data() const {
+    return mapped_ ? file_.data() : reinterpret_cast<const unsigned char*>(bytes_.data());
+  }
+  size_t size() const { return mapped_ ? file_.size() : bytes_.size(); }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data()), size()}; }
+  bool operator==(std::string_view other) const { return view() == other; }
+
+ private:
+  std::string bytes_;
+  MappedFile file_;
+  bool mapped_ = false;
+};
 
 // Contract for every implementation:
 // - Thread-safe: every method may be called from several threads at once.
@@ -27,7 +51,7 @@ class ByteTier {
   virtual ~ByteTier() = default;
 
   // The value under `key`.
-  virtual StatusOr<std::string> get(const std::string& key) = 0;
+  virtual StatusOr<TierValue> get(const std::string& key) = 0;
   // The size in bytes of the value under `key`, without reading it.
   virtual StatusOr<int64_t> size(const std::string& key) = 0;
   // Stores `value` under `key`, replacing what was there.

@@ -3,24 +3,16 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "util/percent_escape.h"
+
 namespace pcache {
 
 namespace {
 
-// '/' separates the fields, so the model and schema escape it (and '%'); the
-// module path keeps its slashes: it is whatever lies between the second and
-// the last '/', the content hash having a fixed width.
-void append_escaped(std::string& out, const std::string& s) {
-  for (char c : s) {
-    if (c == '%') {
-      out += "%25";
-    } else if (c == '/') {
-      out += "%2F";
-    } else {
-      out += c;
-    }
-  }
-}
+// '/' separates the fields, so the tenant, model and schema escape it (and
+// '%'); the module path keeps its slashes: it is whatever lies between the
+// second and the last '/', the content hash having a fixed width.
+void append_escaped(std::string& out, const std::string& s) { append_percent_escaped(out, s, "/"); }
 
 }  // namespace
 

@@ -1,14 +1,6 @@
 #include "cache/module_store.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-#include <xxhash.h>
-
-#include <cinttypes>
-#include <cstdio>
-#include <cstring>
 #include <list>
-#include <new>
 #include <unordered_map>
 #include <utility>
 
@@ -17,21 +9,13 @@
 #include "cache/module_file_format.h"
 #include "cache/remote_keys.h"
 #include "cache/tensor_status.h"
-#include "util/atomic_file.h"
 #include "util/byte_sink.h"
-#include "util/file_util.h"
 
 namespace pcache {
 
 namespace fmt = module_file_format;
 
 namespace {
-
-std::string hex16(uint64_t x) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, x);
-  return buf;
-}
 
 bool matches(const ModuleKey& key, const std::string& schema, const std::string& module) {
   if (key.schema != schema) return false;
@@ -74,21 +58,28 @@ std::shared_ptr<const ModuleKV> copy_to(const ModuleKV& kv, at::Device device) {
   return out;
 }
 
-// The entry in the file at `path` (module_codec.h's read_module), and the
-// file's size. Errors: NotFound (no file), Corruption, IoError.
-StatusOr<std::shared_ptr<const ModuleKV>> read_module_file(const std::string& path,
-                                                           const std::string& key,
-                                                           at::Device device, int64_t* file_bytes) {
-  PCACHE_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
-  *file_bytes = static_cast<int64_t>(file.size());
-  return read_module(file.data(), file.size(), path, key, device);
+// The entry that `tier` holds under `tier_key` for the store's key `name`
+// (module_codec.h's read_module: everything checked), and the value's size;
+// a value found damaged (Corruption) is erased from the tier, so that it is
+// never read again, here or by another engine sharing the tier. `label`
+// names where the bytes came from in messages. Errors: the tier's (NotFound,
+// IoError) and the codec's (Corruption).
+StatusOr<std::shared_ptr<const ModuleKV>> read_from(ByteTier& tier, const std::string& tier_key,
+                                                    const std::string& label,
+                                                    const std::string& name, at::Device device,
+                                                    int64_t* value_bytes) {
+  PCACHE_ASSIGN_OR_RETURN(TierValue bytes, tier.get(tier_key));
+  *value_bytes = static_cast<int64_t>(bytes.size());
+  auto loaded = read_module(bytes.data(), bytes.size(), label, name, device);
+  if (loaded.status().code() == StatusCode::kCorruption) (void)tier.erase(tier_key);
+  return loaded;
 }
 
-// mkdir -p. Failures show when the first file cannot be created.
-void make_dirs(const std::string& dir) {
-  for (size_t i = 1; i <= dir.size(); ++i) {
-    if (i == dir.size() || dir[i] == '/') ::mkdir(dir.substr(0, i).c_str(), 0755);
-  }
+// The entry's bytes in the module codec, as the disk and remote tiers keep them.
+StatusOr<std::string> encode(const std::string& name, const ModuleKV& kv, bool int8) {
+  StringSink sink;
+  PCACHE_RETURN_IF_ERROR(write_module(sink, name, kv, int8));
+  return sink.take();
 }
 
 }  // namespace
@@ -116,10 +107,6 @@ struct ModuleStoreState {
   int64_t pin_limit() const {
     return static_cast<int64_t>(options.max_pinned_share *
                                 static_cast<double>(options.device_budget_bytes));
-  }
-
-  std::string file_path(const std::string& key) const {
-    return options.disk_dir + "/" + hex16(XXH64(key.data(), key.size(), 0)) + fmt::kExtension;
   }
 
   bool pin_rule_matches(const ModuleKey& key) const {
@@ -212,12 +199,10 @@ struct ModuleStoreState {
 
 ModuleStore::ModuleStore(ModuleStoreOptions options)
     : options_(std::move(options)), state_(std::make_unique<ModuleStoreState>(options_)) {
+  if (!options_.disk_dir.empty())
+    disk_ = std::make_unique<DiskTier>(options_.disk_dir, fmt::kExtension);
   if (options_.remote) {
     write_behind_ = std::make_unique<WriteBehind>(*options_.remote, options_.remote_queue_jobs);
-  }
-  if (!options_.disk_dir.empty()) {
-    make_dirs(options_.disk_dir);
-    remove_stale_temp_files(options_.disk_dir);  // of writers killed before
   }
 }
 
@@ -263,17 +248,14 @@ std::shared_ptr<const ModuleKV> ModuleStore::get_local(const ModuleKey& key,
     s.evict();
     return kv;
   }
-  if (options_.disk_dir.empty()) return nullptr;
-  const std::string path = s.file_path(name);
+  if (!disk_) return nullptr;
   int64_t file_bytes = 0;
-  auto loaded = read_module_file(path, name, options_.device, &file_bytes);
+  auto loaded = read_from(*disk_, name, disk_->path_of(name), name, options_.device, &file_bytes);
   if (!loaded.ok()) {
     // A cache that cannot be read is a miss whatever the reason: a damaged
-    // file is removed; what pcache never writes (a folder or a FIFO under
-    // the name, an unreadable file) is left as it is.
-    const StatusCode code = loaded.status().code();
-    if (code != StatusCode::kNotFound) ++s.stats.corrupt_files;
-    if (code == StatusCode::kCorruption) ::unlink(path.c_str());
+    // file is removed (read_from); what pcache never writes (a folder or a
+    // FIFO under the name, an unreadable file) is left as it is.
+    if (loaded.status().code() != StatusCode::kNotFound) ++s.stats.corrupt_files;
     if (found != s.entries.end()) {  // a disk-only entry whose file is gone
       s.stats.disk_bytes -= found->second.file_bytes;
       s.entries.erase(found);
@@ -296,16 +278,11 @@ std::shared_ptr<const ModuleKV> ModuleStore::get_local(const ModuleKey& key,
 std::shared_ptr<const ModuleKV> ModuleStore::get_remote(const ModuleKey& key,
                                                         const std::string& name) {
   const std::string remote_key = remote_module_key(key.tenant, key.model, key.content, name);
-  StatusOr<std::string> bytes = options_.remote->get(remote_key);
-  StatusOr<std::shared_ptr<const ModuleKV>> loaded =
-      bytes.ok() ? read_module(reinterpret_cast<const unsigned char*>(bytes->data()),
-                               bytes->size(), "remote " + remote_key, name, options_.device)
-                 : StatusOr<std::shared_ptr<const ModuleKV>>(bytes.status());
   // Checked, so another model's, another key's or a cut value never gets
   // further; it is removed for every replica, and encoded again by the caller.
-  if (bytes.ok() && loaded.status().code() == StatusCode::kCorruption) {
-    (void)options_.remote->erase(remote_key);
-  }
+  int64_t value_bytes = 0;
+  auto loaded = read_from(*options_.remote, remote_key, "remote " + remote_key, name,
+                          options_.device, &value_bytes);
   const StatusCode code = loaded.status().code();
   if (!loaded.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -339,17 +316,14 @@ Status ModuleStore::put(const ModuleKey& key, ModuleKV kv) {
 
 void ModuleStore::keep(const ModuleKey& key, const std::string& name,
                        std::shared_ptr<const ModuleKV> stored, bool write_behind) {
-  // The file is written outside the lock (others go on meanwhile); only the
-  // rename, which makes it visible, is ordered with get()'s reads and deletes.
-  // A file that cannot be written (a full disk, a folder under its name)
-  // leaves the entry in memory only: counted, not an error of the request.
-  std::optional<AtomicFileWriter> file;
-  if (!options_.disk_dir.empty()) {
-    file.emplace(state_->file_path(name), AtomicFileWriter::DirSync::kNo);
-    Status written = file->open();
-    if (written.ok()) written = write_module(*file, name, *stored, options_.int8_tiers);
-    if (written.ok()) written = file->sync();
-    if (!written.ok()) file.reset();
+  // The file is written outside the lock (others go on meanwhile). One that
+  // cannot be written (a full disk, a folder under its name) leaves the
+  // entry in memory only: counted, not an error of the request.
+  int64_t file_bytes = 0;
+  if (disk_) {
+    StatusOr<std::string> bytes = encode(name, *stored, options_.int8_tiers);
+    if (bytes.ok() && disk_->put(name, *bytes).ok())
+      file_bytes = static_cast<int64_t>(bytes->size());
   }
   if (write_behind && write_behind_) {
     // Encoded on the write-behind thread from the entry's own (immutable)
@@ -357,35 +331,27 @@ void ModuleStore::keep(const ModuleKey& key, const std::string& name,
     const bool int8 = options_.int8_tiers;
     write_behind_->enqueue(remote_module_key(key.tenant, key.model, key.content, name),
                            [stored, name, int8]() -> StatusOr<std::string> {
-                             return without_exceptions("remote write " + name, [&]() -> StatusOr<std::string> {
-                               StringSink sink;
-                               PCACHE_RETURN_IF_ERROR(write_module(sink, name, *stored, int8));
-                               return sink.take();
+                             return without_exceptions("remote write " + name, [&]() {
+                               return encode(name, *stored, int8);
                              });
                            });
   }
-  bool committed = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ModuleStoreState& s = *state_;
-    committed = file && file->commit().ok();
-    if (!options_.disk_dir.empty() && !committed) ++s.stats.disk_write_failures;
-    ModuleStoreState::Entry& e = s.entries[name];
-    e.key = key;
-    if (e.in_memory()) {
-      s.unaccount_memory(e);
-      s.lru.erase(e.lru);
-    }
-    if (committed) {
-      s.stats.disk_bytes += file->bytes() - e.file_bytes;
-      e.file_bytes = file->bytes();
-    }
-    e.lru = s.lru.insert(s.lru.begin(), name);
-    s.place_on_device(e, std::move(stored));
-    s.evict();
+  std::lock_guard<std::mutex> lock(mu_);
+  ModuleStoreState& s = *state_;
+  if (disk_ && file_bytes == 0) ++s.stats.disk_write_failures;
+  ModuleStoreState::Entry& e = s.entries[name];
+  e.key = key;
+  if (e.in_memory()) {
+    s.unaccount_memory(e);
+    s.lru.erase(e.lru);
   }
-  // Outside the lock: the rename lasts through a power loss once the folder is synced.
-  if (committed) sync_parent_directory(file->path());
+  if (file_bytes > 0) {
+    s.stats.disk_bytes += file_bytes - e.file_bytes;
+    e.file_bytes = file_bytes;
+  }
+  e.lru = s.lru.insert(s.lru.begin(), name);
+  s.place_on_device(e, std::move(stored));
+  s.evict();
 }
 
 void ModuleStore::flush_remote_writes() {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cache/byte_tier.h"
+#include "cache/disk_tier.h"
 #include "cache/module_kv.h"
 #include "cache/write_behind.h"
 #include "pcache/cache_stats.h"
@@ -123,6 +124,8 @@ class ModuleStore {
   ModuleStoreOptions options_;
   mutable std::mutex mu_;
   std::unique_ptr<struct ModuleStoreState> state_;
+  // The disk tier (a DiskTier on disk_dir), or null without a disk_dir.
+  std::unique_ptr<DiskTier> disk_;
   // Declared last: destroyed (its queue run, its thread joined) first.
   std::unique_ptr<WriteBehind> write_behind_;
 };

@@ -28,6 +28,8 @@ inline constexpr char kChunkSeparator = '#';
 inline constexpr int64_t kDefaultChunkBytes = 1ll << 20;
 // A manifest claiming more chunks than this is damaged (1 MiB chunks: 1 TiB).
 inline constexpr uint32_t kMaxChunks = 1u << 20;
+// Nor can a chunk be larger than a Redis string (512 MiB).
+inline constexpr uint64_t kMaxChunkBytes = 512ull << 20;
 
 // Key prefixes below the tier's key prefix (remote_keys.h).
 inline constexpr const char* kModulePrefix = "mod:";

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "cache/remote_format.h"
+#include "util/percent_escape.h"
 
 namespace pcache {
 
@@ -14,17 +15,7 @@ namespace {
 // ':' separates the fields and '#' starts a chunk's suffix, so free text
 // (tenants, names, fingerprints) escapes them, and '%'.
 void append_escaped(std::string& out, const std::string& s) {
-  for (char c : s) {
-    if (c == '%') {
-      out += "%25";
-    } else if (c == ':') {
-      out += "%3A";
-    } else if (c == '#') {
-      out += "%23";
-    } else {
-      out += c;
-    }
-  }
+  append_percent_escaped(out, s, ":#");
 }
 
 std::string hex16(uint64_t x) {

@@ -5,11 +5,8 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
 #include <iostream>
 #include <utility>
-
-#include "util/binary_io.h"
 
 namespace pcache {
 
@@ -43,68 +40,17 @@ bool is_oom(std::string_view error) { return error.substr(0, 3) == "OOM"; }
 
 }  // namespace
 
-struct RemoteTier::Manifest {
-  uint32_t chunks = 0;
-  uint64_t value_bytes = 0, chunk_bytes = 0, generation = 0, value_hash = 0;
-
-  std::string encode() const {
-    std::string out(fmt::kMagic, fmt::kMagicBytes);
-    append_u32(out, fmt::kVersion);
-    append_u32(out, chunks);
-    append_u64(out, value_bytes);
-    append_u64(out, chunk_bytes);
-    append_u64(out, generation);
-    append_u64(out, value_hash);
-    append_u64(out, XXH64(out.data() + fmt::kMagicBytes, out.size() - fmt::kMagicBytes,
-                          fmt::kChecksumSeed));
-    return out;
-  }
-
-  // Empty `why` when `bytes` is a sound manifest.
-  static Manifest decode(std::string_view bytes, std::string* why) {
-    Manifest m;
-    if (bytes.size() != fmt::kManifestBytes ||
-        std::memcmp(bytes.data(), fmt::kMagic, fmt::kMagicBytes) != 0) {
-      *why = "not a pcache manifest (" + std::to_string(bytes.size()) + " bytes)";
-      return m;
-    }
-    ByteCursor in(reinterpret_cast<const unsigned char*>(bytes.data()) + fmt::kMagicBytes,
-                  bytes.size() - fmt::kMagicBytes);
-    uint32_t version = 0;
-    uint64_t stored = 0;
-    in.read(&version);
-    in.read(&m.chunks);
-    in.read(&m.value_bytes);
-    in.read(&m.chunk_bytes);
-    in.read(&m.generation);
-    in.read(&m.value_hash);
-    in.read(&stored);
-    const uint64_t actual = XXH64(bytes.data() + fmt::kMagicBytes,
-                                  bytes.size() - fmt::kMagicBytes - sizeof stored, fmt::kChecksumSeed);
-    uint64_t expected_chunks = 0;
-    if (stored != actual) {
-      *why = "manifest checksum mismatch";
-    } else if (version != fmt::kVersion) {
-      *why = "manifest version " + std::to_string(version);
-    } else if (m.chunk_bytes == 0 || m.chunks > fmt::kMaxChunks ||
-               (expected_chunks = (m.value_bytes + m.chunk_bytes - 1) / m.chunk_bytes,
-                expected_chunks != m.chunks)) {
-      *why = "manifest sizes inconsistent";
-    }
-    return m;
-  }
-};
-
 RemoteTier::RemoteTier(RemoteTierOptions options)
     : options_(std::move(options)), generations_(std::random_device{}()) {}
 
 RemoteTier::~RemoteTier() = default;
 
 StatusOr<std::unique_ptr<RemoteTier>> RemoteTier::create(RemoteTierOptions options) {
-  if (options.chunk_bytes < 1 || options.ttl_seconds < 0 || options.timeout_ms < 1 ||
-      options.backoff_initial_ms < 0 || options.backoff_max_ms < options.backoff_initial_ms) {
+  if (options.chunk_bytes < 1 || static_cast<uint64_t>(options.chunk_bytes) > fmt::kMaxChunkBytes ||
+      options.ttl_seconds < 0 || options.timeout_ms < 1 || options.backoff_initial_ms < 0 ||
+      options.backoff_max_ms < options.backoff_initial_ms) {
     return Status::invalid_argument(
-        "remote tier: chunk_bytes and timeout_ms must be >= 1, ttl_seconds >= 0 and "
+        "remote tier: chunk_bytes must be in 1 .. 512 MiB, timeout_ms >= 1, ttl_seconds >= 0 and "
         "0 <= backoff_initial_ms <= backoff_max_ms");
   }
   return std::unique_ptr<RemoteTier>(new RemoteTier(std::move(options)));
@@ -199,8 +145,8 @@ void RemoteTier::note_full(bool full) {
   if (!message.empty()) warn(message);
 }
 
-StatusOr<RemoteTier::Manifest> RemoteTier::read_manifest(RedisConnection& c,
-                                                         const std::string& full_key) {
+StatusOr<RemoteManifest> RemoteTier::read_manifest(RedisConnection& c,
+                                                   const std::string& full_key) {
   std::string bytes;
   bool found = false;
   Status refused = Status::ok_status();
@@ -218,17 +164,14 @@ StatusOr<RemoteTier::Manifest> RemoteTier::read_manifest(RedisConnection& c,
   }));
   PCACHE_RETURN_IF_ERROR(refused);
   if (!found) return Status::not_found(full_key + ": no value");
-  std::string why;
-  Manifest m = Manifest::decode(bytes, &why);
-  if (!why.empty()) return Status::corruption(full_key + ": " + why);
-  return m;
+  return RemoteManifest::decode(bytes, full_key);
 }
 
 Status RemoteTier::unlink_chunks(RedisConnection& c, const std::string& full_key,
                                  std::string_view manifest) {
-  std::string why;
-  const Manifest m = Manifest::decode(manifest, &why);
-  if (!why.empty()) return Status::ok_status();  // not ours: no chunks known
+  const StatusOr<RemoteManifest> decoded = RemoteManifest::decode(manifest, full_key);
+  if (!decoded.ok()) return Status::ok_status();  // not ours: no chunks known
+  const RemoteManifest& m = *decoded;
   std::vector<std::string> keys;
   for (uint32_t i = 0; i < m.chunks; ++i) keys.push_back(chunk_key(full_key, m.generation, i));
   for (size_t first = 0; first < keys.size(); first += kChunksPerRoundTrip) {
@@ -242,13 +185,18 @@ Status RemoteTier::unlink_chunks(RedisConnection& c, const std::string& full_key
   return Status::ok_status();
 }
 
-StatusOr<std::string> RemoteTier::get(const std::string& key) {
+StatusOr<TierValue> RemoteTier::get(const std::string& key) {
   const std::string full_key = options_.key_prefix + key;
   std::string value;
   Status s = with_connection([&](RedisConnection& c) -> Status {
-    PCACHE_ASSIGN_OR_RETURN(Manifest m, read_manifest(c, full_key));
+    PCACHE_ASSIGN_OR_RETURN(RemoteManifest m, read_manifest(c, full_key));
     value.clear();
-    value.reserve(m.value_bytes);
+    try {
+      value.reserve(m.value_bytes);
+    } catch (const std::exception&) {  // a claim (sound or not) that memory cannot hold
+      return Status::resource_exhausted(full_key + ": " + std::to_string(m.value_bytes) +
+                                        " bytes do not fit in memory");
+    }
     Status bad = Status::ok_status();
     for (uint32_t first = 0; first < m.chunks && bad.ok(); first += kChunksPerRoundTrip) {
       std::vector<std::string> keys;
@@ -259,8 +207,7 @@ StatusOr<std::string> RemoteTier::get(const std::string& key) {
       for (const std::string& k : keys) gets.push_back({"GET", k});
       PCACHE_RETURN_IF_ERROR(c.pipeline(gets, [&](size_t j, const RedisReplyView& r) {
         const uint32_t i = first + static_cast<uint32_t>(j);
-        const uint64_t expected =
-            i + 1 < m.chunks ? m.chunk_bytes : m.value_bytes - uint64_t{i} * m.chunk_bytes;
+        const uint64_t expected = m.chunk_size(i);
         if (!bad.ok()) return Status::ok_status();
         if (r.type != Type::kString) {
           bad = Status::corruption(full_key + ": chunk " + std::to_string(i) + " of " +
@@ -290,7 +237,7 @@ StatusOr<std::string> RemoteTier::get(const std::string& key) {
   if (s.ok()) {
     ++stats_.hits;
     stats_.bytes_read += static_cast<int64_t>(value.size());
-    return value;
+    return TierValue(std::move(value));
   }
   if (s.code() == StatusCode::kNotFound) ++stats_.misses;
   if (s.code() == StatusCode::kCorruption) ++stats_.corrupt;
@@ -300,7 +247,7 @@ StatusOr<std::string> RemoteTier::get(const std::string& key) {
 StatusOr<int64_t> RemoteTier::size(const std::string& key) {
   int64_t bytes = 0;
   PCACHE_RETURN_IF_ERROR(with_connection([&](RedisConnection& c) -> Status {
-    PCACHE_ASSIGN_OR_RETURN(Manifest m, read_manifest(c, options_.key_prefix + key));
+    PCACHE_ASSIGN_OR_RETURN(RemoteManifest m, read_manifest(c, options_.key_prefix + key));
     bytes = static_cast<int64_t>(m.value_bytes);
     return Status::ok_status();
   }));
@@ -309,7 +256,7 @@ StatusOr<int64_t> RemoteTier::size(const std::string& key) {
 
 Status RemoteTier::put(const std::string& key, std::string_view value) {
   const std::string full_key = options_.key_prefix + key;
-  Manifest m;
+  RemoteManifest m;
   {
     std::lock_guard<std::mutex> lock(mu_);
     m.generation = generations_();

@@ -29,6 +29,7 @@
 #include "cache/byte_tier.h"
 #include "cache/redis_client.h"
 #include "cache/remote_format.h"
+#include "cache/remote_manifest.h"
 
 namespace pcache {
 
@@ -57,12 +58,12 @@ struct RemoteTierStats {
 
 class RemoteTier final : public ByteTier {
  public:
-  // InvalidArgument for options out of range (chunk_bytes < 1, negative
+  // InvalidArgument for options out of range (chunk_bytes < 1 or > 512 MiB, negative
   // times). Does not connect.
   static StatusOr<std::unique_ptr<RemoteTier>> create(RemoteTierOptions options);
   ~RemoteTier() override;
 
-  StatusOr<std::string> get(const std::string& key) override;
+  StatusOr<TierValue> get(const std::string& key) override;
   StatusOr<int64_t> size(const std::string& key) override;
   Status put(const std::string& key, std::string_view value) override;
   Status erase(const std::string& key) override;
@@ -73,7 +74,6 @@ class RemoteTier final : public ByteTier {
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct Manifest;
   explicit RemoteTier(RemoteTierOptions options);
 
   // Runs fn on a connection (an idle one, or a new one), handling outages:
@@ -81,7 +81,7 @@ class RemoteTier final : public ByteTier {
   // connection starts or prolongs an outage; a call that gets through ends one.
   Status with_connection(const std::function<Status(RedisConnection&)>& fn);
   // The manifest under `full_key` (NotFound, Corruption).
-  StatusOr<Manifest> read_manifest(RedisConnection& c, const std::string& full_key);
+  StatusOr<RemoteManifest> read_manifest(RedisConnection& c, const std::string& full_key);
   // Unlinks the chunks a manifest (in its stored form) names; nothing for bytes that are not one.
   Status unlink_chunks(RedisConnection& c, const std::string& full_key, std::string_view manifest);
   void warn(const std::string& message) const;

@@ -149,7 +149,7 @@ BOOST_FIXTURE_TEST_CASE(a_late_answer_is_an_outage, Fixture) {
   server.cli("CLIENT PAUSE 2000 ALL");
   BOOST_TEST(t->get("k").status().code() == StatusCode::kIoError);
   BOOST_TEST(t->stats().outages == 1);
-  StatusOr<std::string> got = Status::not_found("");
+  StatusOr<TierValue> got = Status::not_found("");
   for (int i = 0; i < 100 && !got.ok(); ++i) {  // until the pause is over
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     got = t->get("k");

@@ -1,6 +1,9 @@
 // pcache chat: an interactive conversation on saved states. Each turn extends
 // the state before it, so a turn prefills only its own line; /undo and
-// /regenerate go back to an earlier state.
+// /regenerate go back to an earlier state. A state is kept in a snapshot file
+// (/save, /load, --save, --load) or, with --remote, in the remote tier under a
+// name that every engine on the same Redis finds (/save-remote, /load-remote,
+// --save-remote, --load-remote).
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,8 +15,18 @@
 namespace pcache::cli {
 namespace {
 
+// A state to or from a snapshot file, or the remote tier under a name.
+Status save_state(Engine& engine, StateId state, const std::string& where, bool remote) {
+  return remote ? engine.save_remote(state, where) : engine.save(state, where);
+}
+StatusOr<StateId> load_state(Engine& engine, const std::string& where, bool remote) {
+  return remote ? engine.load_remote(where) : engine.load(where);
+}
+
 const char* kHelp =
-    "commands: /undo  /regenerate  /save FILE  /load FILE  /stats  /help  /quit";
+    "commands: /undo  /regenerate  /save FILE  /load FILE  /save-remote NAME  /load-remote NAME  "
+    "/stats  "
+    "/help  /quit";
 
 struct Chat {
   Engine& engine;
@@ -96,23 +109,25 @@ struct Chat {
         s = engine.restore(history.back()).status();
         if (s.ok()) s = turn(line, o);
       }
-    } else if (name == "/save") {
+    } else if (name == "/save" || name == "/save-remote") {
+      const bool remote = name == "/save-remote";
       if (arg.empty()) {
-        say("usage: /save FILE\n");
+        say(remote ? "usage: /save-remote NAME\n" : "usage: /save FILE\n");
       } else {
-        s = engine.save(history.back(), arg);
-        if (s.ok()) say("saved to %s\n", arg);
+        s = save_state(engine, history.back(), arg, remote);
+        if (s.ok()) say(remote ? "saved to the remote tier as %s\n" : "saved to %s\n", arg);
       }
-    } else if (name == "/load") {
+    } else if (name == "/load" || name == "/load-remote") {
+      const bool remote = name == "/load-remote";
       if (arg.empty()) {
-        say("usage: /load FILE\n");
+        say(remote ? "usage: /load-remote NAME\n" : "usage: /load FILE\n");
       } else {
-        auto loaded = engine.load(arg);
+        auto loaded = load_state(engine, arg, remote);
         s = loaded.status();
         if (loaded.ok()) {
           history.push_back(*loaded);
           lines.push_back("");
-          say("loaded %s\n", arg);
+          say(remote ? "loaded %s from the remote tier\n" : "loaded %s\n", arg);
         }
       }
     } else if (name == "/stats") {
@@ -128,17 +143,18 @@ struct Chat {
 
 }  // namespace
 
-int run_chat(CommonOptions& common, const std::string& schema, const std::string& prompt, const std::string& system,
-             const std::string& save_path, const std::string& load_path) {
+int run_chat(CommonOptions& common, const ChatOptions& options) {
+  const std::string& prompt = options.prompt;
+  const bool load_remote = !options.load_remote.empty();
   auto engine = common.open_engine();
   if (!engine.ok()) return report(engine.status());
   Engine& e = **engine;
   StatusOr<StateId> start = Status::internal("no start");
   std::vector<StepTiming> steps;
-  if (!load_path.empty()) {
-    start = e.load(load_path);
+  if (!options.load_path.empty() || load_remote) {
+    start = load_state(e, load_remote ? options.load_remote : options.load_path, load_remote);
   } else if (!prompt.empty()) {
-    auto added = schema.empty() ? e.find_schema(prompt) : e.add_schema_file(schema);
+    auto added = options.schema.empty() ? e.find_schema(prompt) : e.add_schema_file(options.schema);
     if (!added.ok()) return report(added.status());
     auto text = read_text(prompt, "a PML prompt");
     if (!text.ok()) return report(text.status());
@@ -147,7 +163,7 @@ int run_chat(CommonOptions& common, const std::string& schema, const std::string
     start = cached.ok() ? StatusOr<StateId>(cached->state) : StatusOr<StateId>(cached.status());
   } else {
     std::vector<ChatMessage> messages;
-    if (!system.empty()) messages.push_back({"system", system});
+    if (!options.system.empty()) messages.push_back({"system", options.system});
     auto cached = e.cache_chat(messages);
     if (cached.ok()) steps = cached->steps;
     start = cached.ok() ? StatusOr<StateId>(cached->state) : StatusOr<StateId>(cached.status());
@@ -174,9 +190,14 @@ int run_chat(CommonOptions& common, const std::string& schema, const std::string
       if (!chat.interactive) return kExitError;  // a script should stop at the first failure
     }
   }
-  if (!save_path.empty()) {
-    if (Status s = e.save(chat.history.back(), save_path); !s.ok()) return report(s);
-    if (!common.json) std::fprintf(stderr, "saved to %s\n", save_path.c_str());
+  if (!options.save_path.empty()) {
+    if (Status s = e.save(chat.history.back(), options.save_path); !s.ok()) return report(s);
+    chat.say("saved to %s\n", options.save_path);
+  }
+  if (!options.save_remote.empty()) {
+    if (Status s = e.save_remote(chat.history.back(), options.save_remote); !s.ok())
+      return report(s);
+    chat.say("saved to the remote tier as %s\n", options.save_remote);
   }
   return 0;
 }

@@ -100,7 +100,14 @@ int run_tokenize(CommonOptions& common, const TokenizeOptions& options);
 // (one a line) and $PCACHE_API_KEY.
 int run_serve(CommonOptions& common, ServerOptions options);
 
-int run_chat(CommonOptions& common, const std::string& schema, const std::string& prompt,
-             const std::string& system, const std::string& save_path, const std::string& load_path);
+// `pcache chat`: how the conversation starts (a PML prompt, a system
+// prompt, a snapshot file or a state in the remote tier) and where it is
+// saved at the end.
+struct ChatOptions {
+  std::string schema, prompt, system;
+  std::string load_path, save_path;      // snapshot files
+  std::string load_remote, save_remote;  // names in the remote tier (--remote)
+};
+int run_chat(CommonOptions& common, const ChatOptions& options);
 
 }  // namespace pcache::cli

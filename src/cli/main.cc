@@ -310,16 +310,23 @@ int main(int argc, char** argv) {
   run.add_to(r, true, true);
 
   CommonOptions chat;
-  std::string chat_schema, chat_prompt, chat_system, save_path, load_path;
+  ChatOptions chat_options;
   CLI::App* h = app.add_subcommand(
       "chat", "Interactive chat on saved states (one user turn per line from a pipe)");
-  h->add_option("--schema", chat_schema, "schema of --prompt")->check(CLI::ExistingFile);
-  h->add_option("--prompt", chat_prompt, "PML prompt whose modules start the conversation")
+  h->add_option("--schema", chat_options.schema, "schema of --prompt")->check(CLI::ExistingFile);
+  h->add_option("--prompt", chat_options.prompt, "PML prompt whose modules start the conversation")
       ->check(CLI::ExistingFile);
-  h->add_option("--system", chat_system, "system prompt (instead of --prompt)");
-  h->add_option("--save", save_path,
+  h->add_option("--system", chat_options.system, "system prompt (instead of --prompt)");
+  h->add_option("--save", chat_options.save_path,
                 "save the conversation's state to this snapshot file at the end");
-  h->add_option("--load", load_path, "start from a snapshot file")->check(CLI::ExistingFile);
+  CLI::Option* load = h->add_option("--load", chat_options.load_path, "start from a snapshot file")
+                          ->check(CLI::ExistingFile);
+  h->add_option(
+      "--save-remote", chat_options.save_remote,
+      "save the conversation's state to the remote tier (--remote) under this name at the end");
+  h->add_option("--load-remote", chat_options.load_remote,
+                "start from the state saved in the remote tier (--remote) under this name")
+      ->excludes(load);
   chat.add_to(h, true, true);
 
   CommonOptions bench;
@@ -502,15 +509,16 @@ int main(int argc, char** argv) {
     return run_eval(eval, eval_options);
   }
   if (*h) {
-    if (!chat_prompt.empty() && !chat_system.empty()) {
+    if (!chat_options.prompt.empty() && !chat_options.system.empty()) {
       return report(pcache::Status::invalid_argument("chat: give --prompt or --system, not both"));
     }
-    if (!load_path.empty() && (!chat_prompt.empty() || !chat_system.empty())) {
+    if ((!chat_options.load_path.empty() || !chat_options.load_remote.empty()) &&
+        (!chat_options.prompt.empty() || !chat_options.system.empty())) {
       // The loaded conversation has its start already.
       return report(pcache::Status::invalid_argument(
           "chat: --load continues a saved conversation; --prompt and --system start a new one"));
     }
-    return run_chat(chat, chat_schema, chat_prompt, chat_system, save_path, load_path);
+    return run_chat(chat, chat_options);
   }
   return kExitError;
 }

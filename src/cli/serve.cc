@@ -3,8 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -30,6 +30,11 @@ int run_serve(CommonOptions& common, ServerOptions options) {
   if (const char* key = std::getenv("PCACHE_API_KEY"); key && *key) options.api_keys.push_back(key);
   for (const auto& key : options.api_keys) {
     if (key.empty()) return report(Status::invalid_argument("an API key must not be empty"));
+  }
+  // Each isolated key gets its share of the engine's saved states.
+  if (options.api_keys.size() > 1 && !options.shared_cache) {
+    options.max_states_per_key =
+        std::max(1, common.engine.max_states / static_cast<int>(options.api_keys.size()));
   }
   // The engine runs at most as many requests as the server admits to run.
   common.engine.max_running = std::min(common.engine.max_running, options.max_concurrent);

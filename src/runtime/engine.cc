@@ -354,22 +354,24 @@ StatusOr<std::string> Engine::add_schema_file(const std::string& path) {
   return impl_->prompts->add_schema(schema);
 }
 
-StatusOr<std::string> Engine::add_schema(const std::string& text, const std::string& file_name) {
+StatusOr<std::string> Engine::add_schema(const std::string& text, const std::string& file_name,
+                                         uint64_t cache_salt) {
   PCACHE_ASSIGN_OR_RETURN(pml::Schema schema,
                           pml::parse_schema(text, file_name, {"", src_access(impl_->options)}));
   if (!impl_->prompts) return tokenizer().status();
-  return impl_->prompts->add_schema(schema);
+  return impl_->prompts->add_schema(schema, tenant_of(cache_salt));
 }
 
-Status Engine::remove_schema(const std::string& schema_name) {
+Status Engine::remove_schema(const std::string& schema_name, uint64_t cache_salt) {
   if (!impl_->prompts) return tokenizer().status();
-  return impl_->prompts->remove_schema(schema_name);
+  return impl_->prompts->remove_schema(schema_name, tenant_of(cache_salt));
 }
 
-StatusOr<std::vector<ModuleReport>> Engine::compile(const std::string& schema_name) {
+StatusOr<std::vector<ModuleReport>> Engine::compile(const std::string& schema_name,
+                                                    uint64_t cache_salt) {
   return without_exceptions("compile", [&]() -> StatusOr<std::vector<ModuleReport>> {
     if (!impl_->prompts) return tokenizer().status();
-    return impl_->prompts->compile(schema_name);
+    return impl_->prompts->compile(schema_name, tenant_of(cache_salt));
   });
 }
 
@@ -408,14 +410,16 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
     PCACHE_RETURN_IF_ERROR(options.sampling.validate());
     if (!impl_->prompts) return tokenizer().status();
     PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_text, file_name));
+    const PromptScope scope = prompt_scope(options.sampling.cache_salt, options.encoding);
     Generation gen;
     const auto start = Clock::now();
     SequenceRequest request(*impl_->pool);
     const int64_t room = options.sampling.max_tokens;
     if (options.use_cache) {
-      PCACHE_ASSIGN_OR_RETURN(AssembledPrompt assembled,
-                              impl_->prompts->assemble(prompt, *impl_->pool, options.read_only,
-                                                       /*allow_empty=*/false, room));
+      PCACHE_ASSIGN_OR_RETURN(
+          AssembledPrompt assembled,
+          impl_->prompts->assemble(prompt, scope, *impl_->pool, options.read_only,
+                                   /*allow_empty=*/false, room));
       request.context = std::move(assembled.sequence);
       request.tokens = std::move(assembled.tokens);
       request.positions = std::move(assembled.positions);
@@ -423,8 +427,10 @@ StatusOr<Generation> Engine::run(const std::string& prompt_text, const RunOption
       gen.timings.cached_tokens = static_cast<int>(assembled.cached_tokens);
       gen.timings.modules_reused = assembled.modules_reused;
       gen.timings.modules_encoded = assembled.modules_encoded;
+      gen.reused_modules = std::move(assembled.reused_modules);
+      gen.encoded_modules = std::move(assembled.encoded_modules);
     } else {
-      PCACHE_ASSIGN_OR_RETURN(auto flat, impl_->prompts->flatten(prompt));
+      PCACHE_ASSIGN_OR_RETURN(auto flat, impl_->prompts->flatten(prompt, scope));
       PCACHE_RETURN_IF_ERROR(check_context(impl_->model->config(), prompt.location.to_string(),
                                            flat.next_position, room));
       request.tokens = std::move(flat.tokens);

@@ -3,18 +3,20 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "cache/module_store.h"
 #include "cache/remote_tier.h"
+#include "model/block_pool.h"
 #include "model/checkpoint.h"
 #include "model/llama.h"
-#include "model/block_pool.h"
 #include "pcache/engine.h"
-#include "runtime/prompt_cache.h"
 #include "runtime/prefix_cache.h"
+#include "runtime/prompt_cache.h"
 #include "runtime/saved_state.h"
 #include "runtime/scheduler.h"
 #include "runtime/snapshot.h"
@@ -25,6 +27,23 @@ using Clock = std::chrono::steady_clock;
 
 inline double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// The tenant of a cache salt (SamplingOptions::cache_salt) in the keys of
+// schemas, modules and remote states: "" for 0 (shared), else 16 hex digits.
+inline std::string tenant_of(uint64_t cache_salt) {
+  if (cache_salt == 0) return "";
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(cache_salt));
+  return hex;
+}
+
+// Whose schemas a PML prompt sees and how its modules are encoded.
+inline PromptScope prompt_scope(uint64_t cache_salt, ModuleEncoding encoding) {
+  PromptScope scope{tenant_of(cache_salt), std::nullopt};
+  if (encoding == ModuleEncoding::kIndependent) scope.mode = pml::EncodingMode::kIndependent;
+  if (encoding == ModuleEncoding::kScaffold) scope.mode = pml::EncodingMode::kScaffold;
+  return scope;
 }
 
 struct Engine::Impl {
@@ -86,7 +105,7 @@ struct Engine::Impl {
   // The state's snapshot (FailedPrecondition for a state without logits yet).
   StatusOr<Snapshot> snapshot_of_state(StateId id, const char* what) const;
   // Makes a state of a snapshot read from `label` (a path or a remote key).
-  StatusOr<StateId> add_loaded_state(const std::string& label, Snapshot snap);
+  StatusOr<StateId> add_loaded_state(const std::string& label, Snapshot snap, uint64_t cache_salt);
   // Prefills `ids` from position 0 (reusing a cached prefix of the tenant
   // `salt`) into a new state.
   StatusOr<CachedPrompt> prefill_new_state(const std::vector<int>& ids, bool open_system_turn,

@@ -167,8 +167,8 @@ BOOST_AUTO_TEST_CASE(truncated_and_other_model_values_are_rejected) {
 
   // Whole in Redis's eyes (a sound manifest) but cut: the module format's checks.
   for (const std::string& key : keys) {
-    const std::string value = ok(tier->get(key));
-    BOOST_REQUIRE(tier->put(key, value.substr(0, value.size() / 2)).ok());
+    const TierValue value = ok(tier->get(key));
+    BOOST_REQUIRE(tier->put(key, value.view().substr(0, value.size() / 2)).ok());
   }
   auto b = replica(server);
   Generation cut = ok(b->run(kPrompt, run_options()));
@@ -190,7 +190,7 @@ BOOST_AUTO_TEST_CASE(truncated_and_other_model_values_are_rejected) {
   }
   BOOST_REQUIRE(llama_keys.size() == 3u);
   for (size_t i = 0; i < keys.size(); ++i) {
-    BOOST_REQUIRE(tier->put(keys[i], ok(tier->get(llama_keys[i]))).ok());
+    BOOST_REQUIRE(tier->put(keys[i], ok(tier->get(llama_keys[i])).view()).ok());
   }
   auto c = replica(server);
   Generation foreign = ok(c->run(kPrompt, run_options()));
@@ -203,9 +203,43 @@ BOOST_AUTO_TEST_CASE(truncated_and_other_model_values_are_rejected) {
   BOOST_REQUIRE(mistral->save_remote(s, "shared-name").ok());
   BOOST_TEST(llama->load_remote("shared-name").status().code() == StatusCode::kNotFound);
   // Nor tenants.
-  BOOST_REQUIRE(mistral->save_remote(s, "t", false, "tenant-a").ok());
-  BOOST_TEST(mistral->load_remote("t", "tenant-b").status().code() == StatusCode::kNotFound);
-  BOOST_TEST(ok(mistral->load_remote("t", "tenant-a")) > 0u);
+  BOOST_REQUIRE(mistral->save_remote(s, "t", false, /*cache_salt=*/1).ok());
+  BOOST_TEST(mistral->load_remote("t", 2).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(mistral->load_remote("t").status().code() == StatusCode::kNotFound);
+  BOOST_TEST(ok(mistral->load_remote("t", 1)) > 0u);
+}
+
+// Tenants (cache salts) never share a module, locally or in Redis: a schema
+// registered for one is that tenant's on every replica, under keys that name
+// the tenant; the same schema of another tenant is encoded and stored apart.
+BOOST_AUTO_TEST_CASE(tenants_never_share_modules_across_replicas) {
+  testing::RedisServer server;
+  EngineOptions o;
+  o.remote = server.url();
+  auto a = ok(Engine::open(testing::fixture("tiny-mistral"), o));
+  auto b = ok(Engine::open(testing::fixture("tiny-mistral"), o));
+  BOOST_REQUIRE(a->add_schema(kSchema, "trip", /*cache_salt=*/1).ok());
+  BOOST_REQUIRE(b->add_schema(kSchema, "trip", 1).ok());
+  BOOST_REQUIRE(b->add_schema(kSchema, "trip", 2).ok());
+  RunOptions one = run_options(), two = run_options();
+  one.sampling.cache_salt = 1;
+  two.sampling.cache_salt = 2;
+  BOOST_TEST(a->run(kPrompt, two).status().code() == StatusCode::kNotFound);  // not tenant 2's
+  BOOST_TEST(a->run(kPrompt, run_options()).status().code() == StatusCode::kNotFound);
+
+  Generation first = ok(a->run(kPrompt, one));
+  BOOST_TEST(first.timings.modules_encoded == 3);
+  a->flush_remote_writes();
+  std::vector<std::string> keys = module_keys(server);
+  BOOST_TEST(keys.size() == 3u);
+  for (const auto& k : keys) BOOST_TEST(k.rfind("pcache:mod:0000000000000001:", 0) == 0u, k);
+
+  BOOST_TEST(ok(b->run(kPrompt, one)).timings.modules_encoded == 0);  // tenant 1's, from Redis
+  Generation other = ok(b->run(kPrompt, two));                        // tenant 2: its own
+  BOOST_TEST(other.timings.modules_encoded == 3);
+  BOOST_TEST(other.tokens == first.tokens, boost::test_tools::per_element());
+  b->flush_remote_writes();
+  BOOST_TEST(module_keys(server).size() == 6u);
 }
 
 BOOST_AUTO_TEST_CASE(without_redis_from_the_start_requests_are_answered) {

@@ -208,17 +208,29 @@ StatusOr<CachedPrompt> Engine::cache_chat(const std::vector<ChatMessage>& messag
   });
 }
 
+StatusOr<CachedPrompt> Engine::cache_tokens(const std::vector<int>& ids, uint64_t cache_salt) {
+  return without_exceptions("cache_tokens", [&]() -> StatusOr<CachedPrompt> {
+    if (ids.empty()) return Status::invalid_argument("cache_tokens: no tokens");
+    PCACHE_RETURN_IF_ERROR(impl_->check_tokens(ids, "cache_tokens"));
+    return impl_->prefill_new_state(ids, false, cache_salt);
+  });
+}
+
 StatusOr<CachedPrompt> Engine::cache_pml(const std::string& prompt_xml,
-                                         const std::string& file_name) {
+                                         const std::string& file_name, uint64_t cache_salt,
+                                         ModuleEncoding encoding) {
   return without_exceptions("cache_pml", [&]() -> StatusOr<CachedPrompt> {
     if (!impl_->prompts) return tokenizer().status();
     PCACHE_ASSIGN_OR_RETURN(pml::Prompt prompt, pml::parse_prompt(prompt_xml, file_name));
     CachedPrompt out;
     auto start = Clock::now();
     PCACHE_ASSIGN_OR_RETURN(AssembledPrompt a,
-                            impl_->prompts->assemble(prompt, *impl_->pool, /*read_only=*/false,
+                            impl_->prompts->assemble(prompt, prompt_scope(cache_salt, encoding),
+                                                     *impl_->pool, /*read_only=*/false,
                                                      /*allow_empty=*/true));
     out.steps.push_back({"load_state", ms_since(start), static_cast<int>(a.cached_tokens)});
+    out.reused_modules = std::move(a.reused_modules);
+    out.encoded_modules = std::move(a.encoded_modules);
     start = Clock::now();
     const int64_t n = static_cast<int64_t>(a.tokens.size());
     out.tokens = static_cast<int>(a.cached_tokens + n);
@@ -411,7 +423,8 @@ StatusOr<Snapshot> Engine::Impl::snapshot_of_state(StateId id, const char* what)
   return snapshot_of(*state, fingerprint);
 }
 
-StatusOr<StateId> Engine::Impl::add_loaded_state(const std::string& label, Snapshot snap) {
+StatusOr<StateId> Engine::Impl::add_loaded_state(const std::string& label, Snapshot snap,
+                                                 uint64_t cache_salt) {
   const ModelConfig& c = model->config();
   if (static_cast<int64_t>(snap.k.size()) != c.num_layers || snap.k[0].size(0) != c.num_kv_heads ||
       snap.k[0].size(2) != c.head_dim || snap.last_logits.numel() != c.vocab_size) {
@@ -419,6 +432,7 @@ StatusOr<StateId> Engine::Impl::add_loaded_state(const std::string& label, Snaps
   }
   PCACHE_RETURN_IF_ERROR(check_loaded_state(label, snap, c));
   PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<SavedState> state, state_of(snap, *pool));
+  state->cache_salt = cache_salt;
   return states->add(std::move(state), 0);
 }
 
@@ -429,12 +443,12 @@ Status Engine::save(StateId id, const std::string& path, bool int8) const {
   });
 }
 
-StatusOr<StateId> Engine::load(const std::string& path) {
+StatusOr<StateId> Engine::load(const std::string& path, uint64_t cache_salt) {
   return without_exceptions("load", [&]() -> StatusOr<StateId> {
     PCACHE_ASSIGN_OR_RETURN(
         Snapshot snap, read_snapshot(path, impl_->fingerprint, impl_->model->device(),
                                      impl_->model->dtype()));
-    return impl_->add_loaded_state(path, std::move(snap));
+    return impl_->add_loaded_state(path, std::move(snap), cache_salt);
   });
 }
 
@@ -448,10 +462,11 @@ Status no_remote_tier(const char* what) {
 }  // namespace
 
 Status Engine::save_remote(StateId id, const std::string& name, bool int8,
-                           const std::string& tenant) const {
+                           uint64_t cache_salt) const {
   return without_exceptions("save_remote", [&]() -> Status {
     if (!impl_->remote) return no_remote_tier("save_remote");
-    const std::string key = remote_state_key(tenant, impl_->fingerprint, name);
+    const std::string key =
+        remote_state_key(tenant_of(cache_salt), impl_->fingerprint, name);
     PCACHE_ASSIGN_OR_RETURN(Snapshot snap, impl_->snapshot_of_state(id, "save_remote"));
     PCACHE_ASSIGN_OR_RETURN(
         std::string bytes,
@@ -461,20 +476,21 @@ Status Engine::save_remote(StateId id, const std::string& name, bool int8,
   });
 }
 
-StatusOr<StateId> Engine::load_remote(const std::string& name, const std::string& tenant) {
+StatusOr<StateId> Engine::load_remote(const std::string& name, uint64_t cache_salt) {
   return without_exceptions("load_remote", [&]() -> StatusOr<StateId> {
     if (!impl_->remote) return no_remote_tier("load_remote");
-    const std::string key = remote_state_key(tenant, impl_->fingerprint, name);
+    const std::string key =
+        remote_state_key(tenant_of(cache_salt), impl_->fingerprint, name);
     const std::string label = "remote " + key;
-    PCACHE_ASSIGN_OR_RETURN(std::string bytes, impl_->remote->get(key));
+    PCACHE_ASSIGN_OR_RETURN(TierValue bytes, impl_->remote->get(key));
     StatusOr<Snapshot> snap =
-        decode_snapshot(bytes, label, impl_->fingerprint, impl_->model->device(),
+        decode_snapshot(bytes.view(), label, impl_->fingerprint, impl_->model->device(),
                         impl_->model->dtype());
     // A value the tier kept whole but that is no snapshot of this model is
     // removed, as a damaged one is.
     if (snap.status().code() == StatusCode::kCorruption) (void)impl_->remote->erase(key);
     PCACHE_RETURN_IF_ERROR(snap.status());
-    return impl_->add_loaded_state(label, std::move(*snap));
+    return impl_->add_loaded_state(label, std::move(*snap), cache_salt);
   });
 }
 

@@ -61,6 +61,21 @@ BOOST_AUTO_TEST_CASE(text_completion_equals_a_full_prefill_and_keeps_the_state) 
   BOOST_TEST(g.tokens == full.tokens);
 }
 
+// Token ids prefilled once (no bos added), then continued from as often as
+// wanted: a lone run's tokens, each time (how a server answers n > 1).
+BOOST_AUTO_TEST_CASE(cached_tokens_continue_as_a_full_run) {
+  auto e = open_engine();
+  const Tokenizer& tok = *ok(e->tokenizer());
+  const std::vector<int> ids = concat({tok.bos_id()}, tok.encode("A short list of colours:"));
+  CachedPrompt cached = ok(e->cache_tokens(ids));
+  BOOST_TEST(cached.tokens == static_cast<int>(ids.size()));
+  Generation full = ok(e->generate_tokens(ids, greedy()));
+  for (int i = 0; i < 2; ++i)
+    BOOST_TEST(ok(e->text_completion(cached.state, "", greedy())).tokens == full.tokens);
+  BOOST_TEST(e->cache_tokens({}).status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(e->cache_tokens({1, 1 << 30}).status().code() == StatusCode::kInvalidArgument);
+}
+
 BOOST_AUTO_TEST_CASE(batched_inputs_equal_one_by_one) {
   auto e = open_engine();
   CachedPrompt cached = ok(e->cache_prompt("Answer with one word."));

@@ -171,12 +171,78 @@ BOOST_AUTO_TEST_CASE(a_prompt_file_finds_its_schema) {
   run.sampling.max_tokens = 2;
   auto gen = engine->run_file(dir.path + "/ask.xml", run);
   BOOST_REQUIRE_MESSAGE(gen.ok(), gen.status().to_string());
-  BOOST_TEST(gen->timings.modules_encoded == 1);
+  BOOST_TEST(gen->timings.modules_encoded == 2);  // the schema's text and m
   auto lost = engine->run_file(dir.path + "/lost.xml", run);
   BOOST_TEST(lost.status().code() == StatusCode::kNotFound);
   BOOST_TEST(lost.status().message().find(dir.path + "/nowhere.xml, schemas/nowhere.xml") !=
                  std::string::npos,
              lost.status().message());
+}
+
+// A run may pick its modules' encoding mode; each mode's states are cached
+// apart, and the generation names the modules it reused and encoded.
+BOOST_AUTO_TEST_CASE(a_run_picks_its_encoding_and_names_its_modules) {
+  auto engine = open_engine("tiny-mistral");
+  BOOST_REQUIRE(engine
+                    ->add_schema(R"(<schema name="inn" mode="independent">The inn.
+    <module name="room">Rooms have two beds and a desk.</module>
+    <module name="food">Breakfast is served at seven.</module></schema>)")
+                    .ok());
+  const std::string prompt = R"(<prompt schema="inn"><room/><food/><user>When?</user></prompt>)";
+  const std::vector<std::string> all = {"", "room", "food"};
+  RunOptions run;
+  run.sampling = greedy(2);
+  auto first = engine->run(prompt, run);
+  BOOST_REQUIRE_MESSAGE(first.ok(), first.status().to_string());
+  BOOST_TEST(first->encoded_modules == all, boost::test_tools::per_element());
+  BOOST_TEST(first->reused_modules.empty());
+  BOOST_TEST(first->timings.modules_encoded == 3);
+
+  run.encoding = ModuleEncoding::kScaffold;  // not the schema's mode: states of their own
+  auto scaffold = engine->run(prompt, run);
+  BOOST_REQUIRE(scaffold.ok());
+  BOOST_TEST(scaffold->timings.modules_encoded > 0);
+  BOOST_TEST(scaffold->encoded_modules.size() ==
+             static_cast<size_t>(scaffold->timings.modules_encoded));
+  BOOST_TEST(scaffold->reused_modules.size() + scaffold->encoded_modules.size() == 3u);
+  auto again = engine->run(prompt, run);
+  BOOST_REQUIRE(again.ok());
+  BOOST_TEST(again->reused_modules == all, boost::test_tools::per_element());
+  BOOST_TEST(again->encoded_modules.empty());
+
+  run.encoding = ModuleEncoding::kIndependent;  // the schema's own: the first run's states
+  auto independent = engine->run(prompt, run);
+  BOOST_REQUIRE(independent.ok());
+  BOOST_TEST(independent->encoded_modules.empty());
+  BOOST_TEST(independent->tokens == first->tokens, boost::test_tools::per_element());
+}
+
+// A schema registered for a tenant (a cache salt) is that tenant's alone;
+// the shared ones are everyone's, and a tenant removes only its own.
+BOOST_AUTO_TEST_CASE(a_tenants_schema_is_its_own) {
+  auto engine = open_engine("tiny-mistral");
+  const char* mine = R"(<schema name="inn"><module name="room">Rooms for one.</module></schema>)";
+  const char* shared = R"(<schema name="inn"><module name="room">Rooms for two.</module></schema>)";
+  BOOST_REQUIRE(engine->add_schema(mine, "mine", /*cache_salt=*/7).ok());
+  const std::string prompt = R"(<prompt schema="inn"><room/><user>Size?</user></prompt>)";
+  RunOptions run;
+  run.sampling = greedy(1);
+  run.sampling.cache_salt = 8;
+  BOOST_TEST(engine->run(prompt, run).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(engine->compile("inn", 8).status().code() == StatusCode::kNotFound);
+  BOOST_TEST(engine->remove_schema("inn", 8).code() == StatusCode::kNotFound);
+  BOOST_REQUIRE(engine->add_schema(shared).ok());
+  BOOST_TEST(engine->run(prompt, run).ok());  // the shared one
+  run.sampling.cache_salt = 7;
+  auto own = engine->run(prompt, run);  // its own, not the shared one: encoded for it
+  BOOST_REQUIRE(own.ok());
+  const std::vector<std::string> both = {"", "room"};  // the schema's text and its module
+  BOOST_TEST(own->encoded_modules == both, boost::test_tools::per_element());
+  BOOST_TEST(engine->remove_schema("inn", 8).code() ==
+             StatusCode::kNotFound);  // never the shared one
+  BOOST_TEST(engine->remove_schema("inn", 7).ok());
+  BOOST_TEST(engine->run(prompt, run)->reused_modules == both,
+             boost::test_tools::per_element());  // now the shared one, encoded before
 }
 
 BOOST_AUTO_TEST_SUITE_END()

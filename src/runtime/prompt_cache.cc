@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "model/model_config.h"
 #include "runtime/module_blocks.h"
@@ -80,12 +81,14 @@ PromptCache::PromptCache(const LlamaModel& model, const Tokenizer& tokenizer,
       default_mode_(default_mode),
       store_(store) {}
 
-StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema) {
+StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema,
+                                              const std::string& tenant) {
   PCACHE_RETURN_IF_ERROR(check_text_fits(tokenizer_, model_.config(),
                                          schema.location.to_string() + ": schema '" + schema.name + "'",
                                          text_bytes(schema.children)));
   auto compiled = std::make_shared<CompiledSchema>();
   compiled->schema = schema;
+  compiled->tenant = tenant;
   if (!schema.mode_given) compiled->schema.mode = default_mode_;
   PCACHE_ASSIGN_OR_RETURN(compiled->layout, build_layout(compiled->schema, tokenizer_, template_));
   // Checked before any module is encoded, so that no forward is sized from
@@ -98,22 +101,28 @@ StatusOr<std::string> PromptCache::add_schema(const pml::Schema& schema) {
         std::to_string(context) + " (max_position_embeddings); expected a shorter schema");
   }
   std::lock_guard<std::mutex> lock(mu_);
-  schemas_[schema.name] = std::move(compiled);
+  schemas_[{tenant, schema.name}] = std::move(compiled);
   return schema.name;
 }
 
-Status PromptCache::remove_schema(const std::string& name) {
+Status PromptCache::remove_schema(const std::string& name, const std::string& tenant) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (schemas_.erase(name) == 0) return Status::not_found("unknown schema '" + name + "'");
+  if (schemas_.erase({tenant, name}) == 0)
+    return Status::not_found("unknown schema '" + name + "'");
   return Status::ok_status();
 }
 
-StatusOr<std::shared_ptr<const CompiledSchema>> PromptCache::schema(const std::string& name) const {
+StatusOr<std::shared_ptr<const CompiledSchema>> PromptCache::schema(
+    const std::string& name, const std::string& tenant) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = schemas_.find(name);
+  auto it = schemas_.find({tenant, name});
+  if (it == schemas_.end()) it = schemas_.find({"", name});
   if (it == schemas_.end()) {
-    std::string known;
-    for (const auto& [n, s] : schemas_) known += (known.empty() ? "" : ", ") + n;
+    std::string known;  // what this tenant sees
+    for (const auto& [key, s] : schemas_) {
+      if (key.first.empty() || key.first == tenant)
+        known += (known.empty() ? "" : ", ") + key.second;
+    }
     return Status::not_found("unknown schema '" + name +
                              "' (loaded: " + (known.empty() ? "none" : known) + ")");
   }
@@ -121,18 +130,19 @@ StatusOr<std::shared_ptr<const CompiledSchema>> PromptCache::schema(const std::s
 }
 
 ModuleKey PromptCache::key_of(const CompiledSchema& s, int module, uint64_t content) const {
-  return ModuleKey{fingerprint_, s.schema.name, s.layout.modules[module].path, content};
+  return ModuleKey{fingerprint_, s.schema.name, s.layout.modules[module].path, content, s.tenant};
 }
 
-ModuleKey PromptCache::key_of(const CompiledSchema& s, int module) const {
-  return key_of(s, module, ModuleEncoder(model_, s.layout, s.schema.mode).content_hash(module));
+ModuleKey PromptCache::key_of(const CompiledSchema& s, pml::EncodingMode mode, int module) const {
+  return key_of(s, module, ModuleEncoder(model_, s.layout, mode).content_hash(module));
 }
 
-StatusOr<std::shared_ptr<const ModuleKV>> PromptCache::fetch(const CompiledSchema& s, int module,
+StatusOr<std::shared_ptr<const ModuleKV>> PromptCache::fetch(const CompiledSchema& s,
+                                                             pml::EncodingMode mode, int module,
                                                              bool read_only,
                                                              std::vector<int>* produced) {
-  ModuleEncoder encoder(model_, s.layout, s.schema.mode);
-  const ModuleKey key = key_of(s, module);
+  ModuleEncoder encoder(model_, s.layout, mode);
+  const ModuleKey key = key_of(s, mode, module);
   PCACHE_ASSIGN_OR_RETURN(std::shared_ptr<const ModuleKV> hit, store_.get(key));
   produced->clear();
   // An entry that is not m's is encoded again, and replaced unless read_only.
@@ -151,8 +161,9 @@ StatusOr<std::shared_ptr<const ModuleKV>> PromptCache::fetch(const CompiledSchem
   return wanted;
 }
 
-StatusOr<std::vector<ModuleReport>> PromptCache::compile(const std::string& schema_name) {
-  PCACHE_ASSIGN_OR_RETURN(auto s, schema(schema_name));
+StatusOr<std::vector<ModuleReport>> PromptCache::compile(const std::string& schema_name,
+                                                         const std::string& tenant) {
+  PCACHE_ASSIGN_OR_RETURN(auto s, schema(schema_name, tenant));
   std::map<int, double> encoded_ms;  // modules encoded by this call, with their forward's time
   std::vector<ModuleReport> reports;
   for (int m = 0; m < static_cast<int>(s->layout.modules.size()); ++m) {
@@ -160,7 +171,7 @@ StatusOr<std::vector<ModuleReport>> PromptCache::compile(const std::string& sche
     if (!ml.cached || ml.token_count() == 0) continue;
     auto start = std::chrono::steady_clock::now();
     std::vector<int> produced;
-    PCACHE_ASSIGN_OR_RETURN(auto kv, fetch(*s, m, /*read_only=*/false, &produced));
+    PCACHE_ASSIGN_OR_RETURN(auto kv, fetch(*s, s->schema.mode, m, /*read_only=*/false, &produced));
     const double ms = ms_since(start);
     for (int p : produced) encoded_ms[p] = ms;  // one forward may yield several (scaffold)
     ModuleReport r;
@@ -177,9 +188,11 @@ StatusOr<std::vector<ModuleReport>> PromptCache::compile(const std::string& sche
   return reports;
 }
 
-StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool allow_empty) const {
+StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, const PromptScope& scope,
+                                              bool allow_empty) const {
   Plan p;
-  PCACHE_ASSIGN_OR_RETURN(p.compiled, schema(prompt.schema));
+  PCACHE_ASSIGN_OR_RETURN(p.compiled, schema(prompt.schema, scope.tenant));
+  p.mode = scope.mode.value_or(p.compiled->schema.mode);
   const Layout& layout = p.compiled->layout;
   PCACHE_ASSIGN_OR_RETURN(std::vector<pml::Selection> selected,
                           pml::bind(p.compiled->schema, prompt));
@@ -258,38 +271,47 @@ StatusOr<PromptCache::Plan> PromptCache::plan(const pml::Prompt& prompt, bool al
   return p;
 }
 
-StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, BlockPool& pool,
-                                                bool read_only, bool allow_empty,
+StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, const PromptScope& scope,
+                                                BlockPool& pool, bool read_only, bool allow_empty,
                                                 int64_t extra_room) {
-  PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt, allow_empty));
+  PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt, scope, allow_empty));
   PCACHE_RETURN_IF_ERROR(
       check_context(model_.config(), prompt.location.to_string(), p.next_position, extra_room));
   AssembledPrompt out(pool);
   out.tokens = std::move(p.tokens);
   out.positions = std::move(p.positions);
   out.next_position = p.next_position;
-  ModuleEncoder encoder(model_, p.compiled->layout, p.compiled->schema.mode);
+  ModuleEncoder encoder(model_, p.compiled->layout, p.mode);
+  std::set<int> encoded_here;
   for (int m : p.cached_modules) {
     std::vector<int> tokens;
     std::vector<int64_t> positions;
     encoder.own_entries(m, &tokens, &positions);
     if (tokens.empty()) continue;
-    const uint64_t name = module_blocks_hash(key_of(*p.compiled, m));
+    const std::string& path = p.compiled->layout.modules[m].path;
+    const uint64_t name = module_blocks_hash(key_of(*p.compiled, p.mode, m));
     out.cached_tokens += static_cast<int64_t>(tokens.size());
     if (append_pooled_module(pool, name, tokens, positions, out.sequence)) {
       ++out.modules_reused;
+      out.reused_modules.push_back(path);
       continue;
     }
     std::vector<int> produced;
-    PCACHE_ASSIGN_OR_RETURN(auto kv, fetch(*p.compiled, m, read_only, &produced));
-    (produced.empty() ? out.modules_reused : out.modules_encoded)++;
+    PCACHE_ASSIGN_OR_RETURN(auto kv, fetch(*p.compiled, p.mode, m, read_only, &produced));
+    // Encoded for this request: now, or by an earlier module's forward
+    // (scaffold mode yields every module on a path at once).
+    encoded_here.insert(produced.begin(), produced.end());
+    const bool encoded = encoded_here.count(m) > 0;
+    (encoded ? out.modules_encoded : out.modules_reused)++;
+    (encoded ? out.encoded_modules : out.reused_modules).push_back(path);
     PCACHE_RETURN_IF_ERROR(append_module(pool, name, *kv, !read_only, out.sequence));
   }
   return out;
 }
 
-StatusOr<PromptCache::Flat> PromptCache::flatten(const pml::Prompt& prompt) const {
-  PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt));
+StatusOr<PromptCache::Flat> PromptCache::flatten(const pml::Prompt& prompt,
+                                                 const PromptScope& scope) const {
+  PCACHE_ASSIGN_OR_RETURN(Plan p, plan(prompt, scope));
   std::vector<std::pair<int64_t, int64_t>> all;  // (position, token)
   for (size_t i = 0; i < p.tokens.size(); ++i) all.push_back({p.positions[i], p.tokens[i]});
   for (int m : p.cached_modules) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,20 @@ Status check_text_fits(const Tokenizer& tokenizer, const ModelConfig& config, co
 
 struct CompiledSchema {
   pml::Schema schema;
-  Layout layout;  // points into `schema`
+  Layout layout;       // points into `schema`
+  std::string tenant;  // who registered it ("" : the engine, for every tenant)
+};
+
+// Whose schemas a call sees, and how a prompt's modules are encoded.
+struct PromptScope {
+  // "" : the shared schemas only. A tenant sees its own schemas first, then
+  // the shared ones, never another tenant's. A module is stored under its
+  // schema's tenant (ModuleKey::tenant, locally and in the remote tier), so
+  // that no entry of one tenant's schema is ever another's.
+  std::string tenant;
+  // The encoding mode of the prompt's modules; nullopt: the schema's. Each
+  // mode's states are kept apart (the mode is in the content hash).
+  std::optional<pml::EncodingMode> mode;
 };
 
 // A prompt ready for prefill: `sequence` holds the imported modules'
@@ -55,6 +69,8 @@ struct AssembledPrompt {
   int64_t next_position = 0;
   int64_t cached_tokens = 0;
   int modules_reused = 0, modules_encoded = 0;
+  // The paths of those modules ("" is the schema's own text), in prompt order.
+  std::vector<std::string> reused_modules, encoded_modules;
 };
 
 class PromptCache {
@@ -62,23 +78,30 @@ class PromptCache {
   PromptCache(const LlamaModel& model, const Tokenizer& tokenizer, ChatTemplate chat_template,
               std::string model_fingerprint, ModuleStore& store, pml::EncodingMode default_mode);
 
-  // Parses and lays out a schema and registers it under its name, replacing
-  // an earlier one (modules whose inputs did not change keep their states).
-  StatusOr<std::string> add_schema(const pml::Schema& schema);
-  StatusOr<std::shared_ptr<const CompiledSchema>> schema(const std::string& name) const;
-  // Forgets a schema (NotFound when unknown); prompts already bound keep it.
-  Status remove_schema(const std::string& name);
+  // Parses and lays out a schema and registers it under its name for
+  // `tenant` ("" : shared), replacing that tenant's earlier one (modules
+  // whose inputs did not change keep their states).
+  StatusOr<std::string> add_schema(const pml::Schema& schema, const std::string& tenant = "");
+  // The schema `tenant` sees under `name` (its own, else the shared one).
+  StatusOr<std::shared_ptr<const CompiledSchema>> schema(const std::string& name,
+                                                         const std::string& tenant = "") const;
+  // Forgets `tenant`'s schema (NotFound when it has none of that name, even
+  // if a shared one exists); prompts already bound keep it.
+  Status remove_schema(const std::string& name, const std::string& tenant = "");
 
-  // Encodes and stores every cacheable module of a schema that is missing.
-  StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name);
+  // Encodes and stores every cacheable module of the schema `tenant` sees
+  // under that name that is missing.
+  StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name,
+                                              const std::string& tenant = "");
 
   // Binds the prompt to its schema, appends the modules' blocks from `pool`
   // (zero copy when the pool holds them; else written from the store, or
   // encoded and stored unless read_only: module_blocks.h) and lists what is
   // left. Unless allow_empty, a prompt with nothing left to compute is an
   // error. The prompt and `extra_room` tokens after it must fit the context.
-  StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, BlockPool& pool, bool read_only,
-                                     bool allow_empty = false, int64_t extra_room = 0);
+  StatusOr<AssembledPrompt> assemble(const pml::Prompt& prompt, const PromptScope& scope,
+                                     BlockPool& pool, bool read_only, bool allow_empty = false,
+                                     int64_t extra_room = 0);
 
   // The same tokens at the same positions, without any cache: the baseline
   // (`pcache run --no-cache`). Sorted by position; next_position as assemble's.
@@ -87,23 +110,27 @@ class PromptCache {
     std::vector<int64_t> positions;
     int64_t next_position = 0;
   };
-  StatusOr<Flat> flatten(const pml::Prompt& prompt) const;
+  StatusOr<Flat> flatten(const pml::Prompt& prompt, const PromptScope& scope) const;
 
  private:
   // The pieces a bound prompt is made of.
   struct Plan {
     std::shared_ptr<const CompiledSchema> compiled;
+    pml::EncodingMode mode = pml::EncodingMode::kScaffold;  // the scope's, else the schema's
     std::vector<int> cached_modules;                 // layout indices, with tokens
     std::vector<int> tokens;                         // to compute (sorted by position)
     std::vector<int64_t> positions;
     int64_t next_position = 0;
   };
-  StatusOr<Plan> plan(const pml::Prompt& prompt, bool allow_empty = false) const;
+  StatusOr<Plan> plan(const pml::Prompt& prompt, const PromptScope& scope,
+                      bool allow_empty = false) const;
   ModuleKey key_of(const CompiledSchema& s, int module, uint64_t content) const;
-  ModuleKey key_of(const CompiledSchema& s, int module) const;
-  // The module's states from the store, or encoded now (and stored unless
-  // read_only); `produced` lists the modules an encoding yielded (empty on a hit).
-  StatusOr<std::shared_ptr<const ModuleKV>> fetch(const CompiledSchema& s, int module, bool read_only,
+  ModuleKey key_of(const CompiledSchema& s, pml::EncodingMode mode, int module) const;
+  // The module's states (encoded in `mode`) from the store, or encoded now
+  // (and stored unless read_only); `produced` lists the modules an encoding
+  // yielded (empty on a hit).
+  StatusOr<std::shared_ptr<const ModuleKV>> fetch(const CompiledSchema& s, pml::EncodingMode mode,
+                                                  int module, bool read_only,
                                                   std::vector<int>* produced);
 
   const LlamaModel& model_;
@@ -113,7 +140,8 @@ class PromptCache {
   pml::EncodingMode default_mode_;
   ModuleStore& store_;
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const CompiledSchema>> schemas_;
+  // By (tenant, name).
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const CompiledSchema>> schemas_;
 };
 
 }  // namespace pcache

@@ -78,7 +78,7 @@ struct Fixture {
 // found in `pool`, else in the store, else encoded).
 at::Tensor assembled_logits(Fixture& f, const pml::Prompt& prompt, AssembledPrompt* out = nullptr,
                             BlockPool* pool = nullptr) {
-  auto a = f.cache->assemble(prompt, pool ? *pool : *f.pool, /*read_only=*/false);
+  auto a = f.cache->assemble(prompt, {}, pool ? *pool : *f.pool, /*read_only=*/false);
   BOOST_REQUIRE_MESSAGE(a.ok(), a.status().to_string());
   const int64_t n = static_cast<int64_t>(a->tokens.size());
   BOOST_REQUIRE(a->sequence.append(a->tokens, a->positions).ok());
@@ -129,7 +129,7 @@ at::Tensor reference_logits(Fixture& f, const CompiledSchema& s, const pml::Prom
       todo.push_back(z);
     }
   }
-  auto assembled = f.cache->assemble(prompt, *f.pool, true).value();
+  auto assembled = f.cache->assemble(prompt, {}, *f.pool, true).value();
   const size_t first_new = rows.size();
   for (size_t i = 0; i < assembled.tokens.size(); ++i) {
     rows.push_back({assembled.positions[i], assembled.tokens[i], -1, false});

@@ -394,7 +394,7 @@ StatusOr<Snapshot> read_snapshot(const std::string& path, const std::string& exp
   });
 }
 
-StatusOr<Snapshot> decode_snapshot(const std::string& bytes, const std::string& label,
+StatusOr<Snapshot> decode_snapshot(std::string_view bytes, const std::string& label,
                                    const std::string& expected_fingerprint, at::Device device,
                                    at::ScalarType dtype) {
   PCACHE_RETURN_IF_ERROR(check_dtype(label, dtype));

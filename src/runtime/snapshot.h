@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cache/int8_quant.h"
@@ -62,7 +63,7 @@ StatusOr<Snapshot> read_snapshot(const std::string& path, const std::string& exp
 // as read_snapshot's, but for NotFound.
 StatusOr<std::string> encode_snapshot(const Snapshot& snapshot, SnapshotCompression compression,
                                       const std::string& label);
-StatusOr<Snapshot> decode_snapshot(const std::string& bytes, const std::string& label,
+StatusOr<Snapshot> decode_snapshot(std::string_view bytes, const std::string& label,
                                    const std::string& expected_fingerprint, at::Device device,
                                    at::ScalarType dtype);
 

@@ -179,6 +179,15 @@ GenerationRequest read(const json& body, Endpoint endpoint, const RequestLimits&
     } else if (key == "pml") {
       r.pml = string_field(v, key);
       if (r.pml.empty()) refuse(key, "must not be empty");
+    } else if (key == "encoding") {
+      const std::string mode = string_field(v, key);
+      if (mode == "independent") {
+        r.encoding = ModuleEncoding::kIndependent;
+      } else if (mode == "scaffold") {
+        r.encoding = ModuleEncoding::kScaffold;
+      } else {
+        refuse(key, "expected \"independent\" or \"scaffold\", got " + v.dump());
+      }
     } else if (key == "state") {
       r.state = string_field(v, key);
     } else if (chat && key == "save_state") {
@@ -217,7 +226,7 @@ GenerationRequest read(const json& body, Endpoint endpoint, const RequestLimits&
     } else if (key == "ignore_eos") {
       r.sampling.stop_at_eos = !bool_field(v, key);
     } else if (key == "n") {
-      if (!v.is_null() && integer_field(v, key, 1, 1) != 1) refuse(key, "only 1 is supported");
+      if (!v.is_null()) r.n = static_cast<int>(integer_field(v, key, 1, limits.max_n));
     } else if (key == "user") {
       string_field(v, key);  // an end-user id for the caller's own records
     } else if (key == "presence_penalty" || key == "frequency_penalty") {
@@ -235,6 +244,7 @@ GenerationRequest read(const json& body, Endpoint endpoint, const RequestLimits&
   if (!r.pml.empty() && has_text) refuse("pml", "give " + text_field + " or pml, not both");
   if (!r.pml.empty() && !r.state.empty()) refuse("pml", "give state or pml, not both");
   if (r.pml.empty() && !has_text) refuse(text_field, "missing");
+  if (r.encoding != ModuleEncoding::kSchema && r.pml.empty()) refuse("encoding", "only with pml");
   if (r.save_state && !r.pml.empty()) refuse("save_state", "not with pml (use POST /v1/states)");
   if (!r.state.empty() && !r.prompt_ids.empty()) refuse("prompt", "token ids are not taken on a state");
   if (chat && has_messages && r.messages.back().role != "user") {
@@ -242,6 +252,7 @@ GenerationRequest read(const json& body, Endpoint endpoint, const RequestLimits&
            "the last message must be the user's");
   }
   if (r.include_usage && !r.stream) refuse("stream_options", "only with stream: true");
+  if (r.n > 1 && r.save_state) refuse("n", "only 1 with save_state (one conversation goes on)");
   return r;
 }
 

@@ -4,8 +4,8 @@
 // server does not support is refused by name, never ignored.
 //
 // Besides OpenAI's fields: "pml" (a PML prompt instead of messages or
-// prompt), "state" (continue a saved state), "save_state" (chat: keep the
-// state after the answer), "top_k" and "ignore_eos" (as vLLM).
+// prompt), "encoding" (with pml: "independent" or "scaffold"), "state" (continue a saved state),
+// "save_state" (chat: keep the state after the answer), "top_k" and "ignore_eos" (as vLLM).
 #pragma once
 
 #include <optional>
@@ -28,9 +28,11 @@ struct GenerationRequest {
   std::string prompt;                 // completion (text)
   std::vector<int> prompt_ids;        // completion given as token ids
   std::string pml;                    // a PML prompt instead
+  ModuleEncoding encoding = ModuleEncoding::kSchema;  // pml: "encoding"
   std::string state;                  // "" or the id of a state to continue
   bool save_state = false;            // chat: return the state after the answer
   SamplingOptions sampling;
+  int n = 1;  // answers (choices), sharing the prompt's prefill; choice i samples with seed + i
   std::vector<std::string> stop;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
@@ -40,6 +42,7 @@ struct GenerationRequest {
 struct RequestLimits {
   SamplingOptions defaults;  // max_tokens, temperature, top_k, top_p, seed when not given
   int max_tokens_limit = 4096;
+  int max_n = 1;  // "n" at most
 };
 
 // The request, or a 400 naming the field (malformed JSON, a wrong type, a

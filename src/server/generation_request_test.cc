@@ -11,6 +11,7 @@ RequestLimits limits() {
   RequestLimits l;
   l.defaults.max_tokens = 16;
   l.max_tokens_limit = 100;
+  l.max_n = 4;
   return l;
 }
 
@@ -45,6 +46,8 @@ BOOST_AUTO_TEST_CASE(a_chat_request_is_read) {
   BOOST_TEST(r.stop == std::vector<std::string>{"\n"});
   BOOST_TEST((r.stream && r.include_usage));
   BOOST_TEST(ok(R"({"messages":[{"role":"user","content":"x"}]})").sampling.max_tokens == 16);
+  BOOST_TEST(r.n == 1);
+  BOOST_TEST(ok(R"({"messages":[{"role":"user","content":"x"}],"n":4})").n == 4);
 }
 
 BOOST_AUTO_TEST_CASE(a_completion_takes_text_or_token_ids) {
@@ -55,6 +58,15 @@ BOOST_AUTO_TEST_CASE(a_completion_takes_text_or_token_ids) {
   BOOST_TEST(ok(R"({"pml":"<prompt/>"})", Endpoint::kCompletion).pml == "<prompt/>");
 }
 
+BOOST_AUTO_TEST_CASE(a_pml_request_may_pick_its_encoding) {
+  BOOST_TEST((ok(R"({"pml":"<prompt/>"})").encoding == ModuleEncoding::kSchema));
+  BOOST_TEST(
+      (ok(R"({"pml":"<prompt/>","encoding":"scaffold"})").encoding == ModuleEncoding::kScaffold));
+  BOOST_TEST(
+      (ok(R"({"pml":"<prompt/>","encoding":"independent"})", Endpoint::kCompletion).encoding ==
+       ModuleEncoding::kIndependent));
+}
+
 BOOST_AUTO_TEST_CASE(bad_fields_are_named) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"messages":[{"role":"user","content":"x"}],"temperature":"hot"})", "temperature"},
@@ -63,22 +75,31 @@ BOOST_AUTO_TEST_CASE(bad_fields_are_named) {
       {R"({"messages":[{"role":"user","content":"x"}],"max_tokens":101})", "max_tokens"},
       {R"({"messages":[{"role":"user","content":"x"}],"max_tokens":1.5})", "max_tokens"},
       {R"({"messages":[{"role":"user","content":"x"}],"top_p":0})", "top_p"},
-      {R"({"messages":[{"role":"user","content":"x"}],"n":2})", "n"},
+      {R"({"messages":[{"role":"user","content":"x"}],"n":5})", "n"},
+      {R"({"messages":[{"role":"user","content":"x"}],"n":0})", "n"},
+      {R"({"messages":[{"role":"user","content":"x"}],"n":2,"save_state":true})", "n"},
       {R"({"messages":[{"role":"user","content":"x"}],"tools":[]})", "tools"},
       {R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})", "logprobs"},
-      {R"({"messages":[{"role":"user","content":"x"}],"frequency_penalty":0.5})", "frequency_penalty"},
+      {R"({"messages":[{"role":"user","content":"x"}],"frequency_penalty":0.5})",
+       "frequency_penalty"},
       {R"({"messages":[{"role":"user","content":"x"}],"stop":["a",""]})", "stop"},
       {R"({"messages":[{"role":"user","content":"x"}],"stop":7})", "stop"},
-      {R"({"messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}})", "stream_options"},
+      {R"({"messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true}})",
+       "stream_options"},
       {R"({"messages":[{"role":"user","content":"x"}],"seed":1e3})", "seed"},
       {R"({"messages":[{"role":"robot","content":"x"}]})", "messages[0].role"},
       {R"({"messages":[{"role":"user"}]})", "messages[0].content"},
-      {R"({"messages":[{"role":"user","content":[{"type":"image_url"}]}]})", "messages[0].content[0].type"},
-      {R"({"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]})", "messages[1].role"},
+      {R"({"messages":[{"role":"user","content":[{"type":"image_url"}]}]})",
+       "messages[0].content[0].type"},
+      {R"({"messages":[{"role":"user","content":"x"},{"role":"assistant","content":"y"}]})",
+       "messages[1].role"},
       {R"({"messages":[]})", "messages"},
       {R"({"messages":"hi"})", "messages"},
       {R"({"model":"m"})", "messages"},
       {R"({"messages":[{"role":"user","content":"x"}],"pml":"<prompt/>"})", "pml"},
+      {R"({"pml":"<prompt/>","encoding":"fast"})", "encoding"},
+      {R"({"pml":"<prompt/>","encoding":1})", "encoding"},
+      {R"({"messages":[{"role":"user","content":"x"}],"encoding":"scaffold"})", "encoding"},
   };
   for (const auto& [body, param] : cases) {
     ApiError e = refused(body);

@@ -49,16 +49,16 @@ Metrics::Metrics()
       time_per_token_({0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}),
       duration_({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}) {}
 
-void Metrics::record(const RequestOutcome& r) {
+void Metrics::record(const RequestRecord& r) {
   std::lock_guard<std::mutex> lock(mu_);
   ++requests_[{r.endpoint, r.status}];
   prompt_tokens_ += r.prompt_tokens;
   cached_tokens_ += r.cached_tokens;
   generated_tokens_ += r.generated_tokens;
   cancelled_ += r.cancelled;
-  if (r.ttft_s >= 0) ttft_.observe(r.ttft_s);
-  if (r.time_per_token_s >= 0) time_per_token_.observe(r.time_per_token_s);
-  duration_.observe(r.total_s);
+  if (r.ttft_ms >= 0) ttft_.observe(r.ttft_ms / 1000);
+  if (r.time_per_token_ms >= 0) time_per_token_.observe(r.time_per_token_ms / 1000);
+  duration_.observe(r.total_ms / 1000);
 }
 
 std::string Metrics::render(const EngineGauges& g) const {

@@ -15,6 +15,7 @@
 
 #include "pcache/cache_stats.h"
 #include "pcache/serving_stats.h"
+#include "server/request_record.h"
 
 namespace pcache::server {
 
@@ -33,17 +34,6 @@ class Histogram {
   int64_t count_ = 0;
 };
 
-// What one finished request adds.
-struct RequestOutcome {
-  std::string endpoint;  // "/v1/chat/completions"
-  int status = 200;
-  int prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
-  double ttft_s = -1;            // < 0: no token came
-  double time_per_token_s = -1;  // < 0: fewer than two tokens
-  double total_s = 0;
-  bool cancelled = false;  // the client left, or shutdown cut it short
-};
-
 // Engine values read when /metrics is asked for.
 struct EngineGauges {
   ServingStats serving;
@@ -55,7 +45,8 @@ struct EngineGauges {
 class Metrics {
  public:
   Metrics();
-  void record(const RequestOutcome& r);
+  // Counts a finished request under its endpoint (the route) and status.
+  void record(const RequestRecord& r);
   std::string render(const EngineGauges& g) const;
 
  private:

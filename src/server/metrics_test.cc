@@ -4,23 +4,18 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "server/request_record_testing.h"
+
 namespace pcache::server {
 
 BOOST_AUTO_TEST_SUITE(metrics_test)
 
 BOOST_AUTO_TEST_CASE(requests_tokens_and_histograms_are_rendered) {
   Metrics m;
-  RequestOutcome ok;
-  ok.endpoint = "/v1/completions";
-  ok.prompt_tokens = 10;
-  ok.cached_tokens = 4;
-  ok.generated_tokens = 3;
-  ok.ttft_s = 0.02;
-  ok.time_per_token_s = 0.004;
-  ok.total_s = 0.03;
+  const RequestRecord ok = testing::served_request();
   m.record(ok);
   m.record(ok);
-  RequestOutcome bad;
+  RequestRecord bad;
   bad.endpoint = "/v1/completions";
   bad.status = 400;
   m.record(bad);
@@ -34,11 +29,12 @@ BOOST_AUTO_TEST_CASE(requests_tokens_and_histograms_are_rendered) {
   };
   has("pcache_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 2");
   has("pcache_requests_total{endpoint=\"/v1/completions\",status=\"400\"} 1");
-  has("pcache_cached_tokens_total 8");
+  has("pcache_cached_tokens_total 16");
   has("pcache_time_to_first_token_seconds_bucket{le=\"0.01\"} 0");
   has("pcache_time_to_first_token_seconds_bucket{le=\"0.025\"} 2");
   has("pcache_time_to_first_token_seconds_bucket{le=\"+Inf\"} 2");
   has("pcache_time_to_first_token_seconds_count 2");
+  has("pcache_time_per_output_token_seconds_bucket{le=\"0.005\"} 2");
   has("pcache_request_duration_seconds_count 3");
   has("pcache_kv_pool_usage_ratio 0.5");
   has("pcache_module_store_hits_total{tier=\"disk\"} 7");

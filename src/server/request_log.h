@@ -9,19 +9,9 @@
 #include <mutex>
 #include <string>
 
-namespace pcache::server {
+#include "server/request_record.h"
 
-struct RequestRecord {
-  std::string id;  // "req-12"
-  std::string method, path;
-  int status = 200;
-  std::string tenant;
-  int prompt_tokens = 0, cached_tokens = 0, generated_tokens = 0;
-  double ttft_ms = -1;  // < 0: no token
-  double total_ms = 0;
-  bool cancelled = false;
-  std::string error;
-};
+namespace pcache::server {
 
 enum class LogFormat { kText, kJson };
 

@@ -4,24 +4,17 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include "server/request_record_testing.h"
+
 namespace pcache::server {
 
 BOOST_AUTO_TEST_SUITE(request_log_test)
 
 BOOST_AUTO_TEST_CASE(a_record_is_one_line_of_text_or_json) {
-  RequestRecord r;
-  r.id = "req-7";
-  r.method = "POST";
-  r.path = "/v1/completions";
-  r.tenant = "shared";
-  r.prompt_tokens = 12;
-  r.cached_tokens = 8;
-  r.generated_tokens = 3;
-  r.ttft_ms = 4.25;
-  r.total_ms = 9.5;
+  RequestRecord r = testing::served_request();
   BOOST_TEST(format_record(r, LogFormat::kText) ==
-             "req-7 POST /v1/completions 200 shared prompt 12 cached 8 generated 3 ttft 4.2 ms "
-             "total 9.5 ms");
+             "req-7 POST /v1/completions 200 shared prompt 12 cached 8 generated 3 ttft 20.5 ms "
+             "total 30.0 ms");
   r.status = 400;
   r.error = "temperature: \"x\"";
   const auto j = nlohmann::json::parse(format_record(r, LogFormat::kJson));

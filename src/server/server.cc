@@ -9,10 +9,12 @@
 #include <ctime>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <regex>
+#include <vector>
 
 #include "server/admission.h"
 #include "server/api_error.h"
@@ -62,10 +64,23 @@ bool valid_snapshot_name(const std::string& name) {
   return std::regex_match(name, kForm);
 }
 
-// What a generation gave, whichever engine call made it.
+// What a request's generations gave, whichever engine calls made them: one
+// per choice (n), each accounted as the request's own (prompt and cached
+// tokens, modules).
 struct Executed {
-  Generation generation;
+  std::vector<Generation> generations;
   std::string state;  // save_state: the new state's id
+};
+
+// "n" at most (also at most max_concurrent): each choice is a sequence and a thread.
+constexpr int kMaxChoices = 16;
+
+// One answer of a request ("n" of them), index i.
+struct Choice {
+  explicit Choice(const std::vector<std::string>& stop) : stops(stop) {}
+  StopMatcher stops;  // used on its generation's thread only
+  std::string text;   // the answer, stop strings cut off
+  bool stopped_by_string = false;
 };
 
 // One generation request in progress. The generation may outlive the HTTP
@@ -82,17 +97,16 @@ struct Job {
 
   std::mutex mu;
   std::condition_variable changed;
-  std::deque<std::string> pieces;  // streamed text not yet written
-  bool started = false;            // a token came
+  std::deque<std::pair<int, std::string>> pieces;  // (choice, text) streamed, not yet written
+  bool started = false;                            // a token came
   bool done = false;
   std::optional<ApiError> error;
   Executed result;
-  std::string text;  // the answer, stop strings cut off
-  bool stopped_by_string = false;
+  std::vector<Choice> choices;  // request.n
   std::atomic<bool> client_gone{false};
 
-  explicit Job(GenerationRequest r) : request(std::move(r)), stops(request.stop) {}
-  StopMatcher stops;  // used on the scheduler's thread only
+  explicit Job(GenerationRequest r)
+      : request(std::move(r)), choices(request.n, Choice(request.stop)) {}
 };
 
 }  // namespace
@@ -131,14 +145,15 @@ struct Server::Impl {
   std::mutex states_mu;
   std::map<StateId, uint64_t> state_owner;
 
-  // Schemas registered, with their compile reports (GET /v1/schemas).
+  // Schemas registered, with their compile reports (GET /v1/schemas), by
+  // owner (the tenant's cache salt; 0: loaded at start, or the shared cache)
+  // and name. A tenant sees its own and the shared ones.
   std::mutex schemas_mu;
-  std::map<std::string, json> schemas;
+  std::map<std::pair<uint64_t, std::string>, json> schemas;
 
   // --- One HTTP exchange ---
   struct Call {
     RequestRecord record;
-    std::string endpoint;
     Clock::time_point start = Clock::now();
     Tenant tenant;
     std::shared_ptr<Admission::Ticket> ticket;
@@ -149,11 +164,7 @@ struct Server::Impl {
     call.record.error = error;
     call.record.total_ms = ms_since(call.start);
     log.write(call.record);
-    RequestOutcome o;
-    o.endpoint = call.endpoint;
-    o.status = status;
-    o.total_s = call.record.total_ms / 1000;
-    metrics.record(o);
+    metrics.record(call.record);
   }
 
   void reply(Call& call, httplib::Response& res, int status, const json& body) {
@@ -180,7 +191,7 @@ struct Server::Impl {
   std::unique_ptr<Call> begin(const httplib::Request& req, httplib::Response& res,
                               const std::string& endpoint, bool admit) {
     auto call = std::make_unique<Call>();
-    call->endpoint = endpoint;
+    call->record.endpoint = endpoint;
     call->record.id = "req-" + std::to_string(next_request++);
     call->record.method = req.method;
     call->record.path = req.path;
@@ -213,9 +224,22 @@ struct Server::Impl {
 
   // --- Saved states ---
   void own(StateId id, uint64_t salt) {
-    std::vector<StateInfo> live = engine.states();
+    std::vector<StateInfo> live = engine.states();  // most recently used first
+    std::vector<StateId> over;  // the owner's least recently used beyond its share
     std::lock_guard<std::mutex> lock(states_mu);
     state_owner[id] = salt;
+    if (options.max_states_per_key > 0 && salt != 0) {
+      int kept = 1;  // `id`
+      for (const StateInfo& s : live) {
+        auto it = state_owner.find(s.id);
+        if (s.id == id || it == state_owner.end() || it->second != salt) continue;
+        if (++kept > options.max_states_per_key) over.push_back(s.id);
+      }
+      for (StateId old : over) {
+        (void)engine.release(old);
+        state_owner.erase(old);
+      }
+    }
     // Forget the ids the engine evicted, so that the table stays as small as
     // the engine's (max_states).
     if (state_owner.size() > 2 * live.size() + 16) {
@@ -270,22 +294,29 @@ struct Server::Impl {
     return ids;
   }
 
+  // The callback of choice i's text.
+  using Callbacks = std::function<TextCallback(int)>;
+
   // Runs the request on whichever engine call fits it; errors as ApiError.
   std::variant<Executed, ApiError> execute(const GenerationRequest& r, const Tenant& tenant,
-                                           const TextCallback& on_text) {
+                                           const Callbacks& callbacks) {
+    if (r.n > 1) return execute_choices(r, tenant, callbacks);
+    const TextCallback on_text = callbacks(0);
     const bool chat = r.endpoint == Endpoint::kChat;
     const std::string text_param = chat ? "messages" : "prompt";
     Executed out;
+    out.generations.resize(1);
     if (!r.pml.empty()) {
       RunOptions run;
-      run.sampling = r.sampling;
+      run.sampling = r.sampling;  // its cache_salt: the tenant's schemas, then the shared ones
+      run.encoding = r.encoding;
       auto g = engine.run(r.pml, run, on_text, "pml");
       if (!g.ok()) {
         ApiError e = from_status(g.status(), "pml");
         if (e.status == 404) e.status = 400;  // an unknown schema or module: the prompt is wrong
         return e;
       }
-      out.generation = std::move(*g);
+      out.generations[0] = std::move(*g);
       return out;
     }
     if (!r.state.empty()) {
@@ -295,7 +326,7 @@ struct Server::Impl {
       if (!chat) {
         auto g = engine.text_completion(id, r.prompt, r.sampling, on_text);
         if (!g.ok()) return from_status(g.status(), "state");
-        out.generation = std::move(*g);
+        out.generations[0] = std::move(*g);
         return out;
       }
       auto turn = engine.chat_completion(id, r.messages, r.sampling, on_text);
@@ -319,13 +350,82 @@ struct Server::Impl {
     if (!ids.ok()) return from_status(ids.status(), text_param);
     auto g = engine.generate_tokens(*ids, r.sampling, on_text);
     if (!g.ok()) return from_status(g.status(), text_param);
-    out.generation = std::move(*g);
+    out.generations[0] = std::move(*g);
+    return out;
+  }
+
+  // n > 1: the prompt is prefilled once into a state (or is a state already)
+  // and every choice continues from it, sharing its blocks, choice i
+  // sampling with seed + i, all at once (the scheduler batches them).
+  std::variant<Executed, ApiError> execute_choices(const GenerationRequest& r, const Tenant& tenant,
+                                                   const Callbacks& callbacks) {
+    const bool chat = r.endpoint == Endpoint::kChat;
+    std::string param = r.pml.empty() ? (chat ? "messages" : "prompt") : "pml";
+    StateId base = 0;
+    std::optional<CachedPrompt> prefill;
+    if (!r.state.empty()) {
+      auto owned = owned_state(r.state, tenant, "state");
+      if (auto* e = std::get_if<ApiError>(&owned)) return *e;
+      base = std::get<StateId>(owned);
+    } else {
+      StatusOr<CachedPrompt> cached = Status::internal("not run");
+      if (!r.pml.empty()) {
+        cached = engine.cache_pml(r.pml, "pml", tenant.cache_salt, r.encoding);
+      } else {
+        auto ids = prompt_ids(r);
+        if (!ids.ok()) return from_status(ids.status(), param);
+        cached = engine.cache_tokens(*ids, tenant.cache_salt);
+      }
+      if (!cached.ok()) {
+        ApiError e = from_status(cached.status(), param);
+        if (e.status == 404) e.status = 400;  // an unknown schema or module: the prompt is wrong
+        return e;
+      }
+      prefill = std::move(*cached);
+      base = prefill->state;
+    }
+    std::vector<std::future<StatusOr<Generation>>> runs;
+    for (int i = 0; i < r.n; ++i) {
+      SamplingOptions sampling = r.sampling;
+      sampling.seed += static_cast<uint64_t>(i);
+      runs.push_back(std::async(std::launch::async, [&, i, sampling]() -> StatusOr<Generation> {
+        if (!chat || r.state.empty()) {
+          return engine.text_completion(base, r.state.empty() ? "" : r.prompt, sampling,
+                                        callbacks(i));
+        }
+        PCACHE_ASSIGN_OR_RETURN(ChatResult turn,
+                                engine.chat_completion(base, r.messages, sampling, callbacks(i)));
+        (void)engine.release(turn.state);
+        return std::move(turn.generation);
+      }));
+    }
+    Executed out;
+    std::optional<ApiError> error;
+    for (auto& run : runs) {
+      StatusOr<Generation> g = run.get();
+      if (!g.ok() && !error) error = from_status(g.status(), r.state.empty() ? param : "state");
+      if (g.ok()) out.generations.push_back(std::move(g).value());
+    }
+    if (prefill) (void)engine.release(prefill->state);
+    if (error) return *error;
+    if (prefill) {
+      // Each choice's prompt is the request's: what the prefill reused and computed.
+      const StepTiming& first = prefill->steps.front();
+      for (Generation& g : out.generations) {
+        g.timings.prompt_tokens = prefill->tokens;
+        g.timings.cached_tokens = first.step == "load_state" ? first.tokens : 0;
+        g.reused_modules = prefill->reused_modules;
+        g.encoded_modules = prefill->encoded_modules;
+        g.timings.modules_reused = static_cast<int>(g.reused_modules.size());
+        g.timings.modules_encoded = static_cast<int>(g.encoded_modules.size());
+      }
+    }
     return out;
   }
 
   Executed keep_turn(ChatResult turn, bool save, const Tenant& tenant) {
     Executed out;
-    out.generation = std::move(turn.generation);
+    out.generations.push_back(std::move(turn.generation));
     if (save) {
       own(turn.state, tenant.cache_salt);
       out.state = state_name(turn.state);
@@ -337,19 +437,21 @@ struct Server::Impl {
 
   // Runs a job to its end on this thread, then logs it.
   void run(const std::shared_ptr<Job>& job) {
-    TextCallback on_text = [this, job](const std::string& piece) {
-      const std::string shown = job->stops.push(piece);
-      {
-        std::lock_guard<std::mutex> lock(job->mu);
-        job->text += shown;
-        if (job->request.stream && !shown.empty()) job->pieces.push_back(shown);
-        job->started = true;
-      }
-      job->changed.notify_all();
-      return !job->stops.stopped() && !job->client_gone && !cancel_all;
+    Callbacks callbacks = [this, job](int i) -> TextCallback {
+      return [this, job, i](const std::string& piece) {
+        Choice& c = job->choices[i];
+        const std::string shown = c.stops.push(piece);
+        {
+          std::lock_guard<std::mutex> lock(job->mu);
+          c.text += shown;
+          if (job->request.stream && !shown.empty()) job->pieces.push_back({i, shown});
+          job->started = true;
+        }
+        job->changed.notify_all();
+        return !c.stops.stopped() && !job->client_gone && !cancel_all;
+      };
     };
-    auto executed = execute(job->request, job->tenant, on_text);
-    const std::string rest = job->stops.flush();
+    auto executed = execute(job->request, job->tenant, callbacks);
     {
       std::lock_guard<std::mutex> lock(job->mu);
       if (auto* e = std::get_if<ApiError>(&executed)) {
@@ -357,60 +459,75 @@ struct Server::Impl {
       } else {
         job->result = std::move(std::get<Executed>(executed));
       }
-      job->text += rest;
-      if (job->request.stream && !rest.empty()) job->pieces.push_back(rest);
-      job->stopped_by_string = job->stops.stopped();
+      for (int i = 0; i < static_cast<int>(job->choices.size()); ++i) {
+        Choice& c = job->choices[i];
+        const std::string rest = c.stops.flush();
+        c.text += rest;
+        if (job->request.stream && !rest.empty()) job->pieces.push_back({i, rest});
+        c.stopped_by_string = c.stops.stopped();
+      }
       job->done = true;
     }
     job->changed.notify_all();
   }
 
-  json usage(const Generation& g) const {
-    const auto& t = g.timings;
+  // The request's usage: its prompt once, every choice's tokens.
+  json usage(const Job& job) const {
+    const auto& gens = job.result.generations;
+    const GenerationTimings& t = gens.front().timings;
+    int completion = 0;
+    for (const Generation& g : gens) completion += g.timings.generated_tokens;
     return {{"prompt_tokens", t.prompt_tokens},
-            {"completion_tokens", t.generated_tokens},
-            {"total_tokens", t.prompt_tokens + t.generated_tokens},
+            {"completion_tokens", completion},
+            {"total_tokens", t.prompt_tokens + completion},
             {"prompt_tokens_details", {{"cached_tokens", t.cached_tokens}}}};
   }
 
   // pcache's own fields: which state to continue, what the module cache did.
   json extension(const Job& job) const {
-    const GenerationTimings& t = job.result.generation.timings;
+    // The modules' paths ("" is the schema's own text), as the engine took
+    // them from the cache or encoded them for this request.
+    const Generation& g = job.result.generations.front();
     // ttft_ms: the engine's own time to first token, which a client compares
     // with what it measured to see the HTTP overhead (bench/serve_load).
-    json x = {{"modules_reused", t.modules_reused},
-              {"modules_encoded", t.modules_encoded},
-              {"ttft_ms", t.first_token_ms}};
+    json x = {{"modules_reused", g.reused_modules},
+              {"modules_encoded", g.encoded_modules},
+              {"ttft_ms", g.timings.first_token_ms}};
     if (!job.result.state.empty()) x["state"] = job.result.state;
     return x;
   }
 
   json response(const Job& job) const {
-    const Generation& g = job.result.generation;
     const bool chat = job.request.endpoint == Endpoint::kChat;
-    json choice = {{"index", 0},
-                   {"finish_reason", finish_reason(g, job.stopped_by_string)},
-                   {"logprobs", nullptr}};
-    if (chat) {
-      choice["message"] = {{"role", "assistant"}, {"content", job.text}};
-    } else {
-      choice["text"] = job.text;
+    json choices = json::array();
+    for (size_t i = 0; i < job.choices.size(); ++i) {
+      const Choice& c = job.choices[i];
+      json choice = {
+          {"index", i},
+          {"finish_reason", finish_reason(job.result.generations[i], c.stopped_by_string)},
+          {"logprobs", nullptr}};
+      if (chat) {
+        choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      } else {
+        choice["text"] = c.text;
+      }
+      choices.push_back(std::move(choice));
     }
     return {{"id", job.id},
             {"object", chat ? "chat.completion" : "text_completion"},
             {"created", job.created},
             {"model", model_name},
-            {"choices", json::array({choice})},
-            {"usage", usage(g)},
+            {"choices", std::move(choices)},
+            {"usage", usage(job)},
             {"pcache", extension(job)}};
   }
 
   // One server-sent event.
   static std::string event(const json& data) { return "data: " + dump(data) + "\n\n"; }
 
-  json chunk(const Job& job, const json& delta_or_text, const json& reason) const {
+  json chunk(const Job& job, int index, const json& delta_or_text, const json& reason) const {
     const bool chat = job.request.endpoint == Endpoint::kChat;
-    json choice = {{"index", 0}, {"finish_reason", reason}, {"logprobs", nullptr}};
+    json choice = {{"index", index}, {"finish_reason", reason}, {"logprobs", nullptr}};
     if (chat) {
       choice["delta"] = delta_or_text;
     } else {
@@ -425,30 +542,25 @@ struct Server::Impl {
   }
 
   void log_job(Job& job, int status) {
-    const Generation& g = job.result.generation;
+    static const Generation kNone;  // an error before any generation
+    const Generation& g = job.result.generations.empty() ? kNone : job.result.generations.front();
     RequestRecord& r = job.record;
     r.status = status;
     r.prompt_tokens = g.timings.prompt_tokens;
     r.cached_tokens = g.timings.cached_tokens;
-    r.generated_tokens = g.timings.generated_tokens;
+    r.generated_tokens = 0;
+    for (const Generation& each : job.result.generations)
+      r.generated_tokens += each.timings.generated_tokens;
     r.ttft_ms = g.timings.generated_tokens > 0 ? g.timings.first_token_ms : -1;
+    r.time_per_token_ms = g.timings.generated_tokens > 1
+                              ? g.timings.decode_ms / (g.timings.generated_tokens - 1)
+                              : -1;
     r.total_ms = ms_since(job.start);
     r.cancelled = job.client_gone || (cancel_all && g.stop_reason == StopReason::kCallback &&
-                                      !job.stopped_by_string);
+                                      !job.choices.front().stopped_by_string);
     if (job.error) r.error = job.error->message;
     log.write(r);
-    RequestOutcome o;
-    o.endpoint = r.path;
-    o.status = status;
-    o.prompt_tokens = r.prompt_tokens;
-    o.cached_tokens = r.cached_tokens;
-    o.generated_tokens = r.generated_tokens;
-    o.ttft_s = r.ttft_ms < 0 ? -1 : r.ttft_ms / 1000;
-    o.time_per_token_s =
-        g.timings.generated_tokens > 1 ? g.timings.decode_ms / 1000 / (g.timings.generated_tokens - 1) : -1;
-    o.total_s = r.total_ms / 1000;
-    o.cancelled = r.cancelled;
-    metrics.record(o);
+    metrics.record(r);
   }
 
   void generation(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
@@ -457,6 +569,7 @@ struct Server::Impl {
     RequestLimits limits;
     limits.defaults = defaults;
     limits.max_tokens_limit = options.max_tokens_limit;
+    limits.max_n = std::min(kMaxChoices, options.max_concurrent);
     auto parsed = parse_generation_request(req.body, endpoint, limits);
     if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*call, res, *e);
     GenerationRequest& r = std::get<GenerationRequest>(parsed);
@@ -539,9 +652,13 @@ struct Server::Impl {
       return true;
     };
     const bool chat = job.request.endpoint == Endpoint::kChat;
-    if (chat && !write(event(chunk(job, {{"role", "assistant"}, {"content", ""}}, nullptr)))) return false;
+    const int n = static_cast<int>(job.choices.size());
+    for (int i = 0; chat && i < n; ++i) {
+      if (!write(event(chunk(job, i, {{"role", "assistant"}, {"content", ""}}, nullptr))))
+        return false;
+    }
     for (;;) {
-      std::deque<std::string> pieces;
+      std::deque<std::pair<int, std::string>> pieces;
       bool done;
       {
         std::unique_lock<std::mutex> lock(job.mu);
@@ -549,22 +666,27 @@ struct Server::Impl {
         pieces.swap(job.pieces);
         done = job.done;
       }
-      for (const auto& p : pieces) {
-        if (!write(event(chunk(job, chat ? json{{"content", p}} : json(p), nullptr)))) return false;
+      for (const auto& [i, p] : pieces) {
+        if (!write(event(chunk(job, i, chat ? json{{"content", p}} : json(p), nullptr))))
+          return false;
       }
       if (done) break;
     }
     if (job.error) {
       if (!write(event(job.error->to_json()))) return false;
     } else {
-      const Generation& g = job.result.generation;
-      json last = chunk(job, chat ? json::object() : json(""), finish_reason(g, job.stopped_by_string));
-      last["pcache"] = extension(job);  // on the last chunk (clients ignore unknown fields)
-      if (!write(event(last))) return false;
+      for (int i = 0; i < n; ++i) {
+        const Generation& g = job.result.generations[i];
+        json last = chunk(job, i, chat ? json::object() : json(""),
+                          finish_reason(g, job.choices[i].stopped_by_string));
+        // On the last chunk (clients ignore unknown fields).
+        if (i + 1 == n) last["pcache"] = extension(job);
+        if (!write(event(last))) return false;
+      }
       if (job.request.include_usage) {
-        json u = chunk(job, nullptr, nullptr);
+        json u = chunk(job, 0, nullptr, nullptr);
         u["choices"] = json::array();
-        u["usage"] = usage(g);
+        u["usage"] = usage(job);
         if (!write(event(u))) return false;
       }
     }
@@ -599,14 +721,19 @@ struct Server::Impl {
     } else if (body.contains("pml")) {
       param = "pml";
       if (!body["pml"].is_string()) return reply_error(*call, res, {400, param, "pml: expected a string"});
-      cached = engine.cache_pml(body["pml"].get<std::string>(), "pml");
+      cached = engine.cache_pml(body["pml"].get<std::string>(), "pml", call->tenant.cache_salt);
     } else {
       param = "messages";
       auto messages = read_messages(body["messages"]);
       if (auto* e = std::get_if<ApiError>(&messages)) return reply_error(*call, res, *e);
       cached = engine.cache_chat(std::get<std::vector<ChatMessage>>(messages), call->tenant.cache_salt);
     }
-    if (!cached.ok()) return reply_error(*call, res, from_status(cached.status(), param));
+    if (!cached.ok()) {
+      ApiError e = from_status(cached.status(), param);
+      if (param == "pml" && e.status == 404)
+        e.status = 400;  // an unknown schema or module: the prompt is wrong
+      return reply_error(*call, res, e);
+    }
     own(cached->state, call->tenant.cache_salt);
     const StepTiming& first = cached->steps.front();
     call->record.prompt_tokens = cached->tokens;
@@ -714,7 +841,7 @@ struct Server::Impl {
     }
     auto path = snapshot_path(body, call->tenant);
     if (auto* e = std::get_if<ApiError>(&path)) return reply_error(*call, res, *e);
-    auto id = engine.load(std::get<std::string>(path));
+    auto id = engine.load(std::get<std::string>(path), call->tenant.cache_salt);
     if (!id.ok()) {
       ApiError e = from_status(id.status(), "name");
       if (e.status == 404) e.message = "name: no snapshot \"" + body["name"].get<std::string>() + "\"";
@@ -726,12 +853,15 @@ struct Server::Impl {
   }
 
   // --- Schemas ---
-  // Registers a schema (text, or a file when `path`), compiles it, logs it.
-  StatusOr<json> register_schema(const std::string& text_or_path, bool is_path) {
-    auto name = is_path ? engine.add_schema_file(text_or_path) : engine.add_schema(text_or_path, "request");
+  // Registers a schema (text for the tenant of `cache_salt`, or a file, shared,
+  // when `is_path`), compiles it, logs it.
+  StatusOr<json> register_schema(const std::string& text_or_path, bool is_path,
+                                 uint64_t cache_salt) {
+    auto name = is_path ? engine.add_schema_file(text_or_path)
+                        : engine.add_schema(text_or_path, "request", cache_salt);
     if (!name.ok()) return name.status();
     log.event("schema " + *name + ": compiling");
-    auto modules = engine.compile(*name);
+    auto modules = engine.compile(*name, cache_salt);
     if (!modules.ok()) return modules.status();
     json list = json::array();
     int64_t tokens = 0;
@@ -742,16 +872,20 @@ struct Server::Impl {
       list.push_back({{"name", m.module}, {"tokens", m.tokens}, {"encode_ms", m.encode_ms}, {"was_cached", m.was_cached}});
       tokens += m.tokens;
     }
-    json entry = {{"name", *name}, {"object", "schema"}, {"modules", list}, {"tokens", tokens}};
+    json entry = {{"name", *name},
+                  {"object", "schema"},
+                  {"modules", list},
+                  {"tokens", tokens},
+                  {"shared", cache_salt == 0}};
     std::lock_guard<std::mutex> lock(schemas_mu);
-    schemas[*name] = entry;
+    schemas[{cache_salt, *name}] = entry;
     return entry;
   }
 
   void post_schema(const httplib::Request& req, httplib::Response& res) {
     auto call = begin(req, res, "/v1/schemas", /*admit=*/true);
     if (!call) return;
-    auto entry = register_schema(req.body, false);
+    auto entry = register_schema(req.body, false, call->tenant.cache_salt);
     if (!entry.ok()) return reply_error(*call, res, from_status(entry.status(), "body"));
     reply(*call, res, 200, *entry);
   }
@@ -759,10 +893,15 @@ struct Server::Impl {
   void list_schemas(const httplib::Request& req, httplib::Response& res) {
     auto call = begin(req, res, "/v1/schemas", false);
     if (!call) return;
+    const uint64_t mine = call->tenant.cache_salt;
     json data = json::array();
     {
       std::lock_guard<std::mutex> lock(schemas_mu);
-      for (const auto& [name, entry] : schemas) data.push_back(entry);
+      for (const auto& [key, entry] : schemas) {
+        const auto& [owner, name] = key;
+        // The tenant's own, and the shared ones it does not replace with its own.
+        if (owner == mine || (owner == 0 && !schemas.count({mine, name}))) data.push_back(entry);
+      }
     }
     reply(*call, res, 200, {{"object", "list"}, {"data", data}});
   }
@@ -771,11 +910,26 @@ struct Server::Impl {
     auto call = begin(req, res, "/v1/schemas/{name}", false);
     if (!call) return;
     const std::string name = req.matches[1];
-    Status s = engine.remove_schema(name);
-    if (!s.ok()) return reply_error(*call, res, from_status(s, "name"));
+    const uint64_t mine = call->tenant.cache_salt;
+    Status s = engine.remove_schema(name, mine);
+    if (!s.ok()) {
+      bool shared = false;
+      {
+        std::lock_guard<std::mutex> lock(schemas_mu);
+        shared = schemas.count({0, name}) > 0;
+      }
+      if (s.code() == StatusCode::kNotFound && shared) {
+        return reply_error(*call, res,
+                           {403, "name",
+                            "name: schema \"" + name +
+                                "\" is shared by every key; only the server's own "
+                                "configuration changes it"});
+      }
+      return reply_error(*call, res, from_status(s, "name"));
+    }
     {
       std::lock_guard<std::mutex> lock(schemas_mu);
-      schemas.erase(name);
+      schemas.erase({mine, name});
     }
     reply(*call, res, 200, {{"name", name}, {"object", "schema"}, {"deleted", true}});
   }
@@ -886,7 +1040,7 @@ Status Server::load_schemas() {
       files.push_back(path);
     }
     for (const auto& file : files) {
-      auto entry = impl_->register_schema(file, true);
+      auto entry = impl_->register_schema(file, true, 0);
       if (!entry.ok()) return entry.status().with_context(file);
     }
   }

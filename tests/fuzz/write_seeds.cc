@@ -1,4 +1,5 @@
-// Writes the binary seeds of tests/fuzz/corpus/ (snapshot/, module_file/)
+// Writes the binary seeds of tests/fuzz/corpus/ (snapshot/, module_file/,
+// remote_manifest/)
 // with pcache's own writers, so that they follow the formats:
 //
 //   build/tests/fuzz/fuzz_write_seeds tests/fuzz/corpus
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "cache/module_store.h"
+#include "cache/remote_manifest.h"
 #include "fuzz/fuzz_util.h"
 #include "fuzz/seed_key.h"
 #include "pcache/engine.h"
@@ -92,6 +94,32 @@ void write_module_files(const std::string& dir) {
   }
 }
 
+// Manifests of an empty value, of one chunk, and of three (the last shorter).
+void write_remote_manifests(const std::string& dir) {
+  fs::create_directories(dir);
+  struct Kind {
+    const char* name;
+    uint32_t chunks;
+    uint64_t value_bytes, chunk_bytes;
+  };
+  for (const Kind& kind : {Kind{"empty", 0, 0, 1u << 20}, Kind{"one", 1, 1u << 20, 1u << 20},
+                           Kind{"three", 3, 250, 100}}) {
+    RemoteManifest m;
+    m.chunks = kind.chunks;
+    m.value_bytes = kind.value_bytes;
+    m.chunk_bytes = kind.chunk_bytes;
+    m.generation = 0x0123456789abcdefull;
+    m.value_hash = 0xfedcba9876543210ull;
+    const std::string bytes = m.encode();
+    std::FILE* f = std::fopen((dir + "/" + kind.name + ".bin").c_str(), "wb");
+    if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() ||
+        std::fclose(f) != 0) {
+      std::fprintf(stderr, "fuzz_write_seeds: cannot write %s\n", dir.c_str());
+      std::exit(1);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,5 +129,6 @@ int main(int argc, char** argv) {
   }
   write_snapshots(std::string(argv[1]) + "/snapshot");
   write_module_files(std::string(argv[1]) + "/module_file");
+  write_remote_manifests(std::string(argv[1]) + "/remote_manifest");
   return 0;
 }

@@ -138,16 +138,91 @@ test("completions, streamed and not, with a stop string", async () => {
   assert.equal(stopped.choices[0].finish_reason, "stop");
 });
 
-test("a PML prompt reuses the schema's modules", async () => {
+test("a PML prompt names the modules it reused and encoded, and may pick its encoding", async () => {
   const pml = `<prompt schema="demo_restaurants"><restaurant_a><hours/><menu/></restaurant_a>` +
               `<user>When are you open on Friday?</user></prompt>`;
+  const all = ["", "restaurant_a", "restaurant_a/hours", "restaurant_a/menu"];
   const r = await client.chat.completions.create({ ...greedy, pml });
   assert.ok(r.choices[0].message.content.length > 0);
   assert.ok(r.usage.prompt_tokens_details.cached_tokens > 0);
-  assert.ok(r.pcache.modules_reused >= 2, JSON.stringify(r.pcache));
-  assert.equal(r.pcache.modules_encoded, 0);
+  assert.deepEqual(r.pcache.modules_reused, all);  // compiled at start
+  assert.deepEqual(r.pcache.modules_encoded, []);
+  // The schema is scaffold; independent states are encoded for the first
+  // request that asks, then reused.
+  const first = await client.chat.completions.create({ ...greedy, pml, encoding: "independent" });
+  assert.deepEqual(first.pcache.modules_encoded, all);
+  const second = await client.chat.completions.create({ ...greedy, pml, encoding: "independent", stream: true });
+  let last = null;
+  for await (const chunk of second) if (chunk.pcache) last = chunk.pcache;
+  assert.deepEqual(last.modules_reused, all);
+  assert.deepEqual(last.modules_encoded, []);
+  const pair = await client.chat.completions.create({ ...greedy, pml, encoding: "independent", n: 2 });
+  assert.deepEqual(pair.choices.map((c) => c.message.content), [first.choices[0].message.content, first.choices[0].message.content]);
+  assert.deepEqual(pair.pcache.modules_reused, all);
+  await assert.rejects(client.chat.completions.create({ ...greedy, pml, encoding: "fast" }),
+                       (e) => e.status === 400 && e.param === "encoding");
+  await assert.rejects(client.chat.completions.create({ ...greedy, messages: [{ role: "user", content: "x" }], encoding: "scaffold" }),
+                       (e) => e.status === 400 && e.param === "encoding");
   const schemas = await http("GET", "/v1/schemas");
   assert.deepEqual(schemas.json.data.map((s) => s.name), ["demo_restaurants"]);
+});
+
+test("a key's schemas are its own: listed, used and deleted by it alone", async () => {
+  const xml = `<schema name="notes">Notes.<module name="hours">Open from noon to ten, every day.</module></schema>`;
+  const names = async (key) => (await http("GET", "/v1/schemas", undefined, key)).json.data.map((s) => s.name).sort();
+  const mine = await http("POST", "/v1/schemas", xml, KEY_A, true);
+  assert.equal(mine.status, 200, mine.text);
+  assert.equal(mine.json.shared, false);
+  assert.deepEqual(await names(KEY_A), ["demo_restaurants", "notes"]);
+  assert.deepEqual(await names(KEY_B), ["demo_restaurants"]);
+  const pml = `<prompt schema="notes"><hours/><user>When do you open?</user></prompt>`;
+  const used = await client.chat.completions.create({ ...greedy, pml });
+  assert.deepEqual(used.pcache.modules_reused, ["", "hours"]);
+  await assert.rejects(other.chat.completions.create({ ...greedy, pml }),
+                       (e) => e.status === 400 && e.param === "pml" && /unknown schema 'notes'/.test(e.message));
+  assert.equal((await http("POST", "/v1/states", { pml }, KEY_B)).status, 400);
+  assert.equal((await http("DELETE", "/v1/schemas/notes", undefined, KEY_B)).status, 404);
+  const shared = await http("DELETE", "/v1/schemas/demo_restaurants", undefined, KEY_B);
+  assert.equal(shared.status, 403);
+  assert.equal(shared.json.error.param, "name");
+  // The same schema for the other key: encoded again, for it alone.
+  const theirs = await http("POST", "/v1/schemas", xml, KEY_B, true);
+  assert.equal(theirs.status, 200, theirs.text);
+  assert.ok(theirs.json.modules.every((m) => !m.was_cached), theirs.text);
+  assert.equal((await http("DELETE", "/v1/schemas/notes")).status, 200);
+  await assert.rejects(client.chat.completions.create({ ...greedy, pml }), (e) => e.status === 400);
+  assert.deepEqual((await other.chat.completions.create({ ...greedy, pml })).pcache.modules_reused, ["", "hours"]);
+  assert.equal((await http("DELETE", "/v1/schemas/notes", undefined, KEY_B)).status, 200);
+});
+
+test("n > 1: answers from one prefill, each with its index, streamed too", async () => {
+  const messages = [{ role: "user", content: "Name one dish that you serve." }];
+  const one = await client.chat.completions.create({ ...greedy, messages });
+  const two = await client.chat.completions.create({ ...greedy, messages, n: 2 });
+  assert.deepEqual(two.choices.map((c) => c.index), [0, 1]);
+  for (const c of two.choices) assert.equal(c.message.content, one.choices[0].message.content);  // greedy
+  assert.equal(two.usage.prompt_tokens, one.usage.prompt_tokens);
+  assert.equal(two.usage.completion_tokens, 2 * one.usage.completion_tokens);
+  const texts = ["", ""], finish = [null, null];
+  for await (const chunk of await client.chat.completions.create({ ...greedy, messages, n: 2, stream: true })) {
+    for (const c of chunk.choices) {
+      texts[c.index] += c.delta?.content ?? "";
+      if (c.finish_reason) finish[c.index] = c.finish_reason;
+    }
+  }
+  assert.deepEqual(texts, two.choices.map((c) => c.message.content));
+  assert.deepEqual(finish, two.choices.map((c) => c.finish_reason));
+  // Sampled, on a state: choice i samples with seed + i.
+  const state = (await http("POST", "/v1/states", { prompt: "The specials of the day are" })).json.id;
+  const sampled = { model, temperature: 1, max_tokens: 8, prompt: " soup,", state };
+  const pair = await client.completions.create({ ...sampled, seed: 7, n: 2 });
+  const lone = await client.completions.create({ ...sampled, seed: 8 });
+  assert.equal(pair.choices[1].text, lone.choices[0].text);
+  assert.equal((await http("DELETE", `/v1/states/${state}`)).status, 200);
+  await assert.rejects(client.chat.completions.create({ ...greedy, messages, n: 3 }),  // over --max-concurrent
+                       (e) => e.status === 400 && e.param === "n");
+  await assert.rejects(client.chat.completions.create({ ...greedy, messages, n: 2, save_state: true }),
+                       (e) => e.status === 400 && e.param === "n");
 });
 
 test("saved states: create, continue, chat with save_state, delete, save and load", async () => {
@@ -190,6 +265,24 @@ test("saved states: create, continue, chat with save_state, delete, save and loa
   }
   await assert.rejects(client.completions.create({ ...greedy, prompt: "x", state }),
                        (e) => e.status === 404 && /state/.test(e.message));
+});
+
+test("a key's states are its own, and its share of max_states is its own too", async () => {
+  const mine = (await http("POST", "/v1/states", { prompt: "Kept by the first key." })).json.id;
+  const ids = (key) => http("GET", "/v1/states", undefined, key).then((r) => r.json.data.map((s) => s.id));
+  assert.ok(!(await ids(KEY_B)).includes(mine));
+  assert.equal((await http("DELETE", `/v1/states/${mine}`, undefined, KEY_B)).status, 404);
+  await assert.rejects(other.completions.create({ ...greedy, prompt: "x", state: mine }), (e) => e.status === 404);
+  // Two keys, max_states 8: each key holds 4; the other key's fifth pushes out its own first.
+  const theirs = [];
+  for (let i = 0; i < 5; ++i) {
+    theirs.push((await http("POST", "/v1/states", { prompt: `Kept by the second key, number ${i}.` }, KEY_B)).json.id);
+  }
+  assert.deepEqual((await ids(KEY_B)).sort(), theirs.slice(1).sort());
+  assert.equal((await http("GET", `/v1/states/${theirs[0]}`, undefined, KEY_B)).status, 404);
+  assert.equal((await http("GET", `/v1/states/${mine}`)).status, 200);
+  for (const id of theirs.slice(1)) assert.equal((await http("DELETE", `/v1/states/${id}`, undefined, KEY_B)).status, 200);
+  assert.equal((await http("DELETE", `/v1/states/${mine}`)).status, 200);
 });
 
 test("401 with a wrong key", async () => {
