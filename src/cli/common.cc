@@ -47,23 +47,42 @@ StatusOr<std::vector<std::string>> read_lines(const std::string& path, const std
   return lines;
 }
 
-void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) {
+void CommonOptions::add_to(CLI::App* app, unsigned groups) {
   cmd = app;
   app->add_option("-c,--config", config_path,
                   "YAML configuration (default: $PCACHE_CONFIG or ~/.config/pcache/config.yaml)");
-  if (model_flag)
+  if (groups & kModelFlag)
     app->add_option("-m,--model", model_dir,
                     "Hugging Face model folder (bench --random-weights: or a config.json)")
         ->check(CLI::ExistingPath);
-  app->add_option("--device", engine.device, "cpu, cuda or cuda:N")->capture_default_str();
-  app->add_option("--dtype", engine.dtype, "auto, float32, bfloat16 or float16")
-      ->capture_default_str();
   app->add_option("--chat-template", engine.chat_template, "auto (the checkpoint's), llama3, chatml, mistral or llama2")
       ->capture_default_str();
-  app->add_option("--weights", engine.weights,
-                  "dtype (as --dtype) or int8 (weight-only, quantized as the model loads)")
-      ->check(CLI::IsMember({"dtype", "int8"}))
-      ->capture_default_str();
+  if (groups & kLoading) {
+    app->add_option("--device", engine.device, "cpu, cuda or cuda:N")->capture_default_str();
+    app->add_option("--dtype", engine.dtype, "auto, float32, bfloat16 or float16")
+        ->capture_default_str();
+    app->add_option("--weights", engine.weights,
+                    "dtype (as --dtype) or int8 (weight-only, quantized as the model loads)")
+        ->check(CLI::IsMember({"dtype", "int8"}))
+        ->capture_default_str();
+  }
+  if (groups & kModuleCache) add_module_cache_options(app);
+  if (groups & kStates) {
+    app->add_option("--max-states", engine.max_states, "saved states kept at once")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+  }
+  if (groups & kServing) add_serving_options(app);
+  if (groups & kSampling) add_sampling_options(app);
+  if (groups & kOutput) {
+    app->add_flag(
+        "--timings", timings,
+        "print the step timings (reset, eval, save_state, load_state, eval_prompt, sample)");
+    app->add_flag("--json", json, "print the answer and timings as JSON");
+  }
+}
+
+void CommonOptions::add_module_cache_options(CLI::App* app) {
   app->add_option("--cache-dir", engine.cache_dir,
                   "module cache directory (disk tier); none by default");
   app->add_option("--remote", engine.remote,
@@ -73,9 +92,9 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
                   "encoding of schemas that do not say: scaffold or independent")
       ->check(CLI::IsMember({"scaffold", "independent"}))
       ->capture_default_str();
-  app->add_option("--max-states", engine.max_states, "saved states kept at once")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
+}
+
+void CommonOptions::add_serving_options(CLI::App* app) {
   app->add_option("--kv-pool-bytes", engine.kv_pool_bytes,
                   "bytes of the KV block pool, e.g. 8GiB (0: half the free GPU memory; 2GiB on the CPU)")
       ->transform(CLI::AsSizeValue(false));
@@ -86,7 +105,9 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
   app->add_option("--max-running", engine.max_running, "requests running at once at most")
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();
-  if (!sampling_flags) return;
+}
+
+void CommonOptions::add_sampling_options(CLI::App* app) {
   app->add_option("-n,--max-tokens", sampling.max_tokens, "tokens to generate at most")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
@@ -103,10 +124,6 @@ void CommonOptions::add_to(CLI::App* app, bool sampling_flags, bool model_flag) 
   app->add_flag(
       "--ignore-eos", [this](int64_t) { sampling.stop_at_eos = false; },
       "do not stop at end-of-sequence");
-  app->add_flag(
-      "--timings", timings,
-      "print the step timings (reset, eval, save_state, load_state, eval_prompt, sample)");
-  app->add_flag("--json", json, "print the answer and timings as JSON");
 }
 
 Status CommonOptions::resolve() {

@@ -40,10 +40,21 @@ struct CommonOptions {
   // `serve`: also filled from the file's server: section by resolve().
   ServerOptions* server = nullptr;
 
-  // Adds --config, --device, --dtype, --chat-template, --cache-dir, --remote,
-  // --encoding, --max-states; with `sampling`, the sampling flags too;
-  // `model_flag` adds --model (verify takes the folder as its argument).
-  void add_to(CLI::App* app, bool sampling_flags, bool model_flag);
+  // The options a command offers beyond -c/--config and --chat-template:
+  // every one it takes has an effect there (none is accepted and ignored).
+  enum Groups : unsigned {
+    kModelFlag = 1,     // -m/--model (verify takes the folder as its argument)
+    kLoading = 2,       // --device, --dtype, --weights
+    kModuleCache = 4,   // --cache-dir, --remote, --encoding
+    kStates = 8,        // --max-states
+    kServing = 16,      // --kv-pool-bytes, --max-batch-tokens, --max-running
+    kSampling = 32,     // -n, --temperature, --top-k, --top-p, -s, --ignore-eos
+    kOutput = 64,       // --timings, --json
+  };
+  void add_to(CLI::App* app, unsigned groups);
+  void add_module_cache_options(CLI::App* app);
+  void add_serving_options(CLI::App* app);
+  void add_sampling_options(CLI::App* app);
   // Loads the configuration (--config, else the default location) and sets
   // every value the command line left alone. Errors name the file, key and line.
   Status resolve();

@@ -248,6 +248,7 @@ std::string unknown_word(const CLI::App& app, int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace pcache::cli;
+  using O = CommonOptions;  // its option groups
   CLI::App app{"pcache: modular prompt caching for Llama, Mistral and Qwen models"};
   app.require_subcommand(1);
   app.set_version_flag("--version", [] {
@@ -270,7 +271,7 @@ int main(int argc, char** argv) {
   v->add_option("--min-top1", min_top1, "share of positions whose top-1 must agree")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  verify.add_to(v, false, false);
+  verify.add_to(v, O::kLoading);
 
   CommonOptions gen;
   std::string prompt, system;
@@ -282,14 +283,14 @@ int main(int argc, char** argv) {
       ->excludes(prompt_opt);
   g->add_flag("--chat", chat_template, "wrap the prompt in the model's chat template");
   g->add_option("--system", system, "system message (with --chat)");
-  gen.add_to(g, true, true);
+  gen.add_to(g, O::kModelFlag | O::kLoading | O::kServing | O::kSampling | O::kOutput);
 
   CommonOptions comp;
   std::string schema_path;
   CLI::App* c = app.add_subcommand(
       "compile", "Encode every cacheable module of a PML schema into the module store");
   c->add_option("schema", schema_path, "schema file (PML)")->required()->check(CLI::ExistingFile);
-  comp.add_to(c, false, true);
+  comp.add_to(c, O::kModelFlag | O::kLoading | O::kModuleCache | O::kServing);
 
   CommonOptions run;
   std::string prompt_path, inputs_path;
@@ -307,7 +308,8 @@ int main(int argc, char** argv) {
   r->add_option("--inputs", inputs_path,
                 "file of inputs, one per line, run on the cached prompt as one batch")
       ->check(CLI::ExistingFile);
-  run.add_to(r, true, true);
+  run.add_to(r, O::kModelFlag | O::kLoading | O::kModuleCache | O::kServing | O::kSampling |
+             O::kOutput);
 
   CommonOptions chat;
   ChatOptions chat_options;
@@ -327,7 +329,8 @@ int main(int argc, char** argv) {
   h->add_option("--load-remote", chat_options.load_remote,
                 "start from the state saved in the remote tier (--remote) under this name")
       ->excludes(load);
-  chat.add_to(h, true, true);
+  chat.add_to(h, O::kModelFlag | O::kLoading | O::kModuleCache | O::kStates | O::kServing |
+              O::kSampling | O::kOutput);
 
   CommonOptions bench;
   BenchOptions bench_options;
@@ -363,7 +366,7 @@ int main(int argc, char** argv) {
   bn->add_option("--tokenizer", bench.engine.tokenizer,
                  "tokenizer.model or tokenizer.json (default: the model folder's)")
       ->check(CLI::ExistingFile);
-  bench.add_to(bn, false, true);
+  bench.add_to(bn, O::kModelFlag | O::kLoading | O::kModuleCache | O::kServing);
 
   CommonOptions eval;
   EvalOptions eval_options;
@@ -381,7 +384,7 @@ int main(int argc, char** argv) {
                  "methods whose every answer must equal the gold one (exit code 1 otherwise)")
       ->delimiter(',')
       ->check(CLI::IsMember({"full", "prefix", "scaffold", "independent", "pml_nocache"}));
-  eval.add_to(ev, true, true);
+  eval.add_to(ev, O::kModelFlag | O::kLoading | O::kModuleCache | O::kServing | O::kSampling);
 
   CommonOptions tokenize;
   TokenizeOptions tokenize_options;
@@ -400,7 +403,7 @@ int main(int argc, char** argv) {
   tk->add_option("--tokenizer", tokenize.engine.tokenizer,
                  "tokenizer.model or tokenizer.json (default: the model folder's)")
       ->check(CLI::ExistingFile);
-  tokenize.add_to(tk, false, true);
+  tokenize.add_to(tk, O::kModelFlag);
 
 #if PCACHE_HAVE_SERVER
   CommonOptions serve;
@@ -454,7 +457,8 @@ int main(int argc, char** argv) {
   sv->add_option("--tokenizer", serve.engine.tokenizer,
                  "tokenizer.model or tokenizer.json (default: the model folder's)")
       ->check(CLI::ExistingFile);
-  serve.add_to(sv, true, true);
+  serve.add_to(sv, O::kModelFlag | O::kLoading | O::kModuleCache | O::kStates | O::kServing |
+               O::kSampling);
   serve.server = &server_options;
 #endif
 
