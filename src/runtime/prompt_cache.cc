@@ -134,7 +134,22 @@ ModuleKey PromptCache::key_of(const CompiledSchema& s, int module, uint64_t cont
 }
 
 ModuleKey PromptCache::key_of(const CompiledSchema& s, pml::EncodingMode mode, int module) const {
-  return key_of(s, module, ModuleEncoder(model_, s.layout, mode).content_hash(module));
+  return key_of(s, module, entries_of(s, mode, module)->content);
+}
+
+std::shared_ptr<const CompiledSchema::ModuleEntries> PromptCache::entries_of(
+    const CompiledSchema& s, pml::EncodingMode mode, int module) const {
+  std::lock_guard<std::mutex> lock(s.entries_mu);
+  std::shared_ptr<const CompiledSchema::ModuleEntries>& slot =
+      s.entries[{static_cast<int>(mode), module}];
+  if (!slot) {
+    const ModuleEncoder encoder(model_, s.layout, mode);
+    auto e = std::make_shared<CompiledSchema::ModuleEntries>();
+    encoder.own_entries(module, &e->tokens, &e->positions);
+    e->content = encoder.content_hash(module);
+    slot = std::move(e);
+  }
+  return slot;
 }
 
 StatusOr<std::shared_ptr<const ModuleKV>> PromptCache::fetch(const CompiledSchema& s,
@@ -281,15 +296,14 @@ StatusOr<AssembledPrompt> PromptCache::assemble(const pml::Prompt& prompt, const
   out.tokens = std::move(p.tokens);
   out.positions = std::move(p.positions);
   out.next_position = p.next_position;
-  ModuleEncoder encoder(model_, p.compiled->layout, p.mode);
   std::set<int> encoded_here;
   for (int m : p.cached_modules) {
-    std::vector<int> tokens;
-    std::vector<int64_t> positions;
-    encoder.own_entries(m, &tokens, &positions);
+    const auto entries = entries_of(*p.compiled, p.mode, m);
+    const std::vector<int>& tokens = entries->tokens;
+    const std::vector<int64_t>& positions = entries->positions;
     if (tokens.empty()) continue;
     const std::string& path = p.compiled->layout.modules[m].path;
-    const uint64_t name = module_blocks_hash(key_of(*p.compiled, p.mode, m));
+    const uint64_t name = module_blocks_hash(key_of(*p.compiled, m, entries->content));
     out.cached_tokens += static_cast<int64_t>(tokens.size());
     if (append_pooled_module(pool, name, tokens, positions, out.sequence)) {
       ++out.modules_reused;

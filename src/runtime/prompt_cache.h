@@ -41,6 +41,19 @@ struct CompiledSchema {
   pml::Schema schema;
   Layout layout;       // points into `schema`
   std::string tenant;  // who registered it ("" : the engine, for every tenant)
+
+  // A module's own entries (what a prompt imports) and its content hash in
+  // an encoding mode, computed on first use (PromptCache::entries_of): a
+  // layout never changes, and recomputing them per request (gathers and
+  // sorts of the module's entries, and hashes) was most of a long module's
+  // assembly.
+  struct ModuleEntries {
+    std::vector<int> tokens;
+    std::vector<int64_t> positions;
+    uint64_t content = 0;
+  };
+  mutable std::mutex entries_mu;
+  mutable std::map<std::pair<int, int>, std::shared_ptr<const ModuleEntries>> entries;  // (mode, module)
 };
 
 // Whose schemas a call sees, and how a prompt's modules are encoded.
@@ -126,6 +139,9 @@ class PromptCache {
                       bool allow_empty = false) const;
   ModuleKey key_of(const CompiledSchema& s, int module, uint64_t content) const;
   ModuleKey key_of(const CompiledSchema& s, pml::EncodingMode mode, int module) const;
+  std::shared_ptr<const CompiledSchema::ModuleEntries> entries_of(const CompiledSchema& s,
+                                                                 pml::EncodingMode mode,
+                                                                 int module) const;
   // The module's states (encoded in `mode`) from the store, or encoded now
   // (and stored unless read_only); `produced` lists the modules an encoding
   // yielded (empty on a hit).
