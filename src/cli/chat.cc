@@ -92,10 +92,11 @@ struct Chat {
       if (history.size() < 2) {
         say("nothing to undo\n");
       } else {
+        const std::string undone = lines.back();
         history.pop_back();
         lines.pop_back();
         s = engine.restore(history.back()).status();
-        if (s.ok()) say("back to state %s\n", std::to_string(history.back()));
+        if (s.ok()) say("took back \"%s\" and its answer\n", undone);
       }
     } else if (name == "/regenerate") {
       if (history.size() < 2 || lines.back().empty()) {
@@ -170,6 +171,13 @@ int run_chat(CommonOptions& common, const ChatOptions& options) {
   }
   if (!start.ok()) return report(start.status());
   if (common.timings && !steps.empty()) print_steps(steps);
+  if (!common.json && (!options.load_path.empty() || load_remote)) {
+    for (const StateInfo& info : e.states()) {
+      if (info.id != *start) continue;
+      std::fprintf(stderr, "loaded %s: a conversation of %d tokens\n",
+                   (load_remote ? options.load_remote : options.load_path).c_str(), info.tokens);
+    }
+  }
 
   Chat chat{e, common, static_cast<bool>(isatty(STDIN_FILENO)), {*start}, {""}, {}};
   if (chat.interactive) std::fprintf(stderr, "%s\n%s\n", e.describe().c_str(), kHelp);
@@ -179,7 +187,10 @@ int run_chat(CommonOptions& common, const ChatOptions& options) {
       std::fprintf(stderr, "> ");
       std::fflush(stderr);
     }
-    if (!std::getline(std::cin, line)) break;
+    if (!std::getline(std::cin, line)) {
+      if (chat.interactive) std::fprintf(stderr, "\n");  // Ctrl-D: the shell's prompt on a line of its own
+      break;
+    }
     if (line.empty()) continue;
     if (line[0] == '/') {
       if (!chat.command(line)) break;

@@ -78,7 +78,8 @@ void CommonOptions::add_to(CLI::App* app, unsigned groups) {
     app->add_flag(
         "--timings", timings,
         "print the step timings (reset, eval, save_state, load_state, eval_prompt, sample)");
-    app->add_flag("--json", json, "print the answer and timings as JSON");
+    app->add_flag("--json", json,
+                  "print the answer and timings as JSON (chat: one object per turn, JSON Lines)");
   }
 }
 
