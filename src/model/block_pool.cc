@@ -97,20 +97,25 @@ void BlockPool::retain(int32_t block) {
   ++blocks_[block].refs;
 }
 
-void BlockPool::release(int32_t block) { release(std::vector<int32_t>{block}); }
+bool BlockPool::release_locked(int32_t block) {
+  Block& b = blocks_[block];
+  assert(b.refs > 0 && "release of a block not in use");
+  if (--b.refs > 0) return false;
+  if (!b.hash) return true;
+  b.cached_at = cached_.insert(cached_.end(), block);
+  return false;
+}
+
+void BlockPool::release(int32_t block) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (release_locked(block)) free_.push_back(block);
+}
 
 void BlockPool::release(const std::vector<int32_t>& blocks) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<int32_t> freed;
   for (int32_t block : blocks) {
-    Block& b = blocks_[block];
-    assert(b.refs > 0 && "release of a block not in use");
-    if (--b.refs > 0) continue;
-    if (b.hash) {
-      b.cached_at = cached_.insert(cached_.end(), block);
-    } else {
-      freed.push_back(block);
-    }
+    if (release_locked(block)) freed.push_back(block);
   }
   // Pushed last to first, so that allocate() hands them out again in their
   // order: a sequence's or a module's blocks stay consecutive in the pool,

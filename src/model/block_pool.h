@@ -104,6 +104,9 @@ class BlockPool {
     std::list<int32_t>::iterator cached_at;  // in cached_ when refs == 0 and hash set
   };
   void forget_hash_locked(int32_t block);
+  // One reference less (a cached block goes to the cached list); true when
+  // the block is now free, for the caller to put on the free list.
+  bool release_locked(int32_t block);
   void note_in_use_locked();
 
   const int64_t num_blocks_;

@@ -579,14 +579,13 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
         if (group == run_groups.end()) group = run_groups.insert(run_groups.end(), RunGroup{runs, {}, {}});
         for (int64_t r = 0; r < n; ++r) group->rows.push_back(offset + r);
       } else if (varlen) {
-        const std::vector<int64_t> slots = seq.slots();
         all_slots.insert(all_slots.end(), slots.begin(), slots.end());
         cu_q.push_back(cu_q.back() + n);
         cu_k.push_back(cu_k.back() + s);
         max_q = std::max(max_q, n);
         max_k = std::max(max_k, s);
       } else {
-        Gathered g{offset, n, on_device(seq.slots()), at::Tensor()};
+        Gathered g{offset, n, on_device(slots), at::Tensor()};
         if (config_.sliding_window) {
           at::Tensor key_pos = on_device(seq.positions());  // [S]
           at::Tensor dist = key_pos.narrow(0, s - n, n).unsqueeze(1) - key_pos.unsqueeze(0);  // [n, S]

@@ -241,6 +241,19 @@ std::vector<int> concat(std::vector<int> a, const std::vector<int>& b) {
   return a;
 }
 
+// Appends every block of `module` (a sequence encoded on its own) to `into`,
+// shared: a prompt's table pointing at the module's blocks, no copy.
+void append_shared_blocks(PagedSequence& into, const PagedSequence& module) {
+  for (size_t b = 0, first = 0; b < module.blocks().size(); first += module.rows()[b], ++b) {
+    const int64_t rows = module.rows()[b];
+    into.append_shared(module.blocks()[b],
+                       std::vector<int>(module.tokens().begin() + first,
+                                        module.tokens().begin() + first + rows),
+                       std::vector<int64_t>(module.positions().begin() + first,
+                                            module.positions().begin() + first + rows));
+  }
+}
+
 }  // namespace
 
 // Two modules encoded on their own (20 and 21 entries: partial last blocks)
@@ -272,16 +285,7 @@ BOOST_AUTO_TEST_CASE(forward_paged_on_cuda_equals_dense) {
       paged_ok(model, {{&ms, 20}, {&ks, 21}});
       auto prompt = [&](const std::vector<int>& text) {
         PagedSequence p(**pool);
-        for (const PagedSequence* module : {&ms, &ks}) {
-          for (size_t b = 0, first = 0; b < module->blocks().size(); first += module->rows()[b], ++b) {
-            const int64_t rows = module->rows()[b];
-            p.append_shared(module->blocks()[b],
-                            std::vector<int>(module->tokens().begin() + first,
-                                             module->tokens().begin() + first + rows),
-                            std::vector<int64_t>(module->positions().begin() + first,
-                                                 module->positions().begin() + first + rows));
-          }
-        }
+        for (const PagedSequence* module : {&ms, &ks}) append_shared_blocks(p, *module);
         BOOST_REQUIRE(p.append(text, range(41, static_cast<int64_t>(text.size()))).ok());
         return p;
       };
@@ -361,14 +365,7 @@ BOOST_AUTO_TEST_CASE(long_extends_read_modules_in_place) {
       const std::vector<const PagedSequence*> modules =
           both ? std::vector<const PagedSequence*>{&ms, &ks} : std::vector<const PagedSequence*>{&ls};
       for (const PagedSequence* module : modules) {
-        for (size_t b = 0, first = 0; b < module->blocks().size(); first += module->rows()[b], ++b) {
-          const int64_t rows = module->rows()[b];
-          p.append_shared(module->blocks()[b],
-                          std::vector<int>(module->tokens().begin() + first,
-                                           module->tokens().begin() + first + rows),
-                          std::vector<int64_t>(module->positions().begin() + first,
-                                               module->positions().begin() + first + rows));
-        }
+        append_shared_blocks(p, *module);
         ids = concat(ids, module->tokens());
       }
       const int64_t context = static_cast<int64_t>(ids.size());
@@ -385,12 +382,7 @@ BOOST_AUTO_TEST_CASE(long_extends_read_modules_in_place) {
   std::vector<PagedSequence> prompts;
   for (int j = 0; j < 2; ++j) {
     prompts.emplace_back(**pool);
-    for (size_t b = 0, first = 0; b < ls.blocks().size(); first += ls.rows()[b], ++b) {
-      const int64_t rows = ls.rows()[b];
-      prompts[j].append_shared(ls.blocks()[b],
-                               std::vector<int>(lone.begin() + first, lone.begin() + first + rows),
-                               range(static_cast<int64_t>(first), rows));
-    }
+    append_shared_blocks(prompts[j], ls);
     BOOST_REQUIRE(prompts[j].append(some_ids(45, 10 + j), range(800, 45)).ok());
   }
   PagedSequence step(**pool);
