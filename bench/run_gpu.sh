@@ -42,7 +42,7 @@ for step in "$@"; do
       PCACHE_FIXTURES="$FIX" ctest --test-dir build-gpu -j4 --timeout 300 --output-on-failure > "$OUT/ctest.log" 2>&1
       grep -E "tests passed|Failed|error" "$OUT/ctest.log" | head -40 ;;
     cuda-tests)
-      for t in paged_attention_test paged_forward_test fused_ops_test decode_graphs_test llama_cuda_test; do
+      for t in paged_attention_test paged_forward_test fused_ops_test step_graphs_test llama_cuda_test; do
         PCACHE_FIXTURES="$FIX" ./build-gpu/src/model/model_tests --run_test=$t 2>&1 | tail -12
       done ;;
     quick)

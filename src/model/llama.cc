@@ -50,27 +50,9 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
   return inv_freq;
 }
 
-// The runs of at least kMinInPlaceRun consecutive pool rows among a
-// sequence's first `context` entries, when the entries outside them, seen by
-// each of its n new tokens, leave the paged kernels at most `max_work`
-// (n times their count); false otherwise.
+// Runs shorter than this go to the paged kernels with the rest: flash
+// attention's launch and merge cost more than reading them through slots.
 constexpr int64_t kMinInPlaceRun = 256;
-bool in_place_runs(const std::vector<int64_t>& slots, int64_t context, int64_t n, int64_t max_work,
-                   std::vector<std::pair<int64_t, int64_t>>& runs) {
-  runs.clear();
-  int64_t covered = 0;
-  for (int64_t e = 0; e < context;) {
-    int64_t len = 1;
-    while (e + len < context && slots[e + len] == slots[e] + len) ++len;
-    if (len >= kMinInPlaceRun) {
-      runs.emplace_back(slots[e], len);
-      covered += len;
-    }
-    e += len;
-  }
-  const int64_t rest = static_cast<int64_t>(slots.size()) - covered;
-  return !runs.empty() && n * rest <= max_work;
-}
 
 std::string sizes_string(const at::Tensor& t) {
   std::string s = "[";
@@ -79,6 +61,31 @@ std::string sizes_string(const at::Tensor& t) {
 }
 
 }  // namespace
+
+std::optional<InPlaceSplit> split_in_place(const std::vector<int64_t>& slots,
+                                           const std::vector<int64_t>& positions, int64_t n) {
+  const int64_t s = static_cast<int64_t>(slots.size()), context = s - n;
+  InPlaceSplit split;
+  int64_t covered = 0;
+  for (int64_t e = 0; e < context;) {
+    int64_t len = 1;
+    while (e + len < context && slots[e + len] == slots[e] + len) ++len;
+    if (len >= kMinInPlaceRun) {
+      split.runs.emplace_back(slots[e], len);
+      covered += len;
+    } else {
+      split.rest_slots.insert(split.rest_slots.end(), slots.begin() + e, slots.begin() + e + len);
+      split.rest_positions.insert(split.rest_positions.end(), positions.begin() + e,
+                                  positions.begin() + e + len);
+    }
+    e += len;
+  }
+  if (split.runs.empty() || n * (s - covered) > kPagedKernelMaxWork) return std::nullopt;
+  split.rest_slots.insert(split.rest_slots.end(), slots.begin() + context, slots.end());
+  split.rest_positions.insert(split.rest_positions.end(), positions.begin() + context,
+                              positions.end());
+  return split;
+}
 
 StatusOr<at::ScalarType> parse_dtype(const std::string& name) {
   if (name == "float32" || name == "fp32") return at::kFloat;
@@ -511,12 +518,6 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
     // - per sequence, over its gathered entries: grouped_attention (flash on
     //   CUDA, with a mask for a sliding window). So does the CPU.
     const int64_t h = config_.num_heads, h_kv = config_.num_kv_heads, d = config_.head_dim;
-    // The kernels give each new token its own CTAs, which read the
-    // sequence's K/V again (from L2 for neighbouring tokens): past about
-    // n * S = 32k, gathered flash is faster (H200, Mistral-7B heads, 32
-    // layers: 16 new tokens over 2k entries 1.8 ms against 2.5; 8 over 16k
-    // 5.8 ms against 3.8; docs/benchmarks.md, "Paged attention").
-    constexpr int64_t kKernelMaxWork = 32768;
     // Varlen flash does not split long contexts across the GPU; for a few
     // sequences the per-sequence flash kernel (which does) is faster
     // (H200: 32 new tokens over 16k entries, 26.7 ms varlen vs 15.7 ms).
@@ -558,25 +559,17 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
     for (const PagedInput& in : inputs) {
       const PagedSequence& seq = *in.sequence;
       const int64_t n = in.new_entries, s = seq.length();
-      Runs runs;
       const std::vector<int64_t> slots = seq.slots();
-      if (kernels && (n == 1 || n * s <= kKernelMaxWork)) {
+      std::optional<InPlaceSplit> split;
+      if (kernels && (n == 1 || n * s <= kPagedKernelMaxWork)) {
         plan.add(slots, seq.positions(), offset, n);
-      } else if (runs_in_place && in_place_runs(slots, s - n, n, kKernelMaxWork, runs)) {
-        std::vector<int64_t> rest, rest_positions;
-        size_t next_run = 0;
-        for (int64_t e = 0; e < s; ++e) {
-          if (next_run < runs.size() && slots[e] == runs[next_run].first) {
-            e += runs[next_run++].second - 1;  // the run's entries are consecutive in the list too
-            continue;
-          }
-          rest.push_back(slots[e]);
-          rest_positions.push_back(seq.positions()[e]);
-        }
-        rests.push_back({std::move(rest), std::move(rest_positions), offset, n});
+      } else if (runs_in_place && (split = split_in_place(slots, seq.positions(), n))) {
+        rests.push_back({std::move(split->rest_slots), std::move(split->rest_positions), offset, n});
         auto group = std::find_if(run_groups.begin(), run_groups.end(),
-                                  [&](const RunGroup& g) { return g.runs == runs; });
-        if (group == run_groups.end()) group = run_groups.insert(run_groups.end(), RunGroup{runs, {}, {}});
+                                  [&](const RunGroup& g) { return g.runs == split->runs; });
+        if (group == run_groups.end()) {
+          group = run_groups.insert(run_groups.end(), RunGroup{std::move(split->runs), {}, {}});
+        }
         for (int64_t r = 0; r < n; ++r) group->rows.push_back(offset + r);
       } else if (varlen) {
         all_slots.insert(all_slots.end(), slots.begin(), slots.end());

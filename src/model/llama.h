@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "model/checkpoint.h"
@@ -92,7 +93,7 @@ class LlamaModel {
   Status check_paged(const std::vector<PagedInput>& inputs) const;
 
   // The device side of forward_paged, for callers that capture it in a CUDA
-  // graph (model/decode_graphs.h). tokens, positions, write_slots: [N] int64
+  // graph (model/step_graphs.h). tokens, positions, write_slots: [N] int64
   // on the model's device; token t's K/V go to pool row write_slots[t] (a
   // negative slot writes nothing, where fused_ops_available()). attend(layer,
   // q) returns the attention [N, H, D] of q [N, H, D] (contiguous) over the
@@ -185,6 +186,28 @@ at::Tensor causal_mask(int64_t t, int64_t s, at::Device device);
 // query's natural log-sum-exp of its scores, [n, H] float32.
 std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::Tensor& k,
                                                  const at::Tensor& v, double scale);
+
+// The paged kernels give each new token its own CTAs, which read the
+// sequence's K/V again (from L2 for neighbouring tokens): past about n * S =
+// 32k (new tokens times entries), flash attention over the entries is faster
+// (H200, Mistral-7B heads, 32 layers: 16 new tokens over 2k entries 1.8 ms
+// against 2.5; 8 over 16k 5.8 ms against 3.8; docs/benchmarks.md, "Paged
+// attention").
+inline constexpr int64_t kPagedKernelMaxWork = 32768;
+
+// An extend's context split for reading in place: runs of consecutive pool
+// rows (modules, a prefix: blocks allocated together) that flash attention
+// reads as they are, and the entries outside them (the new ones included,
+// last), which the paged kernels read with the runs' result merged in.
+struct InPlaceSplit {
+  std::vector<std::pair<int64_t, int64_t>> runs;  // (first pool row, entries), in order
+  std::vector<int64_t> rest_slots, rest_positions;
+};
+// The split of a sequence whose entries are at `slots` and `positions`, the
+// last n of them new; none when it has no run or the rest is more than the
+// kernels' share (n * rest > kPagedKernelMaxWork).
+std::optional<InPlaceSplit> split_in_place(const std::vector<int64_t>& slots,
+                                           const std::vector<int64_t>& positions, int64_t n);
 
 // Whether flash_varlen runs here: CUDA, half precision, libtorch >= 2.5.
 bool flash_varlen_available(at::Device device, at::ScalarType dtype);

@@ -14,7 +14,8 @@
 // recomputed, tokens generated so far included; no request fails for want
 // of blocks unless it cannot fit in the pool alone.
 //
-// Decode steps replay CUDA graphs where they can (model/decode_graphs.h).
+// Decode steps and lone extends replay CUDA graphs where they can
+// (model/step_graphs.h).
 // Thread-safe. Results equal one request run alone within the tolerance of
 // batched BLAS (docs/architecture.md, "Serving core"): greedy tokens match.
 #pragma once
@@ -33,7 +34,7 @@
 #include <thread>
 #include <vector>
 
-#include "model/decode_graphs.h"
+#include "model/step_graphs.h"
 #include "model/llama.h"
 #include "model/paged_sequence.h"
 #include "pcache/generation.h"
@@ -97,7 +98,7 @@ struct SchedulerStats {
   // Time in steps that ran a forward, and in those forwards (until their
   // logits were on the host): the rest is the loop's host work.
   double step_ms = 0, forward_ms = 0;
-  int64_t graph_captures = 0;  // decode graphs captured (model/decode_graphs.h)
+  int64_t graph_captures = 0;  // step graphs captured (model/step_graphs.h)
 };
 
 class Scheduler {
@@ -143,7 +144,7 @@ class Scheduler {
   std::deque<std::shared_ptr<Active>> waiting_;   // submitted or preempted, oldest first
   std::vector<std::shared_ptr<Active>> running_;  // admitted, oldest first
   SchedulerStats stats_;
-  DecodeGraphs graphs_;  // the loop's forward
+  StepGraphs graphs_;  // the loop's forward
   std::thread thread_;
 };
 
