@@ -50,19 +50,24 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokenizer", required=True, help="the Mistral v0.3 tokenizer.model")
     ap.add_argument("--out", required=True, help="checkpoint folder to write")
-    ap.add_argument("--variant", choices=["causal", "local"], default="causal")
-    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--variant", choices=["causal", "local"], default="local")
+    ap.add_argument("--hidden", type=int, default=384)
     ap.add_argument("--layers", type=int, default=8)
-    ap.add_argument("--heads", type=int, default=8)
-    ap.add_argument("--kv-heads", type=int, default=2)
-    ap.add_argument("--ffn", type=int, default=768)
+    ap.add_argument("--heads", type=int, default=12)
+    ap.add_argument("--kv-heads", type=int, default=4)
+    ap.add_argument("--ffn", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=96)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--check-every", type=int, default=200,
+                    help="steps between checks that the weights are finite (else: back to the last good ones, lr halved)")
     ap.add_argument("--minutes", type=float, default=7.0, help="training time budget")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: time only)")
     ap.add_argument("--prompt-weight", type=float, default=0.2, help="loss weight of prompt tokens")
     ap.add_argument("--prompt-sample", type=float, default=0.125, help="share of prompt tokens in the loss")
     ap.add_argument("--pml-share", type=float, default=0.5, help="share of restaurant examples laid out as PML")
+    ap.add_argument("--bpe-dropout-share", type=float, default=0.15,
+                    help="share of examples tokenized with BPE-dropout (each merge skipped with --bpe-dropout)")
+    ap.add_argument("--bpe-dropout", type=float, default=0.1)
     ap.add_argument("--workers", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda")
@@ -86,23 +91,29 @@ class Layout:
         self.weight += [weight] * len(ids)
 
 
-def lay_out(ex, sp, rng, pml_share, local_share, prompt_weight):
+def lay_out(ex, sp, rng, pml_share, local_share, prompt_weight, dropout_share=0.0, dropout=0.1):
     inst, end_inst = sp.piece_to_id("[INST]"), sp.piece_to_id("[/INST]")
+    # BPE-dropout (a share of examples): merges skipped at random, so that the pieces BPE merges
+    # through, which a new word may end on, are trained too (tools/prune_tokenizer.py).
+    if dropout_share and rng.random() < dropout_share:
+        enc = lambda s: sp.encode(s, enable_sampling=True, alpha=dropout, nbest_size=-1)
+    else:
+        enc = sp.encode
     out = Layout()
     w = prompt_weight
     if "modules" not in ex or rng.random() >= pml_share:
-        out.add([sp.bos_id(), inst] + sp.encode(ex["system"] + "\n\n" + ex["user"]) + [end_inst], OPEN, weight=w)
+        out.add([sp.bos_id(), inst] + enc(ex["system"] + "\n\n" + ex["user"]) + [end_inst], OPEN, weight=w)
     else:
         local = rng.random() < local_share
         role = (lambda r: r) if local else (lambda r: OPEN)
-        out.add([sp.bos_id(), inst] + sp.encode(ex["instructions"]), role(ROOT), weight=w)
+        out.add([sp.bos_id(), inst] + enc(ex["instructions"]), role(ROOT), weight=w)
         for g, (overview, hours, menu) in enumerate(ex["modules"], start=1):
-            out.add(sp.encode(overview), role(OVERVIEW), g, w)
-            out.add(sp.encode(hours), role(HOURS), g, w)
-            out.add(sp.encode(menu), role(MENU), g, w)
+            out.add(enc(overview), role(OVERVIEW), g, w)
+            out.add(enc(hours), role(HOURS), g, w)
+            out.add(enc(menu), role(MENU), g, w)
         out.add([end_inst], role(ROOT_AFTER), weight=w, gap=rng.choice([0, 0, rng.randint(1, 64)]))
-        out.add([inst] + sp.encode(ex["user"]) + [end_inst], OPEN, weight=w)
-    out.add(sp.encode(ex["answer"]) + [sp.eos_id()], OPEN, weight=1.0)
+        out.add([inst] + enc(ex["user"]) + [end_inst], OPEN, weight=w)
+    out.add(enc(ex["answer"]) + [sp.eos_id()], OPEN, weight=1.0)
     return out
 
 
@@ -121,7 +132,8 @@ class Examples(torch.utils.data.IterableDataset):
         local_share = 0.5 if a.variant == "local" else 0.0
         while True:
             # Eight batches at a time, of examples of similar length: little padding.
-            rows = sorted((lay_out(restaurant_data.example(rng), sp, rng, a.pml_share, local_share, a.prompt_weight)
+            rows = sorted((lay_out(restaurant_data.example(rng), sp, rng, a.pml_share, local_share, a.prompt_weight,
+                                   a.bpe_dropout_share, a.bpe_dropout)
                            for _ in range(8 * a.batch)), key=lambda r: len(r.ids))
             chunks = [rows[i:i + a.batch] for i in range(0, len(rows), a.batch)]
             rng.shuffle(chunks)
@@ -354,12 +366,23 @@ def save_and_check(model, sp, args):
         b = loaded(input_ids=ids, position_ids=pos).logits
     diff = (a - b).abs().max().item()
     print(f"transformers vs trained model, {ids.size(1)} gapped tokens: max |logit diff| {diff:.2e}")
-    if diff > 1e-3 * max(1.0, a.abs().max().item()):
+    if not diff <= 1e-3 * max(1.0, a.abs().max().item()):  # NaN fails too
         raise SystemExit("the saved checkpoint does not compute what was trained")
     sys.path.insert(0, os.path.join(HERE, "..", "tests", "tools"))
     from make_reference import SHORT_CASES, write_reference
     write_reference(args.out, transformers.MistralForCausalLM, torch.bfloat16, os.path.basename(args.out),
                     model.c["vocab"], cases=SHORT_CASES)
+
+
+def copy_state(state):
+    """A deep copy of an optimizer's state_dict (tensors cloned where they are)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {k: copy_state(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [copy_state(v) for v in state]
+    return state
 
 
 def main():
@@ -383,6 +406,10 @@ def main():
                                          persistent_workers=bool(args.workers))
     budget, warmup = args.minutes * 60, 200
     curve, tokens_seen, step, waited = [], 0, 0, 0.0
+    # Divergence guard: every --check-every steps (one GPU sync) the weights are checked; finite,
+    # they are kept as the last good ones; not finite (a loss spike gone to NaN), the model and the
+    # optimizer go back to those and the learning rate is halved from then on.
+    good, lr_scale, rollbacks = None, 1.0, []
     start = t_asked = time.time()
     model.train()
     for batch in loader:
@@ -393,12 +420,12 @@ def main():
         frac = min(1.0, elapsed / budget)
         if args.max_steps:
             frac = max(frac, step / args.max_steps)
-        lr = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        lr = lr_scale * args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         waited += time.time() - t_asked
         b = {k: v.to(args.device, non_blocking=True) for k, v in batch.items()}
-        local_rows = (b["role"] != OPEN).any()
+        local_rows = bool((batch["role"] != OPEN).any())  # on the host batch: no GPU sync
         mask = attention_mask(b["role"], b["group"]) if local_rows else None
         # The head (32768 logits) runs only on the picked positions (see collate).
         with bfloat16_on_gpu(args.device):
@@ -420,12 +447,24 @@ def main():
             curve.append(point)
             print(json.dumps(point), flush=True)
         step += 1
+        if step % args.check_every == 0:
+            if bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()):
+                good = ({k: v.detach().clone() for k, v in model.state_dict().items()}, copy_state(opt.state_dict()))
+            elif good is not None:
+                model.load_state_dict(good[0])
+                opt.load_state_dict(copy_state(good[1]))
+                lr_scale *= 0.5
+                rollbacks.append(step)
+                print(json.dumps({"step": step, "rollback": "weights not finite: back to the last good ones",
+                                  "lr_scale": lr_scale}), flush=True)
+            else:
+                raise SystemExit(f"weights not finite at step {step}, before any good ones were kept")
         t_asked = time.time()
     minutes = (time.time() - start) / 60
     print(f"{args.variant}: {step} steps, {tokens_seen / 1e6:.0f}M tokens in {minutes:.1f} min", flush=True)
     # The checkpoint first, then the (slower) held-out check: a run cut short keeps its model.
     save_and_check(model.cpu(), sp, args)
-    record = {"variant": args.variant, "config": c, "args": vars(args), "steps": step,
+    record = {"variant": args.variant, "config": c, "args": vars(args), "steps": step, "rollbacks": rollbacks,
               "minutes": round(minutes, 2), "tokens": tokens_seen, "curve": curve}
     with open(os.path.join(args.out, "loss.json"), "w") as f:
         json.dump(record, f, indent=1)
