@@ -18,14 +18,22 @@ their own text and (hours and menu) their restaurant's overview; the closing [/I
 instructions only; the question and answer see everything. A model trained so has seen
 independently encoded modules before.
 
+The tokenizer is tools/demo_tokenizer.model: the Mistral v0.3 tokenizer pruned to the 3662
+pieces the data uses (tools/prune_tokenizer.py says why). 15% of the examples are tokenized with
+BPE-dropout, so that the pieces a new word may end on are trained too. The defaults are those
+chosen for demo model v2 (issue 15): the `local` variant, 8 layers, hidden 384, 12 query and 4 K/V heads of 32,
+SwiGLU 1024, 14.0M parameters, lr 2e-3. Every 200 steps the weights are checked; if a loss
+spike has made them NaN, training goes back to the last good ones with the learning rate halved
+(a first run at lr 3e-3 diverged at step ~1450 and saved a NaN model).
+
 The model is written out as a Hugging Face checkpoint (config.json, model.safetensors in
 bfloat16, tokenizer.model), then loaded back with transformers, whose logits must match the
 trained model's (the check that the weights mean what their names say), and reference logits
 from transformers are stored for `pcache verify`. The loss curve goes to loss.json
 (--loss-png, or tools/plot_loss.py, draws it).
 
-  python3 tools/train_model.py --tokenizer .device-deps/fixtures/tiny-mistral/tokenizer.model \\
-      --out /tmp/models/pcache-demo --minutes 7.6   # the shipped model
+  python3 tools/train_model.py --tokenizer tools/demo_tokenizer.model --out /tmp/models/pcache-demo \\
+      --minutes 7.5   # or: TRAIN_MINUTES=7.5 bash bench/run_gpu.sh train
 """
 import argparse
 import json
