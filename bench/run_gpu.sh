@@ -8,7 +8,8 @@
 #   bash bench/run_gpu.sh build test mistral hf-mistral llama hf-llama
 # Each step writes its log and JSON under $OUT (default bench/results/raw).
 # Steps: build | test | cuda-tests | concurrency (pcache bench --concurrency at the
-# Mistral-7B shape) | serve (pcache serve under bench/serve_load at that shape) | mistral | llama (pcache bench at that 7B
+# Mistral-7B shape) | serve (pcache serve under bench/serve_load at that shape) | remote
+# (bench/remote_tier on a local Redis at that shape) | mistral | llama (pcache bench at that 7B
 # shape with random bfloat16 weights) | hf-mistral | hf-llama (the
 # transformers baseline at the same shape) | quick (a short pcache bench) |
 # train (the demo model, issue 15: the `local` variant; TRAIN_VARIANTS, TRAIN_MINUTES).
@@ -47,8 +48,8 @@ for step in "$@"; do
       done ;;
     quick)
       ./build-gpu/pcache bench --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
-        --tokenizer "$TOK" --device cuda --dtype bfloat16 --module-tokens 4096,16384 --new-tokens 32 \
-        --repeats 5 --decode-repeats 2 --out "$OUT/quick.json" 2>&1 | tail -8 ;;
+        --tokenizer "$TOK" --device cuda --dtype bfloat16 --module-tokens ${QUICK_TOKENS:-4096,16384} \
+        --new-tokens 32 --repeats 5 --decode-repeats 2 --out "$OUT/quick${QUICK_TAG:-}.json" 2>&1 | tail -8 ;;
     train)
       # The demo model (issue 15): tools/train_model.py with its defaults (the `local` variant,
       # 384x8, the pruned tokenizer tools/demo_tokenizer.model), TRAIN_MINUTES of training (a
@@ -91,6 +92,16 @@ for step in "$@"; do
         --requests ${SERVE_REQUESTS:-64} --max-tokens 128 --prefix-words 1500 --module-words 1500 \
         --question-words 24 --warmup 4 --out "$OUT/serve-h200.json" 2>&1 | tee "$OUT/serve-h200.txt"
       kill -TERM $server; wait $server; tail -3 "$OUT/serve-h200.log" ;;
+    remote)
+      # Issue 16: modules of the Mistral-7B shape (random weights) loaded from a local Redis
+      # against encoded on the GPU, bf16 and int8 K/V. Needs redis-server and its libraries
+      # staged (bench/stage_device_deps.sh --redis).
+      export PATH=/opt/deps/usr/bin:$PATH
+      redis-server --port 7391 --save "" --appendonly no --daemonize yes --dir /tmp > /dev/null
+      ./build-gpu/bench/remote_tier "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
+        --tokenizer "$TOK" --device cuda --dtype bfloat16 --remote redis://127.0.0.1:7391 \
+        --modules 4 --words 1500 --repeats 3 2>&1 | tee "$OUT/remote-h200.txt"
+      redis-cli -p 7391 shutdown nosave ;;
     mistral) pcache_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
     llama) pcache_shape llama-2-7b llama-2-7b.json ;;
     hf-mistral) hf_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;

@@ -7,7 +7,8 @@
 # project's root:
 #   bash ../shared/device/stage.sh fixtures tiny-mistral && bash bench/stage_device_deps.sh
 # With --tokenizer-only, the staged fixture keeps only what a random-weights
-# run reads (configs, tokenizer.model), so that the run stays under 64 MiB.
+# run reads (configs, tokenizer.model), so that the run stays under 64 MiB;
+# with --redis, Debian's redis-server comes too (run_gpu.sh's `remote` step).
 set -e
 top=$(git rev-parse --show-toplevel)
 deps="$top/.device-deps"
@@ -15,7 +16,11 @@ deps="$top/.device-deps"
 (cd "$deps" && apt-get download libhiredis-dev libhiredis0.14 libpcre2-dev libpcre2-8-0 libpcre2-16-0 \
    libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2 libcpp-httplib-dev libcpp-httplib0.11 libssl-dev libssl3 zlib1g-dev \
    libbrotli-dev libbrotli1 2>/dev/null)
-if [ "${1:-}" = --tokenizer-only ]; then
-  find "$deps/fixtures" -name '*.safetensors' -delete
-fi
+for flag in "$@"; do
+  case "$flag" in
+    --tokenizer-only) find "$deps/fixtures" -name '*.safetensors' -delete ;;
+    --redis) (cd "$deps" && apt-get download redis-server redis-tools libjemalloc2 liblzf1 liblua5.1-0 \
+                2>/dev/null) ;;  # the `remote` step of run_gpu.sh; about 1.5 MB
+  esac
+done
 du -sh "$deps"
