@@ -69,7 +69,7 @@ std::string words(int n, uint64_t seed) {
 struct Sample {
   bool ok = false;
   std::string error;
-  double ttft_ms = 0, engine_ttft_ms = -1, total_ms = 0;
+  double ttft_ms = 0, engine_ttft_ms = -1, engine_first_text_ms = -1, total_ms = 0;
   std::vector<double> itl_ms;
   int tokens = 0;
 };
@@ -122,7 +122,10 @@ class Load {
         if (j.is_discarded()) continue;
         if (j.contains("error")) s.error = j["error"].value("message", "error event");
         if (j.contains("usage") && j["usage"].is_object()) s.tokens = j["usage"].value("completion_tokens", 0);
-        if (j.contains("pcache")) s.engine_ttft_ms = j["pcache"].value("ttft_ms", -1.0);
+        if (j.contains("pcache")) {
+          s.engine_ttft_ms = j["pcache"].value("ttft_ms", -1.0);
+          s.engine_first_text_ms = j["pcache"].value("first_text_ms", -1.0);
+        }
         if (!j.contains("choices") || j["choices"].empty()) continue;
         const json& delta = j["choices"][0]["delta"];
         if (!delta.is_object() || delta.value("content", "").empty()) continue;
@@ -229,7 +232,12 @@ json summarize(const std::vector<Sample>& samples, double wall_s) {
     ttft.push_back(s.ttft_ms);
     if (s.engine_ttft_ms >= 0) {
       engine_ttft.push_back(s.engine_ttft_ms);
-      overhead.push_back(s.ttft_ms - s.engine_ttft_ms);  // HTTP, JSON, tokenizing, threads
+    }
+    if (s.engine_first_text_ms >= 0) {
+      // The first text against the engine's first text (not its first
+      // token, which may decode to no text until the next one comes): what
+      // HTTP, JSON, tokenizing and threads add.
+      overhead.push_back(s.ttft_ms - s.engine_first_text_ms);
     }
     if (s.tokens > 1) tpot.push_back((s.total_ms - s.ttft_ms) / (s.tokens - 1));
     itl.insert(itl.end(), s.itl_ms.begin(), s.itl_ms.end());

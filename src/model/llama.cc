@@ -301,7 +301,10 @@ at::Tensor flash_varlen(const at::Tensor& q, const at::Tensor& k, const at::Tens
 #endif
 }
 
-std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::Tensor& k,
+namespace {
+
+// flash_with_lse without packing.
+std::pair<at::Tensor, at::Tensor> flash_over_all(const at::Tensor& q, const at::Tensor& k,
                                                  const at::Tensor& v, double scale) {
 #if PCACHE_TORCH_AT_LEAST(2, 5)
   // The batched flash kernel, not varlen: it splits long contexts over the
@@ -316,6 +319,20 @@ std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::
   TORCH_CHECK(false, "flash_with_lse needs libtorch >= 2.5");
   return {q, q};
 #endif
+}
+
+}  // namespace
+
+std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::Tensor& k,
+                                                 const at::Tensor& v, double scale, bool pack_groups) {
+  const int64_t n = q.size(0), h = q.size(1), d = q.size(2), h_kv = k.size(1), g = h / h_kv;
+  if (!pack_groups || g == 1) return flash_over_all(q, k, v, scale);
+  // No mask, so a KV head's G query heads can be G times the rows of one
+  // head: [n, Hkv, G, D] -> [n, G, Hkv, D] = [n G, Hkv, D].
+  at::Tensor packed = q.reshape({n, h_kv, g, d}).transpose(1, 2).reshape({n * g, h_kv, d});
+  auto [out, lse] = flash_over_all(packed, k, v, scale);  // [n G, Hkv, D], [n G, Hkv]
+  return {out.view({n, g, h_kv, d}).transpose(1, 2).reshape({n, h, d}),
+          lse.view({n, g, h_kv}).transpose(1, 2).reshape({n, h})};
 }
 
 at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -183,9 +183,13 @@ at::Tensor causal_mask(int64_t t, int64_t s, at::Device device);
 
 // Flash attention of q [n, H, D] over every entry of k, v [S, Hkv, D] (no
 // mask), where flash_varlen_available(): returns out [n, H, D] and each
-// query's natural log-sum-exp of its scores, [n, H] float32.
+// query's natural log-sum-exp of its scores, [n, H] float32. pack_groups:
+// the query heads of a KV head go in as rows of one head (K/V read once per
+// KV head, not once per query head), at the cost of two copies (worth it
+// in a CUDA graph, where a copy costs no launch).
 std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::Tensor& k,
-                                                 const at::Tensor& v, double scale);
+                                                 const at::Tensor& v, double scale,
+                                                 bool pack_groups = false);
 
 // The paged kernels give each new token its own CTAs, which read the
 // sequence's K/V again (from L2 for neighbouring tokens): past about n * S =

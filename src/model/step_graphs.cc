@@ -280,7 +280,7 @@ std::optional<at::Tensor> StepGraphs::run_extend(const PagedInput& input) {
           if (run_entries) {  // the run read in place: [size, H, D], [size, H]
             std::tie(prefix, lse) = flash_with_lse(q, pool_.keys(layer).narrow(0, run_first, run_entries),
                                                    pool_.values(layer).narrow(0, run_first, run_entries),
-                                                   model_.attention_scale());
+                                                   model_.attention_scale(), /*pack_groups=*/true);
           }
           paged_attention(q, pool_.keys(layer), pool_.values(layer), graph.plan,
                           model_.attention_scale(), out, prefix, lse);

@@ -93,13 +93,16 @@ StatusOr<SequenceResult> Engine::Impl::execute(SequenceRequest request, const Te
   request.on_token = [&](int id) {
     if (!stream) return true;
     const std::string piece = stream->push(id);
+    if (piece.empty()) return true;
+    if (gen.text.empty()) gen.timings.first_text_ms = ms_since(start);
     gen.text += piece;
-    return piece.empty() || !on_text || on_text(piece);
+    return !on_text || on_text(piece);
   };
   const double before = ms_since(start);
   PCACHE_ASSIGN_OR_RETURN(SequenceResult r, scheduler->run(std::move(request)));
   if (stream) {
     const std::string piece = stream->flush();
+    if (!piece.empty() && gen.text.empty()) gen.timings.first_text_ms = ms_since(start);
     gen.text += piece;
     if (!piece.empty() && on_text) on_text(piece);
   }

@@ -488,11 +488,14 @@ struct Server::Impl {
     // The modules' paths ("" is the schema's own text), as the engine took
     // them from the cache or encoded them for this request.
     const Generation& g = job.result.generations.front();
-    // ttft_ms: the engine's own time to first token, which a client compares
-    // with what it measured to see the HTTP overhead (bench/serve_load).
+    // ttft_ms and first_text_ms: the engine's own times to the first token
+    // and to its first text (a token may decode to none until the next one
+    // comes), which a client compares with the time it saw the first text to
+    // see the HTTP overhead (bench/serve_load).
     json x = {{"modules_reused", g.reused_modules},
               {"modules_encoded", g.encoded_modules},
-              {"ttft_ms", g.timings.first_token_ms}};
+              {"ttft_ms", g.timings.first_token_ms},
+              {"first_text_ms", g.timings.first_text_ms}};
     if (!job.result.state.empty()) x["state"] = job.result.state;
     return x;
   }
