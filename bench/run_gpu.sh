@@ -73,10 +73,11 @@ for step in "$@"; do
       done ;;
     concurrency)
       # Issue 13: requests at once over one shared 2048-token module, 32-token questions,
-      # 128 tokens generated each.
+      # 128 tokens generated each. Two warm-up rounds: the second captures the questions' extend
+      # graph (model/step_graphs.h), which the timed rounds then replay.
       ./build-gpu/pcache bench --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
         --tokenizer "$TOK" --device cuda --dtype bfloat16 --concurrency ${CONCURRENCY:-1,4,16,64} \
-        --module-tokens 2048 --new-tokens 32 --decode-tokens 128 --warmup 1 --repeats 2 \
+        --module-tokens 2048 --new-tokens 32 --decode-tokens 128 --warmup 2 --repeats 2 \
         --out "$OUT/concurrency.json" 2>&1 | tail -8 ;;
     serve)
       # Issue 14: pcache serve at the Mistral-7B shape (random weights) under bench/serve_load:

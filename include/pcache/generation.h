@@ -41,7 +41,7 @@ struct GenerationTimings {
   int modules_encoded = 0;    // PML prompts: modules encoded for this request
   double assembly_ms = 0;     // finding and gathering cached states (encoding missing modules included)
   double prefill_ms = 0;      // forward of the computed prompt tokens
-  double first_token_ms = 0;  // from the call to the first token: assembly + prefill + sampling
+  double first_token_ms = 0;  // from the call to the first token: tokenizing, assembly, prefill, sampling
   double first_text_ms = 0;   // from the call to the first text out (a token may decode to none yet)
   int generated_tokens = 0;   // including the first
   double decode_ms = 0;       // every token after the first

@@ -296,48 +296,56 @@ ChatTemplate Engine::chat_template() const { return impl_->chat_template; }
 
 StatusOr<Generation> Engine::generate(const std::string& prompt, const SamplingOptions& options,
                                       const TextCallback& on_text) const {
+  const auto start = Clock::now();  // tokenizing counts: the times are from the call
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
   std::vector<int> ids = tok->bos_ids();
   PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "generate", prompt.size()));
   std::vector<int> text = tok->encode(prompt);
   ids.insert(ids.end(), text.begin(), text.end());
-  return generate_tokens(ids, options, on_text);
+  return impl_->generate_since(ids, options, on_text, start);
 }
 
 StatusOr<Generation> Engine::generate_chat(const std::vector<ChatMessage>& messages,
                                            const SamplingOptions& options,
                                            const TextCallback& on_text) const {
+  const auto start = Clock::now();  // tokenizing counts: the times are from the call
   PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
   PCACHE_RETURN_IF_ERROR(check_text_fits(*tok, impl_->model->config(), "generate_chat", messages));
   PCACHE_ASSIGN_OR_RETURN(
       std::vector<int> ids,
       tok->apply_chat_template(messages, impl_->chat_template, /*add_generation_prompt=*/true));
-  return generate_tokens(ids, options, on_text);
+  return impl_->generate_since(ids, options, on_text, start);
 }
 
 StatusOr<Generation> Engine::generate_tokens(const std::vector<int>& prompt,
                                              const SamplingOptions& options,
                                              const TextCallback& on_text) const {
+  return impl_->generate_since(prompt, options, on_text, Clock::now());
+}
+
+StatusOr<Generation> Engine::Impl::generate_since(const std::vector<int>& prompt,
+                                                  const SamplingOptions& options,
+                                                  const TextCallback& on_text,
+                                                  Clock::time_point start) const {
   return without_exceptions("generate", [&]() -> StatusOr<Generation> {
     PCACHE_RETURN_IF_ERROR(options.validate());
     if (prompt.empty()) return Status::invalid_argument("generate: the prompt has no tokens");
-    PCACHE_RETURN_IF_ERROR(impl_->check_tokens(prompt, "generate: prompt"));
+    PCACHE_RETURN_IF_ERROR(check_tokens(prompt, "generate: prompt"));
     const int64_t n = static_cast<int64_t>(prompt.size());
-    PCACHE_RETURN_IF_ERROR(check_context(impl_->model->config(), "generate", n, options.max_tokens));
+    PCACHE_RETURN_IF_ERROR(check_context(model->config(), "generate", n, options.max_tokens));
     Generation gen;
     gen.timings.prompt_tokens = static_cast<int>(n);
-    const auto start = Clock::now();
+    const auto assembling = Clock::now();
     int64_t reused = 0;
-    SequenceRequest request = impl_->plain_request(prompt, options.cache_salt, &reused);
+    SequenceRequest request = plain_request(prompt, options.cache_salt, &reused);
     gen.timings.cached_tokens = static_cast<int>(reused);
-    gen.timings.assembly_ms = ms_since(start);
+    gen.timings.assembly_ms = ms_since(assembling);
     gen.steps.push_back(
         {reused > 0 ? "load_state" : "reset", gen.timings.assembly_ms, static_cast<int>(reused)});
     request.sampling = options;
-    PCACHE_ASSIGN_OR_RETURN(SequenceResult r,
-                            impl_->execute(std::move(request), on_text, start,
-                                           reused > 0 ? "eval_prompt" : "eval", gen));
-    if (impl_->options.prefix_cache) impl_->prefixes->remember(*r.sequence, options.cache_salt);
+    PCACHE_ASSIGN_OR_RETURN(SequenceResult r, execute(std::move(request), on_text, start,
+                                                      reused > 0 ? "eval_prompt" : "eval", gen));
+    if (this->options.prefix_cache) prefixes->remember(*r.sequence, options.cache_salt);
     return gen;
   });
 }

@@ -73,6 +73,10 @@ struct Engine::Impl {
   std::unique_ptr<StateTable> states;
   std::unique_ptr<Scheduler> scheduler;
 
+  // generate_tokens with its times taken from `start` (the public call's
+  // start, before any tokenizing).
+  StatusOr<Generation> generate_since(const std::vector<int>& prompt, const SamplingOptions& options,
+                                      const TextCallback& on_text, Clock::time_point start) const;
   // Runs `request` to its end, streaming its text to `on_text`, and fills
   // `gen`: tokens, text, stop reason, timings counted from `start` (which
   // assembly_ms already covers), and the steps `prefill_step` and "sample".

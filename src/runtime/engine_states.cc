@@ -260,6 +260,7 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
                                              const SamplingOptions& options,
                                              const TextCallback& on_text) {
   return without_exceptions("text_completion", [&]() -> StatusOr<Generation> {
+    const auto start = Clock::now();  // tokenizing counts: the times are from the call
     PCACHE_RETURN_IF_ERROR(options.validate());
     PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
     PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
@@ -272,7 +273,6 @@ StatusOr<Generation> Engine::text_completion(StateId id, const std::string& text
           " has no logits yet (a prompt of modules only): give some text");
     }
     Generation gen;
-    const auto start = Clock::now();
     PCACHE_ASSIGN_OR_RETURN(SequenceRequest request,
                             impl_->request_on_state("text_completion", *state, ids,
                                                     options.max_tokens, gen));
@@ -324,6 +324,7 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
                                              const SamplingOptions& options,
                                              const TextCallback& on_text) {
   return without_exceptions("chat_completion", [&]() -> StatusOr<ChatResult> {
+    const auto start = Clock::now();  // tokenizing counts: the times are from the call
     PCACHE_RETURN_IF_ERROR(options.validate());
     PCACHE_ASSIGN_OR_RETURN(const Tokenizer* tok, tokenizer());
     PCACHE_ASSIGN_OR_RETURN(auto state, impl_->states->get(id));
@@ -355,7 +356,6 @@ StatusOr<ChatResult> Engine::chat_completion(StateId id, const std::vector<ChatM
     }
     ChatResult result;
     Generation& gen = result.generation;
-    const auto start = Clock::now();
     // Room for what closes the answer too.
     PCACHE_ASSIGN_OR_RETURN(const std::vector<int> end, format.end_of_answer());
     PCACHE_ASSIGN_OR_RETURN(
