@@ -111,12 +111,23 @@ std::string Metrics::render(const EngineGauges& g) const {
   metric(out, "counter", "pcache_module_store_hits_total", "Module store hits by tier.",
          {{"{tier=\"device\"}", double(c.device_hits)},
           {"{tier=\"host\"}", double(c.host_hits)},
-          {"{tier=\"disk\"}", double(c.disk_hits)}});
+          {"{tier=\"disk\"}", double(c.disk_hits)},
+          {"{tier=\"remote\"}", double(c.remote_hits)}});
   one(out, "counter", "pcache_module_store_misses_total", "Module store misses.", c.misses);
   metric(out, "counter", "pcache_module_store_evictions_total", "Module store evictions by destination.",
          {{"{to=\"host\"}", double(c.evictions_to_host)},
           {"{to=\"disk\"}", double(c.evictions_to_disk)},
           {"{to=\"dropped\"}", double(c.evictions_dropped)}});
+  one(out, "counter", "pcache_remote_rejected_total",
+      "Remote tier values rejected (damaged, cut, another model's): removed and encoded again.",
+      c.remote_corrupt);
+  one(out, "counter", "pcache_remote_errors_total",
+      "Remote tier reads that failed (Redis unreachable, late or refusing).", c.remote_errors);
+  metric(out, "counter", "pcache_remote_writes_total", "Remote tier writes behind, by result.",
+         {{"{result=\"stored\"}", double(c.remote_writes)},
+          {"{result=\"failed\"}", double(c.remote_write_failures)},
+          {"{result=\"dropped\"}", double(c.remote_writes_dropped)}});
+  one(out, "counter", "pcache_remote_outages_total", "Times Redis stopped answering.", c.remote_outages);
   one(out, "gauge", "pcache_saved_states", "Live saved states.", g.states);
   return out;
 }

@@ -823,14 +823,37 @@ struct Server::Impl {
     if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*call, res, *e);
     const json& body = std::get<json>(parsed);
     for (const auto& [key, v] : body.items()) {
-      if (key != "name" && key != "int8") return reply_error(*call, res, {400, key, key + ": unsupported parameter"});
-      if (key == "int8" && !v.is_boolean()) return reply_error(*call, res, {400, key, "int8: expected true or false"});
+      if (key != "name" && key != "int8" && key != "remote") {
+        return reply_error(*call, res, {400, key, key + ": unsupported parameter"});
+      }
+      if (key != "name" && !v.is_boolean()) return reply_error(*call, res, {400, key, key + ": expected true or false"});
     }
-    auto path = snapshot_path(body, call->tenant);
-    if (auto* e = std::get_if<ApiError>(&path)) return reply_error(*call, res, *e);
-    Status s = engine.save(std::get<StateId>(owned), std::get<std::string>(path), body.value("int8", false));
+    const bool int8 = body.value("int8", false);
+    Status s;
+    if (body.value("remote", false)) {
+      auto name = remote_state_name(body);
+      if (auto* e = std::get_if<ApiError>(&name)) return reply_error(*call, res, *e);
+      s = engine.save_remote(std::get<StateId>(owned), std::get<std::string>(name), int8,
+                             call->tenant.cache_salt);
+    } else {
+      auto path = snapshot_path(body, call->tenant);
+      if (auto* e = std::get_if<ApiError>(&path)) return reply_error(*call, res, *e);
+      s = engine.save(std::get<StateId>(owned), std::get<std::string>(path), int8);
+    }
     if (!s.ok()) return reply_error(*call, res, from_status(s));
     reply(*call, res, 200, {{"id", req.matches[1].str()}, {"object", "state"}, {"saved", body["name"]}});
+  }
+
+  // The name of a state in the remote tier ("remote": true): any replica
+  // on the same Redis loads it by that name, for the same tenant only.
+  std::variant<std::string, ApiError> remote_state_name(const json& body) const {
+    auto name = body.find("name");
+    if (name == body.end() || !name->is_string()) return ApiError{400, "name", "name: expected a string"};
+    const std::string n = name->get<std::string>();
+    if (!valid_snapshot_name(n)) {
+      return ApiError{400, "name", "name: \"" + n + "\" is not a state name (1-64 of A-Z a-z 0-9 . _ -, not starting with .)"};
+    }
+    return n;
   }
 
   void load_state(const httplib::Request& req, httplib::Response& res) {
@@ -840,14 +863,26 @@ struct Server::Impl {
     if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*call, res, *e);
     const json& body = std::get<json>(parsed);
     for (const auto& [key, v] : body.items()) {
-      if (key != "name") return reply_error(*call, res, {400, key, key + ": unsupported parameter"});
+      if (key != "name" && key != "remote") return reply_error(*call, res, {400, key, key + ": unsupported parameter"});
+      if (key == "remote" && !v.is_boolean()) return reply_error(*call, res, {400, key, "remote: expected true or false"});
     }
-    auto path = snapshot_path(body, call->tenant);
-    if (auto* e = std::get_if<ApiError>(&path)) return reply_error(*call, res, *e);
-    auto id = engine.load(std::get<std::string>(path), call->tenant.cache_salt);
+    const bool remote = body.value("remote", false);
+    StatusOr<StateId> id = Status::internal("not run");
+    if (remote) {
+      auto name = remote_state_name(body);
+      if (auto* e = std::get_if<ApiError>(&name)) return reply_error(*call, res, *e);
+      id = engine.load_remote(std::get<std::string>(name), call->tenant.cache_salt);
+    } else {
+      auto path = snapshot_path(body, call->tenant);
+      if (auto* e = std::get_if<ApiError>(&path)) return reply_error(*call, res, *e);
+      id = engine.load(std::get<std::string>(path), call->tenant.cache_salt);
+    }
     if (!id.ok()) {
       ApiError e = from_status(id.status(), "name");
-      if (e.status == 404) e.message = "name: no snapshot \"" + body["name"].get<std::string>() + "\"";
+      if (e.status == 404) {
+        e.message = "name: no " + std::string(remote ? "state in the remote tier" : "snapshot") + " \"" +
+                    body["name"].get<std::string>() + "\"";
+      }
       return reply_error(*call, res, e);
     }
     own(*id, call->tenant.cache_salt);
@@ -1087,6 +1122,8 @@ void Server::shutdown() {
     i.admission.wait_idle(1e9);
   }
   i.generators->shutdown();
+  // What this replica encoded reaches the others (the remote tier) before it goes.
+  i.engine.flush_remote_writes();
   i.log.event("stopped");
 }
 
