@@ -24,49 +24,15 @@
 #include <vector>
 
 #include "model/fused_ops.h"
+#include "model/gpu_bench_util.h"
 
 namespace pcache {
 namespace {
 
+using gpu_bench::graph_ms;
+
 constexpr int64_t kLayers = 32, kHidden = 4096, kHeads = 32, kKvHeads = 8, kDim = 128,
                   kFfn = 14336, kVocab = 32768;
-
-std::vector<int64_t> parse_list(const char* arg) {
-  std::vector<int64_t> v;
-  std::stringstream in(arg);
-  for (std::string item; std::getline(in, item, ',');) v.push_back(std::stoll(item));
-  return v;
-}
-
-// Median milliseconds of a graph replay of `body` (captured once, after an
-// eager warm-up run).
-double graph_ms(int64_t replays, const std::function<void()>& body) {
-  c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false);
-  c10::cuda::CUDAStreamGuard guard(side);
-  body();
-  at::cuda::CUDAGraph graph;
-  graph.capture_begin();
-  body();
-  graph.capture_end();
-  std::vector<double> times;
-  for (int64_t i = 0; i < replays + 2; ++i) {
-    at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
-    start.record();
-    graph.replay();
-    stop.record();
-    stop.synchronize();
-    if (i >= 2) times.push_back(start.elapsed_time(stop));
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
-
-double copy_bandwidth() {
-  at::Tensor a = at::randn({int64_t{1} << 30}, at::TensorOptions().device(at::kCUDA));  // 4 GiB
-  at::Tensor b = at::empty_like(a);
-  const double ms = graph_ms(10, [&] { b.copy_(a); });
-  return 2.0 * a.nbytes() / (ms * 1e-3);
-}
 
 struct Weights {
   std::vector<at::Tensor> w;  // per layer
@@ -159,9 +125,9 @@ void run(int64_t m, int64_t replays, double bandwidth) {
 }  // namespace pcache
 
 int main(int argc, char** argv) {
-  const std::vector<int64_t> rows = pcache::parse_list(argc > 1 ? argv[1] : "1,4,16");
+  const std::vector<int64_t> rows = pcache::gpu_bench::parse_list(argc > 1 ? argv[1] : "1,4,16");
   const int64_t replays = argc > 2 ? std::stoll(argv[2]) : 20;
-  const double bandwidth = pcache::copy_bandwidth();
+  const double bandwidth = pcache::gpu_bench::copy_bandwidth(pcache::gpu_bench::graph_ms);
   std::printf("%s; copy bandwidth %.2f TB/s (read + write)\n",
               at::cuda::getCurrentDeviceProperties()->name, bandwidth / 1e12);
   std::printf("one decode step's worth of each operation (32 layers), ms, median of %lld graph replays\n",

@@ -23,44 +23,16 @@
 #include <string>
 #include <vector>
 
+#include "model/gpu_bench_util.h"
 #include "model/llama.h"
 #include "model/paged_attention.h"
 
 namespace pcache {
 namespace {
 
+using gpu_bench::median_ms;
+
 constexpr int64_t kLayers = 32, kHeads = 32, kKvHeads = 8, kDim = 128, kBlock = 16;
-
-std::vector<int64_t> parse_list(const char* arg) {
-  std::vector<int64_t> v;
-  std::stringstream in(arg);
-  for (std::string item; std::getline(in, item, ',');) v.push_back(std::stoll(item));
-  return v;
-}
-
-// Median milliseconds of `steps` runs of `step` (after 3 untimed ones).
-double median_ms(int64_t steps, const std::function<void()>& step) {
-  for (int i = 0; i < 3; ++i) step();
-  std::vector<double> times;
-  for (int64_t i = 0; i < steps; ++i) {
-    at::cuda::CUDAEvent start(cudaEventDefault), stop(cudaEventDefault);
-    start.record();
-    step();
-    stop.record();
-    stop.synchronize();
-    times.push_back(start.elapsed_time(stop));
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
-
-// Device-to-device copy bandwidth, bytes read + written per second.
-double copy_bandwidth() {
-  at::Tensor a = at::randn({int64_t{1} << 30}, at::TensorOptions().device(at::kCUDA));  // 4 GiB
-  at::Tensor b = at::empty_like(a);
-  const double ms = median_ms(10, [&] { b.copy_(a); });
-  return 2.0 * a.nbytes() / (ms * 1e-3);
-}
 
 void run(int64_t batch, int64_t context, int64_t n, int64_t steps, double bandwidth) {
   const int64_t blocks_per_seq = (context + kBlock - 1) / kBlock;
@@ -173,12 +145,12 @@ void run(int64_t batch, int64_t context, int64_t n, int64_t steps, double bandwi
 }  // namespace pcache
 
 int main(int argc, char** argv) {
-  const std::vector<int64_t> batches = pcache::parse_list(argc > 1 ? argv[1] : "1,16,64");
-  const std::vector<int64_t> contexts = pcache::parse_list(argc > 2 ? argv[2] : "2048,16384");
-  const std::vector<int64_t> news = pcache::parse_list(argc > 3 ? argv[3] : "1");
+  const std::vector<int64_t> batches = pcache::gpu_bench::parse_list(argc > 1 ? argv[1] : "1,16,64");
+  const std::vector<int64_t> contexts = pcache::gpu_bench::parse_list(argc > 2 ? argv[2] : "2048,16384");
+  const std::vector<int64_t> news = pcache::gpu_bench::parse_list(argc > 3 ? argv[3] : "1");
   const int64_t steps = argc > 4 ? std::stoll(argv[4]) : 20;
   at::globalContext().setSDPUseCuDNN(false);  // as LlamaModel::load does
-  const double bandwidth = pcache::copy_bandwidth();
+  const double bandwidth = pcache::gpu_bench::copy_bandwidth(pcache::gpu_bench::median_ms);
   std::printf("%s; copy bandwidth %.2f TB/s (read + write)\n",
               at::cuda::getCurrentDeviceProperties()->name, bandwidth / 1e12);
   std::printf("attention per step, %lld layers, ms (median of %lld)\n",
