@@ -1,7 +1,7 @@
 #!/bin/bash
 # Adds to .device-deps what this project needs on the GPU machine beyond
 # ../shared/device/stage.sh's libraries: hiredis (the remote tier), PCRE2 and
-# utf8proc (tokenizer.json), which every build needs, and Debian 12's
+# utf8proc (tokenizer.json), libedit (pcache chat), which every build needs, and Debian 12's
 # cpp-httplib with the libraries its pkg-config file requires (OpenSSL, zlib,
 # brotli; about 6 MB) for `pcache serve` and bench/serve_load. Run here after ../shared/device/stage.sh, from the
 # project's root:
@@ -14,7 +14,7 @@ top=$(git rev-parse --show-toplevel)
 deps="$top/.device-deps"
 [ -d "$deps" ] || { echo "stage ../shared/device/stage.sh first"; exit 1; }
 (cd "$deps" && apt-get download libhiredis-dev libhiredis0.14 libpcre2-dev libpcre2-8-0 libpcre2-16-0 \
-   libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2 libcpp-httplib-dev libcpp-httplib0.11 libssl-dev libssl3 zlib1g-dev \
+   libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2 libedit-dev libedit2 libbsd0 libmd0 libcpp-httplib-dev libcpp-httplib0.11 libssl-dev libssl3 zlib1g-dev \
    libbrotli-dev libbrotli1 2>/dev/null)
 for flag in "$@"; do
   case "$flag" in

@@ -14,6 +14,8 @@ packages=(
   libcpp-httplib-dev      # pcache serve's HTTP server (docs/architecture.md says why this one)
   libpcre2-dev libutf8proc-dev  # tokenizer.json: pre-tokenizer regexes, Unicode normalization
   libhiredis-dev          # the remote tier's Redis client
+  libedit-dev             # pcache chat's line editing and history
+  python3                 # the command line's tests on a pseudo-terminal (src/cli/terminal_test.py)
   redis-server            # for the remote tier's tests (each starts its own on a free port)
 )
 sudo=""

@@ -4,16 +4,28 @@
 // (/save, /load, --save, --load) or, with --remote, in the remote tier under a
 // name that every engine on the same Redis finds (/save-remote, /load-remote,
 // --save-remote, --load-remote).
-#include <unistd.h>
-
+//
+// On a terminal (llama-cli's keys): lines are edited with history
+// (LineReader); Ctrl-C stops the answer being generated and keeps the
+// conversation; Ctrl-C at an empty prompt, or Ctrl-D, ends the chat, which
+// saves to --save / --save-remote as /quit does.
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
 
 #include "cli/common.h"
+#include "cli/line_reader.h"
 
 namespace pcache::cli {
 namespace {
+
+// Set by SIGINT while an answer is generated (at the prompt Ctrl-C is a key,
+// LineReader's); the answer's text callback sees it and stops.
+std::atomic<bool> stop_answer{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+extern "C" void on_interrupt(int) { stop_answer.store(true); }
 
 // A state to or from a snapshot file, or the remote tier under a name.
 Status save_state(Engine& engine, StateId state, const std::string& where, bool remote) {
@@ -27,6 +39,12 @@ const char* kHelp =
     "commands: /undo  /regenerate  /save FILE  /load FILE  /save-remote NAME  /load-remote NAME  "
     "/stats  "
     "/help  /quit";
+// /regenerate's temperature when the chat's is 0 (llama-cli's default).
+constexpr float kRegenerateTemperature = 0.8f;
+
+const char* kKeys =
+    "keys: Ctrl-C stops an answer; Ctrl-C at an empty prompt or Ctrl-D quits; a line ending in \\ "
+    "goes on on the next";
 
 struct Chat {
   Engine& engine;
@@ -41,26 +59,28 @@ struct Chat {
     if (!options.json) std::fprintf(stderr, fmt, arg.c_str());
   }
 
+  // The answer to `line`; an interrupted one is kept as far as it went.
   Status turn(const std::string& line, SamplingOptions sampling) {
-    auto print = [&](const std::string& piece) {
-      if (!options.json) {
-        std::fwrite(piece.data(), 1, piece.size(), stdout);
-        std::fflush(stdout);
-      }
-      return true;
-    };
-    PCACHE_ASSIGN_OR_RETURN(ChatResult r, engine.chat_completion(history.back(), line, sampling, print));
+    stop_answer.store(false);
+    AnswerStream stream(options, &stop_answer);
+    PCACHE_ASSIGN_OR_RETURN(ChatResult r, engine.chat_completion(history.back(), line, sampling,
+                                                                 stream.callback()));
+    const std::string stop_reason = stream.finish(&r.generation);
     history.push_back(r.state);
     lines.push_back(line);
     last_steps = r.generation.steps;
     if (options.json) {
-      nlohmann::json j = generation_json(r.generation);
+      nlohmann::json j = generation_json(r.generation, stop_reason);
       j["state"] = r.state;
       std::printf("%s\n", j.dump().c_str());
     } else {
       std::printf("\n");
     }
     std::fflush(stdout);
+    if (stop_reason == "interrupted") {
+      say("(stopped; the answer so far is kept: /undo takes it back; Ctrl-C at an empty prompt "
+          "or Ctrl-D ends the chat)\n");
+    }
     if (options.timings) print_steps(r.generation.steps);
     return Status::ok_status();
   }
@@ -88,6 +108,7 @@ struct Chat {
     if (name == "/quit" || name == "/exit") return false;
     if (name == "/help") {
       say("%s\n", kHelp);
+      if (interactive) say("%s\n", kKeys);
     } else if (name == "/undo") {
       if (history.size() < 2) {
         say("nothing to undo\n");
@@ -107,6 +128,10 @@ struct Chat {
         lines.pop_back();
         SamplingOptions o = options.sampling;
         o.seed += ++regenerations;  // another seed, so that sampling gives another answer
+        if (o.temperature == 0) {  // greedy decoding would give the same answer again
+          o.temperature = kRegenerateTemperature;
+          say("(greedy decoding repeats itself: this answer is sampled at temperature 0.8)\n");
+        }
         s = engine.restore(history.back()).status();
         if (s.ok()) s = turn(line, o);
       }
@@ -179,18 +204,18 @@ int run_chat(CommonOptions& common, const ChatOptions& options) {
     }
   }
 
-  Chat chat{e, common, static_cast<bool>(isatty(STDIN_FILENO)), {*start}, {""}, {}};
-  if (chat.interactive) std::fprintf(stderr, "%s\n%s\n", e.describe().c_str(), kHelp);
+  LineReader reader;
+  Chat chat{e, common, reader.editing(), {*start}, {""}, {}};
+  if (chat.interactive) {
+    std::fprintf(stderr, "%s\n%s\n%s\n", e.describe().c_str(), kHelp, kKeys);
+    struct sigaction action = {};
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &action, nullptr);
+  }
   std::string line;
-  for (;;) {
-    if (chat.interactive) {
-      std::fprintf(stderr, "> ");
-      std::fflush(stderr);
-    }
-    if (!std::getline(std::cin, line)) {
-      if (chat.interactive) std::fprintf(stderr, "\n");  // Ctrl-D: the shell's prompt on a line of its own
-      break;
-    }
+  while (reader.read(&line) == LineReader::Result::kLine) {
     if (line.empty()) continue;
     if (line[0] == '/') {
       if (!chat.command(line)) break;

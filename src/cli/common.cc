@@ -74,6 +74,10 @@ void CommonOptions::add_to(CLI::App* app, unsigned groups) {
   }
   if (groups & kServing) add_serving_options(app);
   if (groups & kSampling) add_sampling_options(app);
+  if (groups & kStop) {
+    app->add_option("--stop", stop, "end the answer before this text (repeatable)")
+        ->check([](const std::string& s) { return s.empty() ? "a stop string is not empty" : ""; });
+  }
   if (groups & kOutput) {
     app->add_flag(
         "--timings", timings,
@@ -228,11 +232,64 @@ nlohmann::json steps_json(const std::vector<StepTiming>& steps) {
   return j;
 }
 
-nlohmann::json generation_json(const Generation& g) {
+AnswerStream::AnswerStream(const CommonOptions& o, const std::atomic<bool>* interrupt)
+    : print_(!o.json), stops_(o.stop), interrupt_(interrupt) {}
+
+TextCallback AnswerStream::callback() {
+  return [this](const std::string& piece) {
+    if (interrupted_ || stops_.stopped()) return false;
+    if (interrupt_ && interrupt_->load()) {
+      interrupted_ = true;
+      return false;
+    }
+    const std::string shown = stops_.push(piece);
+    text_ += shown;
+    if (print_) {
+      std::fwrite(shown.data(), 1, shown.size(), stdout);
+      std::fflush(stdout);
+    }
+    return !stops_.stopped();
+  };
+}
+
+std::string AnswerStream::finish(Generation* g) {
+  const std::string rest = stops_.flush();
+  text_ += rest;
+  if (print_) std::fwrite(rest.data(), 1, rest.size(), stdout);
+  g->text = text_;
+  if (stops_.stopped()) return "stop_string";
+  if (interrupted_) return "interrupted";
+  return stop_reason_name(g->stop_reason);
+}
+
+std::string status_line(const Generation& g, const std::string& stop_reason) {
+  const GenerationTimings& t = g.timings;
+  std::string line = "prompt " + std::to_string(t.prompt_tokens) + " tokens (" +
+                     std::to_string(t.cached_tokens) + " from cache";
+  const bool pml = t.modules_reused + t.modules_encoded > 0;
+  if (pml) {
+    line += ": " + std::to_string(t.modules_reused) + " module" +
+            (t.modules_reused == 1 ? "" : "s") + " reused, " + std::to_string(t.modules_encoded) +
+            " encoded now";
+  }
+  line += ") | ";
+  if (pml) line += "assembly " + format_ms(t.assembly_ms) + " ms | ";
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%.1f", t.decode_tokens_per_s());
+  line += "prefill " + format_ms(t.prefill_ms) + " ms (" +
+          std::to_string(t.prompt_tokens - t.cached_tokens) + " tokens) | first token " +
+          format_ms(t.first_token_ms) + " ms | generated " + std::to_string(t.generated_tokens) +
+          (t.generated_tokens == 1 ? " token, no decode speed"
+                                   : " tokens, decode " + std::string(rate) + " tok/s") +
+          " | stop: " + stop_reason;
+  return line;
+}
+
+nlohmann::json generation_json(const Generation& g, const std::string& stop_reason) {
   const auto& t = g.timings;
   return {{"text", g.text},
           {"tokens", g.tokens},
-          {"stop_reason", stop_reason_name(g.stop_reason)},
+          {"stop_reason", stop_reason},
           {"steps", steps_json(g.steps)},
           {"timings",
            {{"prompt_tokens", t.prompt_tokens},

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "pcache/engine.h"
 #include "pcache/server_options.h"
+#include "util/stop_matcher.h"
 
 namespace pcache::cli {
 
@@ -36,6 +38,7 @@ struct CommonOptions {
   SamplingOptions sampling;
   bool timings = false;
   bool json = false;
+  std::vector<std::string> stop;  // --stop: the answer ends before the first of these
   CLI::App* cmd = nullptr;
   // `serve`: also filled from the file's server: section by resolve().
   ServerOptions* server = nullptr;
@@ -50,6 +53,7 @@ struct CommonOptions {
     kServing = 16,      // --kv-pool-bytes, --max-batch-tokens, --max-running
     kSampling = 32,     // -n, --temperature, --top-k, --top-p, -s, --ignore-eos
     kOutput = 64,       // --timings, --json
+    kStop = 128,        // --stop (generate, run, chat)
   };
   void add_to(CLI::App* app, unsigned groups);
   void add_module_cache_options(CLI::App* app);
@@ -65,13 +69,42 @@ struct CommonOptions {
   StatusOr<std::string> model_folder() const;
 };
 
+// An answer as it streams: printed to stdout piece by piece (not with
+// --json), cut before the first --stop string (text that may begin one is
+// held back until it is known), and stopped early once `interrupt` is set
+// (chat's Ctrl-C). One per generation call.
+class AnswerStream {
+ public:
+  explicit AnswerStream(const CommonOptions& o, const std::atomic<bool>* interrupt = nullptr);
+  // For the engine's call; runs on its scheduler's thread.
+  TextCallback callback();
+  // After the call: prints what was held back, cuts g->text as it was shown,
+  // and returns why the answer ended: "stop_string", "interrupted", or the
+  // engine's reason ("eos", "max_tokens").
+  std::string finish(Generation* g);
+
+ private:
+  bool print_;
+  StopMatcher stops_;
+  const std::atomic<bool>* interrupt_;
+  bool interrupted_ = false;
+  std::string text_;  // the answer up to any stop string
+};
+
 // The step table of seed 001 (step, time, tokens, tokens/s), to stderr.
 void print_steps(const std::vector<StepTiming>& steps);
 // A duration (or rate) as people read it: 2 decimals below 100, 1 below
 // 1000, none above ("35.25", "412.7", "11392").
 std::string format_ms(double v);
 nlohmann::json steps_json(const std::vector<StepTiming>& steps);
-nlohmann::json generation_json(const Generation& g);
+// `stop_reason` as AnswerStream::finish gives it.
+nlohmann::json generation_json(const Generation& g, const std::string& stop_reason);
+// What one answer did, for stderr: the prompt (from the cache: tokens, and
+// for a PML prompt the modules reused and encoded), the time split
+// (assembly, prefill, first token), and the decode speed (tokens after the
+// first over their time, as --json's decode_tokens_per_s and --timings'
+// sample row; one token has none).
+std::string status_line(const Generation& g, const std::string& stop_reason);
 
 struct BenchOptions {
   std::string module_tokens = "512,1024,2048,4096,8192,16384";

@@ -14,33 +14,19 @@
 namespace pcache::cli {
 namespace {
 
-bool print_piece(const std::string& piece) {
-  std::fwrite(piece.data(), 1, piece.size(), stdout);
-  std::fflush(stdout);
-  return true;
-}
-
-// Prints a generation the way --json / --timings ask.
-void finish(const CommonOptions& o, const Generation& g) {
+// Ends a streamed generation the way --json / --timings ask.
+int finish(const CommonOptions& o, AnswerStream& stream, StatusOr<Generation> gen) {
+  if (!gen.ok()) return report(gen.status());
+  const std::string stop_reason = stream.finish(&*gen);
   if (o.json) {
-    std::printf("%s\n", generation_json(g).dump(2).c_str());
-    return;
+    std::printf("%s\n", generation_json(*gen, stop_reason).dump(2).c_str());
+    return 0;
   }
   std::printf("\n");
   std::fflush(stdout);
-  const auto& t = g.timings;
-  // Decode speed counts the tokens after the first over their time, as
-  // --timings' sample row and --json's decode_tokens_per_s do; one token has none.
-  const std::string speed = t.generated_tokens > 1
-                                ? format_ms(t.decode_tokens_per_s()) + " tok/s"
-                                : std::string("no decode speed");
-  std::fprintf(stderr,
-               "prompt %d tokens (%d from cache) | first token %s ms | generated %d token%s, %s | "
-               "stop: %s\n",
-               t.prompt_tokens, t.cached_tokens, format_ms(t.first_token_ms).c_str(),
-               t.generated_tokens, t.generated_tokens == 1 ? "" : "s", speed.c_str(),
-               stop_reason_name(g.stop_reason));
-  if (o.timings) print_steps(g.steps);
+  std::fprintf(stderr, "%s\n", status_line(*gen, stop_reason).c_str());
+  if (o.timings) print_steps(gen->steps);
+  return 0;
 }
 
 // verify's default bar for int8 weights: the share of positions whose top-1
@@ -86,19 +72,12 @@ int run_generate(CommonOptions& o, const std::string& prompt, bool chat,
                  const std::string& system) {
   auto engine = o.open_engine();
   if (!engine.ok()) return report(engine.status());
-  TextCallback print = o.json ? TextCallback() : TextCallback(print_piece);
-  StatusOr<Generation> gen = Status::internal("not run");
-  if (chat) {
-    std::vector<ChatMessage> messages;
-    if (!system.empty()) messages.push_back({"system", system});
-    messages.push_back({"user", prompt});
-    gen = (*engine)->generate_chat(messages, o.sampling, print);
-  } else {
-    gen = (*engine)->generate(prompt, o.sampling, print);
-  }
-  if (!gen.ok()) return report(gen.status());
-  finish(o, *gen);
-  return 0;
+  AnswerStream stream(o);
+  if (!chat) return finish(o, stream, (*engine)->generate(prompt, o.sampling, stream.callback()));
+  std::vector<ChatMessage> messages;
+  if (!system.empty()) messages.push_back({"system", system});
+  messages.push_back({"user", prompt});
+  return finish(o, stream, (*engine)->generate_chat(messages, o.sampling, stream.callback()));
 }
 
 std::string shorten(const std::string& path) { return path.empty() ? "(schema text)" : path; }
@@ -157,7 +136,9 @@ int run_inputs(Engine& engine, CommonOptions& o, const std::string& prompt_path,
   for (size_t i = 0; i < inputs.size(); ++i) {
     batch_tokens += (*batch)[i].timings.generated_tokens;
     if (o.json) {
-      answers.push_back({{"input", inputs[i]}, {"answer", generation_json((*batch)[i])}});
+      const Generation& g = (*batch)[i];
+      answers.push_back(
+          {{"input", inputs[i]}, {"answer", generation_json(g, stop_reason_name(g.stop_reason))}});
     } else {
       std::printf("[%zu] %s\n    -> %s\n", i + 1, inputs[i].c_str(), (*batch)[i].text.c_str());
     }
@@ -195,11 +176,8 @@ int run_prompt(CommonOptions& o, const std::string& prompt_path,
   }
   if (!inputs_path.empty()) return run_inputs(**engine, o, prompt_path, inputs_path);
   run.sampling = o.sampling;
-  auto gen =
-      (*engine)->run_file(prompt_path, run, o.json ? TextCallback() : TextCallback(print_piece));
-  if (!gen.ok()) return report(gen.status());
-  finish(o, *gen);
-  return 0;
+  AnswerStream stream(o);
+  return finish(o, stream, (*engine)->run_file(prompt_path, run, stream.callback()));
 }
 
 std::string did_you_mean(const std::vector<std::string>& words) {
@@ -283,7 +261,7 @@ int main(int argc, char** argv) {
       ->excludes(prompt_opt);
   g->add_flag("--chat", chat_template, "wrap the prompt in the model's chat template");
   g->add_option("--system", system, "system message (with --chat)");
-  gen.add_to(g, O::kModelFlag | O::kLoading | O::kServing | O::kSampling | O::kOutput);
+  gen.add_to(g, O::kModelFlag | O::kLoading | O::kServing | O::kSampling | O::kStop | O::kOutput);
 
   CommonOptions comp;
   std::string schema_path;
@@ -305,11 +283,12 @@ int main(int argc, char** argv) {
       "baseline: the same tokens and positions in one plain prefill");
   r->add_flag("--read-only", run_options.read_only, "use cached modules, store nothing new");
   r->add_flag("--greedy", greedy, "greedy decoding (temperature 0)");
-  r->add_option("--inputs", inputs_path,
+  CLI::Option* inputs = r->add_option("--inputs", inputs_path,
                 "file of inputs, one per line, run on the cached prompt as one batch")
       ->check(CLI::ExistingFile);
   run.add_to(r, O::kModelFlag | O::kLoading | O::kModuleCache | O::kServing | O::kSampling |
-             O::kOutput);
+             O::kStop | O::kOutput);
+  inputs->excludes("--stop");
 
   CommonOptions chat;
   ChatOptions chat_options;
@@ -330,7 +309,7 @@ int main(int argc, char** argv) {
                 "start from the state saved in the remote tier (--remote) under this name")
       ->excludes(load);
   chat.add_to(h, O::kModelFlag | O::kLoading | O::kModuleCache | O::kStates | O::kServing |
-              O::kSampling | O::kOutput);
+              O::kSampling | O::kStop | O::kOutput);
 
   CommonOptions bench;
   BenchOptions bench_options;

@@ -22,7 +22,7 @@
 #include "server/generation_request.h"
 #include "server/metrics.h"
 #include "server/request_log.h"
-#include "server/stop_matcher.h"
+#include "util/stop_matcher.h"
 
 namespace pcache::server {
 namespace {

@@ -6,7 +6,7 @@
 #include <variant>
 
 #include "server/generation_request.h"
-#include "server/stop_matcher.h"
+#include "util/stop_matcher.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body(reinterpret_cast<const char*>(data), size);
@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (auto endpoint : {pcache::server::Endpoint::kChat, pcache::server::Endpoint::kCompletion}) {
     auto r = pcache::server::parse_generation_request(body, endpoint, limits);
     if (auto* request = std::get_if<pcache::server::GenerationRequest>(&r)) {
-      pcache::server::StopMatcher stops(request->stop);
+      pcache::StopMatcher stops(request->stop);
       for (size_t i = 0; i < request->prompt.size(); i += 3) (void)stops.push(request->prompt.substr(i, 3));
       (void)stops.flush();
     } else {

@@ -1,10 +1,10 @@
 // Stop strings split over pieces are found, partial matches are held back
 // and released when they turn out not to be stops.
-#include "server/stop_matcher.h"
+#include "util/stop_matcher.h"
 
 #include <boost/test/unit_test.hpp>
 
-namespace pcache::server {
+namespace pcache {
 
 BOOST_AUTO_TEST_SUITE(stop_matcher_test)
 
@@ -41,4 +41,4 @@ BOOST_AUTO_TEST_CASE(the_earliest_stop_wins_and_no_stops_pass_everything) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-}  // namespace pcache::server
+}  // namespace pcache

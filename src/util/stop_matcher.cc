@@ -1,8 +1,8 @@
-#include "server/stop_matcher.h"
+#include "util/stop_matcher.h"
 
 #include <algorithm>
 
-namespace pcache::server {
+namespace pcache {
 
 StopMatcher::StopMatcher(std::vector<std::string> stops) {
   for (auto& s : stops)
@@ -41,4 +41,4 @@ std::string StopMatcher::flush() {
   return out;
 }
 
-}  // namespace pcache::server
+}  // namespace pcache

@@ -3,13 +3,13 @@
 // until the next piece shows whether it is, so that a streamed answer never
 // shows part of a stop string and ends exactly before the first one.
 //
-// Not thread-safe; one per request.
+// Not thread-safe; one per request (pcache serve) or answer (the command line).
 #pragma once
 
 #include <string>
 #include <vector>
 
-namespace pcache::server {
+namespace pcache {
 
 class StopMatcher {
  public:
@@ -30,4 +30,4 @@ class StopMatcher {
   bool stopped_ = false;
 };
 
-}  // namespace pcache::server
+}  // namespace pcache
