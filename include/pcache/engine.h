@@ -76,9 +76,10 @@ class Engine {
 
   // Encodes every cacheable module of a registered schema (the one the
   // tenant sees under that name) into the module store (those already there
-  // are reported with was_cached).
+  // are reported with was_cached); `on_module` hears of each in turn.
   StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name,
-                                              uint64_t cache_salt = 0);
+                                              uint64_t cache_salt = 0,
+                                              const ModuleProgress& on_module = {});
 
   // Registers the schema that a prompt file names unless one of that name
   // is registered: NAME.xml from the prompt's folder, else from each folder

@@ -94,6 +94,12 @@ struct ModuleReport {
   bool was_cached = false;
 };
 
+// compile()'s progress: called before each module is fetched or encoded,
+// with its path ("" is the schema's own text), its tokens, its index among
+// the `count` modules compiled (from 0).
+using ModuleProgress =
+    std::function<void(const std::string& module, int tokens, int index, int count)>;
+
 // Receives each piece of text as soon as it decodes to whole characters.
 // Returning false stops generation after that piece.
 using TextCallback = std::function<bool(const std::string& piece)>;

@@ -74,11 +74,26 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
             << "speedup" << std::setw(14) << "cached/floor" << std::setw(10) << "decode/s"
             << "\n";
 
+  // Progress on a terminal: the row, the run within it, and the time left,
+  // estimated from the rows done in proportion to their tokens.
+  Progress progress;
+  const int rows = static_cast<int>(new_lengths.size() * module_lengths.size());
+  int row_index = 0;
+  int64_t tokens_done = 0, tokens_left = 0;
+  for (int64_t n_new : new_lengths) {
+    for (int64_t n_module : module_lengths) tokens_left += n_module + n_new;
+  }
+  const auto bench_start = std::chrono::steady_clock::now();
+  std::string row_label, time_left;
+
   // Times `fn` (which returns a Generation) warmup + repeats times; the
   // Generations of the timed runs go to `gens`.
-  auto measure = [&](int repeats, auto fn, std::vector<Generation>* gens) -> StatusOr<Summary> {
+  auto measure = [&](const char* what, int repeats, auto fn,
+                     std::vector<Generation>* gens) -> StatusOr<Summary> {
     std::vector<double> ms;
     for (int i = 0; i < b.warmup + repeats; ++i) {
+      progress.show(row_label + ": " + what + " " + std::to_string(i + 1) + " of " +
+                    std::to_string(b.warmup + repeats) + time_left);
       engine.synchronize();
       timer.start();
       StatusOr<Generation> g = fn();
@@ -94,6 +109,14 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
 
   for (int64_t n_new : new_lengths) {
     for (int64_t n_module : module_lengths) {
+      ++row_index;
+      row_label = "bench: row " + std::to_string(row_index) + " of " + std::to_string(rows) +
+                  " (module " + std::to_string(n_module) + ", new " + std::to_string(n_new) + ")";
+      if (tokens_done > 0) {
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                             bench_start).count();
+        time_left = ", about " + format_duration(elapsed / tokens_done * tokens_left) + " left";
+      }
       const std::string schema_name = "bench_" + std::to_string(n_module);
       const std::string module_text = words_text(tok, n_module, static_cast<uint64_t>(n_module));
       const std::string new_text = words_text(tok, n_new, 7 + static_cast<uint64_t>(n_new));
@@ -101,6 +124,7 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
                                          module_text + "</module></schema>",
                                      schema_name + ".xml");
       if (!added.ok()) return report(added.status());
+      progress.show(row_label + ": encoding the module" + time_left);
       auto compiled = engine.compile(schema_name);
       if (!compiled.ok()) return report(compiled.status());
       int64_t kv_bytes = 0;
@@ -120,19 +144,20 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
       engine.reset_peak_device_memory();
       std::vector<Generation> cached_gens;
       auto cached = measure(
-          b.repeats, [&] { return engine.run(with_module, first); }, &cached_gens);
+          "cached", b.repeats, [&] { return engine.run(with_module, first); }, &cached_gens);
       if (!cached.ok()) return report(cached.status());
       auto naive_ms = measure(
-          b.repeats, [&] { return engine.run(with_module, naive); }, nullptr);
+          "naive", b.repeats, [&] { return engine.run(with_module, naive); }, nullptr);
       if (!naive_ms.ok()) return report(naive_ms.status());
       auto floor_ms = measure(
-          b.repeats, [&] { return engine.run(without, first); }, nullptr);
+          "floor", b.repeats, [&] { return engine.run(without, first); }, nullptr);
       if (!floor_ms.ok()) return report(floor_ms.status());
       std::vector<Generation> decode_gens;
       std::optional<Summary> decode_rate;
       if (b.decode_tokens > 0 && b.decode_repeats > 0) {
         auto d = measure(
-            b.decode_repeats, [&] { return engine.run(with_module, decode); }, &decode_gens);
+            "decode", b.decode_repeats, [&] { return engine.run(with_module, decode); },
+            &decode_gens);
         if (!d.ok()) return report(d.status());
         std::vector<double> rates;
         for (const Generation& g : decode_gens) rates.push_back(g.timings.decode_tokens_per_s());
@@ -163,6 +188,9 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
                             {"peak_device_bytes", mem.peak_allocated}};
       if (decode_rate) row["decode_tokens_per_s"] = to_json(*decode_rate);
       out["results"].push_back(row);
+      tokens_done += n_module + n_new;
+      tokens_left -= n_module + n_new;
+      progress.clear();
       std::cerr << std::fixed << std::setprecision(2) << std::setw(7) << n_module << std::setw(5)
                 << n_new << std::setw(11) << naive_ms->median << std::setw(11) << cached->median
                 << std::setw(10) << floor_ms->median << std::setw(8)

@@ -1,5 +1,8 @@
 #include "cli/common.h"
 
+#include <unistd.h>
+
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -201,6 +204,27 @@ StatusOr<std::unique_ptr<Engine>> CommonOptions::open_engine() const {
   PCACHE_RETURN_IF_ERROR(sampling.validate());
   PCACHE_ASSIGN_OR_RETURN(const std::string dir, model_folder());
   return Engine::open(dir, engine);
+}
+
+Progress::Progress() : terminal_(isatty(STDERR_FILENO)) {}
+
+void Progress::show(const std::string& line) {
+  if (!terminal_) return;
+  std::fprintf(stderr, "\r%s\033[K", line.c_str());
+  std::fflush(stderr);
+  shown_ = true;
+}
+
+void Progress::clear() {
+  if (!shown_) return;
+  std::fputs("\r\033[K", stderr);
+  std::fflush(stderr);
+  shown_ = false;
+}
+
+std::string format_duration(double seconds) {
+  if (seconds < 90) return std::to_string(static_cast<int>(std::ceil(seconds))) + " s";
+  return std::to_string(static_cast<int>(std::ceil(seconds / 60))) + " min";
 }
 
 std::string format_ms(double v) {

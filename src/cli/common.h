@@ -91,6 +91,26 @@ class AnswerStream {
   std::string text_;  // the answer up to any stop string
 };
 
+// One line of progress on stderr, rewritten in place, when stderr is a
+// terminal; nothing otherwise (logs and pipes get the results only).
+// Lines should stay within 80 columns: a wrapped line is not rewritten.
+class Progress {
+ public:
+  Progress();
+  ~Progress() { clear(); }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  void show(const std::string& line);
+  // Before anything else is printed.
+  void clear();
+
+ private:
+  bool terminal_;
+  bool shown_ = false;
+};
+// "45 s", "12 min": how long the rest of a run may take.
+std::string format_duration(double seconds);
+
 // The step table of seed 001 (step, time, tokens, tokens/s), to stderr.
 void print_steps(const std::vector<StepTiming>& steps);
 // A duration (or rate) as people read it: 2 decimals below 100, 1 below

@@ -87,7 +87,14 @@ int run_compile(CommonOptions& o, const std::string& schema_path) {
   if (!engine.ok()) return report(engine.status());
   auto name = (*engine)->add_schema_file(schema_path);
   if (!name.ok()) return report(name.status());
-  auto modules = (*engine)->compile(*name);
+  Progress progress;
+  auto modules = (*engine)->compile(
+      *name, 0, [&](const std::string& module, int tokens, int index, int count) {
+        progress.show("compile: module " + std::to_string(index + 1) + " of " +
+                      std::to_string(count) + " (" + shorten(module) + ", " +
+                      std::to_string(tokens) + " tokens)");
+      });
+  progress.clear();
   if (!modules.ok()) return report(modules.status());
   std::printf("schema %s on %s\n", name->c_str(), (*engine)->describe().c_str());
   std::printf("%-32s %7s %15s %12s %10s\n", "module", "tokens", "positions", "bytes", "encode_ms");

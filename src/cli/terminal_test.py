@@ -154,7 +154,7 @@ def progress(pcache, model, fixture):
     check(t, t.exit_code() == 0, "bench: exit code 0")
     t = Terminal([pcache, "eval", "tests/fixtures/eval-mini", "-m", fixture, "-n", "2", "--limit", "2"])
     t.expect(rb"question 1 of 2")
-    t.expect(rb"question 2 of 2 \(scaffold [0-9.]+% exact so far\)")
+    t.expect(rb"question 2 of 2, exact so far: full [0-9.]+%, scaffold [0-9.]+%")
     check(t, t.exit_code() == 0, "eval: exit code 0")
     print("progress: ok")
 

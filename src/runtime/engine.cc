@@ -379,10 +379,11 @@ Status Engine::remove_schema(const std::string& schema_name, uint64_t cache_salt
 }
 
 StatusOr<std::vector<ModuleReport>> Engine::compile(const std::string& schema_name,
-                                                    uint64_t cache_salt) {
+                                                    uint64_t cache_salt,
+                                                    const ModuleProgress& on_module) {
   return without_exceptions("compile", [&]() -> StatusOr<std::vector<ModuleReport>> {
     if (!impl_->prompts) return tokenizer().status();
-    return impl_->prompts->compile(schema_name, tenant_of(cache_salt));
+    return impl_->prompts->compile(schema_name, tenant_of(cache_salt), on_module);
   });
 }
 

@@ -177,13 +177,22 @@ StatusOr<std::shared_ptr<const ModuleKV>> PromptCache::fetch(const CompiledSchem
 }
 
 StatusOr<std::vector<ModuleReport>> PromptCache::compile(const std::string& schema_name,
-                                                         const std::string& tenant) {
+                                                         const std::string& tenant,
+                                                         const ModuleProgress& on_module) {
   PCACHE_ASSIGN_OR_RETURN(auto s, schema(schema_name, tenant));
-  std::map<int, double> encoded_ms;  // modules encoded by this call, with their forward's time
-  std::vector<ModuleReport> reports;
+  std::vector<int> modules;  // the cacheable ones
   for (int m = 0; m < static_cast<int>(s->layout.modules.size()); ++m) {
     const ModuleLayout& ml = s->layout.modules[m];
-    if (!ml.cached || ml.token_count() == 0) continue;
+    if (ml.cached && ml.token_count() > 0) modules.push_back(m);
+  }
+  std::map<int, double> encoded_ms;  // modules encoded by this call, with their forward's time
+  std::vector<ModuleReport> reports;
+  for (int m : modules) {
+    const ModuleLayout& ml = s->layout.modules[m];
+    if (on_module) {
+      on_module(ml.path, static_cast<int>(ml.token_count()), static_cast<int>(reports.size()),
+                static_cast<int>(modules.size()));
+    }
     auto start = std::chrono::steady_clock::now();
     std::vector<int> produced;
     PCACHE_ASSIGN_OR_RETURN(auto kv, fetch(*s, s->schema.mode, m, /*read_only=*/false, &produced));

@@ -103,9 +103,10 @@ class PromptCache {
   Status remove_schema(const std::string& name, const std::string& tenant = "");
 
   // Encodes and stores every cacheable module of the schema `tenant` sees
-  // under that name that is missing.
+  // under that name that is missing (Engine::compile).
   StatusOr<std::vector<ModuleReport>> compile(const std::string& schema_name,
-                                              const std::string& tenant = "");
+                                              const std::string& tenant = "",
+                                              const ModuleProgress& on_module = {});
 
   // Binds the prompt to its schema, appends the modules' blocks from `pool`
   // (zero copy when the pool holds them; else written from the store, or
