@@ -222,8 +222,8 @@ int run_chat(CommonOptions& common, const ChatOptions& options) {
       continue;
     }
     if (Status s = chat.turn(line, common.sampling); !s.ok()) {
-      report(s);
-      if (!chat.interactive) return kExitError;  // a script should stop at the first failure
+      const int code = report(s);
+      if (!chat.interactive) return code;  // a script should stop at the first failure
     }
   }
   if (!options.save_path.empty()) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -18,7 +19,20 @@ namespace pcache::cli {
 
 int report(const Status& s) {
   std::cerr << "pcache: " << s.to_string() << "\n";
-  return kExitError;
+  switch (s.code()) {
+    case StatusCode::kIoError:
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kInternal:
+    case StatusCode::kCancelled:
+      return kExitInternal;
+    default:
+      return kExitInput;
+  }
+}
+
+int usage_error(const std::string& message) {
+  std::cerr << "pcache: " << message << "\n";
+  return kExitUsage;
 }
 
 StatusOr<std::string> read_text(const std::string& path, const std::string& what) {
@@ -52,6 +66,7 @@ StatusOr<std::vector<std::string>> read_lines(const std::string& path, const std
 
 void CommonOptions::add_to(CLI::App* app, unsigned groups) {
   cmd = app;
+  app->footer([this, groups] { return help_footer(groups & kModelFlag); });
   app->add_option("-c,--config", config_path,
                   "YAML configuration (default: $PCACHE_CONFIG or ~/.config/pcache/config.yaml)");
   if (groups & kModelFlag)
@@ -198,6 +213,31 @@ StatusOr<std::string> CommonOptions::model_folder() const {
                                     dir.status().message());
   }
   return dir;
+}
+
+std::string CommonOptions::help_footer(bool takes_model) const {
+  std::string path = config_path, config_model;
+  std::string out = "Configuration: ";
+  if (path.empty()) {
+    auto found = default_config_path();
+    if (!found.ok()) return out + found.status().message() + "\n";
+    path = *found;
+  }
+  if (path.empty()) {
+    out += "none (none at $PCACHE_CONFIG or ~/.config/pcache/config.yaml)\n";
+  } else {
+    auto loaded = load_config(path);
+    out += path + (loaded.ok() ? "" : " (" + loaded.status().to_string() + ")") + "\n";
+    if (loaded.ok()) config_model = loaded->model;
+  }
+  if (!takes_model) return out;
+  out += "Model without --model: ";
+  if (!config_model.empty()) return out + config_model + " (the configuration's 'model')\n";
+  auto dir = default_model_dir();
+  const char* env = std::getenv("PCACHE_MODEL");
+  const bool from_env = env != nullptr && *env != '\0';
+  if (!dir.ok()) return out + "none: " + dir.status().message() + "\n";
+  return out + std::filesystem::path(*dir).lexically_normal().string() + (from_env ? " ($PCACHE_MODEL)" : " (the demo model)") + "\n";
 }
 
 StatusOr<std::unique_ptr<Engine>> CommonOptions::open_engine() const {

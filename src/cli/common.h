@@ -14,10 +14,19 @@
 
 namespace pcache::cli {
 
-inline constexpr int kExitFailed = 1;  // the command ran and its check failed
-inline constexpr int kExitError = 2;   // bad input or a runtime error
+// Exit codes (README, "Exit codes"; `pcache --help`).
+inline constexpr int kExitFailed = 1;    // the command ran and its check failed
+inline constexpr int kExitUsage = 2;     // the command line: unknown or conflicting options
+inline constexpr int kExitInput = 3;     // a model, prompt, schema, configuration or value is wrong
+inline constexpr int kExitInternal = 4;  // I/O, memory or a bug: the input may be fine
+inline constexpr const char* kExitCodes =
+    "Exit codes: 0 success, 1 a check failed (verify, eval --require-exact), 2 a usage error, "
+    "3 bad input, 4 an I/O, memory or internal error.";
 
+// Prints the error; returns its exit code (kExitInput or kExitInternal).
 int report(const Status& s);
+// A command line that cannot run as given.
+int usage_error(const std::string& message);
 
 // Files the commands read besides models and schemas (PML prompts, --inputs,
 // eval questions): regular files only, at most this many bytes.
@@ -67,6 +76,9 @@ struct CommonOptions {
   StatusOr<std::unique_ptr<Engine>> open_engine() const;
   // The model folder open_engine() opens.
   StatusOr<std::string> model_folder() const;
+  // The end of --help: the configuration file in use and the model a
+  // command without --model opens (and where that choice came from).
+  std::string help_footer(bool takes_model) const;
 };
 
 // An answer as it streams: printed to stdout piece by piece (not with

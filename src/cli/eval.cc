@@ -202,7 +202,7 @@ int run_eval(CommonOptions& common, const EvalOptions& e) {
     if (!f) return report(Status::io_error(e.out + ": cannot write the results"));
   }
   for (const std::string& miss : misses) std::cerr << miss << "\n";
-  return misses.empty() ? 0 : 1;
+  return misses.empty() ? 0 : kExitFailed;
 }
 
 }  // namespace pcache::cli

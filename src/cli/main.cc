@@ -236,6 +236,7 @@ int main(int argc, char** argv) {
   using O = CommonOptions;  // its option groups
   CLI::App app{"pcache: modular prompt caching for Llama, Mistral and Qwen models"};
   app.require_subcommand(1);
+  app.footer(kExitCodes);
   app.set_version_flag("--version", [] {
     return std::string("pcache ") + pcache::kVersion + " (" + pcache::build_info() +
            ")\ndevices: " + pcache::devices_info();
@@ -449,13 +450,12 @@ int main(int argc, char** argv) {
 #endif
 
   if (const std::string unknown = unknown_word(app, argc, argv); !unknown.empty()) {
-    std::cerr << "pcache: " << unknown << "\n";
-    return kExitError;
+    return usage_error(unknown);
   }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : kExitError;
+    return app.exit(e) == 0 ? 0 : kExitUsage;
   }
   std::vector<CommonOptions*> commands = {&verify, &gen, &comp, &run, &chat, &bench, &eval,
                                          &tokenize};
@@ -475,11 +475,10 @@ int main(int argc, char** argv) {
       if (!text.ok()) return report(text.status());
       prompt = *std::move(text);
     } else if (g->count("--prompt") == 0) {
-      return report(pcache::Status::invalid_argument("generate: give --prompt TEXT or --file FILE"));
+      return usage_error("generate: give --prompt TEXT or --file FILE");
     }
     if (!system.empty() && !chat_template) {
-      return report(pcache::Status::invalid_argument(
-          "generate: --system is a chat message; add --chat (or put it in --prompt)"));
+      return usage_error("generate: --system is a chat message; add --chat (or put it in --prompt)");
     }
     return run_generate(gen, prompt, chat_template, system);
   }
@@ -500,15 +499,15 @@ int main(int argc, char** argv) {
   }
   if (*h) {
     if (!chat_options.prompt.empty() && !chat_options.system.empty()) {
-      return report(pcache::Status::invalid_argument("chat: give --prompt or --system, not both"));
+      return usage_error("chat: give --prompt or --system, not both");
     }
     if ((!chat_options.load_path.empty() || !chat_options.load_remote.empty()) &&
         (!chat_options.prompt.empty() || !chat_options.system.empty())) {
       // The loaded conversation has its start already.
-      return report(pcache::Status::invalid_argument(
-          "chat: --load continues a saved conversation; --prompt and --system start a new one"));
+      return usage_error(
+          "chat: --load continues a saved conversation; --prompt and --system start a new one");
     }
     return run_chat(chat, chat_options);
   }
-  return kExitError;
+  return kExitUsage;
 }
