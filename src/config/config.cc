@@ -27,7 +27,8 @@ namespace {
 
 // The schema's keys, level by level, in the order the docs list them.
 const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",    "weights",
-                                           "chat_template", "encoding", "prefix_cache",
+                                           "chat_template", "encoding", "schema_path",
+                                           "prefix_cache",
                                            "max_states",    "cache",    "serving",
                                            "sampling",      "server"};
 const std::vector<std::string> kCacheKeys = {
@@ -263,6 +264,8 @@ class ConfigReader {
         PCACHE_ASSIGN_OR_RETURN(engine.chat_template, read_word(e, {"auto", "llama3", "chatml", "mistral", "llama2"}));
       } else if (k == "encoding") {
         PCACHE_ASSIGN_OR_RETURN(engine.default_encoding, read_word(e, {"scaffold", "independent"}));
+      } else if (k == "schema_path") {
+        PCACHE_ASSIGN_OR_RETURN(engine.schema_path, read_paths(e));
       } else if (k == "prefix_cache") {
         PCACHE_ASSIGN_OR_RETURN(engine.prefix_cache, read_bool(e));
       } else if (k == "max_states") {
@@ -570,6 +573,7 @@ void apply_config(const Config& c, const std::set<std::string>& given, std::stri
   take("weights", engine->weights, e.weights);
   take("chat_template", engine->chat_template, e.chat_template);
   take("encoding", engine->default_encoding, e.default_encoding);
+  take("schema_path", engine->schema_path, e.schema_path);
   take("prefix_cache", engine->prefix_cache, e.prefix_cache);
   take("max_states", engine->max_states, c.max_states);
   take("cache.dir", engine->cache_dir, e.cache_dir);

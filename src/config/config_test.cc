@@ -362,7 +362,7 @@ BOOST_AUTO_TEST_CASE(unknown_keys) {
   expect_error("dtpye: float32\n",
                {"line 1, column 1", "unknown key 'dtpye'",
                 "valid keys at the top level: model, device, dtype, weights, chat_template, "
-                "encoding, prefix_cache, max_states, cache, serving, sampling",
+                "encoding, schema_path, prefix_cache, max_states, cache, serving, sampling",
                 "did you mean 'dtype'?"});
   // The right name in the wrong section.
   expect_error("model: m\ntop_p: 0.9\n", {"line 2", "'top_p'", "did you mean 'sampling.top_p'?"});

@@ -405,7 +405,7 @@ StatusOr<std::string> Engine::find_schema(const std::string& prompt_path) {
     }
     return Status::not_found(prompt.location.to_string() + ": schema '" + prompt.schema +
                              "' is not loaded and no file of it was found (looked for " + looked +
-                             "); pass --schema FILE");
+                             "); pass --schema FILE, or add its folder to schema_path in the configuration");
   });
 }
 
