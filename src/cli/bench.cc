@@ -113,8 +113,8 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
       row_label = "bench: row " + std::to_string(row_index) + " of " + std::to_string(rows) +
                   " (module " + std::to_string(n_module) + ", new " + std::to_string(n_new) + ")";
       if (tokens_done > 0) {
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                             bench_start).count();
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - bench_start).count();
         time_left = ", about " + format_duration(elapsed / tokens_done * tokens_left) + " left";
       }
       const std::string schema_name = "bench_" + std::to_string(n_module);

@@ -63,8 +63,8 @@ struct Chat {
   Status turn(const std::string& line, SamplingOptions sampling) {
     stop_answer.store(false);
     AnswerStream stream(options, &stop_answer);
-    PCACHE_ASSIGN_OR_RETURN(ChatResult r, engine.chat_completion(history.back(), line, sampling,
-                                                                 stream.callback()));
+    PCACHE_ASSIGN_OR_RETURN(
+        ChatResult r, engine.chat_completion(history.back(), line, sampling, stream.callback()));
     const std::string stop_reason = stream.finish(&r.generation);
     history.push_back(r.state);
     lines.push_back(line);
@@ -128,7 +128,7 @@ struct Chat {
         lines.pop_back();
         SamplingOptions o = options.sampling;
         o.seed += ++regenerations;  // another seed, so that sampling gives another answer
-        if (o.temperature == 0) {  // greedy decoding would give the same answer again
+        if (o.temperature == 0) {   // greedy decoding would give the same answer again
           o.temperature = kRegenerateTemperature;
           say("(greedy decoding repeats itself: this answer is sampled at temperature 0.8)\n");
         }

@@ -23,10 +23,8 @@ int report(const Status& s) {
     case StatusCode::kIoError:
     case StatusCode::kResourceExhausted:
     case StatusCode::kInternal:
-    case StatusCode::kCancelled:
-      return kExitInternal;
-    default:
-      return kExitInput;
+    case StatusCode::kCancelled: return kExitInternal;
+    default: return kExitInput;
   }
 }
 
@@ -237,7 +235,8 @@ std::string CommonOptions::help_footer(bool takes_model) const {
   const char* env = std::getenv("PCACHE_MODEL");
   const bool from_env = env != nullptr && *env != '\0';
   if (!dir.ok()) return out + "none: " + dir.status().message() + "\n";
-  return out + std::filesystem::path(*dir).lexically_normal().string() + (from_env ? " ($PCACHE_MODEL)" : " (the demo model)") + "\n";
+  return out + std::filesystem::path(*dir).lexically_normal().string() +
+         (from_env ? " ($PCACHE_MODEL)" : " (the demo model)") + "\n";
 }
 
 StatusOr<std::unique_ptr<Engine>> CommonOptions::open_engine() const {

@@ -55,14 +55,14 @@ struct CommonOptions {
   // The options a command offers beyond -c/--config and --chat-template:
   // every one it takes has an effect there (none is accepted and ignored).
   enum Groups : unsigned {
-    kModelFlag = 1,     // -m/--model (verify takes the folder as its argument)
-    kLoading = 2,       // --device, --dtype, --weights
-    kModuleCache = 4,   // --cache-dir, --remote, --encoding
-    kStates = 8,        // --max-states
-    kServing = 16,      // --kv-pool-bytes, --max-batch-tokens, --max-running
-    kSampling = 32,     // -n, --temperature, --top-k, --top-p, -s, --ignore-eos
-    kOutput = 64,       // --timings, --json
-    kStop = 128,        // --stop (generate, run, chat)
+    kModelFlag = 1,    // -m/--model (verify takes the folder as its argument)
+    kLoading = 2,      // --device, --dtype, --weights
+    kModuleCache = 4,  // --cache-dir, --remote, --encoding
+    kStates = 8,       // --max-states
+    kServing = 16,     // --kv-pool-bytes, --max-batch-tokens, --max-running
+    kSampling = 32,    // -n, --temperature, --top-k, --top-p, -s, --ignore-eos
+    kOutput = 64,      // --timings, --json
+    kStop = 128,       // --stop (generate, run, chat)
   };
   void add_to(CLI::App* app, unsigned groups);
   void add_module_cache_options(CLI::App* app);

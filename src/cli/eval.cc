@@ -85,8 +85,8 @@ int run_eval(CommonOptions& common, const EvalOptions& e) {
   int line_no = 0;
   for (const std::string& line : *lines) {
     if (e.limit > 0 && line_no >= e.limit) break;
-    std::string shown = "eval: question " + std::to_string(line_no + 1) + " of " +
-                        std::to_string(questions);
+    std::string shown =
+        "eval: question " + std::to_string(line_no + 1) + " of " + std::to_string(questions);
     if (line_no > 0) {
       char score[64];
       std::snprintf(score, sizeof score, ", exact so far: full %.1f%%, scaffold %.1f%%",

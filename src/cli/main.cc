@@ -291,11 +291,12 @@ int main(int argc, char** argv) {
       "baseline: the same tokens and positions in one plain prefill");
   r->add_flag("--read-only", run_options.read_only, "use cached modules, store nothing new");
   r->add_flag("--greedy", greedy, "greedy decoding (temperature 0)");
-  CLI::Option* inputs = r->add_option("--inputs", inputs_path,
-                "file of inputs, one per line, run on the cached prompt as one batch")
-      ->check(CLI::ExistingFile);
+  CLI::Option* inputs =
+      r->add_option("--inputs", inputs_path,
+                    "file of inputs, one per line, run on the cached prompt as one batch")
+          ->check(CLI::ExistingFile);
   run.add_to(r, O::kModelFlag | O::kLoading | O::kModuleCache | O::kServing | O::kSampling |
-             O::kStop | O::kOutput);
+                    O::kStop | O::kOutput);
   inputs->excludes("--stop");
 
   CommonOptions chat;
@@ -317,7 +318,7 @@ int main(int argc, char** argv) {
                 "start from the state saved in the remote tier (--remote) under this name")
       ->excludes(load);
   chat.add_to(h, O::kModelFlag | O::kLoading | O::kModuleCache | O::kStates | O::kServing |
-              O::kSampling | O::kStop | O::kOutput);
+                     O::kSampling | O::kStop | O::kOutput);
 
   CommonOptions bench;
   BenchOptions bench_options;
@@ -478,7 +479,8 @@ int main(int argc, char** argv) {
       return usage_error("generate: give --prompt TEXT or --file FILE");
     }
     if (!system.empty() && !chat_template) {
-      return usage_error("generate: --system is a chat message; add --chat (or put it in --prompt)");
+      return usage_error(
+          "generate: --system is a chat message; add --chat (or put it in --prompt)");
     }
     return run_generate(gen, prompt, chat_template, system);
   }

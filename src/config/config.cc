@@ -26,11 +26,9 @@ namespace pcache {
 namespace {
 
 // The schema's keys, level by level, in the order the docs list them.
-const std::vector<std::string> kTopKeys = {"model",         "device",   "dtype",    "weights",
-                                           "chat_template", "encoding", "schema_path",
-                                           "prefix_cache",
-                                           "max_states",    "cache",    "serving",
-                                           "sampling",      "server"};
+const std::vector<std::string> kTopKeys = {
+    "model",        "device",     "dtype", "weights", "chat_template", "encoding", "schema_path",
+    "prefix_cache", "max_states", "cache", "serving", "sampling",      "server"};
 const std::vector<std::string> kCacheKeys = {
     "dir",    "device_bytes",       "host_bytes",        "max_pinned_share",
     "int8_tiers", "remote", "remote_password", "remote_key_prefix", "remote_ttl_seconds",

@@ -403,9 +403,10 @@ StatusOr<std::string> Engine::find_schema(const std::string& prompt_path) {
       if (std::filesystem::is_regular_file(file, ec)) return add_schema_file(file.string());
       looked += (looked.empty() ? "" : ", ") + file.string();
     }
-    return Status::not_found(prompt.location.to_string() + ": schema '" + prompt.schema +
-                             "' is not loaded and no file of it was found (looked for " + looked +
-                             "); pass --schema FILE, or add its folder to schema_path in the configuration");
+    return Status::not_found(
+        prompt.location.to_string() + ": schema '" + prompt.schema +
+        "' is not loaded and no file of it was found (looked for " + looked +
+        "); pass --schema FILE, or add its folder to schema_path in the configuration");
   });
 }
 
