@@ -14,6 +14,7 @@ import re
 import select
 import subprocess
 import sys
+import termios
 
 # The longest wait for one expected output: far beyond any real run, only so
 # that a hang fails instead of blocking the suite.
@@ -53,6 +54,17 @@ class Terminal:
     def send(self, data):
         os.write(self.fd, data)
 
+    def type(self, data):
+        """Sends keys once the line editor reads them (the terminal left
+        canonical mode), as a user types at a prompt."""
+        polls = 0
+        while termios.tcgetattr(self.fd)[3] & termios.ICANON:
+            polls += 1
+            if polls > TIMEOUT_S * 100:
+                fail(self, "the terminal stays in canonical mode at the prompt")
+            select.select([], [], [], 0.01)
+        self.send(data)
+
     def exit_code(self):
         while self._read():
             pass
@@ -61,7 +73,17 @@ class Terminal:
 
 
 def fail(term, why):
-    sys.stderr.write("not ok: %s\n--- transcript ---\n%s\n" % (why, term.out.decode("utf-8", "replace")))
+    state = ""
+    try:  # what the program was doing: its terminal's mode and where it waited
+        lflag = termios.tcgetattr(term.fd)[3]
+        state = "terminal: icanon %d echo %d isig %d; " % (
+            bool(lflag & termios.ICANON), bool(lflag & termios.ECHO), bool(lflag & termios.ISIG))
+        with open("/proc/%d/wchan" % term.pid) as f:
+            state += "program waits in " + f.read()
+    except OSError:
+        pass
+    sys.stderr.write("not ok: %s\n%s\n--- transcript ---\n%s\n" %
+                     (why, state, term.out.decode("utf-8", "replace")))
     sys.exit(1)
 
 
@@ -86,15 +108,15 @@ def chat_interrupt(pcache, model):
     # An answer far longer than the test waits for (--ignore-eos).
     t = Terminal([pcache, "chat", "-m", model, "-n", "3000", "--ignore-eos", "--save", "end.pcs"])
     t.expect(rb"keys: .*\n> ")
-    t.send(b"Where is the restaurant?\r")
+    t.type(b"Where is the restaurant?\r")
     t.expect(rb"restaurant\?\r\n.{40}")  # the answer has started
     t.send(b"\x03")
     t.expect(rb"\(stopped; the answer so far is kept")
     t.expect(rb"> ")
-    t.send(b"/save mid.pcs\r")
+    t.type(b"/save mid.pcs\r")
     t.expect(rb"saved to mid\.pcs")
     t.expect(rb"> ")
-    t.send(b"\x03")
+    t.type(b"\x03")
     t.expect(rb"\^C\r\n.*saved to end\.pcs")
     check(t, t.exit_code() == 0, "Ctrl-C at the empty prompt: exit code 0")
     # The same question answered with one token, for comparison.
@@ -107,7 +129,7 @@ def chat_interrupt(pcache, model):
 
     t = Terminal([pcache, "chat", "-m", model, "-n", "2", "--save", "eof.pcs"])
     t.expect(rb"keys: .*\n> ")
-    t.send(b"\x04")
+    t.type(b"\x04")
     t.expect(rb"saved to eof\.pcs")
     check(t, t.exit_code() == 0, "Ctrl-D: exit code 0")
     print("chat_interrupt: ok")
@@ -120,22 +142,22 @@ def chat_line_editing(pcache, model):
         os.remove("ab.pcs")
     t = Terminal([pcache, "chat", "-m", model, "-n", "2"])
     t.expect(rb"keys: .*\n> ")
-    t.send(b"/save b.pcs" + b"\x1b[D" * 5 + b"a\r")  # left five times, then "a"
+    t.type(b"/save b.pcs" + b"\x1b[D" * 5 + b"a\r")  # left five times, then "a"
     t.expect(rb"saved to ab\.pcs")
-    t.send(b"\x1b[A\r")  # the line before, again
+    t.type(b"\x1b[A\r")  # the line before, again
     t.expect(rb"saved to ab\.pcs")
-    t.send(b"Hi \\\r")
+    t.type(b"Hi \\\r")
     t.expect(rb"\.\.\. ")
-    t.send(b"there\r")
+    t.type(b"there\r")
     t.expect(rb"there\r\n")
     t.expect(rb"> ")
-    t.send(b"/undo\r")
+    t.type(b"/undo\r")
     t.expect(rb'took back "Hi \r?\nthere" and its answer')
-    t.send(b"not sent\x03")
+    t.type(b"not sent\x03")
     t.expect(rb"\^C")
-    t.send(b"/undo\r")
+    t.type(b"/undo\r")
     t.expect(rb"nothing to undo")  # "not sent" was no turn
-    t.send(b"\x04")
+    t.type(b"\x04")
     check(t, t.exit_code() == 0, "exit code 0")
     check(t, os.path.exists("ab.pcs"), "ab.pcs written")
     print("chat_line_editing: ok")
