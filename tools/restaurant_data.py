@@ -617,6 +617,11 @@ def listing(names):
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def sentence(text):
+    """text with a full stop, unless it ends with one already (a dotted "p.m.")."""
+    return text if text.endswith(".") else text + "."
+
+
 def question(r, kind, rng, heldout=False):
     """(question, answer) of one kind about restaurant r, in the house style of the module docstring."""
     pick = lambda k: Q[k].pick(rng, heldout)
@@ -628,8 +633,9 @@ def question(r, kind, rng, heldout=False):
         if h is None:
             return q, (f"No, we are closed on {d}." if kind == "open_day" else f"We are closed on {d}.")
         o, c = fmt_time(r, h[0]), fmt_time(r, h[1])
-        return q, {"opening": f"On {d} we open at {o}.", "closing": f"On {d} we close at {c}.",
-                   "open_day": f"Yes, on {d} we are open from {o} to {c}."}[kind]
+        # A dotted time ("9 p.m.") ends the sentence itself.
+        return q, {"opening": sentence(f"On {d} we open at {o}"), "closing": sentence(f"On {d} we close at {c}"),
+                   "open_day": sentence(f"Yes, on {d} we are open from {o} to {c}")}[kind]
     if kind == "price":
         m = rng.choice(r["menu"])
         return pick(kind).format(m=m["dish"]), f"The {m['dish']} costs {price_of(r, m)}."
