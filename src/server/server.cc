@@ -346,10 +346,18 @@ struct Server::Impl {
       turn->generation.timings.cached_tokens = first.step == "load_state" ? first.tokens : 0;
       return keep_turn(std::move(*turn), true, tenant);
     }
+    const auto tokenizing = std::chrono::steady_clock::now();
     auto ids = prompt_ids(r);
     if (!ids.ok()) return from_status(ids.status(), text_param);
+    const double tokenize_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tokenizing).count();
     auto g = engine.generate_tokens(*ids, r.sampling, on_text);
     if (!g.ok()) return from_status(g.status(), text_param);
+    // The engine's times count from the call; tokenizing the prompt (the
+    // chat template over every message: milliseconds for a long system
+    // prompt) is the engine's work too, done here to check the prompt limit.
+    g->timings.first_token_ms += tokenize_ms;
+    if (!g->text.empty()) g->timings.first_text_ms += tokenize_ms;
     out.generations[0] = std::move(*g);
     return out;
   }
