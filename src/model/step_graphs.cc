@@ -150,16 +150,10 @@ at::Tensor StepGraphs::run_decode(const std::vector<PagedInput>& inputs) {
   const std::tuple<int64_t, int64_t, int64_t> key(batch, splits, shared_capacity);
   auto found = graphs_.find(key);
   const bool capture = found == graphs_.end() || plan.entries() > found->second->plan.max_entries();
-  std::unique_ptr<Graph> fresh;  // captured, then kept
-  Graph* g = capture ? nullptr : found->second.get();
-  if (capture) {
-    fresh = std::make_unique<Graph>(c.sliding_window);
-    g = fresh.get();
-    g->plan.allocate(device, batch, std::max(kMinEntries, power_of_two_at_least(2 * plan.entries())),
-                     splits, c.num_heads, c.num_kv_heads, c.head_dim, shared > 0);
-    g->in = at::empty({width}, at::TensorOptions().dtype(at::kLong).device(device));
-    g->cu = at::empty({4}, at::TensorOptions().dtype(at::kInt).device(device));
-  }
+  // A new graph is captured, then kept.
+  std::unique_ptr<Graph> fresh = capture ? new_graph(plan, batch, splits, width, shared > 0) : nullptr;
+  Graph* g = capture ? fresh.get() : found->second.get();
+  if (capture) g->cu = at::empty({4}, at::TensorOptions().dtype(at::kInt).device(device));
   g->in.copy_(staged, /*non_blocking=*/true);
   g->cu.copy_(staged_cu, /*non_blocking=*/true);
   TORCH_CHECK(g->plan.refill(plan), "step graph: the plan outgrew its buffers");
@@ -242,15 +236,10 @@ std::optional<at::Tensor> StepGraphs::run_extend(const PagedInput& input) {
                                             }));
     }
   }
-  std::unique_ptr<Graph> fresh;  // captured, then kept
-  Graph* g = capture ? nullptr : found->second.get();
-  if (capture) {
-    fresh = std::make_unique<Graph>(c.sliding_window);
-    g = fresh.get();
-    g->plan.allocate(device, size, std::max(kMinEntries, power_of_two_at_least(2 * plan.entries())),
-                     splits, c.num_heads, c.num_kv_heads, c.head_dim, run_entries > 0);
-    g->in = at::empty({3 * size + 1}, at::TensorOptions().dtype(at::kLong).device(device));
-  }
+  // A new graph is captured, then kept.
+  std::unique_ptr<Graph> fresh =
+      capture ? new_graph(plan, size, splits, 3 * size + 1, run_entries > 0) : nullptr;
+  Graph* g = capture ? fresh.get() : found->second.get();
   // Ids, positions and write slots (padding: token 0 at position 0, no
   // slot), then the last new token's row, whose logits are returned.
   at::Tensor staged = at::zeros({3 * size + 1}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
@@ -293,6 +282,24 @@ std::optional<at::Tensor> StepGraphs::run_extend(const PagedInput& input) {
   (void)input;
   TORCH_CHECK(false, "step graph: this build has no CUDA kernels");
   return std::nullopt;
+#endif
+}
+
+std::unique_ptr<StepGraphs::Graph> StepGraphs::new_graph(const PagedAttentionPlan& plan, int64_t rows,
+                                                          int64_t splits, int64_t inputs,
+                                                          bool with_prefix) const {
+#if defined(PCACHE_PAGED_KERNELS)
+  const ModelConfig& c = model_.config();
+  auto g = std::make_unique<Graph>(c.sliding_window);
+  g->plan.allocate(model_.device(), rows,
+                   std::max(kMinEntries, power_of_two_at_least(2 * plan.entries())), splits,
+                   c.num_heads, c.num_kv_heads, c.head_dim, with_prefix);
+  g->in = at::empty({inputs}, at::TensorOptions().dtype(at::kLong).device(model_.device()));
+  return g;
+#else
+  (void)plan, (void)rows, (void)splits, (void)inputs, (void)with_prefix;
+  TORCH_CHECK(false, "step graph: this build has no CUDA kernels");
+  return nullptr;
 #endif
 }
 

@@ -53,6 +53,8 @@
 
 namespace pcache {
 
+class PagedAttentionPlan;
+
 class StepGraphs {
  public:
   // The batch sizes decode graphs are captured for; a step is padded to the next.
@@ -87,6 +89,11 @@ class StepGraphs {
   at::Tensor run_decode(const std::vector<PagedInput>& inputs);
   // Null when this extend runs eagerly (no graph yet, or not of a kind graphs take).
   std::optional<at::Tensor> run_extend(const PagedInput& input);
+  // A graph for `rows` rows whose attention plan holds twice `plan`'s
+  // entries (at least kMinEntries), split `splits` ways, with `inputs`
+  // int64 of input buffer; not captured yet.
+  std::unique_ptr<Graph> new_graph(const PagedAttentionPlan& plan, int64_t rows, int64_t splits,
+                                   int64_t inputs, bool with_prefix) const;
   // Runs `body` once eagerly and returns its result (the step's), then
   // captures it in `graph` (graph.logits: what a replay writes).
   at::Tensor run_and_capture(Graph& graph, const std::function<at::Tensor()>& body);
