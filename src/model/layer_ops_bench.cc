@@ -2,7 +2,7 @@
 // (hidden 4096, 32/8 heads of 128, FFN 14336, vocabulary 32768), bfloat16,
 // for a few rows (the batch): the projections as the model runs them (the
 // GEMV kernel for [out, in] weights of 1 to 4 rows, cuBLAS on the
-// transposed ones) and the other way round, and the fused elementwise
+// transposed ones) and the other way round, the GEMV with int8 weights, and the fused elementwise
 // kernels. Each operation runs 32 times (one per layer, each layer its own
 // weights, so that nothing is read from L2) inside a CUDA graph, as a decode
 // step does; median of the replays, with CUDA events. Against the weights'
@@ -25,6 +25,7 @@
 
 #include "model/fused_ops.h"
 #include "model/gpu_bench_util.h"
+#include "model/weight_quant.h"
 
 namespace pcache {
 namespace {
@@ -77,6 +78,13 @@ void run(int64_t m, int64_t replays, double bandwidth) {
         for (int64_t l = 0; l < calls; ++l) gemv(x, w.w[l], at::Tensor());
       });
       row((std::string(p.name) + ": gemv [out, in]").c_str(), m, ms, bytes, bandwidth);
+      // The same projection with int8 weights (half the bytes).
+      std::vector<Int8Weight> int8;
+      for (const at::Tensor& t : w.w) int8.push_back(quantize_rows_int8(t));
+      const double int8_ms = graph_ms(replays, [&] {
+        for (int64_t l = 0; l < calls; ++l) gemv(x, int8[l].values, at::Tensor(), int8[l].scale);
+      });
+      row((std::string(p.name) + ": gemv int8").c_str(), m, int8_ms, bytes / 2, bandwidth);
     }
     const double linear_ms = graph_ms(replays, [&] {
       for (int64_t l = 0; l < calls; ++l) at::linear(x, w.w[l]);

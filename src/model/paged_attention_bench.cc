@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <functional>
 #include <numeric>
@@ -141,6 +142,115 @@ void run(int64_t batch, int64_t context, int64_t n, int64_t steps, double bandwi
   std::fflush(stdout);
 }
 
+// A run's context for a packed extend: the query rows of a KV head's query
+// heads over S consecutive entries, three ways, each as one CUDA graph per
+// step of 32 layers. qp [m, Hkv, D] (m = n * G rows), k/v [S, Hkv, D].
+// Returns [m, Hkv, D] bf16 and [m, Hkv] float32 (natural log-sum-exp).
+std::pair<at::Tensor, at::Tensor> merge_chunks(const at::Tensor& outs, const at::Tensor& lses) {
+  // outs [C, m, Hkv, D], lses [C, m, Hkv]
+  at::Tensor lse = at::logsumexp(lses, 0);                          // [m, Hkv]
+  at::Tensor w = (lses - lse).exp_().unsqueeze(-1);                 // [C, m, Hkv, 1]
+  return {(outs.to(at::kFloat) * w).sum(0).to(outs.scalar_type()), lse};
+}
+
+std::pair<at::Tensor, at::Tensor> chunked(const at::Tensor& qp, const at::Tensor& k, const at::Tensor& v,
+                                          double scale, int64_t chunks, bool cudnn) {
+  const int64_t m = qp.size(0), hkv = qp.size(1), d = qp.size(2), s = k.size(0);
+  const int64_t len = s / chunks;
+  at::Tensor qb = qp.transpose(0, 1).unsqueeze(0).expand({chunks, hkv, m, d}).contiguous();  // [C, Hkv, m, D]
+  at::Tensor kb = k.narrow(0, 0, chunks * len).view({chunks, len, hkv, d}).transpose(1, 2);    // [C, Hkv, L, D]
+  at::Tensor vb = v.narrow(0, 0, chunks * len).view({chunks, len, hkv, d}).transpose(1, 2);
+  at::Tensor out, lse;
+  if (cudnn) {
+    auto r = at::_scaled_dot_product_cudnn_attention(qb, kb, vb, std::nullopt, true, 0.0, false, false, scale);
+    out = std::get<0>(r);
+    lse = std::get<1>(r);
+  } else {
+    auto r = at::_scaled_dot_product_flash_attention(qb, kb, vb, 0.0, false, false, scale);
+    out = std::get<0>(r);
+    lse = std::get<1>(r);
+  }
+  return merge_chunks(out.permute({0, 2, 1, 3}), lse.reshape({chunks, hkv, m}).transpose(1, 2));
+}
+
+void run_context(int64_t s, int64_t n, int64_t steps) {
+  auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  const int64_t layer_bytes = 2 * s * kKvHeads * kDim * 2;
+  const int64_t buffers = std::clamp<int64_t>((int64_t{1} << 29) / layer_bytes + 1, 1, kLayers);
+  std::vector<at::Tensor> k, v;
+  for (int64_t i = 0; i < buffers; ++i) {
+    k.push_back(at::randn({s, kKvHeads, kDim}, opts));
+    v.push_back(at::randn({s, kKvHeads, kDim}, opts));
+  }
+  const int64_t g = kHeads / kKvHeads, m = n * g;
+  at::Tensor q = at::randn({n, kHeads, kDim}, opts);
+  at::Tensor qp = q.reshape({n, kKvHeads, g, kDim}).transpose(1, 2).reshape({m, kKvHeads, kDim});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(kDim));
+  auto ref = flash_with_lse(qp, k[0], v[0], scale);
+  const double base = gpu_bench::graph_ms(steps, [&] {
+    for (int64_t l = 0; l < kLayers; ++l) flash_with_lse(qp, k[l % buffers], v[l % buffers], scale);
+  });
+  std::printf("| %6lld | %3lld | flash packed | - | %8.3f | - | - |\n", (long long)s, (long long)n, base);
+  for (bool cudnn : {false, true}) {
+    for (int64_t c : {4, 8, 16, 32, 64}) {
+      if (s % c) continue;
+      try {
+        auto got = chunked(qp, k[0], v[0], scale, c, cudnn);
+        const double od = (got.first.to(at::kFloat) - ref.first.to(at::kFloat)).abs().max().item<double>();
+        const double ld = (got.second - ref.second).abs().max().item<double>();
+        const double eager_ms = median_ms(steps, [&] {
+          for (int64_t l = 0; l < kLayers; ++l) chunked(qp, k[l % buffers], v[l % buffers], scale, c, cudnn);
+        });
+        std::printf("| %6lld | %3lld | %s chunked, eager | %lld | %8.3f | %.1e | %.1e |\n", (long long)s,
+                    (long long)n, cudnn ? "cudnn" : "flash", (long long)c, eager_ms, od, ld);
+        std::fflush(stdout);
+        const double ms = gpu_bench::graph_ms(steps, [&] {
+          for (int64_t l = 0; l < kLayers; ++l) chunked(qp, k[l % buffers], v[l % buffers], scale, c, cudnn);
+        });
+        std::printf("| %6lld | %3lld | %s chunked | %lld | %8.3f | | |\n", (long long)s,
+                    (long long)n, cudnn ? "cudnn" : "flash", (long long)c, ms);
+      } catch (const c10::Error& e) {
+        std::printf("| %6lld | %3lld | %s chunked | %lld | failed: %.200s |\n", (long long)s, (long long)n,
+                    cudnn ? "cudnn" : "flash", (long long)c, e.what_without_backtrace());
+      }
+      std::fflush(stdout);
+    }
+  }
+}
+
+// Decode (one new token) over one sequence's S entries through the paged
+// kernels with a given number of splits, as one CUDA graph per 32 layers.
+void decode_splits(int64_t s, int64_t steps, double bandwidth) {
+  auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  const int64_t rows = (s + kBlock - 1) / kBlock * kBlock;
+  const int64_t layer_bytes = 2 * rows * kKvHeads * kDim * 2;
+  const int64_t buffers = std::clamp<int64_t>((int64_t{1} << 29) / layer_bytes + 1, 1, kLayers);
+  std::vector<at::Tensor> k, v;
+  for (int64_t i = 0; i < buffers; ++i) {
+    k.push_back(at::randn({rows, kKvHeads, kDim}, opts));
+    v.push_back(at::randn({rows, kKvHeads, kDim}, opts));
+  }
+  std::vector<int64_t> slots(s);
+  std::iota(slots.begin(), slots.end(), 0);
+  at::Tensor q = at::randn({1, kHeads, kDim}, opts), out = at::empty_like(q);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(kDim));
+  PagedAttentionPlan host;
+  host.add(slots, {}, 0, 1);
+  const int64_t picked = host.splits(at::Device(at::kCUDA), kKvHeads);
+  for (int64_t splits : {8, 16, 32, 64, 128, 256}) {
+    PagedAttentionPlan plan;
+    plan.allocate(at::Device(at::kCUDA), 1, s, splits, kHeads, kKvHeads, kDim);
+    plan.refill(host);
+    const double ms = gpu_bench::graph_ms(steps, [&] {
+      for (int64_t l = 0; l < kLayers; ++l) paged_attention(q, k[l % buffers], v[l % buffers], plan, scale, out);
+    });
+    const double floor_ms = kLayers * 2.0 * s * kKvHeads * kDim * 2 / bandwidth * 1e3;
+    std::printf("| decode | %6lld | %3lld%s | %8.3f | floor %.3f |\n", (long long)s, (long long)splits,
+                splits == picked ? " (picked)" : "", ms, floor_ms);
+    std::fflush(stdout);
+  }
+}
+
 }  // namespace
 }  // namespace pcache
 
@@ -157,6 +267,14 @@ int main(int argc, char** argv) {
               static_cast<long long>(pcache::kLayers), static_cast<long long>(steps));
   std::printf("| B | context | new | kernels | gather+flash | gather+varlen | in place | K/V floor | of floor | plan (host) | max diff |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  if (std::getenv("PCACHE_BENCH_RUNS")) {
+    std::printf("| run | new | way | chunks | ms | out diff | lse diff |\n");
+    for (int64_t s : contexts) pcache::decode_splits(s, steps, bandwidth);
+    for (int64_t s : contexts) {
+      for (int64_t n : news) pcache::run_context(s, n, steps);
+    }
+    return 0;
+  }
   for (int64_t b : batches) {
     for (int64_t s : contexts) {
       for (int64_t n : news) pcache::run(b, s, n, steps, bandwidth);
