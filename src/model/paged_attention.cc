@@ -24,8 +24,13 @@ constexpr int64_t kMaxSplits = 256;
 static_assert(kMaxSplits == cuda::kMaxSplits, "the kernels' bound");
 #endif
 // CTAs to aim for, per multiprocessor: several resident at once hide the
-// slot indirection's latency, and more evens out the last wave.
+// slot indirection's latency, and more evens out the last wave. One row
+// (batch-1 decode) does best with fewer and longer splits: on the H200, 32
+// layers over 4k / 16k entries took 0.47 / 1.13 ms at 2 CTAs per
+// multiprocessor (32 splits) against 0.60 / 1.27-1.37 at 4 to 8
+// (paged_attention_bench, PCACHE_BENCH_RUNS=1).
 constexpr int64_t kCtasPerMultiprocessor = 8;
+constexpr int64_t kCtasPerMultiprocessorOneRow = 2;
 
 int32_t to_int32(int64_t v, const char* what) {
   TORCH_CHECK(v >= 0 && v <= std::numeric_limits<int32_t>::max(), "paged attention: ", what, " ",
@@ -86,7 +91,8 @@ void PagedAttentionPlan::add(const std::vector<int64_t>& slots,
 
 int64_t PagedAttentionPlan::splits(at::Device device, int64_t num_kv_heads) const {
   const int64_t ctas = std::max<int64_t>(rows(), 1) * num_kv_heads;
-  const int64_t wanted = (kCtasPerMultiprocessor * multiprocessors(device) + ctas - 1) / ctas;
+  const int64_t per_sm = rows() == 1 ? kCtasPerMultiprocessorOneRow : kCtasPerMultiprocessor;
+  const int64_t wanted = (per_sm * multiprocessors(device) + ctas - 1) / ctas;
   return std::clamp<int64_t>(std::min(wanted, (max_count_ + kMinSplit - 1) / kMinSplit), 1,
                              kMaxSplits);
 }

@@ -336,6 +336,7 @@ struct Server::Impl {
     if (chat && r.save_state) {
       // The conversation before the last line becomes a state (its prefix
       // reused from the cache where it can be), then the line is a turn on it.
+      const auto caching = std::chrono::steady_clock::now();
       const std::vector<ChatMessage> head(r.messages.begin(), r.messages.end() - 1);
       auto cached = engine.cache_chat(head, tenant.cache_salt);
       if (!cached.ok()) return from_status(cached.status(), "messages");
@@ -344,22 +345,32 @@ struct Server::Impl {
       if (!turn.ok()) return from_status(turn.status(), "messages");
       const StepTiming& first = cached->steps.front();
       turn->generation.timings.cached_tokens = first.step == "load_state" ? first.tokens : 0;
+      count_before_first_token(turn->generation, ms_since(caching));
       return keep_turn(std::move(*turn), true, tenant);
     }
     const auto tokenizing = std::chrono::steady_clock::now();
     auto ids = prompt_ids(r);
     if (!ids.ok()) return from_status(ids.status(), text_param);
-    const double tokenize_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tokenizing).count();
+    const double tokenize_ms = ms_since(tokenizing);
     auto g = engine.generate_tokens(*ids, r.sampling, on_text);
     if (!g.ok()) return from_status(g.status(), text_param);
-    // The engine's times count from the call; tokenizing the prompt (the
-    // chat template over every message: milliseconds for a long system
-    // prompt) is the engine's work too, done here to check the prompt limit.
-    g->timings.first_token_ms += tokenize_ms;
-    if (!g->text.empty()) g->timings.first_text_ms += tokenize_ms;
+    count_before_first_token(*g, tokenize_ms);
     out.generations[0] = std::move(*g);
     return out;
+  }
+
+  static double ms_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  }
+
+  // The engine's times count from the call that generates; engine work the
+  // server does first for the same request (tokenizing the prompt to check
+  // its limit: milliseconds for a long chat template; prefilling the state
+  // that n choices or a saved conversation continue from) comes before the
+  // first token too.
+  static void count_before_first_token(Generation& g, double ms) {
+    g.timings.first_token_ms += ms;
+    if (!g.text.empty()) g.timings.first_text_ms += ms;
   }
 
   // n > 1: the prompt is prefilled once into a state (or is a state already)
@@ -368,6 +379,7 @@ struct Server::Impl {
   std::variant<Executed, ApiError> execute_choices(const GenerationRequest& r, const Tenant& tenant,
                                                    const Callbacks& callbacks) {
     const bool chat = r.endpoint == Endpoint::kChat;
+    const auto preparing = std::chrono::steady_clock::now();
     std::string param = r.pml.empty() ? (chat ? "messages" : "prompt") : "pml";
     StateId base = 0;
     std::optional<CachedPrompt> prefill;
@@ -392,6 +404,7 @@ struct Server::Impl {
       prefill = std::move(*cached);
       base = prefill->state;
     }
+    const double prepare_ms = ms_since(preparing);
     std::vector<std::future<StatusOr<Generation>>> runs;
     for (int i = 0; i < r.n; ++i) {
       SamplingOptions sampling = r.sampling;
@@ -412,7 +425,10 @@ struct Server::Impl {
     for (auto& run : runs) {
       StatusOr<Generation> g = run.get();
       if (!g.ok() && !error) error = from_status(g.status(), r.state.empty() ? param : "state");
-      if (g.ok()) out.generations.push_back(std::move(g).value());
+      if (g.ok()) {
+        count_before_first_token(*g, prepare_ms);
+        out.generations.push_back(std::move(g).value());
+      }
     }
     if (prefill) (void)engine.release(prefill->state);
     if (error) return *error;
