@@ -63,21 +63,22 @@ std::string sizes_string(const at::Tensor& t) {
 }  // namespace
 
 std::optional<InPlaceSplit> split_in_place(const std::vector<int64_t>& slots,
-                                           const std::vector<int64_t>& positions, int64_t n) {
+                                           const std::vector<int64_t>& positions, int64_t n,
+                                           int64_t run_multiple) {
   const int64_t s = static_cast<int64_t>(slots.size()), context = s - n;
   InPlaceSplit split;
   int64_t covered = 0;
   for (int64_t e = 0; e < context;) {
     int64_t len = 1;
     while (e + len < context && slots[e + len] == slots[e] + len) ++len;
-    if (len >= kMinInPlaceRun) {
-      split.runs.emplace_back(slots[e], len);
-      covered += len;
-    } else {
-      split.rest_slots.insert(split.rest_slots.end(), slots.begin() + e, slots.begin() + e + len);
-      split.rest_positions.insert(split.rest_positions.end(), positions.begin() + e,
-                                  positions.begin() + e + len);
+    const int64_t kept = len >= kMinInPlaceRun ? len / run_multiple * run_multiple : 0;
+    if (kept > 0) {
+      split.runs.emplace_back(slots[e], kept);
+      covered += kept;
     }
+    split.rest_slots.insert(split.rest_slots.end(), slots.begin() + e + kept, slots.begin() + e + len);
+    split.rest_positions.insert(split.rest_positions.end(), positions.begin() + e + kept,
+                                positions.begin() + e + len);
     e += len;
   }
   if (split.runs.empty() || n * (s - covered) > kPagedKernelMaxWork) return std::nullopt;
@@ -165,7 +166,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
         }
       }
       l.qkv = projection(at::cat({wq, wk, wv}, 0), false, bqkv);
-      l.o = projection(wo, true, bo);
+      l.o = projection(wo, false, bo);
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wg, load(p + "mlp.gate_proj.weight", {ffn, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor wu, load(p + "mlp.up_proj.weight", {ffn, hidden}));
       PCACHE_ASSIGN_OR_RETURN(at::Tensor w_down, load(p + "mlp.down_proj.weight", {hidden, ffn}));
@@ -333,6 +334,29 @@ std::pair<at::Tensor, at::Tensor> flash_with_lse(const at::Tensor& q, const at::
   auto [out, lse] = flash_over_all(packed, k, v, scale);  // [n G, Hkv, D], [n G, Hkv]
   return {out.view({n, g, h_kv, d}).transpose(1, 2).reshape({n, h, d}),
           lse.view({n, g, h_kv}).transpose(1, 2).reshape({n, h})};
+}
+
+PrefixParts cudnn_run_parts(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            double scale, int64_t parts) {
+#if PCACHE_TORCH_AT_LEAST(2, 5)
+  const int64_t n = q.size(0), h = q.size(1), d = q.size(2), h_kv = k.size(1), g = h / h_kv;
+  const int64_t len = k.size(0) / parts, rows = n * g;
+  TORCH_CHECK(parts >= 1 && len * parts == k.size(0), "cudnn_run_parts: ", k.size(0),
+              " entries in ", parts, " equal parts");
+  // [n, H, D] -> [P, Hkv, n G, D]: row t G + g of KV head kv is query t's head kv G + g.
+  at::Tensor packed = q.reshape({n, h_kv, g, d}).permute({1, 0, 2, 3}).reshape({1, h_kv, rows, d})
+                          .expand({parts, h_kv, rows, d}).contiguous();
+  at::Tensor kb = k.view({parts, len, h_kv, d}).transpose(1, 2);  // [P, Hkv, L, D]
+  at::Tensor vb = v.view({parts, len, h_kv, d}).transpose(1, 2);
+  auto result = at::_scaled_dot_product_cudnn_attention(packed, kb, vb, std::nullopt,
+                                                        /*compute_log_sumexp=*/true, 0.0,
+                                                        /*is_causal=*/false, false, scale);
+  return {std::get<0>(result), std::get<1>(result).reshape({parts, h_kv, rows})};  // [P, Hkv, n G, D], [P, Hkv, n G]
+#else
+  (void)q, (void)k, (void)v, (void)scale, (void)parts;
+  TORCH_CHECK(false, "cudnn_run_parts needs libtorch >= 2.5");
+  return {};
+#endif
 }
 
 at::Tensor grouped_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

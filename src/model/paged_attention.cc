@@ -1,6 +1,7 @@
 #include "model/paged_attention.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 
 #if defined(PCACHE_PAGED_KERNELS)
@@ -22,6 +23,7 @@ constexpr int64_t kMinSplit = 64;
 constexpr int64_t kMaxSplits = 256;
 #if defined(PCACHE_PAGED_KERNELS)
 static_assert(kMaxSplits == cuda::kMaxSplits, "the kernels' bound");
+static_assert(kMaxPrefixParts == cuda::kMaxPrefixParts, "the kernels' bound");
 #endif
 // CTAs to aim for, per multiprocessor: several resident at once hide the
 // slot indirection's latency, and more evens out the last wave. One row
@@ -159,10 +161,18 @@ bool PagedAttentionPlan::refill(const PagedAttentionPlan& from) {
   return true;
 }
 
-void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const PagedAttentionPlan& plan, double scale, at::Tensor& out,
-                     const at::Tensor& prefix_out, const at::Tensor& prefix_lse) {
 #if defined(PCACHE_PAGED_KERNELS)
+// The kernels' launch for paged_attention() and its prefix forms: `prefix`
+// sets the parameters' prefix (after the plan's checks).
+struct PagedAttentionLaunch {
+  static void run(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                  const PagedAttentionPlan& plan, double scale, at::Tensor& out,
+                  const std::function<void(cuda::PagedAttentionParams&)>& prefix);
+};
+
+void PagedAttentionLaunch::run(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const PagedAttentionPlan& plan, double scale, at::Tensor& out,
+                               const std::function<void(cuda::PagedAttentionParams&)>& prefix) {
   const int64_t h = plan.num_heads_, h_kv = plan.num_kv_heads_, d = plan.head_dim_;
   TORCH_CHECK(plan.uploaded_ && plan.device_rows_.device() == q.device(),
               "paged attention: the plan is not uploaded to ", q.device());
@@ -213,8 +223,23 @@ void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     p.partial_out = plan.partial_out_.data_ptr<float>();
     p.partial_ml = plan.partial_ml_.data_ptr<float>();
   }
-  if (prefix_out.defined()) {
-    TORCH_CHECK(plan.with_prefix_, "paged attention: a prefix for a plan not allocated with_prefix");
+  prefix(p);
+  TORCH_CHECK(p.prefix_parts == 0 || plan.with_prefix_,
+              "paged attention: a prefix for a plan not allocated with_prefix");
+  c10::cuda::CUDAGuard guard(q.device());
+  const cudaError_t err =
+      cuda::launch_paged_attention(p, at::cuda::getCurrentCUDAStream(q.device().index()));
+  TORCH_CHECK(err == cudaSuccess, "paged attention: ", cudaGetErrorString(err));
+}
+#endif
+
+void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const PagedAttentionPlan& plan, double scale, at::Tensor& out,
+                     const at::Tensor& prefix_out, const at::Tensor& prefix_lse) {
+#if defined(PCACHE_PAGED_KERNELS)
+  PagedAttentionLaunch::run(q, k, v, plan, scale, out, [&](cuda::PagedAttentionParams& p) {
+    if (!prefix_out.defined()) return;
+    const int64_t h = p.num_heads, g = p.num_heads / p.num_kv_heads;
     TORCH_CHECK(prefix_out.sizes() == out.sizes() && prefix_out.strides() == out.strides() &&
                     prefix_out.scalar_type() == out.scalar_type() &&
                     prefix_out.device() == out.device(),
@@ -224,15 +249,44 @@ void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
                     prefix_lse.scalar_type() == at::kFloat,
                 "paged attention: prefix_lse ", prefix_lse.sizes(), " for ", out.size(0),
                 " rows of ", h, " heads");
+    p.prefix_parts = 1;
     p.prefix_out = prefix_out.data_ptr();
     p.prefix_lse = prefix_lse.data_ptr<float>();
-  }
-  c10::cuda::CUDAGuard guard(q.device());
-  const cudaError_t err =
-      cuda::launch_paged_attention(p, at::cuda::getCurrentCUDAStream(q.device().index()));
-  TORCH_CHECK(err == cudaSuccess, "paged attention: ", cudaGetErrorString(err));
+    // out's layout: row r, head kv G + g.
+    p.prefix_out_strides = {0, g * out.stride(1), out.stride(1), out.stride(0)};
+    p.prefix_lse_strides = {0, g, 1, h};
+  });
 #else
-  (void)q, (void)k, (void)v, (void)plan, (void)scale, (void)out;
+  (void)q, (void)k, (void)v, (void)plan, (void)scale, (void)out, (void)prefix_out, (void)prefix_lse;
+  TORCH_CHECK(false, "paged attention: this build has no CUDA kernels");
+#endif
+}
+
+void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const PagedAttentionPlan& plan, double scale, at::Tensor& out,
+                     const PrefixParts& prefix) {
+#if defined(PCACHE_PAGED_KERNELS)
+  PagedAttentionLaunch::run(q, k, v, plan, scale, out, [&](cuda::PagedAttentionParams& p) {
+    const int64_t h_kv = p.num_kv_heads, g = p.num_heads / p.num_kv_heads, rows = out.size(0) * g;
+    const int64_t parts = prefix.out.dim() == 4 ? prefix.out.size(0) : 0;
+    TORCH_CHECK(parts >= 1 && parts <= kMaxPrefixParts && prefix.out.size(1) == h_kv &&
+                    prefix.out.size(2) == rows && prefix.out.size(3) == p.head_dim &&
+                    prefix.out.stride(3) == 1 && prefix.out.scalar_type() == out.scalar_type() &&
+                    prefix.out.device() == out.device(),
+                "paged attention: prefix parts ", prefix.out.sizes(), " for ", out.size(0), " rows of ",
+                p.num_heads, " heads");
+    TORCH_CHECK(prefix.lse.sizes() == prefix.out.sizes().slice(0, 3) && prefix.lse.is_contiguous() &&
+                    prefix.lse.scalar_type() == at::kFloat,
+                "paged attention: prefix parts' lse ", prefix.lse.sizes(), " for ", prefix.out.sizes());
+    p.prefix_parts = static_cast<int32_t>(parts);
+    p.prefix_out = prefix.out.data_ptr();
+    p.prefix_lse = prefix.lse.data_ptr<float>();
+    p.prefix_out_strides = {prefix.out.stride(0), prefix.out.stride(1), prefix.out.stride(2),
+                            g * prefix.out.stride(2)};
+    p.prefix_lse_strides = {h_kv * rows, rows, 1, g};
+  });
+#else
+  (void)q, (void)k, (void)v, (void)plan, (void)scale, (void)out, (void)prefix;
   TORCH_CHECK(false, "paged attention: this build has no CUDA kernels");
 #endif
 }

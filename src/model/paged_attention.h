@@ -74,9 +74,7 @@ class PagedAttentionPlan {
   int64_t max_entries() const { return max_entries_; }
 
  private:
-  friend void paged_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                              const PagedAttentionPlan&, double, at::Tensor&, const at::Tensor&,
-                              const at::Tensor&);
+  friend struct PagedAttentionLaunch;  // paged_attention()'s, in the .cc
 
   std::optional<int64_t> window_;
   std::vector<int32_t> slots_, rows_, key_pos_;  // host: rows_ is [rows, 3] (q row, first, count)
@@ -109,5 +107,19 @@ void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
                      const PagedAttentionPlan& plan, double scale, at::Tensor& out,
                      const at::Tensor& prefix_out = at::Tensor(),
                      const at::Tensor& prefix_lse = at::Tensor());
+
+// A cascade prefix in P parts over disjoint entries (a module's run, cut in
+// parts that are computed as a batch), each part with a KV head's query
+// heads packed as rows: row t * G + g of KV head kv is q row t's head
+// kv * G + g (G query heads per KV head). out: [P, Hkv, N G, D], the last
+// dim contiguous; lse: [P, Hkv, N G] float32 contiguous, natural log.
+struct PrefixParts {
+  at::Tensor out, lse;
+};
+inline constexpr int64_t kMaxPrefixParts = 64;
+// paged_attention() with the parts merged in (the plan allocated with_prefix).
+void paged_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const PagedAttentionPlan& plan, double scale, at::Tensor& out,
+                     const PrefixParts& prefix);
 
 }  // namespace pcache

@@ -153,24 +153,17 @@ std::pair<at::Tensor, at::Tensor> merge_chunks(const at::Tensor& outs, const at:
   return {(outs.to(at::kFloat) * w).sum(0).to(outs.scalar_type()), lse};
 }
 
-std::pair<at::Tensor, at::Tensor> chunked(const at::Tensor& qp, const at::Tensor& k, const at::Tensor& v,
-                                          double scale, int64_t chunks, bool cudnn) {
-  const int64_t m = qp.size(0), hkv = qp.size(1), d = qp.size(2), s = k.size(0);
-  const int64_t len = s / chunks;
+// cuDNN's attention of the packed rows over `chunks` equal chunks of the
+// run (a batch of chunks: cuDNN does not split one sequence over the GPU):
+// out [C, Hkv, m, D] (as cuDNN lays it out), lse [C, Hkv, m] float32.
+std::pair<at::Tensor, at::Tensor> cudnn_chunks(const at::Tensor& qp, const at::Tensor& k,
+                                               const at::Tensor& v, double scale, int64_t chunks) {
+  const int64_t m = qp.size(0), hkv = qp.size(1), d = qp.size(2), len = k.size(0) / chunks;
   at::Tensor qb = qp.transpose(0, 1).unsqueeze(0).expand({chunks, hkv, m, d}).contiguous();  // [C, Hkv, m, D]
   at::Tensor kb = k.narrow(0, 0, chunks * len).view({chunks, len, hkv, d}).transpose(1, 2);    // [C, Hkv, L, D]
   at::Tensor vb = v.narrow(0, 0, chunks * len).view({chunks, len, hkv, d}).transpose(1, 2);
-  at::Tensor out, lse;
-  if (cudnn) {
-    auto r = at::_scaled_dot_product_cudnn_attention(qb, kb, vb, std::nullopt, true, 0.0, false, false, scale);
-    out = std::get<0>(r);
-    lse = std::get<1>(r);
-  } else {
-    auto r = at::_scaled_dot_product_flash_attention(qb, kb, vb, 0.0, false, false, scale);
-    out = std::get<0>(r);
-    lse = std::get<1>(r);
-  }
-  return merge_chunks(out.permute({0, 2, 1, 3}), lse.reshape({chunks, hkv, m}).transpose(1, 2));
+  auto r = at::_scaled_dot_product_cudnn_attention(qb, kb, vb, std::nullopt, true, 0.0, false, false, scale);
+  return {std::get<0>(r), std::get<1>(r)};
 }
 
 void run_context(int64_t s, int64_t n, int64_t steps) {
@@ -190,31 +183,37 @@ void run_context(int64_t s, int64_t n, int64_t steps) {
   const double base = gpu_bench::graph_ms(steps, [&] {
     for (int64_t l = 0; l < kLayers; ++l) flash_with_lse(qp, k[l % buffers], v[l % buffers], scale);
   });
-  std::printf("| %6lld | %3lld | flash packed | - | %8.3f | - | - |\n", (long long)s, (long long)n, base);
-  for (bool cudnn : {false, true}) {
-    for (int64_t c : {4, 8, 16, 32, 64}) {
-      if (s % c) continue;
-      try {
-        auto got = chunked(qp, k[0], v[0], scale, c, cudnn);
-        const double od = (got.first.to(at::kFloat) - ref.first.to(at::kFloat)).abs().max().item<double>();
-        const double ld = (got.second - ref.second).abs().max().item<double>();
-        const double eager_ms = median_ms(steps, [&] {
-          for (int64_t l = 0; l < kLayers; ++l) chunked(qp, k[l % buffers], v[l % buffers], scale, c, cudnn);
-        });
-        std::printf("| %6lld | %3lld | %s chunked, eager | %lld | %8.3f | %.1e | %.1e |\n", (long long)s,
-                    (long long)n, cudnn ? "cudnn" : "flash", (long long)c, eager_ms, od, ld);
-        std::fflush(stdout);
-        const double ms = gpu_bench::graph_ms(steps, [&] {
-          for (int64_t l = 0; l < kLayers; ++l) chunked(qp, k[l % buffers], v[l % buffers], scale, c, cudnn);
-        });
-        std::printf("| %6lld | %3lld | %s chunked | %lld | %8.3f | | |\n", (long long)s,
-                    (long long)n, cudnn ? "cudnn" : "flash", (long long)c, ms);
-      } catch (const c10::Error& e) {
-        std::printf("| %6lld | %3lld | %s chunked | %lld | failed: %.200s |\n", (long long)s, (long long)n,
-                    cudnn ? "cudnn" : "flash", (long long)c, e.what_without_backtrace());
+  const double gflop = 4.0 * kLayers * m * kKvHeads * s * kDim / 1e9;
+  std::printf("| %6lld | %3lld | flash packed | - | %8.3f | %.0f TFLOP/s | |\n", (long long)s, (long long)n,
+              base, gflop / base);
+  for (int64_t c : {1, 2, 4, 8, 16}) {
+    if (s % c) continue;
+    try {
+      auto raw = cudnn_chunks(qp, k[0], v[0], scale, c);
+      if (c == 1 && n == 8) {
+        std::printf("cudnn out %s strides %s, lse %s strides %s\n", c10::str(raw.first.sizes()).c_str(),
+                    c10::str(raw.first.strides()).c_str(), c10::str(raw.second.sizes()).c_str(),
+                    c10::str(raw.second.strides()).c_str());
       }
-      std::fflush(stdout);
+      auto got = merge_chunks(raw.first.permute({0, 2, 1, 3}), raw.second.reshape({c, kKvHeads, m}).transpose(1, 2));
+      const double od = (got.first.to(at::kFloat) - ref.first.to(at::kFloat)).abs().max().item<double>();
+      const double ld = (got.second - ref.second).abs().max().item<double>();
+      const double raw_ms = gpu_bench::graph_ms(steps, [&] {
+        for (int64_t l = 0; l < kLayers; ++l) cudnn_chunks(qp, k[l % buffers], v[l % buffers], scale, c);
+      });
+      const double merged_ms = gpu_bench::graph_ms(steps, [&] {
+        for (int64_t l = 0; l < kLayers; ++l) {
+          auto r = cudnn_chunks(qp, k[l % buffers], v[l % buffers], scale, c);
+          merge_chunks(r.first.permute({0, 2, 1, 3}), r.second.reshape({c, kKvHeads, m}).transpose(1, 2));
+        }
+      });
+      std::printf("| %6lld | %3lld | cudnn chunks (merged) | %lld | %8.3f (%8.3f) | %.0f TFLOP/s | diff %.1e / %.1e |\n",
+                  (long long)s, (long long)n, (long long)c, raw_ms, merged_ms, gflop / raw_ms, od, ld);
+    } catch (const c10::Error& e) {
+      std::printf("| %6lld | %3lld | cudnn chunks | %lld | failed: %.300s |\n", (long long)s, (long long)n,
+                  (long long)c, e.what_without_backtrace());
     }
+    std::fflush(stdout);
   }
 }
 

@@ -186,6 +186,35 @@ BOOST_AUTO_TEST_CASE(extend_equals_dense_reference) {
   check(Heads{2, 1, 16, at::kBFloat16}, {{300, 300}, {80, 7}}, std::nullopt, 32);
 }
 
+BOOST_AUTO_TEST_CASE(run_parts_merge_to_the_dense_reference) {
+  // A module's run of consecutive pool rows read by cuDNN in parts (a KV
+  // head's query heads packed as rows), the new entries by the kernels with
+  // the parts merged in: against dense attention over all of it.
+  at::manual_seed(7);
+  auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
+  const double scale = 1.0 / std::sqrt(128.0);
+  for (int64_t n : {8, 32, 64}) {
+    for (int64_t parts : {1, 4, 16}) {
+      const int64_t run = 4096 + 16 * parts;  // a multiple of every part count
+      at::Tensor k = at::randn({run + n, 8, 128}, opts), v = at::randn({run + n, 8, 128}, opts);
+      at::Tensor q = at::randn({n, 32, 128}, opts), out = at::empty_like(q);
+      std::vector<int64_t> rest(n), positions(n);
+      std::iota(rest.begin(), rest.end(), run);
+      std::iota(positions.begin(), positions.end(), run);
+      PagedAttentionPlan plan;
+      plan.add(rest, positions, 0, n);
+      plan.upload(at::Device(at::kCUDA), 32, 8, 128, /*with_prefix=*/true);
+      PrefixParts prefix = cudnn_run_parts(q, k.narrow(0, 0, run), v.narrow(0, 0, run), scale, parts);
+      BOOST_TEST(prefix.out.sizes() == at::IntArrayRef({parts, 8, 4 * n, 128}));
+      paged_attention(q, k, v, plan, scale, out, prefix);
+      at::Tensor want = reference(q, k, v, causal_mask(n, run + n, q.device())[0], scale);
+      const double error = ((out.to(at::kFloat) - want).norm() / want.norm()).item<double>();
+      BOOST_TEST_INFO(n << " new over " << run << " in " << parts << " parts: relative error " << error);
+      BOOST_TEST(error < 1e-2);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(sliding_window_hides_far_keys) {
   for (int64_t window : {1, 100, 4096}) {
     check(Heads{8, 2, 64, at::kBFloat16}, {{1000, 1}, {3000, 7}, {9000, 1}, {200, 64}}, window,

@@ -10,7 +10,9 @@
 #include "model/paged_attention.h"
 
 #if defined(PCACHE_PAGED_KERNELS)
+#include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -212,7 +214,19 @@ std::optional<at::Tensor> StepGraphs::run_extend(const PagedInput& input) {
   const int64_t size = *std::lower_bound(std::begin(kExtendSizes), std::end(kExtendSizes), n);
 
   // The context as forward_paged reads it: all through the paged kernels, or
-  // one run in place (flash attention) and the rest through them.
+  // one run in place and the rest through them. A run read by cuDNN is cut
+  // in `parts`: about a CTA per multiprocessor, cuDNN taking 128 query rows
+  // (a KV head's query heads packed) per CTA (H200, 32 layers over 16k
+  // entries: 16 parts best for 8 and 32 new tokens, 8 for 64).
+  const int64_t row_blocks = (size * (c.num_heads / c.num_kv_heads) + 127) / 128;
+  int64_t parts = 1;
+  const int64_t multiprocessors =
+      at::cuda::getDeviceProperties(device.has_index() ? device.index() : c10::cuda::current_device())
+          ->multiProcessorCount;
+  while (cudnn_runs_ && 2 * parts <= kMaxPrefixParts &&
+         2 * parts * c.num_kv_heads * row_blocks <= multiprocessors) {
+    parts *= 2;
+  }
   const std::vector<int64_t> slots = seq.slots();
   PagedAttentionPlan plan(c.sliding_window);
   int64_t run_first = -1, run_entries = 0;
@@ -223,7 +237,7 @@ std::optional<at::Tensor> StepGraphs::run_extend(const PagedInput& input) {
         c.head_dim > 256) {
       return std::nullopt;
     }
-    std::optional<InPlaceSplit> split = split_in_place(slots, seq.positions(), n);
+    std::optional<InPlaceSplit> split = split_in_place(slots, seq.positions(), n, parts);
     if (!split || split->runs.size() != 1) return std::nullopt;
     std::tie(run_first, run_entries) = split->runs[0];
     plan.add(split->rest_slots, split->rest_positions, 0, n);
@@ -274,14 +288,28 @@ std::optional<at::Tensor> StepGraphs::run_extend(const PagedInput& input) {
         graph.in.narrow(0, 2 * size, size), graph.in.narrow(0, 3 * size, 1), pool_,
         [&](int64_t layer, const at::Tensor& q) {
           at::Tensor out = at::empty_like(q);  // [size, H, D]
+          const at::Tensor k = pool_.keys(layer), v = pool_.values(layer);
+          if (run_entries >= kCudnnMinRun && parts > 1 && cudnn_runs_) {
+            try {  // fails, if it does, in the eager pass, before any capture
+              PrefixParts run = cudnn_run_parts(q, k.narrow(0, run_first, run_entries),
+                                                v.narrow(0, run_first, run_entries),
+                                                model_.attention_scale(), parts);
+              paged_attention(q, k, v, graph.plan, model_.attention_scale(), out, run);
+              return out;
+            } catch (const c10::Error&) {
+              // Not in this build or not for this model: flash from now on.
+              // A capture that fails is the caller's error, as any other.
+              if (c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None) throw;
+              cudnn_runs_ = false;
+            }
+          }
           at::Tensor prefix, lse;
           if (run_entries) {  // the run read in place: [size, H, D], [size, H]
-            std::tie(prefix, lse) = flash_with_lse(q, pool_.keys(layer).narrow(0, run_first, run_entries),
-                                                   pool_.values(layer).narrow(0, run_first, run_entries),
+            std::tie(prefix, lse) = flash_with_lse(q, k.narrow(0, run_first, run_entries),
+                                                   v.narrow(0, run_first, run_entries),
                                                    model_.attention_scale(), /*pack_groups=*/true);
           }
-          paged_attention(q, pool_.keys(layer), pool_.values(layer), graph.plan,
-                          model_.attention_scale(), out, prefix, lse);
+          paged_attention(q, k, v, graph.plan, model_.attention_scale(), out, prefix, lse);
           return out;
         });  // [1, V]
   });

@@ -22,9 +22,10 @@
 // Extends of one sequence (at most kExtendSizes' last new tokens, logits of
 // the last) are padded to the next of kExtendSizes. Their context is read as
 // forward_paged reads it: by the paged kernels when short, else a run of
-// consecutive pool rows (a module) in place by flash attention and the rest
-// by the kernels, the run's rows baked into the graph: a graph per (size,
-// splits, run). A shape is captured the second time it is seen (a prompt's
+// consecutive pool rows (a module) in place and the rest by the kernels,
+// the run's rows baked into the graph: a graph per (size, splits, run). A
+// run of kCudnnMinRun entries or more is read by cuDNN in parts
+// (cudnn_run_parts) where cuDNN runs, else by flash attention. A shape is captured the second time it is seen (a prompt's
 // question runs once; a module's questions, and the floor, recur), and at
 // most kMaxExtendGraphs are kept, the least recently used dropped.
 //
@@ -83,6 +84,9 @@ class StepGraphs {
   int64_t extend_replays() const { return extend_replays_; }
   // Decode steps that attended a shared prefix once (cascade).
   int64_t cascade_steps() const { return cascade_steps_; }
+  // Runs at least this long are read by cuDNN in parts (where it runs):
+  // measured faster than flash attention from 4k entries on (H200).
+  static constexpr int64_t kCudnnMinRun = 4096;
 
  private:
   struct Graph;
@@ -111,6 +115,7 @@ class StepGraphs {
   int64_t extend_clock_ = 0;
   std::pair<unsigned long long, unsigned long long> memory_pool_{0, 0};
   int64_t captures_ = 0, extend_replays_ = 0, cascade_steps_ = 0;
+  bool cudnn_runs_ = true;  // false once cuDNN failed here: flash attention from then on
 };
 
 }  // namespace pcache

@@ -127,11 +127,24 @@ BOOST_AUTO_TEST_CASE(lone_extends_replay_graphs, *boost::unit_test::precondition
   }
   BOOST_TEST(graphs.captures() == 2);
   BOOST_TEST(graphs.extend_replays() == 2);
+  // Over a run of StepGraphs::kCudnnMinRun entries or more: cuDNN in parts
+  // where it runs (else flash), the run cut to a multiple of the parts.
+  PagedSequence long_module(*s.pool);
+  append_ok(long_module, some_ids(4200, 4));
+  BOOST_REQUIRE(s.model->forward_paged({{&long_module, 4200, false}}).ok());
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST_INFO("question over a long module " << i);
+    PagedSequence question = long_module.share();
+    append_ok(question, some_ids(21, 60 + i));
+    BOOST_TEST(extend_difference(s, graphs, question, 21) < kTolerance);
+  }
+  BOOST_TEST(graphs.captures() == 3);
+  BOOST_TEST(graphs.extend_replays() == 3);
   // Every logit row asked for: no graph.
   PagedSequence all(*s.pool);
   append_ok(all, some_ids(20, 50));
   for (int i = 0; i < 2; ++i) BOOST_REQUIRE(graphs.forward({{&all, 20, true}}).ok());
-  BOOST_TEST(graphs.extend_replays() == 2);
+  BOOST_TEST(graphs.extend_replays() == 3);
 }
 
 BOOST_AUTO_TEST_CASE(replayed_graphs_equal_eager_steps,
@@ -223,15 +236,16 @@ BOOST_AUTO_TEST_CASE(a_context_past_the_slot_buffer_captures_again,
                      *boost::unit_test::precondition(GraphsPresent())) {
   Setup s(at::kBFloat16, at::Device(at::kCUDA), 1024);
   StepGraphs graphs(*s.model, *s.pool);
-  auto seqs = prefilled(s, {2000, 1990});  // 3992 entries in a step, nothing shared
-  seqs.pop_back();
+  // One sequence, long enough that its splits stay what the GPU's size
+  // makes them (the same graph shape) while it grows: 3001 entries in a
+  // step take a graph with room for 8192 slots.
+  auto seqs = prefilled(s, {3000});
+  seqs.pop_back();  // no fork
   BOOST_TEST(step_difference(s, graphs, seqs, 400) == 0.f);
   BOOST_TEST(graphs.captures() == 1);
-  for (auto& seq : seqs) append_ok(*seq, some_ids(100, 9));  // 4192 entries: past 4096
-  std::vector<PagedInput> inputs;
-  for (auto& seq : seqs) inputs.push_back({seq.get(), 100, false});
-  float_logits(s.model->forward_paged(inputs));
-  BOOST_TEST(step_difference(s, graphs, seqs, 500) == 0.f);
+  append_ok(*seqs[0], some_ids(5300, 9));
+  float_logits(s.model->forward_paged({{seqs[0].get(), 5300, false}}));
+  BOOST_TEST(step_difference(s, graphs, seqs, 500) == 0.f);  // 8302 entries: past 8192
   BOOST_TEST(graphs.captures() == 2);
 }
 

@@ -194,7 +194,7 @@ __global__ void __launch_bounds__(kThreads) attend_kernel(const PagedAttentionPa
       a = fmaf(sh_acc[k][g][d], c, a);
     }
     const int head = kv_head * group + g;
-    if (active == 1 && !p.prefix_out) {
+    if (active == 1 && p.prefix_parts == 0) {
       static_cast<T*>(p.out)[q_row * p.out_row_stride + head * p.out_head_stride + d] =
           from_float<T>(a / sum);
     } else {
@@ -225,17 +225,24 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const PagedAtt
   const int q_row = p.rows[3 * w], count = p.rows[3 * w + 2];
   const int chunk = split_length(count, p.num_splits, p.min_split);
   const int active = (count + chunk - 1) / chunk;
-  if (active <= 1 && !p.prefix_out) return;  // written by attend_kernel (or padding)
+  if (active <= 1 && p.prefix_parts == 0) return;  // written by attend_kernel (or padding)
   const int64_t base = (static_cast<int64_t>(w) * p.num_heads + head) * p.num_splits;
   const float* ml = p.partial_ml + 2 * base;
   __shared__ float scratch[kCombineThreads / 32];
   __shared__ float weight[kMaxSplits];
   __shared__ float4 partial[kCombineThreads];
 
-  // The prefix is one more partial result: its max is its log-sum-exp (in
-  // base 2, as the kernels' scores) and its sum 1.
-  const float prefix_m = p.prefix_out ? p.prefix_lse[static_cast<int64_t>(q_row) * p.num_heads + head] * kLog2e : kNoScore;
-  float mx = prefix_m;
+  // The prefix's parts are more partial results: a part's max is its
+  // log-sum-exp (in base 2, as the kernels' scores) and its sum 1.
+  const int group = p.num_heads / p.num_kv_heads, kv = head / group, g = head % group;
+  auto prefix_offset = [&](const PagedAttentionParams::PrefixStrides& s, int part) {
+    return part * s.part + kv * s.kv_head + g * s.group + static_cast<int64_t>(q_row) * s.row;
+  };
+  __shared__ float prefix_weight[kMaxPrefixParts];
+  float mx = kNoScore;
+  for (int i = 0; i < p.prefix_parts; ++i) {
+    mx = fmaxf(mx, p.prefix_lse[prefix_offset(p.prefix_lse_strides, i)] * kLog2e);
+  }
   for (int i = threadIdx.x; i < active; i += kCombineThreads) mx = fmaxf(mx, ml[2 * i]);
   mx = block_reduce<kCombineThreads, true>(mx, scratch);
   float sum = 0.f;
@@ -244,9 +251,11 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const PagedAtt
     weight[i] = c;
     sum = fmaf(ml[2 * i + 1], c, sum);
   }
-  sum = block_reduce<kCombineThreads, false>(sum, scratch);  // also makes `weight` visible
-  const float prefix_c = p.prefix_out ? exp2f(prefix_m - mx) : 0.f;
-  sum += prefix_c;
+  for (int i = threadIdx.x; i < p.prefix_parts; i += kCombineThreads) {
+    prefix_weight[i] = exp2f(p.prefix_lse[prefix_offset(p.prefix_lse_strides, i)] * kLog2e - mx);
+  }
+  sum = block_reduce<kCombineThreads, false>(sum, scratch);  // also makes the weights visible
+  for (int i = 0; i < p.prefix_parts; ++i) sum += prefix_weight[i];
 
   const int lane = threadIdx.x % kLanes, first = threadIdx.x / kLanes;
   float4 a = make_float4(0.f, 0.f, 0.f, 0.f);
@@ -266,19 +275,20 @@ __global__ void __launch_bounds__(kCombineThreads) combine_kernel(const PagedAtt
     const float4 v = partial[k * kLanes + lane];
     out[0] += v.x, out[1] += v.y, out[2] += v.z, out[3] += v.w;
   }
-  const int64_t at = static_cast<int64_t>(q_row) * p.out_row_stride + head * p.out_head_stride + 4 * lane;
-  const T* prefix = p.prefix_out ? static_cast<const T*>(p.prefix_out) + at : nullptr;
+  for (int i = 0; i < p.prefix_parts; ++i) {
+    const T* prefix = static_cast<const T*>(p.prefix_out) + prefix_offset(p.prefix_out_strides, i) + 4 * lane;
 #pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    const float x = prefix ? fmaf(to_float(prefix[j]), prefix_c, out[j]) : out[j];
-    static_cast<T*>(p.out)[at + j] = from_float<T>(x / sum);
+    for (int j = 0; j < 4; ++j) out[j] = fmaf(to_float(prefix[j]), prefix_weight[i], out[j]);
   }
+  const int64_t at = static_cast<int64_t>(q_row) * p.out_row_stride + head * p.out_head_stride + 4 * lane;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) static_cast<T*>(p.out)[at + j] = from_float<T>(out[j] / sum);
 }
 
 template <typename T, int D, int G>
 cudaError_t launch(const PagedAttentionParams& p, cudaStream_t stream) {
   attend_kernel<T, D, G><<<dim3(p.num_rows, p.num_kv_heads, p.num_splits), kThreads, 0, stream>>>(p);
-  if (p.num_splits > 1 || p.prefix_out) {
+  if (p.num_splits > 1 || p.prefix_parts > 0) {
     combine_kernel<T, D><<<dim3(p.num_rows, p.num_heads), kCombineThreads, 0, stream>>>(p);
   }
   return cudaGetLastError();
@@ -319,6 +329,7 @@ bool paged_attention_supported(int head_dim, int group) {
 cudaError_t launch_paged_attention(const PagedAttentionParams& p, cudaStream_t stream) {
   if (p.num_rows < 1 || p.num_kv_heads < 1 || p.num_heads % p.num_kv_heads != 0 ||
       p.num_splits < 1 || p.num_splits > kMaxSplits || p.min_split < 16 || p.min_split % 16 != 0 ||
+      p.prefix_parts < 0 || p.prefix_parts > kMaxPrefixParts || (p.prefix_parts > 0 && !p.prefix_out) ||
       !paged_attention_supported(p.head_dim, p.num_heads / p.num_kv_heads)) {
     return cudaErrorInvalidValue;
   }

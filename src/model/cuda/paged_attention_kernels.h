@@ -51,12 +51,23 @@ struct PagedAttentionParams {
   float* partial_ml = nullptr;
 
   // Cascade attention: attention over entries all rows share, computed
-  // beforehand (for all rows at once), merged in: prefix_out [.., H, D] like
-  // out (normalised), prefix_lse [num_rows, H] float32, the log-sum-exp of
-  // its scores (natural log). Null: none.
+  // beforehand (for all rows at once), merged in, in prefix_parts parts
+  // over disjoint entries (0: no prefix): each part's output (normalised)
+  // and the log-sum-exp of its scores (natural log, float32). The element
+  // of part i for q row r, query head kv * G + g (G query heads per KV
+  // head), dim d is at i * part + kv * kv_head + g * group + r * row (+ d
+  // for the output, whose dims are contiguous), strides in elements.
+  struct PrefixStrides {
+    int64_t part = 0, kv_head = 0, group = 0, row = 0;
+  };
+  int32_t prefix_parts = 0;
   const void* prefix_out = nullptr;
   const float* prefix_lse = nullptr;
+  PrefixStrides prefix_out_strides, prefix_lse_strides;
 };
+
+// Most parts of a prefix.
+constexpr int kMaxPrefixParts = 64;
 
 // Whether the kernels exist for this head size and query heads per KV head.
 bool paged_attention_supported(int head_dim, int group);
