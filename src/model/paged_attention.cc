@@ -28,11 +28,13 @@ static_assert(kMaxPrefixParts == cuda::kMaxPrefixParts, "the kernels' bound");
 // CTAs to aim for, per multiprocessor: several resident at once hide the
 // slot indirection's latency, and more evens out the last wave. One row
 // (batch-1 decode) does best with fewer and longer splits: on the H200, 32
-// layers over 4k / 16k entries took 0.47 / 1.13 ms at 2 CTAs per
-// multiprocessor (32 splits) against 0.60 / 1.27-1.37 at 4 to 8
-// (paged_attention_bench, PCACHE_BENCH_RUNS=1).
+// layers over 4k / 16k entries took 0.47 / 1.13 ms in 32 splits (about 2
+// CTAs per multiprocessor) against 0.60 / 1.27-1.37 in 64 to 128
+// (paged_attention_bench, PCACHE_BENCH_RUNS=1); aiming at 1 gives 17, which
+// graphs round up to 32. Halving the splits of 16 and 64 rows as well made
+// those decode steps slower (TPOT 8.05 against 7.02 ms at 16 requests).
 constexpr int64_t kCtasPerMultiprocessor = 8;
-constexpr int64_t kCtasPerMultiprocessorOneRow = 2;
+constexpr int64_t kCtasPerMultiprocessorOneRow = 1;
 
 int32_t to_int32(int64_t v, const char* what) {
   TORCH_CHECK(v >= 0 && v <= std::numeric_limits<int32_t>::max(), "paged attention: ", what, " ",

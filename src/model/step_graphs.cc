@@ -42,14 +42,6 @@ int64_t power_of_two_at_least(int64_t v) {
   return p;
 }
 
-// A graph's splits: the plan's, rounded down to a power of two (few graph
-// shapes; the plan's figure already errs on the side of more CTAs).
-int64_t graph_splits(const PagedAttentionPlan& plan, at::Device device, int64_t num_kv_heads) {
-  const int64_t wanted = plan.splits(device, num_kv_heads);
-  int64_t p = 1;
-  while (2 * p <= wanted) p *= 2;
-  return p;
-}
 
 // Fewest slots a graph's plan holds (4 sequences of 1k entries): smaller
 // buffers would only be captured again sooner.
@@ -156,7 +148,7 @@ at::Tensor StepGraphs::run_decode(const std::vector<PagedInput>& inputs) {
     in[batch + j] = seq.positions().back();
     in[2 * batch + j] = s.back();
   }
-  const int64_t splits = graph_splits(plan, device, c.num_kv_heads);
+  const int64_t splits = power_of_two_at_least(plan.splits(device, c.num_kv_heads));
 
   const std::tuple<int64_t, int64_t, int64_t> key(batch, splits, shared_capacity);
   auto found = graphs_.find(key);
@@ -242,7 +234,7 @@ std::optional<at::Tensor> StepGraphs::run_extend(const PagedInput& input) {
     std::tie(run_first, run_entries) = split->runs[0];
     plan.add(split->rest_slots, split->rest_positions, 0, n);
   }
-  const int64_t splits = graph_splits(plan, device, c.num_kv_heads);
+  const int64_t splits = power_of_two_at_least(plan.splits(device, c.num_kv_heads));
 
   const ExtendKey key(size, splits, run_first, run_entries);
   auto found = extend_graphs_.find(key);
