@@ -56,13 +56,19 @@ GREETING, THANKS, GOODBYE = "Hello! How can I help you?", "You're welcome!", "Go
 
 
 class Pool:
-    """Choices for one style dimension: `train` ones, and `held` ones never drawn in training."""
+    """Choices for one style dimension: `train` ones, and `held` ones never drawn in training.
+    `extra` ones (v3) are training choices too, drawn only for training examples (`wide`): the
+    evaluation sets are drawn without them, exactly as before they existed."""
 
-    def __init__(self, train, held):
-        self.train, self.held = train, held
+    def __init__(self, train, held, extra=()):
+        self.train, self.held, self.extra = train, held, list(extra)
 
-    def pick(self, rng, heldout):
-        return rng.choice(self.held if heldout and self.held else self.train)
+    def pick(self, rng, heldout, wide=False):
+        if heldout and self.held:
+            return rng.choice(self.held)
+        if wide and self.extra and rng.random() < 0.5:
+            return rng.choice(self.extra)
+        return rng.choice(self.train)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +204,13 @@ def make_hours(rng):
     return hours
 
 
-def make_restaurant(rng, owners=TRAIN_OWNERS, heldout=False):
+def make_restaurant(rng, owners=TRAIN_OWNERS, heldout=False, wide=False):
+    """A restaurant's facts and the style its notes are written in. `wide` (training examples
+    only, v3): drawn by make_restaurant_wide, with coined names, more varied addresses, phone
+    numbers, hours and menus, and the extra style choices; without it (the evaluation sets) the
+    draws are those of v2, byte for byte."""
+    if wide and not heldout:
+        return make_restaurant_wide(rng, owners)
     cuisine = rng.choice(HELDOUT_CUISINES if heldout and rng.random() < 0.5 else TRAIN_CUISINES)
     owner = rng.choice(owners)
     kind = rng.choice(CUISINES[cuisine][0])
@@ -231,6 +243,119 @@ def make_restaurant(rng, owners=TRAIN_OWNERS, heldout=False):
             "style": Style(rng, heldout, currency)}
 
 
+# v3, training only: coined words (so that the model copies names rather than recalls them) and
+# more varied facts.
+SYL_ONSET = ["b", "br", "c", "ch", "d", "dr", "f", "fl", "g", "gr", "h", "j", "k", "l", "m", "n", "p", "pr", "qu", "r",
+             "s", "sh", "st", "t", "th", "tr", "v", "w", "y", "z", "bl", "cl", "sc", "sp"]
+SYL_VOWEL = ["a", "e", "i", "o", "u", "a", "e", "o", "ai", "ea", "ou", "ay", "ie", "ee", "oa", "y"]
+SYL_CODA = ["", "", "", "n", "r", "l", "s", "th", "ck", "ll", "m", "nd", "rn", "x", "ss", "rd", "lt", "nt", "sk"]
+EXTRA_STREET_WORDS = ["Ash", "Birch", "Beech", "Holly", "Ivy", "Laurel", "Poplar", "Thistle", "Meadow", "Brook", "Ferry",
+                      "Dock", "Wharf", "Fisher", "Cooper", "Potter", "Granary", "Tower", "Crown", "Bell", "Salt",
+                      "Silver", "Copper", "Union", "College", "Regent", "Albert", "Sunset", "Lake", "Ocean", "Forest",
+                      "Valley", "Pier", "Saint Mary", "Nelson", "Wellington", "Lincoln", "Jefferson", "Magnolia"]
+EXTRA_STREET_TYPES = ["Close", "Gardens", "Crescent", "Drive", "Boulevard", "Parade", "Hill", "Mews", "Green", "Court",
+                      "Street", "Road", "Avenue", "Lane"]
+STREET_PREFIXES = ["North", "South", "East", "West", "Upper", "Lower", "Old", "New", "Little", "Great"]
+FOREIGN_STREETS = ["Rue", "Via", "Calle", "Avenida", "Rua", "Strada"]
+EXTRA_CITIES = ["Glasgow", "Cardiff", "Nice", "Lisbon", "Madrid", "Vienna", "Zurich", "Oslo", "Helsinki", "Chicago",
+                "Toronto", "Melbourne", "Auckland", "Galway", "Brighton", "Norwich", "Exeter", "Hamburg", "Munich",
+                "Krakow", "Prague", "Antwerp", "Lille", "Marseille", "Naples", "Verona", "Valencia", "Malaga", "Tucson",
+                "Omaha", "Quebec", "Sheffield", "Dundee", "Hobart", "Adelaide", "Nashville", "Savannah", "Bordeaux"]
+COINED_DISH_WORDS = ["stew", "salad", "pie", "curry", "soup", "tart", "bowl", "skewers", "dumplings", "rolls", "cake",
+                     "platter", "bake", "fritters", "noodles", "pudding", "wrap", "flatbread"]
+
+
+def coined(rng, syllables=None):
+    """A made-up capitalised word ("Brailon"), never a held-out owner's name."""
+    while True:
+        n = syllables or rng.choice([1, 2, 2, 2, 3])
+        w = "".join(rng.choice(SYL_ONSET) + rng.choice(SYL_VOWEL) + rng.choice(SYL_CODA) for _ in range(n))
+        if len(w) >= 3 and w.capitalize() not in HELDOUT_OWNERS:
+            return w.capitalize()
+
+
+def make_hours_wide(rng):
+    """Like make_hours, with more varied times (earlier and later, quarter hours) and closed days."""
+    closed = rng.choice([[], [], ["Monday"], ["Sunday"], ["Tuesday"], sorted(rng.sample(DAYS, 2), key=DAYS.index),
+                         [rng.choice(DAYS)], ["Monday", "Tuesday"], ["Saturday", "Sunday"]])
+    mins = lambda: rng.choice([0, 0, 0, 30, 30, 15, 45])
+    sched = lambda: ((rng.choice([6, 7, 8, 9, 10, 11, 11, 12, 12, 16, 17, 17, 18]), mins()),
+                     (rng.choice([14, 15, 16, 20, 21, 21, 22, 22, 23, 23]), mins()))
+    week = sched()
+    while week[1][0] <= week[0][0]:
+        week = sched()
+    groups = {"week": week}
+    for g in ("fri_sat", "sun", "weekend", "odd"):
+        h = sched()
+        groups[g] = h if h[1][0] > h[0][0] and rng.random() < 0.3 else None
+    odd = rng.choice(DAYS[:5])
+    hours = {}
+    for d in DAYS:
+        h = week
+        if d in ("Saturday", "Sunday") and groups["weekend"]:
+            h = groups["weekend"]
+        if d in ("Friday", "Saturday") and groups["fri_sat"]:
+            h = groups["fri_sat"]
+        if d == "Sunday" and groups["sun"]:
+            h = groups["sun"]
+        if d == odd and groups["odd"]:
+            h = groups["odd"]
+        hours[d] = None if d in closed else h
+    if all(h is None for h in hours.values()):
+        hours["Friday"] = week
+    return hours
+
+
+def make_restaurant_wide(rng, owners):
+    cuisine = rng.choice(TRAIN_CUISINES)
+    owner = rng.choice(owners)
+    kind = rng.choice(CUISINES[cuisine][0])
+    word = coined(rng)
+    name = rng.choice([f"{kind} {owner}", f"{owner}'s", f"{owner}'s {kind}", f"The {rng.choice(STREET_WORDS)} {kind}",
+                       f"{kind} {word}", f"{word}", f"The {word} {kind}", f"{word} {rng.choice(['House', 'Kitchen', 'Table', 'Room'])}",
+                       f"{owner} and {rng.choice(owners)}", f"The {rng.choice(EXTRA_STREET_WORDS)} {kind}"])
+    pool = dish_pool(rng, cuisine)
+    for course in pool:
+        pool[course] += [f"{coined(rng).lower()} {rng.choice(COINED_DISH_WORDS)}" for _ in range(2)]
+    menu = []
+    for course, n in (("starter", rng.choice([1, 2, 2, 3])), ("main", rng.choice([2, 3, 3, 4, 5])),
+                      ("dessert", rng.choice([1, 2, 2, 3]))):
+        for dish in rng.sample(pool[course], n):
+            cents = rng.choice([0, 0, 0, 50, 50, 95, 25, 75, 90, 45, 99])
+            menu.append({"dish": dish, "course": course, "price": (rng.randint(2, 49), cents),
+                         "allergens": sorted(rng.sample(ALLERGENS, rng.choice([0, 1, 1, 2, 2, 3, 3, 4])))})
+    absent = [d for c in pool.values() for d in c if d not in {m["dish"] for m in menu}]
+    hours = make_hours_wide(rng)
+    x = rng.random()
+    word = rng.choice(STREET_WORDS) if x < 0.3 else rng.choice(EXTRA_STREET_WORDS) if x < 0.55 else coined(rng)
+    if rng.random() < 0.15:
+        word = f"{rng.choice(STREET_PREFIXES)} {word}"
+    street = f"{word} {rng.choice(STREET_TYPES + EXTRA_STREET_TYPES)}"
+    if rng.random() < 0.1:
+        street = f"{rng.choice(FOREIGN_STREETS)} {coined(rng)}"
+    x = rng.random()
+    city = rng.choice(CITIES) if x < 0.4 else rng.choice(EXTRA_CITIES) if x < 0.7 else coined(rng)
+    num = rng.choice([rng.randint(1, 99), rng.randint(1, 399), rng.randint(100, 2999)])
+    d = lambda k: "".join(str(rng.randint(0, 9)) for _ in range(k))
+    address = rng.choice([f"{num} {street}, {city}", f"{num} {street}, {city}", f"{street} {num}, {city}",
+                          f"{num} {street}", f"{num} {street}, {city} {d(5)}", f"{num}{rng.choice('abc')} {street}, {city}",
+                          f"Unit {rng.randint(1, 30)}, {num} {street}, {city}",
+                          f"{num} {street}, {city} {rng.choice('ABCDEFGHJKLMNPRSTW')}{rng.randint(1, 20)} {d(1)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"])
+    area = lambda: str(rng.randint(2, 9)) + d(2)
+    phone = rng.choice([f"555-{d(4)}", f"({area()}) {d(3)}-{d(4)}", f"{area()}-{d(3)}-{d(4)}", f"{area()}.{d(3)}.{d(4)}",
+                        f"0{d(3)} {d(3)} {d(4)}", f"0{d(2)} {d(4)} {d(4)}", f"0{d(4)} {d(6)}", f"+{rng.randint(1, 99)} {d(2)} {d(4)} {d(4)}",
+                        f"0{d(1)} {d(2)} {d(2)} {d(2)} {d(2)}", f"{d(3)} {d(4)}", f"0{d(2)} {d(3)} {d(4)}",
+                        f"+{rng.randint(30, 49)} {d(1)} {d(2)} {d(2)} {d(2)} {d(2)}", f"{area()} {d(3)} {d(4)}"])
+    policy_keys = rng.sample(sorted(POLICIES), rng.randint(1, 7))
+    open_days = [x for x in DAYS if hours[x]]
+    special = (rng.choice(open_days), rng.choice(menu)["dish"]) if rng.random() < 0.5 else None
+    currency = rng.choice(["$", "£", "€"])
+    return {"name": name, "cuisine": cuisine, "owner": owner, "address": address, "phone": phone,
+            "hours": hours, "menu": menu, "absent_dishes": absent, "currency": currency,
+            "policies": {k: rng.random() < 0.5 for k in policy_keys}, "special": special,
+            "style": Style(rng, False, currency, wide=True, city=city if not city[0].isdigit() else None)}
+
+
 # ---------------------------------------------------------------------------------------------
 # Formats of times, prices, day ranges.
 
@@ -260,13 +385,54 @@ def money(value, fmt, currency):
 
 PRICE_FORMATS = Pool(["sym", "sym", "sym_short", "words", "sym_comma"], ["suffix_comma", "code", "code_after"])
 
+
+def wide_time_format(rng):
+    """v3, training only: a time format put together at random, 24-hour ("21:30", "2130",
+    "09.30 hrs") or 12-hour ("9:30 PM", "9.30pm", "11:00 am"). Never the held-out formats' dotted
+    "p.m." or "21h30"."""
+    if rng.random() < 0.45:
+        sep = rng.choice([":", ":", ".", ""])
+        pad = sep == "" or rng.random() < 0.5
+        suffix = rng.choice(["", "", "", " hrs", "hrs"])
+        return lambda h, m: (f"{h:02d}" if pad else f"{h}") + f"{sep}{m:02d}{suffix}"
+    sep = rng.choice([":", ":", "."])
+    always = rng.random() < 0.3
+    am, pm = rng.choice([("am", "pm"), ("am", "pm"), ("AM", "PM"), ("Am", "Pm")])
+    space = rng.choice([" ", ""])
+    return lambda h, m: ((f"{h % 12 or 12}" if m == 0 and not always else f"{h % 12 or 12}{sep}{m:02d}")
+                         + space + (am if h < 12 else pm))
+
+
+def wide_price_format(rng, currency):
+    """v3, training only: a price format put together at random: symbol before the number (with or
+    without a space), a bare number, or the currency's word after it; decimal point or comma;
+    cents always or only when not zero. Never the held-out formats (a symbol or a code after the
+    number, a code before it)."""
+    where = rng.choice(["prefix", "prefix", "prefix_space", "bare", "words"])
+    dec = "," if (currency == "€" and rng.random() < 0.6) or rng.random() < 0.1 else "."
+    short = rng.random() < 0.4
+    word = {"$": "dollars", "£": "pounds", "€": "euros"}[currency]
+
+    def fmt(value):
+        whole, cents = value
+        num = f"{whole}" if short and cents == 0 else f"{whole}{dec}{cents:02d}"
+        return {"prefix": f"{currency}{num}", "prefix_space": f"{currency} {num}", "bare": num,
+                "words": f"{num} {word}"}[where]
+    return fmt
+
 RANGE_STYLES = Pool([lambda a, b: f"{DAYS[a]} to {DAYS[b]}", lambda a, b: f"{ABBR[a]}-{ABBR[b]}",
                      lambda a, b: f"from {DAYS[a]} to {DAYS[b]}", lambda a, b: f"{ABBR[a]} - {ABBR[b]}"],
-                    [lambda a, b: f"{DAYS[a]} through {DAYS[b]}", lambda a, b: f"{DAYS[a]}\u2013{DAYS[b]}"])
-DAY_NAMES = Pool([lambda i: DAYS[i], lambda i: DAYS[i], lambda i: ABBR[i]], [lambda i: DAYS[i].upper()])
+                    [lambda a, b: f"{DAYS[a]} through {DAYS[b]}", lambda a, b: f"{DAYS[a]}\u2013{DAYS[b]}"],
+                    [lambda a, b: f"{ABBR[a]} to {ABBR[b]}", lambda a, b: f"{DAYS[a]}-{DAYS[b]}",
+                     lambda a, b: f"{DAYS[a]} - {DAYS[b]}", lambda a, b: f"{DAYS[a].lower()} to {DAYS[b].lower()}",
+                     lambda a, b: f"{ABBR[a]}.-{ABBR[b]}.", lambda a, b: f"between {DAYS[a]} and {DAYS[b]}"])
+DAY_NAMES = Pool([lambda i: DAYS[i], lambda i: DAYS[i], lambda i: ABBR[i]], [lambda i: DAYS[i].upper()],
+                 [lambda i: DAYS[i].lower(), lambda i: ABBR[i] + ".", lambda i: ABBR[i].lower()])
 TIME_SPANS = Pool([lambda o, c: f"{o} to {c}", lambda o, c: f"{o}-{c}", lambda o, c: f"{o} - {c}",
                    lambda o, c: f"from {o} to {c}"],
-                  [lambda o, c: f"{o} until {c}", lambda o, c: f"{o} \u2013 {c}"])
+                  [lambda o, c: f"{o} until {c}", lambda o, c: f"{o} \u2013 {c}"],
+                  [lambda o, c: f"opens {o}, closes {c}", lambda o, c: f"{o} -{c}", lambda o, c: f"{o} to {c}",
+                   lambda o, c: f"open {o}-{c}", lambda o, c: f"{o}/{c}"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,17 +499,107 @@ POLICIES = {
                    ["Sadly there is no step-free way in."]),
 }
 
+# v3, training only: more ways to ask and to state each policy: key -> (questions, notes yes,
+# notes no). "{q}" takes an optional qualifier (POLICY_QUALIFIERS). None of these is a held-out
+# phrasing above, nor shares its distinctive words.
+POLICY_WIDE = {
+    "dogs": (["Can dogs come in?", "Are pets allowed?", "Is my dog welcome?", "Can I bring a dog?",
+              "Are dogs welcome?"],
+             ["Dogs are welcome{q}.", "Dogs welcome{q}.", "Dog-friendly{q}.", "We welcome dogs{q}.", "Dogs allowed{q}.",
+              "Pets welcome{q}.", "Pets are allowed{q}.", "Your dog is welcome{q}.", "Dogs: yes.", "Dogs: welcome.",
+              "Pets: yes.", "Dog friendly: yes.", "Dogs on a lead are welcome."],
+             ["No dogs.", "No dogs allowed.", "Dogs are not allowed{q}.", "Dogs not permitted.", "Sorry, no dogs.",
+              "No pets.", "Pets are not allowed.", "We do not allow dogs.", "Dogs: no.", "Pets: no.",
+              "No pets, please.", "Dogs are not permitted{q}.", "Dogs: not allowed."]),
+    "cards": (["Do you take cards?", "Can I pay with a credit card?", "Do you accept card payments?",
+               "Can I pay by debit card?", "Is card payment possible?"],
+              ["Cards accepted.", "We take cards.", "We accept cards.", "We accept credit and debit cards.",
+               "Card payments welcome.", "Pay by card or cash.", "Payment: card or cash.", "Cards: yes.",
+               "Contactless and cards accepted.", "We take all cards.", "Credit cards: yes.",
+               "Debit and credit cards accepted.", "Payment by card is fine."],
+              ["Cash only.", "Cash only, please.", "No cards.", "We do not accept cards.", "Cards: no.",
+               "Payment: cash.", "We only take cash.", "Sorry, cash only.", "Card payments are not accepted.",
+               "No card payments.", "Cash payments only."]),
+    "booking": (["Do you take bookings?", "Can we make a reservation?", "Can I reserve?", "Do I need to book?",
+                 "Can I book?"],
+                ["Bookings taken{q}.", "We take bookings{q}.", "Reservations accepted{q}.", "Reservations recommended{q}.",
+                 "Booking advised{q}.", "Please book{q}.", "Tables can be reserved{q}.", "Reservations: yes.",
+                 "Bookings: yes.", "You can reserve a table{q}.", "Booking essential{q}."],
+                ["No bookings.", "No reservations.", "We do not take reservations.", "Walk-in only.",
+                 "First come, first served: no bookings.", "Bookings: no.", "Reservations: none.",
+                 "We cannot take bookings.", "No booking, just walk in."]),
+    "kids": (["Do you have a kids' menu?", "Is there a menu for kids?", "Is there a children's menu?"],
+             ["Children's menu available.", "Kids' menu.", "Kids menu available.", "We have a kids' menu.",
+              "Menu for children available.", "Children have their own menu.", "Kids' menu: yes.",
+              "Children's menu{q}."],
+             ["No children's menu.", "Kids' menu: no.", "We have no children's menu.", "There is no kids' menu.",
+              "No kids menu.", "Children's menu: none."]),
+    "vegetarian": (["Are there vegetarian dishes?", "Do you cater for vegetarians?", "Any vegetarian food?",
+                    "Is there vegetarian food?"],
+                   ["Vegetarian options.", "Vegetarian dishes available.", "Vegetarians welcome.", "Vegetarian friendly.",
+                    "Vegetarian and vegan options.", "Veggie options available.", "Lots of choice for vegetarians.",
+                    "Vegetarian dishes: yes.", "We cook vegetarian dishes too."],
+                   ["No vegetarian dishes.", "Vegetarian options: none.", "Sorry, nothing vegetarian.",
+                    "We have no vegetarian options.", "No veggie options.", "Vegetarian dishes: no."]),
+    "parking": (["Do you have parking?", "Is there a car park?", "Where can I park?", "Is parking available?"],
+                ["Parking available{q}.", "Free parking{q}.", "Car park at the back.", "Parking for guests{q}.",
+                 "We have parking{q}.", "Free car park.", "Guest parking: yes.", "Parking: free."],
+                ["No parking.", "No car park.", "Parking: no.", "There is no car park.", "We have no parking.",
+                 "Sorry, no parking{q}.", "No guest parking."]),
+    "wifi": (["Do you have Wi-Fi?", "Is there wifi?", "Can I get online?", "Is there internet?"],
+             ["Free wifi{q}.", "Wifi available.", "Free Wi-Fi.", "Wi-Fi: yes.", "Guest wifi.", "We have wifi.",
+              "Wi-Fi: free."],
+             ["No wifi.", "No Wi-Fi.", "Wi-Fi: no.", "We have no wifi.", "Sorry, no wifi.", "No internet for guests."]),
+    "terrace": (["Can we eat outside?", "Do you have a terrace?", "Is there outdoor seating?", "Can we sit outdoors?"],
+                ["Terrace{q}.", "Outdoor seating{q}.", "Outdoor tables available{q}.", "We have outdoor seating.",
+                 "Seating outside{q}.", "Terrace: yes.", "Patio seating available.", "You can sit outside{q}."],
+                ["No outdoor seating.", "No terrace.", "Inside seating only.", "Terrace: no.",
+                 "We have no terrace.", "No tables outside."]),
+    "wheelchair": (["Is there step-free access?", "Can wheelchair users get in?", "Is it accessible?",
+                    "Do you have disabled access?"],
+                   ["Wheelchair accessible{q}.", "Step-free entrance.", "Accessible for wheelchairs.", "Wheelchair access.",
+                    "Disabled access: yes.", "Wheelchair users welcome: step-free entrance."],
+                   ["Not wheelchair accessible.", "No wheelchair access.", "Disabled access: no.",
+                    "Sorry, no wheelchair access.", "Steps at the door, no wheelchair access."]),
+}
+POLICY_QUALIFIERS = ["", "", "", " inside", " on a lead", " at weekends", " by phone", " for groups", " online",
+                     " in summer", " all year", " at lunch", " downstairs", " nearby"]
+POLICY_QUALIFY = {"dogs": [" inside", " on a lead", " downstairs", " at lunch"],
+                  "booking": [" at weekends", " by phone", " for groups", " online"],
+                  "kids": [" for under-10s", " at lunch"], "parking": [" nearby", " behind the building", " at night"],
+                  "wifi": [" for guests", " all day"], "terrace": [" in summer", " all year", " at the back"],
+                  "wheelchair": [" throughout", " on the ground floor"]}
+
+
+def policy_phrase_wide(rng, k, v):
+    """A note stating policy k (v: allowed or not), from the v2 training phrasings or the v3 ones."""
+    if rng.random() < 0.35:
+        return rng.choice(POLICIES[k][4 if v else 6])
+    text = rng.choice(POLICY_WIDE[k][1 if v else 2])
+    q = rng.choice(POLICY_QUALIFY.get(k, [""])) if rng.random() < 0.3 else ""
+    return text.format(q=q)
+
+
 LABELS = {  # key-value labels
-    "address": Pool(["Address", "Where to find us", "Location", "Find us at", "Address", "Where we are", "Our address"], ["Visit us at", "Our home"]),
-    "phone": Pool(["Phone", "Tel", "Telephone", "Call us", "Phone number", "Contact", "Bookings"], ["Reservations line", "Ring us"]),
-    "cuisine": Pool(["Cuisine", "Food", "Kitchen", "Type"], ["Style of cooking"]),
-    "owner": Pool(["Owner", "Run by", "Chef-owner", "Host"], ["Proprietor"]),
-    "special": Pool(["Special", "Weekly special", "Offer", "Deal", "Special offer", "Promotion"], ["This week's treat"]),
-    "hours": Pool(["Opening hours", "Hours", "Opening times", "When we are open", "Open", "Times", "Open hours"], ["Trading hours", "Our hours"]),
-    "menu": Pool(["Menu", "Our menu", "Food", "What we serve", "Dishes", "On the menu", "Food menu"], ["Bill of fare", "Today's dishes"]),
-    "starter": Pool(["Starters", "Starters", "Small plates", "To start"], ["Appetisers"]),
-    "main": Pool(["Mains", "Main courses", "Mains", "Large plates"], ["Entrees"]),
-    "dessert": Pool(["Desserts", "Desserts", "Sweets", "Pudding"], ["Afters"]),
+    "address": Pool(["Address", "Where to find us", "Location", "Find us at", "Address", "Where we are", "Our address"], ["Visit us at", "Our home"],
+                    ["ADDRESS", "Street address", "Located at", "Where", "Address line", "Directions", "Find us"]),
+    "phone": Pool(["Phone", "Tel", "Telephone", "Call us", "Phone number", "Contact", "Bookings"], ["Reservations line", "Ring us"],
+                  ["PHONE", "Tel.", "Phone no.", "Telephone number", "Call", "Contact number", "Mobile", "T"]),
+    "cuisine": Pool(["Cuisine", "Food", "Kitchen", "Type"], ["Style of cooking"],
+                    ["Cooking", "Cuisine type", "Type of food", "Kind of food", "CUISINE"]),
+    "owner": Pool(["Owner", "Run by", "Chef-owner", "Host"], ["Proprietor"], ["Owners", "Managed by", "Owned by", "Family"]),
+    "special": Pool(["Special", "Weekly special", "Offer", "Deal", "Special offer", "Promotion"], ["This week's treat"],
+                    ["Special deal", "Weekly offer", "Offer of the week", "SPECIAL", "Deal of the week"]),
+    "hours": Pool(["Opening hours", "Hours", "Opening times", "When we are open", "Open", "Times", "Open hours"], ["Trading hours", "Our hours"],
+                  ["OPENING HOURS", "Opening", "Open times", "Business hours", "Hours of opening", "We're open", "Kitchen hours"]),
+    "menu": Pool(["Menu", "Our menu", "Food", "What we serve", "Dishes", "On the menu", "Food menu"], ["Bill of fare", "Today's dishes"],
+                 ["MENU", "The menu", "Menu items", "Food and drink", "Dinner menu", "Our dishes", "Carte"]),
+    "starter": Pool(["Starters", "Starters", "Small plates", "To start"], ["Appetisers"],
+                    ["Starter", "STARTERS", "First courses", "Small bites", "Snacks"]),
+    "main": Pool(["Mains", "Main courses", "Mains", "Large plates"], ["Entrees"],
+                 ["Main", "MAINS", "Main dishes", "Big plates", "Main course"]),
+    "dessert": Pool(["Desserts", "Desserts", "Sweets", "Pudding"], ["Afters"],
+                    ["Dessert", "DESSERTS", "Sweet things", "Puddings", "To finish"]),
 }
 PROSE = {
     "address": Pool(["You will find us at {x}.", "We are at {x}.", "Our address is {x}.", "The restaurant is at {x}."],
@@ -354,18 +610,28 @@ PROSE = {
                     ["Expect honest {c} cooking at {n}."]),
     "owner": Pool(["It is run by {o}.", "{o} runs the place.", "Owner and chef: {o}."], ["{o} looks after every guest."]),
     "special": Pool(["Every {d} the {m} is half price.", "Half-price {m} every {d}!", "On {d}s the {m} is half price.",
-                     "Special: every {d} the {m} is half price."], ["{d} treat: the {m} at half price."]),
+                     "Special: every {d} the {m} is half price."], ["{d} treat: the {m} at half price."],
+                    ["The {m} is half price every {d}.", "Every {d}: {m} at half price.", "{m} half price on {d}s."]),
 }
 HEADERS = Pool(["Restaurant notes: {n}", "{n}", "# {n}", "About {n}", "{n}\n" + "=" * 8, "Notes for {n}:",
                 "Restaurant: {n}", "{n} - restaurant notes", "## {n}"],
-               ["Welcome to {n}", "*** {n} ***"])
+               ["Welcome to {n}", "*** {n} ***"],
+               ["{n}:", "Name: {n}", "[{n}]", "Restaurant name: {n}", "{n}\n" + "-" * 10, "### {n}", "== {n} ==",
+                "{n} (restaurant)", "NOTES - {n}", "{n}\nRestaurant notes"])
+# v3, training only: a line about the place, which answers no question.
+TAGLINES = ["{c} food, cooked fresh every day.", "A {c} kitchen with {k} tables.", "Home-style {c} cooking.",
+            "{c} dishes and good wine.", "Family {c} cooking since {y}.", "Modern {c} plates to share.",
+            "A cosy place for {c} food.", "Serving {c} classics since {y}.", "Relaxed {c} dining."]
 
 
 class Style:
     """How one restaurant's notes are written: a choice in every dimension, from the training
     pools or the held-out ones."""
 
-    def __init__(self, rng, heldout, currency):
+    def __init__(self, rng, heldout, currency, wide=False, city=None):
+        self.wide = wide and not heldout
+        if self.wide:
+            return self.init_wide(rng, currency, city)
         h = heldout
         self.heldout = h
         self.header = HEADERS.pick(rng, h)
@@ -397,6 +663,43 @@ class Style:
         self.inline_head = rng.random() < 0.5
         self.rng_seed = rng.random()
 
+    def init_wide(self, rng, currency, city):
+        """v3, training only: the v2 training choices and the `extra` ones, and layouts v2 lacks."""
+        w = lambda pool: pool.pick(rng, False, wide=True)
+        self.heldout = False
+        self.header = w(HEADERS)
+        self.overview = rng.choice(["kv", "prose", "bullets", "mixed", "kv", "bullets"])
+        self.labels = {k: w(p) for k, p in LABELS.items()}
+        self.prose = {k: w(p) for k, p in PROSE.items()}
+        self.bullet = rng.choice(["- ", "* ", "\u2022 ", "- ", "+ ", "> "])
+        self.kv_sep = rng.choice([": ", ": ", ": ", " - ", " | ", ":  ", " : ", " \u2014 ", ":\t"])
+        self.time = TIME_FORMATS.pick(rng, False) if rng.random() < 0.4 else wide_time_format(rng)
+        self.span = w(TIME_SPANS)
+        self.range = w(RANGE_STYLES)
+        self.dayname = w(DAY_NAMES)
+        self.hours = rng.choice(["per_day", "per_day", "ranges", "ranges", "prose", "table",
+                                 "day_lists", "one_line", "ranges_closed", "per_day_plain"])
+        self.menu = rng.choice(["lines", "bullets", "dots", "prose", "sections", "table",
+                                "comma", "dash", "pipe", "two_line", "slash", "sections", "sections"])
+        self.sections = self.menu == "sections" or (self.menu != "prose" and rng.random() < 0.25)
+        self.section_head = rng.choice(["{l}:", "{l}:", "{l}", "## {l}", "-- {l} --", "{L}", "[{l}]"])
+        self.line_menu = rng.choice(["lines", "bullets", "dots", "comma", "dash", "pipe", "two_line", "slash"])
+        self.price = PRICE_FORMATS.pick(rng, False) if rng.random() < 0.4 else wide_price_format(rng, currency)
+        self.allergens = rng.choice(["paren", "label", "brackets", "contains", "contains_colon", "allergens_paren",
+                                     "bare_paren", "label_colon", "with"])
+        self.no_allergens = rng.choice(["(no listed allergens)", "", "Allergens: none.", "(allergen-free)", "(none)",
+                                        "(no allergens)", "(allergens: none)", "", "no allergens"])
+        self.title_case = rng.random() < 0.4
+        self.policy_text = {k: (policy_phrase_wide(rng, k, True), policy_phrase_wide(rng, k, False)) for k in POLICIES}
+        self.policy_block = rng.choice(["lines", "one_paragraph", "label", "mixed_in", "lines", "mixed_in", "kv_line"])
+        self.policy_label = rng.choice(["Good to know: ", "Please note: ", "Policies: ", "Info: ", "Also: ", "Notes: "])
+        self.order_shuffle = rng.random() < 0.6
+        self.terse = rng.random() < 0.5
+        self.inline_head = rng.random() < 0.5
+        self.tagline = rng.choice(TAGLINES) if rng.random() < 0.4 else None
+        self.city = city
+        self.rng_seed = rng.random()
+
 
 def fmt_time(r, hm):
     return r["style"].time(*hm)
@@ -407,7 +710,8 @@ def dish_text(r, m):
 
 
 def price_of(r, m):
-    return money(m["price"], r["style"].price, r["currency"])
+    fmt = r["style"].price
+    return fmt(m["price"]) if callable(fmt) else money(m["price"], fmt, r["currency"])
 
 
 def allergen_text(r, m):
@@ -415,13 +719,19 @@ def allergen_text(r, m):
     if not a:
         return s.no_allergens
     joined = ", ".join(a)
+    anded = a[0] if len(a) == 1 else ", ".join(a[:-1]) + " and " + a[-1]
     return {"paren": f"(contains {joined})", "label": f"Allergens: {joined}.", "brackets": f"[{joined}]",
-            "contains": "contains " + (a[0] if len(a) == 1 else ", ".join(a[:-1]) + " and " + a[-1]),
-            "dash": f"\u2014 {joined}", "info": f"(allergy info: {joined})"}[s.allergens]
+            "contains": "contains " + anded,
+            "dash": f"\u2014 {joined}", "info": f"(allergy info: {joined})",
+            # v3, training only
+            "contains_colon": f"(contains: {joined})", "allergens_paren": f"(allergens: {joined})",
+            "bare_paren": f"({joined})", "label_colon": f"- allergens: {joined}", "with": f"(with {anded})"}[s.allergens]
 
 
 def policy_text(r, k, v):
     s = r["style"]
+    if s.wide:
+        return s.policy_text[k][0 if v else 1]
     p = POLICIES[k]
     phrases = p[(5 if s.heldout else 4) if v else (7 if s.heldout else 6)]
     return phrases[s.policy_phrase[k][0 if v else 1] % len(phrases)]
@@ -441,10 +751,16 @@ def render_overview(r):
         d, m = r["special"]
         prose = s.prose["special"].format(d=d, m=m)
         items.append(("special", f"{s.labels['special']}{s.kv_sep}every {d} the {m} is half price.", prose))
+    pol = [policy_text(r, k, v) for k, v in r["policies"].items()]
+    if s.wide and s.policy_block == "mixed_in":  # v3: policies among the other lines
+        items += [("policy", p, p) for p in pol]
+        pol = []
     if s.order_shuffle:
         rng.shuffle(items)
-    pol = [policy_text(r, k, v) for k, v in r["policies"].items()]
     lines = [s.header.format(n=n)]
+    if s.wide and s.tagline:
+        lines.append(s.tagline.format(c=r["cuisine"], k=rng.choice(["six", "ten", "twelve", "twenty"]),
+                                      y=rng.randint(1960, 2022)))
     for key, kv, prose in items:
         style = s.overview if s.overview != "mixed" else rng.choice(["kv", "prose"])
         if style == "bullets":
@@ -455,10 +771,14 @@ def render_overview(r):
             lines.append(prose)
     if s.overview == "prose":  # prose: one paragraph
         lines = [lines[0], " ".join(lines[1:])]
-    if s.policy_block == "one_paragraph":
+    if not pol:
+        pass
+    elif s.policy_block == "one_paragraph":
         lines.append(" ".join(pol))
     elif s.policy_block == "label":
-        lines.append("Good to know: " + " ".join(pol))
+        lines.append((s.policy_label if s.wide else "Good to know: ") + " ".join(pol))
+    elif s.policy_block == "kv_line":
+        lines.append(s.policy_label + " ".join(p.rstrip(".") + ";" for p in pol)[:-1] + ".")
     else:
         lines += [(s.bullet if s.overview == "bullets" else "") + p for p in pol]
     return "\n".join(lines)
@@ -497,6 +817,8 @@ def render_hours(r):
     runs = day_runs(r)
     closed = [d for d in DAYS if r["hours"][d] is None]
     open_runs = [x for x in runs if x[2] is not None]
+    if s.wide and s.hours in ("day_lists", "one_line", "ranges_closed", "per_day_plain"):
+        return render_hours_wide(r, head, span, runs, closed, open_runs)
     if s.hours == "prose":
         parts = []
         terse = s.terse
@@ -524,10 +846,42 @@ def render_hours(r):
     return "\n".join(lines)
 
 
+def render_hours_wide(r, head, span, runs, closed, open_runs):
+    """v3, training only: hours layouts v2 lacks."""
+    s = r["style"]
+    rng = random.Random(s.rng_seed + 2)
+    names = lambda ds: " and ".join(ds) if len(ds) < 3 else ", ".join(ds[:-1]) + " and " + ds[-1]
+    if s.hours == "per_day_plain":  # "Monday 11:00-22:00", one line a day
+        return "\n".join([head] + [f"{s.dayname(i)} {'closed' if r['hours'][d] is None else span(r['hours'][d])}"
+                                   for i, d in enumerate(DAYS)])
+    if s.hours == "day_lists":  # days with the same hours listed together
+        groups = {}
+        for i, d in enumerate(DAYS):
+            if r["hours"][d] is not None:
+                groups.setdefault(r["hours"][d], []).append(s.dayname(i))
+        lines = [f"{', '.join(ds)}{s.kv_sep}{span(h)}" for h, ds in groups.items()]
+        if closed:
+            lines.append(rng.choice([f"Closed{s.kv_sep}{', '.join(closed)}", f"Closed on {names(closed)}.",
+                                     f"{names(closed)}: closed"]))
+        return "\n".join([head] + lines)
+    when = lambda a, b: s.dayname(a) if a == b else s.range(a, b)
+    if s.hours == "one_line":  # "Mon-Fri 11:00-22:00; Sat 10:00-23:00; Sun closed"
+        parts = [f"{when(a, b)} {'closed' if h is None else span(h)}" for a, b, h in runs]
+        return head + " " + rng.choice(["; ", ", ", " / "]).join(parts) + rng.choice(["", "."])
+    # ranges_closed: the open runs, then the closed days on their own
+    lines = [f"{when(a, b)}{s.kv_sep}{span(h)}" for a, b, h in open_runs]
+    if closed:
+        lines.append(rng.choice([f"Closed on {names([d + 's' for d in closed])}.", f"Closed{s.kv_sep}{names(closed)}",
+                                 f"We are closed on {names(closed)}.", f"Closed {names(closed)}."]))
+    return "\n".join([head] + lines)
+
+
 def render_menu(r):
     s = r["style"]
     n = r["name"]
     head = rng_head = s.labels["menu"] + (f" of {n}" if random.Random(s.rng_seed + 1).random() < 0.3 else "") + ":"
+    if s.wide and random.Random(s.rng_seed + 3).random() < 0.4:
+        head = head[:-1]
 
     def line(m, layout):
         d, p, a = dish_text(r, m), price_of(r, m), allergen_text(r, m)
@@ -542,6 +896,17 @@ def render_menu(r):
             return f"{p}  {d}{tail}"
         if layout == "numbered":
             return f"{d} ({p}){tail}"
+        # v3, training only
+        if layout == "comma":
+            return f"{d}, {p}" + (f", {a}" if a else "")
+        if layout == "dash":
+            return f"{d} - {p}{tail}"
+        if layout == "pipe":
+            return f"{d} | {p}" + (f" | {a}" if a else "")
+        if layout == "two_line":
+            return f"{d}\n  {p}{tail}"
+        if layout == "slash":
+            return f"{d} / {p}{tail}"
         if layout == "prose":
             if not m["allergens"]:
                 return f"Our {d} costs {p} and has no listed allergens."
@@ -561,7 +926,8 @@ def render_menu(r):
     if s.sections:
         lines = [head]
         for course in ("starter", "main", "dessert"):
-            lines.append(f"{s.labels[course]}:")
+            label = s.labels[course]
+            lines.append(s.section_head.format(l=label, L=label.upper()) if s.wide else f"{label}:")
             lines += [line(m, layout) for m in r["menu"] if m["course"] == course]
         return "\n".join(lines)
     if layout == "prose":
@@ -581,34 +947,47 @@ def render(r):
 
 Q = {  # kind: Pool of wordings
     "opening": Pool(["What time do you open on {d}?", "When do you open on {d}?", "What time do you open on {d}s?",
-                     "When does the restaurant open on {d}?"], ["At what time do you open on {d}?", "How early can I come on {d}?"]),
+                     "When does the restaurant open on {d}?"], ["At what time do you open on {d}?", "How early can I come on {d}?"],
+                    ["What time does the restaurant open on {d}?", "When can I come in on {d}?", "What is your opening time on {d}?", "When do you open {d}?"]),
     "closing": Pool(["What time do you close on {d}?", "Until when are you open on {d}?", "When do you close on {d}?",
-                     "What time do you close on {d}s?"], ["How late are you open on {d}?"]),
+                     "What time do you close on {d}s?"], ["How late are you open on {d}?"],
+                    ["What time does the kitchen close on {d}?", "When does the restaurant close on {d}?", "What is your closing time on {d}?", "When do you shut on {d}?"]),
     "open_day": Pool(["Are you open on {d}?", "Are you open on {d}s?", "Can I come on {d}?", "What are your hours on {d}?",
-                      "Are you open on {d} at all?"], ["Do you open on {d}s?", "Is the restaurant open on {d}?"]),
+                      "Are you open on {d} at all?"], ["Do you open on {d}s?", "Is the restaurant open on {d}?"],
+                    ["Are you open {d}?", "Will you be open on {d}?", "Can we come on {d}?", "Is it open on {d}?"]),
     "price": Pool(["How much is the {m}?", "What does the {m} cost?", "What is the price of the {m}?",
-                   "How much does the {m} cost?", "how much is the {m}?", "How much for the {m}?", "What's the price of the {m}?"], ["What do you charge for the {m}?", "Price of the {m}?"]),
+                   "How much does the {m} cost?", "how much is the {m}?", "How much for the {m}?", "What's the price of the {m}?"], ["What do you charge for the {m}?", "Price of the {m}?"],
+                    ["What's the {m} price?", "What does a {m} cost?", "How much do you charge for the {m}?", "What is the {m}'s price?"]),
     "allergen": Pool(["Does the {m} contain {a}?", "Is there {a} in the {m}?", "I am allergic to {a}. Is the {m} safe?",
-                      "Does the {m} have {a}?"], ["Does the {m} have {a} in it?", "Any {a} in the {m}?"]),
-    "has_dish": Pool(["Do you have {m}?", "Is there {m} on the menu?", "Do you serve {m}?"], ["Can I order {m}?"]),
+                      "Does the {m} have {a}?"], ["Does the {m} have {a} in it?", "Any {a} in the {m}?"],
+                    ["Does your {m} contain {a}?", "Can you tell me if the {m} contains {a}?", "Is the {m} made with {a}?", "Does the {m} include {a}?"]),
+    "has_dish": Pool(["Do you have {m}?", "Is there {m} on the menu?", "Do you serve {m}?"], ["Can I order {m}?"],
+                    ["Do you do {m}?", "Is {m} on your menu?", "Have you got {m}?", "Are you serving {m}?"]),
     "course": Pool(["Which {c}s do you have?", "What {c}s are there?", "Which {c} do you have?",
-                    "What do you have for {c}?"], ["What is on the {c} menu?"]),
+                    "What do you have for {c}?"], ["What is on the {c} menu?"],
+                    ["What {c}s do you serve?", "Which {c}s are on the menu?", "What {c}s can I have?"]),
     "address": Pool(["What is your address?", "Where are you located?", "Where is the restaurant?", "Where can I find you?",
                      "What's your address?", "Where are you?"],
-                    ["Where exactly are you?", "How do I find you?"]),
+                    ["Where exactly are you?", "How do I find you?"],
+                    ["What's the address?", "Where is your restaurant?", "Where are you based?", "What is the address of the restaurant?"]),
     "phone": Pool(["What is your phone number?", "How can I call you?", "What number can I call?"],
-                  ["Do you have a telephone number?"]),
+                  ["Do you have a telephone number?"],
+                    ["What's your number?", "Can I have your phone number?", "What's the phone number?", "How do I phone you?"]),
     "special": Pool(["What is the special offer?", "Do you have any specials?", "Is there a deal this week?"],
-                    ["Any special deals?"]),
+                    ["Any special deals?"],
+                    ["Are there any offers?", "Do you have any deals?", "What is the weekly special?"]),
     "cuisine": Pool(["What kind of food do you serve?", "What cuisine is it?", "What type of food do you have?"],
-                    ["What sort of food do you cook?"]),
+                    ["What sort of food do you cook?"],
+                    ["What food do you serve?", "What kind of restaurant is this?", "What cuisine do you serve?"]),
     "unknown": Pool(["Who is the head chef's favourite singer?", "Is the music live tonight?", "Do you sell gift cards?",
                      "Can I host a wedding there?", "Do you deliver?", "How old is the building?",
                      "What is the chef's name?", "Do you have a dress code?", "Is there a happy hour?"],
-                    ["Do you cater for birthday parties?", "Can I buy your sauce in a jar?", "Is there karaoke?"]),
+                    ["Do you cater for birthday parties?", "Can I buy your sauce in a jar?", "Is there karaoke?"],
+                    ["Do you have a play area?", "Is there a cloakroom?", "Do you show football matches?", "Can I bring my own wine?", "Who designed the interior?"]),
     "greeting": Pool([("Hello", GREETING), ("Hi", GREETING), ("Hello!", GREETING), ("Good evening", GREETING),
                       ("Hi there", GREETING), ("Thank you", THANKS), ("Thanks!", THANKS), ("Goodbye", GOODBYE),
-                      ("Bye", GOODBYE)], [("Hey", GREETING), ("Good morning", GREETING), ("Cheers", THANKS)]),
+                      ("Bye", GOODBYE)], [("Hey", GREETING), ("Good morning", GREETING), ("Cheers", THANKS)],
+                    [("Hello there", GREETING), ("Good afternoon", GREETING), ("Thank you very much", THANKS), ("Bye for now", GOODBYE)]),
 }
 COURSE_WORD = {"starter": "starter", "main": "main", "dessert": "dessert"}
 
@@ -622,9 +1001,14 @@ def sentence(text):
     return text if text.endswith(".") else text + "."
 
 
-def question(r, kind, rng, heldout=False):
-    """(question, answer) of one kind about restaurant r, in the house style of the module docstring."""
-    pick = lambda k: Q[k].pick(rng, heldout)
+def question(r, kind, rng, heldout=False, wide=False):
+    """(question, answer) of one kind about restaurant r, in the house style of the module docstring.
+    `wide` (training examples only, v3): the extra wordings too, allergen and policy answers
+    balanced (below), and the kind allergen_list."""
+    wide = wide and not heldout
+    pick = lambda k: Q[k].pick(rng, heldout, wide)
+    if wide and kind in ("allergen", "policy", "allergen_list"):
+        return question_wide(r, kind, rng)
     hours = r["hours"]
     if kind in ("opening", "closing", "open_day"):
         d = rng.choice(DAYS if kind != "closing" else [x for x in DAYS if hours[x]] or DAYS)
@@ -677,9 +1061,52 @@ def question(r, kind, rng, heldout=False):
     raise ValueError(kind)
 
 
+ALLERGEN_LIST_Q = ["What allergens does the {m} contain?", "Which allergens are in the {m}?",
+                   "What allergens are in the {m}?", "Does the {m} contain any allergens?"]
+
+
+def question_wide(r, kind, rng):
+    """v3, training only. allergen: "yes" half the time; a "no" asks, when it can, for an allergen
+    another dish on the menu lists (so that the answer needs the dish's own line). policy: a
+    policy the notes state 70% of the time (half yes, half no), else one they do not. allergen_list
+    (a kind of its own): the allergens of one dish, which teaches the same look-up."""
+    if kind == "allergen":
+        with_any = [m for m in r["menu"] if m["allergens"]]
+        if with_any and rng.random() < 0.5:
+            m = rng.choice(with_any)
+            a = rng.choice(m["allergens"])
+        else:
+            m = rng.choice(r["menu"])
+            elsewhere = sorted({x for o in r["menu"] for x in o["allergens"]} - set(m["allergens"]))
+            a = rng.choice(elsewhere) if elsewhere and rng.random() < 0.6 else \
+                rng.choice([x for x in ALLERGENS if x not in m["allergens"]])
+        ans = f"Yes, the {m['dish']} contains {a}." if a in m["allergens"] else f"No, the {m['dish']} does not list {a}."
+        return Q["allergen"].pick(rng, False, True).format(m=m["dish"], a=a), ans
+    if kind == "allergen_list":
+        m = rng.choice(r["menu"])
+        q = rng.choice(ALLERGEN_LIST_Q).format(m=m["dish"])
+        if not m["allergens"]:
+            return q, f"The {m['dish']} has no listed allergens."
+        return q, f"The {m['dish']} contains {listing(m['allergens'])}."
+    if kind == "policy":
+        stated = sorted(r["policies"])
+        if stated and rng.random() < 0.7:
+            k = rng.choice(stated)
+        else:
+            k = rng.choice(sorted(set(POLICIES) - set(stated)) or sorted(POLICIES))
+        q = rng.choice(POLICIES[k][0] + POLICY_WIDE[k][0])
+        if k not in r["policies"]:
+            return q, NOT_IN_NOTES
+        return q, POLICIES[k][2] if r["policies"][k] else POLICIES[k][3]
+    raise ValueError(kind)
+
+
 KINDS = ["opening", "closing", "open_day", "price", "allergen", "has_dish", "course", "address", "phone", "special",
          "cuisine", "policy", "unknown", "greeting"]
 KIND_WEIGHTS = [2, 2, 2, 3, 2, 1, 4, 1.5, 1, 1, 0.5, 2, 0.7, 0.4]
+# v3 training: more of the kinds v2 got wrong (allergen, policy, has_dish, closing), and allergen_list.
+WIDE_KINDS = KINDS + ["allergen_list"]
+WIDE_KIND_WEIGHTS = [1.7, 2.5, 1.5, 3, 3.5, 1.5, 3, 1.5, 1, 1, 0.5, 3.5, 0.7, 0.4, 1.2]
 
 
 def can_ask(r, kind):
@@ -697,7 +1124,13 @@ INSTRUCTIONS = Pool(["You are the friendly host of the restaurant described in t
                      "You are the host. Answer the guest from the restaurant notes.",
                      "Answer questions about the restaurant below. If the notes do not say, tell the guest."],
                     ["You work at the front desk of the restaurant whose notes follow. Keep answers short and "
-                     "stick to the notes."])
+                     "stick to the notes."],
+                    ["You are a restaurant host. Reply to guests using the notes below only.",
+                     "Help guests with questions about the restaurants below. Only use facts from the notes.",
+                     "You take calls for the restaurant below. Answer from its notes; if something is not there, say "
+                     "you do not know.",
+                     "Be the host of the restaurant(s) described here and answer questions from these notes.",
+                     "Guest questions: answer them from the notes about the restaurant below, in one sentence."])
 
 
 def system_text(instructions, parts):
@@ -743,9 +1176,9 @@ def instruct_task(rng):
 PERSONAS = ["You are the host of {n}.", "You are a friendly restaurant host at {n}.", "You work at {n}."]
 
 
-def chat_task(rng, owners=TRAIN_OWNERS):
+def chat_task(rng, owners=TRAIN_OWNERS, wide=True):
     """A system prompt without notes: greetings get a greeting, questions get "my notes do not say"."""
-    r = make_restaurant(rng, owners)
+    r = make_restaurant(rng, owners, wide=wide)
     system = rng.choice(PERSONAS + ["You are a helpful assistant."]).format(n=r["name"])
     if rng.random() < 0.5:
         q, a = question(r, "greeting", rng)
@@ -755,24 +1188,29 @@ def chat_task(rng, owners=TRAIN_OWNERS):
     return {"system": system, "user": q, "answer": NOT_IN_NOTES, "kind": "unknown"}
 
 
-def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False):
+def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=True):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
-    as a PML prompt would; their "system" (the chat layout) may put the parts in another order."""
+    as a PML prompt would; their "system" (the chat layout) may put the parts in another order.
+    `wide` (v3, the default; ignored with `heldout`): the training data of demo model v3, the v2
+    training styles and the `extra` ones, balanced answers (question_wide); wide=False draws the
+    v2 training data."""
+    wide = wide and not heldout
     x = rng.random()
     if x < instruct_share:
         return instruct_task(rng)
     if x < instruct_share + chat_share:
-        return chat_task(rng, owners)
-    rs = [make_restaurant(rng, owners, heldout) for _ in range(rng.choice([1, 1, 1, 2]))]
+        return chat_task(rng, owners, wide)
+    rs = [make_restaurant(rng, owners, heldout, wide) for _ in range(rng.choice([1, 1, 1, 2]))]
     target = rng.choice(rs)
-    kinds = [(k, w) for k, w in zip(KINDS, KIND_WEIGHTS) if can_ask(target, k)]
+    kinds = [(k, w) for k, w in zip(WIDE_KINDS if wide else KINDS, WIDE_KIND_WEIGHTS if wide else KIND_WEIGHTS)
+             if can_ask(target, k)]
     kind = rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
-    q, a = question(target, kind, rng, heldout)
+    q, a = question(target, kind, rng, heldout, wide)
     if len(rs) > 1 and kind != "greeting":
         q = rng.choice([f"At {target['name']}: {q}", f"{target['name']}: {q}"])
-    instructions = INSTRUCTIONS.pick(rng, heldout)
+    instructions = INSTRUCTIONS.pick(rng, heldout, wide)
     modules = [render(r) for r in rs]
     parts = []
     for m in modules:
