@@ -261,6 +261,12 @@ EXTRA_CITIES = ["Glasgow", "Cardiff", "Nice", "Lisbon", "Madrid", "Vienna", "Zur
                 "Toronto", "Melbourne", "Auckland", "Galway", "Brighton", "Norwich", "Exeter", "Hamburg", "Munich",
                 "Krakow", "Prague", "Antwerp", "Lille", "Marseille", "Naples", "Verona", "Valencia", "Malaga", "Tucson",
                 "Omaha", "Quebec", "Sheffield", "Dundee", "Hobart", "Adelaide", "Nashville", "Savannah", "Bordeaux"]
+# Cuisines a restaurant's notes may name (its dishes still come from a training cuisine): the model
+# copies the word rather than recalls one of ten. Not the held-out cuisines.
+EXTRA_CUISINE_WORDS = ["Vietnamese", "Turkish", "Ethiopian", "Moroccan", "Georgian", "Nepalese", "Caribbean", "Brazilian",
+                       "Filipino", "Malaysian", "Polish", "Hungarian", "Sri Lankan", "Persian", "Syrian", "Scandinavian",
+                       "German", "American", "Argentinian", "Cuban", "Basque", "Sicilian", "Cantonese", "Tunisian",
+                       "Indonesian", "Mediterranean", "Cajun", "Austrian", "Ukrainian", "Nordic"]
 COINED_DISH_WORDS = ["stew", "salad", "pie", "curry", "soup", "tart", "bowl", "skewers", "dumplings", "rolls", "cake",
                      "platter", "bake", "fritters", "noodles", "pudding", "wrap", "flatbread"]
 
@@ -307,14 +313,15 @@ def make_hours_wide(rng):
 
 
 def make_restaurant_wide(rng, owners):
-    cuisine = rng.choice(TRAIN_CUISINES)
+    dishes_of = rng.choice(TRAIN_CUISINES)
+    cuisine = rng.choice(EXTRA_CUISINE_WORDS) if rng.random() < 0.3 else dishes_of
     owner = rng.choice(owners)
-    kind = rng.choice(CUISINES[cuisine][0])
+    kind = rng.choice(CUISINES[dishes_of][0])
     word = coined(rng)
     name = rng.choice([f"{kind} {owner}", f"{owner}'s", f"{owner}'s {kind}", f"The {rng.choice(STREET_WORDS)} {kind}",
                        f"{kind} {word}", f"{word}", f"The {word} {kind}", f"{word} {rng.choice(['House', 'Kitchen', 'Table', 'Room'])}",
                        f"{owner} and {rng.choice(owners)}", f"The {rng.choice(EXTRA_STREET_WORDS)} {kind}"])
-    pool = dish_pool(rng, cuisine)
+    pool = dish_pool(rng, dishes_of)
     for course in pool:
         pool[course] += [f"{coined(rng).lower()} {rng.choice(COINED_DISH_WORDS)}" for _ in range(2)]
     menu = []
@@ -619,7 +626,7 @@ HEADERS = Pool(["Restaurant notes: {n}", "{n}", "# {n}", "About {n}", "{n}\n" + 
                ["{n}:", "Name: {n}", "[{n}]", "Restaurant name: {n}", "{n}\n" + "-" * 10, "### {n}", "== {n} ==",
                 "{n} (restaurant)", "NOTES - {n}", "{n}\nRestaurant notes"])
 # v3, training only: a line about the place, which answers no question.
-TAGLINES = ["{c} food, cooked fresh every day.", "A {c} kitchen with {k} tables.", "Home-style {c} cooking.",
+TAGLINES = ["{c} food, cooked fresh every day.", "Our {c} kitchen has {k} tables.", "Home-style {c} cooking.",
             "{c} dishes and good wine.", "Family {c} cooking since {y}.", "Modern {c} plates to share.",
             "A cosy place for {c} food.", "Serving {c} classics since {y}.", "Relaxed {c} dining."]
 
@@ -983,7 +990,10 @@ Q = {  # kind: Pool of wordings
                      "Can I host a wedding there?", "Do you deliver?", "How old is the building?",
                      "What is the chef's name?", "Do you have a dress code?", "Is there a happy hour?"],
                     ["Do you cater for birthday parties?", "Can I buy your sauce in a jar?", "Is there karaoke?"],
-                    ["Do you have a play area?", "Is there a cloakroom?", "Do you show football matches?", "Can I bring my own wine?", "Who designed the interior?"]),
+                    ["Do you have a play area?", "Is there a cloakroom?", "Do you show football matches?", "Can I bring my own wine?", "Who designed the interior?",
+                     "Do you have high chairs?", "Is there a smoking area?", "Do you sell wine by the glass?",
+                     "Do you make birthday cakes?", "Do you have a private room?", "Is the fish local?",
+                     "Do you do takeaway?", "Are your eggs free-range?", "Do you have gluten-free bread?"]),
     "greeting": Pool([("Hello", GREETING), ("Hi", GREETING), ("Hello!", GREETING), ("Good evening", GREETING),
                       ("Hi there", GREETING), ("Thank you", THANKS), ("Thanks!", THANKS), ("Goodbye", GOODBYE),
                       ("Bye", GOODBYE)], [("Hey", GREETING), ("Good morning", GREETING), ("Cheers", THANKS)],
@@ -1106,7 +1116,7 @@ KINDS = ["opening", "closing", "open_day", "price", "allergen", "has_dish", "cou
 KIND_WEIGHTS = [2, 2, 2, 3, 2, 1, 4, 1.5, 1, 1, 0.5, 2, 0.7, 0.4]
 # v3 training: more of the kinds v2 got wrong (allergen, policy, has_dish, closing), and allergen_list.
 WIDE_KINDS = KINDS + ["allergen_list"]
-WIDE_KIND_WEIGHTS = [1.7, 2.5, 1.5, 3, 3.5, 1.5, 3, 1.5, 1, 1, 0.5, 3.5, 0.7, 0.4, 1.2]
+WIDE_KIND_WEIGHTS = [1.7, 2.5, 1.5, 3, 3.5, 1.5, 3, 1.5, 1, 1, 0.7, 3.5, 1.0, 0.4, 1.2]
 
 
 def can_ask(r, kind):

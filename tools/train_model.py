@@ -317,7 +317,7 @@ def heldout_accuracy(model, sp, device, n=60, seed=12345):
         right = 0
         for _ in range(n):
             ex = restaurant_data.example(r2, restaurant_data.HELDOUT_OWNERS, instruct_share=0.0, chat_share=0.0,
-                                         heldout=styles)
+                                         heldout=styles, wide=False)  # the v2 questions, comparable across runs
             lay = lay_out(dict(ex, answer=""), sp, random.Random(rng.random()), pml, local, 0.0)
             ids, pos, role, group = lay.ids[:-1], lay.pos[:-1], lay.role[:-1], lay.group[:-1]  # drop eos
             got = []
@@ -366,7 +366,8 @@ def save_and_check(model, sp, args):
     mine = Mistral(model.c)
     mine.load_state_dict({k: v.to(torch.bfloat16).float() for k, v in model.state_dict().items()})
     mine.eval()
-    ex = restaurant_data.example(random.Random(7), restaurant_data.HELDOUT_OWNERS, instruct_share=0.0, chat_share=0.0)
+    ex = restaurant_data.example(random.Random(7), restaurant_data.HELDOUT_OWNERS, instruct_share=0.0, chat_share=0.0,
+                                 wide=False)
     lay = lay_out(ex, sp, random.Random(8), 1.0, 0.0, 0.0)
     ids, pos = torch.tensor([lay.ids]), torch.tensor([lay.pos])
     with torch.no_grad():
