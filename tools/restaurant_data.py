@@ -13,6 +13,14 @@ Every style choice (label, layout, time and price format, phrasing of notes and 
 pool used in training and a pool held out (`Style(heldout=True)`): the held-out styles are never
 drawn for training. Held-out restaurants also belong to owners training never uses.
 
+Two training sets can be drawn (`--data`, `example(wide=...)`): v2, which the shipped model was
+trained on, and v3 (`wide`), tried for issue 15 and not shipped (docs/accuracy.md, "Demo model v3
+attempt"): the v2 training choices plus `extra` ones (labels, headers, question wordings), time
+and price formats put together at random, more hours and menu layouts, coined names, streets,
+cities and dishes, varied phone numbers, policies in many more phrasings, allergen and policy
+answers balanced, and a kind allergen_list. v3 draws none of the held-out choices. The
+evaluation sets are drawn without `wide`, so they are the same with either, byte for byte.
+
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
 and phone numbers exactly as the notes write them), so exact match is a fair measure:
   opening      On Friday we open at 11:30.           | We are closed on Monday.
@@ -1186,7 +1194,7 @@ def instruct_task(rng):
 PERSONAS = ["You are the host of {n}.", "You are a friendly restaurant host at {n}.", "You work at {n}."]
 
 
-def chat_task(rng, owners=TRAIN_OWNERS, wide=True):
+def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
     """A system prompt without notes: greetings get a greeting, questions get "my notes do not say"."""
     r = make_restaurant(rng, owners, wide=wide)
     system = rng.choice(PERSONAS + ["You are a helpful assistant."]).format(n=r["name"])
@@ -1198,14 +1206,15 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=True):
     return {"system": system, "user": q, "answer": NOT_IN_NOTES, "kind": "unknown"}
 
 
-def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=True):
+def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
     as a PML prompt would; their "system" (the chat layout) may put the parts in another order.
-    `wide` (v3, the default; ignored with `heldout`): the training data of demo model v3, the v2
-    training styles and the `extra` ones, balanced answers (question_wide); wide=False draws the
-    v2 training data."""
+    `wide` (the v3 data, ignored with `heldout`): the v2 training styles and the `extra` ones, more
+    varied facts, balanced allergen and policy answers (question_wide). Without it: the v2
+    training data, which the shipped model was trained on (docs/accuracy.md says why v3 is not
+    the default)."""
     wide = wide and not heldout
     x = rng.random()
     if x < instruct_share:
@@ -1258,6 +1267,9 @@ def main():
     ap.add_argument("--styles", choices=["train", "heldout"], default="train",
                     help="styles of the held-out restaurants: the training pools, or the held-out ones")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--data", choices=["v2", "v3"], default="v2",
+                    help="training data (--train, --corpus): v2 (the shipped model's) or v3 (wider styles, balanced "
+                         "answers; docs/accuracy.md). The evaluation sets are the same with either")
     ap.add_argument("--corpus", help="write the text of --corpus-examples training examples here (tokenizer training)")
     ap.add_argument("--corpus-examples", type=int, default=20000)
     ap.add_argument("--demo-schema", help="also write the restaurant chatbot's demo schema (two held-out "
@@ -1270,12 +1282,12 @@ def main():
     eval_rng = random.Random(args.seed + (1_000_003 if not heldout_styles else 3_000_017))
     with open(os.path.join(args.out, "train.jsonl"), "w") as f:
         for _ in range(args.train):
-            ex = example(train_rng)
+            ex = example(train_rng, wide=args.data == "v3")
             f.write(json.dumps({k: ex[k] for k in ("system", "user", "answer", "kind")}) + "\n")
     if args.corpus:
         with open(args.corpus, "w") as f:
             for _ in range(args.corpus_examples):
-                ex = example(train_rng)
+                ex = example(train_rng, wide=args.data == "v3")
                 f.write(ex["system"] + "\n" + ex["user"] + "\n" + ex["answer"] + "\n")
     instructions = INSTRUCTIONS.held[0] if heldout_styles else INSTRUCTIONS.train[0]
     heldout = [make_restaurant(eval_rng, HELDOUT_OWNERS, heldout_styles) for _ in range(args.eval_restaurants)]

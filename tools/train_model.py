@@ -26,6 +26,9 @@ SwiGLU 1024, 14.0M parameters, lr 2e-3. Every 200 steps the weights are checked;
 spike has made them NaN, training goes back to the last good ones with the learning rate halved
 (a first run at lr 3e-3 diverged at step ~1450 and saved a NaN model).
 
+--data v3 trains on the v3 data of tools/restaurant_data.py (wider styles, balanced allergen and
+policy answers): tried for issue 15 and not shipped (docs/accuracy.md, "Demo model v3 attempt").
+
 The model is written out as a Hugging Face checkpoint (config.json, model.safetensors in
 bfloat16, tokenizer.model), then loaded back with transformers, whose logits must match the
 trained model's (the check that the weights mean what their names say), and reference logits
@@ -76,6 +79,9 @@ def parse_args():
     ap.add_argument("--bpe-dropout-share", type=float, default=0.15,
                     help="share of examples tokenized with BPE-dropout (each merge skipped with --bpe-dropout)")
     ap.add_argument("--bpe-dropout", type=float, default=0.1)
+    ap.add_argument("--data", choices=["v2", "v3"], default="v2",
+                    help="training data of tools/restaurant_data.py: v2 (the shipped model's) or v3 (wider styles, "
+                         "balanced allergen and policy answers; tried for issue 15, docs/accuracy.md)")
     ap.add_argument("--workers", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda")
@@ -140,7 +146,7 @@ class Examples(torch.utils.data.IterableDataset):
         local_share = 0.5 if a.variant == "local" else 0.0
         while True:
             # Eight batches at a time, of examples of similar length: little padding.
-            rows = sorted((lay_out(restaurant_data.example(rng), sp, rng, a.pml_share, local_share, a.prompt_weight,
+            rows = sorted((lay_out(restaurant_data.example(rng, wide=a.data == "v3"), sp, rng, a.pml_share, local_share, a.prompt_weight,
                                    a.bpe_dropout_share, a.bpe_dropout)
                            for _ in range(8 * a.batch)), key=lambda r: len(r.ids))
             chunks = [rows[i:i + a.batch] for i in range(0, len(rows), a.batch)]
