@@ -8,6 +8,12 @@
 // kernels. docs/benchmarks.md ("Paged attention") has the figures.
 //
 //   paged_attention_bench [batches=1,16,64] [contexts=2048,16384] [new=1,...] [steps=20]
+//
+// With PCACHE_BENCH_RUNS=1 in the environment, one sequence instead: decode
+// over each context at fixed splits (8 to 256), then extends of each `new`
+// over a module run of each context, the run read by flash attention or by
+// cuDNN in parts; both as CUDA graphs of 32 layers (docs/benchmarks.md,
+// "Attention over a module run").
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAEvent.h>
@@ -142,77 +148,54 @@ void run(int64_t batch, int64_t context, int64_t n, int64_t steps, double bandwi
   std::fflush(stdout);
 }
 
-// A run's context for a packed extend: the query rows of a KV head's query
-// heads over S consecutive entries, three ways, each as one CUDA graph per
-// step of 32 layers. qp [m, Hkv, D] (m = n * G rows), k/v [S, Hkv, D].
-// Returns [m, Hkv, D] bf16 and [m, Hkv] float32 (natural log-sum-exp).
-std::pair<at::Tensor, at::Tensor> merge_chunks(const at::Tensor& outs, const at::Tensor& lses) {
-  // outs [C, m, Hkv, D], lses [C, m, Hkv]
-  at::Tensor lse = at::logsumexp(lses, 0);                          // [m, Hkv]
-  at::Tensor w = (lses - lse).exp_().unsqueeze(-1);                 // [C, m, Hkv, 1]
-  return {(outs.to(at::kFloat) * w).sum(0).to(outs.scalar_type()), lse};
-}
-
-// cuDNN's attention of the packed rows over `chunks` equal chunks of the
-// run (a batch of chunks: cuDNN does not split one sequence over the GPU):
-// out [C, Hkv, m, D] (as cuDNN lays it out), lse [C, Hkv, m] float32.
-std::pair<at::Tensor, at::Tensor> cudnn_chunks(const at::Tensor& qp, const at::Tensor& k,
-                                               const at::Tensor& v, double scale, int64_t chunks) {
-  const int64_t m = qp.size(0), hkv = qp.size(1), d = qp.size(2), len = k.size(0) / chunks;
-  at::Tensor qb = qp.transpose(0, 1).unsqueeze(0).expand({chunks, hkv, m, d}).contiguous();  // [C, Hkv, m, D]
-  at::Tensor kb = k.narrow(0, 0, chunks * len).view({chunks, len, hkv, d}).transpose(1, 2);    // [C, Hkv, L, D]
-  at::Tensor vb = v.narrow(0, 0, chunks * len).view({chunks, len, hkv, d}).transpose(1, 2);
-  auto r = at::_scaled_dot_product_cudnn_attention(qb, kb, vb, std::nullopt, true, 0.0, false, false, scale);
-  return {std::get<0>(r), std::get<1>(r)};
-}
-
+// An extend of n new tokens over a module's run of S consecutive pool rows,
+// as StepGraphs runs it, one CUDA graph per step of 32 layers: the run by
+// flash attention (a KV head's query heads packed as rows) or by cuDNN in
+// parts (cudnn_run_parts), the new entries by the kernels with the run
+// merged in. Against the attention's FLOPs (4 n H S D a layer).
 void run_context(int64_t s, int64_t n, int64_t steps) {
   auto opts = at::TensorOptions().device(at::kCUDA).dtype(at::kBFloat16);
-  const int64_t layer_bytes = 2 * s * kKvHeads * kDim * 2;
+  const int64_t layer_bytes = 2 * (s + n) * kKvHeads * kDim * 2;
   const int64_t buffers = std::clamp<int64_t>((int64_t{1} << 29) / layer_bytes + 1, 1, kLayers);
   std::vector<at::Tensor> k, v;
   for (int64_t i = 0; i < buffers; ++i) {
-    k.push_back(at::randn({s, kKvHeads, kDim}, opts));
-    v.push_back(at::randn({s, kKvHeads, kDim}, opts));
+    k.push_back(at::randn({s + n, kKvHeads, kDim}, opts));
+    v.push_back(at::randn({s + n, kKvHeads, kDim}, opts));
   }
-  const int64_t g = kHeads / kKvHeads, m = n * g;
   at::Tensor q = at::randn({n, kHeads, kDim}, opts);
-  at::Tensor qp = q.reshape({n, kKvHeads, g, kDim}).transpose(1, 2).reshape({m, kKvHeads, kDim});
   const double scale = 1.0 / std::sqrt(static_cast<double>(kDim));
-  auto ref = flash_with_lse(qp, k[0], v[0], scale);
-  const double base = gpu_bench::graph_ms(steps, [&] {
-    for (int64_t l = 0; l < kLayers; ++l) flash_with_lse(qp, k[l % buffers], v[l % buffers], scale);
+  std::vector<int64_t> rest(n);
+  std::iota(rest.begin(), rest.end(), s);
+  PagedAttentionPlan plan;
+  plan.add(rest, rest, 0, n);
+  plan.upload(at::Device(at::kCUDA), kHeads, kKvHeads, kDim, /*with_prefix=*/true);
+  at::Tensor flash_out = at::empty_like(q), out = at::empty_like(q);
+  auto flash_layer = [&](int64_t l, at::Tensor& into) {
+    auto [prefix, lse] = flash_with_lse(q, k[l % buffers].narrow(0, 0, s), v[l % buffers].narrow(0, 0, s),
+                                        scale, /*pack_groups=*/true);
+    paged_attention(q, k[l % buffers], v[l % buffers], plan, scale, into, prefix, lse);
+  };
+  auto parts_layer = [&](int64_t l, int64_t parts, at::Tensor& into) {
+    PrefixParts run = cudnn_run_parts(q, k[l % buffers].narrow(0, 0, s), v[l % buffers].narrow(0, 0, s),
+                                      scale, parts);
+    paged_attention(q, k[l % buffers], v[l % buffers], plan, scale, into, run);
+  };
+  const double tflop = 4.0 * kLayers * n * kHeads * s * kDim / 1e12;
+  const double flash_ms = gpu_bench::graph_ms(steps, [&] {
+    for (int64_t l = 0; l < kLayers; ++l) flash_layer(l, flash_out);
   });
-  const double gflop = 4.0 * kLayers * m * kKvHeads * s * kDim / 1e9;
-  std::printf("| %6lld | %3lld | flash packed | - | %8.3f | %.0f TFLOP/s | |\n", (long long)s, (long long)n,
-              base, gflop / base);
-  for (int64_t c : {1, 2, 4, 8, 16}) {
-    if (s % c) continue;
-    try {
-      auto raw = cudnn_chunks(qp, k[0], v[0], scale, c);
-      if (c == 1 && n == 8) {
-        std::printf("cudnn out %s strides %s, lse %s strides %s\n", c10::str(raw.first.sizes()).c_str(),
-                    c10::str(raw.first.strides()).c_str(), c10::str(raw.second.sizes()).c_str(),
-                    c10::str(raw.second.strides()).c_str());
-      }
-      auto got = merge_chunks(raw.first.permute({0, 2, 1, 3}), raw.second.reshape({c, kKvHeads, m}).transpose(1, 2));
-      const double od = (got.first.to(at::kFloat) - ref.first.to(at::kFloat)).abs().max().item<double>();
-      const double ld = (got.second - ref.second).abs().max().item<double>();
-      const double raw_ms = gpu_bench::graph_ms(steps, [&] {
-        for (int64_t l = 0; l < kLayers; ++l) cudnn_chunks(qp, k[l % buffers], v[l % buffers], scale, c);
-      });
-      const double merged_ms = gpu_bench::graph_ms(steps, [&] {
-        for (int64_t l = 0; l < kLayers; ++l) {
-          auto r = cudnn_chunks(qp, k[l % buffers], v[l % buffers], scale, c);
-          merge_chunks(r.first.permute({0, 2, 1, 3}), r.second.reshape({c, kKvHeads, m}).transpose(1, 2));
-        }
-      });
-      std::printf("| %6lld | %3lld | cudnn chunks (merged) | %lld | %8.3f (%8.3f) | %.0f TFLOP/s | diff %.1e / %.1e |\n",
-                  (long long)s, (long long)n, (long long)c, raw_ms, merged_ms, gflop / raw_ms, od, ld);
-    } catch (const c10::Error& e) {
-      std::printf("| %6lld | %3lld | cudnn chunks | %lld | failed: %.300s |\n", (long long)s, (long long)n,
-                  (long long)c, e.what_without_backtrace());
-    }
+  std::printf("| %6lld | %3lld | flash, packed heads | %8.3f | %4.0f | |\n", static_cast<long long>(s),
+              static_cast<long long>(n), flash_ms, tflop / flash_ms * 1e3);
+  flash_layer(0, flash_out);
+  for (int64_t parts : {4, 8, 16}) {
+    if (s % parts) continue;
+    parts_layer(0, parts, out);
+    const double diff = (out.to(at::kFloat) - flash_out.to(at::kFloat)).abs().max().item<double>();
+    const double ms = gpu_bench::graph_ms(steps, [&] {
+      for (int64_t l = 0; l < kLayers; ++l) parts_layer(l, parts, out);
+    });
+    std::printf("| %6lld | %3lld | cuDNN, %2lld parts | %8.3f | %4.0f | %.1e |\n", static_cast<long long>(s),
+                static_cast<long long>(n), static_cast<long long>(parts), ms, tflop / ms * 1e3, diff);
     std::fflush(stdout);
   }
 }
@@ -264,16 +247,17 @@ int main(int argc, char** argv) {
               at::cuda::getCurrentDeviceProperties()->name, bandwidth / 1e12);
   std::printf("attention per step, %lld layers, ms (median of %lld)\n",
               static_cast<long long>(pcache::kLayers), static_cast<long long>(steps));
-  std::printf("| B | context | new | kernels | gather+flash | gather+varlen | in place | K/V floor | of floor | plan (host) | max diff |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   if (std::getenv("PCACHE_BENCH_RUNS")) {
-    std::printf("| run | new | way | chunks | ms | out diff | lse diff |\n");
+    std::printf("| | context | splits | ms | K/V floor ms |\n|---|---|---|---|---|\n");
     for (int64_t s : contexts) pcache::decode_splits(s, steps, bandwidth);
+    std::printf("\n| run | new | way | ms | TFLOP/s | max diff from flash |\n|---|---|---|---|---|---|\n");
     for (int64_t s : contexts) {
       for (int64_t n : news) pcache::run_context(s, n, steps);
     }
     return 0;
   }
+  std::printf("| B | context | new | kernels | gather+flash | gather+varlen | in place | K/V floor | of floor | plan (host) | max diff |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t b : batches) {
     for (int64_t s : contexts) {
       for (int64_t n : news) pcache::run(b, s, n, steps, bandwidth);
