@@ -92,13 +92,8 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(const AddRms
 }
 
 constexpr int kGemvWarps = 8;
-constexpr int kGemvUnroll = 4;  // 16-byte loads of each row in flight per lane
-
-// Rows of w per warp: x's loads serve them all. An int8 row is half the
-// bytes, so a warp takes twice the rows, to keep as many loads in flight
-// and to read x once per 4 rows.
-template <typename W>
-constexpr int kGemvRowsPerWarp = sizeof(W) == 1 ? 4 : 2;
+constexpr int kGemvRowsPerWarp = 2;  // rows of w per warp: x's loads serve both
+constexpr int kGemvUnroll = 4;       // 16-byte loads of each row in flight per lane
 
 // What a 16-byte load of a weight row holds: 8 values of a 16-bit type, or
 // 16 int8 values (weight-only quantization, scaled per row at the end).
@@ -133,7 +128,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_kernel(const T* __restrict__ x, int64_t x_stride, const W* __restrict__ w,
                 const float* __restrict__ scale, const T* __restrict__ bias, T* __restrict__ y,
                 int64_t y_stride, int64_t n, int64_t k) {
-  constexpr int R = kGemvRowsPerWarp<W>, U = kGemvUnroll, E = WeightLoad<T, W>::kElems;
+  constexpr int R = kGemvRowsPerWarp, U = kGemvUnroll, E = WeightLoad<T, W>::kElems;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kGemvWarps + warp) * R;
   if (row0 >= n) return;
@@ -200,7 +195,7 @@ template <typename T, typename W>
 cudaError_t gemv_for_rows(const T* x, int64_t x_stride, const W* w, const float* scale,
                           const T* bias, T* y, int64_t y_stride, int rows, int64_t n, int64_t k,
                           cudaStream_t stream) {
-  const int64_t rows_per_block = kGemvWarps * kGemvRowsPerWarp<W>;
+  const int64_t rows_per_block = kGemvWarps * kGemvRowsPerWarp;
   const dim3 grid(static_cast<unsigned>((n + rows_per_block - 1) / rows_per_block));
   const int threads = kGemvWarps * 32;
   switch (rows) {
