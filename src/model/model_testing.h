@@ -19,10 +19,10 @@ struct CudaPresent {
   }
 };
 
-// n token ids spread over a 32k vocabulary, repeatable per seed.
-inline std::vector<int> some_ids(int64_t n, int64_t seed) {
+// n token ids in [3, below) (by default a 32k vocabulary), repeatable per seed.
+inline std::vector<int> some_ids(int64_t n, int64_t seed, int64_t below = 32003) {
   std::vector<int> v(n);
-  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<int>((i * 7919 + seed * 104729) % 32000 + 3);
+  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<int>((i * 7919 + seed * 104729) % (below - 3) + 3);
   return v;
 }
 

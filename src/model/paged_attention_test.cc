@@ -307,7 +307,8 @@ BOOST_AUTO_TEST_CASE(forward_paged_on_cuda_equals_dense) {
       const LlamaModel& model = **loaded;
       auto pool = BlockPool::create(model.config(), at::kBFloat16, at::Device(at::kCUDA), 128);
       BOOST_REQUIRE(pool.ok());
-      const std::vector<int> m = some_ids(20, 1), k = some_ids(21, 2);
+      const int64_t vocab = model.config().vocab_size;  // the demo model's is 3662
+      const std::vector<int> m = some_ids(20, 1, vocab), k = some_ids(21, 2, vocab);
       PagedSequence ms(**pool), ks(**pool);
       BOOST_REQUIRE(ms.append(m, range(0, 20)).ok());
       BOOST_REQUIRE(ks.append(k, range(20, 21)).ok());
@@ -318,7 +319,8 @@ BOOST_AUTO_TEST_CASE(forward_paged_on_cuda_equals_dense) {
         BOOST_REQUIRE(p.append(text, range(41, static_cast<int64_t>(text.size()))).ok());
         return p;
       };
-      std::vector<std::vector<int>> texts = {some_ids(7, 3), some_ids(64, 4), some_ids(300, 5)};
+      std::vector<std::vector<int>> texts = {some_ids(7, 3, vocab), some_ids(64, 4, vocab),
+                                             some_ids(300, 5, vocab)};
       std::vector<PagedSequence> seqs;
       for (const auto& text : texts) seqs.push_back(prompt(text));
       std::vector<int> lone = {42};
