@@ -42,7 +42,6 @@ int64_t power_of_two_at_least(int64_t v) {
   return p;
 }
 
-
 // Fewest slots a graph's plan holds (4 sequences of 1k entries): smaller
 // buffers would only be captured again sooner.
 constexpr int64_t kMinEntries = 4096;
@@ -291,7 +290,10 @@ std::optional<at::Tensor> StepGraphs::run_extend(const PagedInput& input) {
             } catch (const c10::Error&) {
               // Not in this build or not for this model: flash from now on.
               // A capture that fails is the caller's error, as any other.
-              if (c10::cuda::currentStreamCaptureStatusMayInitCtx() != c10::cuda::CaptureStatus::None) throw;
+              if (c10::cuda::currentStreamCaptureStatusMayInitCtx() !=
+                  c10::cuda::CaptureStatus::None) {
+                throw;
+              }
               cudnn_runs_ = false;
             }
           }
