@@ -40,6 +40,7 @@ struct GenerationTimings {
   int modules_reused = 0;     // PML prompts: modules taken from the store
   int modules_encoded = 0;    // PML prompts: modules encoded for this request
   double assembly_ms = 0;     // finding and gathering cached states (encoding missing modules included)
+  double queued_ms = 0;       // from handing the request to the scheduler to its first step
   double prefill_ms = 0;      // forward of the computed prompt tokens
   double first_token_ms = 0;  // from the call to the first token: tokenizing, assembly, prefill, sampling
   double first_text_ms = 0;   // from the call to the first text out (a token may decode to none yet)

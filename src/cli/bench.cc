@@ -168,9 +168,10 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
         decode_rate = r;
       }
       const DeviceMemory mem = engine.device_memory();
-      std::vector<double> assembly, prefill;
+      std::vector<double> assembly, queued, prefill;
       for (const Generation& g : cached_gens) {
         assembly.push_back(g.timings.assembly_ms);
+        queued.push_back(g.timings.queued_ms);
         prefill.push_back(g.timings.prefill_ms);
       }
       const GenerationTimings& t = cached_gens.front().timings;
@@ -182,6 +183,7 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
                             {"cached_ms", to_json(*cached)},
                             {"floor_ms", to_json(*floor_ms)},
                             {"cached_assembly_ms", to_json(summarize(assembly))},
+                            {"cached_queued_ms", to_json(summarize(queued))},
                             {"cached_prefill_ms", to_json(summarize(prefill))},
                             {"kv_bytes", kv_bytes},
                             {"store_device_bytes", engine.cache_stats().device_bytes},

@@ -360,6 +360,7 @@ nlohmann::json generation_json(const Generation& g, const std::string& stop_reas
             {"modules_reused", t.modules_reused},
             {"modules_encoded", t.modules_encoded},
             {"assembly_ms", t.assembly_ms},
+            {"queued_ms", t.queued_ms},
             {"prefill_ms", t.prefill_ms},
             {"first_token_ms", t.first_token_ms},
             {"generated_tokens", t.generated_tokens},

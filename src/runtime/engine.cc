@@ -110,6 +110,7 @@ StatusOr<SequenceResult> Engine::Impl::execute(SequenceRequest request, const Te
   gen.stop_reason = r.stop_reason;
   gen.timings.generated_tokens = static_cast<int>(r.tokens.size());
   gen.timings.first_token_ms = before + r.first_token_ms;
+  gen.timings.queued_ms = r.queued_ms;
   gen.timings.prefill_ms = r.first_token_ms - r.queued_ms;
   gen.timings.decode_ms = r.decode_ms;
   gen.steps.push_back({prefill_step, gen.timings.prefill_ms, computed});

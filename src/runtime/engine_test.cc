@@ -35,6 +35,11 @@ BOOST_AUTO_TEST_CASE(greedy_decoding_equals_recomputing_everything) {
   BOOST_TEST((gen->stop_reason == StopReason::kMaxTokens));
   BOOST_TEST(gen->timings.prompt_tokens == 6);
   BOOST_TEST(gen->timings.generated_tokens == 6);
+  // The first token's time holds the wait for the scheduler and the prefill.
+  const GenerationTimings& t = gen->timings;
+  BOOST_TEST(t.queued_ms >= 0.0);
+  BOOST_TEST(t.prefill_ms > 0.0);
+  BOOST_TEST(t.queued_ms + t.prefill_ms <= t.first_token_ms);
 
   // Reference: a fresh full forward over prompt + tokens so far, no reuse.
   auto ck = Checkpoint::open(testing::fixture("tiny-llama"));
