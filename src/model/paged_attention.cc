@@ -42,6 +42,8 @@ int32_t to_int32(int64_t v, const char* what) {
   return static_cast<int32_t>(v);
 }
 
+}  // namespace
+
 int64_t multiprocessors(at::Device device) {
 #if defined(PCACHE_PAGED_KERNELS)
   if (device.is_cuda()) {
@@ -51,8 +53,6 @@ int64_t multiprocessors(at::Device device) {
 #endif
   return 1;
 }
-
-}  // namespace
 
 bool paged_attention_available(at::Device device, at::ScalarType dtype, int64_t head_dim,
                                int64_t group) {

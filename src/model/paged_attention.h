@@ -33,6 +33,10 @@ namespace pcache {
 bool paged_attention_available(at::Device device, at::ScalarType dtype, int64_t head_dim,
                                int64_t group);
 
+// The multiprocessors of a CUDA device (1 elsewhere): what the kernels'
+// splits, and the parts a run is cut into for cuDNN, are sized by.
+int64_t multiprocessors(at::Device device);
+
 class PagedAttentionPlan {
  public:
   // `window`: the sliding window (positions), or none.

@@ -10,7 +10,6 @@
 #include "model/paged_attention.h"
 
 #if defined(PCACHE_PAGED_KERNELS)
-#include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAFunctions.h>
@@ -205,28 +204,25 @@ std::optional<at::Tensor> StepGraphs::run_extend(const PagedInput& input) {
   const int64_t size = *std::lower_bound(std::begin(kExtendSizes), std::end(kExtendSizes), n);
 
   // The context as forward_paged reads it: all through the paged kernels, or
-  // one run in place and the rest through them. A run read by cuDNN is cut
-  // in `parts`: about a CTA per multiprocessor, cuDNN taking 128 query rows
-  // (a KV head's query heads packed) per CTA (H200, 32 layers over 16k
-  // entries: 16 parts best for 8 and 32 new tokens, 8 for 64).
-  const int64_t row_blocks = (size * (c.num_heads / c.num_kv_heads) + 127) / 128;
-  int64_t parts = 1;
-  const int64_t multiprocessors =
-      at::cuda::getDeviceProperties(device.has_index() ? device.index() : c10::cuda::current_device())
-          ->multiProcessorCount;
-  while (cudnn_runs_ && 2 * parts <= kMaxPrefixParts &&
-         2 * parts * c.num_kv_heads * row_blocks <= multiprocessors) {
-    parts *= 2;
-  }
+  // one run in place and the rest through them.
   const std::vector<int64_t> slots = seq.slots();
   PagedAttentionPlan plan(c.sliding_window);
-  int64_t run_first = -1, run_entries = 0;
+  int64_t run_first = -1, run_entries = 0, parts = 1;
   if (n * s <= kPagedKernelMaxWork) {
     plan.add(slots, seq.positions(), 0, n);
   } else {
     if (c.sliding_window || !flash_varlen_available(device, model_.dtype()) || c.head_dim % 8 != 0 ||
         c.head_dim > 256) {
       return std::nullopt;
+    }
+    // A run read by cuDNN is cut in `parts`: about a CTA per multiprocessor,
+    // cuDNN taking 128 query rows (a KV head's query heads packed) per CTA
+    // (H200, 32 layers over 16k entries: 16 parts best for 8 and 32 new
+    // tokens, 8 for 64).
+    const int64_t row_blocks = (size * (c.num_heads / c.num_kv_heads) + 127) / 128;
+    while (cudnn_runs_ && 2 * parts <= kMaxPrefixParts &&
+           2 * parts * c.num_kv_heads * row_blocks <= multiprocessors(device)) {
+      parts *= 2;
     }
     std::optional<InPlaceSplit> split = split_in_place(slots, seq.positions(), n, parts);
     if (!split || split->runs.size() != 1) return std::nullopt;

@@ -25,8 +25,9 @@
 // consecutive pool rows (a module) in place and the rest by the kernels,
 // the run's rows baked into the graph: a graph per (size, splits, run). A
 // run of kCudnnMinRun entries or more is read by cuDNN in parts
-// (cudnn_run_parts) where cuDNN runs, else by flash attention. A shape is captured the second time it is seen (a prompt's
-// question runs once; a module's questions, and the floor, recur), and at
+// (cudnn_run_parts) where cuDNN runs, else by flash attention. A shape is
+// captured the second time it is seen (a prompt's question runs once; a
+// module's questions, and the floor, recur), and at
 // most kMaxExtendGraphs are kept, the least recently used dropped.
 //
 // A step with more entries than a graph's slot buffer holds captures it

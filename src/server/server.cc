@@ -336,7 +336,7 @@ struct Server::Impl {
     if (chat && r.save_state) {
       // The conversation before the last line becomes a state (its prefix
       // reused from the cache where it can be), then the line is a turn on it.
-      const auto caching = std::chrono::steady_clock::now();
+      const auto caching = Clock::now();
       const std::vector<ChatMessage> head(r.messages.begin(), r.messages.end() - 1);
       auto cached = engine.cache_chat(head, tenant.cache_salt);
       if (!cached.ok()) return from_status(cached.status(), "messages");
@@ -348,7 +348,7 @@ struct Server::Impl {
       count_before_first_token(turn->generation, ms_since(caching));
       return keep_turn(std::move(*turn), true, tenant);
     }
-    const auto tokenizing = std::chrono::steady_clock::now();
+    const auto tokenizing = Clock::now();
     auto ids = prompt_ids(r);
     if (!ids.ok()) return from_status(ids.status(), text_param);
     const double tokenize_ms = ms_since(tokenizing);
@@ -357,10 +357,6 @@ struct Server::Impl {
     count_before_first_token(*g, tokenize_ms);
     out.generations[0] = std::move(*g);
     return out;
-  }
-
-  static double ms_since(std::chrono::steady_clock::time_point start) {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   }
 
   // The engine's times count from the call that generates; engine work the
@@ -379,7 +375,7 @@ struct Server::Impl {
   std::variant<Executed, ApiError> execute_choices(const GenerationRequest& r, const Tenant& tenant,
                                                    const Callbacks& callbacks) {
     const bool chat = r.endpoint == Endpoint::kChat;
-    const auto preparing = std::chrono::steady_clock::now();
+    const auto preparing = Clock::now();
     std::string param = r.pml.empty() ? (chat ? "messages" : "prompt") : "pml";
     StateId base = 0;
     std::optional<CachedPrompt> prefill;
