@@ -241,14 +241,23 @@ def make_restaurant(rng, owners=TRAIN_OWNERS, heldout=False, wide=False):
     d = lambda k: "".join(str(rng.randint(0, 9)) for _ in range(k))
     phone = rng.choice([f"555-{d(4)}", f"555-{d(4)}", f"(555) {d(3)}-{d(4)}", f"0{d(3)} {d(3)} {d(4)}",
                         f"+44 {d(2)} {d(4)} {d(4)}", f"0{d(1)} {d(2)} {d(2)} {d(2)} {d(2)}", f"{d(3)} {d(4)}"])
-    policy_keys = rng.sample(sorted(POLICIES), rng.randint(2, 6))
+    return restaurant_facts(rng, name, cuisine, owner, address, phone, hours, menu, absent,
+                            policies=(2, 6), special_rate=0.6,
+                            style=lambda currency: Style(rng, heldout, currency))
+
+
+def restaurant_facts(rng, name, cuisine, owner, address, phone, hours, menu, absent, policies,
+                     special_rate, style):
+    """The facts both generators finish with, in one draw order: `policies` (fewest, most) of
+    them, a weekly special on an open day at `special_rate`, a currency, then `style(currency)`."""
+    policy_keys = rng.sample(sorted(POLICIES), rng.randint(*policies))
     open_days = [x for x in DAYS if hours[x]]
-    special = (rng.choice(open_days), rng.choice(menu)["dish"]) if rng.random() < 0.6 else None
+    special = (rng.choice(open_days), rng.choice(menu)["dish"]) if rng.random() < special_rate else None
     currency = rng.choice(["$", "£", "€"])
     return {"name": name, "cuisine": cuisine, "owner": owner, "address": address, "phone": phone,
             "hours": hours, "menu": menu, "absent_dishes": absent, "currency": currency,
             "policies": {k: rng.random() < 0.5 for k in policy_keys}, "special": special,
-            "style": Style(rng, heldout, currency)}
+            "style": style(currency)}
 
 
 # v3, training only: coined words (so that the model copies names rather than recalls them) and
@@ -361,14 +370,10 @@ def make_restaurant_wide(rng, owners):
                         f"0{d(3)} {d(3)} {d(4)}", f"0{d(2)} {d(4)} {d(4)}", f"0{d(4)} {d(6)}", f"+{rng.randint(1, 99)} {d(2)} {d(4)} {d(4)}",
                         f"0{d(1)} {d(2)} {d(2)} {d(2)} {d(2)}", f"{d(3)} {d(4)}", f"0{d(2)} {d(3)} {d(4)}",
                         f"+{rng.randint(30, 49)} {d(1)} {d(2)} {d(2)} {d(2)} {d(2)}", f"{area()} {d(3)} {d(4)}"])
-    policy_keys = rng.sample(sorted(POLICIES), rng.randint(1, 7))
-    open_days = [x for x in DAYS if hours[x]]
-    special = (rng.choice(open_days), rng.choice(menu)["dish"]) if rng.random() < 0.5 else None
-    currency = rng.choice(["$", "£", "€"])
-    return {"name": name, "cuisine": cuisine, "owner": owner, "address": address, "phone": phone,
-            "hours": hours, "menu": menu, "absent_dishes": absent, "currency": currency,
-            "policies": {k: rng.random() < 0.5 for k in policy_keys}, "special": special,
-            "style": Style(rng, False, currency, wide=True, city=city if not city[0].isdigit() else None)}
+    return restaurant_facts(rng, name, cuisine, owner, address, phone, hours, menu, absent,
+                            policies=(1, 7), special_rate=0.5,
+                            style=lambda currency: Style(rng, False, currency, wide=True,
+                                                         city=city if not city[0].isdigit() else None))
 
 
 # ---------------------------------------------------------------------------------------------
