@@ -54,7 +54,7 @@ for step in "$@"; do
       # The demo model (issue 15): tools/train_model.py with its defaults (the `local` variant,
       # 384x8, the pruned tokenizer tools/demo_tokenizer.model), TRAIN_MINUTES of training (a
       # run takes about 1.5 minutes more: start, save, checks; TRAIN_DATA=v3: the v3 training data of
-      # tools/restaurant_data.py, tried and not shipped, docs/accuracy.md). TRAIN_VARIANTS="causal local"
+      # tools/restaurant_data.py, tried and not shipped, docs/accuracy.md; TRAIN_ARGS: more trainer options). TRAIN_VARIANTS="causal local"
       # trains both side by side, sharing the GPU. Each comes back as a tar in parts of 15 MiB (a
       # device run returns at most 8 files of 16 MiB): rebuild here with
       #   cat pcache-demo-local.tar.part* | tar x -C /tmp && mv /tmp/pcache-demo-local models/pcache-demo
@@ -62,7 +62,7 @@ for step in "$@"; do
       # that the tar is always written.
       for v in ${TRAIN_VARIANTS:-local}; do
         PYTHONUNBUFFERED=1 timeout $(python3 -c "print(int(${TRAIN_MINUTES:-7} * 60 + 150))") \
-          python3 tools/train_model.py --variant $v --tokenizer tools/demo_tokenizer.model --data ${TRAIN_DATA:-v2} \
+          python3 tools/train_model.py --variant $v --tokenizer tools/demo_tokenizer.model --data ${TRAIN_DATA:-v2} ${TRAIN_ARGS:-} \
           --out /tmp/models/pcache-demo-$v --minutes ${TRAIN_MINUTES:-7} --loss-png "$OUT/loss-$v.png" \
           > "$OUT/train-$v.log" 2>&1 &
       done

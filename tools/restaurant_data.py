@@ -297,6 +297,45 @@ def coined(rng, syllables=None):
             return w.capitalize()
 
 
+def random_word(rng):
+    """Letters at random ("qzoveth", "Xalb", "KTR"): a word of no language, which the model can
+    only copy (the pieces it is cut into are trained as output too)."""
+    w = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 8)))
+    return rng.choice([w, w.capitalize(), w.capitalize(), w.upper() if len(w) <= 4 else w])
+
+
+def coin_names(rng, r):
+    """v4, training only: some of restaurant r's names made up (dishes, the special, the street or
+    city, the restaurant's name, owner and cuisine), coined or of random letters, so that answers
+    copy what the notes say rather than recall a familiar word ("Quayside" answered "Quarry")."""
+    new = lambda: coined(rng) if rng.random() < 0.6 else random_word(rng)
+
+    def recoin(text, share):
+        words = text.split()
+        spots = [i for i, w in enumerate(words) if w.isalpha()]
+        if spots and rng.random() < share:
+            i = rng.choice(spots)
+            words[i] = new() if words[i][0].isupper() else new().lower()
+        return " ".join(words)
+
+    taken = set()
+    for m in r["menu"]:
+        dish = recoin(m["dish"], 0.4)
+        if dish in taken:
+            dish = m["dish"]
+        if r["special"] and r["special"][1] == m["dish"]:
+            r["special"] = (r["special"][0], dish)
+        m["dish"] = dish
+        taken.add(dish)
+    r["absent_dishes"] = [d for d in dict.fromkeys(recoin(d, 0.4) for d in r["absent_dishes"]) if d not in taken]
+    r["address"] = recoin(r["address"], 0.6)
+    r["name"] = recoin(r["name"], 0.4)
+    r["owner"] = recoin(r["owner"], 0.3)
+    if rng.random() < 0.15:
+        r["cuisine"] = new().capitalize() + rng.choice(["ian", "ese", "ish", "i", "an"])
+    return r
+
+
 def make_hours_wide(rng):
     """Like make_hours, with more varied times (earlier and later, quarter hours) and closed days."""
     closed = rng.choice([[], [], ["Monday"], ["Sunday"], ["Tuesday"], sorted(rng.sample(DAYS, 2), key=DAYS.index),
@@ -1211,7 +1250,7 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
     return {"system": system, "user": q, "answer": NOT_IN_NOTES, "kind": "unknown"}
 
 
-def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False):
+def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
@@ -1219,14 +1258,18 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     `wide` (the v3 data, ignored with `heldout`): the v2 training styles and the `extra` ones, more
     varied facts, balanced allergen and policy answers (question_wide). Without it: the v2
     training data, which the shipped model was trained on (docs/accuracy.md says why v3 is not
-    the default)."""
+    the default). `coin` (the v4 data with v2's, ignored with `heldout`): the share of
+    restaurants with some names made up (coin_names); 0 draws the v2 data byte for byte."""
     wide = wide and not heldout
+    coin = 0.0 if heldout else coin
     x = rng.random()
     if x < instruct_share:
         return instruct_task(rng)
     if x < instruct_share + chat_share:
         return chat_task(rng, owners, wide)
     rs = [make_restaurant(rng, owners, heldout, wide) for _ in range(rng.choice([1, 1, 1, 2]))]
+    if coin:
+        rs = [coin_names(rng, r) if rng.random() < coin else r for r in rs]
     target = rng.choice(rs)
     kinds = [(k, w) for k, w in zip(WIDE_KINDS if wide else KINDS, WIDE_KIND_WEIGHTS if wide else KIND_WEIGHTS)
              if can_ask(target, k)]
@@ -1241,6 +1284,10 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
         parts += rng.sample(list(m), 3) if rng.random() < 0.3 else list(m)
     return {"system": system_text(instructions, parts), "user": q, "answer": a, "kind": kind,
             "instructions": instructions, "modules": modules}
+
+
+# The training sets (--data): keyword arguments of example().
+TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}}
 
 
 def heldout_question(rng, r, heldout):
@@ -1272,9 +1319,10 @@ def main():
     ap.add_argument("--styles", choices=["train", "heldout"], default="train",
                     help="styles of the held-out restaurants: the training pools, or the held-out ones")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--data", choices=["v2", "v3"], default="v2",
-                    help="training data (--train, --corpus): v2 (the shipped model's) or v3 (wider styles, balanced "
-                         "answers; docs/accuracy.md). The evaluation sets are the same with either")
+    ap.add_argument("--data", choices=sorted(TRAINING_DATA), default="v2",
+                    help="training data (--train, --corpus): v2 (the shipped model's), v3 (wider styles, balanced "
+                         "answers; docs/accuracy.md) or v4 (v2 with made-up names). The evaluation sets are the same "
+                         "with any")
     ap.add_argument("--corpus", help="write the text of --corpus-examples training examples here (tokenizer training)")
     ap.add_argument("--corpus-examples", type=int, default=20000)
     ap.add_argument("--demo-schema", help="also write the restaurant chatbot's demo schema (two held-out "
@@ -1287,12 +1335,12 @@ def main():
     eval_rng = random.Random(args.seed + (1_000_003 if not heldout_styles else 3_000_017))
     with open(os.path.join(args.out, "train.jsonl"), "w") as f:
         for _ in range(args.train):
-            ex = example(train_rng, wide=args.data == "v3")
+            ex = example(train_rng, **TRAINING_DATA[args.data])
             f.write(json.dumps({k: ex[k] for k in ("system", "user", "answer", "kind")}) + "\n")
     if args.corpus:
         with open(args.corpus, "w") as f:
             for _ in range(args.corpus_examples):
-                ex = example(train_rng, wide=args.data == "v3")
+                ex = example(train_rng, **TRAINING_DATA[args.data])
                 f.write(ex["system"] + "\n" + ex["user"] + "\n" + ex["answer"] + "\n")
     instructions = INSTRUCTIONS.held[0] if heldout_styles else INSTRUCTIONS.train[0]
     heldout = [make_restaurant(eval_rng, HELDOUT_OWNERS, heldout_styles) for _ in range(args.eval_restaurants)]

@@ -28,6 +28,8 @@ spike has made them NaN, training goes back to the last good ones with the learn
 
 --data v3 trains on the v3 data of tools/restaurant_data.py (wider styles, balanced allergen and
 policy answers): tried for issue 15 and not shipped (docs/accuracy.md, "Demo model v3 attempt").
+--data v4 is the v2 data with made-up names in a share of the restaurants (copy, do not recall);
+--decision-weight weighs an answer's first token (yes, no, "I'm sorry") more than the rest.
 
 The model is written out as a Hugging Face checkpoint (config.json, model.safetensors in
 bfloat16, tokenizer.model), then loaded back with transformers, whose logits must match the
@@ -79,9 +81,14 @@ def parse_args():
     ap.add_argument("--bpe-dropout-share", type=float, default=0.15,
                     help="share of examples tokenized with BPE-dropout (each merge skipped with --bpe-dropout)")
     ap.add_argument("--bpe-dropout", type=float, default=0.1)
-    ap.add_argument("--data", choices=["v2", "v3"], default="v2",
-                    help="training data of tools/restaurant_data.py: v2 (the shipped model's) or v3 (wider styles, "
-                         "balanced allergen and policy answers; tried for issue 15, docs/accuracy.md)")
+    ap.add_argument("--data", choices=sorted(restaurant_data.TRAINING_DATA), default="v2",
+                    help="training data of tools/restaurant_data.py: v2 (the shipped model's), v3 (wider styles, "
+                         "balanced allergen and policy answers; tried for issue 15, docs/accuracy.md) or v4 (v2 with "
+                         "made-up names)")
+    ap.add_argument("--decision-weight", type=float, default=1.0,
+                    help="loss weight of an answer's first token, which decides yes, no or 'not in the notes' "
+                         "(the other answer tokens weigh 1)")
+    ap.add_argument("--heldout-n", type=int, default=60, help="questions per layout in the final held-out check")
     ap.add_argument("--workers", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda")
@@ -105,7 +112,7 @@ class Layout:
         self.weight += [weight] * len(ids)
 
 
-def lay_out(ex, sp, rng, pml_share, local_share, prompt_weight, dropout_share=0.0, dropout=0.1):
+def lay_out(ex, sp, rng, pml_share, local_share, prompt_weight, dropout_share=0.0, dropout=0.1, decision_weight=1.0):
     inst, end_inst = sp.piece_to_id("[INST]"), sp.piece_to_id("[/INST]")
     # BPE-dropout (a share of examples): merges skipped at random, so that the pieces BPE merges
     # through, which a new word may end on, are trained too (tools/prune_tokenizer.py).
@@ -127,7 +134,9 @@ def lay_out(ex, sp, rng, pml_share, local_share, prompt_weight, dropout_share=0.
             out.add(enc(menu), role(MENU), g, w)
         out.add([end_inst], role(ROOT_AFTER), weight=w, gap=rng.choice([0, 0, rng.randint(1, 64)]))
         out.add([inst] + enc(ex["user"]) + [end_inst], OPEN, weight=w)
+    first = len(out.ids)
     out.add(enc(ex["answer"]) + [sp.eos_id()], OPEN, weight=1.0)
+    out.weight[first] = decision_weight
     return out
 
 
@@ -146,8 +155,9 @@ class Examples(torch.utils.data.IterableDataset):
         local_share = 0.5 if a.variant == "local" else 0.0
         while True:
             # Eight batches at a time, of examples of similar length: little padding.
-            rows = sorted((lay_out(restaurant_data.example(rng, wide=a.data == "v3"), sp, rng, a.pml_share, local_share, a.prompt_weight,
-                                   a.bpe_dropout_share, a.bpe_dropout)
+            rows = sorted((lay_out(restaurant_data.example(rng, **restaurant_data.TRAINING_DATA[a.data]), sp, rng,
+                                   a.pml_share, local_share, a.prompt_weight, a.bpe_dropout_share, a.bpe_dropout,
+                                   a.decision_weight)
                            for _ in range(8 * a.batch)), key=lambda r: len(r.ids))
             chunks = [rows[i:i + a.batch] for i in range(0, len(rows), a.batch)]
             rng.shuffle(chunks)
@@ -156,10 +166,10 @@ class Examples(torch.utils.data.IterableDataset):
 
 
 def collate(rows, prompt_sample, rng):
-    """Padded [B, T] tensors, and the loss terms: `pick`, flat indices into [B, T] of the
-    positions whose next token counts (every answer token, a `prompt_sample` share of the
-    prompt's), with that token (`target`) and its weight. Chosen here, on the host, so that the
-    training step never waits for the GPU to learn how many there are."""
+    """Padded [B, T] tensors, and the loss terms: `pick`, flat indices into [B, T] of the positions whose next token counts (every answer
+    token, weight 1 or more, and a `prompt_sample` share of the prompt's), with that token
+    (`target`) and its weight. Chosen here, on the host, so that the training step never waits for
+    the GPU to learn how many there are."""
     n = max(len(r.ids) for r in rows)
     out = {k: torch.zeros(len(rows), n, dtype=torch.long) for k in ("ids", "pos", "role", "group")}
     w = torch.zeros(len(rows), n)
@@ -172,7 +182,7 @@ def collate(rows, prompt_sample, rng):
     nxt_w = torch.zeros_like(w)
     nxt_w[:, :-1] = w[:, 1:]
     gen = torch.Generator().manual_seed(rng.randrange(2**62))
-    keep = (nxt_w == 1.0) | ((nxt_w > 0) & (torch.rand(w.shape, generator=gen) < prompt_sample))
+    keep = (nxt_w >= 1.0) | ((nxt_w > 0) & (torch.rand(w.shape, generator=gen) < prompt_sample))
     pick = keep.flatten().nonzero().flatten()
     nxt_ids = torch.zeros_like(out["ids"])
     nxt_ids[:, :-1] = out["ids"][:, 1:]
@@ -310,7 +320,7 @@ def bfloat16_on_gpu(device):
 # Held-out check during training (greedy, no cache: the model is small).
 
 @torch.no_grad()
-def heldout_accuracy(model, sp, device, n=60, seed=12345):
+def heldout_accuracy(model, sp, device, n, seed=12345):
     """Exact match on held-out restaurants, laid out as chat, as pml, and as pml with the
     attention of independent encoding; and on restaurants in held-out styles (chat)."""
     rng = random.Random(seed)
@@ -449,7 +459,7 @@ def main():
         w = b["weight"]
         nll = F.cross_entropy(logits, b["target"], reduction="none")                        # [N]
         loss = (nll * w).sum() / w.sum()
-        answer_loss = (nll * (w == 1)).sum() / (w == 1).sum()
+        answer_loss = (nll * (w >= 1)).sum() / (w >= 1).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -483,7 +493,7 @@ def main():
               "minutes": round(minutes, 2), "tokens": tokens_seen, "curve": curve}
     with open(os.path.join(args.out, "loss.json"), "w") as f:
         json.dump(record, f, indent=1)
-    record["heldout_exact_match"] = final = heldout_accuracy(model.to(args.device), sp, args.device)
+    record["heldout_exact_match"] = final = heldout_accuracy(model.to(args.device), sp, args.device, args.heldout_n)
     print(f"{args.variant}: held-out exact match {final}", flush=True)
     with open(os.path.join(args.out, "loss.json"), "w") as f:
         json.dump(record, f, indent=1)
