@@ -12,7 +12,8 @@
 # (bench/remote_tier on a local Redis at that shape) | mistral | llama (pcache bench at that 7B
 # shape with random bfloat16 weights) | hf-mistral | hf-llama (the
 # transformers baseline at the same shape) | quick (a short pcache bench) |
-# train (the demo model, issue 15: the `local` variant; TRAIN_VARIANTS, TRAIN_MINUTES, TRAIN_DATA).
+# train (the demo model, issue 15: the `local` variant; TRAIN_VARIANTS, TRAIN_MINUTES, TRAIN_DATA,
+# TRAIN_ARGS, TRAIN_GPUS).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results/raw}
@@ -54,7 +55,7 @@ for step in "$@"; do
       # The demo model (issue 15): tools/train_model.py with its defaults (the `local` variant,
       # 384x8, the pruned tokenizer tools/demo_tokenizer.model), TRAIN_MINUTES of training (a
       # run takes about 1.5 minutes more: start, save, checks; TRAIN_DATA=v3: the v3 training data of
-      # tools/restaurant_data.py, tried and not shipped, docs/accuracy.md; TRAIN_ARGS: more trainer options). TRAIN_VARIANTS="causal local"
+      # tools/restaurant_data.py, tried and not shipped, docs/accuracy.md; TRAIN_ARGS: more trainer options; TRAIN_GPUS=N: data parallel over N GPUs of the machine). TRAIN_VARIANTS="causal local"
       # trains both side by side, sharing the GPU. Each comes back as a tar in parts of 15 MiB (a
       # device run returns at most 8 files of 16 MiB): rebuild here with
       #   cat pcache-demo-local.tar.part* | tar x -C /tmp && mv /tmp/pcache-demo-local models/pcache-demo
@@ -62,7 +63,7 @@ for step in "$@"; do
       # that the tar is always written.
       for v in ${TRAIN_VARIANTS:-local}; do
         PYTHONUNBUFFERED=1 timeout $(python3 -c "print(int(${TRAIN_MINUTES:-7} * 60 + 150))") \
-          python3 tools/train_model.py --variant $v --tokenizer tools/demo_tokenizer.model --data ${TRAIN_DATA:-v2} ${TRAIN_ARGS:-} \
+          torchrun --standalone --nproc_per_node=${TRAIN_GPUS:-1} tools/train_model.py --variant $v --tokenizer tools/demo_tokenizer.model --data ${TRAIN_DATA:-v2} ${TRAIN_ARGS:-} \
           --out /tmp/models/pcache-demo-$v --minutes ${TRAIN_MINUTES:-7} --loss-png "$OUT/loss-$v.png" \
           > "$OUT/train-$v.log" 2>&1 &
       done

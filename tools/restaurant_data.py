@@ -1063,10 +1063,23 @@ def sentence(text):
     return text if text.endswith(".") else text + "."
 
 
-def question(r, kind, rng, heldout=False, wide=False):
+def allergen_answer(m, a, quote):
+    """Whether dish m contains allergen a: decided first ("No, the tiramisu does not list nuts."),
+    or with `quote` the dish's allergens copied first and the answer drawn from that copy ("The
+    tiramisu contains eggs, milk and gluten, so it has no nuts."): a look-up turned into a copy."""
+    if not quote:
+        return f"Yes, the {m['dish']} contains {a}." if a in m["allergens"] else f"No, the {m['dish']} does not list {a}."
+    listed = (f"The {m['dish']} contains {listing(m['allergens'])}" if m["allergens"]
+              else f"The {m['dish']} has no listed allergens")
+    return f"{listed}, so yes, it contains {a}." if a in m["allergens"] else f"{listed}, so it has no {a}."
+
+
+def question(r, kind, rng, heldout=False, wide=False, quote=False):
     """(question, answer) of one kind about restaurant r, in the house style of the module docstring.
     `wide` (training examples only, v3): the extra wordings too, allergen and policy answers
-    balanced (below), and the kind allergen_list."""
+    balanced (below), and the kind allergen_list. `quote` (the v5 house style): allergen answers
+    copy the dish's allergens before they answer (allergen_answer), policy answers quote the
+    notes' sentence ("Our notes say: Sorry, no pets.")."""
     wide = wide and not heldout
     pick = lambda k: Q[k].pick(rng, heldout, wide)
     if wide and kind in ("allergen", "policy", "allergen_list"):
@@ -1088,8 +1101,7 @@ def question(r, kind, rng, heldout=False, wide=False):
     if kind == "allergen":
         m = rng.choice(r["menu"])
         a = rng.choice(m["allergens"]) if m["allergens"] and rng.random() < 0.5 else rng.choice(ALLERGENS)
-        ans = f"Yes, the {m['dish']} contains {a}." if a in m["allergens"] else f"No, the {m['dish']} does not list {a}."
-        return pick(kind).format(m=m["dish"], a=a), ans
+        return pick(kind).format(m=m["dish"], a=a), allergen_answer(m, a, quote)
     if kind == "has_dish":
         if rng.random() < 0.5 or not r["absent_dishes"]:
             m = rng.choice(r["menu"])["dish"]
@@ -1115,6 +1127,8 @@ def question(r, kind, rng, heldout=False, wide=False):
         q = rng.choice(POLICIES[k][1] if heldout else POLICIES[k][0])
         if k not in r["policies"]:
             return q, NOT_IN_NOTES
+        if quote:
+            return q, "Our notes say: " + policy_text(r, k, r["policies"][k])
         return q, POLICIES[k][2] if r["policies"][k] else POLICIES[k][3]
     if kind == "unknown":
         return pick(kind), NOT_IN_NOTES
@@ -1250,7 +1264,8 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
     return {"system": system, "user": q, "answer": NOT_IN_NOTES, "kind": "unknown"}
 
 
-def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0):
+def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0,
+            quote=False):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
@@ -1259,7 +1274,8 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     varied facts, balanced allergen and policy answers (question_wide). Without it: the v2
     training data, which the shipped model was trained on (docs/accuracy.md says why v3 is not
     the default). `coin` (the v4 data with v2's, ignored with `heldout`): the share of
-    restaurants with some names made up (coin_names); 0 draws the v2 data byte for byte."""
+    restaurants with some names made up (coin_names); 0 draws the v2 data byte for byte. `quote`:
+    the v5 house style of allergen and policy answers (question())."""
     wide = wide and not heldout
     coin = 0.0 if heldout else coin
     x = rng.random()
@@ -1274,7 +1290,7 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     kinds = [(k, w) for k, w in zip(WIDE_KINDS if wide else KINDS, WIDE_KIND_WEIGHTS if wide else KIND_WEIGHTS)
              if can_ask(target, k)]
     kind = rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
-    q, a = question(target, kind, rng, heldout, wide)
+    q, a = question(target, kind, rng, heldout, wide, quote)
     if len(rs) > 1 and kind != "greeting":
         q = rng.choice([f"At {target['name']}: {q}", f"{target['name']}: {q}"])
     instructions = INSTRUCTIONS.pick(rng, heldout, wide)
@@ -1287,13 +1303,13 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
 
 
 # The training sets (--data): keyword arguments of example().
-TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}}
+TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"quote": True}}
 
 
-def heldout_question(rng, r, heldout):
+def heldout_question(rng, r, heldout, quote=False):
     kinds = [(k, w) for k, w in zip(KINDS, KIND_WEIGHTS) if can_ask(r, k) and k != "greeting"]
     kind = rng.choices([k for k, _ in kinds], weights=[1 for _ in kinds])[0]
-    q, a = question(r, kind, rng, heldout)
+    q, a = question(r, kind, rng, heldout, quote=quote)
     return kind, q, a
 
 
@@ -1323,6 +1339,9 @@ def main():
                     help="training data (--train, --corpus): v2 (the shipped model's), v3 (wider styles, balanced "
                          "answers; docs/accuracy.md) or v4 (v2 with made-up names). The evaluation sets are the same "
                          "with any")
+    ap.add_argument("--answers", choices=["decide", "quote"], default="decide",
+                    help="house style of the held-out allergen and policy answers: decide (v2's: \"No, the tiramisu "
+                         "does not list nuts.\") or quote (v5's: the allergens or the policy copied first)")
     ap.add_argument("--corpus", help="write the text of --corpus-examples training examples here (tokenizer training)")
     ap.add_argument("--corpus-examples", type=int, default=20000)
     ap.add_argument("--demo-schema", help="also write the restaurant chatbot's demo schema (two held-out "
@@ -1347,7 +1366,7 @@ def main():
     with open(os.path.join(args.out, "eval.jsonl"), "w") as f:
         for i in range(args.eval):
             idx = i % len(heldout)
-            kind, q, a = heldout_question(eval_rng, heldout[idx], heldout_styles)
+            kind, q, a = heldout_question(eval_rng, heldout[idx], heldout_styles, args.answers == "quote")
             f.write(json.dumps({"restaurant": f"r{idx}", "system": system_text(instructions, render(heldout[idx])),
                                 "user": q, "answer": a, "kind": kind}) + "\n")
     for mode in ("scaffold", "independent"):

@@ -30,6 +30,8 @@ spike has made them NaN, training goes back to the last good ones with the learn
 policy answers): tried for issue 15 and not shipped (docs/accuracy.md, "Demo model v3 attempt").
 --data v4 is the v2 data with made-up names in a share of the restaurants (copy, do not recall);
 --decision-weight weighs an answer's first token (yes, no, "I'm sorry") more than the rest.
+--data v5 is the v2 data with allergen and policy answers that copy before they answer
+(restaurant_data.allergen_answer; "Our notes say: ..."), the house style `--answers quote`.
 
 The model is written out as a Hugging Face checkpoint (config.json, model.safetensors in
 bfloat16, tokenizer.model), then loaded back with transformers, whose logits must match the
@@ -83,8 +85,8 @@ def parse_args():
     ap.add_argument("--bpe-dropout", type=float, default=0.1)
     ap.add_argument("--data", choices=sorted(restaurant_data.TRAINING_DATA), default="v2",
                     help="training data of tools/restaurant_data.py: v2 (the shipped model's), v3 (wider styles, "
-                         "balanced allergen and policy answers; tried for issue 15, docs/accuracy.md) or v4 (v2 with "
-                         "made-up names)")
+                         "balanced allergen and policy answers; tried for issue 15, docs/accuracy.md) v4 (v2 with "
+                         "made-up names) or v5 (v2 with answers that copy before they answer)")
     ap.add_argument("--decision-weight", type=float, default=1.0,
                     help="loss weight of an answer's first token, which decides yes, no or 'not in the notes' "
                          "(the other answer tokens weigh 1)")
@@ -150,7 +152,8 @@ class Examples(torch.utils.data.IterableDataset):
         import sentencepiece
         info = torch.utils.data.get_worker_info()
         a = self.args
-        rng = random.Random(a.seed * 1000 + (info.id if info else 0))
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        rng = random.Random(a.seed * 1000 + rank * 100 + (info.id if info else 0))
         sp = sentencepiece.SentencePieceProcessor(model_file=a.tokenizer)
         local_share = 0.5 if a.variant == "local" else 0.0
         while True:
@@ -307,8 +310,12 @@ class Mistral(torch.nn.Module):
     def head(self, h):
         return h @ self.model.embed_tokens.weight.t()                                 # tied: [..., V]
 
-    def forward(self, ids, pos, mask=None):
-        return self.head(self.hidden(ids, pos, mask))                                 # [B, T, V]
+    def forward(self, ids, pos, mask=None, pick=None):
+        """Logits [B, T, V]; with `pick` (flat indices into [B, T]), only those rows: [N, V]."""
+        h = self.hidden(ids, pos, mask)
+        if pick is not None:
+            h = h.reshape(-1, h.size(-1)).index_select(0, pick)
+        return self.head(h)
 
 
 def bfloat16_on_gpu(device):
@@ -320,9 +327,10 @@ def bfloat16_on_gpu(device):
 # Held-out check during training (greedy, no cache: the model is small).
 
 @torch.no_grad()
-def heldout_accuracy(model, sp, device, n, seed=12345):
+def heldout_accuracy(model, sp, device, n, quote, seed=12345):
     """Exact match on held-out restaurants, laid out as chat, as pml, and as pml with the
-    attention of independent encoding; and on restaurants in held-out styles (chat)."""
+    attention of independent encoding; and on restaurants in held-out styles (chat). `quote`: the
+    answers in the house style of the v5 data."""
     rng = random.Random(seed)
     model.eval()
     scores = {}
@@ -333,7 +341,7 @@ def heldout_accuracy(model, sp, device, n, seed=12345):
         right = 0
         for _ in range(n):
             ex = restaurant_data.example(r2, restaurant_data.HELDOUT_OWNERS, instruct_share=0.0, chat_share=0.0,
-                                         heldout=styles, wide=False)  # the v2 questions, comparable across runs
+                                         heldout=styles, wide=False, quote=quote)  # the v2 questions
             lay = lay_out(dict(ex, answer=""), sp, random.Random(rng.random()), pml, local, 0.0)
             ids, pos, role, group = lay.ids[:-1], lay.pos[:-1], lay.role[:-1], lay.group[:-1]  # drop eos
             got = []
@@ -413,13 +421,28 @@ def copy_state(state):
 def main():
     args = parse_args()
     import sentencepiece
+    # Several GPUs (torchrun --nproc_per_node=N): data parallel, each rank with its own examples
+    # and batch (the global batch is N x --batch); rank 0's clock decides the schedule and the
+    # stop, and rank 0 alone logs, saves and checks.
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = 0
+    if world > 1:
+        gpu = args.device.startswith("cuda")
+        torch.distributed.init_process_group("nccl" if gpu else "gloo")
+        rank = torch.distributed.get_rank()
+        if gpu:
+            args.device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+            torch.cuda.set_device(args.device)
     torch.manual_seed(args.seed)
     sp = sentencepiece.SentencePieceProcessor(model_file=args.tokenizer)
     c = {"vocab": sp.get_piece_size(), "hidden": args.hidden, "layers": args.layers, "heads": args.heads,
          "kv_heads": args.kv_heads, "ffn": args.ffn, "eps": 1e-5, "rope_theta": 1e6}
     model = Mistral(c).to(args.device)
     params = sum(p.numel() for p in model.parameters())
-    print(f"{args.variant}: {params / 1e6:.1f}M parameters ({params * 2 / 2**20:.1f} MiB in bfloat16)", flush=True)
+    if rank == 0:
+        print(f"{args.variant}: {params / 1e6:.1f}M parameters ({params * 2 / 2**20:.1f} MiB in bfloat16), "
+              f"data parallel over {world}", flush=True)
+    step_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
     decay = [p for p in model.parameters() if p.dim() == 2]
@@ -435,10 +458,24 @@ def main():
     # they are kept as the last good ones; not finite (a loss spike gone to NaN), the model and the
     # optimizer go back to those and the learning rate is halved from then on.
     good, lr_scale, rollbacks = None, 1.0, []
+    # The ranks agree on rank 0's clock over the CPU (gloo): no GPU sync in the step.
+    clock = torch.distributed.new_group(backend="gloo") if world > 1 else None
+
+    def on_all(value, op=None):
+        """value (a float) as rank 0 has it, or summed over the ranks (op="sum")."""
+        if clock is None:
+            return value
+        t = torch.tensor([float(value)], dtype=torch.float64)
+        if op == "sum":
+            torch.distributed.all_reduce(t, group=clock)
+        else:
+            torch.distributed.broadcast(t, 0, group=clock)
+        return t.item()
+
     start = t_asked = time.time()
     model.train()
     for batch in loader:
-        elapsed = time.time() - start
+        elapsed = on_all(time.time() - start)
         if elapsed > budget or (args.max_steps and step >= args.max_steps):
             break
         # Warm-up, then cosine decay to a tenth over the time budget.
@@ -454,8 +491,7 @@ def main():
         mask = attention_mask(b["role"], b["group"]) if local_rows else None
         # The head (32768 logits) runs only on the picked positions (see collate).
         with bfloat16_on_gpu(args.device):
-            h = model.hidden(b["ids"], b["pos"], mask)                                      # [B, T, hidden]
-            logits = model.head(h.reshape(-1, h.size(-1)).index_select(0, b["pick"])).float()  # [N, V]
+            logits = step_model(b["ids"], b["pos"], mask, b["pick"]).float()                # [N, V]
         w = b["weight"]
         nll = F.cross_entropy(logits, b["target"], reduction="none")                        # [N]
         loss = (nll * w).sum() / w.sum()
@@ -467,10 +503,11 @@ def main():
         tokens_seen += int(batch["ids"].count_nonzero())
         if step % 100 == 0:
             point = {"step": step, "seconds": round(elapsed, 1), "loss": round(loss.item(), 4),
-                     "answer_loss": round(answer_loss.item(), 4), "lr": lr, "tokens": tokens_seen}
-            point["data_wait_s"] = round(waited, 1)
+                     "answer_loss": round(answer_loss.item(), 4), "lr": lr,
+                     "tokens": int(on_all(tokens_seen, "sum")), "data_wait_s": round(waited, 1)}
             curve.append(point)
-            print(json.dumps(point), flush=True)
+            if rank == 0:
+                print(json.dumps(point), flush=True)
         step += 1
         if step % args.check_every == 0:
             if bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()):
@@ -480,20 +517,27 @@ def main():
                 opt.load_state_dict(copy_state(good[1]))
                 lr_scale *= 0.5
                 rollbacks.append(step)
-                print(json.dumps({"step": step, "rollback": "weights not finite: back to the last good ones",
-                                  "lr_scale": lr_scale}), flush=True)
+                if rank == 0:
+                    print(json.dumps({"step": step, "rollback": "weights not finite: back to the last good ones",
+                                      "lr_scale": lr_scale}), flush=True)
             else:
                 raise SystemExit(f"weights not finite at step {step}, before any good ones were kept")
         t_asked = time.time()
     minutes = (time.time() - start) / 60
+    tokens_seen = int(on_all(tokens_seen, "sum"))
+    if world > 1:
+        torch.distributed.destroy_process_group()
+        if rank != 0:
+            return
     print(f"{args.variant}: {step} steps, {tokens_seen / 1e6:.0f}M tokens in {minutes:.1f} min", flush=True)
     # The checkpoint first, then the (slower) held-out check: a run cut short keeps its model.
     save_and_check(model.cpu(), sp, args)
-    record = {"variant": args.variant, "config": c, "args": vars(args), "steps": step, "rollbacks": rollbacks,
+    record = {"variant": args.variant, "config": c, "args": vars(args), "gpus": world, "steps": step, "rollbacks": rollbacks,
               "minutes": round(minutes, 2), "tokens": tokens_seen, "curve": curve}
     with open(os.path.join(args.out, "loss.json"), "w") as f:
         json.dump(record, f, indent=1)
-    record["heldout_exact_match"] = final = heldout_accuracy(model.to(args.device), sp, args.device, args.heldout_n)
+    record["heldout_exact_match"] = final = heldout_accuracy(model.to(args.device), sp, args.device, args.heldout_n,
+                                                                restaurant_data.TRAINING_DATA[args.data].get("quote", False))
     print(f"{args.variant}: held-out exact match {final}", flush=True)
     with open(os.path.join(args.out, "loss.json"), "w") as f:
         json.dump(record, f, indent=1)
