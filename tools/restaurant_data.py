@@ -13,13 +13,16 @@ Every style choice (label, layout, time and price format, phrasing of notes and 
 pool used in training and a pool held out (`Style(heldout=True)`): the held-out styles are never
 drawn for training. Held-out restaurants also belong to owners training never uses.
 
-Two training sets can be drawn (`--data`, `example(wide=...)`): v2, which the shipped model was
+Training sets can be drawn (`--data`, TRAINING_DATA): v2, which the shipped model was
 trained on, and v3 (`wide`), tried for issue 15 and not shipped (docs/accuracy.md, "Demo model v3
 attempt"): the v2 training choices plus `extra` ones (labels, headers, question wordings), time
 and price formats put together at random, more hours and menu layouts, coined names, streets,
 cities and dishes, varied phone numbers, policies in many more phrasings, allergen and policy
-answers balanced, and a kind allergen_list. v3 draws none of the held-out choices. The
-evaluation sets are drawn without `wide`, so they are the same with either, byte for byte.
+answers balanced, and a kind allergen_list. v3 draws none of the held-out choices. Two more
+were tried after it and not shipped either: v4, the v2 data with made-up names in a share of the
+restaurants (coin_names), and v5, the v2 data with allergen and policy answers that copy first
+(`quote`, below). The evaluation sets are drawn without these options, so they are the same
+with any, byte for byte (v5's house style for them: --answers quote).
 
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
 and phone numbers exactly as the notes write them), so exact match is a fair measure:
@@ -37,7 +40,10 @@ and phone numbers exactly as the notes write them), so exact match is a fair mea
   policy       Yes, dogs are welcome. (one fixed answer per policy and value, POLICIES)
   unknown      I'm sorry, my notes do not say. Please call the restaurant to ask.
   greeting     Hello! How can I help you?  (thanks: You're welcome!  goodbye: Goodbye, see you soon!)
-Dish names are answered in lower case.
+Dish names are answered in lower case. `--answers quote` (the v5 attempt, docs/accuracy.md) writes
+allergen and policy answers that copy first:
+  allergen     The fish pie contains fish and milk, so yes, it contains milk. | ..., so it has no nuts.
+  policy       Our notes say: Sorry, no pets. (the notes' sentence)
 
 Writes, into --out:
   train.jsonl   --train examples ({"system", "user", "answer", "kind"}); the trainer draws its own;
