@@ -21,7 +21,9 @@ cities and dishes, varied phone numbers, policies in many more phrasings, allerg
 answers balanced, and a kind allergen_list. v3 draws none of the held-out choices. Two more
 were tried after it and not shipped either: v4, the v2 data with made-up names in a share of the
 restaurants (coin_names), and v5, the v2 data with allergen and policy answers that copy first
-(`quote`, below). The evaluation sets are drawn without these options, so they are the same
+(`quote`, below). v6 (not trained yet) is v2 with fewer made-up names than v4 and, for 12% of
+the examples, a look-up in a list of made-up keys and values drawn from the tokenizer's whole
+vocabulary (lookup_task). The evaluation sets are drawn without these options, so they are the same
 with any, byte for byte (v5's house style for them: --answers quote).
 
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
@@ -1255,6 +1257,56 @@ def instruct_task(rng):
     return {"system": system, "user": f"Document: {doc}\nQuestion: {q}", "answer": f"{a}.", "kind": "instruct"}
 
 
+_PIECES = []
+
+
+def tokenizer_pieces():
+    """(word starts, word middles): the printable pieces of tools/demo_tokenizer.model, read once."""
+    if not _PIECES:
+        import sentencepiece
+        sp = sentencepiece.SentencePieceProcessor(
+            model_file=os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo_tokenizer.model"))
+        pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())
+                  if not (sp.is_control(i) or sp.is_unknown(i) or sp.is_byte(i))]
+        _PIECES.append([p[1:] for p in pieces if p.startswith("\u2581") and p.strip("\u2581")])
+        _PIECES.append([p for p in pieces if not p.startswith("\u2581")])
+    return _PIECES
+
+
+def piece_phrase(rng, words):
+    """`words` words put together from random pieces of the tokenizer (every piece can come up)."""
+    starts, middles = tokenizer_pieces()
+    return " ".join(rng.choice(starts) + "".join(rng.choice(middles) for _ in range(rng.choice([0, 0, 1, 1, 2])))
+                    for _ in range(words))
+
+
+LOOKUP_QUESTIONS = ["What is the {k}?", "{k}?", "Tell me the {k}.", "What does the list say for {k}?",
+                    "Which value has {k}?", "Look up {k}."]
+
+
+def lookup_task(rng):
+    """v6, training only: a list of made-up keys and values, drawn from the tokenizer's whole
+    vocabulary, and a question about one key; the answer copies its value, or says the list does
+    not have the key. It belongs to no restaurant style: it teaches the copy that every answer
+    about notes needs, for any piece."""
+    n = rng.randint(3, 9)
+    keys = list(dict.fromkeys(piece_phrase(rng, rng.randint(1, 2)) for _ in range(n)))
+    values = [piece_phrase(rng, rng.randint(1, 4)) for _ in keys]
+    sep = rng.choice([": ", " - ", " = ", " | ", ": ", " \u2014 "])
+    lines = [f"{k}{sep}{v}" for k, v in zip(keys, values)]
+    if rng.random() < 0.15:
+        k, answer = piece_phrase(rng, 1), "The list does not say."
+        if k in keys:
+            return lookup_task(rng)
+    else:
+        i = rng.randrange(len(keys))
+        k, answer = keys[i], sentence(values[i])
+    system = rng.choice(["Answer from the list below, copying the value exactly.", "Look the key up in this list.",
+                         "Reply with the value the list gives."])
+    return {"system": system + "\n" + "\n".join(lines), "user": rng.choice(LOOKUP_QUESTIONS).format(k=k),
+            "answer": answer, "kind": "lookup"}
+
+
 PERSONAS = ["You are the host of {n}.", "You are a friendly restaurant host at {n}.", "You work at {n}."]
 
 
@@ -1271,7 +1323,7 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
 
 
 def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0,
-            quote=False):
+            quote=False, lookup_share=0.0):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
@@ -1281,9 +1333,12 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     training data, which the shipped model was trained on (docs/accuracy.md says why v3 is not
     the default). `coin` (the v4 data with v2's, ignored with `heldout`): the share of
     restaurants with some names made up (coin_names); 0 draws the v2 data byte for byte. `quote`:
-    the v5 house style of allergen and policy answers (question())."""
+    the v5 house style of allergen and policy answers (question()). `lookup_share` (v6): the share
+    of lookup_task examples."""
     wide = wide and not heldout
     coin = 0.0 if heldout else coin
+    if lookup_share and not heldout and rng.random() < lookup_share:
+        return lookup_task(rng)
     x = rng.random()
     if x < instruct_share:
         return instruct_task(rng)
@@ -1309,7 +1364,8 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
 
 
 # The training sets (--data): keyword arguments of example().
-TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"quote": True}}
+TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"quote": True},
+                 "v6": {"coin": 0.2, "lookup_share": 0.12}}
 
 
 def heldout_question(rng, r, heldout, quote=False):

@@ -32,6 +32,9 @@ policy answers): tried for issue 15 and not shipped (docs/accuracy.md, "Demo mod
 --decision-weight weighs an answer's first token (yes, no, "I'm sorry") more than the rest.
 --data v5 is the v2 data with allergen and policy answers that copy before they answer
 (restaurant_data.allergen_answer; "Our notes say: ..."), the house style `--answers quote`.
+--data v6 (not trained yet) is the v2 data with made-up names in 20% of the restaurants and 12%
+of look-ups in lists of made-up keys and values from the tokenizer's whole vocabulary.
+Several GPUs: torchrun --nproc_per_node=N (or TRAIN_GPUS=N bash bench/run_gpu.sh train).
 
 The model is written out as a Hugging Face checkpoint (config.json, model.safetensors in
 bfloat16, tokenizer.model), then loaded back with transformers, whose logits must match the
@@ -86,7 +89,8 @@ def parse_args():
     ap.add_argument("--data", choices=sorted(restaurant_data.TRAINING_DATA), default="v2",
                     help="training data of tools/restaurant_data.py: v2 (the shipped model's), v3 (wider styles, "
                          "balanced allergen and policy answers; tried for issue 15, docs/accuracy.md) v4 (v2 with "
-                         "made-up names) or v5 (v2 with answers that copy before they answer)")
+                         "made-up names), v5 (v2 with answers that copy before they answer) or v6 (v2 with some made-up "
+                         "names and look-ups in lists of made-up keys and values)")
     ap.add_argument("--decision-weight", type=float, default=1.0,
                     help="loss weight of an answer's first token, which decides yes, no or 'not in the notes' "
                          "(the other answer tokens weigh 1)")
@@ -475,6 +479,7 @@ def main():
     start = t_asked = time.time()
     model.train()
     for batch in loader:
+        waited += time.time() - t_asked  # for the next batch (before the ranks' clock: not data)
         elapsed = on_all(time.time() - start)
         if elapsed > budget or (args.max_steps and step >= args.max_steps):
             break
@@ -485,7 +490,6 @@ def main():
         lr = lr_scale * args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        waited += time.time() - t_asked
         b = {k: v.to(args.device, non_blocking=True) for k, v in batch.items()}
         local_rows = bool((batch["role"] != OPEN).any())  # on the host batch: no GPU sync
         mask = attention_mask(b["role"], b["group"]) if local_rows else None
