@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The data behind docs/accuracy.md's figures stay what they were measured on (issue 15).
+
+Each demo model so far was compared on the same evaluation sets, and the shipped model was trained
+on the v2 data: a change to tools/restaurant_data.py that alters them, even by one character,
+makes the figures incomparable. This regenerates them and compares digests (MD5) with the ones
+measured on:
+  - the generator's held-out sets (`--eval 200 --seed 1`, training and held-out styles, in both
+    answer house styles) and their schemas;
+  - the first 300 examples of the v2 and v3 training streams (`--train 300 --seed 1`);
+  - the demo schema, against schemas/demo_restaurants.xml;
+and rewrites the hand-written set's derived files (tools/handwritten_eval.py) into a temporary
+copy, which must equal the committed ones byte for byte.
+
+Usage: python3 tools/eval_sets_test.py   (a ctest, tools.eval_sets; stdlib only)
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+HANDWRITTEN = os.path.join(ROOT, "tests", "fixtures", "eval-handwritten")
+
+# (generator arguments) -> {file: MD5}
+GENERATED = {
+    ("--eval", "200", "--styles", "train", "--answers", "decide"): {
+        "eval.jsonl": "6f7fc149f68fe89e6307d29f941e4fcf", "eval_scaffold.xml": "39fb7dffea21a5c1c514fdaf6d228bef",
+        "eval_independent.xml": "1c3c528a54e41028d03164a8efd9dcf2"},
+    ("--eval", "200", "--styles", "heldout", "--answers", "decide"): {
+        "eval.jsonl": "b3ef90994d9358f233fd99ca92f6cc26", "eval_scaffold.xml": "901e9e3a3bac213fca3cfc14fa42b2af",
+        "eval_independent.xml": "fd1012013e2732ddda34dce2c437f2be"},
+    ("--eval", "200", "--styles", "train", "--answers", "quote"): {"eval.jsonl": "62d1ae02f9a61a6ce6de3620ea75d444"},
+    ("--eval", "200", "--styles", "heldout", "--answers", "quote"): {"eval.jsonl": "ff2eed121682708be11c57cc4fdfdfa3"},
+    ("--train", "300", "--eval", "0", "--data", "v2"): {"train.jsonl": "69ad1c59a2fb25df7f3622303dcee230"},
+    ("--train", "300", "--eval", "0", "--data", "v3"): {"train.jsonl": "651f445643b2196c0db7e64aacb954cf"},
+}
+
+
+def md5(path):
+    with open(path, "rb") as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+def main():
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (args, files) in enumerate(GENERATED.items()):
+            out = os.path.join(tmp, str(i))
+            extra = ("--demo-schema", os.path.join(out, "demo.xml")) if i == 0 else ()
+            subprocess.run([sys.executable, os.path.join(HERE, "restaurant_data.py"), "--out", out, "--seed", "1",
+                            *args, *extra], check=True, stdout=subprocess.DEVNULL)
+            for name, want in files.items():
+                got = md5(os.path.join(out, name))
+                if got != want:
+                    failures.append(f"restaurant_data.py {' '.join(args)}: {name} has MD5 {got}, measured on {want}")
+            if extra and md5(extra[1]) != md5(os.path.join(ROOT, "schemas", "demo_restaurants.xml")):
+                failures.append("restaurant_data.py --demo-schema differs from schemas/demo_restaurants.xml")
+        copy = os.path.join(tmp, "handwritten")
+        os.makedirs(copy)
+        for name in ("eval_scaffold.xml", "questions.jsonl"):
+            shutil.copy(os.path.join(HANDWRITTEN, name), copy)
+        subprocess.run([sys.executable, os.path.join(HERE, "handwritten_eval.py"), copy], check=True,
+                       stdout=subprocess.DEVNULL)
+        for name in ("eval.jsonl", "eval_quote.jsonl", "eval_independent.xml"):
+            if md5(os.path.join(copy, name)) != md5(os.path.join(HANDWRITTEN, name)):
+                failures.append(f"tests/fixtures/eval-handwritten/{name} is not what handwritten_eval.py writes "
+                                "from questions.jsonl and eval_scaffold.xml: run it")
+    for f in failures:
+        print(f)
+    print(f"{len(GENERATED)} generated sets and the hand-written set: {len(failures)} differences")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
