@@ -1398,9 +1398,8 @@ def main():
                     help="styles of the held-out restaurants: the training pools, or the held-out ones")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--data", choices=sorted(TRAINING_DATA), default="v2",
-                    help="training data (--train, --corpus): v2 (the shipped model's), v3 (wider styles, balanced "
-                         "answers; docs/accuracy.md) or v4 (v2 with made-up names). The evaluation sets are the same "
-                         "with any")
+                    help="training data (--train, --corpus): v2 (the shipped model's) or a later attempt, as this "
+                         "file's docstring says. The evaluation sets are the same with any")
     ap.add_argument("--answers", choices=["decide", "quote"], default="decide",
                     help="house style of the held-out allergen and policy answers: decide (v2's: \"No, the tiramisu "
                          "does not list nuts.\") or quote (v5's: the allergens or the policy copied first)")

@@ -87,10 +87,8 @@ def parse_args():
                     help="share of examples tokenized with BPE-dropout (each merge skipped with --bpe-dropout)")
     ap.add_argument("--bpe-dropout", type=float, default=0.1)
     ap.add_argument("--data", choices=sorted(restaurant_data.TRAINING_DATA), default="v2",
-                    help="training data of tools/restaurant_data.py: v2 (the shipped model's), v3 (wider styles, "
-                         "balanced allergen and policy answers; tried for issue 15, docs/accuracy.md) v4 (v2 with "
-                         "made-up names), v5 (v2 with answers that copy before they answer) or v6 (v2 with some made-up "
-                         "names and look-ups in lists of made-up keys and values)")
+                    help="training data of tools/restaurant_data.py (its TRAINING_DATA): v2 (the shipped model's) "
+                         "or a later attempt (v3-v6, this file's docstring and docs/accuracy.md)")
     ap.add_argument("--decision-weight", type=float, default=1.0,
                     help="loss weight of an answer's first token, which decides yes, no or 'not in the notes' "
                          "(the other answer tokens weigh 1)")
@@ -173,10 +171,11 @@ class Examples(torch.utils.data.IterableDataset):
 
 
 def collate(rows, prompt_sample, rng):
-    """Padded [B, T] tensors, and the loss terms: `pick`, flat indices into [B, T] of the positions whose next token counts (every answer
-    token, weight 1 or more, and a `prompt_sample` share of the prompt's), with that token
-    (`target`) and its weight. Chosen here, on the host, so that the training step never waits for
-    the GPU to learn how many there are."""
+    """Padded [B, T] tensors, and the loss terms: `pick`, flat indices into [B, T] of the
+    positions whose next token counts (every answer token, weight 1 or more, and a
+    `prompt_sample` share of the prompt's), with that token (`target`) and its weight. Chosen
+    here, on the host, so that the training step never waits for the GPU to learn how many there
+    are."""
     n = max(len(r.ids) for r in rows)
     out = {k: torch.zeros(len(rows), n, dtype=torch.long) for k in ("ids", "pos", "role", "group")}
     w = torch.zeros(len(rows), n)
