@@ -125,9 +125,13 @@ bool gemv_applies(const at::Tensor& x, const at::Tensor& w) {
   return rows >= 1 && rows <= cuda::kGemvMaxRows;
 }
 
-at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                const at::Tensor& scale) {
+namespace {
+
+at::Tensor launch_gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                       const at::Tensor& scale, bool silu) {
   TORCH_CHECK(gemv_applies(x, w), "gemv: x ", x.sizes(), " and w ", w.sizes(), " do not fit it");
+  TORCH_CHECK(!silu || w.size(0) % 2 == 0, "gemv_silu_mul: w ", w.sizes(),
+              " is not a gate and an up projection");
   TORCH_CHECK(!bias.defined() || (bias.numel() == w.size(0) && bias.is_contiguous() &&
                                   bias.scalar_type() == x.scalar_type()),
               "gemv: bias ", bias.sizes(), " for ", w.size(0), " outputs");
@@ -138,7 +142,7 @@ at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias
               "gemv: an int8 weight takes a float32 scale per output row, others none");
   const int64_t n = w.size(0), k = w.size(1), rows = x.numel() / k;
   std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = n;
+  shape.back() = silu ? n / 2 : n;
   at::Tensor y = at::empty(shape, x.options());
   cuda::GemvParams p;
   p.x = x.data_ptr();
@@ -147,15 +151,28 @@ at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias
   p.scale = int8 ? scale.data_ptr<float>() : nullptr;
   p.bias = bias.defined() ? bias.data_ptr() : nullptr;
   p.y = y.data_ptr();
-  p.y_stride = n;
+  p.y_stride = shape.back();
   p.rows = static_cast<int>(rows);
   p.n = n;
   p.k = k;
   p.int8 = int8;
+  p.silu_mul = silu;
   p.bf16 = x.scalar_type() == at::kBFloat16;
   c10::cuda::CUDAGuard guard(x.device());
   check_launch(cuda::launch_gemv(p, at::cuda::getCurrentCUDAStream(x.device().index())), "gemv");
   return y;
+}
+
+}  // namespace
+
+at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                const at::Tensor& scale) {
+  return launch_gemv(x, w, bias, scale, /*silu=*/false);
+}
+
+at::Tensor gemv_silu_mul(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                         const at::Tensor& scale) {
+  return launch_gemv(x, w, bias, scale, /*silu=*/true);
 }
 
 #else
@@ -164,6 +181,12 @@ bool gemv_applies(const at::Tensor&, const at::Tensor&) { return false; }
 
 at::Tensor gemv(const at::Tensor& x, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   TORCH_CHECK(false, "gemv: this build has no CUDA kernels");
+  return x;
+}
+
+at::Tensor gemv_silu_mul(const at::Tensor& x, const at::Tensor&, const at::Tensor&,
+                         const at::Tensor&) {
+  TORCH_CHECK(false, "gemv_silu_mul: this build has no CUDA kernels");
   return x;
 }
 

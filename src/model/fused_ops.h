@@ -1,7 +1,7 @@
 // Fused CUDA kernels for the elementwise chains of a decoder layer
 // (cuda/fused_ops.cu; built only when CMake finds a CUDA toolkit): RoPE with
 // the K/V write into a BlockPool, SiLU times the up projection, and a GEMV
-// for projections of a few rows. A decode
+// for projections of a few rows (with the SiLU folded in for gate/up). A decode
 // step of a 7B model launches some 20 kernels per layer, most of them tiny;
 // these take 9 of them down to 2, and let a padding row of a captured graph
 // write nothing. Results equal the libtorch chains they replace (same
@@ -46,5 +46,10 @@ at::Tensor silu_mul(const at::Tensor& gate_up);
 bool gemv_applies(const at::Tensor& x, const at::Tensor& w);
 at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
                 const at::Tensor& scale = at::Tensor());
+// silu_mul(gemv(x, w, bias, scale)) in one kernel, rounded alike: w (and
+// bias, scale) a gate projection's F rows then an up projection's F, the
+// result [..., F]. Where gemv_applies(x, w).
+at::Tensor gemv_silu_mul(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                         const at::Tensor& scale = at::Tensor());
 
 }  // namespace pcache

@@ -2,9 +2,10 @@
 // (hidden 4096, 32/8 heads of 128, FFN 14336, vocabulary 32768), bfloat16,
 // for a few rows (the batch): the projections as the model runs them (the
 // GEMV kernel for [out, in] weights of 1 to 4 rows, cuBLAS on the
-// transposed ones) and the other way round, the GEMV with int8 weights, and the fused elementwise
-// kernels. Each operation runs 32 times (one per layer, each layer its own
-// weights, so that nothing is read from L2) inside a CUDA graph, as a decode
+// transposed ones) and the other way round, the GEMV with int8 weights,
+// gate_up with its SiLU after it or folded in (gemv_silu_mul), and the fused
+// elementwise kernels. Each operation runs 32 times (one per layer, each layer
+// its own weights, so that nothing is read from L2) inside a CUDA graph, as a decode
 // step does; median of the replays, with CUDA events. Against the weights'
 // bytes at the copy bandwidth. Built only with the kernels.
 //
@@ -85,6 +86,20 @@ void run(int64_t m, int64_t replays, double bandwidth) {
         for (int64_t l = 0; l < calls; ++l) gemv(x, int8[l].values, at::Tensor(), int8[l].scale);
       });
       row((std::string(p.name) + ": gemv int8").c_str(), m, int8_ms, bytes / 2, bandwidth);
+      if (p.out == 2 * kFfn) {  // gate_up: then silu_mul, or the SiLU in the GEMV
+        const double two_ms = graph_ms(replays, [&] {
+          for (int64_t l = 0; l < calls; ++l) silu_mul(gemv(x, w.w[l], at::Tensor()));
+        });
+        row("gate_up: gemv, then silu_mul", m, two_ms, bytes, bandwidth);
+        const double fused_ms = graph_ms(replays, [&] {
+          for (int64_t l = 0; l < calls; ++l) gemv_silu_mul(x, w.w[l], at::Tensor());
+        });
+        row("gate_up: gemv_silu_mul", m, fused_ms, bytes, bandwidth);
+        const double int8_fused_ms = graph_ms(replays, [&] {
+          for (int64_t l = 0; l < calls; ++l) gemv_silu_mul(x, int8[l].values, at::Tensor(), int8[l].scale);
+        });
+        row("gate_up: gemv_silu_mul int8", m, int8_fused_ms, bytes / 2, bandwidth);
+      }
     }
     const double linear_ms = graph_ms(replays, [&] {
       for (int64_t l = 0; l < calls; ++l) at::linear(x, w.w[l]);

@@ -437,9 +437,12 @@ std::pair<at::Tensor, at::Tensor> LlamaModel::layer_output(int64_t layer, const 
                                                            const at::Tensor& attn) const {
   const Layer& l = layers_[layer];
   auto [mid, mid_normed] = add_norm(x, project(attn, l.o), l.mlp_norm);  // [B, T, hidden]
-  at::Tensor gate_up = project(mid_normed, l.gate_up);  // [B, T, 2F]
   at::Tensor act;  // [B, T, F]
-  if (fused_ops_available(gate_up.device(), gate_up.scalar_type())) {
+  if (l.gate_up.w.defined() && gemv_applies(mid_normed, l.gate_up.w)) {
+    // A decode step's few rows: the SiLU in the projection's kernel.
+    act = gemv_silu_mul(mid_normed, l.gate_up.w, l.gate_up.bias, l.gate_up.scale);
+  } else if (at::Tensor gate_up = project(mid_normed, l.gate_up);  // [B, T, 2F]
+             fused_ops_available(gate_up.device(), gate_up.scalar_type())) {
     act = silu_mul(gate_up);
   } else {
     auto halves = gate_up.chunk(2, -1);

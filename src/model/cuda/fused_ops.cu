@@ -123,15 +123,23 @@ struct WeightLoad<T, int8_t> {
   }
 };
 
-template <typename T, typename W, int M>
+// kSiluMul: w holds a gate projection's F rows then an up projection's F
+// (n = 2F); a warp's two rows are gate row j and up row j, and it writes
+// silu(gate_j) * up_j, rounded as silu_mul_kernel rounds (each product to
+// T, the silu to T, then the product), y [rows, F].
+template <typename T, typename W, int M, bool kSiluMul>
 __global__ void __launch_bounds__(kGemvWarps * 32)
     gemv_kernel(const T* __restrict__ x, int64_t x_stride, const W* __restrict__ w,
                 const float* __restrict__ scale, const T* __restrict__ bias, T* __restrict__ y,
                 int64_t y_stride, int64_t n, int64_t k) {
   constexpr int R = kGemvRowsPerWarp, U = kGemvUnroll, E = WeightLoad<T, W>::kElems;
+  static_assert(!kSiluMul || R == 2, "a gate row and its up row per warp");
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * kGemvWarps + warp) * R;
-  if (row0 >= n) return;
+  const int64_t unit = static_cast<int64_t>(blockIdx.x) * kGemvWarps + warp;
+  const int64_t f = n / 2;
+  const int64_t row0 = kSiluMul ? unit : unit * R;      // this warp's first row of w
+  const int64_t row_step = kSiluMul ? f : 1;            // and the distance to its next
+  if (kSiluMul ? row0 >= f : row0 >= n) return;
   float acc[M][R];
 #pragma unroll
   for (int m = 0; m < M; ++m) {
@@ -140,7 +148,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   }
   const W* w_rows[R];
 #pragma unroll
-  for (int r = 0; r < R; ++r) w_rows[r] = w + min(row0 + r, n - 1) * k;  // a missing row repeats the last
+  for (int r = 0; r < R; ++r) w_rows[r] = w + min(row0 + r * row_step, n - 1) * k;  // a missing row repeats the last
   for (int64_t base = lane * E; base < k; base += 32 * E * U) {
     uint4 wv[U][R];
 #pragma unroll
@@ -177,48 +185,65 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
   }
 #pragma unroll
   for (int m = 0; m < M; ++m) {
+    float out[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) {
+      const int64_t row = row0 + r * row_step;
       float v = acc[m][r];
 #pragma unroll
       for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
-      if (lane == 0 && row0 + r < n) {
-        if (scale) v *= scale[row0 + r];
-        if (bias) v += to_float(bias[row0 + r]);
-        y[m * y_stride + row0 + r] = from_float<T>(v);
+      if (scale && row < n) v *= scale[row];
+      if (bias && row < n) v += to_float(bias[row]);
+      out[r] = to_float(from_float<T>(v));
+    }
+    if (lane != 0) continue;
+    if (kSiluMul) {
+      const float g = out[0];
+      const float silu = to_float(from_float<T>(g / (1.f + expf(-g))));
+      y[m * y_stride + row0] = from_float<T>(silu * out[1]);
+    } else {
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        if (row0 + r < n) y[m * y_stride + row0 + r] = from_float<T>(out[r]);
       }
     }
   }
 }
 
-template <typename T, typename W>
+template <typename T, typename W, bool kSiluMul>
 cudaError_t gemv_for_rows(const T* x, int64_t x_stride, const W* w, const float* scale,
                           const T* bias, T* y, int64_t y_stride, int rows, int64_t n, int64_t k,
                           cudaStream_t stream) {
-  const int64_t rows_per_block = kGemvWarps * kGemvRowsPerWarp;
-  const dim3 grid(static_cast<unsigned>((n + rows_per_block - 1) / rows_per_block));
+  const int64_t units = kSiluMul ? n / 2 : n;  // outputs, or rows of w
+  const int64_t per_block = kSiluMul ? kGemvWarps : kGemvWarps * kGemvRowsPerWarp;
+  const dim3 grid(static_cast<unsigned>((units + per_block - 1) / per_block));
   const int threads = kGemvWarps * 32;
   switch (rows) {
-    case 1: gemv_kernel<T, W, 1><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
-    case 2: gemv_kernel<T, W, 2><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
-    case 3: gemv_kernel<T, W, 3><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
-    case 4: gemv_kernel<T, W, 4><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
+    case 1: gemv_kernel<T, W, 1, kSiluMul><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
+    case 2: gemv_kernel<T, W, 2, kSiluMul><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
+    case 3: gemv_kernel<T, W, 3, kSiluMul><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
+    case 4: gemv_kernel<T, W, 4, kSiluMul><<<grid, threads, 0, stream>>>(x, x_stride, w, scale, bias, y, y_stride, n, k); break;
     default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
 }
 
-template <typename T>
-cudaError_t gemv_for_weight(const GemvParams& p, cudaStream_t stream) {
+template <typename T, typename W>
+cudaError_t gemv_for_epilogue(const GemvParams& p, const W* w, const float* scale,
+                              cudaStream_t stream) {
   const T* x = static_cast<const T*>(p.x);
   const T* bias = static_cast<const T*>(p.bias);
   T* y = static_cast<T*>(p.y);
-  if (p.int8) {
-    return gemv_for_rows(x, p.x_stride, static_cast<const int8_t*>(p.w), p.scale, bias, y,
-                         p.y_stride, p.rows, p.n, p.k, stream);
+  if (p.silu_mul) {
+    return gemv_for_rows<T, W, true>(x, p.x_stride, w, scale, bias, y, p.y_stride, p.rows, p.n, p.k, stream);
   }
-  return gemv_for_rows(x, p.x_stride, static_cast<const T*>(p.w), nullptr, bias, y, p.y_stride,
-                       p.rows, p.n, p.k, stream);
+  return gemv_for_rows<T, W, false>(x, p.x_stride, w, scale, bias, y, p.y_stride, p.rows, p.n, p.k, stream);
+}
+
+template <typename T>
+cudaError_t gemv_for_weight(const GemvParams& p, cudaStream_t stream) {
+  if (p.int8) return gemv_for_epilogue<T>(p, static_cast<const int8_t*>(p.w), p.scale, stream);
+  return gemv_for_epilogue<T>(p, static_cast<const T*>(p.w), nullptr, stream);
 }
 
 }  // namespace
@@ -226,7 +251,7 @@ cudaError_t gemv_for_weight(const GemvParams& p, cudaStream_t stream) {
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream) {
   const int64_t grain = p.int8 ? 16 : 8;  // elements of a 16-byte load of w
   if (p.rows < 1 || p.rows > kGemvMaxRows || p.n < 1 || p.k < grain || p.k % grain != 0 ||
-      p.x_stride % 8 != 0 || (p.int8 && !p.scale)) {
+      p.x_stride % 8 != 0 || (p.int8 && !p.scale) || (p.silu_mul && p.n % 2 != 0)) {
     return cudaErrorInvalidValue;
   }
   return p.bf16 ? gemv_for_weight<__nv_bfloat16>(p, stream) : gemv_for_weight<__half>(p, stream);

@@ -63,6 +63,10 @@ cudaError_t launch_add_rms_norm(const AddRmsNormParams& p, cudaStream_t stream);
 // null, y [rows, n] (rows y_stride apart). k a multiple of 8 (16 for int8),
 // every pointer and stride 16-byte aligned. Reading w is all the work: a
 // warp streams two rows of it with 16-byte loads, several in flight.
+// With silu_mul, w is a gate projection's F rows then an up projection's F
+// (n = 2F, even) and y [rows, F] gets silu(gate) * up, rounded as
+// launch_silu_mul rounds the two projections' outputs: the step's SiLU
+// kernel folded into the projection.
 constexpr int kGemvMaxRows = 4;
 struct GemvParams {
   const void* x = nullptr;
@@ -75,6 +79,7 @@ struct GemvParams {
   int rows = 0;
   int64_t n = 0, k = 0;
   bool int8 = false;
+  bool silu_mul = false;
   bool bf16 = true;  // x, bias, y: bfloat16, else float16
 };
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
