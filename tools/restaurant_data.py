@@ -21,9 +21,10 @@ cities and dishes, varied phone numbers, policies in many more phrasings, allerg
 answers balanced, and a kind allergen_list. v3 draws none of the held-out choices. Two more
 were tried after it and not shipped either: v4, the v2 data with made-up names in a share of the
 restaurants (coin_names), and v5, the v2 data with allergen and policy answers that copy first
-(`quote`, below). v6 (not trained yet) is v2 with fewer made-up names than v4 and, for 12% of
-the examples, a look-up in a list of made-up keys and values drawn from the tokenizer's whole
-vocabulary (lookup_task). The evaluation sets are drawn without these options, so they are the same
+(`quote`, below). v6, tried and not shipped too, is v2 with fewer made-up names than v4 and,
+for 12% of the examples, a look-up in a list of made-up keys and values drawn from the
+tokenizer's whole vocabulary (lookup_task); v7 (not trained yet) keeps 5% of those look-ups and
+no made-up names. The evaluation sets are drawn without these options, so they are the same
 with any, byte for byte (v5's house style for them: --answers quote).
 
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
@@ -1365,7 +1366,7 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
 
 # The training sets (--data): keyword arguments of example().
 TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"quote": True},
-                 "v6": {"coin": 0.2, "lookup_share": 0.12}}
+                 "v6": {"coin": 0.2, "lookup_share": 0.12}, "v7": {"lookup_share": 0.05}}
 
 
 def heldout_question(rng, r, heldout, quote=False):
