@@ -32,8 +32,9 @@ policy answers): tried for issue 15 and not shipped (docs/accuracy.md, "Demo mod
 --decision-weight weighs an answer's first token (yes, no, "I'm sorry") more than the rest.
 --data v5 is the v2 data with allergen and policy answers that copy before they answer
 (restaurant_data.allergen_answer; "Our notes say: ..."), the house style `--answers quote`.
---data v6 (not trained yet) is the v2 data with made-up names in 20% of the restaurants and 12%
-of look-ups in lists of made-up keys and values from the tokenizer's whole vocabulary.
+--data v6 (tried, not shipped) is the v2 data with made-up names in 20% of the restaurants and 12%
+of look-ups in lists of made-up keys and values from the tokenizer's whole vocabulary; --data v7
+(not trained yet) keeps 5% of those look-ups and no made-up names.
 Several GPUs: torchrun --nproc_per_node=N (or TRAIN_GPUS=N bash bench/run_gpu.sh train).
 
 The model is written out as a Hugging Face checkpoint (config.json, model.safetensors in
@@ -88,7 +89,7 @@ def parse_args():
     ap.add_argument("--bpe-dropout", type=float, default=0.1)
     ap.add_argument("--data", choices=sorted(restaurant_data.TRAINING_DATA), default="v2",
                     help="training data of tools/restaurant_data.py (its TRAINING_DATA): v2 (the shipped model's) "
-                         "or a later attempt (v3-v6, this file's docstring and docs/accuracy.md)")
+                         "or a later attempt (v3-v7, this file's docstring and docs/accuracy.md)")
     ap.add_argument("--decision-weight", type=float, default=1.0,
                     help="loss weight of an answer's first token, which decides yes, no or 'not in the notes' "
                          "(the other answer tokens weigh 1)")
