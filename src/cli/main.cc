@@ -40,7 +40,8 @@ int run_verify(CommonOptions& o, double tolerance, double min_top1,
   std::printf("model: %s\n", (*engine)->describe().c_str());
   // int8 weights are checked for agreement only, under a looser bar
   // (docs/accuracy.md, "int8 weights").
-  const bool int8 = o.engine.weights == "int8";
+  // int8: --weights int8, or a checkpoint stored so (pcache quantize).
+  const bool int8 = (*engine)->describe().find("int8 weights") != std::string::npos;
   const bool full_precision = (*engine)->describe().find("float32") != std::string::npos && !int8;
   if (tolerance < 0 && full_precision) tolerance = 1e-3;
   if (int8 && o.cmd->count("--min-top1") == 0) min_top1 = kInt8MinTop1;
@@ -259,6 +260,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   verify.add_to(v, O::kLoading);
 
+  std::string quantize_model, quantize_out;
+  CLI::App* qz = app.add_subcommand(
+      "quantize", "Write a model folder's projection weights as int8 into a new folder");
+  qz->add_option("model_dir", quantize_model, "Hugging Face model folder (bfloat16, float16 or float32)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  qz->add_option("out_dir", quantize_out,
+                 "new folder, not there yet or empty (default: model_dir followed by -int8)");
+
   CommonOptions gen;
   std::string prompt, system;
   bool chat_template = false;
@@ -470,6 +480,7 @@ int main(int argc, char** argv) {
     }
   }
   if (*v) return run_verify(verify, tolerance, min_top1, reference_dir);
+  if (*qz) return run_quantize(quantize_model, quantize_out);
   if (*g) {
     if (!prompt_file.empty()) {
       auto text = read_text_or_stdin(prompt_file, "prompt file");

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "model/int8_checkpoint_format.h"
 #include "util/excerpt.h"
 #include "util/file_util.h"
 #include "util/json_util.h"
@@ -68,6 +69,7 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
   const std::string index = dir + "/model.safetensors.index.json";
   if (fs::exists(index, ec)) {
     PCACHE_ASSIGN_OR_RETURN(names, read_index(index));
+    ck->index_path_ = index;
   } else if (fs::exists(dir + "/model.safetensors", ec)) {
     names = {"model.safetensors"};
   } else {
@@ -159,24 +161,117 @@ StatusOr<at::Tensor> Checkpoint::load(const std::string& name, const std::vector
                                     shape_string(info.shape) + ", expected " + shape_string(shape) +
                                     " from config.json");
   }
-  at::ScalarType src;
-  switch (info.dtype) {
-    case StDType::kF32: src = at::kFloat; break;
-    case StDType::kBF16: src = at::kBFloat16; break;
-    case StDType::kF16: src = at::kHalf; break;
-    default:
-      return Status::unsupported(file.path() + ": tensor '" + name + "' has dtype " +
-                                 info.dtype_name + " (supported: F32, BF16, F16)");
+  if (info.dtype != StDType::kF32 && info.dtype != StDType::kBF16 && info.dtype != StDType::kF16) {
+    return Status::unsupported(file.path() + ": tensor '" + name + "' has dtype " +
+                               info.dtype_name + " (supported: F32, BF16, F16" +
+                               (is_int8(name) ? "; it is an int8 projection, read with its scale" : "") +
+                               ")");
   }
+  return copy_to(name, dtype, device);
+}
+
+StatusOr<at::Tensor> Checkpoint::stored(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it == where_.end())
+    return Status::not_found(dir_ + ": tensor '" + name + "' is missing from the checkpoint");
+  const SafetensorsFile& file = *it->second;
+  const StTensorInfo& info = *file.find(name);
+  std::optional<at::ScalarType> type;
+  switch (info.dtype) {
+    case StDType::kF64: type = at::kDouble; break;
+    case StDType::kF32: type = at::kFloat; break;
+    case StDType::kF16: type = at::kHalf; break;
+    case StDType::kBF16: type = at::kBFloat16; break;
+    case StDType::kI64: type = at::kLong; break;
+    case StDType::kI32: type = at::kInt; break;
+    case StDType::kI16: type = at::kShort; break;
+    case StDType::kI8: type = at::kChar; break;
+    case StDType::kU8: type = at::kByte; break;
+    case StDType::kBool: type = at::kBool; break;
+    case StDType::kOther: break;
+  }
+  if (!type) {
+    return Status::unsupported(file.path() + ": tensor '" + name + "' has dtype " + info.dtype_name);
+  }
+  // from_blob views the read-only mapping: callers copy before they write.
+  return at::from_blob(const_cast<unsigned char*>(file.data(info)), info.shape,
+                       at::TensorOptions().dtype(*type));
+}
+
+StatusOr<at::Tensor> Checkpoint::copy_to(const std::string& name, at::ScalarType dtype,
+                                         at::Device device) const {
   try {
-    // from_blob views the read-only mapping; the conversion makes an owned copy.
-    at::Tensor view = at::from_blob(const_cast<unsigned char*>(file.data(info)), shape,
-                                    at::TensorOptions().dtype(src));
+    PCACHE_ASSIGN_OR_RETURN(at::Tensor view, stored(name));
     return view.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
   } catch (const c10::Error& e) {
-    return Status::resource_exhausted(file.path() + ": tensor '" + name +
+    return Status::resource_exhausted(where_.at(name)->path() + ": tensor '" + name +
                                       "': " + e.what_without_backtrace());
   }
+}
+
+bool Checkpoint::is_int8(const std::string& name) const {
+  auto it = where_.find(name);
+  return it != where_.end() && it->second->find(name)->dtype == StDType::kI8 &&
+         where_.count(name + int8_checkpoint_format::kScaleSuffix) != 0;
+}
+
+bool Checkpoint::has_int8_weights() const {
+  for (const auto& [name, file] : where_) {
+    if (is_int8(name)) return true;
+  }
+  return false;
+}
+
+StatusOr<Int8Weight> Checkpoint::load_int8(const std::string& name,
+                                           const std::vector<int64_t>& shape,
+                                           at::Device device) const {
+  const std::string scale_name = name + int8_checkpoint_format::kScaleSuffix;
+  if (!is_int8(name)) {
+    return Status::not_found(dir_ + ": tensor '" + name + "' is not stored as int8 with '" +
+                             scale_name + "' beside it");
+  }
+  const SafetensorsFile& file = *where_.at(name);
+  const StTensorInfo& info = *file.find(name);
+  if (info.shape != shape || shape.size() != 2) {
+    return Status::invalid_argument(file.path() + ": tensor '" + name + "' has shape " +
+                                    shape_string(info.shape) + ", expected " + shape_string(shape) +
+                                    " from config.json");
+  }
+  const SafetensorsFile& scale_file = *where_.at(scale_name);
+  const StTensorInfo& scale_info = *scale_file.find(scale_name);
+  if (scale_info.dtype != StDType::kF32 || scale_info.shape != std::vector<int64_t>{shape[0]}) {
+    return Status::corruption(scale_file.path() + ": tensor '" + scale_name + "' is " +
+                              scale_info.dtype_name + " " + shape_string(scale_info.shape) +
+                              ", expected F32 [" + std::to_string(shape[0]) + "]");
+  }
+  Int8Weight w;
+  PCACHE_ASSIGN_OR_RETURN(w.scale, copy_to(scale_name, at::kFloat, at::kCPU));
+  // A damaged scale would turn its whole row into NaN or zero, silently.
+  if (!(at::isfinite(w.scale) & (w.scale > 0)).all().item<bool>()) {
+    return Status::corruption(scale_file.path() + ": tensor '" + scale_name +
+                              "' holds a scale that is not finite and positive");
+  }
+  PCACHE_ASSIGN_OR_RETURN(w.values, copy_to(name, at::kChar, device));
+  try {
+    w.scale = w.scale.to(device);
+  } catch (const c10::Error& e) {
+    return Status::resource_exhausted(scale_file.path() + ": tensor '" + scale_name +
+                                      "': " + e.what_without_backtrace());
+  }
+  return w;
+}
+
+std::vector<std::string> Checkpoint::tensor_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, file] : where_) names.push_back(name);
+  return names;
+}
+
+std::vector<std::string> Checkpoint::weight_files() const {
+  std::vector<std::string> paths;
+  if (!index_path_.empty()) paths.push_back(index_path_);
+  for (const auto& f : files_) paths.push_back(f->path());
+  return paths;
 }
 
 }  // namespace pcache

@@ -13,6 +13,7 @@
 
 #include "model/model_config.h"
 #include "model/safetensors.h"
+#include "model/weight_quant.h"
 #include "pcache/status.h"
 
 namespace pcache {
@@ -53,12 +54,38 @@ class Checkpoint {
   StatusOr<at::Tensor> load(const std::string& name, const std::vector<int64_t>& shape,
                             at::ScalarType dtype, at::Device device) const;
 
+  // Whether `name` is stored as int8 with a scale per row beside it (a
+  // checkpoint written by quantize_checkpoint; docs/formats.md, "int8
+  // checkpoints"). has_int8_weights(): whether any tensor is.
+  bool is_int8(const std::string& name) const;
+  bool has_int8_weights() const;
+  // The int8 tensor `name` [out, in] and its float32 scale [out] on `device`.
+  // Errors: NotFound, InvalidArgument (shape), Corruption (a scale of another
+  // dtype or shape, or one that is not finite and positive); all name file
+  // and tensor.
+  StatusOr<Int8Weight> load_int8(const std::string& name, const std::vector<int64_t>& shape,
+                                 at::Device device) const;
+
+  // Every tensor's name, sorted; and a tensor as stored: a CPU view of the
+  // mapped file in the file's dtype, valid while this Checkpoint lives
+  // (NotFound; Unsupported for a dtype libtorch has no type for). Not for
+  // random checkpoints (empty; NotFound).
+  std::vector<std::string> tensor_names() const;
+  StatusOr<at::Tensor> stored(const std::string& name) const;
+  // The files the weights are read from (model.safetensors, or the index and
+  // its shards), as paths.
+  std::vector<std::string> weight_files() const;
+
  private:
   Checkpoint() = default;
+  // The stored tensor `name` (present) converted to `dtype` on `device`, a fresh tensor.
+  StatusOr<at::Tensor> copy_to(const std::string& name, at::ScalarType dtype,
+                               at::Device device) const;
   std::string dir_;
   ModelConfig config_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const SafetensorsFile*> where_;
+  std::string index_path_;  // model.safetensors.index.json, when the weights are sharded
   std::string config_text_;
   std::optional<uint64_t> random_seed_;
   double init_std_ = 0.02;

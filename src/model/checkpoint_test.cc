@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "model/llama.h"
-#include "safetensors_writer.h"
+#include "safetensors_testing.h"
 #include "testing.h"
 
 namespace fs = std::filesystem;

@@ -118,6 +118,8 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
                                                        at::Device device, WeightFormat weights) {
   const ModelConfig& c = ck.config();
   std::unique_ptr<LlamaModel> m(new LlamaModel(c, dtype, device));
+  // Projections stored as int8 stay so, and the others follow them.
+  if (ck.has_int8_weights()) weights = WeightFormat::kInt8;
   m->weights_ = weights;
 #if PCACHE_TORCH_AT_LEAST(2, 4)
   // cuDNN attention builds a plan per sequence length (tens of ms), and decode
@@ -129,18 +131,40 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
   auto load = [&](const std::string& name, std::vector<int64_t> shape) {
     return ck.load(name, shape, dtype, device);
   };
-  // A projection as it is read fastest here (see Projection).
-  auto projection = [&](const at::Tensor& w, bool transposed_on_gpu, at::Tensor bias) {
+  // A projection of the checkpoint's weights `parts` ([out, in] each, stacked
+  // by rows: q, k and v, or gate and up), as it is read fastest here (see
+  // Projection). Quantizing the parts one by one gives the rows that
+  // quantizing them stacked would, with less memory at once.
+  using Part = std::pair<std::string, std::vector<int64_t>>;
+  auto projection = [&](const std::vector<Part>& parts, bool transposed_on_gpu,
+                        at::Tensor bias) -> StatusOr<Projection> {
+    std::vector<at::Tensor> values, scales;
+    for (const auto& [name, shape] : parts) {
+      if (weights == WeightFormat::kInt8 && ck.is_int8(name)) {
+        PCACHE_ASSIGN_OR_RETURN(Int8Weight q, ck.load_int8(name, shape, device));
+        values.push_back(std::move(q.values));
+        scales.push_back(std::move(q.scale));
+        continue;
+      }
+      PCACHE_ASSIGN_OR_RETURN(at::Tensor w, load(name, shape));
+      if (weights == WeightFormat::kInt8) {
+        Int8Weight q = quantize_rows_int8(w);
+        values.push_back(std::move(q.values));
+        scales.push_back(std::move(q.scale));
+      } else {
+        values.push_back(std::move(w));
+      }
+    }
     Projection p;
     p.bias = std::move(bias);
+    at::Tensor w = values.size() == 1 ? values[0] : at::cat(values, 0);
     if (weights == WeightFormat::kInt8) {
-      Int8Weight q = quantize_rows_int8(w);
-      p.w = std::move(q.values);
-      p.scale = std::move(q.scale);
+      p.w = std::move(w);
+      p.scale = scales.size() == 1 ? scales[0] : at::cat(scales, 0);
     } else if (transposed_on_gpu && device.is_cuda()) {
       p.w_t = w.t().contiguous();
     } else {
-      p.w = w;
+      p.w = std::move(w);
     }
     return p;
   };
@@ -151,10 +175,6 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       Layer l;
       PCACHE_ASSIGN_OR_RETURN(l.attn_norm, load(p + "input_layernorm.weight", {hidden}));
       PCACHE_ASSIGN_OR_RETURN(l.mlp_norm, load(p + "post_attention_layernorm.weight", {hidden}));
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor wq, load(p + "self_attn.q_proj.weight", {q_out, hidden}));
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor wk, load(p + "self_attn.k_proj.weight", {kv_out, hidden}));
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor wv, load(p + "self_attn.v_proj.weight", {kv_out, hidden}));
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor wo, load(p + "self_attn.o_proj.weight", {hidden, q_out}));
       at::Tensor bqkv, bo;
       if (c.attention_bias) {
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bq, load(p + "self_attn.q_proj.bias", {q_out}));
@@ -165,11 +185,12 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
           PCACHE_ASSIGN_OR_RETURN(bo, load(p + "self_attn.o_proj.bias", {hidden}));
         }
       }
-      l.qkv = projection(at::cat({wq, wk, wv}, 0), false, bqkv);
-      l.o = projection(wo, false, bo);
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor wg, load(p + "mlp.gate_proj.weight", {ffn, hidden}));
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor wu, load(p + "mlp.up_proj.weight", {ffn, hidden}));
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor w_down, load(p + "mlp.down_proj.weight", {hidden, ffn}));
+      PCACHE_ASSIGN_OR_RETURN(l.qkv, projection({{p + "self_attn.q_proj.weight", {q_out, hidden}},
+                                                 {p + "self_attn.k_proj.weight", {kv_out, hidden}},
+                                                 {p + "self_attn.v_proj.weight", {kv_out, hidden}}},
+                                                false, bqkv));
+      PCACHE_ASSIGN_OR_RETURN(l.o, projection({{p + "self_attn.o_proj.weight", {hidden, q_out}}},
+                                              false, bo));
       at::Tensor b_gate_up, b_down;
       if (c.mlp_bias) {
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bg, load(p + "mlp.gate_proj.bias", {ffn}));
@@ -177,16 +198,19 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
         PCACHE_ASSIGN_OR_RETURN(b_down, load(p + "mlp.down_proj.bias", {hidden}));
         b_gate_up = at::cat({bg, bu}, 0);
       }
-      l.gate_up = projection(at::cat({wg, wu}, 0), false, b_gate_up);
-      l.down = projection(w_down, true, b_down);
+      PCACHE_ASSIGN_OR_RETURN(l.gate_up, projection({{p + "mlp.gate_proj.weight", {ffn, hidden}},
+                                                     {p + "mlp.up_proj.weight", {ffn, hidden}}},
+                                                    false, b_gate_up));
+      PCACHE_ASSIGN_OR_RETURN(l.down, projection({{p + "mlp.down_proj.weight", {hidden, ffn}}},
+                                                 true, b_down));
       m->layers_.push_back(std::move(l));
     }
     PCACHE_ASSIGN_OR_RETURN(m->norm_, load("model.norm.weight", {hidden}));
     if (c.tie_word_embeddings) {
       m->lm_head_.w = m->embed_;
     } else {
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor head, load("lm_head.weight", {c.vocab_size, hidden}));
-      m->lm_head_ = projection(head, true, at::Tensor());
+      PCACHE_ASSIGN_OR_RETURN(m->lm_head_,
+                              projection({{"lm_head.weight", {c.vocab_size, hidden}}}, true, at::Tensor()));
     }
     m->inv_freq_ = rope_inv_freq(c).to(device);
   } catch (const c10::Error& e) {

@@ -56,7 +56,9 @@ class LlamaModel {
   // Loads and converts every weight. Errors come from Checkpoint::load (file
   // and tensor named) or ResourceExhausted when the device is full.
   // `weights`: kInt8 quantizes every projection but a tied head (which is
-  // the embedding) per output row as it loads (model/weight_quant.h).
+  // the embedding) per output row as it loads (model/weight_quant.h). A
+  // checkpoint with projections stored as int8 (quantize_checkpoint) loads
+  // them as they are, and is kInt8 whatever `weights` says.
   static StatusOr<std::unique_ptr<LlamaModel>> load(const Checkpoint& checkpoint,
                                                     at::ScalarType dtype, at::Device device,
                                                     WeightFormat weights = WeightFormat::kModelDtype);

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "model/reference_check.h"
-#include "safetensors_writer.h"
+#include "safetensors_testing.h"
 #include "testing.h"
 #include "util/file_util.h"
 

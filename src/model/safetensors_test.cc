@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "safetensors_writer.h"
+#include "safetensors_testing.h"
 #include "testing.h"
 
 namespace pcache {

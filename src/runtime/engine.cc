@@ -204,7 +204,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
   PCACHE_ASSIGN_OR_RETURN(WeightFormat weights, parse_weight_format(options.weights));
   PCACHE_ASSIGN_OR_RETURN(impl->model, LlamaModel::load(*impl->checkpoint, dtype, device, weights));
   impl->fingerprint = impl->checkpoint->fingerprint();
-  if (weights != WeightFormat::kModelDtype) impl->fingerprint += std::string("+") + weight_format_name(weights);
+  if (impl->model->weights() != WeightFormat::kModelDtype) {
+    impl->fingerprint += std::string("+") + weight_format_name(impl->model->weights());
+  }
   if (impl->tokenizer) {
     if (impl->tokenizer->vocab_size() > impl->model->config().vocab_size) {
       return Status::invalid_argument(

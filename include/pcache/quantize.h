@@ -1,0 +1,40 @@
+// quantize_checkpoint: `--weights int8` done once, ahead of time. A Hugging
+// Face model folder's projection weights (attention q, k, v, o; MLP gate, up,
+// down; an untied lm_head) are written as int8 with a float32 scale per
+// output row, exactly as loading with `--weights int8` quantizes them, into a
+// new model folder (docs/formats.md, "int8 checkpoints"). That folder loads
+// with int8 weights in every command, about half the size on disk and with
+// nothing to quantize when it loads.
+//
+// Contract
+// - `out_dir` is created (with its parents) and must not exist or be empty;
+//   it must not be `model_dir`. Its model.safetensors is written whole or not
+//   at all (util/atomic_file.h); every other file of `model_dir` but the
+//   weight files (config.json, generation_config.json, the tokenizer, a
+//   reference.safetensors, ...) is copied beside it.
+// - Reads every weight once, one tensor at a time, on the CPU.
+// - Errors: NotFound / Corruption / Unsupported from opening the checkpoint
+//   (file and tensor named), InvalidArgument (`out_dir` is the source, not
+//   empty, or the source is already int8), IoError (writing), Internal (a
+//   libtorch failure). Safe from any thread; calls do not share state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pcache/status.h"
+
+namespace pcache {
+
+struct QuantizeReport {
+  int64_t quantized_tensors = 0;  // projections written as int8
+  int64_t kept_tensors = 0;       // written as the source held them
+  int64_t source_weight_bytes = 0, int8_weight_bytes = 0;  // the weight files' sizes
+  std::vector<std::string> copied_files;  // names, in out_dir
+};
+
+[[nodiscard]] StatusOr<QuantizeReport> quantize_checkpoint(const std::string& model_dir,
+                                                           const std::string& out_dir);
+
+}  // namespace pcache

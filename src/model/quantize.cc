@@ -1,0 +1,132 @@
+#include "pcache/quantize.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <regex>
+#include <set>
+
+#include "model/checkpoint.h"
+#include "model/int8_checkpoint_format.h"
+#include "model/safetensors_writer.h"
+#include "model/weight_quant.h"
+
+namespace pcache {
+namespace {
+
+namespace fs = std::filesystem;
+namespace fmt = int8_checkpoint_format;
+
+// The projections LlamaModel::load quantizes under `--weights int8`.
+bool is_projection(const std::string& name, const ModelConfig& config) {
+  static const std::regex kLayerProjection(
+      R"(model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\.weight)");
+  if (name == "lm_head.weight") return !config.tie_word_embeddings;
+  return std::regex_match(name, kLayerProjection);
+}
+
+StDType st_dtype_of(at::ScalarType t) {
+  switch (t) {
+    case at::kDouble: return StDType::kF64;
+    case at::kFloat: return StDType::kF32;
+    case at::kHalf: return StDType::kF16;
+    case at::kBFloat16: return StDType::kBF16;
+    case at::kLong: return StDType::kI64;
+    case at::kInt: return StDType::kI32;
+    case at::kShort: return StDType::kI16;
+    case at::kChar: return StDType::kI8;
+    case at::kByte: return StDType::kU8;
+    case at::kBool: return StDType::kBool;
+    default: return StDType::kOther;
+  }
+}
+
+int64_t file_bytes(const std::vector<std::string>& paths) {
+  int64_t n = 0;
+  std::error_code ec;
+  for (const std::string& p : paths) n += static_cast<int64_t>(fs::file_size(p, ec));
+  return n;
+}
+
+StatusOr<QuantizeReport> quantize(const std::string& model_dir, const std::string& out_dir) {
+  std::error_code ec;
+  if (fs::exists(out_dir, ec) && fs::exists(model_dir, ec) && fs::equivalent(model_dir, out_dir, ec)) {
+    return Status::invalid_argument(out_dir + ": is the source folder; quantize into another");
+  }
+  PCACHE_ASSIGN_OR_RETURN(auto ck, Checkpoint::open(model_dir));
+  if (ck->has_int8_weights()) {
+    return Status::invalid_argument(model_dir + ": its weights are int8 already");
+  }
+  if (fs::exists(out_dir, ec) && !(fs::is_directory(out_dir, ec) && fs::is_empty(out_dir, ec))) {
+    return Status::invalid_argument(out_dir + ": exists and is not an empty folder");
+  }
+  fs::create_directories(out_dir, ec);
+  if (ec) return Status::io_error(out_dir + ": cannot create: " + ec.message());
+
+  QuantizeReport report;
+  std::vector<SafetensorsEntry> entries;
+  const Checkpoint& source = *ck;
+  for (const std::string& name : source.tensor_names()) {
+    PCACHE_ASSIGN_OR_RETURN(at::Tensor view, source.stored(name));
+    const std::vector<int64_t> shape = view.sizes().vec();
+    if (is_projection(name, source.config()) && shape.size() == 2 && view.is_floating_point()) {
+      // The pair (values, scale) is computed once, for the values' turn, and
+      // the scale written right after them.
+      auto quantized = std::make_shared<Int8Weight>();
+      entries.push_back({name, StDType::kI8, shape, [&source, name, shape, quantized]() -> StatusOr<at::Tensor> {
+                           PCACHE_ASSIGN_OR_RETURN(at::Tensor w, source.load(name, shape, at::kFloat, at::kCPU));
+                           *quantized = quantize_rows_int8(w);
+                           return quantized->values;
+                         }});
+      entries.push_back({name + fmt::kScaleSuffix, StDType::kF32, {shape[0]},
+                         [quantized]() -> StatusOr<at::Tensor> {
+                           at::Tensor scale = std::move(quantized->scale);
+                           quantized->values = at::Tensor();
+                           return scale;
+                         }});
+      ++report.quantized_tensors;
+    } else {
+      entries.push_back({name, st_dtype_of(view.scalar_type()), shape,
+                         [view]() -> StatusOr<at::Tensor> { return view; }});
+      ++report.kept_tensors;
+    }
+  }
+  const std::string out_file = out_dir + "/model.safetensors";
+  PCACHE_RETURN_IF_ERROR(write_safetensors(out_file, entries,
+                                           {{"format", "pt"},
+                                            {fmt::kWeightsKey, fmt::kWeightsValue},
+                                            {fmt::kSourceKey, source.fingerprint()}}));
+
+  const std::vector<std::string> weight_files = source.weight_files();
+  // As readable as the source (the writer creates its file 0600).
+  fs::permissions(out_file, fs::status(weight_files.back()).permissions(), ec);
+  std::set<fs::path> skip;
+  for (const std::string& p : weight_files) skip.insert(fs::weakly_canonical(p));
+  for (const fs::directory_entry& e : fs::directory_iterator(model_dir, ec)) {
+    if (!e.is_regular_file() || skip.count(fs::weakly_canonical(e.path()))) continue;
+    const std::string name = e.path().filename().string();
+    fs::copy_file(e.path(), out_dir + "/" + name, ec);
+    if (ec) return Status::io_error(out_dir + "/" + name + ": cannot copy: " + ec.message());
+    report.copied_files.push_back(name);
+  }
+  if (ec) return Status::io_error(model_dir + ": cannot list: " + ec.message());
+  std::sort(report.copied_files.begin(), report.copied_files.end());
+  report.source_weight_bytes = file_bytes(weight_files);
+  report.int8_weight_bytes = file_bytes({out_file});
+  return report;
+}
+
+}  // namespace
+
+StatusOr<QuantizeReport> quantize_checkpoint(const std::string& model_dir,
+                                             const std::string& out_dir) {
+  try {
+    return quantize(model_dir, out_dir);
+  } catch (const c10::Error& e) {
+    return Status::internal(model_dir + ": quantizing: " + e.what_without_backtrace());
+  } catch (const fs::filesystem_error& e) {
+    return Status::io_error(std::string("quantizing: ") + e.what());
+  }
+}
+
+}  // namespace pcache
