@@ -159,8 +159,16 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
     p.bias = std::move(bias);
     at::Tensor w = values.size() == 1 ? values[0] : at::cat(values, 0);
     if (weights == WeightFormat::kInt8) {
-      p.w = std::move(w);
-      p.scale = scales.size() == 1 ? scales[0] : at::cat(scales, 0);
+      at::Tensor scale = scales.size() == 1 ? scales[0] : at::cat(scales, 0);
+      if (fused_ops_available(device, dtype)) {
+        p.w = std::move(w);
+        p.scale = std::move(scale);
+      } else {
+        // No int8 kernel here (the CPU): the weight every call would
+        // dequantize, dequantized once. The int8 model's numbers at the
+        // model dtype's speed, without the memory saving.
+        p.w = dequantize_rows_int8({w, scale}, dtype);
+      }
     } else if (transposed_on_gpu && device.is_cuda()) {
       p.w_t = w.t().contiguous();
     } else {
