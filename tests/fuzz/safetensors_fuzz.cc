@@ -1,7 +1,7 @@
 // Fuzz target: a .safetensors file. Opened alone (its header validated against
 // the file, every tensor's bytes then read), then as the model.safetensors of
 // a checkpoint folder whose tensors are loaded at their own shapes, as
-// LlamaModel::load would.
+// LlamaModel::load would (int8 projections with their scales, too).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -37,6 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& [name, info] : (*file)->tensors()) {
     if (++loaded > 16) break;
     (void)(*ck)->load(name, info.shape, at::kFloat, at::kCPU);
+    if ((*ck)->is_int8(name)) (void)(*ck)->load_int8(name, info.shape, at::kCPU);
   }
   return 0;
 }
