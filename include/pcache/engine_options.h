@@ -14,10 +14,12 @@ struct EngineOptions {
   std::string dtype = "auto";          // "auto" (float32 on CPU, bfloat16 on CUDA),
                                        // "float32", "bfloat16" or "float16"
   std::string chat_template = "auto";  // "auto" (the checkpoint's), "llama3", "chatml", "mistral" or "llama2"
-  // How the projection weights are held: "dtype" (as the model computes) or
+  // How the projection weights are held: "dtype" (as the model computes),
   // "int8" (weight-only, a scale per output row, quantized as the model
   // loads: half the bytes a bfloat16 decode step reads; a tied head stays in
-  // the model dtype). docs/architecture.md, "Weights".
+  // the model dtype) or "int8-zp" (the same with a zero point per row). A
+  // checkpoint stored as int8 (`pcache quantize`) keeps its own form.
+  // docs/architecture.md, "Weights".
   std::string weights = "dtype";
 
   // Module store (docs/architecture.md): device tier budget, host tier

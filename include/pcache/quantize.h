@@ -1,10 +1,11 @@
-// quantize_checkpoint: `--weights int8` done once, ahead of time. A Hugging
-// Face model folder's projection weights (attention q, k, v, o; MLP gate, up,
-// down; an untied lm_head) are written as int8 with a float32 scale per
-// output row, exactly as loading with `--weights int8` quantizes them, into a
-// new model folder (docs/formats.md, "int8 checkpoints"). That folder loads
-// with int8 weights in every command, about half the size on disk and with
-// nothing to quantize when it loads.
+// quantize_checkpoint: `--weights int8` (or `int8-zp`) done once, ahead of
+// time. A Hugging Face model folder's projection weights (attention q, k, v,
+// o; MLP gate, up, down; an untied lm_head) are written as int8 with a
+// float32 scale per output row (and an offset per row, `int8-zp`), exactly as
+// loading with that `--weights` quantizes them, into a new model folder
+// (docs/formats.md, "int8 checkpoints"). That folder loads with those int8
+// weights in every command, about half the size on disk and with nothing to
+// quantize when it loads.
 //
 // Contract
 // - `out_dir` is created (with its parents) and must not exist or be empty;
@@ -15,7 +16,7 @@
 // - Reads every weight once, one tensor at a time, on the CPU.
 // - Errors: NotFound / Corruption / Unsupported from opening the checkpoint
 //   (file and tensor named), InvalidArgument (`out_dir` is the source, not
-//   empty, or the source is already int8), IoError (writing), Internal (a
+//   empty, the source is already int8, `weights` is not int8 or int8-zp), IoError (writing), Internal (a
 //   libtorch failure). Safe from any thread; calls do not share state.
 #pragma once
 
@@ -35,6 +36,7 @@ struct QuantizeReport {
 };
 
 [[nodiscard]] StatusOr<QuantizeReport> quantize_checkpoint(const std::string& model_dir,
-                                                           const std::string& out_dir);
+                                                           const std::string& out_dir,
+                                                           const std::string& weights = "int8");
 
 }  // namespace pcache

@@ -78,8 +78,9 @@ void CommonOptions::add_to(CLI::App* app, unsigned groups) {
     app->add_option("--dtype", engine.dtype, "auto, float32, bfloat16 or float16")
         ->capture_default_str();
     app->add_option("--weights", engine.weights,
-                    "dtype (as --dtype) or int8 (weight-only, quantized as the model loads)")
-        ->check(CLI::IsMember({"dtype", "int8"}))
+                    "dtype (as --dtype), int8 (weight-only, quantized as the model loads) or "
+                    "int8-zp (int8 with a zero point per row)")
+        ->check(CLI::IsMember({"dtype", "int8", "int8-zp"}))
         ->capture_default_str();
   }
   if (groups & kModuleCache) add_module_cache_options(app);

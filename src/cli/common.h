@@ -172,8 +172,9 @@ struct TokenizeOptions {
 };
 int run_tokenize(CommonOptions& common, const TokenizeOptions& options);
 
-// `pcache quantize` (quantize.cc): `out_dir` empty means `model_dir` + "-int8".
-int run_quantize(const std::string& model_dir, std::string out_dir);
+// `pcache quantize` (quantize.cc): int8, or int8-zp with `zero_point`; `out_dir`
+// empty means `model_dir` + "-int8" (or "-int8-zp").
+int run_quantize(const std::string& model_dir, std::string out_dir, bool zero_point);
 
 // `pcache serve` until SIGTERM or SIGINT; keys from --api-key, the file
 // (one a line) and $PCACHE_API_KEY.

@@ -261,13 +261,16 @@ int main(int argc, char** argv) {
   verify.add_to(v, O::kLoading);
 
   std::string quantize_model, quantize_out;
+  bool quantize_zero_point = false;
   CLI::App* qz = app.add_subcommand(
       "quantize", "Write a model folder's projection weights as int8 into a new folder");
   qz->add_option("model_dir", quantize_model, "Hugging Face model folder (bfloat16, float16 or float32)")
       ->required()
       ->check(CLI::ExistingDirectory);
   qz->add_option("out_dir", quantize_out,
-                 "new folder, not there yet or empty (default: model_dir followed by -int8)");
+                 "new folder, not there yet or empty (default: model_dir followed by -int8 or -int8-zp)");
+  qz->add_flag("--zero-point", quantize_zero_point,
+               "the int8-zp form: each row's range [min, max] in 256 steps, an offset per row");
 
   CommonOptions gen;
   std::string prompt, system;
@@ -480,7 +483,7 @@ int main(int argc, char** argv) {
     }
   }
   if (*v) return run_verify(verify, tolerance, min_top1, reference_dir);
-  if (*qz) return run_quantize(quantize_model, quantize_out);
+  if (*qz) return run_quantize(quantize_model, quantize_out, quantize_zero_point);
   if (*g) {
     if (!prompt_file.empty()) {
       auto text = read_text_or_stdin(prompt_file, "prompt file");

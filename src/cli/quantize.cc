@@ -7,17 +7,18 @@
 
 namespace pcache::cli {
 
-int run_quantize(const std::string& model_dir, std::string out_dir) {
+int run_quantize(const std::string& model_dir, std::string out_dir, bool zero_point) {
+  const std::string weights = zero_point ? "int8-zp" : "int8";
   if (out_dir.empty()) {
     std::string base = model_dir;
     while (base.size() > 1 && base.back() == '/') base.pop_back();
-    out_dir = base + "-int8";
+    out_dir = base + "-" + weights;
   }
   std::fprintf(stderr, "quantizing %s into %s ...\n", model_dir.c_str(), out_dir.c_str());
-  auto r = quantize_checkpoint(model_dir, out_dir);
+  auto r = quantize_checkpoint(model_dir, out_dir, weights);
   if (!r.ok()) return report(r.status());
-  std::printf("%s: %lld projections as int8, %lld tensors as they were; weights %.1f MB -> %.1f MB\n",
-              out_dir.c_str(), static_cast<long long>(r->quantized_tensors),
+  std::printf("%s: %lld projections as %s, %lld tensors as they were; weights %.1f MB -> %.1f MB\n",
+              out_dir.c_str(), static_cast<long long>(r->quantized_tensors), weights.c_str(),
               static_cast<long long>(r->kept_tensors), r->source_weight_bytes / 1e6,
               r->int8_weight_bytes / 1e6);
   std::string copied;

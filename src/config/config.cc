@@ -257,7 +257,7 @@ class ConfigReader {
         PCACHE_ASSIGN_OR_RETURN(engine.dtype,
                                 read_word(e, {"auto", "float32", "bfloat16", "float16"}));
       } else if (k == "weights") {
-        PCACHE_ASSIGN_OR_RETURN(engine.weights, read_word(e, {"dtype", "int8"}));
+        PCACHE_ASSIGN_OR_RETURN(engine.weights, read_word(e, {"dtype", "int8", "int8-zp"}));
       } else if (k == "chat_template") {
         PCACHE_ASSIGN_OR_RETURN(engine.chat_template, read_word(e, {"auto", "llama3", "chatml", "mistral", "llama2"}));
       } else if (k == "encoding") {

@@ -215,11 +215,14 @@ bool Checkpoint::is_int8(const std::string& name) const {
          where_.count(name + int8_checkpoint_format::kScaleSuffix) != 0;
 }
 
-bool Checkpoint::has_int8_weights() const {
+WeightFormat Checkpoint::stored_weights() const {
+  WeightFormat found = WeightFormat::kModelDtype;
   for (const auto& [name, file] : where_) {
-    if (is_int8(name)) return true;
+    if (!is_int8(name)) continue;
+    if (where_.count(name + int8_checkpoint_format::kOffsetSuffix)) return WeightFormat::kInt8ZeroPoint;
+    found = WeightFormat::kInt8;
   }
-  return false;
+  return found;
 }
 
 StatusOr<Int8Weight> Checkpoint::load_int8(const std::string& name,
@@ -237,27 +240,37 @@ StatusOr<Int8Weight> Checkpoint::load_int8(const std::string& name,
                                     shape_string(info.shape) + ", expected " + shape_string(shape) +
                                     " from config.json");
   }
-  const SafetensorsFile& scale_file = *where_.at(scale_name);
-  const StTensorInfo& scale_info = *scale_file.find(scale_name);
-  if (scale_info.dtype != StDType::kF32 || scale_info.shape != std::vector<int64_t>{shape[0]}) {
-    return Status::corruption(scale_file.path() + ": tensor '" + scale_name + "' is " +
-                              scale_info.dtype_name + " " + shape_string(scale_info.shape) +
-                              ", expected F32 [" + std::to_string(shape[0]) + "]");
-  }
+  // A row's float32 values beside the int8 tensor (its scale or offset),
+  // checked: a damaged one would turn its whole row into NaN or zero, silently.
+  auto per_row = [&](const std::string& row_name, bool positive) -> StatusOr<at::Tensor> {
+    const SafetensorsFile& file = *where_.at(row_name);
+    const StTensorInfo& info = *file.find(row_name);
+    if (info.dtype != StDType::kF32 || info.shape != std::vector<int64_t>{shape[0]}) {
+      return Status::corruption(file.path() + ": tensor '" + row_name + "' is " + info.dtype_name +
+                                " " + shape_string(info.shape) + ", expected F32 [" +
+                                std::to_string(shape[0]) + "]");
+    }
+    PCACHE_ASSIGN_OR_RETURN(at::Tensor values, copy_to(row_name, at::kFloat, at::kCPU));
+    at::Tensor good = at::isfinite(values);
+    if (positive) good &= values > 0;
+    if (!good.all().item<bool>()) {
+      return Status::corruption(file.path() + ": tensor '" + row_name + "' holds a value that is not " +
+                                (positive ? "finite and positive" : "finite"));
+    }
+    try {
+      return values.to(device);
+    } catch (const c10::Error& e) {
+      return Status::resource_exhausted(file.path() + ": tensor '" + row_name +
+                                        "': " + e.what_without_backtrace());
+    }
+  };
   Int8Weight w;
-  PCACHE_ASSIGN_OR_RETURN(w.scale, copy_to(scale_name, at::kFloat, at::kCPU));
-  // A damaged scale would turn its whole row into NaN or zero, silently.
-  if (!(at::isfinite(w.scale) & (w.scale > 0)).all().item<bool>()) {
-    return Status::corruption(scale_file.path() + ": tensor '" + scale_name +
-                              "' holds a scale that is not finite and positive");
+  PCACHE_ASSIGN_OR_RETURN(w.scale, per_row(scale_name, true));
+  const std::string offset_name = name + int8_checkpoint_format::kOffsetSuffix;
+  if (where_.count(offset_name)) {
+    PCACHE_ASSIGN_OR_RETURN(w.offset, per_row(offset_name, false));
   }
   PCACHE_ASSIGN_OR_RETURN(w.values, copy_to(name, at::kChar, device));
-  try {
-    w.scale = w.scale.to(device);
-  } catch (const c10::Error& e) {
-    return Status::resource_exhausted(scale_file.path() + ": tensor '" + scale_name +
-                                      "': " + e.what_without_backtrace());
-  }
   return w;
 }
 

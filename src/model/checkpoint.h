@@ -56,13 +56,15 @@ class Checkpoint {
 
   // Whether `name` is stored as int8 with a scale per row beside it (a
   // checkpoint written by quantize_checkpoint; docs/formats.md, "int8
-  // checkpoints"). has_int8_weights(): whether any tensor is.
+  // checkpoints"). stored_weights(): kModelDtype when no tensor is, else
+  // kInt8ZeroPoint when one has an offset too, else kInt8.
   bool is_int8(const std::string& name) const;
-  bool has_int8_weights() const;
-  // The int8 tensor `name` [out, in] and its float32 scale [out] on `device`.
-  // Errors: NotFound, InvalidArgument (shape), Corruption (a scale of another
-  // dtype or shape, or one that is not finite and positive); all name file
-  // and tensor.
+  WeightFormat stored_weights() const;
+  // The int8 tensor `name` [out, in], its float32 scale [out] and offset
+  // [out] (when stored) on `device`. Errors: NotFound, InvalidArgument
+  // (shape), Corruption (a scale or offset of another dtype or shape, a scale
+  // that is not finite and positive, an offset that is not finite); all name
+  // file and tensor.
   StatusOr<Int8Weight> load_int8(const std::string& name, const std::vector<int64_t>& shape,
                                  at::Device device) const;
 

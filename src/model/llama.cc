@@ -1,5 +1,6 @@
 #include "model/llama.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -119,7 +120,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
   const ModelConfig& c = ck.config();
   std::unique_ptr<LlamaModel> m(new LlamaModel(c, dtype, device));
   // Projections stored as int8 stay so, and the others follow them.
-  if (ck.has_int8_weights()) weights = WeightFormat::kInt8;
+  if (const WeightFormat stored = ck.stored_weights(); is_int8_format(stored)) weights = stored;
   m->weights_ = weights;
 #if PCACHE_TORCH_AT_LEAST(2, 4)
   // cuDNN attention builds a plan per sequence length (tens of ms), and decode
@@ -138,38 +139,53 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
   using Part = std::pair<std::string, std::vector<int64_t>>;
   auto projection = [&](const std::vector<Part>& parts, bool transposed_on_gpu,
                         at::Tensor bias) -> StatusOr<Projection> {
-    std::vector<at::Tensor> values, scales;
+    const bool int8 = is_int8_format(weights);
+    std::vector<Int8Weight> quantized;
+    std::vector<at::Tensor> floating;
     for (const auto& [name, shape] : parts) {
-      if (weights == WeightFormat::kInt8 && ck.is_int8(name)) {
+      if (int8 && ck.is_int8(name)) {
         PCACHE_ASSIGN_OR_RETURN(Int8Weight q, ck.load_int8(name, shape, device));
-        values.push_back(std::move(q.values));
-        scales.push_back(std::move(q.scale));
+        quantized.push_back(std::move(q));
         continue;
       }
       PCACHE_ASSIGN_OR_RETURN(at::Tensor w, load(name, shape));
-      if (weights == WeightFormat::kInt8) {
-        Int8Weight q = quantize_rows_int8(w);
-        values.push_back(std::move(q.values));
-        scales.push_back(std::move(q.scale));
+      if (int8) {
+        quantized.push_back(quantize_rows_int8(w, weights));
       } else {
-        values.push_back(std::move(w));
+        floating.push_back(std::move(w));
       }
     }
+    auto stacked = [](std::vector<at::Tensor> t) { return t.size() == 1 ? t[0] : at::cat(t, 0); };
     Projection p;
     p.bias = std::move(bias);
-    at::Tensor w = values.size() == 1 ? values[0] : at::cat(values, 0);
-    if (weights == WeightFormat::kInt8) {
-      at::Tensor scale = scales.size() == 1 ? scales[0] : at::cat(scales, 0);
+    if (int8) {
+      Int8Weight q;
+      std::vector<at::Tensor> values, scales, offsets;
+      const bool any_offset = std::any_of(quantized.begin(), quantized.end(),
+                                          [](const Int8Weight& part) { return part.offset.defined(); });
+      for (Int8Weight& part : quantized) {
+        values.push_back(part.values);
+        scales.push_back(part.scale);
+        // A symmetric part beside zero-point ones: an offset of zero.
+        if (any_offset) offsets.push_back(part.offset.defined() ? part.offset : at::zeros_like(part.scale));
+      }
+      q.values = stacked(values);
+      q.scale = stacked(scales);
+      if (any_offset) q.offset = stacked(offsets);
       if (fused_ops_available(device, dtype)) {
-        p.w = std::move(w);
-        p.scale = std::move(scale);
+        p.w = std::move(q.values);
+        p.scale = std::move(q.scale);
+        p.offset = std::move(q.offset);
       } else {
         // No int8 kernel here (the CPU): the weight every call would
         // dequantize, dequantized once. The int8 model's numbers at the
         // model dtype's speed, without the memory saving.
-        p.w = dequantize_rows_int8({w, scale}, dtype);
+        p.w = dequantize_rows_int8(q, dtype);
       }
-    } else if (transposed_on_gpu && device.is_cuda()) {
+      return p;
+    }
+    at::Tensor w = stacked(floating);
+    if (transposed_on_gpu && device.is_cuda()) {
       p.w_t = w.t().contiguous();
     } else {
       p.w = std::move(w);
@@ -236,9 +252,12 @@ KVCache LlamaModel::new_cache(int64_t batch) const {
 // x [..., in] through a projection: the GEMV kernel for the few rows of a
 // decode step, else libtorch (an int8 weight dequantized first).
 at::Tensor LlamaModel::project(const at::Tensor& x, const Projection& p) const {
-  if (p.w.defined() && gemv_applies(x, p.w)) return gemv(x, p.w, p.bias, p.scale);
+  if (p.w.defined() && gemv_applies(x, p.w)) {
+    at::Tensor y = gemv(x, p.w, p.bias, p.scale);
+    return p.offset.defined() ? y + zero_point_term(x, p.offset) : y;
+  }
   if (p.scale.defined()) {
-    return at::linear(x, dequantize_rows_int8({p.w, p.scale}, x.scalar_type()), p.bias);
+    return at::linear(x, dequantize_rows_int8({p.w, p.scale, p.offset}, x.scalar_type()), p.bias);
   }
   if (p.w.defined() && x.is_cpu() && x.numel() == x.size(-1)) {
     // One row on the CPU: a matrix-vector product. As a matrix product of
@@ -470,7 +489,7 @@ std::pair<at::Tensor, at::Tensor> LlamaModel::layer_output(int64_t layer, const 
   const Layer& l = layers_[layer];
   auto [mid, mid_normed] = add_norm(x, project(attn, l.o), l.mlp_norm);  // [B, T, hidden]
   at::Tensor act;  // [B, T, F]
-  if (l.gate_up.w.defined() && gemv_applies(mid_normed, l.gate_up.w)) {
+  if (l.gate_up.w.defined() && !l.gate_up.offset.defined() && gemv_applies(mid_normed, l.gate_up.w)) {
     // A decode step's few rows: the SiLU in the projection's kernel.
     act = gemv_silu_mul(mid_normed, l.gate_up.w, l.gate_up.bias, l.gate_up.scale);
   } else if (at::Tensor gate_up = project(mid_normed, l.gate_up);  // [B, T, 2F]

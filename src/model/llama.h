@@ -55,10 +55,11 @@ class LlamaModel {
  public:
   // Loads and converts every weight. Errors come from Checkpoint::load (file
   // and tensor named) or ResourceExhausted when the device is full.
-  // `weights`: kInt8 quantizes every projection but a tied head (which is
-  // the embedding) per output row as it loads (model/weight_quant.h). A
-  // checkpoint with projections stored as int8 (quantize_checkpoint) loads
-  // them as they are, and is kInt8 whatever `weights` says.
+  // `weights`: kInt8 (kInt8ZeroPoint) quantizes every projection but a tied
+  // head (which is the embedding) per output row as it loads
+  // (model/weight_quant.h). A checkpoint with projections stored as int8
+  // (quantize_checkpoint) loads them as they are, in their form whatever
+  // `weights` says.
   static StatusOr<std::unique_ptr<LlamaModel>> load(const Checkpoint& checkpoint,
                                                     at::ScalarType dtype, at::Device device,
                                                     WeightFormat weights = WeightFormat::kModelDtype);
@@ -118,6 +119,7 @@ class LlamaModel {
     at::Tensor w;      // [out, in], model dtype or int8
     at::Tensor w_t;    // [in, out], model dtype
     at::Tensor scale;  // [out] float32 with an int8 w
+    at::Tensor offset; // [out] float32 with an int8 w in the zero-point form
     at::Tensor bias;   // [out] or undefined
   };
   // x [..., in] -> [..., out].

@@ -11,10 +11,11 @@ namespace {
 
 using testing::CudaPresent;
 
-std::unique_ptr<LlamaModel> load_cuda(const std::string& name, at::ScalarType dtype) {
+std::unique_ptr<LlamaModel> load_cuda(const std::string& name, at::ScalarType dtype,
+                                      WeightFormat weights = WeightFormat::kModelDtype) {
   auto ck = Checkpoint::open(testing::fixture(name));
   BOOST_REQUIRE_MESSAGE(ck.ok(), ck.status().to_string());
-  auto model = LlamaModel::load(**ck, dtype, at::Device(at::kCUDA));
+  auto model = LlamaModel::load(**ck, dtype, at::Device(at::kCUDA), weights);
   BOOST_REQUIRE_MESSAGE(model.ok(), model.status().to_string());
   return std::move(model).value();
 }
@@ -54,6 +55,20 @@ BOOST_AUTO_TEST_CASE(half_precision_agrees_on_top1) {
       BOOST_TEST_INFO(name << " " << c10::toString(dtype));
       BOOST_TEST(top1 >= 0.95);
       BOOST_TEST(worst < 0.1);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(int8_weights_agree_on_top1) {
+  // The int8 GEMV (the two rows of the suffix case) and the dequantized
+  // weights (the prefills), symmetric and with zero points (the offsets'
+  // term after the GEMV), against the float32 reference: verify's int8 bar.
+  for (WeightFormat weights : {WeightFormat::kInt8, WeightFormat::kInt8ZeroPoint}) {
+    for (const std::string& name : testing::staged_models()) {
+      auto [top1, worst] = run_reference(*load_cuda(name, at::kBFloat16, weights), name);
+      BOOST_TEST_INFO(name << " " << weight_format_name(weights));
+      BOOST_TEST(top1 >= 0.9);
+      BOOST_TEST(worst < 0.5);
     }
   }
 }

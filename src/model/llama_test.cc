@@ -94,15 +94,17 @@ BOOST_AUTO_TEST_CASE(bfloat16_compute_agrees_on_top1) {
 }
 
 BOOST_AUTO_TEST_CASE(int8_weights_agree_on_top1) {
-  // Weight-only int8 (a scale per output row) against the float32 reference:
-  // the bar of `pcache verify --weights int8`, on every fixture.
+  // Weight-only int8 (a scale per output row; or with a zero point) against
+  // the float32 reference: the bar of `pcache verify --weights int8`, on
+  // every fixture.
   const std::string root = std::string(PCACHE_SOURCE_DIR) + "/tests/fixtures/hf-variants/";
   for (const std::string& dir :
        {testing::fixture("tiny-mistral"), testing::fixture("tiny-llama"),
         root + "llama-bias-linear-fp32", root + "mistral-gqa6-fp32"}) {
+   for (WeightFormat format : {WeightFormat::kInt8, WeightFormat::kInt8ZeroPoint}) {
     auto ck = Checkpoint::open(dir);
     BOOST_REQUIRE_MESSAGE(ck.ok(), ck.status().to_string());
-    auto model = LlamaModel::load(**ck, at::kFloat, at::kCPU, WeightFormat::kInt8);
+    auto model = LlamaModel::load(**ck, at::kFloat, at::kCPU, format);
     BOOST_REQUIRE_MESSAGE(model.ok(), model.status().to_string());
     auto results = check_reference(**model, dir);
     BOOST_REQUIRE_MESSAGE(results.ok(), results.status().to_string());
@@ -112,14 +114,15 @@ BOOST_AUTO_TEST_CASE(int8_weights_agree_on_top1) {
       total += r.tokens;
       worst = std::max(worst, r.max_abs_error);
     }
-    BOOST_TEST_MESSAGE(dir << ": int8 top-1 agreement " << agree / total << ", max abs error "
-                           << worst);
-    BOOST_TEST_INFO(dir << ": max abs error " << worst);
+    BOOST_TEST_MESSAGE(dir << ": " << weight_format_name(format) << " top-1 agreement "
+                           << agree / total << ", max abs error " << worst);
+    BOOST_TEST_INFO(dir << " " << weight_format_name(format) << ": max abs error " << worst);
     BOOST_TEST(agree / total >= 0.9);
     BOOST_TEST(worst > 0.0);  // the weights did change
     // Measured 0.05-0.26 (the fixtures' logits span a few units; each weight
     // moves by up to 1/254 of its row's range).
     BOOST_TEST(worst < 0.5);
+   }
   }
 }
 

@@ -48,13 +48,18 @@ int64_t file_bytes(const std::vector<std::string>& paths) {
   return n;
 }
 
-StatusOr<QuantizeReport> quantize(const std::string& model_dir, const std::string& out_dir) {
+StatusOr<QuantizeReport> quantize(const std::string& model_dir, const std::string& out_dir,
+                                  const std::string& weights) {
+  PCACHE_ASSIGN_OR_RETURN(const WeightFormat format, parse_weight_format(weights));
+  if (!is_int8_format(format)) {
+    return Status::invalid_argument("quantize: weights \"" + weights + "\" (expected int8 or int8-zp)");
+  }
   std::error_code ec;
   if (fs::exists(out_dir, ec) && fs::exists(model_dir, ec) && fs::equivalent(model_dir, out_dir, ec)) {
     return Status::invalid_argument(out_dir + ": is the source folder; quantize into another");
   }
   PCACHE_ASSIGN_OR_RETURN(auto ck, Checkpoint::open(model_dir));
-  if (ck->has_int8_weights()) {
+  if (is_int8_format(ck->stored_weights())) {
     return Status::invalid_argument(model_dir + ": its weights are int8 already");
   }
   if (fs::exists(out_dir, ec) && !(fs::is_directory(out_dir, ec) && fs::is_empty(out_dir, ec))) {
@@ -70,20 +75,21 @@ StatusOr<QuantizeReport> quantize(const std::string& model_dir, const std::strin
     PCACHE_ASSIGN_OR_RETURN(at::Tensor view, source.stored(name));
     const std::vector<int64_t> shape = view.sizes().vec();
     if (is_projection(name, source.config()) && shape.size() == 2 && view.is_floating_point()) {
-      // The pair (values, scale) is computed once, for the values' turn, and
-      // the scale written right after them.
+      // The values, scale and offset are computed once, at the values' turn,
+      // and the scale and offset written right after them.
       auto quantized = std::make_shared<Int8Weight>();
-      entries.push_back({name, StDType::kI8, shape, [&source, name, shape, quantized]() -> StatusOr<at::Tensor> {
+      entries.push_back({name, StDType::kI8, shape,
+                         [&source, name, shape, quantized, format]() -> StatusOr<at::Tensor> {
                            PCACHE_ASSIGN_OR_RETURN(at::Tensor w, source.load(name, shape, at::kFloat, at::kCPU));
-                           *quantized = quantize_rows_int8(w);
-                           return quantized->values;
+                           *quantized = quantize_rows_int8(w, format);
+                           return std::move(quantized->values);
                          }});
       entries.push_back({name + fmt::kScaleSuffix, StDType::kF32, {shape[0]},
-                         [quantized]() -> StatusOr<at::Tensor> {
-                           at::Tensor scale = std::move(quantized->scale);
-                           quantized->values = at::Tensor();
-                           return scale;
-                         }});
+                         [quantized]() -> StatusOr<at::Tensor> { return std::move(quantized->scale); }});
+      if (format == WeightFormat::kInt8ZeroPoint) {
+        entries.push_back({name + fmt::kOffsetSuffix, StDType::kF32, {shape[0]},
+                           [quantized]() -> StatusOr<at::Tensor> { return std::move(quantized->offset); }});
+      }
       ++report.quantized_tensors;
     } else {
       entries.push_back({name, st_dtype_of(view.scalar_type()), shape,
@@ -94,7 +100,9 @@ StatusOr<QuantizeReport> quantize(const std::string& model_dir, const std::strin
   const std::string out_file = out_dir + "/model.safetensors";
   PCACHE_RETURN_IF_ERROR(write_safetensors(out_file, entries,
                                            {{"format", "pt"},
-                                            {fmt::kWeightsKey, fmt::kWeightsValue},
+                                            {fmt::kWeightsKey, format == WeightFormat::kInt8
+                                                                   ? fmt::kWeightsValue
+                                                                   : fmt::kZeroPointWeightsValue},
                                             {fmt::kSourceKey, source.fingerprint()}}));
 
   const std::vector<std::string> weight_files = source.weight_files();
@@ -119,9 +127,9 @@ StatusOr<QuantizeReport> quantize(const std::string& model_dir, const std::strin
 }  // namespace
 
 StatusOr<QuantizeReport> quantize_checkpoint(const std::string& model_dir,
-                                             const std::string& out_dir) {
+                                             const std::string& out_dir, const std::string& weights) {
   try {
-    return quantize(model_dir, out_dir);
+    return quantize(model_dir, out_dir, weights);
   } catch (const c10::Error& e) {
     return Status::internal(model_dir + ": quantizing: " + e.what_without_backtrace());
   } catch (const fs::filesystem_error& e) {

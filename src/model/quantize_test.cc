@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "model/checkpoint.h"
 #include "model/int8_checkpoint_format.h"
@@ -75,7 +76,7 @@ BOOST_AUTO_TEST_CASE(an_int8_checkpoint_computes_what_load_time_int8_computes) {
     BOOST_TEST(r.int8_weight_bytes < r.source_weight_bytes);
     BOOST_TEST(ck->is_int8("model.layers.0.self_attn.q_proj.weight"));
     BOOST_TEST(!ck->is_int8("model.embed_tokens.weight"));
-    BOOST_TEST(ck->has_int8_weights());
+    BOOST_TEST((ck->stored_weights() == WeightFormat::kInt8));
     for (const char* f : {"config.json", "tokenizer.model", "reference.safetensors"}) {
       if (fs::exists(source + "/" + f)) BOOST_TEST(fs::exists(out + "/" + f), f);
     }
@@ -95,6 +96,23 @@ BOOST_AUTO_TEST_CASE(an_int8_checkpoint_computes_what_load_time_int8_computes) {
     }
     BOOST_TEST(agree / total >= 0.9);
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_zero_point_form_too) {
+  const std::string source = testing::fixture(testing::staged_models().front());
+  testing::TempDir dir;
+  const std::string out = dir.path + "/int8-zp";
+  testing::ok(quantize_checkpoint(source, out, "int8-zp"));
+  auto ck = testing::ok(Checkpoint::open(out));
+  BOOST_TEST((ck->stored_weights() == WeightFormat::kInt8ZeroPoint));
+  auto expected = load(source, WeightFormat::kInt8ZeroPoint);
+  auto stored = load(out, WeightFormat::kInt8);
+  BOOST_TEST((stored->weights() == WeightFormat::kInt8ZeroPoint));
+  BOOST_TEST(at::equal(logits_of(*stored), logits_of(*expected)));
+  // Not the symmetric form's numbers.
+  BOOST_TEST(!at::equal(logits_of(*stored), logits_of(*load(source, WeightFormat::kInt8))));
+  BOOST_TEST(quantize_checkpoint(source, dir.path + "/x", "dtype").status().code() ==
+             StatusCode::kInvalidArgument);
 }
 
 BOOST_AUTO_TEST_CASE(refuses_to_overwrite_or_quantize_twice) {
@@ -141,6 +159,19 @@ BOOST_AUTO_TEST_CASE(damaged_scales_are_named) {
   s = damaged([&](auto& t) { t.erase(scale); });
   BOOST_TEST(s.code() == StatusCode::kUnsupported);
   BOOST_TEST(s.message().find(q) != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(damaged_offsets_are_named) {
+  const std::string source = testing::fixture(testing::staged_models().front());
+  const std::string offset = std::string("model.layers.0.mlp.down_proj.weight") +
+                             int8_checkpoint_format::kOffsetSuffix;
+  testing::TempDir dir;
+  const std::string out = dir.path + "/int8-zp";
+  testing::ok(quantize_checkpoint(source, out, "int8-zp"));
+  rewrite(out, [&](auto& t) { t[offset][1] = std::numeric_limits<float>::infinity(); });
+  Status s = load_error(out);
+  BOOST_TEST(s.code() == StatusCode::kCorruption);
+  BOOST_TEST(s.message().find(offset) != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -170,14 +170,17 @@ BOOST_AUTO_TEST_CASE(replayed_graphs_equal_eager_steps,
 
 BOOST_AUTO_TEST_CASE(int8_weights_replay_equal_eager_steps,
                      *boost::unit_test::precondition(GraphsPresent())) {
-  // The int8 GEMV at batch 1 to 4, the dequantized weights past it.
-  Setup s(at::kBFloat16, at::Device(at::kCUDA), 1024, WeightFormat::kInt8);
-  StepGraphs graphs(*s.model, *s.pool);
-  for (const std::vector<int64_t>& lengths : {std::vector<int64_t>{33, 7}, {17, 48, 5, 130, 64}}) {
-    auto seqs = prefilled(s, lengths);
-    for (int step = 0; step < 2; ++step) {
-      BOOST_TEST_INFO(seqs.size() << " sequences, step " << step);
-      BOOST_TEST(step_difference(s, graphs, seqs, 400 + step) == 0.f);
+  // The int8 GEMV at batch 1 to 4, the dequantized weights past it;
+  // symmetric and with zero points.
+  for (WeightFormat weights : {WeightFormat::kInt8, WeightFormat::kInt8ZeroPoint}) {
+    Setup s(at::kBFloat16, at::Device(at::kCUDA), 1024, weights);
+    StepGraphs graphs(*s.model, *s.pool);
+    for (const std::vector<int64_t>& lengths : {std::vector<int64_t>{33, 7}, {17, 48, 5, 130, 64}}) {
+      auto seqs = prefilled(s, lengths);
+      for (int step = 0; step < 2; ++step) {
+        BOOST_TEST_INFO(weight_format_name(weights) << ", " << seqs.size() << " sequences, step " << step);
+        BOOST_TEST(step_difference(s, graphs, seqs, 400 + step) == 0.f);
+      }
     }
   }
 }

@@ -5,25 +5,46 @@ namespace pcache {
 StatusOr<WeightFormat> parse_weight_format(const std::string& name) {
   if (name == "dtype") return WeightFormat::kModelDtype;
   if (name == "int8") return WeightFormat::kInt8;
-  return Status::invalid_argument("weights \"" + name + "\" (expected dtype or int8)");
+  if (name == "int8-zp") return WeightFormat::kInt8ZeroPoint;
+  return Status::invalid_argument("weights \"" + name + "\" (expected dtype, int8 or int8-zp)");
 }
 
 const char* weight_format_name(WeightFormat f) {
-  return f == WeightFormat::kInt8 ? "int8" : "dtype";
+  switch (f) {
+    case WeightFormat::kInt8: return "int8";
+    case WeightFormat::kInt8ZeroPoint: return "int8-zp";
+    case WeightFormat::kModelDtype: break;
+  }
+  return "dtype";
 }
 
-Int8Weight quantize_rows_int8(const at::Tensor& w) {
-  TORCH_CHECK(w.dim() == 2 && w.is_floating_point(), "quantize_rows_int8: w ", w.sizes(), " ",
-              w.scalar_type());
+Int8Weight quantize_rows_int8(const at::Tensor& w, WeightFormat format) {
+  TORCH_CHECK(w.dim() == 2 && w.is_floating_point() && is_int8_format(format), "quantize_rows_int8: w ",
+              w.sizes(), " ", w.scalar_type(), " as ", weight_format_name(format));
   const at::Tensor wf = w.to(at::kFloat);
-  at::Tensor scale = wf.abs().amax(1) / 127.0;             // [out]
-  scale = at::where(scale > 0, scale, at::ones_like(scale));  // an all-zero row
-  at::Tensor values = (wf / scale.unsqueeze(1)).round_().clamp_(-127, 127).to(at::kChar);
-  return {values.contiguous(), scale.contiguous()};
+  if (format == WeightFormat::kInt8) {
+    at::Tensor scale = wf.abs().amax(1) / 127.0;                // [out]
+    scale = at::where(scale > 0, scale, at::ones_like(scale));  // an all-zero row
+    at::Tensor values = (wf / scale.unsqueeze(1)).round_().clamp_(-127, 127).to(at::kChar);
+    return {values.contiguous(), scale.contiguous(), at::Tensor()};
+  }
+  const at::Tensor low = wf.amin(1);                      // [out]
+  at::Tensor scale = (wf.amax(1) - low) / 255.0;          // [out]
+  scale = at::where(scale > 0, scale, at::ones_like(scale));  // a row of one value
+  at::Tensor steps = ((wf - low.unsqueeze(1)) / scale.unsqueeze(1)).round_().clamp_(0, 255);
+  at::Tensor values = (steps - 128).to(at::kChar);
+  at::Tensor offset = low + 128.0 * scale;
+  return {values.contiguous(), scale.contiguous(), offset.contiguous()};
 }
 
 at::Tensor dequantize_rows_int8(const Int8Weight& q, at::ScalarType dtype) {
-  return (q.values.to(at::kFloat) * q.scale.unsqueeze(1)).to(dtype);
+  at::Tensor w = q.values.to(at::kFloat) * q.scale.unsqueeze(1);
+  if (q.offset.defined()) w += q.offset.unsqueeze(1);
+  return w.to(dtype);
+}
+
+at::Tensor zero_point_term(const at::Tensor& x, const at::Tensor& offset) {
+  return (x.to(at::kFloat).sum(-1, /*keepdim=*/true) * offset).to(x.scalar_type());
 }
 
 }  // namespace pcache

@@ -1,8 +1,15 @@
 // Weight-only int8 quantization of a projection ([out, in], as a Linear
-// holds it): symmetric, one float32 scale per output row, values
-// round(w / scale) in [-127, 127] with scale = max |w[row]| / 127. Decode
-// reads half the bytes of bfloat16 (the GEMV kernel multiplies by the scale
-// after its dot product); larger batches dequantize first.
+// holds it), one float32 scale per output row, in two forms:
+// - symmetric (`--weights int8`): values round(w / s) in [-127, 127] with
+//   s = max |w[row]| / 127;
+// - with a zero point (`--weights int8-zp`, the min-max form): the row's
+//   range [min, max] in 256 steps, s = (max - min) / 255, values
+//   round((w - min) / s) - 128 in [-128, 127], and a float32 offset per row,
+//   min + 128 s, so that w = values x s + offset. Rows whose values are not
+//   centred on zero get finer steps.
+// Decode reads half the bytes of bfloat16 (the GEMV kernel multiplies by the
+// scale after its dot product; the offset adds offset x sum(x)); larger
+// batches dequantize first.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -15,21 +22,29 @@ namespace pcache {
 
 // How a model holds its projection weights.
 enum class WeightFormat {
-  kModelDtype,  // as the model computes (float32, bfloat16, float16)
-  kInt8,        // int8 per output row
+  kModelDtype,     // as the model computes (float32, bfloat16, float16)
+  kInt8,           // int8 per output row, symmetric
+  kInt8ZeroPoint,  // int8 per output row, with a zero point (an offset)
 };
-// "dtype" (the default) or "int8"; anything else is InvalidArgument naming both.
+// "dtype" (the default), "int8" or "int8-zp"; anything else is
+// InvalidArgument naming them.
 StatusOr<WeightFormat> parse_weight_format(const std::string& name);
 const char* weight_format_name(WeightFormat f);
+inline bool is_int8_format(WeightFormat f) { return f != WeightFormat::kModelDtype; }
 
 struct Int8Weight {
   at::Tensor values;  // int8 [out, in]
   at::Tensor scale;   // float32 [out]
+  at::Tensor offset;  // float32 [out] with a zero point; undefined when symmetric
 };
 // w: floating [out, in], on any device; the work is done in float32 there.
-// A row of zeros gets scale 1.
-Int8Weight quantize_rows_int8(const at::Tensor& w);
-// values x scale, as `dtype` [out, in].
+// A row of zeros (symmetric) or of one value (zero point) gets scale 1.
+// `format` is kInt8 or kInt8ZeroPoint.
+Int8Weight quantize_rows_int8(const at::Tensor& w, WeightFormat format = WeightFormat::kInt8);
+// values x scale (+ offset), as `dtype` [out, in].
 at::Tensor dequantize_rows_int8(const Int8Weight& q, at::ScalarType dtype);
+// What the offsets add to x [..., in] times the weight: sum(x) x offset,
+// [..., out] in x's dtype (the sum in float32).
+at::Tensor zero_point_term(const at::Tensor& x, const at::Tensor& offset);
 
 }  // namespace pcache

@@ -23,13 +23,54 @@ BOOST_AUTO_TEST_CASE(rows_round_trip_within_half_a_step) {
   BOOST_TEST(back[4].abs().max().item<float>() == 0.f);
 }
 
+BOOST_AUTO_TEST_CASE(zero_point_rows_round_trip_within_half_a_step) {
+  at::manual_seed(4);
+  // Rows off centre (all positive, all negative), a constant row, a zero row.
+  at::Tensor w = at::randn({6, 48});
+  w[0] = w[0].abs() + 2;
+  w[1] = -w[1].abs() * 3;
+  w[2].fill_(0.75);
+  w[3].zero_();
+  Int8Weight z = quantize_rows_int8(w, WeightFormat::kInt8ZeroPoint);
+  Int8Weight s = quantize_rows_int8(w, WeightFormat::kInt8);
+  BOOST_TEST(z.values.scalar_type() == at::kChar);
+  BOOST_TEST(z.offset.sizes() == at::IntArrayRef({6}));
+  BOOST_TEST(!s.offset.defined());
+  // Each row spans the whole range: its min maps to -128, its max to 127.
+  BOOST_TEST(z.values[0].min().item<int>() == -128);
+  BOOST_TEST(z.values[0].max().item<int>() == 127);
+  BOOST_TEST(z.scale[2].item<float>() == 1.f);
+  const at::Tensor back = dequantize_rows_int8(z, at::kFloat);
+  BOOST_TEST(((back - w).abs() <= z.scale.unsqueeze(1) / 2 + 1e-5).all().item<bool>());
+  BOOST_TEST(at::allclose(back[2], w[2]));
+  BOOST_TEST(back[3].abs().max().item<float>() < 1e-6);
+  // An off-centre row gets steps half as large as the symmetric form's, or less.
+  BOOST_TEST(z.scale[0].item<float>() <= s.scale[0].item<float>() / 2);
+  BOOST_TEST(z.scale[1].item<float>() <= s.scale[1].item<float>() / 2);
+}
+
+BOOST_AUTO_TEST_CASE(the_zero_point_term_is_what_the_offsets_add) {
+  // x W^T with W = values x scale + offset, split as the GEMV path computes it.
+  at::manual_seed(5);
+  Int8Weight z = quantize_rows_int8(at::randn({10, 32}) + 0.5, WeightFormat::kInt8ZeroPoint);
+  const at::Tensor x = at::randn({3, 32});
+  const at::Tensor whole = at::linear(x, dequantize_rows_int8(z, at::kFloat));
+  const at::Tensor without = at::linear(x, dequantize_rows_int8({z.values, z.scale, at::Tensor()}, at::kFloat));
+  const at::Tensor split = without + zero_point_term(x, z.offset);
+  BOOST_TEST(split.sizes() == whole.sizes());
+  BOOST_TEST(at::allclose(split, whole, 1e-4, 1e-4));
+  BOOST_TEST(zero_point_term(x.to(at::kBFloat16), z.offset).scalar_type() == at::kBFloat16);
+}
+
 BOOST_AUTO_TEST_CASE(formats_by_name) {
+  BOOST_TEST((*parse_weight_format("int8-zp") == WeightFormat::kInt8ZeroPoint));
+  BOOST_TEST(std::string(weight_format_name(WeightFormat::kInt8ZeroPoint)) == "int8-zp");
   BOOST_TEST((*parse_weight_format("int8") == WeightFormat::kInt8));
   BOOST_TEST((*parse_weight_format("dtype") == WeightFormat::kModelDtype));
   auto bad = parse_weight_format("int4");
   BOOST_TEST(bad.status().code() == StatusCode::kInvalidArgument);
   BOOST_TEST(bad.status().message().find("int4") != std::string::npos);
-  BOOST_TEST(bad.status().message().find("dtype or int8") != std::string::npos);
+  BOOST_TEST(bad.status().message().find("dtype, int8 or int8-zp") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -284,7 +284,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
 std::string Engine::describe() const {
   return impl_->model->config().summary() + " on " + impl_->model->device().str() + ", " +
          dtype_name(impl_->model->dtype()) +
-         (impl_->model->weights() == WeightFormat::kInt8 ? ", int8 weights" : "");
+         (impl_->model->weights() == WeightFormat::kInt8            ? ", int8 weights"
+          : impl_->model->weights() == WeightFormat::kInt8ZeroPoint ? ", int8 weights with zero points"
+                                                                    : "");
 }
 
 StatusOr<const Tokenizer*> Engine::tokenizer() const {
