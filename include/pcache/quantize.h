@@ -12,7 +12,8 @@
 //   it must not be `model_dir`. Its model.safetensors is written whole or not
 //   at all (util/atomic_file.h); every other file of `model_dir` but the
 //   weight files (config.json, generation_config.json, the tokenizer, a
-//   reference.safetensors, ...) is copied beside it.
+//   reference.safetensors, ...) is copied beside it. On an error, `out_dir`
+//   is left as it was (absent, or empty).
 // - Reads every weight once, one tensor at a time, on the CPU.
 // - Errors: NotFound / Corruption / Unsupported from opening the checkpoint
 //   (file and tensor named), InvalidArgument (`out_dir` is the source, not

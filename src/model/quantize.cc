@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -48,8 +49,9 @@ int64_t file_bytes(const std::vector<std::string>& paths) {
   return n;
 }
 
+// `*made`: set once out_dir is there to write into (true when this call made the folder).
 StatusOr<QuantizeReport> quantize(const std::string& model_dir, const std::string& out_dir,
-                                  const std::string& weights) {
+                                  const std::string& weights, std::optional<bool>* made) {
   PCACHE_ASSIGN_OR_RETURN(const WeightFormat format, parse_weight_format(weights));
   if (!is_int8_format(format)) {
     return Status::invalid_argument("quantize: weights \"" + weights + "\" (expected int8 or int8-zp)");
@@ -65,8 +67,10 @@ StatusOr<QuantizeReport> quantize(const std::string& model_dir, const std::strin
   if (fs::exists(out_dir, ec) && !(fs::is_directory(out_dir, ec) && fs::is_empty(out_dir, ec))) {
     return Status::invalid_argument(out_dir + ": exists and is not an empty folder");
   }
+  const bool existed = fs::exists(out_dir, ec);
   fs::create_directories(out_dir, ec);
   if (ec) return Status::io_error(out_dir + ": cannot create: " + ec.message());
+  *made = !existed;
 
   QuantizeReport report;
   std::vector<SafetensorsEntry> entries;
@@ -128,13 +132,27 @@ StatusOr<QuantizeReport> quantize(const std::string& model_dir, const std::strin
 
 StatusOr<QuantizeReport> quantize_checkpoint(const std::string& model_dir,
                                              const std::string& out_dir, const std::string& weights) {
-  try {
-    return quantize(model_dir, out_dir, weights);
-  } catch (const c10::Error& e) {
-    return Status::internal(model_dir + ": quantizing: " + e.what_without_backtrace());
-  } catch (const fs::filesystem_error& e) {
-    return Status::io_error(std::string("quantizing: ") + e.what());
+  std::optional<bool> made;
+  StatusOr<QuantizeReport> r = [&]() -> StatusOr<QuantizeReport> {
+    try {
+      return quantize(model_dir, out_dir, weights, &made);
+    } catch (const c10::Error& e) {
+      return Status::internal(model_dir + ": quantizing: " + e.what_without_backtrace());
+    } catch (const fs::filesystem_error& e) {
+      return Status::io_error(std::string("quantizing: ") + e.what());
+    }
+  }();
+  if (!r.ok() && made) {
+    // No half-written model folder is left behind: out_dir goes back to
+    // what it was (absent, or empty).
+    std::error_code ec;
+    if (*made) {
+      fs::remove_all(out_dir, ec);
+    } else {
+      for (const fs::directory_entry& e : fs::directory_iterator(out_dir, ec)) fs::remove_all(e.path(), ec);
+    }
   }
+  return r;
 }
 
 }  // namespace pcache

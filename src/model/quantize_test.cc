@@ -41,8 +41,9 @@ void rewrite(const std::string& dir, const std::function<void(std::map<std::stri
   edit(tensors);
   std::vector<SafetensorsEntry> entries;
   for (const auto& [name, t] : tensors) {
-    const StDType dtype = t.scalar_type() == at::kChar ? StDType::kI8
+    const StDType dtype = t.scalar_type() == at::kChar       ? StDType::kI8
                           : t.scalar_type() == at::kBFloat16 ? StDType::kBF16
+                          : t.scalar_type() == at::kDouble   ? StDType::kF64
                                                              : StDType::kF32;
     entries.push_back({name, dtype, t.sizes().vec(), [t]() -> StatusOr<at::Tensor> { return t; }});
   }
@@ -132,6 +133,19 @@ BOOST_AUTO_TEST_CASE(refuses_to_overwrite_or_quantize_twice) {
   BOOST_TEST(s.message().find("int8 already") != std::string::npos);
   s = quantize_checkpoint(dir.path + "/missing", dir.path + "/x").status();
   BOOST_TEST(s.code() == StatusCode::kNotFound);
+  // A source that fails half way (a projection in F64, which pcache does not
+  // read, found while writing) leaves no folder behind.
+  const std::string bad = dir.path + "/bad";
+  fs::create_directories(bad);
+  for (const auto& e : fs::directory_iterator(source)) fs::copy_file(e.path(), bad + "/" + e.path().filename().string());
+  fs::permissions(bad + "/model.safetensors", fs::perms::owner_write, fs::perm_options::add);
+  rewrite(bad, [](auto& t) {
+    t["model.layers.0.mlp.up_proj.weight"] = t["model.layers.0.mlp.up_proj.weight"].to(at::kDouble);
+  });
+  s = quantize_checkpoint(bad, dir.path + "/from-bad").status();
+  BOOST_TEST_MESSAGE(s.to_string());
+  BOOST_TEST(!s.ok());
+  BOOST_TEST(!fs::exists(dir.path + "/from-bad"));
 }
 
 BOOST_AUTO_TEST_CASE(damaged_scales_are_named) {
