@@ -11,7 +11,8 @@
 # Mistral-7B shape) | serve (pcache serve under bench/serve_load at that shape) | remote
 # (bench/remote_tier on a local Redis at that shape) | mistral | llama (pcache bench at that 7B
 # shape with random bfloat16 weights) | hf-mistral | hf-llama (the
-# transformers baseline at the same shape) | quick (a short pcache bench) |
+# transformers baseline at the same shape) | quick (a short pcache bench; QUICK_TOKENS,
+# QUICK_TAG, QUICK_ARGS such as "--weights int8-zp") |
 # train (the demo model, issue 15: the `local` variant; TRAIN_VARIANTS, TRAIN_MINUTES, TRAIN_DATA,
 # TRAIN_ARGS, TRAIN_GPUS).
 set -u
@@ -50,7 +51,7 @@ for step in "$@"; do
     quick)
       ./build-gpu/pcache bench --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
         --tokenizer "$TOK" --device cuda --dtype bfloat16 --module-tokens ${QUICK_TOKENS:-4096,16384} \
-        --new-tokens 32 --repeats 5 --decode-repeats 2 --out "$OUT/quick${QUICK_TAG:-}.json" 2>&1 | tail -8 ;;
+        --new-tokens 32 --repeats 5 --decode-repeats 2 ${QUICK_ARGS:-} --out "$OUT/quick${QUICK_TAG:-}.json" 2>&1 | tail -8 ;;
     train)
       # The demo model (issue 15): tools/train_model.py with its defaults (the `local` variant,
       # 384x8, the pruned tokenizer tools/demo_tokenizer.model), TRAIN_MINUTES of training (a
