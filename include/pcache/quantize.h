@@ -16,7 +16,8 @@
 //   is left as it was (absent, or empty).
 // - Reads every weight once, one tensor at a time, on the CPU.
 // - Errors: NotFound / Corruption / Unsupported from opening the checkpoint
-//   (file and tensor named), InvalidArgument (`out_dir` is the source, not
+//   or reading a tensor (file and tensor named; a tensor of a dtype pcache
+//   has no type for, or a projection that is not F32, BF16 or F16), InvalidArgument (`out_dir` is the source, not
 //   empty, the source is already int8, `weights` is not int8 or int8-zp), IoError (writing), Internal (a
 //   libtorch failure). Safe from any thread; calls do not share state.
 #pragma once

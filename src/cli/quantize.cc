@@ -1,6 +1,7 @@
 // `pcache quantize`: a model folder's projections written as int8 once, into
 // a new folder that every command loads with int8 weights (pcache/quantize.h).
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/common.h"
 #include "pcache/quantize.h"
@@ -10,9 +11,10 @@ namespace pcache::cli {
 int run_quantize(const std::string& model_dir, std::string out_dir, bool zero_point) {
   const std::string weights = zero_point ? "int8-zp" : "int8";
   if (out_dir.empty()) {
-    std::string base = model_dir;
-    while (base.size() > 1 && base.back() == '/') base.pop_back();
-    out_dir = base + "-" + weights;
+    // Beside the folder, named after it (also for "." or a trailing "/").
+    std::filesystem::path base = std::filesystem::absolute(model_dir).lexically_normal();
+    if (!base.has_filename()) base = base.parent_path();
+    out_dir = base.string() + "-" + weights;
   }
   std::fprintf(stderr, "quantizing %s into %s ...\n", model_dir.c_str(), out_dir.c_str());
   auto r = quantize_checkpoint(model_dir, out_dir, weights);

@@ -135,7 +135,9 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
   // A projection of the checkpoint's weights `parts` ([out, in] each, stacked
   // by rows: q, k and v, or gate and up), as it is read fastest here (see
   // Projection). Quantizing the parts one by one gives the rows that
-  // quantizing them stacked would, with less memory at once.
+  // quantizing them stacked would, with less memory at once; each is
+  // quantized from its float32 values, as quantize_checkpoint does, whatever
+  // the model dtype.
   using Part = std::pair<std::string, std::vector<int64_t>>;
   auto projection = [&](const std::vector<Part>& parts, bool transposed_on_gpu,
                         at::Tensor bias) -> StatusOr<Projection> {
@@ -148,10 +150,11 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
         quantized.push_back(std::move(q));
         continue;
       }
-      PCACHE_ASSIGN_OR_RETURN(at::Tensor w, load(name, shape));
       if (int8) {
+        PCACHE_ASSIGN_OR_RETURN(at::Tensor w, ck.load(name, shape, at::kFloat, device));
         quantized.push_back(quantize_rows_int8(w, weights));
       } else {
+        PCACHE_ASSIGN_OR_RETURN(at::Tensor w, load(name, shape));
         floating.push_back(std::move(w));
       }
     }
@@ -172,15 +175,15 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       q.values = stacked(values);
       q.scale = stacked(scales);
       if (any_offset) q.offset = stacked(offsets);
-      if (fused_ops_available(device, dtype)) {
+      if (device.is_cpu()) {
+        // No int8 kernel on the CPU: the weight every call would dequantize,
+        // dequantized once. The int8 model's numbers at the model dtype's
+        // speed, without the memory saving.
+        p.w = dequantize_rows_int8(q, dtype);
+      } else {
         p.w = std::move(q.values);
         p.scale = std::move(q.scale);
         p.offset = std::move(q.offset);
-      } else {
-        // No int8 kernel here (the CPU): the weight every call would
-        // dequantize, dequantized once. The int8 model's numbers at the
-        // model dtype's speed, without the memory saving.
-        p.w = dequantize_rows_int8(q, dtype);
       }
       return p;
     }
@@ -254,7 +257,8 @@ KVCache LlamaModel::new_cache(int64_t batch) const {
 at::Tensor LlamaModel::project(const at::Tensor& x, const Projection& p) const {
   if (p.w.defined() && gemv_applies(x, p.w)) {
     at::Tensor y = gemv(x, p.w, p.bias, p.scale);
-    return p.offset.defined() ? y + zero_point_term(x, p.offset) : y;
+    if (!p.offset.defined()) return y;
+    return (y.to(at::kFloat) + zero_point_term(x, p.offset)).to(y.scalar_type());
   }
   if (p.scale.defined()) {
     return at::linear(x, dequantize_rows_int8({p.w, p.scale, p.offset}, x.scalar_type()), p.bias);

@@ -32,7 +32,9 @@ struct SafetensorsEntry {
 // Writes `entries` (names unique, none "__metadata__") and `metadata` to
 // `path`, atomically (util/atomic_file.h): `path` holds the whole new file or
 // what it held before. The header is padded with spaces to a multiple of 8
-// bytes, so that every tensor's data starts 8-byte aligned in a mapping.
+// bytes, so that the data section starts 8-byte aligned in a mapping; the
+// tensors follow one another with no gaps (readers refuse gaps), so a
+// tensor is aligned to its element size only if those before it keep it so.
 // Errors: InvalidArgument (a duplicate or reserved name, kOther, values that
 // do not match the entry's shape or element size: the tensor named), the
 // callbacks' errors, IoError from the file.

@@ -28,12 +28,14 @@ Int8Weight quantize_rows_int8(const at::Tensor& w, WeightFormat format) {
     at::Tensor values = (wf / scale.unsqueeze(1)).round_().clamp_(-127, 127).to(at::kChar);
     return {values.contiguous(), scale.contiguous(), at::Tensor()};
   }
-  const at::Tensor low = wf.amin(1);                      // [out]
-  at::Tensor scale = (wf.amax(1) - low) / 255.0;          // [out]
-  scale = at::where(scale > 0, scale, at::ones_like(scale));  // a row of one value
+  const at::Tensor low = wf.amin(1);               // [out]
+  const at::Tensor spread = (wf.amax(1) - low) / 255.0;  // [out]
+  const at::Tensor constant = spread <= 0;         // rows of one value: values 0, offset the value
+  const at::Tensor scale = at::where(constant, at::ones_like(spread), spread);
   at::Tensor steps = ((wf - low.unsqueeze(1)) / scale.unsqueeze(1)).round_().clamp_(0, 255);
+  steps.masked_fill_(constant.unsqueeze(1), 128);
   at::Tensor values = (steps - 128).to(at::kChar);
-  at::Tensor offset = low + 128.0 * scale;
+  at::Tensor offset = at::where(constant, low, low + 128.0 * scale);
   return {values.contiguous(), scale.contiguous(), offset.contiguous()};
 }
 
@@ -44,7 +46,7 @@ at::Tensor dequantize_rows_int8(const Int8Weight& q, at::ScalarType dtype) {
 }
 
 at::Tensor zero_point_term(const at::Tensor& x, const at::Tensor& offset) {
-  return (x.to(at::kFloat).sum(-1, /*keepdim=*/true) * offset).to(x.scalar_type());
+  return x.to(at::kFloat).sum(-1, /*keepdim=*/true) * offset;
 }
 
 }  // namespace pcache

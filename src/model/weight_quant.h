@@ -38,13 +38,14 @@ struct Int8Weight {
   at::Tensor offset;  // float32 [out] with a zero point; undefined when symmetric
 };
 // w: floating [out, in], on any device; the work is done in float32 there.
-// A row of zeros (symmetric) or of one value (zero point) gets scale 1.
+// A row of zeros (symmetric) gets scale 1; a row of one value (zero point)
+// gets scale 1, values 0 and the value as its offset (exact).
 // `format` is kInt8 or kInt8ZeroPoint.
 Int8Weight quantize_rows_int8(const at::Tensor& w, WeightFormat format = WeightFormat::kInt8);
 // values x scale (+ offset), as `dtype` [out, in].
 at::Tensor dequantize_rows_int8(const Int8Weight& q, at::ScalarType dtype);
 // What the offsets add to x [..., in] times the weight: sum(x) x offset,
-// [..., out] in x's dtype (the sum in float32).
+// [..., out] in float32.
 at::Tensor zero_point_term(const at::Tensor& x, const at::Tensor& offset);
 
 }  // namespace pcache
