@@ -146,6 +146,11 @@ BOOST_AUTO_TEST_CASE(refuses_to_overwrite_or_quantize_twice) {
   BOOST_TEST_MESSAGE(s.to_string());
   BOOST_TEST(!s.ok());
   BOOST_TEST(!fs::exists(dir.path + "/from-bad"));
+  // Into a folder that was there and empty: kept (not removed with what was written), empty.
+  fs::create_directories(dir.path + "/empty");
+  BOOST_TEST(!quantize_checkpoint(bad, dir.path + "/empty").ok());
+  BOOST_TEST(fs::is_directory(dir.path + "/empty"));
+  BOOST_TEST(fs::is_empty(dir.path + "/empty"));
 }
 
 BOOST_AUTO_TEST_CASE(damaged_scales_are_named) {
