@@ -151,16 +151,9 @@ StatusOr<at::Tensor> Checkpoint::load(const std::string& name, const std::vector
                                         "': " + e.what_without_backtrace());
     }
   }
-  auto it = where_.find(name);
-  if (it == where_.end())
-    return Status::not_found(dir_ + ": tensor '" + name + "' is missing from the checkpoint");
-  const SafetensorsFile& file = *it->second;
-  const StTensorInfo& info = *file.find(name);
-  if (info.shape != shape) {
-    return Status::invalid_argument(file.path() + ": tensor '" + name + "' has shape " +
-                                    shape_string(info.shape) + ", expected " + shape_string(shape) +
-                                    " from config.json");
-  }
+  PCACHE_ASSIGN_OR_RETURN(const StTensorInfo* found, find(name, shape));
+  const StTensorInfo& info = *found;
+  const SafetensorsFile& file = *where_.at(name);
   if (info.dtype != StDType::kF32 && info.dtype != StDType::kBF16 && info.dtype != StDType::kF16) {
     return Status::unsupported(file.path() + ": tensor '" + name + "' has dtype " +
                                info.dtype_name + " (supported: F32, BF16, F16" +
@@ -170,26 +163,27 @@ StatusOr<at::Tensor> Checkpoint::load(const std::string& name, const std::vector
   return copy_to(name, dtype, device);
 }
 
+StatusOr<const StTensorInfo*> Checkpoint::find(const std::string& name,
+                                               const std::vector<int64_t>& shape) const {
+  auto it = where_.find(name);
+  if (it == where_.end())
+    return Status::not_found(dir_ + ": tensor '" + name + "' is missing from the checkpoint");
+  const StTensorInfo* info = it->second->find(name);
+  if (info->shape != shape) {
+    return Status::invalid_argument(it->second->path() + ": tensor '" + name + "' has shape " +
+                                    shape_string(info->shape) + ", expected " + shape_string(shape) +
+                                    " from config.json");
+  }
+  return info;
+}
+
 StatusOr<at::Tensor> Checkpoint::stored(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end())
     return Status::not_found(dir_ + ": tensor '" + name + "' is missing from the checkpoint");
   const SafetensorsFile& file = *it->second;
   const StTensorInfo& info = *file.find(name);
-  std::optional<at::ScalarType> type;
-  switch (info.dtype) {
-    case StDType::kF64: type = at::kDouble; break;
-    case StDType::kF32: type = at::kFloat; break;
-    case StDType::kF16: type = at::kHalf; break;
-    case StDType::kBF16: type = at::kBFloat16; break;
-    case StDType::kI64: type = at::kLong; break;
-    case StDType::kI32: type = at::kInt; break;
-    case StDType::kI16: type = at::kShort; break;
-    case StDType::kI8: type = at::kChar; break;
-    case StDType::kU8: type = at::kByte; break;
-    case StDType::kBool: type = at::kBool; break;
-    case StDType::kOther: break;
-  }
+  const std::optional<at::ScalarType> type = scalar_type_of(info.dtype);
   if (!type) {
     return Status::unsupported(file.path() + ": tensor '" + name + "' has dtype " + info.dtype_name);
   }
@@ -233,12 +227,10 @@ StatusOr<Int8Weight> Checkpoint::load_int8(const std::string& name,
     return Status::not_found(dir_ + ": tensor '" + name + "' is not stored as int8 with '" +
                              scale_name + "' beside it");
   }
-  const SafetensorsFile& file = *where_.at(name);
-  const StTensorInfo& info = *file.find(name);
-  if (info.shape != shape || shape.size() != 2) {
-    return Status::invalid_argument(file.path() + ": tensor '" + name + "' has shape " +
-                                    shape_string(info.shape) + ", expected " + shape_string(shape) +
-                                    " from config.json");
+  PCACHE_RETURN_IF_ERROR(find(name, shape).status());
+  if (shape.size() != 2) {
+    return Status::invalid_argument(dir_ + ": tensor '" + name + "' read as int8 with shape " +
+                                    shape_string(shape) + " (expected [out, in])");
   }
   // A row's float32 values beside the int8 tensor (its scale or offset),
   // checked: a damaged one would turn its whole row into NaN or zero, silently.

@@ -80,6 +80,9 @@ class Checkpoint {
 
  private:
   Checkpoint() = default;
+  // The entry of tensor `name`, which must have `shape`: NotFound, or
+  // InvalidArgument naming the file and both shapes.
+  StatusOr<const StTensorInfo*> find(const std::string& name, const std::vector<int64_t>& shape) const;
   // The stored tensor `name` (present) converted to `dtype` on `device`, a fresh tensor.
   StatusOr<at::Tensor> copy_to(const std::string& name, at::ScalarType dtype,
                                at::Device device) const;

@@ -26,22 +26,6 @@ bool is_projection(const std::string& name, const ModelConfig& config) {
   return std::regex_match(name, kLayerProjection);
 }
 
-StDType st_dtype_of(at::ScalarType t) {
-  switch (t) {
-    case at::kDouble: return StDType::kF64;
-    case at::kFloat: return StDType::kF32;
-    case at::kHalf: return StDType::kF16;
-    case at::kBFloat16: return StDType::kBF16;
-    case at::kLong: return StDType::kI64;
-    case at::kInt: return StDType::kI32;
-    case at::kShort: return StDType::kI16;
-    case at::kChar: return StDType::kI8;
-    case at::kByte: return StDType::kU8;
-    case at::kBool: return StDType::kBool;
-    default: return StDType::kOther;
-  }
-}
-
 int64_t file_bytes(const std::vector<std::string>& paths) {
   int64_t n = 0;
   std::error_code ec;

@@ -41,11 +41,8 @@ void rewrite(const std::string& dir, const std::function<void(std::map<std::stri
   edit(tensors);
   std::vector<SafetensorsEntry> entries;
   for (const auto& [name, t] : tensors) {
-    const StDType dtype = t.scalar_type() == at::kChar       ? StDType::kI8
-                          : t.scalar_type() == at::kBFloat16 ? StDType::kBF16
-                          : t.scalar_type() == at::kDouble   ? StDType::kF64
-                                                             : StDType::kF32;
-    entries.push_back({name, dtype, t.sizes().vec(), [t]() -> StatusOr<at::Tensor> { return t; }});
+    entries.push_back({name, st_dtype_of(t.scalar_type()), t.sizes().vec(),
+                       [t]() -> StatusOr<at::Tensor> { return t; }});
   }
   BOOST_REQUIRE(write_safetensors(dir + "/model.safetensors", entries).ok());
 }

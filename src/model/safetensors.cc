@@ -15,14 +15,24 @@ namespace {
 using json = nlohmann::json;
 namespace fmt = safetensors_format;
 
+// Every dtype pcache knows: its name in the format and its libtorch type.
+struct DTypeRow {
+  StDType dtype;
+  const char* name;
+  at::ScalarType type;
+};
+constexpr DTypeRow kDTypes[] = {
+    {StDType::kF64, "F64", at::kDouble}, {StDType::kF32, "F32", at::kFloat},
+    {StDType::kF16, "F16", at::kHalf},   {StDType::kBF16, "BF16", at::kBFloat16},
+    {StDType::kI64, "I64", at::kLong},   {StDType::kI32, "I32", at::kInt},
+    {StDType::kI16, "I16", at::kShort},  {StDType::kI8, "I8", at::kChar},
+    {StDType::kU8, "U8", at::kByte},     {StDType::kBool, "BOOL", at::kBool}};
+
 StDType parse_dtype(const std::string& s) {
-  static const std::map<std::string, StDType> kNames = {
-      {"F64", StDType::kF64},   {"F32", StDType::kF32}, {"F16", StDType::kF16},
-      {"BF16", StDType::kBF16}, {"I64", StDType::kI64}, {"I32", StDType::kI32},
-      {"I16", StDType::kI16},   {"I8", StDType::kI8},   {"U8", StDType::kU8},
-      {"BOOL", StDType::kBool}};
-  auto it = kNames.find(s);
-  return it == kNames.end() ? StDType::kOther : it->second;
+  for (const DTypeRow& r : kDTypes) {
+    if (s == r.name) return r.dtype;
+  }
+  return StDType::kOther;
 }
 
 Status parse_entry(const std::string& path, const std::string& name, const json& v,
@@ -93,6 +103,27 @@ size_t st_dtype_size(StDType dtype) {
     case StDType::kOther: return 0;
   }
   return 0;
+}
+
+const char* st_dtype_name(StDType dtype) {
+  for (const DTypeRow& r : kDTypes) {
+    if (r.dtype == dtype) return r.name;
+  }
+  return "";
+}
+
+std::optional<at::ScalarType> scalar_type_of(StDType dtype) {
+  for (const DTypeRow& r : kDTypes) {
+    if (r.dtype == dtype) return r.type;
+  }
+  return std::nullopt;
+}
+
+StDType st_dtype_of(at::ScalarType type) {
+  for (const DTypeRow& r : kDTypes) {
+    if (r.type == type) return r.dtype;
+  }
+  return StDType::kOther;
 }
 
 StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {

@@ -6,7 +6,10 @@
 // Immutable after open(); safe to share between threads.
 #pragma once
 
+#include <c10/core/ScalarType.h>
+
 #include <cstdint>
+#include <optional>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,6 +34,12 @@ struct StTensorInfo {
 
 // Bytes per element; 0 for kOther.
 size_t st_dtype_size(StDType dtype);
+// "F32", "BF16", "I8", ... as the format names `dtype`; "" for kOther.
+const char* st_dtype_name(StDType dtype);
+// The libtorch type of a dtype (none for kOther), and the dtype of a libtorch
+// type (kOther when the format has none).
+std::optional<at::ScalarType> scalar_type_of(StDType dtype);
+StDType st_dtype_of(at::ScalarType type);
 
 class SafetensorsFile {
  public:

@@ -11,23 +11,6 @@ namespace pcache {
 
 namespace fmt = safetensors_format;
 
-const char* st_dtype_name(StDType dtype) {
-  switch (dtype) {
-    case StDType::kF64: return "F64";
-    case StDType::kF32: return "F32";
-    case StDType::kF16: return "F16";
-    case StDType::kBF16: return "BF16";
-    case StDType::kI64: return "I64";
-    case StDType::kI32: return "I32";
-    case StDType::kI16: return "I16";
-    case StDType::kI8: return "I8";
-    case StDType::kU8: return "U8";
-    case StDType::kBool: return "BOOL";
-    case StDType::kOther: return "";
-  }
-  return "";
-}
-
 Status write_safetensors(const std::string& path, const std::vector<SafetensorsEntry>& entries,
                          const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();

@@ -16,9 +16,6 @@
 
 namespace pcache {
 
-// "F32", "BF16", "I8", ... as the format names `dtype`; "" for kOther.
-const char* st_dtype_name(StDType dtype);
-
 struct SafetensorsEntry {
   std::string name;
   StDType dtype = StDType::kOther;  // any but kOther
