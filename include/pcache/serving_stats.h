@@ -23,9 +23,13 @@ struct ServingStats {
   int64_t max_batch = 0;           // most sequences in one step
   int64_t preemptions = 0;         // requests recomputed for want of blocks
   // Milliseconds in steps, and in their forwards (until the logits were on
-  // the host): the rest of step_ms is the scheduler's host work.
+  // the host): the rest of step_ms is the scheduler's host work. With
+  // overlapped steps, forward_ms is the time spent queuing the next step
+  // and waiting for this one's tokens, and a step's host work runs while
+  // the next one computes.
   double step_ms = 0, forward_ms = 0;
   int64_t graph_captures = 0;      // decode steps captured as CUDA graphs
+  int64_t overlapped_steps = 0;    // decode steps queued before the previous step's tokens were read
 };
 
 }  // namespace pcache

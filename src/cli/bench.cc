@@ -154,11 +154,14 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
       if (!floor_ms.ok()) return report(floor_ms.status());
       std::vector<Generation> decode_gens;
       std::optional<Summary> decode_rate;
+      int64_t overlapped_steps = 0;  // of the decode runs (scheduler.h: overlapped steps)
       if (b.decode_tokens > 0 && b.decode_repeats > 0) {
+        const int64_t overlapped_before = engine.serving_stats().overlapped_steps;
         auto d = measure(
             "decode", b.decode_repeats, [&] { return engine.run(with_module, decode); },
             &decode_gens);
         if (!d.ok()) return report(d.status());
+        overlapped_steps = engine.serving_stats().overlapped_steps - overlapped_before;
         std::vector<double> rates;
         for (const Generation& g : decode_gens) rates.push_back(g.timings.decode_tokens_per_s());
         Summary r = summarize(rates);
@@ -188,7 +191,10 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
                             {"kv_bytes", kv_bytes},
                             {"store_device_bytes", engine.cache_stats().device_bytes},
                             {"peak_device_bytes", mem.peak_allocated}};
-      if (decode_rate) row["decode_tokens_per_s"] = to_json(*decode_rate);
+      if (decode_rate) {
+        row["decode_tokens_per_s"] = to_json(*decode_rate);
+        row["decode_overlapped_steps"] = overlapped_steps;
+      }
       out["results"].push_back(row);
       tokens_done += n_module + n_new;
       tokens_left -= n_module + n_new;

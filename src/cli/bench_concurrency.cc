@@ -121,6 +121,7 @@ Status bench_concurrency(Engine& engine, const BenchOptions& b,
         {"step_ms", step_ms},
         {"forward_ms", forward_ms},
         {"graph_captures", s.graph_captures},
+        {"overlapped_steps", s.overlapped_steps - before.overlapped_steps},
         {"peak_device_bytes", engine.device_memory().peak_allocated}};
     out["results"].push_back(row);
     std::cerr << std::fixed << std::setprecision(2) << std::setw(6) << n << std::setw(12)

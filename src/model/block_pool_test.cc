@@ -120,6 +120,9 @@ BOOST_AUTO_TEST_CASE(a_sequence_fills_blocks_and_releases_them) {
     BOOST_TEST(slots.size() == 23u);
     BOOST_TEST(slots[16] == int64_t{s.blocks()[1]} * kB);
     BOOST_TEST(s.slots_from(21) == (std::vector<int64_t>{slots[21], slots[22]}));
+    s.set_token(22, 7);  // an id known after its entry was computed
+    BOOST_TEST(s.tokens()[22] == 7);
+    BOOST_TEST(s.slots() == slots);
     s.truncate(10);
     BOOST_TEST(s.blocks().size() == 1u);
     BOOST_TEST(s.length() == 10);

@@ -533,8 +533,16 @@ at::Tensor LlamaModel::forward_impl(const at::Tensor& tokens, const at::Tensor& 
   return logits(normed);  // [B, T | 1, V]
 }
 
-Status LlamaModel::check_paged(const std::vector<PagedInput>& inputs) const {
+Status LlamaModel::check_paged(const std::vector<PagedInput>& inputs,
+                               const at::Tensor& fed_tokens) const {
   if (inputs.empty()) return Status::invalid_argument("forward_paged: no inputs");
+  const bool fed = fed_tokens.defined();
+  if (fed && (fed_tokens.dim() != 1 || fed_tokens.size(0) != static_cast<int64_t>(inputs.size()) ||
+              fed_tokens.scalar_type() != at::kLong || fed_tokens.device() != device_)) {
+    return Status::invalid_argument("forward_paged: fed tokens must be int64 [" +
+                                    std::to_string(inputs.size()) + "] on " + device_.str() +
+                                    ", one per input");
+  }
   for (size_t j = 0; j < inputs.size(); ++j) {
     const PagedSequence* seq = inputs[j].sequence;
     const int64_t n = inputs[j].new_entries, len = seq ? seq->length() : 0;
@@ -543,7 +551,13 @@ Status LlamaModel::check_paged(const std::vector<PagedInput>& inputs) const {
                                       std::to_string(n) + " of its " + std::to_string(len) +
                                       " entries (expected 1 to all, in one pool)");
     }
-    for (int64_t i = len - n; i < len; ++i) {
+    if (fed && (n != 1 || inputs[j].all_logits)) {
+      return Status::invalid_argument("forward_paged: input " + std::to_string(j) + " computes " +
+                                      std::to_string(n) +
+                                      " entries; fed tokens are for decode steps (1 each)");
+    }
+    // Fed ids are an argmax over the vocabulary: in range by construction.
+    for (int64_t i = len - n; i < len - (fed ? 1 : 0); ++i) {
       const int id = seq->tokens()[i];
       if (id < 0 || id >= config_.vocab_size) {
         return Status::invalid_argument("forward_paged: token id " + std::to_string(id) +
@@ -583,8 +597,9 @@ at::Tensor LlamaModel::paged_pass(const at::Tensor& tokens, const at::Tensor& po
   return logits(normed)[0];                                                 // [R, V]
 }
 
-StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& inputs) const {
-  PCACHE_RETURN_IF_ERROR(check_paged(inputs));
+StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& inputs,
+                                               const at::Tensor& fed_tokens) const {
+  PCACHE_RETURN_IF_ERROR(check_paged(inputs, fed_tokens));
   std::vector<int64_t> tokens, positions, write_slots, logit_rows;
   for (const PagedInput& in : inputs) {
     const PagedSequence& seq = *in.sequence;
@@ -769,8 +784,8 @@ StatusOr<at::Tensor> LlamaModel::forward_paged(const std::vector<PagedInput>& in
       }
       return attn;
     };
-    return paged_pass(on_device(tokens), on_device(positions), on_device(write_slots),
-                      on_device(logit_rows), pool, attend);
+    return paged_pass(fed_tokens.defined() ? fed_tokens : on_device(tokens), on_device(positions),
+                      on_device(write_slots), on_device(logit_rows), pool, attend);
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
     if (what.find("out of memory") != std::string::npos)

@@ -84,17 +84,24 @@ class LlamaModel {
   // sequence over its blocks. Returns float32 logits [R, V]: for each input
   // in order, a row per new entry (all_logits) or its last entry's row.
   // On error the new entries' slots may hold anything (the caller drops them).
+  // `fed_tokens`, when defined: int64 [inputs.size()] on the model's device,
+  // the ids of a decode step (every input computes its last entry alone)
+  // that are not on the host yet: each sequence's last token is a
+  // placeholder, read from here instead (the previous step's argmax).
   // Errors: InvalidArgument (no inputs, new_entries outside [1, length], a
-  // token id outside the vocabulary), ResourceExhausted, Internal.
-  StatusOr<at::Tensor> forward_paged(const std::vector<PagedInput>& inputs) const;
+  // token id outside the vocabulary, fed_tokens not as above),
+  // ResourceExhausted, Internal.
+  StatusOr<at::Tensor> forward_paged(const std::vector<PagedInput>& inputs,
+                                     const at::Tensor& fed_tokens = at::Tensor()) const;
 
   // forward() of one row (batch 1) that returns the last token's float32
   // logits [V]: prefill and decode steps.
   StatusOr<at::Tensor> forward_last(const std::vector<int64_t>& tokens,
                                     const std::vector<int64_t>& positions, KVCache& cache) const;
 
-  // InvalidArgument unless forward_paged() can run `inputs`.
-  Status check_paged(const std::vector<PagedInput>& inputs) const;
+  // InvalidArgument unless forward_paged() can run `inputs` (with `fed_tokens`).
+  Status check_paged(const std::vector<PagedInput>& inputs,
+                     const at::Tensor& fed_tokens = at::Tensor()) const;
 
   // The device side of forward_paged, for callers that capture it in a CUDA
   // graph (model/step_graphs.h). tokens, positions, write_slots: [N] int64

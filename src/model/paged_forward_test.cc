@@ -120,6 +120,33 @@ BOOST_AUTO_TEST_CASE(bad_inputs_are_errors) {
   BOOST_TEST(r.status().message().find("token id 40000") != std::string::npos);
 }
 
+// A decode step whose ids are on the device only (the previous step's
+// argmax): the sequences hold placeholders, the logits are the same.
+BOOST_AUTO_TEST_CASE(fed_tokens_replace_the_placeholders) {
+  Fixture f;
+  PagedSequence a(*f.pool), b(*f.pool), pa(*f.pool), pb(*f.pool);
+  append_ok(a, {5, 6, 7, 8});
+  append_ok(b, {9, 10});
+  append_ok(pa, {5, 6, 7});
+  append_ok(pb, {9});
+  paged_ok(*f.model, {{&pa, 3}, {&pb, 1}});
+  append_ok(pa, {-1});
+  append_ok(pb, {-1});
+  const at::Tensor want = paged_ok(*f.model, {{&a, 4}, {&b, 2}});
+  auto fed = f.model->forward_paged({{&pa, 1}, {&pb, 1}}, at::tensor({int64_t{8}, int64_t{10}}));
+  BOOST_REQUIRE_MESSAGE(fed.ok(), fed.status().to_string());
+  BOOST_TEST((*fed - want).abs().max().item<float>() < 1e-5);
+  // Without them the placeholder is a bad id; with the wrong shape or for
+  // more than one entry, they are refused.
+  BOOST_TEST(f.model->forward_paged({{&pa, 1}}).status().code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(f.model->forward_paged({{&pa, 1}}, at::tensor({int64_t{8}, int64_t{10}})).status().code() ==
+             StatusCode::kInvalidArgument);
+  BOOST_TEST(f.model->forward_paged({{&pa, 2}}, at::tensor({int64_t{8}})).status().code() ==
+             StatusCode::kInvalidArgument);
+  BOOST_TEST(f.model->forward_paged({{&pa, 1}}, at::tensor({8}, at::kInt)).status().code() ==
+             StatusCode::kInvalidArgument);
+}
+
 // On a GPU in bfloat16 forward_paged runs one varlen flash attention over all
 // sequences: it must agree with each sequence's own attention.
 BOOST_AUTO_TEST_CASE(varlen_flash_equals_attention_per_sequence,

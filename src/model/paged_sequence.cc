@@ -121,6 +121,11 @@ Status PagedSequence::append(const std::vector<int>& tokens, const std::vector<i
   return Status::ok_status();
 }
 
+void PagedSequence::set_token(int64_t index, int token) {
+  assert(index >= 0 && index < length());
+  tokens_[index] = token;
+}
+
 void PagedSequence::truncate(int64_t length) {
   assert(length >= 0 && length <= this->length());
   tokens_.resize(length);

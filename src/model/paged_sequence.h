@@ -59,6 +59,11 @@ class PagedSequence {
   // the pool has not the blocks.
   Status append(const std::vector<int>& tokens, const std::vector<int64_t>& positions);
 
+  // Sets the token of entry `index` (< length()): an entry appended before
+  // its id was on the host, whose K/V a step computed from the id on the
+  // device (the scheduler's overlapped decode steps).
+  void set_token(int64_t index, int token);
+
   // Drops the entries from `length` on (length <= length()), releasing the
   // blocks no longer used.
   void truncate(int64_t length);

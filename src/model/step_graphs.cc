@@ -79,15 +79,16 @@ StepGraphs::StepGraphs(const LlamaModel& model, BlockPool& pool)
 
 StepGraphs::~StepGraphs() = default;
 
-StatusOr<at::Tensor> StepGraphs::forward(const std::vector<PagedInput>& inputs) {
+StatusOr<at::Tensor> StepGraphs::forward(const std::vector<PagedInput>& inputs,
+                                         const at::Tensor& fed_tokens) {
   const bool decode_only =
       enabled_ && !inputs.empty() && static_cast<int64_t>(inputs.size()) <= std::end(kBatchSizes)[-1] &&
       std::all_of(inputs.begin(), inputs.end(), [](const PagedInput& in) { return in.new_entries == 1; });
   const bool lone_extend = enabled_ && inputs.size() == 1 && !decode_only;
-  if (!decode_only && !lone_extend) return model_.forward_paged(inputs);
-  PCACHE_RETURN_IF_ERROR(model_.check_paged(inputs));
+  if (!decode_only && !lone_extend) return model_.forward_paged(inputs, fed_tokens);
+  PCACHE_RETURN_IF_ERROR(model_.check_paged(inputs, fed_tokens));
   try {
-    if (decode_only) return run_decode(inputs);
+    if (decode_only) return run_decode(inputs, fed_tokens);
     if (std::optional<at::Tensor> logits = run_extend(inputs[0])) return *std::move(logits);
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
@@ -98,7 +99,7 @@ StatusOr<at::Tensor> StepGraphs::forward(const std::vector<PagedInput>& inputs) 
   return model_.forward_paged(inputs);
 }
 
-at::Tensor StepGraphs::run_decode(const std::vector<PagedInput>& inputs) {
+at::Tensor StepGraphs::run_decode(const std::vector<PagedInput>& inputs, const at::Tensor& fed_tokens) {
 #if defined(PCACHE_PAGED_KERNELS)
   const ModelConfig& c = model_.config();
   const at::Device device = model_.device();
@@ -156,6 +157,7 @@ at::Tensor StepGraphs::run_decode(const std::vector<PagedInput>& inputs) {
   Graph* g = capture ? fresh.get() : found->second.get();
   if (capture) g->cu = at::empty({4}, at::TensorOptions().dtype(at::kInt).device(device));
   g->in.copy_(staged, /*non_blocking=*/true);
+  if (fed_tokens.defined()) g->in.narrow(0, 0, b).copy_(fed_tokens);  // over the placeholders
   g->cu.copy_(staged_cu, /*non_blocking=*/true);
   TORCH_CHECK(g->plan.refill(plan), "step graph: the plan outgrew its buffers");
   if (shared) ++cascade_steps_;
@@ -188,7 +190,7 @@ at::Tensor StepGraphs::run_decode(const std::vector<PagedInput>& inputs) {
   graphs_[key] = std::move(fresh);
   return eager.narrow(0, 0, b);
 #else
-  (void)inputs;
+  (void)inputs, (void)fed_tokens;
   TORCH_CHECK(false, "step graph: this build has no CUDA kernels");
   return at::Tensor();
 #endif

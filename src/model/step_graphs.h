@@ -74,10 +74,12 @@ class StepGraphs {
   // Whether steps replay graphs here.
   bool enabled() const { return enabled_; }
 
-  // LlamaModel::forward_paged(inputs), with the same results (float32
-  // logits [R, V], a new tensor; within rounding where padding changes the
-  // shapes of an extend's matrix products), from a graph where one fits.
-  StatusOr<at::Tensor> forward(const std::vector<PagedInput>& inputs);
+  // LlamaModel::forward_paged(inputs, fed_tokens), with the same results
+  // (float32 logits [R, V], a new tensor; within rounding where padding
+  // changes the shapes of an extend's matrix products), from a graph where
+  // one fits. Queued on the device, not waited for.
+  StatusOr<at::Tensor> forward(const std::vector<PagedInput>& inputs,
+                               const at::Tensor& fed_tokens = at::Tensor());
 
   // Graphs captured so far (captures again included).
   int64_t captures() const { return captures_; }
@@ -91,7 +93,7 @@ class StepGraphs {
 
  private:
   struct Graph;
-  at::Tensor run_decode(const std::vector<PagedInput>& inputs);
+  at::Tensor run_decode(const std::vector<PagedInput>& inputs, const at::Tensor& fed_tokens);
   // Null when this extend runs eagerly (no graph yet, or not of a kind graphs take).
   std::optional<at::Tensor> run_extend(const PagedInput& input);
   // A graph for `rows` rows whose attention plan holds twice `plan`'s

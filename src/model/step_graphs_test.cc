@@ -2,7 +2,7 @@
 // replayed graph, over batch sizes that pad, contexts that outgrow a graph's
 // slot buffer, and forks sharing blocks; padding rows write no K/V; lone
 // extends, short and over a run read in place, captured the second time
-// their shape is seen. On the
+// their shape is seen; decode ids fed on the device. On the
 // CPU (no graphs) forward() is forward_paged's; the graph cases need CUDA and
 // the kernels, and are skipped (reported so) without them.
 #include <boost/test/unit_test.hpp>
@@ -75,6 +75,25 @@ float step_difference(Setup& s, StepGraphs& graphs,
   return (from_graph - eager).abs().max().item<float>();
 }
 
+// step_difference with the ids fed on the device (placeholders in the
+// sequences, set to the ids before the eager pass).
+float fed_step_difference(Setup& s, StepGraphs& graphs,
+                          std::vector<std::unique_ptr<PagedSequence>>& seqs, int token) {
+  std::vector<PagedInput> inputs;
+  std::vector<int64_t> ids;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    append_ok(*seqs[i], {-1});
+    inputs.push_back({seqs[i].get(), 1, false});
+    ids.push_back(token + static_cast<int64_t>(i));
+  }
+  at::Tensor from_graph =
+      float_logits(graphs.forward(inputs, at::tensor(ids, at::kLong).to(s.model->device())));
+  for (size_t i = 0; i < seqs.size(); ++i) seqs[i]->set_token(seqs[i]->length() - 1, static_cast<int>(ids[i]));
+  at::Tensor eager = float_logits(s.model->forward_paged(inputs));
+  BOOST_REQUIRE(from_graph.sizes() == eager.sizes());
+  return (from_graph - eager).abs().max().item<float>();
+}
+
 // The last n entries of `seq` through the graphs, then through forward_paged
 // (which writes the same K/V again): max |difference|.
 float extend_difference(Setup& s, StepGraphs& graphs, PagedSequence& seq, int64_t n) {
@@ -94,6 +113,7 @@ BOOST_AUTO_TEST_CASE(on_the_cpu_forward_is_forward_paged) {
   BOOST_TEST(!graphs.enabled());
   auto seqs = prefilled(s, {9, 20});
   BOOST_TEST(step_difference(s, graphs, seqs, 100) == 0.f);
+  BOOST_TEST(fed_step_difference(s, graphs, seqs, 110) == 0.f);
   append_ok(*seqs[0], some_ids(12, 5));
   BOOST_TEST(extend_difference(s, graphs, *seqs[0], 12) == 0.f);
   BOOST_TEST(graphs.captures() == 0);
@@ -164,6 +184,13 @@ BOOST_AUTO_TEST_CASE(replayed_graphs_equal_eager_steps,
   for (int step = 0; step < 3; ++step) {
     BOOST_TEST_INFO("batch 5, step " << step);
     BOOST_TEST(step_difference(s, graphs, five, 300 + step) == 0.f);
+  }
+  BOOST_TEST(graphs.captures() == 2);
+  // Ids fed on the device (overlapped steps) replay the same graphs.
+  for (int step = 0; step < 2; ++step) {
+    BOOST_TEST_INFO("fed ids, step " << step);
+    BOOST_TEST(fed_step_difference(s, graphs, one, 250 + step) == 0.f);
+    BOOST_TEST(fed_step_difference(s, graphs, five, 350 + step) == 0.f);
   }
   BOOST_TEST(graphs.captures() == 2);
 }

@@ -502,6 +502,7 @@ ServingStats Engine::serving_stats() const {
   out.step_ms = s.step_ms;
   out.forward_ms = s.forward_ms;
   out.graph_captures = s.graph_captures;
+  out.overlapped_steps = s.overlapped_steps;
   return out;
 }
 

@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
 #include <optional>
 #include <utility>
 
 #include "cache/tensor_status.h"
+#include "model/host_copy.h"
 
 namespace pcache {
 namespace {
@@ -19,6 +23,19 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 bool is_eos(const ModelConfig& c, int id) {
   return std::find(c.eos_token_ids.begin(), c.eos_token_ids.end(), id) != c.eos_token_ids.end();
 }
+
+bool overlap_wanted(const LlamaModel& model, const SchedulerOptions& options) {
+  if (options.overlap_steps) return *options.overlap_steps;
+  const char* env = std::getenv("PCACHE_OVERLAP_STEPS");
+  if (env && std::strcmp(env, "0") == 0) return false;
+  if (env && std::strcmp(env, "1") == 0) return true;
+  return model.device().is_cuda();
+}
+
+// The token of an entry queued before its id is on the host (an overlapped
+// step reads it on the device): outside the vocabulary, so that a forward
+// that read it from the host would fail (check_paged), not compute with it.
+constexpr int kTokenOnDevice = -1;
 
 }  // namespace
 
@@ -52,6 +69,9 @@ struct Scheduler::Active : std::enable_shared_from_this<Active> {
   int next_token = -1;   // sampled, not yet fed
   int64_t fed_generated = 0;
   int64_t appended = 0;  // entries appended for the step in flight
+  // Its last entry was queued ahead (overlapped steps) and is dropped if the
+  // token before it ends the request.
+  bool ahead = false;
   bool cancelled = false;
   bool started = false;
   std::optional<Clock::time_point> blocked_since;  // waiting for blocks held outside the scheduler
@@ -63,6 +83,7 @@ Scheduler::Scheduler(const LlamaModel& model, BlockPool& pool, SchedulerOptions 
     : model_(model),
       pool_(pool),
       options_(options),
+      overlap_steps_(overlap_wanted(model, options)),
       graphs_(model, pool),
       thread_([this] { loop(); }) {}
 
@@ -170,8 +191,7 @@ void Scheduler::loop() {
 
 bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
   const Clock::time_point step_start = Clock::now();
-  const ModelConfig& config = model_.config();
-  std::vector<std::pair<std::shared_ptr<Active>, StatusOr<SequenceResult>>> ended;
+  Ended ended;
   auto end_with = [&](const std::shared_ptr<Active>& a, StatusOr<SequenceResult> r) {
     ended.emplace_back(a, std::move(r));
   };
@@ -318,48 +338,12 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
   if (!batch.empty()) ++stats_.steps;
   lock.unlock();
 
-  // Streams `next`, the token `a` sampled; true when `a` ends with it.
-  auto stream_token = [&](Active& a, int next) {
-    if (a.result.tokens.empty()) {
-      a.first_token_at = Clock::now();
-      a.result.first_token_ms = ms_between(a.submitted, a.first_token_at);
-    }
-    bool stop = false;
-    if (a.request.sampling.stop_at_eos && is_eos(config, next)) {
-      a.result.stop_reason = StopReason::kEos;
-      stop = true;
-    } else {
-      a.result.tokens.push_back(next);
-      a.next_token = next;
-      if (a.request.on_token && !a.request.on_token(next)) {
-        a.result.stop_reason = StopReason::kCallback;
-        stop = true;
-      } else if (static_cast<int>(a.result.tokens.size()) >= a.request.sampling.max_tokens) {
-        a.result.stop_reason = StopReason::kMaxTokens;
-        stop = true;
-      }
-    }
-    if (stop) {
-      if (a.result.tokens.size() > 1) a.result.decode_ms = ms_between(a.first_token_at, Clock::now());
-      end_with(a.shared_from_this(), take_result(a.result, a.sequence(), a.sampler));
-    }
-    return stop;
-  };
-  // A throwing callback or sampler ends its request alone, with Internal.
-  auto sample_next = [&](Active& a, const std::function<int()>& sample) {
-    try {
-      return stream_token(a, sample());
-    } catch (const std::exception& e) {
-      end_with(a.shared_from_this(), Status::internal(std::string("generation stopped: ") + e.what()));
-      return true;
-    }
-  };
   // Admitted requests whose first token comes from the logits they were given.
   if (!sample_first.empty()) {
     std::vector<std::shared_ptr<Active>> gone;
     for (auto& a : sample_first) {
       a->result.last_logits = a->request.first_logits;
-      if (sample_next(*a, [&] { return a->sampler.sample(a->request.first_logits); })) {
+      if (sample_next(*a, [&] { return a->sampler.sample(a->request.first_logits); }, ended)) {
         gone.push_back(a);
       }
     }
@@ -375,6 +359,17 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
     const Clock::time_point forward_start = Clock::now();
     StatusOr<at::Tensor> logits =
         without_exceptions("forward", [&] { return graphs_.forward(inputs); });
+    if (logits.ok() && overlap_steps_ && std::all_of(batch.begin(), batch.end(), [](const auto& a) {
+          return a->decoding() && a->sampler.greedy();
+        })) {
+      for (auto& a : batch) {
+        ++a->fed_generated;
+        a->appended = 0;
+      }
+      decode_overlapped(batch, *logits, ended, step_start, ms_between(forward_start, Clock::now()));
+      finish(ended);
+      return true;
+    }
     // The rows' argmax in one transfer (greedy requests), and the rows on
     // the host when some request samples: not a device sync per request.
     at::Tensor argmax, on_host;
@@ -421,10 +416,13 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
         continue;
       }
       const int64_t row = static_cast<int64_t>(j);
-      if (sample_next(*a, [&] {
-            return a->sampler.greedy() ? static_cast<int>(argmax.data_ptr<int64_t>()[row])
-                                       : a->sampler.sample(on_host[row]);
-          })) {
+      if (sample_next(
+              *a,
+              [&] {
+                return a->sampler.greedy() ? static_cast<int>(argmax.data_ptr<int64_t>()[row])
+                                           : a->sampler.sample(on_host[row]);
+              },
+              ended)) {
         gone.push_back(a);
       }
     }
@@ -437,8 +435,182 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
     lock.unlock();
   }
   const bool ran = !batch.empty() || !ended.empty() || !sample_first.empty();
-  for (auto& [a, r] : ended) a->done(std::move(r));
+  finish(ended);
   return ran;
+}
+
+void Scheduler::decode_overlapped(std::vector<std::shared_ptr<Active>> rows, at::Tensor logits,
+                                  Ended& ended, Clock::time_point step_start, double forward_ms) {
+  // rows[j]'s logits are logits[index[j]]: the rows of the step in flight
+  // that are still running.
+  std::vector<int64_t> index(rows.size());
+  std::iota(index.begin(), index.end(), 0);
+  at::Tensor argmax;  // [rows of the step] int64, on the device
+  HostCopy tokens;
+  Status status = without_exceptions("sampling", [&] {
+    argmax = logits.argmax(-1);
+    tokens = HostCopy(argmax);
+    return Status::ok_status();
+  });
+  for (;;) {
+    const Clock::time_point launch_start = Clock::now();
+    // The next step, for the rows that want another token whatever this
+    // step's is (eos or a callback may still end them), while nobody waits
+    // to join the batch and nothing is cancelled.
+    std::vector<std::shared_ptr<Active>> next;
+    std::vector<int64_t> next_index;  // their rows in the step in flight
+    if (status.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!stopping_ && waiting_.empty()) {
+        for (size_t j = 0; j < rows.size(); ++j) {
+          const Active& a = *rows[j];
+          if (a.cancelled) {
+            next.clear();
+            break;
+          }
+          if (static_cast<int>(a.result.tokens.size()) + 1 < a.request.sampling.max_tokens) {
+            next.push_back(rows[j]);
+            next_index.push_back(index[j]);
+          }
+        }
+      }
+    }
+    for (size_t k = 0; k < next.size(); ++k) {
+      Active& a = *next[k];
+      if (!a.sequence().append({kTokenOnDevice}, {a.request.next_position + a.fed_generated}).ok()) {
+        // Short of blocks: a plain step (which preempts) comes next.
+        for (size_t i = 0; i < k; ++i) next[i]->sequence().truncate(next[i]->sequence().length() - 1);
+        next.clear();
+      }
+    }
+    at::Tensor next_logits, next_argmax;
+    HostCopy next_tokens;
+    if (!next.empty()) {
+      std::vector<PagedInput> inputs;
+      for (auto& a : next) inputs.push_back({&a->sequence(), 1, false});
+      Status launched = without_exceptions("forward", [&]() -> Status {
+        at::Tensor fed = argmax;  // [next] int64: each row's token of the step in flight
+        if (static_cast<int64_t>(next_index.size()) != argmax.size(0)) {
+          fed = argmax.index_select(0, at::tensor(next_index, at::kLong).to(argmax.device()));
+        }
+        PCACHE_ASSIGN_OR_RETURN(next_logits, graphs_.forward(inputs, fed));
+        next_argmax = next_logits.argmax(-1);
+        next_tokens = HostCopy(next_argmax);
+        return Status::ok_status();
+      });
+      if (launched.ok()) {
+        for (auto& a : next) {
+          ++a->fed_generated;
+          a->ahead = true;
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.steps;
+        ++stats_.overlapped_steps;
+        stats_.max_batch = std::max<int64_t>(stats_.max_batch, static_cast<int64_t>(next.size()));
+      } else {
+        // A plain step runs them again, and reports its own error.
+        for (auto& a : next) a->sequence().truncate(a->sequence().length() - 1);
+        next.clear();
+      }
+    }
+
+    // This step's tokens, streamed while the next step runs.
+    at::Tensor host;
+    if (status.ok()) {
+      status = without_exceptions("sampling", [&] {
+        host = tokens.wait();
+        return Status::ok_status();
+      });
+    }
+    forward_ms += ms_between(launch_start, Clock::now());
+    std::vector<std::shared_ptr<Active>> gone;
+    for (size_t j = 0; j < rows.size(); ++j) {
+      const std::shared_ptr<Active>& a = rows[j];
+      if (!status.ok()) {  // this step's entry and the one queued after it
+        a->sequence().truncate(a->sequence().length() - 1 - (a->ahead ? 1 : 0));
+        ended.emplace_back(a, status);
+        gone.push_back(a);
+        continue;
+      }
+      a->result.last_logits = logits[index[j]];
+      const int token = static_cast<int>(host.data_ptr<int64_t>()[index[j]]);
+      if (a->ahead) a->sequence().set_token(a->sequence().length() - 1, token);
+      if (sample_next(*a, [token] { return token; }, ended)) gone.push_back(a);
+      a->ahead = false;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& a : gone) running_.erase(std::find(running_.begin(), running_.end(), a));
+      stats_.running = static_cast<int64_t>(running_.size());
+      stats_.forward_ms += forward_ms;
+      stats_.step_ms += ms_between(step_start, Clock::now());
+      stats_.graph_captures = graphs_.captures();
+    }
+    finish(ended);
+
+    // On with the step in flight, for its rows still running.
+    rows.clear();
+    index.clear();
+    for (size_t k = 0; k < next.size(); ++k) {
+      if (std::find(gone.begin(), gone.end(), next[k]) == gone.end()) {
+        rows.push_back(next[k]);
+        index.push_back(static_cast<int64_t>(k));
+      }
+    }
+    if (rows.empty()) return;
+    logits = next_logits;
+    argmax = next_argmax;
+    tokens = std::move(next_tokens);
+    step_start = Clock::now();
+    forward_ms = 0;
+  }
+}
+
+bool Scheduler::stream_token(Active& a, int next, Ended& ended) {
+  if (a.result.tokens.empty()) {
+    a.first_token_at = Clock::now();
+    a.result.first_token_ms = ms_between(a.submitted, a.first_token_at);
+  }
+  bool stop = false;
+  if (a.request.sampling.stop_at_eos && is_eos(model_.config(), next)) {
+    a.result.stop_reason = StopReason::kEos;
+    stop = true;
+  } else {
+    a.result.tokens.push_back(next);
+    a.next_token = next;
+    if (a.request.on_token && !a.request.on_token(next)) {
+      a.result.stop_reason = StopReason::kCallback;
+      stop = true;
+    } else if (static_cast<int>(a.result.tokens.size()) >= a.request.sampling.max_tokens) {
+      a.result.stop_reason = StopReason::kMaxTokens;
+      stop = true;
+    }
+  }
+  if (stop) {
+    if (a.ahead) {  // computed for a token that will not come
+      a.sequence().truncate(a.sequence().length() - 1);
+      --a.fed_generated;
+      a.ahead = false;
+    }
+    if (a.result.tokens.size() > 1) a.result.decode_ms = ms_between(a.first_token_at, Clock::now());
+    ended.emplace_back(a.shared_from_this(), take_result(a.result, a.sequence(), a.sampler));
+  }
+  return stop;
+}
+
+bool Scheduler::sample_next(Active& a, const std::function<int()>& sample, Ended& ended) {
+  try {
+    return stream_token(a, sample(), ended);
+  } catch (const std::exception& e) {
+    ended.emplace_back(a.shared_from_this(),
+                       Status::internal(std::string("generation stopped: ") + e.what()));
+    return true;
+  }
+}
+
+void Scheduler::finish(Ended& ended) {
+  for (auto& [a, r] : ended) a->done(std::move(r));
+  ended.clear();
 }
 
 }  // namespace pcache

@@ -15,13 +15,19 @@
 // of blocks unless it cannot fit in the pool alone.
 //
 // Decode steps and lone extends replay CUDA graphs where they can
-// (model/step_graphs.h).
+// (model/step_graphs.h). While every running request decodes greedily and
+// none waits, steps overlap (`overlap_steps`): the next step is queued on
+// the device, fed the ids of this one's argmax there, before this step's
+// tokens are read back and streamed, so that the host's turn between steps
+// is hidden behind the device's work. A request that eos or its callback
+// then ends had an entry computed for nothing; it is dropped.
 // Thread-safe. Results equal one request run alone within the tolerance of
 // batched BLAS (docs/architecture.md, "Serving core"): greedy tokens match.
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -51,6 +57,11 @@ struct SchedulerOptions {
   // scheduler hold (saved states, results not yet dropped) before it fails
   // with ResourceExhausted.
   int64_t max_block_wait_ms = 5000;
+  // Overlapped decode steps (above). Unset: where the model runs on CUDA
+  // (on the CPU a step is computed before it returns: nothing would
+  // overlap), unless PCACHE_OVERLAP_STEPS is 0 (off, to compare) or 1 (on,
+  // the CPU too: to test the bookkeeping the GPU runs) in the environment.
+  std::optional<bool> overlap_steps;
 };
 
 // One request: entries already computed (`context`: a cached prefix, a
@@ -99,6 +110,7 @@ struct SchedulerStats {
   // logits were on the host): the rest is the loop's host work.
   double step_ms = 0, forward_ms = 0;
   int64_t graph_captures = 0;  // step graphs captured (model/step_graphs.h)
+  int64_t overlapped_steps = 0;  // steps queued before the previous step's tokens were read
 };
 
 class Scheduler {
@@ -128,14 +140,31 @@ class Scheduler {
 
  private:
   struct Active;
+  // Requests that ended, with their results: done() is called outside the lock.
+  using Ended = std::vector<std::pair<std::shared_ptr<Active>, StatusOr<SequenceResult>>>;
   void loop();
   // One forward over the running requests and those admitted now (`batch`
   // is scratch space kept between steps). False when nothing could run.
   bool step(std::vector<std::shared_ptr<Active>>& batch);
+  // Decode steps over `rows` (their step's logits, its entries counted as
+  // fed), each queued before the previous one's tokens are read, while
+  // overlapping may go on; returns with no step in flight. `step_start`
+  // and `forward_ms`: when the step already queued began, and its host
+  // time in the forward.
+  void decode_overlapped(std::vector<std::shared_ptr<Active>> rows, at::Tensor logits, Ended& ended,
+                         std::chrono::steady_clock::time_point step_start, double forward_ms);
+  // Streams `next`, the token `a` sampled; true when `a` ends with it.
+  bool stream_token(Active& a, int next, Ended& ended);
+  // stream_token(a, sample()), where a throwing callback or sampler ends `a`
+  // alone, with Internal.
+  bool sample_next(Active& a, const std::function<int()>& sample, Ended& ended);
+  // Calls done() for what ended (without the lock) and empties `ended`.
+  static void finish(Ended& ended);
 
   const LlamaModel& model_;
   BlockPool& pool_;
   const SchedulerOptions options_;
+  const bool overlap_steps_;
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

@@ -1,7 +1,10 @@
 // Continuous batching: a request's greedy tokens are the same alone, in a
-// batch, joining mid-batch, prefilled in chunks, or preempted and recomputed.
+// batch, joining mid-batch, prefilled in chunks, or preempted and recomputed,
+// with decode steps overlapped or not (on the CPU an overlapped step is
+// computed at once, but the bookkeeping is the one CUDA runs).
 #include "runtime/scheduler.h"
 
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <future>
 #include <thread>
@@ -55,23 +58,38 @@ std::vector<int> dense_greedy(const LlamaModel& m, const std::vector<int>& promp
 
 using testing::ok;
 
+SchedulerOptions overlapping(bool overlap) {
+  SchedulerOptions o;
+  o.overlap_steps = overlap;
+  return o;
+}
+
+const auto kOverlap = boost::unit_test::data::make({false, true});
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(scheduler_test)
 
-BOOST_AUTO_TEST_CASE(alone_equals_the_dense_greedy_loop_and_frees_its_blocks) {
+BOOST_DATA_TEST_CASE(alone_equals_the_dense_greedy_loop_and_frees_its_blocks, kOverlap, overlap) {
   Fixture f;
-  Scheduler s(*f.model, *f.pool);
+  Scheduler s(*f.model, *f.pool, overlapping(overlap));
   const std::vector<int> prompt = prompt_of(23, 1);
   SequenceResult r = ok(s.run(request(*f.pool, prompt, 9)));
-  BOOST_TEST(r.tokens == dense_greedy(*f.model, prompt, 9));
+  const std::vector<int> want = dense_greedy(*f.model, prompt, 9);
+  BOOST_TEST(r.tokens == want);
   BOOST_TEST((r.stop_reason == StopReason::kMaxTokens));
   BOOST_TEST(r.sequence->length() == 23 + 8);  // the last token is not fed
+  std::vector<int> fed = prompt;
+  fed.insert(fed.end(), want.begin(), want.end() - 1);
+  BOOST_TEST(r.sequence->tokens() == fed);
+  // Prefill, the first decode step (plain), then 7 steps each queued
+  // before the previous one's token was read.
+  BOOST_TEST(s.stats().overlapped_steps == (overlap ? 7 : 0));
   r.sequence.reset();
   BOOST_TEST(f.pool->available() == f.pool->num_blocks());
 }
 
-BOOST_AUTO_TEST_CASE(many_at_once_from_threads_equal_each_alone) {
+BOOST_DATA_TEST_CASE(many_at_once_from_threads_equal_each_alone, kOverlap, overlap) {
   Fixture f;
   std::vector<std::vector<int>> prompts;
   std::vector<int> budgets;
@@ -84,7 +102,7 @@ BOOST_AUTO_TEST_CASE(many_at_once_from_threads_equal_each_alone) {
     Scheduler s(*f.model, *f.pool);
     for (int i = 0; i < 6; ++i) alone.push_back(ok(s.run(request(*f.pool, prompts[i], budgets[i]))).tokens);
   }
-  SchedulerOptions o;
+  SchedulerOptions o = overlapping(overlap);
   o.max_step_tokens = 40;  // long prompts are prefilled in chunks beside the others' decoding
   Scheduler s(*f.model, *f.pool, o);
   std::vector<std::future<StatusOr<SequenceResult>>> results;
@@ -102,9 +120,9 @@ BOOST_AUTO_TEST_CASE(many_at_once_from_threads_equal_each_alone) {
   BOOST_TEST(f.pool->available() == f.pool->num_blocks());
 }
 
-BOOST_AUTO_TEST_CASE(a_request_joining_mid_batch_changes_nothing) {
+BOOST_DATA_TEST_CASE(a_request_joining_mid_batch_changes_nothing, kOverlap, overlap) {
   Fixture f;
-  Scheduler s(*f.model, *f.pool);
+  Scheduler s(*f.model, *f.pool, overlapping(overlap));
   const std::vector<int> a = prompt_of(30, 7), b = prompt_of(12, 8);
   const std::vector<int> want_a = dense_greedy(*f.model, a, 12), want_b = dense_greedy(*f.model, b, 5);
   std::promise<StatusOr<SequenceResult>> b_result;
@@ -120,11 +138,11 @@ BOOST_AUTO_TEST_CASE(a_request_joining_mid_batch_changes_nothing) {
   BOOST_TEST(ok(b_result.get_future().get()).tokens == want_b);
 }
 
-BOOST_AUTO_TEST_CASE(preempted_requests_are_recomputed_with_the_same_tokens) {
+BOOST_DATA_TEST_CASE(preempted_requests_are_recomputed_with_the_same_tokens, kOverlap, overlap) {
   Fixture f(12);  // 192 entries: the four below need 4 x 62 = 248 at their ends
   std::vector<std::vector<int>> want;
   for (int i = 0; i < 4; ++i) want.push_back(dense_greedy(*f.model, prompt_of(40, 20 + i), 22));
-  Scheduler s(*f.model, *f.pool);
+  Scheduler s(*f.model, *f.pool, overlapping(overlap));
   std::vector<std::promise<StatusOr<SequenceResult>>> done(4);
   for (int i = 0; i < 4; ++i) {
     s.submit(request(*f.pool, prompt_of(40, 20 + i), 22),
@@ -142,9 +160,9 @@ BOOST_AUTO_TEST_CASE(preempted_requests_are_recomputed_with_the_same_tokens) {
   BOOST_TEST(f.pool->available() == f.pool->num_blocks());
 }
 
-BOOST_AUTO_TEST_CASE(too_large_for_the_pool_cancel_and_bad_requests) {
+BOOST_DATA_TEST_CASE(too_large_for_the_pool_cancel_and_bad_requests, kOverlap, overlap) {
   Fixture f(2);  // 32 entries
-  Scheduler s(*f.model, *f.pool);
+  Scheduler s(*f.model, *f.pool, overlapping(overlap));
   auto big = s.run(request(*f.pool, prompt_of(40, 1), 2));
   BOOST_TEST(big.status().code() == StatusCode::kResourceExhausted);
   BOOST_TEST(big.status().message().find("does not fit in the KV block pool") != std::string::npos,
@@ -170,9 +188,9 @@ BOOST_AUTO_TEST_CASE(too_large_for_the_pool_cancel_and_bad_requests) {
   BOOST_TEST(f.pool->stats().in_use == 0);
 }
 
-BOOST_AUTO_TEST_CASE(a_throwing_callback_ends_its_request_alone) {
+BOOST_DATA_TEST_CASE(a_throwing_callback_ends_its_request_alone, kOverlap, overlap) {
   Fixture f;
-  Scheduler s(*f.model, *f.pool);
+  Scheduler s(*f.model, *f.pool, overlapping(overlap));
   const std::vector<int> prompt = prompt_of(9, 5);
   SequenceRequest bad = request(*f.pool, prompt, 8);
   bad.on_token = [](int) -> bool { throw std::runtime_error("client went away"); };
@@ -185,9 +203,9 @@ BOOST_AUTO_TEST_CASE(a_throwing_callback_ends_its_request_alone) {
   BOOST_TEST(f.pool->available() == f.pool->num_blocks());
 }
 
-BOOST_AUTO_TEST_CASE(prefill_only_gives_the_last_logits_on_a_shared_context) {
+BOOST_DATA_TEST_CASE(prefill_only_gives_the_last_logits_on_a_shared_context, kOverlap, overlap) {
   Fixture f;
-  Scheduler s(*f.model, *f.pool);
+  Scheduler s(*f.model, *f.pool, overlapping(overlap));
   const std::vector<int> prefix = prompt_of(20, 3), rest = prompt_of(6, 4);
   SequenceRequest first = request(*f.pool, prefix, 1);
   first.prefill_only = true;
@@ -213,6 +231,38 @@ BOOST_AUTO_TEST_CASE(prefill_only_gives_the_last_logits_on_a_shared_context) {
   std::vector<int> first_of_rest = prefix;
   first_of_rest.push_back(rest[0]);
   BOOST_TEST(ok(fy.get()).tokens == dense_greedy(*f.model, first_of_rest, 6));
+}
+
+// A request that its callback stops while the next step is queued: that
+// step's entry is dropped, and the result is the plain loop's.
+BOOST_AUTO_TEST_CASE(a_stop_after_an_overlapped_step_drops_its_entry) {
+  Fixture f;
+  const std::vector<int> a = prompt_of(17, 11), b = prompt_of(6, 12);
+  auto run_both = [&](bool overlap) {
+    Scheduler s(*f.model, *f.pool, overlapping(overlap));
+    SequenceRequest ra = request(*f.pool, a, 30), rb = request(*f.pool, b, 12);
+    int seen = 0;
+    ra.on_token = [&seen](int) { return ++seen < 6; };  // stops at its 6th token
+    auto fb = std::async(std::launch::async, [&] { return s.run(std::move(rb)); });
+    SequenceResult x = ok(s.run(std::move(ra)));
+    SequenceResult y = ok(fb.get());
+    return std::make_tuple(std::move(x), std::move(y), s.stats().overlapped_steps);
+  };
+  auto [plain_a, plain_b, none] = run_both(false);
+  auto [over_a, over_b, overlapped] = run_both(true);
+  BOOST_TEST(none == 0);
+  BOOST_TEST(overlapped > 0);
+  BOOST_TEST((over_a.stop_reason == StopReason::kCallback));
+  BOOST_TEST(over_a.tokens.size() == 6u);
+  BOOST_TEST(over_a.tokens == plain_a.tokens);
+  BOOST_TEST(over_a.sequence->length() == 17 + 5);
+  BOOST_TEST(over_a.sequence->tokens() == plain_a.sequence->tokens());
+  BOOST_TEST(at::allclose(over_a.last_logits, plain_a.last_logits, 1e-5, 1e-5));
+  BOOST_TEST(over_b.tokens == plain_b.tokens);
+  BOOST_TEST(over_b.tokens == dense_greedy(*f.model, b, 12));
+  BOOST_TEST(over_b.sequence->tokens() == plain_b.sequence->tokens());
+  for (SequenceResult* r : {&plain_a, &plain_b, &over_a, &over_b}) r->sequence.reset();
+  BOOST_TEST(f.pool->available() == f.pool->num_blocks());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
