@@ -10,19 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace pcache::testing {
+#include "model/safetensors.h"
 
-inline std::string st_dtype_name(at::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return "F32";
-    case at::kBFloat16: return "BF16";
-    case at::kHalf: return "F16";
-    case at::kLong: return "I64";
-    case at::kInt: return "I32";
-    case at::kDouble: return "F64";
-    default: return "U8";
-  }
-}
+namespace pcache::testing {
 
 // Writes `tensors` to `path`; `header_edit` may change the JSON header first.
 template <typename Edit>
@@ -34,7 +24,7 @@ void write_safetensors(const std::string& path, const std::map<std::string, at::
     at::Tensor c = t.contiguous().cpu();
     std::vector<int64_t> shape(c.sizes().begin(), c.sizes().end());
     const size_t nbytes = c.numel() * c.element_size();
-    header[name] = {{"dtype", st_dtype_name(c.scalar_type())},
+    header[name] = {{"dtype", pcache::st_dtype_name(pcache::st_dtype_of(c.scalar_type()))},
                     {"shape", shape},
                     {"data_offsets", {data.size(), data.size() + nbytes}}};
     data.append(static_cast<const char*>(c.data_ptr()), nbytes);
