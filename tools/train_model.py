@@ -98,6 +98,10 @@ def parse_args():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--loss-png", help="also draw the loss curve here (needs matplotlib)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (torch 2; shapes dynamic)")
+    ap.add_argument("--profile", type=int, default=0,
+                    help="profile this many steps after 20 warm-up steps (torch.profiler: the operations that "
+                         "take the time, and the step time), then stop without saving")
     return ap.parse_args()
 
 
@@ -411,6 +415,46 @@ def save_and_check(model, sp, args):
                     model.c["vocab"], cases=SHORT_CASES)
 
 
+class Profile:
+    """--profile: torch.profiler over `steps` training steps from `first_step` on; at the end,
+    the step time, the tokens a second and the operations that took the time."""
+
+    def __init__(self, device, first_step, steps):
+        self.cuda = device.startswith("cuda")
+        self.first, self.last = first_step, first_step + steps
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        if self.cuda:
+            activities.append(torch.profiler.ProfilerActivity.CUDA)
+        self.prof = torch.profiler.profile(activities=activities)
+        self.tokens, self.started = 0, None
+
+    def sync(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def count(self, batch):
+        if self.started is not None:
+            self.tokens += int(batch["ids"].numel())
+
+    def at(self, step):
+        """Called before each step: True once the profile is done (and printed)."""
+        if step == self.first:
+            self.sync()
+            self.prof.start()
+            self.started = time.time()
+        if step < self.last:
+            return False
+        self.sync()
+        seconds = time.time() - self.started
+        self.prof.stop()
+        steps = self.last - self.first
+        print(f"profile: {steps} steps in {seconds:.2f} s ({1e3 * seconds / steps:.1f} ms a step), "
+              f"{self.tokens / seconds / 1e3:.0f}k padded tokens a second", flush=True)
+        key = "self_cuda_time_total" if self.cuda else "self_cpu_time_total"
+        print(self.prof.key_averages().table(sort_by=key, row_limit=30), flush=True)
+        return True
+
+
 def copy_state(state):
     """A deep copy of an optimizer's state_dict (tensors cloned where they are)."""
     if isinstance(state, torch.Tensor):
@@ -447,6 +491,10 @@ def main():
         print(f"{args.variant}: {params / 1e6:.1f}M parameters ({params * 2 / 2**20:.1f} MiB in bfloat16), "
               f"data parallel over {world}", flush=True)
     step_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if args.compile:
+        if not hasattr(torch, "compile"):
+            raise SystemExit(f"--compile needs torch 2 (this is {torch.__version__})")
+        step_model = torch.compile(step_model, dynamic=True)
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
     decay = [p for p in model.parameters() if p.dim() == 2]
@@ -478,7 +526,10 @@ def main():
 
     start = t_asked = time.time()
     model.train()
+    profiled = Profile(args.device, first_step=20, steps=args.profile) if args.profile else None
     for batch in loader:
+        if profiled and profiled.at(step):
+            return
         waited += time.time() - t_asked  # for the next batch (before the ranks' clock: not data)
         elapsed = on_all(time.time() - start)
         if elapsed > budget or (args.max_steps and step >= args.max_steps):
@@ -505,6 +556,8 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         tokens_seen += int(batch["ids"].count_nonzero())
+        if profiled:
+            profiled.count(batch)
         if step % 100 == 0:
             point = {"step": step, "seconds": round(elapsed, 1), "loss": round(loss.item(), 4),
                      "answer_loss": round(answer_loss.item(), 4), "lr": lr,
