@@ -107,6 +107,8 @@ std::string Metrics::render(const EngineGauges& g) const {
   one(out, "counter", "pcache_preemptions_total", "Requests recomputed for want of blocks.",
       s.preemptions);
   one(out, "counter", "pcache_scheduler_steps_total", "Forward passes run.", s.steps);
+  one(out, "counter", "pcache_scheduler_overlapped_steps_total",
+      "Decode steps queued before the previous step's tokens were read.", s.overlapped_steps);
   const CacheStats& c = g.cache;
   metric(out, "counter", "pcache_module_store_hits_total", "Module store hits by tier.",
          {{"{tier=\"device\"}", double(c.device_hits)},

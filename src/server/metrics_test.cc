@@ -23,6 +23,7 @@ BOOST_AUTO_TEST_CASE(requests_tokens_and_histograms_are_rendered) {
   g.serving.blocks = 10;
   g.serving.blocks_in_use = 5;
   g.cache.disk_hits = 7;
+  g.serving.overlapped_steps = 41;
   const std::string text = m.render(g);
   auto has = [&](const std::string& line) {
     BOOST_TEST(text.find(line + "\n") != std::string::npos, line);
@@ -39,6 +40,7 @@ BOOST_AUTO_TEST_CASE(requests_tokens_and_histograms_are_rendered) {
   has("pcache_kv_pool_usage_ratio 0.5");
   has("pcache_module_store_hits_total{tier=\"disk\"} 7");
   has("# TYPE pcache_queue_length gauge");
+  has("pcache_scheduler_overlapped_steps_total 41");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
