@@ -60,34 +60,24 @@ std::vector<std::unique_ptr<PagedSequence>> prefilled(Setup& s, const std::vecto
   return seqs;
 }
 
-// One decode step of every sequence, through the graphs and then through
-// forward_paged (which writes the same K/V again): max |difference|.
-float step_difference(Setup& s, StepGraphs& graphs,
-                      std::vector<std::unique_ptr<PagedSequence>>& seqs, int token) {
-  std::vector<PagedInput> inputs;
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    append_ok(*seqs[i], {token + static_cast<int>(i)});
-    inputs.push_back({seqs[i].get(), 1, false});
-  }
-  at::Tensor from_graph = float_logits(graphs.forward(inputs));
-  at::Tensor eager = float_logits(s.model->forward_paged(inputs));
-  BOOST_REQUIRE(from_graph.sizes() == eager.sizes());
-  return (from_graph - eager).abs().max().item<float>();
-}
+enum class Ids { kOnHost, kFedOnDevice };
 
-// step_difference with the ids fed on the device (placeholders in the
-// sequences, set to the ids before the eager pass).
-float fed_step_difference(Setup& s, StepGraphs& graphs,
-                          std::vector<std::unique_ptr<PagedSequence>>& seqs, int token) {
+// One decode step of every sequence, through the graphs and then through
+// forward_paged (which writes the same K/V again): max |difference|. With
+// kFedOnDevice the graphs read the ids from a device tensor (the sequences
+// hold placeholders, set to the ids before the eager pass).
+float step_difference(Setup& s, StepGraphs& graphs, std::vector<std::unique_ptr<PagedSequence>>& seqs,
+                      int token, Ids ids_on = Ids::kOnHost) {
+  const bool fed = ids_on == Ids::kFedOnDevice;
   std::vector<PagedInput> inputs;
   std::vector<int64_t> ids;
   for (size_t i = 0; i < seqs.size(); ++i) {
-    append_ok(*seqs[i], {-1});
-    inputs.push_back({seqs[i].get(), 1, false});
     ids.push_back(token + static_cast<int64_t>(i));
+    append_ok(*seqs[i], {fed ? -1 : static_cast<int>(ids.back())});
+    inputs.push_back({seqs[i].get(), 1, false});
   }
-  at::Tensor from_graph =
-      float_logits(graphs.forward(inputs, at::tensor(ids, at::kLong).to(s.model->device())));
+  at::Tensor from_graph = float_logits(
+      graphs.forward(inputs, fed ? at::tensor(ids, at::kLong).to(s.model->device()) : at::Tensor()));
   for (size_t i = 0; i < seqs.size(); ++i) seqs[i]->set_token(seqs[i]->length() - 1, static_cast<int>(ids[i]));
   at::Tensor eager = float_logits(s.model->forward_paged(inputs));
   BOOST_REQUIRE(from_graph.sizes() == eager.sizes());
@@ -113,7 +103,7 @@ BOOST_AUTO_TEST_CASE(on_the_cpu_forward_is_forward_paged) {
   BOOST_TEST(!graphs.enabled());
   auto seqs = prefilled(s, {9, 20});
   BOOST_TEST(step_difference(s, graphs, seqs, 100) == 0.f);
-  BOOST_TEST(fed_step_difference(s, graphs, seqs, 110) == 0.f);
+  BOOST_TEST(step_difference(s, graphs, seqs, 110, Ids::kFedOnDevice) == 0.f);
   append_ok(*seqs[0], some_ids(12, 5));
   BOOST_TEST(extend_difference(s, graphs, *seqs[0], 12) == 0.f);
   BOOST_TEST(graphs.captures() == 0);
@@ -189,8 +179,8 @@ BOOST_AUTO_TEST_CASE(replayed_graphs_equal_eager_steps,
   // Ids fed on the device (overlapped steps) replay the same graphs.
   for (int step = 0; step < 2; ++step) {
     BOOST_TEST_INFO("fed ids, step " << step);
-    BOOST_TEST(fed_step_difference(s, graphs, one, 250 + step) == 0.f);
-    BOOST_TEST(fed_step_difference(s, graphs, five, 350 + step) == 0.f);
+    BOOST_TEST(step_difference(s, graphs, one, 250 + step, Ids::kFedOnDevice) == 0.f);
+    BOOST_TEST(step_difference(s, graphs, five, 350 + step, Ids::kFedOnDevice) == 0.f);
   }
   BOOST_TEST(graphs.captures() == 2);
 }
