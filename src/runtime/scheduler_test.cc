@@ -1,7 +1,8 @@
 // Continuous batching: a request's greedy tokens are the same alone, in a
 // batch, joining mid-batch, prefilled in chunks, or preempted and recomputed,
 // with decode steps overlapped or not (on the CPU an overlapped step is
-// computed at once, but the bookkeeping is the one CUDA runs).
+// computed at once, but the bookkeeping is the one CUDA runs; a CUDA case
+// runs them asynchronously where a GPU is).
 #include "runtime/scheduler.h"
 
 #include <boost/test/data/test_case.hpp>
@@ -17,11 +18,19 @@ namespace {
 
 struct Fixture {
   std::unique_ptr<Checkpoint> checkpoint = std::move(Checkpoint::open(testing::fixture("tiny-mistral"))).value();
-  std::unique_ptr<LlamaModel> model =
-      std::move(LlamaModel::load(*checkpoint, at::kFloat, at::kCPU)).value();
+  std::unique_ptr<LlamaModel> model;
   std::unique_ptr<BlockPool> pool;
-  explicit Fixture(int64_t blocks = 256) {
-    pool = std::move(BlockPool::create(model->config(), at::kFloat, at::kCPU, blocks)).value();
+  explicit Fixture(int64_t blocks = 256, at::ScalarType dtype = at::kFloat, at::Device device = at::kCPU) {
+    model = std::move(LlamaModel::load(*checkpoint, dtype, device)).value();
+    pool = std::move(BlockPool::create(model->config(), dtype, device, blocks)).value();
+  }
+};
+
+struct CudaPresent {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) {
+    boost::test_tools::assertion_result present = at::hasCUDA();
+    if (!present) present.message() << "no CUDA device";
+    return present;
   }
 };
 
@@ -262,6 +271,36 @@ BOOST_AUTO_TEST_CASE(a_stop_after_an_overlapped_step_drops_its_entry) {
   BOOST_TEST(over_b.tokens == dense_greedy(*f.model, b, 12));
   BOOST_TEST(over_b.sequence->tokens() == plain_b.sequence->tokens());
   for (SequenceResult* r : {&plain_a, &plain_b, &over_a, &over_b}) r->sequence.reset();
+  BOOST_TEST(f.pool->available() == f.pool->num_blocks());
+}
+
+// On CUDA (bfloat16, with the step graphs where the kernels are built) the
+// overlapped steps run asynchronously: ids fed on the device, tokens read
+// back behind the next step. Alone (the same batch every step either way),
+// a request's tokens, entries and last logits are the plain loop's, also
+// when its callback stops it mid-overlap.
+BOOST_AUTO_TEST_CASE(on_cuda_overlapped_steps_equal_plain_ones, *boost::unit_test::precondition(CudaPresent())) {
+  Fixture f(256, at::kBFloat16, at::Device(at::kCUDA));
+  auto run = [&](bool overlap, const std::vector<int>& prompt, int max_tokens, int stop_at) {
+    Scheduler s(*f.model, *f.pool, overlapping(overlap));
+    SequenceRequest r = request(*f.pool, prompt, max_tokens);
+    int seen = 0;
+    if (stop_at > 0) r.on_token = [&seen, stop_at](int) { return ++seen < stop_at; };
+    SequenceResult out = ok(s.run(std::move(r)));
+    BOOST_TEST((s.stats().overlapped_steps > 0) == overlap);
+    return out;
+  };
+  for (const auto& [length, max_tokens, stop_at] :
+       std::vector<std::tuple<int, int, int>>{{7, 24, 0}, {40, 16, 0}, {19, 30, 9}}) {
+    BOOST_TEST_INFO("prompt " << length << ", " << max_tokens << " tokens, stop at " << stop_at);
+    const std::vector<int> prompt = prompt_of(length, length);
+    SequenceResult plain = run(false, prompt, max_tokens, stop_at);
+    SequenceResult overlapped = run(true, prompt, max_tokens, stop_at);
+    BOOST_TEST(overlapped.tokens == plain.tokens);
+    BOOST_TEST(overlapped.tokens.size() == static_cast<size_t>(stop_at > 0 ? stop_at : max_tokens));
+    BOOST_TEST(overlapped.sequence->tokens() == plain.sequence->tokens());
+    BOOST_TEST(at::equal(overlapped.last_logits, plain.last_logits));
+  }
   BOOST_TEST(f.pool->available() == f.pool->num_blocks());
 }
 
