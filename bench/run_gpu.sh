@@ -47,7 +47,9 @@ for step in "$@"; do
     cuda-tests)
       for t in paged_attention_test paged_forward_test fused_ops_test step_graphs_test llama_cuda_test; do
         PCACHE_FIXTURES="$FIX" ./build-gpu/src/model/model_tests --run_test=$t 2>&1 | tail -12
-      done ;;
+      done
+      # Overlapped decode steps, asynchronous on the GPU (scheduler_test's CUDA case).
+      PCACHE_FIXTURES="$FIX" ./build-gpu/src/runtime/runtime_tests --run_test=scheduler_test 2>&1 | tail -12 ;;
     quick)
       ./build-gpu/pcache bench --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
         --tokenizer "$TOK" --device cuda --dtype bfloat16 --module-tokens ${QUICK_TOKENS:-4096,16384} \
