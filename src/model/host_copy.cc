@@ -43,4 +43,23 @@ at::Tensor HostCopy::wait() {
   return host_;
 }
 
+namespace {
+
+template <typename T>
+at::Tensor to_device(const std::vector<T>& values, at::Device device) {
+  at::Tensor host = at::tensor(values, at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value));
+  if (!device.is_cuda()) return host.to(device);
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
+}  // namespace
+
+at::Tensor copy_to_device(const std::vector<int64_t>& values, at::Device device) {
+  return to_device(values, device);
+}
+
+at::Tensor copy_to_device(const std::vector<double>& values, at::Device device) {
+  return to_device(values, device);
+}
+
 }  // namespace pcache

@@ -1,5 +1,7 @@
 #include "runtime/sampler.h"
 
+#include "model/host_copy.h"
+
 namespace pcache {
 
 Status SamplingOptions::validate() const {
@@ -28,28 +30,32 @@ Sampler::Sampler(const SamplingOptions& options, const std::optional<SamplerStat
 
 SamplerState Sampler::state() const { return SamplerState{options_.seed, rng_.draws}; }
 
+double Sampler::draw() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
+
 int Sampler::sample(const at::Tensor& logits) {
-  if (options_.temperature == 0.f) return static_cast<int>(logits.argmax().item<int64_t>());
-  at::Tensor scaled = logits.to(at::kCPU, at::kFloat) / options_.temperature;  // [V]
-  const int64_t vocab = scaled.size(0);
-  const int64_t k = options_.top_k > 0 && options_.top_k < vocab ? options_.top_k : vocab;
-  auto [values, ids] = scaled.topk(k);  // descending
-  at::Tensor probs = at::softmax(values, 0);
-  if (options_.top_p < 1.f) {
+  if (greedy()) return static_cast<int>(logits.argmax().item<int64_t>());
+  return static_cast<int>(sample_rows(logits.unsqueeze(0), options_, {draw()}).item<int64_t>());
+}
+
+at::Tensor sample_rows(const at::Tensor& logits, const SamplingOptions& options,
+                       const std::vector<double>& uniforms) {
+  const int64_t vocab = logits.size(1);
+  const int64_t k = options.top_k > 0 && options.top_k < vocab ? options.top_k : vocab;
+  at::Tensor scaled = logits.to(at::kFloat) / options.temperature;  // [R, V]
+  auto [values, ids] = scaled.topk(k, 1);                            // [R, k] each, descending
+  at::Tensor probs = at::softmax(values, 1);                          // [R, k]
+  if (options.top_p < 1.f) {
     // Keep a token while the mass before it is below top_p (the first is always kept).
-    at::Tensor before = probs.cumsum(0) - probs;
-    probs = probs * before.lt(options_.top_p).to(at::kFloat);
+    at::Tensor before = probs.cumsum(1) - probs;
+    probs = probs * before.lt(options.top_p).to(at::kFloat);
   }
-  const float* p = probs.data_ptr<float>();
-  double total = 0;
-  for (int64_t i = 0; i < k; ++i) total += p[i];
-  double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
-  int64_t chosen = 0;
-  for (double acc = 0; chosen < k - 1; ++chosen) {
-    acc += p[chosen];
-    if (u < acc) break;
-  }
-  return static_cast<int>(ids[chosen].item<int64_t>());
+  at::Tensor cumulative = probs.to(at::kDouble).cumsum(1);  // [R, k]
+  at::Tensor u = copy_to_device(uniforms, logits.device());                       // [R]
+  at::Tensor target = u.unsqueeze(1) * cumulative.narrow(1, k - 1, 1);  // [R, 1]: below the total
+  // The first entry whose cumulative probability passes the target (the
+  // last one if rounding leaves none).
+  at::Tensor chosen = cumulative.le(target).sum(1, /*keepdim=*/true).clamp_max(k - 1);  // [R, 1]
+  return ids.gather(1, chosen).squeeze(1);
 }
 
 }  // namespace pcache

@@ -21,9 +21,51 @@ std::vector<int> draws(const SamplingOptions& o, const at::Tensor& logits, int n
   return out;
 }
 
+// The walk sample_rows stands for, on the host: the top-k softmax (top_p
+// applied), then the first token whose running sum (float64) passes
+// uniform x the total.
+int64_t host_walk(const at::Tensor& logits, const SamplingOptions& o, double uniform) {
+  const int64_t vocab = logits.size(0);
+  const int64_t k = o.top_k > 0 && o.top_k < vocab ? o.top_k : vocab;
+  auto [values, ids] = (logits / o.temperature).topk(k);
+  at::Tensor probs = at::softmax(values, 0);
+  if (o.top_p < 1.f) probs = probs * (probs.cumsum(0) - probs).lt(o.top_p).to(at::kFloat);
+  const float* p = probs.data_ptr<float>();
+  double total = 0;
+  for (int64_t i = 0; i < k; ++i) total += p[i];
+  const double u = uniform * total;
+  int64_t chosen = 0;
+  for (double acc = 0; chosen < k - 1; ++chosen) {
+    acc += p[chosen];
+    if (u < acc) break;
+  }
+  return ids[chosen].item<int64_t>();
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(sampler_test)
+
+BOOST_AUTO_TEST_CASE(sample_rows_picks_what_the_host_walk_picks_row_by_row) {
+  at::manual_seed(3);
+  std::mt19937_64 gen(11);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  for (const SamplingOptions& o : {sampling(1, 0, 1, 0), sampling(0.7f, 50, 0.9f, 0), sampling(1.3f, 0, 0.95f, 0),
+                                   sampling(0.5f, 5, 1, 0)}) {
+    for (int64_t vocab : {4, 100, 3662}) {
+      at::Tensor logits = at::randn({6, vocab}) * 3;
+      std::vector<double> u;
+      for (int r = 0; r < 6; ++r) u.push_back(uniform(gen));
+      at::Tensor together = sample_rows(logits, o, u);
+      for (int r = 0; r < 6; ++r) {
+        BOOST_TEST_INFO("temperature " << o.temperature << ", top_k " << o.top_k << ", top_p " << o.top_p
+                                       << ", vocabulary " << vocab << ", row " << r);
+        BOOST_TEST(together[r].item<int64_t>() == host_walk(logits[r], o, u[r]));
+        BOOST_TEST(sample_rows(logits.narrow(0, r, 1), o, {u[r]}).item<int64_t>() == host_walk(logits[r], o, u[r]));
+      }
+    }
+  }
+}
 
 BOOST_AUTO_TEST_CASE(greedy_and_truncations_pick_the_argmax) {
   at::Tensor logits = at::tensor({0.1f, 2.0f, 1.9f, -3.0f});

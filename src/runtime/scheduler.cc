@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <numeric>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "cache/tensor_status.h"
@@ -359,9 +361,8 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
     const Clock::time_point forward_start = Clock::now();
     StatusOr<at::Tensor> logits =
         without_exceptions("forward", [&] { return graphs_.forward(inputs); });
-    if (logits.ok() && overlap_steps_ && std::all_of(batch.begin(), batch.end(), [](const auto& a) {
-          return a->decoding() && a->sampler.greedy();
-        })) {
+    if (logits.ok() && overlap_steps_ &&
+        std::all_of(batch.begin(), batch.end(), [](const auto& a) { return a->decoding(); })) {
       for (auto& a : batch) {
         ++a->fed_generated;
         a->appended = 0;
@@ -370,23 +371,10 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
       finish(ended);
       return true;
     }
-    // The rows' argmax in one transfer (greedy requests), and the rows on
-    // the host when some request samples: not a device sync per request.
-    at::Tensor argmax, on_host;
-    if (logits.ok()) {
-      Status moved = without_exceptions("sampling", [&] {
-        argmax = logits->argmax(-1).to(at::kCPU);
-        if (std::any_of(batch.begin(), batch.end(), [](const auto& a) { return !a->sampler.greedy(); })) {
-          on_host = logits->to(at::kCPU);
-        }
-        return Status::ok_status();
-      });
-      if (!moved.ok()) logits = moved;
-    }
-    const Clock::time_point forward_end = Clock::now();
     // Only this thread changes running_: it is read here without the lock,
     // and the lock is taken only to remove what ended (callbacks run unlocked).
     std::vector<std::shared_ptr<Active>> gone;
+    std::vector<std::pair<int64_t, Active*>> picks;  // the rows that take a token from this step
     for (size_t j = 0; j < batch.size(); ++j) {
       std::shared_ptr<Active> a = batch[j];
       if (!logits.ok()) {
@@ -415,14 +403,25 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
         gone.push_back(a);
         continue;
       }
-      const int64_t row = static_cast<int64_t>(j);
-      if (sample_next(
-              *a,
-              [&] {
-                return a->sampler.greedy() ? static_cast<int>(argmax.data_ptr<int64_t>()[row])
-                                           : a->sampler.sample(on_host[row]);
-              },
-              ended)) {
+      picks.emplace_back(static_cast<int64_t>(j), a.get());
+    }
+    // Their tokens in one transfer: not a device sync per request.
+    at::Tensor ids;
+    Status picked = Status::ok_status();
+    if (!picks.empty()) {
+      picked = without_exceptions("sampling", [&] {
+        ids = pick_tokens(*logits, picks).to(at::kCPU);
+        return Status::ok_status();
+      });
+    }
+    const Clock::time_point forward_end = Clock::now();
+    for (const auto& [row, active] : picks) {
+      std::shared_ptr<Active> a = active->shared_from_this();
+      if (!picked.ok()) {
+        end_with(a, picked);
+        gone.push_back(a);
+      } else if (sample_next(*a, [&, row = row] { return static_cast<int>(ids.data_ptr<int64_t>()[row]); },
+                             ended)) {
         gone.push_back(a);
       }
     }
@@ -445,15 +444,20 @@ void Scheduler::decode_overlapped(std::vector<std::shared_ptr<Active>> rows, at:
   // that are still running.
   std::vector<int64_t> index(rows.size());
   std::iota(index.begin(), index.end(), 0);
-  at::Tensor argmax;  // [rows of the step] int64, on the device
-  HostCopy tokens;
-  Status status = without_exceptions("sampling", [&] {
-    argmax = logits.argmax(-1);
-    tokens = HostCopy(argmax);
-    return Status::ok_status();
-  });
   for (;;) {
     const Clock::time_point launch_start = Clock::now();
+    // This step's tokens, picked on the device (a sampled row draws its
+    // number now: its request did not end at the token before) and copied
+    // back behind the next step.
+    at::Tensor ids;  // [rows of the step] int64, on the device
+    HostCopy tokens;
+    Status status = without_exceptions("sampling", [&] {
+      std::vector<std::pair<int64_t, Active*>> picks;
+      for (size_t j = 0; j < rows.size(); ++j) picks.emplace_back(index[j], rows[j].get());
+      ids = pick_tokens(logits, picks);
+      tokens = HostCopy(ids);
+      return Status::ok_status();
+    });
     // The next step, for the rows that want another token whatever this
     // step's is (eos or a callback may still end them), while nobody waits
     // to join the batch and nothing is cancelled.
@@ -483,19 +487,16 @@ void Scheduler::decode_overlapped(std::vector<std::shared_ptr<Active>> rows, at:
         next.clear();
       }
     }
-    at::Tensor next_logits, next_argmax;
-    HostCopy next_tokens;
+    at::Tensor next_logits;
     if (!next.empty()) {
       std::vector<PagedInput> inputs;
       for (auto& a : next) inputs.push_back({&a->sequence(), 1, false});
       Status launched = without_exceptions("forward", [&]() -> Status {
-        at::Tensor fed = argmax;  // [next] int64: each row's token of the step in flight
-        if (static_cast<int64_t>(next_index.size()) != argmax.size(0)) {
-          fed = argmax.index_select(0, at::tensor(next_index, at::kLong).to(argmax.device()));
+        at::Tensor fed = ids;  // [next] int64: each row's token of the step in flight
+        if (static_cast<int64_t>(next_index.size()) != ids.size(0)) {
+          fed = ids.index_select(0, copy_to_device(next_index, ids.device()));
         }
         PCACHE_ASSIGN_OR_RETURN(next_logits, graphs_.forward(inputs, fed));
-        next_argmax = next_logits.argmax(-1);
-        next_tokens = HostCopy(next_argmax);
         return Status::ok_status();
       });
       if (launched.ok()) {
@@ -559,11 +560,30 @@ void Scheduler::decode_overlapped(std::vector<std::shared_ptr<Active>> rows, at:
     }
     if (rows.empty()) return;
     logits = next_logits;
-    argmax = next_argmax;
-    tokens = std::move(next_tokens);
     step_start = Clock::now();
     forward_ms = 0;
   }
+}
+
+at::Tensor Scheduler::pick_tokens(const at::Tensor& logits,
+                                  const std::vector<std::pair<int64_t, Active*>>& rows) {
+  at::Tensor ids = logits.argmax(-1);  // [R]: the greedy rows' tokens
+  // The sampled rows, by options: rows in one group are sampled together.
+  std::map<std::tuple<float, int, float>, std::pair<std::vector<int64_t>, std::vector<double>>> groups;
+  for (const auto& [row, a] : rows) {
+    if (a->sampler.greedy()) continue;
+    const SamplingOptions& o = a->sampler.options();
+    auto& [group_rows, uniforms] = groups[{o.temperature, o.top_k, o.top_p}];
+    group_rows.push_back(row);
+    uniforms.push_back(a->sampler.draw());
+  }
+  for (const auto& [options, group] : groups) {
+    SamplingOptions o;
+    std::tie(o.temperature, o.top_k, o.top_p) = options;
+    const at::Tensor at_rows = copy_to_device(group.first, logits.device());
+    ids.index_copy_(0, at_rows, sample_rows(logits.index_select(0, at_rows), o, group.second));
+  }
+  return ids;
 }
 
 bool Scheduler::stream_token(Active& a, int next, Ended& ended) {

@@ -15,12 +15,13 @@
 // of blocks unless it cannot fit in the pool alone.
 //
 // Decode steps and lone extends replay CUDA graphs where they can
-// (model/step_graphs.h). While every running request decodes greedily and
-// none waits, steps overlap (`overlap_steps`): the next step is queued on
-// the device, fed the ids of this one's argmax there, before this step's
-// tokens are read back and streamed, so that the host's turn between steps
-// is hidden behind the device's work. A request that eos or its callback
-// then ends had an entry computed for nothing; it is dropped.
+// (model/step_graphs.h). Tokens are picked where the logits are (the argmax,
+// or sampled there with a number from the request's sampler on the host).
+// While every running request decodes and none waits, steps overlap
+// (`overlap_steps`): the next step is queued on the device, fed this step's
+// tokens there, before they are read back and streamed, so that the host's
+// turn between steps is hidden behind the device's work. A request that eos
+// or its callback then ends had an entry computed for nothing; it is dropped.
 // Thread-safe. Results equal one request run alone within the tolerance of
 // batched BLAS (docs/architecture.md, "Serving core"): greedy tokens match.
 #pragma once
@@ -153,6 +154,11 @@ class Scheduler {
   // time in the forward.
   void decode_overlapped(std::vector<std::shared_ptr<Active>> rows, at::Tensor logits, Ended& ended,
                          std::chrono::steady_clock::time_point step_start, double forward_ms);
+  // The tokens of `logits` ([R, V] on the model's device) for `rows` (a row
+  // and its request): the argmax, or sampled with the request's options and
+  // a number its sampler draws now. int64 [R] on the device, queued (rows
+  // not listed hold their argmax).
+  at::Tensor pick_tokens(const at::Tensor& logits, const std::vector<std::pair<int64_t, Active*>>& rows);
   // Streams `next`, the token `a` sampled; true when `a` ends with it.
   bool stream_token(Active& a, int next, Ended& ended);
   // stream_token(a, sample()), where a throwing callback or sampler ends `a`

@@ -65,6 +65,33 @@ std::vector<int> dense_greedy(const LlamaModel& m, const std::vector<int>& promp
   return out;
 }
 
+// The same, sampling with `options` (a Sampler on the dense logits).
+std::vector<int> dense_sampled(const LlamaModel& m, const std::vector<int>& prompt, int n,
+                               const SamplingOptions& options) {
+  KVCache cache = m.new_cache(1);
+  std::vector<int64_t> ids(prompt.begin(), prompt.end()), pos(prompt.size());
+  for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int64_t>(i);
+  Sampler sampler(options);
+  std::vector<int> out;
+  at::Tensor logits = m.forward_last(ids, pos, cache).value();
+  for (int i = 0; i < n; ++i) {
+    const int next = sampler.sample(logits);
+    out.push_back(next);
+    logits = m.forward_last({next}, {static_cast<int64_t>(prompt.size()) + i}, cache).value();
+  }
+  return out;
+}
+
+SamplingOptions sampled(float temperature, int top_k, float top_p, uint64_t seed) {
+  SamplingOptions o;
+  o.temperature = temperature;
+  o.top_k = top_k;
+  o.top_p = top_p;
+  o.seed = seed;
+  o.stop_at_eos = false;
+  return o;
+}
+
 using testing::ok;
 
 SchedulerOptions overlapping(bool overlap) {
@@ -240,6 +267,55 @@ BOOST_DATA_TEST_CASE(prefill_only_gives_the_last_logits_on_a_shared_context, kOv
   std::vector<int> first_of_rest = prefix;
   first_of_rest.push_back(rest[0]);
   BOOST_TEST(ok(fy.get()).tokens == dense_greedy(*f.model, first_of_rest, 6));
+}
+
+// Sampled requests, tokens picked where the logits are: alone, the dense
+// loop's tokens with the same seed, one draw a token overlapped or not
+// (also when a callback stops one mid-overlap); beside each other with
+// other options (sampled in groups by options), each its own.
+BOOST_DATA_TEST_CASE(sampled_requests_draw_their_numbers_in_order, kOverlap, overlap) {
+  Fixture f;
+  const std::vector<int> prompt = prompt_of(13, 21);
+  const std::vector<SamplingOptions> options = {sampled(0.8f, 40, 1.f, 5), sampled(1.2f, 0, 0.9f, 6),
+                                                sampled(0.f, 0, 1.f, 0), sampled(0.8f, 40, 1.f, 7)};
+  std::vector<std::vector<int>> alone;
+  for (const SamplingOptions& o : options) alone.push_back(dense_sampled(*f.model, prompt, 18, o));
+  BOOST_TEST(alone[0] != alone[3]);  // another seed, another stream
+  Scheduler s(*f.model, *f.pool, overlapping(overlap));
+  for (size_t i = 0; i < options.size(); ++i) {
+    SequenceRequest r = request(*f.pool, prompt, 18);
+    r.sampling = options[i];
+    r.sampling.max_tokens = 18;
+    SequenceResult got = ok(s.run(std::move(r)));
+    BOOST_TEST_INFO("request " << i);
+    BOOST_TEST(got.tokens == alone[i]);
+    BOOST_TEST(got.sampler.draws == (options[i].temperature > 0 ? 18u : 0u));
+  }
+  BOOST_TEST((s.stats().overlapped_steps > 0) == overlap);
+  // Stopped by its callback at the 7th token: 7 draws, the entries of 6.
+  SequenceRequest stopped = request(*f.pool, prompt, 18);
+  stopped.sampling = options[1];
+  stopped.sampling.max_tokens = 18;
+  int seen = 0;
+  stopped.on_token = [&seen](int) { return ++seen < 7; };
+  SequenceResult cut = ok(s.run(std::move(stopped)));
+  BOOST_TEST(cut.tokens == std::vector<int>(alone[1].begin(), alone[1].begin() + 7));
+  BOOST_TEST(cut.sampler.draws == 7u);
+  BOOST_TEST(cut.sequence->length() == 13 + 6);
+  // All four at once, from threads.
+  std::vector<std::future<StatusOr<SequenceResult>>> together;
+  for (const SamplingOptions& o : options) {
+    together.push_back(std::async(std::launch::async, [&, o] {
+      SequenceRequest r = request(*f.pool, prompt, 18);
+      r.sampling = o;
+      r.sampling.max_tokens = 18;
+      return s.run(std::move(r));
+    }));
+  }
+  for (size_t i = 0; i < options.size(); ++i) {
+    BOOST_TEST_INFO("request " << i << " in a batch");
+    BOOST_TEST(ok(together[i].get()).tokens == alone[i]);
+  }
 }
 
 // A request that its callback stops while the next step is queued: that
