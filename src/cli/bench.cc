@@ -56,6 +56,7 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
       {"repeats", b.repeats},
       {"decode_tokens", b.decode_tokens},
       {"decode_repeats", b.decode_repeats},
+      {"decode_sampling", {{"temperature", b.temperature}, {"top_k", b.top_k}, {"top_p", b.top_p}}},
       {"timer", timer.method()},
       {"cuda_graphs", "decode steps and lone extends of up to 128 tokens (model/step_graphs.h)"},
       {"tokens", "one-piece English words from the tokenizer"}};
@@ -141,6 +142,9 @@ int run_bench(CommonOptions& common, const BenchOptions& b) {
       naive.use_cache = false;
       RunOptions decode = first;
       decode.sampling.max_tokens = b.decode_tokens + 1;
+      decode.sampling.temperature = b.temperature;
+      decode.sampling.top_k = b.top_k;
+      decode.sampling.top_p = b.top_p;
 
       engine.reset_peak_device_memory();
       std::vector<Generation> cached_gens;

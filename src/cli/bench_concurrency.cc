@@ -43,6 +43,9 @@ Status bench_concurrency(Engine& engine, const BenchOptions& b,
   RunOptions options;
   options.sampling.max_tokens = b.decode_tokens;
   options.sampling.stop_at_eos = false;
+  options.sampling.temperature = b.temperature;
+  options.sampling.top_k = b.top_k;
+  options.sampling.top_p = b.top_p;
 
   // One round: n requests released at once; returns the wall time.
   auto round = [&](int64_t n, std::vector<Outcome>& outcomes) {

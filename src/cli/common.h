@@ -143,6 +143,9 @@ struct BenchOptions {
   std::string new_tokens = "32,256";
   int warmup = 2, repeats = 10;
   int decode_tokens = 128, decode_repeats = 3;
+  // How the decodes (and the concurrency runs' requests) pick tokens: greedy by default.
+  float temperature = 0.f, top_p = 1.f;
+  int top_k = 0;
   int64_t device_cache_bytes = 32ll << 30;  // every module stays on the device
   std::string out;                          // JSON file ("" = stdout)
   std::string name;                         // model name in the JSON
