@@ -354,12 +354,13 @@ BOOST_AUTO_TEST_CASE(a_stop_after_an_overlapped_step_drops_its_entry) {
 // overlapped steps run asynchronously: ids fed on the device, tokens read
 // back behind the next step. Alone (the same batch every step either way),
 // a request's tokens, entries and last logits are the plain loop's, also
-// when its callback stops it mid-overlap.
+// when its callback stops it mid-overlap, and when it samples (stop_at -1).
 BOOST_AUTO_TEST_CASE(on_cuda_overlapped_steps_equal_plain_ones, *boost::unit_test::precondition(CudaPresent())) {
   Fixture f(256, at::kBFloat16, at::Device(at::kCUDA));
   auto run = [&](bool overlap, const std::vector<int>& prompt, int max_tokens, int stop_at) {
     Scheduler s(*f.model, *f.pool, overlapping(overlap));
     SequenceRequest r = request(*f.pool, prompt, max_tokens);
+    if (stop_at < 0) r.sampling = sampled(0.8f, 0, 0.9f, 3), r.sampling.max_tokens = max_tokens;  // sampled on the GPU
     int seen = 0;
     if (stop_at > 0) r.on_token = [&seen, stop_at](int) { return ++seen < stop_at; };
     SequenceResult out = ok(s.run(std::move(r)));
@@ -367,13 +368,14 @@ BOOST_AUTO_TEST_CASE(on_cuda_overlapped_steps_equal_plain_ones, *boost::unit_tes
     return out;
   };
   for (const auto& [length, max_tokens, stop_at] :
-       std::vector<std::tuple<int, int, int>>{{7, 24, 0}, {40, 16, 0}, {19, 30, 9}}) {
+       std::vector<std::tuple<int, int, int>>{{7, 24, 0}, {40, 16, 0}, {19, 30, 9}, {23, 20, -1}}) {
     BOOST_TEST_INFO("prompt " << length << ", " << max_tokens << " tokens, stop at " << stop_at);
     const std::vector<int> prompt = prompt_of(length, length);
     SequenceResult plain = run(false, prompt, max_tokens, stop_at);
     SequenceResult overlapped = run(true, prompt, max_tokens, stop_at);
     BOOST_TEST(overlapped.tokens == plain.tokens);
     BOOST_TEST(overlapped.tokens.size() == static_cast<size_t>(stop_at > 0 ? stop_at : max_tokens));
+    BOOST_TEST(overlapped.sampler.draws == plain.sampler.draws);
     BOOST_TEST(overlapped.sequence->tokens() == plain.sequence->tokens());
     BOOST_TEST(at::equal(overlapped.last_logits, plain.last_logits));
   }
