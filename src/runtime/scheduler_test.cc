@@ -360,7 +360,10 @@ BOOST_AUTO_TEST_CASE(on_cuda_overlapped_steps_equal_plain_ones, *boost::unit_tes
   auto run = [&](bool overlap, const std::vector<int>& prompt, int max_tokens, int stop_at) {
     Scheduler s(*f.model, *f.pool, overlapping(overlap));
     SequenceRequest r = request(*f.pool, prompt, max_tokens);
-    if (stop_at < 0) r.sampling = sampled(0.8f, 0, 0.9f, 3), r.sampling.max_tokens = max_tokens;  // sampled on the GPU
+    if (stop_at < 0) {  // sampled on the GPU
+      r.sampling = sampled(0.8f, 0, 0.9f, 3);
+      r.sampling.max_tokens = max_tokens;
+    }
     int seen = 0;
     if (stop_at > 0) r.on_token = [&seen, stop_at](int) { return ++seen < stop_at; };
     SequenceResult out = ok(s.run(std::move(r)));
