@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "pcache/generation.h"
 #include "pcache/status.h"
 
 namespace pcache::testing {
@@ -27,6 +28,16 @@ struct TempDir {
   TempDir& operator=(const TempDir&) = delete;
   std::string path;
 };
+
+// Sampling options: temperature (0: greedy), top_k (0: off), top_p (1: off), seed.
+inline SamplingOptions sampling(float temperature, int top_k, float top_p, uint64_t seed) {
+  SamplingOptions o;
+  o.temperature = temperature;
+  o.top_k = top_k;
+  o.top_p = top_p;
+  o.seed = seed;
+  return o;
+}
 
 // The value of `r`; the test stops there, naming the status, when it is an error.
 template <typename T>

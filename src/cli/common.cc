@@ -129,19 +129,19 @@ void CommonOptions::add_serving_options(CLI::App* app) {
       ->capture_default_str();
 }
 
+void add_token_choice_options(CLI::App* app, float& temperature, int& top_k, float& top_p) {
+  app->add_option("--temperature", temperature, "0 = greedy")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  app->add_option("--top-k", top_k, "0 = off")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app->add_option("--top-p", top_p, "1 = off")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+}
+
 void CommonOptions::add_sampling_options(CLI::App* app) {
   app->add_option("-n,--max-tokens", sampling.max_tokens, "tokens to generate at most")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
-  app->add_option("--temperature", sampling.temperature, "0 = greedy")
-      ->check(CLI::Range(0.0, 100.0))
-      ->capture_default_str();
-  app->add_option("--top-k", sampling.top_k, "0 = off")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app->add_option("--top-p", sampling.top_p, "1 = off")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
+  add_token_choice_options(app, sampling.temperature, sampling.top_k, sampling.top_p);
   app->add_option("-s,--seed", sampling.seed, "random seed for sampling")->capture_default_str();
   app->add_flag(
       "--ignore-eos", [this](int64_t) { sampling.stop_at_eos = false; },

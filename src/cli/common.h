@@ -40,6 +40,9 @@ StatusOr<std::vector<std::string>> read_lines(const std::string& path, const std
 
 // Options of one command: the model, engine and sampling settings, and the
 // configuration file that fills whatever the command line did not give.
+// --temperature, --top-k and --top-p, bound to these.
+void add_token_choice_options(CLI::App* app, float& temperature, int& top_k, float& top_p);
+
 struct CommonOptions {
   std::string config_path;
   std::string model_dir;

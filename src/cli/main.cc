@@ -356,16 +356,9 @@ int main(int argc, char** argv) {
   bn->add_option("--decode-repeats", bench_options.decode_repeats, "timed decodes")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
-  bn->add_option("--temperature", bench_options.temperature,
-                 "the decodes (and --concurrency requests) sample: 0 = greedy")
-      ->check(CLI::Range(0.0, 100.0))
-      ->capture_default_str();
-  bn->add_option("--top-k", bench_options.top_k, "with --temperature: 0 = off")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  bn->add_option("--top-p", bench_options.top_p, "with --temperature: 1 = off")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
+  // How the decodes and the --concurrency requests pick their tokens (not
+  // the configuration's sampling section: a benchmark is greedy unless asked).
+  add_token_choice_options(bn, bench_options.temperature, bench_options.top_k, bench_options.top_p);
   bn->add_option("--concurrency", bench_options.concurrency,
                  "requests at once, e.g. 1,4,16,64: each a prompt over one shared module of the "
                  "first --module-tokens plus its own question of the first --new-tokens, "

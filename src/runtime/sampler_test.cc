@@ -2,17 +2,12 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "testing.h"
+
 namespace pcache {
 namespace {
 
-SamplingOptions sampling(float temperature, int top_k, float top_p, uint64_t seed) {
-  SamplingOptions o;
-  o.temperature = temperature;
-  o.top_k = top_k;
-  o.top_p = top_p;
-  o.seed = seed;
-  return o;
-}
+using testing::sampling;
 
 std::vector<int> draws(const SamplingOptions& o, const at::Tensor& logits, int n) {
   Sampler s(o);

@@ -82,12 +82,9 @@ std::vector<int> dense_sampled(const LlamaModel& m, const std::vector<int>& prom
   return out;
 }
 
+// testing::sampling, not stopping at eos.
 SamplingOptions sampled(float temperature, int top_k, float top_p, uint64_t seed) {
-  SamplingOptions o;
-  o.temperature = temperature;
-  o.top_k = top_k;
-  o.top_p = top_p;
-  o.seed = seed;
+  SamplingOptions o = testing::sampling(temperature, top_k, top_p, seed);
   o.stop_at_eos = false;
   return o;
 }
