@@ -436,12 +436,13 @@ class Profile:
         if self.started is not None:
             self.tokens += int(batch["ids"].numel())
 
-    def at(self, step):
-        """Called before each step: True once the profile is done (and printed)."""
+    def at(self, step, waited):
+        """Called before each step with the seconds waited for batches so far: True once the
+        profile is done (and printed)."""
         if step == self.first:
             self.sync()
             self.prof.start()
-            self.started = time.time()
+            self.started, self.waited = time.time(), waited
         if step < self.last:
             return False
         self.sync()
@@ -449,7 +450,8 @@ class Profile:
         self.prof.stop()
         steps = self.last - self.first
         print(f"profile: {steps} steps in {seconds:.2f} s ({1e3 * seconds / steps:.1f} ms a step), "
-              f"{self.tokens / seconds / 1e3:.0f}k padded tokens a second", flush=True)
+              f"{self.tokens / seconds / 1e3:.0f}k padded tokens a second, {waited - self.waited:.2f} s of it "
+              f"waiting for batches", flush=True)
         key = "self_cuda_time_total" if self.cuda else "self_cpu_time_total"
         print(self.prof.key_averages().table(sort_by=key, row_limit=30), flush=True)
         return True
@@ -528,9 +530,9 @@ def main():
     model.train()
     profiled = Profile(args.device, first_step=20, steps=args.profile) if args.profile else None
     for batch in loader:
-        if profiled and profiled.at(step):
-            return
         waited += time.time() - t_asked  # for the next batch (before the ranks' clock: not data)
+        if profiled and profiled.at(step, waited):
+            return
         elapsed = on_all(time.time() - start)
         if elapsed > budget or (args.max_steps and step >= args.max_steps):
             break
