@@ -112,6 +112,24 @@ StatusOr<at::Device> parse_device(const std::string& name) {
   }
 }
 
+LayerProjectionNames layer_projection_names(int64_t layer) {
+  const std::string p = "model.layers." + std::to_string(layer) + ".";
+  return {p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight",
+          p + "self_attn.o_proj.weight", p + "mlp.gate_proj.weight",    p + "mlp.up_proj.weight",
+          p + "mlp.down_proj.weight"};
+}
+
+bool is_projection_weight(const std::string& name, const ModelConfig& config) {
+  if (name == "lm_head.weight") return !config.tie_word_embeddings;
+  for (int64_t i = 0; i < config.num_layers; ++i) {
+    const LayerProjectionNames n = layer_projection_names(i);
+    for (const std::string* w : {&n.q, &n.k, &n.v, &n.o, &n.gate, &n.up, &n.down}) {
+      if (name == *w) return true;
+    }
+  }
+  return false;
+}
+
 LlamaModel::LlamaModel(const ModelConfig& config, at::ScalarType dtype, at::Device device)
     : config_(config), dtype_(dtype), device_(device) {}
 
@@ -212,12 +230,12 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
           PCACHE_ASSIGN_OR_RETURN(bo, load(p + "self_attn.o_proj.bias", {hidden}));
         }
       }
-      PCACHE_ASSIGN_OR_RETURN(l.qkv, projection({{p + "self_attn.q_proj.weight", {q_out, hidden}},
-                                                 {p + "self_attn.k_proj.weight", {kv_out, hidden}},
-                                                 {p + "self_attn.v_proj.weight", {kv_out, hidden}}},
+      const LayerProjectionNames names = layer_projection_names(i);
+      PCACHE_ASSIGN_OR_RETURN(l.qkv, projection({{names.q, {q_out, hidden}},
+                                                 {names.k, {kv_out, hidden}},
+                                                 {names.v, {kv_out, hidden}}},
                                                 false, bqkv));
-      PCACHE_ASSIGN_OR_RETURN(l.o, projection({{p + "self_attn.o_proj.weight", {hidden, q_out}}},
-                                              false, bo));
+      PCACHE_ASSIGN_OR_RETURN(l.o, projection({{names.o, {hidden, q_out}}}, false, bo));
       at::Tensor b_gate_up, b_down;
       if (c.mlp_bias) {
         PCACHE_ASSIGN_OR_RETURN(at::Tensor bg, load(p + "mlp.gate_proj.bias", {ffn}));
@@ -225,11 +243,10 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
         PCACHE_ASSIGN_OR_RETURN(b_down, load(p + "mlp.down_proj.bias", {hidden}));
         b_gate_up = at::cat({bg, bu}, 0);
       }
-      PCACHE_ASSIGN_OR_RETURN(l.gate_up, projection({{p + "mlp.gate_proj.weight", {ffn, hidden}},
-                                                     {p + "mlp.up_proj.weight", {ffn, hidden}}},
+      PCACHE_ASSIGN_OR_RETURN(l.gate_up, projection({{names.gate, {ffn, hidden}},
+                                                     {names.up, {ffn, hidden}}},
                                                     false, b_gate_up));
-      PCACHE_ASSIGN_OR_RETURN(l.down, projection({{p + "mlp.down_proj.weight", {hidden, ffn}}},
-                                                 true, b_down));
+      PCACHE_ASSIGN_OR_RETURN(l.down, projection({{names.down, {hidden, ffn}}}, true, b_down));
       m->layers_.push_back(std::move(l));
     }
     PCACHE_ASSIGN_OR_RETURN(m->norm_, load("model.norm.weight", {hidden}));

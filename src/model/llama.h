@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -50,6 +51,18 @@ struct PagedInput {
   int64_t new_entries = 0;
   bool all_logits = false;  // logits of every new entry; else of the last one only
 };
+
+// The checkpoint names of layer `layer`'s projection weights, as
+// transformers' Llama-family models name them.
+struct LayerProjectionNames {
+  std::string q, k, v, o, gate, up, down;
+};
+LayerProjectionNames layer_projection_names(int64_t layer);
+
+// Whether LlamaModel::load reads weight `name` as a projection (what
+// `weights` int8 quantizes): a layer's q/k/v/o and gate/up/down, and an
+// untied head.
+bool is_projection_weight(const std::string& name, const ModelConfig& config);
 
 class LlamaModel {
  public:

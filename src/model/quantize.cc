@@ -4,11 +4,11 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <set>
 
 #include "model/checkpoint.h"
 #include "model/int8_checkpoint_format.h"
+#include "model/llama.h"
 #include "model/safetensors_writer.h"
 #include "model/weight_quant.h"
 
@@ -17,14 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace fmt = int8_checkpoint_format;
-
-// The projections LlamaModel::load quantizes under `--weights int8`.
-bool is_projection(const std::string& name, const ModelConfig& config) {
-  static const std::regex kLayerProjection(
-      R"(model\.layers\.\d+\.(self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\.weight)");
-  if (name == "lm_head.weight") return !config.tie_word_embeddings;
-  return std::regex_match(name, kLayerProjection);
-}
 
 int64_t file_bytes(const std::vector<std::string>& paths) {
   int64_t n = 0;
@@ -62,7 +54,7 @@ StatusOr<QuantizeReport> quantize(const std::string& model_dir, const std::strin
   for (const std::string& name : source.tensor_names()) {
     PCACHE_ASSIGN_OR_RETURN(at::Tensor view, source.stored(name));
     const std::vector<int64_t> shape = view.sizes().vec();
-    if (is_projection(name, source.config()) && shape.size() == 2 && view.is_floating_point()) {
+    if (is_projection_weight(name, source.config()) && shape.size() == 2 && view.is_floating_point()) {
       // The values, scale and offset are computed once, at the values' turn,
       // and the scale and offset written right after them.
       auto quantized = std::make_shared<Int8Weight>();
