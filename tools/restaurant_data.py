@@ -24,7 +24,9 @@ restaurants (coin_names), and v5, the v2 data with allergen and policy answers t
 (`quote`, below). v6, tried and not shipped too, is v2 with fewer made-up names than v4 and,
 for 12% of the examples, a look-up in a list of made-up keys and values drawn from the
 tokenizer's whole vocabulary (lookup_task); v7 (not trained yet) keeps 5% of those look-ups and
-no made-up names. The evaluation sets are drawn without these options, so they are the same
+no made-up names. v8 is the v2 data with a share of drills (drill_task): the questions whose
+answer needs a look-up that no v2 model learned (policy, allergen, has_dish, open_day), asked over
+only the part of the notes that holds the answer, so that the look-up is short to find. The evaluation sets are drawn without these options, so they are the same
 with any, byte for byte (v5's house style for them: --answers quote).
 
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
@@ -1308,6 +1310,25 @@ def lookup_task(rng):
             "answer": answer, "kind": "lookup"}
 
 
+DRILL_KINDS = {"policy": 0, "allergen": 2, "has_dish": 2, "open_day": 1}  # kind: the part of render() it reads
+
+
+def drill_task(rng, owners=TRAIN_OWNERS):
+    """v8, training only: one restaurant (v2 styles), a question of a kind that needs a look-up
+    (DRILL_KINDS), and as notes only the part that answers it (overview, hours or menu), now and
+    then with one other part beside it. Short, so the look-up is found before it is needed in
+    whole notes."""
+    r = make_restaurant(rng, owners)
+    kind = rng.choice(sorted(DRILL_KINDS))
+    q, a = question(r, kind, rng)
+    parts = render(r)
+    shown = [parts[DRILL_KINDS[kind]]]
+    if rng.random() < 0.3:
+        shown.insert(rng.randrange(2), rng.choice([p for i, p in enumerate(parts) if i != DRILL_KINDS[kind]]))
+    return {"system": system_text(INSTRUCTIONS.pick(rng, False, False), shown), "user": q, "answer": a,
+            "kind": kind}
+
+
 PERSONAS = ["You are the host of {n}.", "You are a friendly restaurant host at {n}.", "You work at {n}."]
 
 
@@ -1324,7 +1345,7 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
 
 
 def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0,
-            quote=False, lookup_share=0.0):
+            quote=False, lookup_share=0.0, drill_share=0.0):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
@@ -1335,11 +1356,13 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     the default). `coin` (the v4 data with v2's, ignored with `heldout`): the share of
     restaurants with some names made up (coin_names); 0 draws the v2 data byte for byte. `quote`:
     the v5 house style of allergen and policy answers (question()). `lookup_share` (v6): the share
-    of lookup_task examples."""
+    of lookup_task examples. `drill_share` (v8): the share of drill_task examples."""
     wide = wide and not heldout
     coin = 0.0 if heldout else coin
     if lookup_share and not heldout and rng.random() < lookup_share:
         return lookup_task(rng)
+    if drill_share and not heldout and rng.random() < drill_share:
+        return drill_task(rng, owners)
     x = rng.random()
     if x < instruct_share:
         return instruct_task(rng)
@@ -1366,7 +1389,8 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
 
 # The training sets (--data): keyword arguments of example().
 TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"quote": True},
-                 "v6": {"coin": 0.2, "lookup_share": 0.12}, "v7": {"lookup_share": 0.05}}
+                 "v6": {"coin": 0.2, "lookup_share": 0.12}, "v7": {"lookup_share": 0.05},
+                 "v8": {"drill_share": 0.3}}
 
 
 def heldout_question(rng, r, heldout, quote=False):

@@ -34,7 +34,12 @@ policy answers): tried for issue 15 and not shipped (docs/accuracy.md, "Demo mod
 (restaurant_data.allergen_answer; "Our notes say: ..."), the house style `--answers quote`.
 --data v6 (tried, not shipped) is the v2 data with made-up names in 20% of the restaurants and 12%
 of look-ups in lists of made-up keys and values from the tokenizer's whole vocabulary; --data v7
-(not trained yet) keeps 5% of those look-ups and no made-up names.
+(not trained yet) keeps 5% of those look-ups and no made-up names. --data v8 is the v2 data with
+30% drills: policy, allergen, has_dish and open_day questions over only the part of the notes that
+answers them (restaurant_data.drill_task).
+--init DIR continues training from a model folder's weights (its config.json sets the shape); on
+the CPU machine (no transformers) the folder is then written without the check and reference
+logits, and --max-example-tokens keeps the CPU's slow attention on short examples.
 Several GPUs: torchrun --nproc_per_node=N (or TRAIN_GPUS=N bash bench/run_gpu.sh train).
 
 The model is written out as a Hugging Face checkpoint (config.json, model.safetensors in
@@ -93,12 +98,17 @@ def parse_args():
     ap.add_argument("--decision-weight", type=float, default=1.0,
                     help="loss weight of an answer's first token, which decides yes, no or 'not in the notes' "
                          "(the other answer tokens weigh 1)")
-    ap.add_argument("--heldout-n", type=int, default=60, help="questions per layout in the final held-out check")
+    ap.add_argument("--heldout-n", type=int, default=60, help="questions per layout in the final held-out check (0: none)")
     ap.add_argument("--workers", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--loss-png", help="also draw the loss curve here (needs matplotlib)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (torch 2; shapes dynamic)")
+    ap.add_argument("--init", help="start from this model folder's weights (its config.json sets the shape): "
+                                   "training continued, e.g. on the CPU machine, which has no transformers: the "
+                                   "folder is then written without the check and reference logits")
+    ap.add_argument("--max-example-tokens", type=int, default=0,
+                    help="draw again any example longer than this (0: no limit); the CPU's attention is slow on long ones")
     ap.add_argument("--profile", type=int, default=0,
                     help="profile this many steps after 20 warm-up steps (torch.profiler: the operations that "
                          "take the time, and the step time), then stop without saving")
@@ -165,10 +175,14 @@ class Examples(torch.utils.data.IterableDataset):
         local_share = 0.5 if a.variant == "local" else 0.0
         while True:
             # Eight batches at a time, of examples of similar length: little padding.
-            rows = sorted((lay_out(restaurant_data.example(rng, **restaurant_data.TRAINING_DATA[a.data]), sp, rng,
-                                   a.pml_share, local_share, a.prompt_weight, a.bpe_dropout_share, a.bpe_dropout,
-                                   a.decision_weight)
-                           for _ in range(8 * a.batch)), key=lambda r: len(r.ids))
+            rows = []
+            while len(rows) < 8 * a.batch:
+                row = lay_out(restaurant_data.example(rng, **restaurant_data.TRAINING_DATA[a.data]), sp, rng,
+                              a.pml_share, local_share, a.prompt_weight, a.bpe_dropout_share, a.bpe_dropout,
+                              a.decision_weight)
+                if not a.max_example_tokens or len(row.ids) <= a.max_example_tokens:
+                    rows.append(row)
+            rows.sort(key=lambda r: len(r.ids))
             chunks = [rows[i:i + a.batch] for i in range(0, len(rows), a.batch)]
             rng.shuffle(chunks)
             for chunk in chunks:
@@ -381,6 +395,55 @@ def hf_config(c, sp):
         bos_token_id=sp.bos_id(), eos_token_id=sp.eos_id())
 
 
+SAFETENSORS_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
+
+
+def read_safetensors(path):
+    """{name: tensor} of a safetensors file (the dtypes the demo models use), without the
+    safetensors package (the CPU machines have none)."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        dtype = SAFETENSORS_DTYPES[info["dtype"]]
+        raw = torch.frombuffer(bytearray(data[begin:end]), dtype=torch.uint8)
+        out[name] = raw.view(dtype).reshape(info["shape"])
+    return out
+
+
+def write_safetensors(path, tensors):
+    """tensors ({name: tensor}) in bfloat16, as transformers' save_pretrained writes them."""
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, t in tensors.items():
+        blob = t.detach().to(torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+def save_plain(model, args):
+    """Without transformers (the CPU machines): the weights, and the --init folder's config and
+    tokenizer. Not checked against transformers and no reference logits: `pcache verify` cannot
+    check this folder until a machine with transformers writes them."""
+    import shutil
+    os.makedirs(args.out, exist_ok=True)
+    write_safetensors(os.path.join(args.out, "model.safetensors"), model.state_dict())
+    for name in ("config.json", "generation_config.json"):
+        if os.path.exists(os.path.join(args.init, name)):
+            shutil.copy(os.path.join(args.init, name), os.path.join(args.out, name))
+    shutil.copy(args.tokenizer, os.path.join(args.out, "tokenizer.model"))
+    print(f"no transformers here: wrote {args.out} without the check or reference logits")
+
+
 def save_and_check(model, sp, args):
     """Writes the checkpoint with transformers, loads it back, and compares logits (float32,
     the bfloat16 weights on both sides) on a gapped pml example."""
@@ -487,7 +550,17 @@ def main():
     sp = sentencepiece.SentencePieceProcessor(model_file=args.tokenizer)
     c = {"vocab": sp.get_piece_size(), "hidden": args.hidden, "layers": args.layers, "heads": args.heads,
          "kv_heads": args.kv_heads, "ffn": args.ffn, "eps": 1e-5, "rope_theta": 1e6}
-    model = Mistral(c).to(args.device)
+    if args.init:
+        with open(os.path.join(args.init, "config.json")) as f:
+            hf = json.load(f)
+        c.update(hidden=hf["hidden_size"], layers=hf["num_hidden_layers"], heads=hf["num_attention_heads"],
+                 kv_heads=hf["num_key_value_heads"], ffn=hf["intermediate_size"])
+    model = Mistral(c)
+    if args.init:
+        weights = read_safetensors(os.path.join(args.init, "model.safetensors"))
+        weights.pop("lm_head.weight", None)  # tied: the embedding
+        model.load_state_dict({k: v.float() for k, v in weights.items()})
+    model = model.to(args.device)
     params = sum(p.numel() for p in model.parameters())
     if rank == 0:
         print(f"{args.variant}: {params / 1e6:.1f}M parameters ({params * 2 / 2**20:.1f} MiB in bfloat16), "
@@ -590,11 +663,23 @@ def main():
             return
     print(f"{args.variant}: {step} steps, {tokens_seen / 1e6:.0f}M tokens in {minutes:.1f} min", flush=True)
     # The checkpoint first, then the (slower) held-out check: a run cut short keeps its model.
-    save_and_check(model.cpu(), sp, args)
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        if not args.init:
+            raise SystemExit("no transformers here: the model cannot be written (--init gives the config)")
+        transformers = None
+    if transformers:
+        save_and_check(model.cpu(), sp, args)
+    else:
+        save_plain(model.cpu(), args)
     record = {"variant": args.variant, "config": c, "args": vars(args), "gpus": world, "steps": step, "rollbacks": rollbacks,
               "minutes": round(minutes, 2), "tokens": tokens_seen, "curve": curve}
     with open(os.path.join(args.out, "loss.json"), "w") as f:
         json.dump(record, f, indent=1)
+    if not args.heldout_n:
+        print(f"wrote {args.out}")
+        return
     record["heldout_exact_match"] = final = heldout_accuracy(model.to(args.device), sp, args.device, args.heldout_n,
                                                                 restaurant_data.TRAINING_DATA[args.data].get("quote", False))
     print(f"{args.variant}: held-out exact match {final}", flush=True)
