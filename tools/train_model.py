@@ -37,9 +37,9 @@ of look-ups in lists of made-up keys and values from the tokenizer's whole vocab
 (not trained yet) keeps 5% of those look-ups and no made-up names. --data v8 is the v2 data with
 30% drills: policy, allergen, has_dish and open_day questions over only the part of the notes that
 answers them (restaurant_data.drill_task).
---init DIR continues training from a model folder's weights (its config.json sets the shape); on
-the CPU machine (no transformers) the folder is then written without the check and reference
-logits, and --max-example-tokens keeps the CPU's slow attention on short examples.
+--init DIR continues training from a model folder's weights (its config.json sets the shape).
+Without transformers (the CPU machine) the model folder is written without the check and the
+reference logits; there --max-example-tokens keeps the CPU's slow attention on short examples.
 Several GPUs: torchrun --nproc_per_node=N (or TRAIN_GPUS=N bash bench/run_gpu.sh train).
 
 The model is written out as a Hugging Face checkpoint (config.json, model.safetensors in
@@ -105,8 +105,7 @@ def parse_args():
     ap.add_argument("--loss-png", help="also draw the loss curve here (needs matplotlib)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (torch 2; shapes dynamic)")
     ap.add_argument("--init", help="start from this model folder's weights (its config.json sets the shape): "
-                                   "training continued, e.g. on the CPU machine, which has no transformers: the "
-                                   "folder is then written without the check and reference logits")
+                                   "training continued")
     ap.add_argument("--max-example-tokens", type=int, default=0,
                     help="draw again any example longer than this (0: no limit); the CPU's attention is slow on long ones")
     ap.add_argument("--profile", type=int, default=0,
@@ -385,14 +384,13 @@ def heldout_accuracy(model, sp, device, n, quote, seed=12345):
 # ---------------------------------------------------------------------------------------------
 
 def hf_config(c, sp):
-    import transformers
-    return transformers.MistralConfig(
-        vocab_size=c["vocab"], hidden_size=c["hidden"], intermediate_size=c["ffn"],
-        num_hidden_layers=c["layers"], num_attention_heads=c["heads"], num_key_value_heads=c["kv_heads"],
-        head_dim=c["hidden"] // c["heads"], max_position_embeddings=32768,
-        rope_parameters={"rope_type": "default", "rope_theta": c["rope_theta"]},
-        rms_norm_eps=c["eps"], tie_word_embeddings=True, sliding_window=None,
-        bos_token_id=sp.bos_id(), eos_token_id=sp.eos_id())
+    """The arguments of transformers' MistralConfig for shape c (config.json's fields)."""
+    return {"vocab_size": c["vocab"], "hidden_size": c["hidden"], "intermediate_size": c["ffn"],
+            "num_hidden_layers": c["layers"], "num_attention_heads": c["heads"], "num_key_value_heads": c["kv_heads"],
+            "head_dim": c["hidden"] // c["heads"], "max_position_embeddings": 32768,
+            "rope_parameters": {"rope_type": "default", "rope_theta": c["rope_theta"]},
+            "rms_norm_eps": c["eps"], "tie_word_embeddings": True, "sliding_window": None,
+            "bos_token_id": sp.bos_id(), "eos_token_id": sp.eos_id()}
 
 
 SAFETENSORS_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
@@ -430,16 +428,16 @@ def write_safetensors(path, tensors):
         f.write(len(text).to_bytes(8, "little") + text + b"".join(blobs))
 
 
-def save_plain(model, args):
-    """Without transformers (the CPU machines): the weights, and the --init folder's config and
-    tokenizer. Not checked against transformers and no reference logits: `pcache verify` cannot
-    check this folder until a machine with transformers writes them."""
+def save_plain(model, sp, args):
+    """Without transformers (the CPU machines): the weights, config.json and the tokenizer. Not
+    checked against transformers and no reference logits: `pcache verify` cannot check this
+    folder until a machine with transformers writes them."""
     import shutil
     os.makedirs(args.out, exist_ok=True)
     write_safetensors(os.path.join(args.out, "model.safetensors"), model.state_dict())
-    for name in ("config.json", "generation_config.json"):
-        if os.path.exists(os.path.join(args.init, name)):
-            shutil.copy(os.path.join(args.init, name), os.path.join(args.out, name))
+    with open(os.path.join(args.out, "config.json"), "w") as f:
+        json.dump({"architectures": ["MistralForCausalLM"], "model_type": "mistral", "hidden_act": "silu",
+                   "dtype": "bfloat16", **hf_config(model.c, sp)}, f, indent=2)
     shutil.copy(args.tokenizer, os.path.join(args.out, "tokenizer.model"))
     print(f"no transformers here: wrote {args.out} without the check or reference logits")
 
@@ -450,7 +448,7 @@ def save_and_check(model, sp, args):
     import shutil
     import transformers
     os.makedirs(args.out, exist_ok=True)
-    hf = transformers.MistralForCausalLM(hf_config(model.c, sp))
+    hf = transformers.MistralForCausalLM(transformers.MistralConfig(**hf_config(model.c, sp)))
     missing, unexpected = hf.load_state_dict(model.state_dict(), strict=False)
     if unexpected or set(missing) - {"lm_head.weight"}:
         raise SystemExit(f"parameter names differ from transformers': missing {missing}, unexpected {unexpected}")
@@ -666,13 +664,11 @@ def main():
     try:
         import transformers  # noqa: F401
     except ImportError:
-        if not args.init:
-            raise SystemExit("no transformers here: the model cannot be written (--init gives the config)")
         transformers = None
     if transformers:
         save_and_check(model.cpu(), sp, args)
     else:
-        save_plain(model.cpu(), args)
+        save_plain(model.cpu(), sp, args)
     record = {"variant": args.variant, "config": c, "args": vars(args), "gpus": world, "steps": step, "rollbacks": rollbacks,
               "minutes": round(minutes, 2), "tokens": tokens_seen, "curve": curve}
     with open(os.path.join(args.out, "loss.json"), "w") as f:
