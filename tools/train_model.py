@@ -339,6 +339,20 @@ class Mistral(torch.nn.Module):
         return self.head(h)
 
 
+def load_folder(path, sp):
+    """The Mistral of a model folder (config.json, model.safetensors), float32 on the CPU."""
+    with open(os.path.join(path, "config.json")) as f:
+        hf = json.load(f)
+    model = Mistral({"vocab": sp.get_piece_size(), "hidden": hf["hidden_size"], "layers": hf["num_hidden_layers"],
+                     "heads": hf["num_attention_heads"], "kv_heads": hf["num_key_value_heads"],
+                     "ffn": hf["intermediate_size"], "eps": hf["rms_norm_eps"],
+                     "rope_theta": (hf.get("rope_parameters") or hf)["rope_theta"]})
+    weights = read_safetensors(os.path.join(path, "model.safetensors"))
+    weights.pop("lm_head.weight", None)  # tied: the embedding
+    model.load_state_dict({k: v.float() for k, v in weights.items()})
+    return model
+
+
 def bfloat16_on_gpu(device):
     """Autocast to bfloat16 on CUDA; float32 elsewhere."""
     return torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=device.startswith("cuda"))
@@ -546,18 +560,13 @@ def main():
             torch.cuda.set_device(args.device)
     torch.manual_seed(args.seed)
     sp = sentencepiece.SentencePieceProcessor(model_file=args.tokenizer)
-    c = {"vocab": sp.get_piece_size(), "hidden": args.hidden, "layers": args.layers, "heads": args.heads,
-         "kv_heads": args.kv_heads, "ffn": args.ffn, "eps": 1e-5, "rope_theta": 1e6}
     if args.init:
-        with open(os.path.join(args.init, "config.json")) as f:
-            hf = json.load(f)
-        c.update(hidden=hf["hidden_size"], layers=hf["num_hidden_layers"], heads=hf["num_attention_heads"],
-                 kv_heads=hf["num_key_value_heads"], ffn=hf["intermediate_size"])
-    model = Mistral(c)
-    if args.init:
-        weights = read_safetensors(os.path.join(args.init, "model.safetensors"))
-        weights.pop("lm_head.weight", None)  # tied: the embedding
-        model.load_state_dict({k: v.float() for k, v in weights.items()})
+        model = load_folder(args.init, sp)
+        c = model.c
+    else:
+        c = {"vocab": sp.get_piece_size(), "hidden": args.hidden, "layers": args.layers, "heads": args.heads,
+             "kv_heads": args.kv_heads, "ffn": args.ffn, "eps": 1e-5, "rope_theta": 1e6}
+        model = Mistral(c)
     model = model.to(args.device)
     params = sum(p.numel() for p in model.parameters())
     if rank == 0:
@@ -575,8 +584,7 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), **({"fused": True} if args.device.startswith("cuda") else {}))
     loader = torch.utils.data.DataLoader(Examples(args), batch_size=None, num_workers=args.workers,
-                                         prefetch_factor=4 if args.workers else None,
-                                         persistent_workers=bool(args.workers))
+                                         **({"prefetch_factor": 4, "persistent_workers": True} if args.workers else {}))
     budget, warmup = args.minutes * 60, 200
     curve, tokens_seen, step, waited = [], 0, 0, 0.0
     # Divergence guard: every --check-every steps (one GPU sync) the weights are checked; finite,
