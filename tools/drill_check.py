@@ -33,8 +33,9 @@ def first_token_check(model, sp, kind, n, seed):
             continue
         asked += 1
         lay = train_model.lay_out(ex, sp, random.Random(1), pml_share=0.0, local_share=0.0, prompt_weight=0.0)
-        gold = sp.encode(ex["answer"])[0]
-        prompt = len(lay.ids) - len(sp.encode(ex["answer"])) - 1  # the answer and eos follow the prompt
+        answer = sp.encode(ex["answer"])
+        gold = answer[0]
+        prompt = len(lay.ids) - len(answer) - 1  # the answer and eos follow the prompt
         with torch.no_grad():
             logp = model(torch.tensor([lay.ids[:prompt]]), torch.tensor([lay.pos[:prompt]]))[0, -1].log_softmax(-1)
         loss -= float(logp[gold])
