@@ -28,7 +28,8 @@ no made-up names. v8 is the v2 data with a share of drills (drill_task): the que
 answer needs a look-up that no v2 model learned (policy, allergen, has_dish, open_day), asked over
 only the part of the notes that holds the answer, so that the look-up is short to find; v9 has
 half drills, for continuing a v2 model's training (docs/accuracy.md: a small model learned the
-policy look-up only after some 180k drills). The evaluation sets are drawn without these options, so they are the same
+policy look-up only after some 180k drills); v10 is v9 with allergen drills four times and has_dish
+drills twice as often as the others, for continuing v9. The evaluation sets are drawn without these options, so they are the same
 with any, byte for byte (v5's house style for them: --answers quote).
 
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
@@ -1315,13 +1316,15 @@ def lookup_task(rng):
 DRILL_KINDS = {"policy": 0, "allergen": 2, "has_dish": 2, "open_day": 1}  # kind: the part of render() it reads
 
 
-def drill_task(rng, owners=TRAIN_OWNERS):
+def drill_task(rng, owners=TRAIN_OWNERS, weights=None):
     """v8, training only: one restaurant (v2 styles), a question of a kind that needs a look-up
     (DRILL_KINDS), and as notes only the part that answers it (overview, hours or menu), now and
     then with one other part beside it. Short, so the look-up is found before it is needed in
-    whole notes."""
+    whole notes. `weights` (v10): how often each kind is drawn, {kind: weight}; even without."""
     r = make_restaurant(rng, owners)
-    kind = rng.choice(sorted(DRILL_KINDS))
+    kinds = sorted(DRILL_KINDS)
+    # v8 and v9 drew with choice(): kept, so that their data stays the same byte for byte
+    kind = rng.choices(kinds, weights=[weights.get(k, 1) for k in kinds])[0] if weights else rng.choice(kinds)
     q, a = question(r, kind, rng)
     parts = render(r)
     shown = [parts[DRILL_KINDS[kind]]]
@@ -1347,7 +1350,7 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
 
 
 def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0,
-            quote=False, lookup_share=0.0, drill_share=0.0):
+            quote=False, lookup_share=0.0, drill_share=0.0, drill_weights=None):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
@@ -1358,13 +1361,14 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     the default). `coin` (the v4 data with v2's, ignored with `heldout`): the share of
     restaurants with some names made up (coin_names); 0 draws the v2 data byte for byte. `quote`:
     the v5 house style of allergen and policy answers (question()). `lookup_share` (v6): the share
-    of lookup_task examples. `drill_share` (v8): the share of drill_task examples."""
+    of lookup_task examples. `drill_share` (v8): the share of drill_task examples, `drill_weights`
+    (v10) how often each kind of drill comes."""
     wide = wide and not heldout
     coin = 0.0 if heldout else coin
     if lookup_share and not heldout and rng.random() < lookup_share:
         return lookup_task(rng)
     if drill_share and not heldout and rng.random() < drill_share:
-        return drill_task(rng, owners)
+        return drill_task(rng, owners, drill_weights)
     x = rng.random()
     if x < instruct_share:
         return instruct_task(rng)
@@ -1392,7 +1396,8 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
 # The training sets (--data): keyword arguments of example().
 TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"quote": True},
                  "v6": {"coin": 0.2, "lookup_share": 0.12}, "v7": {"lookup_share": 0.05},
-                 "v8": {"drill_share": 0.3}, "v9": {"drill_share": 0.5}}
+                 "v8": {"drill_share": 0.3}, "v9": {"drill_share": 0.5},
+                 "v10": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}}}
 
 
 def heldout_question(rng, r, heldout, quote=False):
