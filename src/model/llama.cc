@@ -554,8 +554,11 @@ Status LlamaModel::check_paged(const std::vector<PagedInput>& inputs,
                                const at::Tensor& fed_tokens) const {
   if (inputs.empty()) return Status::invalid_argument("forward_paged: no inputs");
   const bool fed = fed_tokens.defined();
+  // device_ may name no index ("cuda"), where a tensor on it always has one ("cuda:0").
+  const bool fed_on_device = fed && fed_tokens.device().type() == device_.type() &&
+                             (!device_.has_index() || fed_tokens.device().index() == device_.index());
   if (fed && (fed_tokens.dim() != 1 || fed_tokens.size(0) != static_cast<int64_t>(inputs.size()) ||
-              fed_tokens.scalar_type() != at::kLong || fed_tokens.device() != device_)) {
+              fed_tokens.scalar_type() != at::kLong || !fed_on_device)) {
     return Status::invalid_argument("forward_paged: fed tokens must be int64 [" +
                                     std::to_string(inputs.size()) + "] on " + device_.str() +
                                     ", one per input");
