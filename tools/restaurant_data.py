@@ -29,7 +29,9 @@ answer needs a look-up that no v2 model learned (policy, allergen, has_dish, ope
 only the part of the notes that holds the answer, so that the look-up is short to find; v9 has
 half drills, for continuing a v2 model's training (docs/accuracy.md: a small model learned the
 policy look-up only after some 180k drills); v10 is v9 with allergen drills four times and has_dish
-drills twice as often as the others, for continuing v9. The evaluation sets are drawn without these options, so they are the same
+drills twice as often as the others, for continuing v9; v11 (not trained yet) adds drills whose
+answer copies an unfamiliar name or number (address, phone, cuisine, price; COPY_DRILL_KINDS),
+for continuing v10. The evaluation sets are drawn without these options, so they are the same
 with any, byte for byte (v5's house style for them: --answers quote).
 
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
@@ -382,6 +384,16 @@ def make_hours_wide(rng):
     return hours
 
 
+def wide_phone(rng):
+    """A phone number in one of many national formats, with any area code (v3, v11's copy drills)."""
+    d = lambda k: "".join(str(rng.randint(0, 9)) for _ in range(k))
+    area = lambda: str(rng.randint(2, 9)) + d(2)
+    return rng.choice([f"555-{d(4)}", f"({area()}) {d(3)}-{d(4)}", f"{area()}-{d(3)}-{d(4)}", f"{area()}.{d(3)}.{d(4)}",
+                       f"0{d(3)} {d(3)} {d(4)}", f"0{d(2)} {d(4)} {d(4)}", f"0{d(4)} {d(6)}", f"+{rng.randint(1, 99)} {d(2)} {d(4)} {d(4)}",
+                       f"0{d(1)} {d(2)} {d(2)} {d(2)} {d(2)}", f"{d(3)} {d(4)}", f"0{d(2)} {d(3)} {d(4)}",
+                       f"+{rng.randint(30, 49)} {d(1)} {d(2)} {d(2)} {d(2)} {d(2)}", f"{area()} {d(3)} {d(4)}"])
+
+
 def make_restaurant_wide(rng, owners):
     dishes_of = rng.choice(TRAIN_CUISINES)
     cuisine = rng.choice(EXTRA_CUISINE_WORDS) if rng.random() < 0.3 else dishes_of
@@ -418,11 +430,7 @@ def make_restaurant_wide(rng, owners):
                           f"{num} {street}", f"{num} {street}, {city} {d(5)}", f"{num}{rng.choice('abc')} {street}, {city}",
                           f"Unit {rng.randint(1, 30)}, {num} {street}, {city}",
                           f"{num} {street}, {city} {rng.choice('ABCDEFGHJKLMNPRSTW')}{rng.randint(1, 20)} {d(1)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"])
-    area = lambda: str(rng.randint(2, 9)) + d(2)
-    phone = rng.choice([f"555-{d(4)}", f"({area()}) {d(3)}-{d(4)}", f"{area()}-{d(3)}-{d(4)}", f"{area()}.{d(3)}.{d(4)}",
-                        f"0{d(3)} {d(3)} {d(4)}", f"0{d(2)} {d(4)} {d(4)}", f"0{d(4)} {d(6)}", f"+{rng.randint(1, 99)} {d(2)} {d(4)} {d(4)}",
-                        f"0{d(1)} {d(2)} {d(2)} {d(2)} {d(2)}", f"{d(3)} {d(4)}", f"0{d(2)} {d(3)} {d(4)}",
-                        f"+{rng.randint(30, 49)} {d(1)} {d(2)} {d(2)} {d(2)} {d(2)}", f"{area()} {d(3)} {d(4)}"])
+    phone = wide_phone(rng)
     return restaurant_facts(rng, name, cuisine, owner, address, phone, hours, menu, absent,
                             policies=(1, 7), special_rate=0.5,
                             style=lambda currency: Style(rng, False, currency, wide=True,
@@ -1316,20 +1324,32 @@ def lookup_task(rng):
 DRILL_KINDS = {"policy": 0, "allergen": 2, "has_dish": 2, "open_day": 1}  # kind: the part of render() it reads
 
 
-def drill_task(rng, owners=TRAIN_OWNERS, weights=None):
+# v11: kinds whose answer copies a name or a number from the notes; their drills make the names
+# unfamiliar (coin_names, any phone format), so that only a copy answers them.
+COPY_DRILL_KINDS = {"address": 0, "phone": 0, "cuisine": 0, "price": 2}
+
+
+def drill_task(rng, owners=TRAIN_OWNERS, weights=None, copy=False):
     """v8, training only: one restaurant (v2 styles), a question of a kind that needs a look-up
     (DRILL_KINDS), and as notes only the part that answers it (overview, hours or menu), now and
     then with one other part beside it. Short, so the look-up is found before it is needed in
-    whole notes. `weights` (v10): how often each kind is drawn, {kind: weight}; even without."""
+    whole notes. `weights` (v10): how often each kind is drawn, {kind: weight}; even without.
+    `copy` (v11): COPY_DRILL_KINDS too."""
     r = make_restaurant(rng, owners)
-    kinds = sorted(DRILL_KINDS)
+    part_of = {**DRILL_KINDS, **COPY_DRILL_KINDS} if copy else DRILL_KINDS
+    kinds = sorted(part_of)
     # v8 and v9 drew with choice(): kept, so that their data stays the same byte for byte
     kind = rng.choices(kinds, weights=[weights.get(k, 1) for k in kinds])[0] if weights else rng.choice(kinds)
+    if kind in COPY_DRILL_KINDS:
+        r = coin_names(rng, r)
+        r["phone"] = wide_phone(rng)
+        if kind == "cuisine" and rng.random() < 0.5:
+            r["cuisine"] = rng.choice(EXTRA_CUISINE_WORDS + [coined(rng).capitalize() + rng.choice(["ian", "ese", "ish"])])
     q, a = question(r, kind, rng)
     parts = render(r)
-    shown = [parts[DRILL_KINDS[kind]]]
+    shown = [parts[part_of[kind]]]
     if rng.random() < 0.3:
-        shown.insert(rng.randrange(2), rng.choice([p for i, p in enumerate(parts) if i != DRILL_KINDS[kind]]))
+        shown.insert(rng.randrange(2), rng.choice([p for i, p in enumerate(parts) if i != part_of[kind]]))
     return {"system": system_text(INSTRUCTIONS.pick(rng, False, False), shown), "user": q, "answer": a,
             "kind": kind}
 
@@ -1350,7 +1370,7 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
 
 
 def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0,
-            quote=False, lookup_share=0.0, drill_share=0.0, drill_weights=None):
+            quote=False, lookup_share=0.0, drill_share=0.0, drill_weights=None, copy_drills=False):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
@@ -1362,13 +1382,13 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     restaurants with some names made up (coin_names); 0 draws the v2 data byte for byte. `quote`:
     the v5 house style of allergen and policy answers (question()). `lookup_share` (v6): the share
     of lookup_task examples. `drill_share` (v8): the share of drill_task examples, `drill_weights`
-    (v10) how often each kind of drill comes."""
+    (v10) how often each kind of drill comes, `copy_drills` (v11) drills that copy names too."""
     wide = wide and not heldout
     coin = 0.0 if heldout else coin
     if lookup_share and not heldout and rng.random() < lookup_share:
         return lookup_task(rng)
     if drill_share and not heldout and rng.random() < drill_share:
-        return drill_task(rng, owners, drill_weights)
+        return drill_task(rng, owners, drill_weights, copy_drills)
     x = rng.random()
     if x < instruct_share:
         return instruct_task(rng)
@@ -1397,7 +1417,8 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
 TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"quote": True},
                  "v6": {"coin": 0.2, "lookup_share": 0.12}, "v7": {"lookup_share": 0.05},
                  "v8": {"drill_share": 0.3}, "v9": {"drill_share": 0.5},
-                 "v10": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}}}
+                 "v10": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}},
+                 "v11": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}, "copy_drills": True}}
 
 
 def heldout_question(rng, r, heldout, quote=False):
