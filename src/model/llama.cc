@@ -270,7 +270,7 @@ KVCache LlamaModel::new_cache(int64_t batch) const {
 }
 
 // x [..., in] through a projection: the GEMV kernel for the few rows of a
-// decode step, else libtorch (an int8 weight dequantized first).
+// decode step, else libtorch (an int8 weight widened, int8_linear).
 at::Tensor LlamaModel::project(const at::Tensor& x, const Projection& p) const {
   if (p.w.defined() && gemv_applies(x, p.w)) {
     at::Tensor y = gemv(x, p.w, p.bias, p.scale);
@@ -278,7 +278,7 @@ at::Tensor LlamaModel::project(const at::Tensor& x, const Projection& p) const {
     return (y.to(at::kFloat) + zero_point_term(x, p.offset)).to(y.scalar_type());
   }
   if (p.scale.defined()) {
-    return at::linear(x, dequantize_rows_int8({p.w, p.scale, p.offset}, x.scalar_type()), p.bias);
+    return int8_linear(x, {p.w, p.scale, p.offset}, p.bias);
   }
   if (p.w.defined() && x.is_cpu() && x.numel() == x.size(-1)) {
     // One row on the CPU: a matrix-vector product. As a matrix product of

@@ -49,4 +49,12 @@ at::Tensor zero_point_term(const at::Tensor& x, const at::Tensor& offset) {
   return x.to(at::kFloat).sum(-1, /*keepdim=*/true) * offset;
 }
 
+at::Tensor int8_linear(const at::Tensor& x, const Int8Weight& q, const at::Tensor& bias) {
+  if (x.scalar_type() == at::kHalf) return at::linear(x, dequantize_rows_int8(q, at::kHalf), bias);
+  at::Tensor y = at::linear(x, q.values.to(x.scalar_type())).to(at::kFloat) * q.scale;  // [..., out]
+  if (q.offset.defined()) y += zero_point_term(x, q.offset);
+  if (bias.defined()) y += bias.to(at::kFloat);
+  return y.to(x.scalar_type());
+}
+
 }  // namespace pcache

@@ -9,7 +9,8 @@
 //   centred on zero get finer steps.
 // Decode reads half the bytes of bfloat16 (the GEMV kernel multiplies by the
 // scale after its dot product; the offset adds offset x sum(x)); larger
-// batches dequantize first.
+// batches widen the values to the model dtype and scale after the product
+// (int8_linear).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -47,5 +48,12 @@ at::Tensor dequantize_rows_int8(const Int8Weight& q, at::ScalarType dtype);
 // What the offsets add to x [..., in] times the weight: sum(x) x offset,
 // [..., out] in float32.
 at::Tensor zero_point_term(const at::Tensor& x, const at::Tensor& offset);
+// x [..., in] through the int8 weight [out, in] (and `bias` [out], may be
+// undefined), for more rows than the GEMV takes: x . (values x scale +
+// offset)^T = (x . values^T) x scale + zero_point_term, so the weight is only
+// widened to x's dtype (exact for int8), never made float32. float16 could
+// overflow x . values^T (|values| up to 128) and dequantizes first. Returns
+// [..., out] in x's dtype.
+at::Tensor int8_linear(const at::Tensor& x, const Int8Weight& q, const at::Tensor& bias);
 
 }  // namespace pcache

@@ -63,6 +63,26 @@ BOOST_AUTO_TEST_CASE(the_zero_point_term_is_what_the_offsets_add) {
   BOOST_TEST(zero_point_term(x.to(at::kBFloat16), z.offset).scalar_type() == at::kFloat);
 }
 
+BOOST_AUTO_TEST_CASE(int8_linear_is_the_dequantized_weights_linear) {
+  // Both forms, with a bias, over two leading dims: float32 to rounding,
+  // bfloat16 within its own rounding of the result.
+  at::manual_seed(6);
+  const at::Tensor w = at::randn({12, 64}) + 0.3, bias = at::randn({12}), x = at::randn({2, 5, 64});
+  for (WeightFormat f : {WeightFormat::kInt8, WeightFormat::kInt8ZeroPoint}) {
+    BOOST_TEST_CONTEXT(weight_format_name(f)) {
+      const Int8Weight q = quantize_rows_int8(w, f);
+      const at::Tensor want = at::linear(x, dequantize_rows_int8(q, at::kFloat), bias);  // [2, 5, 12]
+      const at::Tensor got = int8_linear(x, q, bias);
+      BOOST_TEST(got.sizes() == want.sizes());
+      BOOST_TEST(at::allclose(got, want, 1e-5, 1e-4));
+      const at::Tensor got_bf16 = int8_linear(x.to(at::kBFloat16), q, bias.to(at::kBFloat16));
+      BOOST_TEST(got_bf16.scalar_type() == at::kBFloat16);
+      BOOST_TEST(at::allclose(got_bf16.to(at::kFloat), want, 3e-2, 5e-2));
+      BOOST_TEST(at::allclose(int8_linear(x, q, at::Tensor()) + bias, want, 1e-5, 1e-4));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(formats_by_name) {
   BOOST_TEST((*parse_weight_format("int8-zp") == WeightFormat::kInt8ZeroPoint));
   BOOST_TEST(std::string(weight_format_name(WeightFormat::kInt8ZeroPoint)) == "int8-zp");
