@@ -320,18 +320,27 @@ def random_word(rng):
     return rng.choice([w, w.capitalize(), w.capitalize(), w.upper() if len(w) <= 4 else w])
 
 
+def new_word(rng):
+    """A made-up word, coined (pronounceable) or of random letters."""
+    return coined(rng) if rng.random() < 0.6 else random_word(rng)
+
+
+def coined_cuisine(rng):
+    """A made-up cuisine ("Velorian", "Qzish")."""
+    return new_word(rng).capitalize() + rng.choice(["ian", "ese", "ish", "i", "an"])
+
+
 def coin_names(rng, r):
     """v4, training only: some of restaurant r's names made up (dishes, the special, the street or
     city, the restaurant's name, owner and cuisine), coined or of random letters, so that answers
     copy what the notes say rather than recall a familiar word ("Quayside" answered "Quarry")."""
-    new = lambda: coined(rng) if rng.random() < 0.6 else random_word(rng)
 
     def recoin(text, share):
         words = text.split()
         spots = [i for i, w in enumerate(words) if w.isalpha()]
         if spots and rng.random() < share:
             i = rng.choice(spots)
-            words[i] = new() if words[i][0].isupper() else new().lower()
+            words[i] = new_word(rng) if words[i][0].isupper() else new_word(rng).lower()
         return " ".join(words)
 
     taken = set()
@@ -348,7 +357,7 @@ def coin_names(rng, r):
     r["name"] = recoin(r["name"], 0.4)
     r["owner"] = recoin(r["owner"], 0.3)
     if rng.random() < 0.15:
-        r["cuisine"] = new().capitalize() + rng.choice(["ian", "ese", "ish", "i", "an"])
+        r["cuisine"] = coined_cuisine(rng)
     return r
 
 
@@ -1344,7 +1353,7 @@ def drill_task(rng, owners=TRAIN_OWNERS, weights=None, copy=False):
         r = coin_names(rng, r)
         r["phone"] = wide_phone(rng)
         if kind == "cuisine" and rng.random() < 0.5:
-            r["cuisine"] = rng.choice(EXTRA_CUISINE_WORDS + [coined(rng).capitalize() + rng.choice(["ian", "ese", "ish"])])
+            r["cuisine"] = rng.choice(EXTRA_CUISINE_WORDS + [coined_cuisine(rng)])
     q, a = question(r, kind, rng)
     parts = render(r)
     shown = [parts[part_of[kind]]]
