@@ -36,8 +36,25 @@ std::vector<int64_t> positions(int64_t n, int64_t first = 0) {
 }
 
 // Writes `value` into layer 0's K at `slot`.
-void mark(BlockPool& pool, int64_t slot, float value) { pool.keys(0)[slot].fill_(value); }
+// Marks an entry in every layer's keys and values (value + layer in the values,
+// so that a copy that mixed layers up shows).
+void mark(BlockPool& pool, int64_t slot, float value) {
+  for (int64_t l = 0; l < small_config().num_layers; ++l) {
+    pool.keys(l)[slot].fill_(value);
+    pool.values(l)[slot].fill_(value + static_cast<float>(l));
+  }
+}
 float mark_at(BlockPool& pool, int64_t slot) { return pool.keys(0)[slot][0][0].item<float>(); }
+// Whether every layer's keys and values hold the mark at `slot`.
+bool marked_everywhere(BlockPool& pool, int64_t slot, float value) {
+  for (int64_t l = 0; l < small_config().num_layers; ++l) {
+    if (!pool.keys(l)[slot].eq(value).all().item<bool>() ||
+        !pool.values(l)[slot].eq(value + static_cast<float>(l)).all().item<bool>()) {
+      return false;
+    }
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -148,6 +165,8 @@ BOOST_AUTO_TEST_CASE(forks_copy_the_shared_partial_block_on_write) {
   BOOST_TEST(child.blocks()[1] != parent.blocks()[1]);
   BOOST_TEST(pool->ref_count(parent.blocks()[1]) == 1);
   BOOST_TEST(mark_at(*pool, child.slots()[17]) == 17.f);
+  BOOST_TEST(marked_everywhere(*pool, child.slots()[16], 16.f));
+  BOOST_TEST(marked_everywhere(*pool, child.slots()[17], 17.f));
   mark(*pool, child.slots()[18], -1.f);
   BOOST_TEST_REQUIRE(parent.append({7}, {18}).ok());  // the parent copies too: it shared
   BOOST_TEST(mark_at(*pool, parent.slots()[17]) == 17.f);
