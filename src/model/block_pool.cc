@@ -151,8 +151,8 @@ std::optional<int32_t> BlockPool::find(uint64_t hash) {
 
 void BlockPool::copy_rows(int32_t from, int32_t to, int64_t rows) {
   // One strided copy over all layers ([L, rows, Hkv, D]) for keys and one for
-  // values: a copy per layer cost 64 launches at 32 layers, about 1 ms of host
-  // time on an H100, while the request that forked the block waited.
+  // values: a copy per layer (64 launches at 32 layers) held a forked request
+  // 0.5-1 ms before its first step on an H100 (docs/benchmarks.md, the floor).
   k_all_.select(1, to).narrow(1, 0, rows).copy_(k_all_.select(1, from).narrow(1, 0, rows));
   v_all_.select(1, to).narrow(1, 0, rows).copy_(v_all_.select(1, from).narrow(1, 0, rows));
 }
