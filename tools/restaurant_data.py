@@ -29,9 +29,10 @@ answer needs a look-up that no v2 model learned (policy, allergen, has_dish, ope
 only the part of the notes that holds the answer, so that the look-up is short to find; v9 has
 half drills, for continuing a v2 model's training (docs/accuracy.md: a small model learned the
 policy look-up only after some 180k drills); v10 is v9 with allergen drills four times and has_dish
-drills twice as often as the others, for continuing v9; v11 (not trained yet) adds drills whose
-answer copies an unfamiliar name or number (address, phone, cuisine, price; COPY_DRILL_KINDS),
-for continuing v10. The evaluation sets are drawn without these options, so they are the same
+drills twice as often as the others, for continuing v9; v11 adds drills whose answer copies an
+unfamiliar name or number (address, phone, cuisine, price; COPY_DRILL_KINDS), for continuing
+v10; v12 (for continuing v11) draws half of v11's non-drill examples with v3's wider styles, the
+curriculum docs/accuracy.md proposed after v3 (the look-ups first, then the variety). The evaluation sets are drawn without these options, so they are the same
 with any, byte for byte (v5's house style for them: --answers quote).
 
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
@@ -1379,7 +1380,7 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
 
 
 def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0,
-            quote=False, lookup_share=0.0, drill_share=0.0, drill_weights=None, copy_drills=False):
+            quote=False, lookup_share=0.0, drill_share=0.0, drill_weights=None, copy_drills=False, wide_share=0.0):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
@@ -1391,13 +1392,16 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     restaurants with some names made up (coin_names); 0 draws the v2 data byte for byte. `quote`:
     the v5 house style of allergen and policy answers (question()). `lookup_share` (v6): the share
     of lookup_task examples. `drill_share` (v8): the share of drill_task examples, `drill_weights`
-    (v10) how often each kind of drill comes, `copy_drills` (v11) drills that copy names too."""
+    (v10) how often each kind of drill comes, `copy_drills` (v11) drills that copy names too.
+    `wide_share` (v12): the share of the other examples drawn `wide` (v3's styles)."""
     wide = wide and not heldout
     coin = 0.0 if heldout else coin
     if lookup_share and not heldout and rng.random() < lookup_share:
         return lookup_task(rng)
     if drill_share and not heldout and rng.random() < drill_share:
         return drill_task(rng, owners, drill_weights, copy_drills)
+    if wide_share and not heldout and rng.random() < wide_share:
+        wide = True
     x = rng.random()
     if x < instruct_share:
         return instruct_task(rng)
@@ -1427,7 +1431,9 @@ TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"q
                  "v6": {"coin": 0.2, "lookup_share": 0.12}, "v7": {"lookup_share": 0.05},
                  "v8": {"drill_share": 0.3}, "v9": {"drill_share": 0.5},
                  "v10": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}},
-                 "v11": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}, "copy_drills": True}}
+                 "v11": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}, "copy_drills": True},
+                 "v12": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}, "copy_drills": True,
+                         "wide_share": 0.5}}
 
 
 def heldout_question(rng, r, heldout, quote=False):
