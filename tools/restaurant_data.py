@@ -32,7 +32,9 @@ policy look-up only after some 180k drills); v10 is v9 with allergen drills four
 drills twice as often as the others, for continuing v9; v11 adds drills whose answer copies an
 unfamiliar name or number (address, phone, cuisine, price; COPY_DRILL_KINDS), for continuing
 v10; v12 (for continuing v11) draws half of v11's non-drill examples with v3's wider styles, the
-curriculum docs/accuracy.md proposed after v3 (the look-ups first, then the variety). The evaluation sets are drawn without these options, so they are the same
+curriculum docs/accuracy.md proposed after v3 (the look-ups first, then the variety); v13 (not
+trained yet, for continuing v12) adds drills and a share of restaurants whose times and prices are
+written in made-up formats (coin_formats), so that they are copied, not rewritten. The evaluation sets are drawn without these options, so they are the same
 with any, byte for byte (v5's house style for them: --answers quote).
 
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
@@ -510,6 +512,61 @@ def wide_price_format(rng, currency):
         return {"prefix": f"{currency}{num}", "prefix_space": f"{currency} {num}", "bare": num,
                 "words": f"{num} {word}"}[where]
     return fmt
+
+# v13, training only: formats made up per restaurant, so that a time or a price is copied as the
+# notes write it rather than rewritten in a familiar format (held-out styles: "5:30 p.m." answered
+# "5:30 pm", "12.00 USD" answered "12.00"). The held-out styles' own markers are never drawn.
+HELDOUT_MARKERS = {"a.m.", "p.m.", "h", "usd", "gbp", "eur"}
+
+
+def coined_marker(rng):
+    """A made-up unit of one to three letters ("qz", "Vob", "k.t."), now and then dotted."""
+    while True:
+        w = random_word(rng)[:rng.randint(1, 3)]
+        if rng.random() < 0.25:
+            w = ".".join(w) + "."
+        if w.lower() not in HELDOUT_MARKERS:
+            return w
+
+
+def coined_time_format(rng):
+    """A time format with made-up markers: 12-hour with one for the morning and another for the
+    afternoon ("9:30 qz", "9.30Vob"), or 24-hour with a unit after ("21:30 kt", "0930k.t.")."""
+    sep, space = rng.choice([":", ".", ""]), rng.choice([" ", ""])
+    if rng.random() < 0.6:
+        am = coined_marker(rng)
+        pm = coined_marker(rng)
+        while pm.lower() == am.lower():
+            pm = coined_marker(rng)
+        always = rng.random() < 0.3
+        return lambda h, m: ((f"{h % 12 or 12}" if m == 0 and not always else f"{h % 12 or 12}{sep}{m:02d}")
+                             + space + (am if h < 12 else pm))
+    unit, pad = coined_marker(rng), rng.random() < 0.5
+    return lambda h, m: (f"{h:02d}" if pad else f"{h}") + f"{sep}{m:02d}{space}{unit}"
+
+
+def coined_price_format(rng):
+    """A price with a made-up currency before or after the number ("QZ 14.50", "14,50vb")."""
+    mark = coined_marker(rng)
+    mark = mark.upper() if rng.random() < 0.5 else mark
+    after, space, dec, short = rng.random() < 0.5, rng.choice([" ", ""]), rng.choice([".", ","]), rng.random() < 0.3
+
+    def fmt(value):
+        whole, cents = value
+        num = f"{whole}" if short and cents == 0 else f"{whole}{dec}{cents:02d}"
+        return f"{num}{space}{mark}" if after else f"{mark}{space}{num}"
+    return fmt
+
+
+def coin_formats(rng, r, which=None):
+    """v13: restaurant r's times ("time"), prices ("price") or both in coined formats; None: any of
+    the three."""
+    which = which or rng.choice(["time", "price", "both"])
+    if which != "price":
+        r["style"].time = coined_time_format(rng)
+    if which != "time":
+        r["style"].price = coined_price_format(rng)
+    return r
 
 RANGE_STYLES = Pool([lambda a, b: f"{DAYS[a]} to {DAYS[b]}", lambda a, b: f"{ABBR[a]}-{ABBR[b]}",
                      lambda a, b: f"from {DAYS[a]} to {DAYS[b]}", lambda a, b: f"{ABBR[a]} - {ABBR[b]}"],
@@ -1129,7 +1186,7 @@ def question(r, kind, rng, heldout=False, wide=False, quote=False):
                    "open_day": sentence(f"Yes, on {d} we are open from {o} to {c}")}[kind]
     if kind == "price":
         m = rng.choice(r["menu"])
-        return pick(kind).format(m=m["dish"]), f"The {m['dish']} costs {price_of(r, m)}."
+        return pick(kind).format(m=m["dish"]), sentence(f"The {m['dish']} costs {price_of(r, m)}")
     if kind == "allergen":
         m = rng.choice(r["menu"])
         a = rng.choice(m["allergens"]) if m["allergens"] and rng.random() < 0.5 else rng.choice(ALLERGENS)
@@ -1338,28 +1395,41 @@ DRILL_KINDS = {"policy": 0, "allergen": 2, "has_dish": 2, "open_day": 1}  # kind
 # unfamiliar (coin_names, any phone format), so that only a copy answers them.
 COPY_DRILL_KINDS = {"address": 0, "phone": 0, "cuisine": 0, "price": 2}
 
+# v13: kinds whose answer copies a time or a price, asked over notes in coined formats.
+# ("price_format": a price question over a menu with a coined currency.)
+FORMAT_DRILL_KINDS = {"opening": 1, "closing": 1, "open_day": 1, "price_format": 2}
 
-def drill_task(rng, owners=TRAIN_OWNERS, weights=None, copy=False):
+
+def drill_task(rng, owners=TRAIN_OWNERS, weights=None, copy=False, formats=False):
     """v8, training only: one restaurant (v2 styles), a question of a kind that needs a look-up
     (DRILL_KINDS), and as notes only the part that answers it (overview, hours or menu), now and
     then with one other part beside it. Short, so the look-up is found before it is needed in
     whole notes. `weights` (v10): how often each kind is drawn, {kind: weight}; even without.
-    `copy` (v11): COPY_DRILL_KINDS too."""
+    `copy` (v11): COPY_DRILL_KINDS too. `formats` (v13): FORMAT_DRILL_KINDS too, half of them over
+    notes whose times and prices are in coined formats."""
     r = make_restaurant(rng, owners)
     part_of = {**DRILL_KINDS, **COPY_DRILL_KINDS} if copy else DRILL_KINDS
+    if formats:
+        part_of = {**part_of, **FORMAT_DRILL_KINDS}
     kinds = sorted(part_of)
     # v8 and v9 drew with choice(): kept, so that their data stays the same byte for byte
     kind = rng.choices(kinds, weights=[weights.get(k, 1) for k in kinds])[0] if weights else rng.choice(kinds)
-    if kind in COPY_DRILL_KINDS:
+    part = part_of[kind]
+    if formats and kind in FORMAT_DRILL_KINDS:
+        if kind == "price_format":
+            r, kind = coin_formats(rng, r, "price"), "price"
+        elif rng.random() < 0.5:
+            r = coin_formats(rng, r, "time")
+    elif kind in COPY_DRILL_KINDS:
         r = coin_names(rng, r)
         r["phone"] = wide_phone(rng)
         if kind == "cuisine" and rng.random() < 0.5:
             r["cuisine"] = rng.choice(EXTRA_CUISINE_WORDS + [coined_cuisine(rng)])
     q, a = question(r, kind, rng)
     parts = render(r)
-    shown = [parts[part_of[kind]]]
+    shown = [parts[part]]
     if rng.random() < 0.3:
-        shown.insert(rng.randrange(2), rng.choice([p for i, p in enumerate(parts) if i != part_of[kind]]))
+        shown.insert(rng.randrange(2), rng.choice([p for i, p in enumerate(parts) if i != part]))
     return {"system": system_text(INSTRUCTIONS.pick(rng, False, False), shown), "user": q, "answer": a,
             "kind": kind}
 
@@ -1380,7 +1450,8 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
 
 
 def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0,
-            quote=False, lookup_share=0.0, drill_share=0.0, drill_weights=None, copy_drills=False, wide_share=0.0):
+            quote=False, lookup_share=0.0, drill_share=0.0, drill_weights=None, copy_drills=False, wide_share=0.0,
+            format_share=0.0):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
@@ -1393,13 +1464,15 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     the v5 house style of allergen and policy answers (question()). `lookup_share` (v6): the share
     of lookup_task examples. `drill_share` (v8): the share of drill_task examples, `drill_weights`
     (v10) how often each kind of drill comes, `copy_drills` (v11) drills that copy names too.
-    `wide_share` (v12): the share of the other examples drawn `wide` (v3's styles)."""
+    `wide_share` (v12): the share of the other examples drawn `wide` (v3's styles). `format_share`
+    (v13): format drills (drill_task's `formats`), and the share of the other examples' restaurants
+    whose times or prices are in coined formats (coin_formats)."""
     wide = wide and not heldout
     coin = 0.0 if heldout else coin
     if lookup_share and not heldout and rng.random() < lookup_share:
         return lookup_task(rng)
     if drill_share and not heldout and rng.random() < drill_share:
-        return drill_task(rng, owners, drill_weights, copy_drills)
+        return drill_task(rng, owners, drill_weights, copy_drills, formats=format_share > 0)
     if wide_share and not heldout and rng.random() < wide_share:
         wide = True
     x = rng.random()
@@ -1410,6 +1483,8 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     rs = [make_restaurant(rng, owners, heldout, wide) for _ in range(rng.choice([1, 1, 1, 2]))]
     if coin:
         rs = [coin_names(rng, r) if rng.random() < coin else r for r in rs]
+    if format_share and not heldout:
+        rs = [coin_formats(rng, r) if rng.random() < format_share else r for r in rs]
     target = rng.choice(rs)
     kinds = [(k, w) for k, w in zip(WIDE_KINDS if wide else KINDS, WIDE_KIND_WEIGHTS if wide else KIND_WEIGHTS)
              if can_ask(target, k)]
@@ -1433,7 +1508,9 @@ TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"q
                  "v10": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}},
                  "v11": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}, "copy_drills": True},
                  "v12": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}, "copy_drills": True,
-                         "wide_share": 0.5}}
+                         "wide_share": 0.5},
+                 "v13": {"drill_share": 0.5, "drill_weights": {"allergen": 2, "has_dish": 2, "price_format": 2},
+                         "copy_drills": True, "wide_share": 0.5, "format_share": 0.2}}
 
 
 def heldout_question(rng, r, heldout, quote=False):
