@@ -150,11 +150,24 @@ BOOST_AUTO_TEST_CASE(lone_extends_replay_graphs, *boost::unit_test::precondition
   }
   BOOST_TEST(graphs.captures() == 3);
   BOOST_TEST(graphs.extend_replays() == 3);
+  // The last token of a prompt found in the prefix cache (a repeated prompt):
+  // an extend of one row, on the GEMV as a decode step.
+  PagedSequence prompt(*s.pool);
+  append_ok(prompt, some_ids(40, 5));
+  BOOST_REQUIRE(s.model->forward_paged({{&prompt, 40, false}}).ok());
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST_INFO("last token " << i);
+    PagedSequence again = prompt.share();
+    append_ok(again, some_ids(1, 70 + i));
+    BOOST_TEST(extend_difference(s, graphs, again, 1) < kTolerance);
+  }
+  BOOST_TEST(graphs.captures() == 4);
+  BOOST_TEST(graphs.extend_replays() == 4);
   // Every logit row asked for: no graph.
   PagedSequence all(*s.pool);
   append_ok(all, some_ids(20, 50));
   for (int i = 0; i < 2; ++i) BOOST_REQUIRE(graphs.forward({{&all, 20, true}}).ok());
-  BOOST_TEST(graphs.extend_replays() == 3);
+  BOOST_TEST(graphs.extend_replays() == 4);
 }
 
 BOOST_AUTO_TEST_CASE(replayed_graphs_equal_eager_steps,
