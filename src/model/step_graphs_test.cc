@@ -124,45 +124,32 @@ BOOST_AUTO_TEST_CASE(lone_extends_replay_graphs, *boost::unit_test::precondition
   }
   BOOST_TEST(graphs.captures() == 1);  // seen, captured, replayed
   BOOST_TEST(graphs.extend_replays() == 1);
+  // A prefix of `length` entries computed, then three extends of n new tokens
+  // over forks of it: the first runs eagerly, the second captures, the third
+  // replays.
+  auto extends_over = [&](int64_t length, int64_t seed, int64_t n, const char* what) {
+    PagedSequence prefix(*s.pool);
+    append_ok(prefix, some_ids(length, seed));
+    BOOST_REQUIRE(s.model->forward_paged({{&prefix, length, false}}).ok());
+    const auto captures = graphs.captures(), replays = graphs.extend_replays();
+    for (int i = 0; i < 3; ++i) {
+      BOOST_TEST_INFO(what << " " << i);
+      PagedSequence question = prefix.share();
+      append_ok(question, some_ids(n, 10 * seed + i));
+      BOOST_TEST(extend_difference(s, graphs, question, n) < kTolerance);
+    }
+    BOOST_TEST(graphs.captures() == captures + 1);
+    BOOST_TEST(graphs.extend_replays() == replays + 1);
+  };
   // Questions over a 2000-entry prompt in consecutive blocks (a module):
   // read in place by flash attention, the question by the kernels.
-  PagedSequence module(*s.pool);
-  append_ok(module, some_ids(2000, 3));
-  BOOST_REQUIRE(s.model->forward_paged({{&module, 2000, false}}).ok());
-  for (int i = 0; i < 3; ++i) {
-    BOOST_TEST_INFO("question " << i);
-    PagedSequence question = module.share();
-    append_ok(question, some_ids(21, 40 + i));
-    BOOST_TEST(extend_difference(s, graphs, question, 21) < kTolerance);
-  }
-  BOOST_TEST(graphs.captures() == 2);
-  BOOST_TEST(graphs.extend_replays() == 2);
+  extends_over(2000, 3, 21, "question");
   // Over a run of StepGraphs::kCudnnMinRun entries or more: cuDNN in parts
   // where it runs (else flash), the run cut to a multiple of the parts.
-  PagedSequence long_module(*s.pool);
-  append_ok(long_module, some_ids(4200, 4));
-  BOOST_REQUIRE(s.model->forward_paged({{&long_module, 4200, false}}).ok());
-  for (int i = 0; i < 3; ++i) {
-    BOOST_TEST_INFO("question over a long module " << i);
-    PagedSequence question = long_module.share();
-    append_ok(question, some_ids(21, 60 + i));
-    BOOST_TEST(extend_difference(s, graphs, question, 21) < kTolerance);
-  }
-  BOOST_TEST(graphs.captures() == 3);
-  BOOST_TEST(graphs.extend_replays() == 3);
+  extends_over(4200, 4, 21, "question over a long module");
   // The last token of a prompt found in the prefix cache (a repeated prompt):
   // an extend of one row, on the GEMV as a decode step.
-  PagedSequence prompt(*s.pool);
-  append_ok(prompt, some_ids(40, 5));
-  BOOST_REQUIRE(s.model->forward_paged({{&prompt, 40, false}}).ok());
-  for (int i = 0; i < 3; ++i) {
-    BOOST_TEST_INFO("last token " << i);
-    PagedSequence again = prompt.share();
-    append_ok(again, some_ids(1, 70 + i));
-    BOOST_TEST(extend_difference(s, graphs, again, 1) < kTolerance);
-  }
-  BOOST_TEST(graphs.captures() == 4);
-  BOOST_TEST(graphs.extend_replays() == 4);
+  extends_over(40, 5, 1, "last token");
   // Every logit row asked for: no graph.
   PagedSequence all(*s.pool);
   append_ok(all, some_ids(20, 50));
