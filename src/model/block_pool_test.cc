@@ -35,7 +35,6 @@ std::vector<int64_t> positions(int64_t n, int64_t first = 0) {
   return v;
 }
 
-// Writes `value` into layer 0's K at `slot`.
 // Marks an entry in every layer's keys and values (value + layer in the values,
 // so that a copy that mixed layers up shows).
 void mark(BlockPool& pool, int64_t slot, float value) {
