@@ -62,9 +62,7 @@ class StepGraphs {
   // The batch sizes decode graphs are captured for; a step is padded to the next.
   static constexpr int64_t kBatchSizes[] = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256};
   // The new tokens extend graphs are captured for; an extend is padded to the next.
-  // (1, 2 and 4 keep the fewest rows on the GEMV, as a decode step: a cached
-  // prompt's last token, the bench's floor, padded to 8 went through cuBLAS.)
-  static constexpr int64_t kExtendSizes[] = {1, 2, 4, 8, 16, 32, 48, 64, 96, 128};
+  static constexpr int64_t kExtendSizes[] = {8, 16, 32, 48, 64, 96, 128};
   static constexpr size_t kMaxExtendGraphs = 16;
 
   // `model` and `pool` must outlive this object.

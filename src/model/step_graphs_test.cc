@@ -147,8 +147,8 @@ BOOST_AUTO_TEST_CASE(lone_extends_replay_graphs, *boost::unit_test::precondition
   // Over a run of StepGraphs::kCudnnMinRun entries or more: cuDNN in parts
   // where it runs (else flash), the run cut to a multiple of the parts.
   extends_over(4200, 4, 21, "question over a long module");
-  // The last token of a prompt found in the prefix cache (a repeated prompt):
-  // an extend of one row, on the GEMV as a decode step.
+  // One new token over a fork whose last block is partial (a prompt found in
+  // the prefix cache): the block is copied first, then the token extends it.
   extends_over(40, 5, 1, "last token");
   // Every logit row asked for: no graph.
   PagedSequence all(*s.pool);
