@@ -479,6 +479,23 @@ def money(value, fmt, currency):
 PRICE_FORMATS = Pool(["sym", "sym", "sym_short", "words", "sym_comma"], ["suffix_comma", "code", "code_after"])
 
 
+def clock24(pad, sep, suffix):
+    """A 24-hour time format: "09:30 hrs" (pad, ":", " hrs"), "2130" (no pad, "", "")."""
+    return lambda h, m: (f"{h:02d}" if pad else f"{h}") + f"{sep}{m:02d}{suffix}"
+
+
+def clock12(sep, always, space, am, pm):
+    """A 12-hour time format: "9:30 pm", "9pm" (minutes only when not zero unless `always`)."""
+    return lambda h, m: ((f"{h % 12 or 12}" if m == 0 and not always else f"{h % 12 or 12}{sep}{m:02d}")
+                         + space + (am if h < 12 else pm))
+
+
+def price_number(value, dec, short):
+    """A price's number: "14.50", "14,50", or "14" when `short` and the cents are zero."""
+    whole, cents = value
+    return f"{whole}" if short and cents == 0 else f"{whole}{dec}{cents:02d}"
+
+
 def wide_time_format(rng):
     """v3, training only: a time format put together at random, 24-hour ("21:30", "2130",
     "09.30 hrs") or 12-hour ("9:30 PM", "9.30pm", "11:00 am"). Never the held-out formats' dotted
@@ -487,13 +504,12 @@ def wide_time_format(rng):
         sep = rng.choice([":", ":", ".", ""])
         pad = sep == "" or rng.random() < 0.5
         suffix = rng.choice(["", "", "", " hrs", "hrs"])
-        return lambda h, m: (f"{h:02d}" if pad else f"{h}") + f"{sep}{m:02d}{suffix}"
+        return clock24(pad, sep, suffix)
     sep = rng.choice([":", ":", "."])
     always = rng.random() < 0.3
     am, pm = rng.choice([("am", "pm"), ("am", "pm"), ("AM", "PM"), ("Am", "Pm")])
     space = rng.choice([" ", ""])
-    return lambda h, m: ((f"{h % 12 or 12}" if m == 0 and not always else f"{h % 12 or 12}{sep}{m:02d}")
-                         + space + (am if h < 12 else pm))
+    return clock12(sep, always, space, am, pm)
 
 
 def wide_price_format(rng, currency):
@@ -507,8 +523,7 @@ def wide_price_format(rng, currency):
     word = {"$": "dollars", "£": "pounds", "€": "euros"}[currency]
 
     def fmt(value):
-        whole, cents = value
-        num = f"{whole}" if short and cents == 0 else f"{whole}{dec}{cents:02d}"
+        num = price_number(value, dec, short)
         return {"prefix": f"{currency}{num}", "prefix_space": f"{currency} {num}", "bare": num,
                 "words": f"{num} {word}"}[where]
     return fmt
@@ -538,11 +553,9 @@ def coined_time_format(rng):
         pm = coined_marker(rng)
         while pm.lower() == am.lower():
             pm = coined_marker(rng)
-        always = rng.random() < 0.3
-        return lambda h, m: ((f"{h % 12 or 12}" if m == 0 and not always else f"{h % 12 or 12}{sep}{m:02d}")
-                             + space + (am if h < 12 else pm))
+        return clock12(sep, rng.random() < 0.3, space, am, pm)
     unit, pad = coined_marker(rng), rng.random() < 0.5
-    return lambda h, m: (f"{h:02d}" if pad else f"{h}") + f"{sep}{m:02d}{space}{unit}"
+    return clock24(pad, sep, space + unit)
 
 
 def coined_price_format(rng):
@@ -552,8 +565,7 @@ def coined_price_format(rng):
     after, space, dec, short = rng.random() < 0.5, rng.choice([" ", ""]), rng.choice([".", ","]), rng.random() < 0.3
 
     def fmt(value):
-        whole, cents = value
-        num = f"{whole}" if short and cents == 0 else f"{whole}{dec}{cents:02d}"
+        num = price_number(value, dec, short)
         return f"{num}{space}{mark}" if after else f"{mark}{space}{num}"
     return fmt
 
