@@ -8,7 +8,7 @@
 #   bash bench/run_gpu.sh build test mistral hf-mistral llama hf-llama
 # Each step writes its log and JSON under $OUT (default bench/results/raw).
 # Steps: build | test | cuda-tests | concurrency (pcache bench --concurrency at the
-# Mistral-7B shape) | serve (pcache serve under bench/serve_load at that shape) | remote
+# Mistral-7B shape; CONCURRENCY, CONCURRENCY_TAG, CONCURRENCY_ARGS such as "--weights int8") | serve (pcache serve under bench/serve_load at that shape) | remote
 # (bench/remote_tier on a local Redis at that shape) | mistral | llama (pcache bench at that 7B
 # shape with random bfloat16 weights) | hf-mistral | hf-llama (the
 # transformers baseline at the same shape) | quick (a short pcache bench; QUICK_TOKENS,
@@ -84,7 +84,7 @@ for step in "$@"; do
       ./build-gpu/pcache bench --model "$FIX/configs/mistral-7b-instruct-v0.3.json" --random-weights \
         --tokenizer "$TOK" --device cuda --dtype bfloat16 --concurrency ${CONCURRENCY:-1,4,16,64} \
         --module-tokens 2048 --new-tokens 32 --decode-tokens 128 --warmup 2 --repeats 2 \
-        --out "$OUT/concurrency.json" 2>&1 | tail -8 ;;
+        ${CONCURRENCY_ARGS:-} --out "$OUT/concurrency${CONCURRENCY_TAG:-}.json" 2>&1 | tail -8 ;;
     serve)
       # Issue 14: pcache serve at the Mistral-7B shape (random weights) under bench/serve_load:
       # streamed chat over a shared ~1.5k-word system prompt and PML over a shared ~1.5k-word

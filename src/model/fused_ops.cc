@@ -1,5 +1,8 @@
 #include "model/fused_ops.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #if defined(PCACHE_PAGED_KERNELS)
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -165,6 +168,55 @@ at::Tensor launch_gemv(const at::Tensor& x, const at::Tensor& w, const at::Tenso
 
 }  // namespace
 
+bool int8_matmul_applies(const at::Tensor& x, const at::Tensor& w) {
+  if (!fused_ops_available(x.device(), x.scalar_type()) || w.scalar_type() != at::kChar ||
+      w.dim() != 2 || !w.is_contiguous() || w.device() != x.device() || x.dim() < 1 ||
+      x.size(-1) != w.size(1) || w.size(1) % cuda::kInt8MatmulGrain != 0 || !x.is_contiguous() ||
+      reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 != 0) {
+    return false;
+  }
+  const int64_t rows = x.numel() / w.size(1);
+  return rows > cuda::kGemvMaxRows && rows <= cuda::kInt8MatmulMaxRows;
+}
+
+at::Tensor int8_matmul(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scale,
+                       const at::Tensor& bias) {
+  TORCH_CHECK(int8_matmul_applies(x, w), "int8_matmul: x ", x.sizes(), " and w ", w.sizes(),
+              " do not fit it");
+  TORCH_CHECK(scale.defined() && scale.numel() == w.size(0) && scale.is_contiguous() &&
+                  scale.scalar_type() == at::kFloat && scale.device() == w.device(),
+              "int8_matmul: the weight takes a float32 scale per output row");
+  TORCH_CHECK(!bias.defined() || (bias.numel() == w.size(0) && bias.is_contiguous() &&
+                                  bias.scalar_type() == x.scalar_type()),
+              "int8_matmul: bias ", bias.sizes(), " for ", w.size(0), " outputs");
+  const int64_t n = w.size(0), k = w.size(1), rows = x.numel() / k;
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = n;
+  at::Tensor y = at::empty(shape, x.options());
+  c10::cuda::CUDAGuard guard(x.device());
+  cuda::Int8MatmulParams p;
+  p.x = x.data_ptr();
+  p.x_stride = k;
+  p.w = w.data_ptr<int8_t>();
+  p.scale = scale.data_ptr<float>();
+  p.bias = bias.defined() ? bias.data_ptr() : nullptr;
+  p.y = y.data_ptr();
+  p.y_stride = n;
+  p.rows = static_cast<int>(rows);
+  p.n = n;
+  p.k = k;
+  p.splits = cuda::int8_matmul_splits(n, k, at::cuda::getCurrentDeviceProperties()->multiProcessorCount);
+  at::Tensor partial;
+  if (p.splits > 1) {
+    partial = at::empty({p.splits, std::min<int64_t>(rows, cuda::kInt8MatmulRowsPerPass), n}, x.options().dtype(at::kFloat));
+    p.partial = partial.data_ptr<float>();
+  }
+  p.bf16 = x.scalar_type() == at::kBFloat16;
+  check_launch(cuda::launch_int8_matmul(p, at::cuda::getCurrentCUDAStream(x.device().index())),
+               "int8_matmul");
+  return y;
+}
+
 at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
                 const at::Tensor& scale) {
   return launch_gemv(x, w, bias, scale, /*silu=*/false);
@@ -178,6 +230,13 @@ at::Tensor gemv_silu_mul(const at::Tensor& x, const at::Tensor& w, const at::Ten
 #else
 
 bool gemv_applies(const at::Tensor&, const at::Tensor&) { return false; }
+
+bool int8_matmul_applies(const at::Tensor&, const at::Tensor&) { return false; }
+
+at::Tensor int8_matmul(const at::Tensor& x, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  TORCH_CHECK(false, "int8_matmul: this build has no CUDA kernels");
+  return x;
+}
 
 at::Tensor gemv(const at::Tensor& x, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   TORCH_CHECK(false, "gemv: this build has no CUDA kernels");

@@ -52,4 +52,14 @@ at::Tensor gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias
 at::Tensor gemv_silu_mul(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
                          const at::Tensor& scale = at::Tensor());
 
+// x [..., in] times an int8 w [out, in] scaled per output row (+ bias), as
+// gemv with `scale`, for more rows than the GEMV takes (5 to 128: a decode
+// batch, an extend's new tokens) on tensor cores, reading the int8 weight
+// once per 64 rows instead of widening all of it for cuBLAS. Where
+// int8_matmul_applies(x, w): fused kernels, w int8 contiguous, in a multiple
+// of 64, x contiguous and 16-byte aligned.
+bool int8_matmul_applies(const at::Tensor& x, const at::Tensor& w);
+at::Tensor int8_matmul(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scale,
+                       const at::Tensor& bias);
+
 }  // namespace pcache

@@ -131,6 +131,45 @@ BOOST_AUTO_TEST_CASE(gemv_of_int8_weights_equals_linear_of_their_dequantization)
   }
 }
 
+BOOST_AUTO_TEST_CASE(int8_matmul_equals_linear_of_the_dequantization) {
+  for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+    auto opts = at::TensorOptions().dtype(dtype).device(at::kCUDA);
+    at::manual_seed(8);
+    // n = 37: fewer outputs than a CTA's 128, k in one split; n = 300: the
+    // last CTA partly idle, k = 2048 cut in splits summed by the second kernel.
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{37, 384}, {300, 2048}}) {
+      Int8Weight q = quantize_rows_int8(at::randn({n, k}, opts.dtype(at::kFloat)));
+      at::Tensor bias = at::randn({n}, opts);
+      const at::Tensor dequantized = dequantize_rows_int8(q, at::kFloat);
+      // Rows in partial 16-row tiles, whole tiles, and over one 64-row pass.
+      for (int64_t rows : {5, 16, 17, 48, 64, 65, 100, 128}) {
+        BOOST_TEST_INFO("n " << n << ", k " << k << ", rows " << rows);
+        at::Tensor x = at::randn({1, rows, k}, opts);
+        BOOST_REQUIRE(int8_matmul_applies(x, q.values));
+        BOOST_REQUIRE(!gemv_applies(x, q.values));
+        at::Tensor want = at::linear(x.to(at::kFloat), dequantized, bias.to(at::kFloat));
+        at::Tensor got = int8_matmul(x, q.values, q.scale, bias);
+        BOOST_TEST(got.sizes() == at::IntArrayRef({1, rows, n}));
+        // Both sum in float32; the result is rounded once to 16 bits.
+        BOOST_TEST(max_diff(got, want) <= 1e-2f * want.abs().max().item<float>());
+        at::Tensor unbiased = at::linear(x.to(at::kFloat), dequantized);
+        BOOST_TEST(max_diff(int8_matmul(x, q.values, q.scale, at::Tensor()), unbiased) <=
+                   1e-2f * unbiased.abs().max().item<float>());
+        // The same bits on every run (the splits are summed in order).
+        BOOST_TEST(at::equal(int8_matmul(x, q.values, q.scale, bias), got));
+      }
+      BOOST_CHECK_THROW(int8_matmul(at::randn({8, k}, opts), q.values, at::Tensor(), bias), c10::Error);
+      BOOST_TEST(!int8_matmul_applies(at::randn({4, k}, opts), q.values));    // the GEMV's
+      BOOST_TEST(!int8_matmul_applies(at::randn({129, k}, opts), q.values));  // cuBLAS's
+      // x 2 bytes off a 16-byte boundary.
+      BOOST_TEST(!int8_matmul_applies(at::randn({8 * k + 1}, opts).narrow(0, 1, 8 * k).view({8, k}),
+                                      q.values));
+    }
+    BOOST_TEST(!int8_matmul_applies(at::randn({8, 272}, opts), at::zeros({37, 272}, opts.dtype(at::kChar))));
+    BOOST_TEST(!int8_matmul_applies(at::randn({8, 384}, opts), at::zeros({37, 384}, opts)));  // not int8
+  }
+}
+
 BOOST_AUTO_TEST_CASE(gemv_silu_mul_equals_silu_mul_of_the_gemv) {
   // The SiLU in the gate/up projection's epilogue: bit for bit the two
   // kernels it replaces, 16-bit and int8 weights, with and without a bias,

@@ -270,10 +270,12 @@ KVCache LlamaModel::new_cache(int64_t batch) const {
 }
 
 // x [..., in] through a projection: the GEMV kernel for the few rows of a
-// decode step, else libtorch (an int8 weight widened, int8_linear).
+// decode step, an int8 weight's tensor-core kernel up to 128 rows, else
+// libtorch (an int8 weight widened, int8_linear).
 at::Tensor LlamaModel::project(const at::Tensor& x, const Projection& p) const {
-  if (p.w.defined() && gemv_applies(x, p.w)) {
-    at::Tensor y = gemv(x, p.w, p.bias, p.scale);
+  const bool int8_rows = p.scale.defined() && int8_matmul_applies(x, p.w);
+  if (p.w.defined() && (gemv_applies(x, p.w) || int8_rows)) {
+    at::Tensor y = int8_rows ? int8_matmul(x, p.w, p.scale, p.bias) : gemv(x, p.w, p.bias, p.scale);
     if (!p.offset.defined()) return y;
     return (y.to(at::kFloat) + zero_point_term(x, p.offset)).to(y.scalar_type());
   }

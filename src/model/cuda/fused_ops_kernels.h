@@ -84,4 +84,35 @@ struct GemvParams {
 };
 cudaError_t launch_gemv(const GemvParams& p, cudaStream_t stream);
 
+// y[m] = scale . (w x[m]) (+ bias) for m < rows, rows 1 to
+// kInt8MatmulMaxRows, on tensor cores (int8_matmul.cu): x [rows, k] (rows
+// x_stride elements apart) bfloat16 or float16, w [n, k] int8 contiguous,
+// scale float32 [n], bias [n] or null, y [rows, n] (y_stride apart), k a
+// multiple of kInt8MatmulGrain, x and w 16-byte aligned. For the rows past
+// the GEMV's (a decode batch, an extend's new tokens), where widening the
+// whole weight for cuBLAS reads and writes it three times over. The columns
+// are cut in `splits` (int8_matmul_splits) so that small n still fills the
+// GPU; with splits > 1, `partial` is float32 scratch of splits x min(rows,
+// kInt8MatmulRowsPerPass) x n, summed in split order (deterministic). Each
+// pass of kInt8MatmulRowsPerPass rows reads w again.
+constexpr int kInt8MatmulMaxRows = 128;
+constexpr int kInt8MatmulRowsPerPass = 64;
+constexpr int64_t kInt8MatmulGrain = 64;
+struct Int8MatmulParams {
+  const void* x = nullptr;
+  int64_t x_stride = 0;
+  const int8_t* w = nullptr;
+  const float* scale = nullptr;
+  const void* bias = nullptr;
+  void* y = nullptr;
+  int64_t y_stride = 0;
+  float* partial = nullptr;
+  int rows = 0;
+  int64_t n = 0, k = 0;
+  int splits = 1;
+  bool bf16 = true;  // x, bias, y: bfloat16, else float16
+};
+int int8_matmul_splits(int64_t n, int64_t k, int multiprocessors);
+cudaError_t launch_int8_matmul(const Int8MatmulParams& p, cudaStream_t stream);
+
 }  // namespace pcache::cuda
