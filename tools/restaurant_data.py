@@ -32,8 +32,8 @@ policy look-up only after some 180k drills); v10 is v9 with allergen drills four
 drills twice as often as the others, for continuing v9; v11 adds drills whose answer copies an
 unfamiliar name or number (address, phone, cuisine, price; COPY_DRILL_KINDS), for continuing
 v10; v12 (for continuing v11) draws half of v11's non-drill examples with v3's wider styles, the
-curriculum docs/accuracy.md proposed after v3 (the look-ups first, then the variety); v13 (not
-trained yet, for continuing v12) adds drills and a share of restaurants whose times and prices are
+curriculum docs/accuracy.md proposed after v3 (the look-ups first, then the variety); v13 (for
+continuing v12; the shipped model) adds drills and a share of restaurants whose times and prices are
 written in made-up formats (coin_formats), so that they are copied, not rewritten. The evaluation sets are drawn without these options, so they are the same
 with any, byte for byte (v5's house style for them: --answers quote).
 

@@ -102,24 +102,14 @@ struct WeightLoad {
   static constexpr int kElems = 8;
   __device__ static void unpack(const uint4& raw, float (&f)[8]) { unpack8<T>(raw, f); }
 };
-// int8 to float without I2F, a quarter-rate instruction whose throughput
-// (16 a cycle per multiprocessor) bounded the int8 GEMV about where the
-// bytes do: each byte with its sign bit flipped (v + 128, 0 to 255) goes in
-// as the low mantissa byte of 2^23 (0x4B000000), one byte permute, and
-// 2^23 + 128 comes off, one add. Exact for every int8 value.
+// 16 int8 values, scaled per row at the end (int8x4_to_float: no I2F).
 template <typename T>
 struct WeightLoad<T, int8_t> {
   static constexpr int kElems = 16;
   __device__ static void unpack(const uint4& raw, float (&f)[16]) {
     const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const uint32_t biased = words[j] ^ 0x80808080u;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        f[4 * j + i] = __uint_as_float(__byte_perm(biased, 0x4B000000u, 0x7440u | i)) - 8388736.f;
-      }
-    }
+    for (int j = 0; j < 4; ++j) int8x4_to_float(words[j], f + 4 * j);
   }
 };
 

@@ -48,20 +48,13 @@ __device__ __forceinline__ void load_chunk(Chunk<kTiles>& c, const T* __restrict
   }
 }
 
-// 8 int8 values (two words) widened to 8 values of T, as one 16-byte store:
-// each byte, sign bit flipped, is the low mantissa byte of 2^23 (exact, no
-// I2F; fused_ops.cu's GEMV unpacks the same way).
+// 8 int8 values (two words) widened to 8 values of T, as one 16-byte store
+// (exact: every int8 value is a 16-bit float).
 template <typename T>
 __device__ __forceinline__ uint4 widen8(uint32_t lo, uint32_t hi) {
   float f[8];
-  const uint32_t words[2] = {lo ^ 0x80808080u, hi ^ 0x80808080u};
-#pragma unroll
-  for (int j = 0; j < 2; ++j) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      f[4 * j + i] = __uint_as_float(__byte_perm(words[j], 0x4B000000u, 0x7440u | i)) - 8388736.f;
-    }
-  }
+  int8x4_to_float(lo, f);
+  int8x4_to_float(hi, f + 4);
   return pack8<T>(f);
 }
 
