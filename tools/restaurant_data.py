@@ -34,8 +34,10 @@ unfamiliar name or number (address, phone, cuisine, price; COPY_DRILL_KINDS), fo
 v10; v12 (for continuing v11) draws half of v11's non-drill examples with v3's wider styles, the
 curriculum docs/accuracy.md proposed after v3 (the look-ups first, then the variety); v13 (for
 continuing v12; the shipped model) adds drills and a share of restaurants whose times and prices are
-written in made-up formats (coin_formats), so that they are copied, not rewritten. The evaluation sets are drawn without these options, so they are the same
-with any, byte for byte (v5's house style for them: --answers quote).
+written in made-up formats (coin_formats), so that they are copied, not rewritten; v14 (for
+continuing v13; not trained yet) writes a share of restaurants with names one step from familiar
+ones (near_names: "beef tart", "Harbour Road"), so that the notes' word is copied. The evaluation
+sets are drawn without these options, so they are the same with any, byte for byte (v5's house style for them: --answers quote).
 
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
 and phone numbers exactly as the notes write them), so exact match is a fair measure:
@@ -333,35 +335,84 @@ def coined_cuisine(rng):
     return new_word(rng).capitalize() + rng.choice(["ian", "ese", "ish", "i", "an"])
 
 
-def coin_names(rng, r):
-    """v4, training only: some of restaurant r's names made up (dishes, the special, the street or
-    city, the restaurant's name, owner and cuisine), coined or of random letters, so that answers
-    copy what the notes say rather than recall a familiar word ("Quayside" answered "Quarry")."""
+def rename(rng, r, change, shares):
+    """Some of restaurant r's names changed, one word each by change(word): its dishes (and the
+    special with its dish, and the dishes it does not have), address, name and owner, each at its
+    share of `shares` (dish, address, name, owner)."""
+    dish_share, address_share, name_share, owner_share = shares
 
     def recoin(text, share):
         words = text.split()
         spots = [i for i, w in enumerate(words) if w.isalpha()]
         if spots and rng.random() < share:
             i = rng.choice(spots)
-            words[i] = new_word(rng) if words[i][0].isupper() else new_word(rng).lower()
+            words[i] = change(words[i])
         return " ".join(words)
 
     taken = set()
     for m in r["menu"]:
-        dish = recoin(m["dish"], 0.4)
+        dish = recoin(m["dish"], dish_share)
         if dish in taken:
             dish = m["dish"]
         if r["special"] and r["special"][1] == m["dish"]:
             r["special"] = (r["special"][0], dish)
         m["dish"] = dish
         taken.add(dish)
-    r["absent_dishes"] = [d for d in dict.fromkeys(recoin(d, 0.4) for d in r["absent_dishes"]) if d not in taken]
-    r["address"] = recoin(r["address"], 0.6)
-    r["name"] = recoin(r["name"], 0.4)
-    r["owner"] = recoin(r["owner"], 0.3)
+    r["absent_dishes"] = [d for d in dict.fromkeys(recoin(d, dish_share) for d in r["absent_dishes"]) if d not in taken]
+    r["address"] = recoin(r["address"], address_share)
+    r["name"] = recoin(r["name"], name_share)
+    r["owner"] = recoin(r["owner"], owner_share)
+    return r
+
+
+def coin_names(rng, r):
+    """v4, training only: some of restaurant r's names made up (dishes, the special, the street or
+    city, the restaurant's name, owner and cuisine), coined or of random letters, so that answers
+    copy what the notes say rather than recall a familiar word ("Quayside" answered "Quarry")."""
+    rename(rng, r, lambda w: new_word(rng) if w[0].isupper() else new_word(rng).lower(), (0.4, 0.6, 0.4, 0.3))
     if rng.random() < 0.15:
         r["cuisine"] = coined_cuisine(rng)
     return r
+
+
+# v14, training only: names one step from familiar ones, where the model wrote the familiar one
+# (hand-written notes: "fish pie" -> "fish and pie", "beef burger" -> "beef burrito", "42 Harbour
+# Road" -> "42 Harbor Lane"): a word of a training dish swapped for another's, or a word respelled.
+LINKING_WORDS = {"with", "and", "al", "de", "la", "di", "in", "of", "a"}  # kept as they are
+DISH_WORDS = sorted({w for c in TRAIN_CUISINES for course in CUISINES[c][1:] for d in course for w in d.split()
+                     if w.isalpha() and w not in LINKING_WORDS} | set(COINED_DISH_WORDS))
+NAME_POOLS = [STREET_WORDS, STREET_TYPES, CITIES, TRAIN_OWNERS]  # a name's word swapped within its pool
+
+
+def respelled(rng, word):
+    """`word` one letter off ("Harbor" -> "Harbour", "Harbr", "Harbar", "Harrbor")."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    while True:
+        i = rng.randrange(1, len(word)) if len(word) > 1 else 0
+        edit = rng.choice(["insert", "drop", "change", "double"])
+        if edit == "insert":
+            out = word[:i] + rng.choice(letters) + word[i:]
+        elif edit == "drop" and len(word) > 3:
+            out = word[:i] + word[i + 1:]
+        elif edit == "change":
+            out = word[:i] + rng.choice(letters) + word[i + 1:]
+        else:
+            out = word[:i] + word[i] + word[i:]
+        if out != word:
+            return out
+
+
+def near_names(rng, r):
+    """v14: some of restaurant r's names one step from familiar ones (another real word of the
+    same pool, or respelled), so that the notes' word is copied, not the familiar one recalled."""
+    def change(word):
+        if word in LINKING_WORDS:
+            return word
+        pool = DISH_WORDS if word in DISH_WORDS else next((p for p in NAME_POOLS if word in p), None)
+        if pool is None or rng.random() < 0.5:
+            return respelled(rng, word)
+        return rng.choice([w for w in pool if w != word])
+    return rename(rng, r, change, (0.5, 0.6, 0.3, 0.3))
 
 
 def make_hours_wide(rng):
@@ -1463,7 +1514,7 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
 
 def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0,
             quote=False, lookup_share=0.0, drill_share=0.0, drill_weights=None, copy_drills=False, wide_share=0.0,
-            format_share=0.0):
+            format_share=0.0, near_share=0.0):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
@@ -1478,7 +1529,8 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     (v10) how often each kind of drill comes, `copy_drills` (v11) drills that copy names too.
     `wide_share` (v12): the share of the other examples drawn `wide` (v3's styles). `format_share`
     (v13): format drills (drill_task's `formats`), and the share of the other examples' restaurants
-    whose times or prices are in coined formats (coin_formats)."""
+    whose times or prices are in coined formats (coin_formats). `near_share` (v14): the share of
+    those restaurants with names one step from familiar ones (near_names)."""
     wide = wide and not heldout
     coin = 0.0 if heldout else coin
     if lookup_share and not heldout and rng.random() < lookup_share:
@@ -1497,6 +1549,8 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
         rs = [coin_names(rng, r) if rng.random() < coin else r for r in rs]
     if format_share and not heldout:
         rs = [coin_formats(rng, r) if rng.random() < format_share else r for r in rs]
+    if near_share and not heldout:
+        rs = [near_names(rng, r) if rng.random() < near_share else r for r in rs]
     target = rng.choice(rs)
     kinds = [(k, w) for k, w in zip(WIDE_KINDS if wide else KINDS, WIDE_KIND_WEIGHTS if wide else KIND_WEIGHTS)
              if can_ask(target, k)]
@@ -1522,7 +1576,9 @@ TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"q
                  "v12": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}, "copy_drills": True,
                          "wide_share": 0.5},
                  "v13": {"drill_share": 0.5, "drill_weights": {"allergen": 2, "has_dish": 2, "price_format": 2},
-                         "copy_drills": True, "wide_share": 0.5, "format_share": 0.2}}
+                         "copy_drills": True, "wide_share": 0.5, "format_share": 0.2},
+                 "v14": {"drill_share": 0.5, "drill_weights": {"allergen": 2, "has_dish": 2, "price_format": 2},
+                         "copy_drills": True, "wide_share": 0.5, "format_share": 0.2, "near_share": 0.3}}
 
 
 def heldout_question(rng, r, heldout, quote=False):
