@@ -283,90 +283,94 @@ void append_shared_blocks(PagedSequence& into, const PagedSequence& module) {
   }
 }
 
-}  // namespace
-
 // Two modules encoded on their own (20 and 21 entries: partial last blocks)
 // shared by three prompts that add 7, 64 and 300 tokens (the kernels, and
 // gathered flash for the longer chunks), beside a one-token sequence; then
 // decode steps of all of them and of a fork. Every logit row against the
 // dense forward with the same attention pattern.
-BOOST_AUTO_TEST_CASE(forward_paged_on_cuda_equals_dense) {
-  // The demo model is trained, its logits larger: there the projections,
-  // batched over other row counts than the dense forward's, already differ
-  // by up to 0.2 in bfloat16 (measured on the rows of gathered flash, which
-  // the kernels do not touch; H200).
-  const std::vector<std::pair<std::string, double>> models = {
-      {testing::fixture("tiny-mistral"), 0.05},
-      {std::string(PCACHE_SOURCE_DIR) + "/models/pcache-demo", 0.3}};
-  for (const auto& [path, tolerance] : models) {
-    BOOST_TEST_CONTEXT(path) {
-      auto ck = Checkpoint::open(path);
-      BOOST_REQUIRE_MESSAGE(ck.ok(), ck.status().to_string());
-      auto loaded = LlamaModel::load(**ck, at::kBFloat16, at::Device(at::kCUDA));
-      BOOST_REQUIRE_MESSAGE(loaded.ok(), loaded.status().to_string());
-      const LlamaModel& model = **loaded;
-      auto pool = BlockPool::create(model.config(), at::kBFloat16, at::Device(at::kCUDA), 128);
-      BOOST_REQUIRE(pool.ok());
-      const int64_t vocab = model.config().vocab_size;  // the demo model's is 3662
-      const std::vector<int> m = some_ids(20, 1, vocab), k = some_ids(21, 2, vocab);
-      PagedSequence ms(**pool), ks(**pool);
-      BOOST_REQUIRE(ms.append(m, range(0, 20)).ok());
-      BOOST_REQUIRE(ks.append(k, range(20, 21)).ok());
-      paged_ok(model, {{&ms, 20}, {&ks, 21}});
-      auto prompt = [&](const std::vector<int>& text) {
-        PagedSequence p(**pool);
-        for (const PagedSequence* module : {&ms, &ks}) append_shared_blocks(p, *module);
-        BOOST_REQUIRE(p.append(text, range(41, static_cast<int64_t>(text.size()))).ok());
-        return p;
-      };
-      std::vector<std::vector<int>> texts = {some_ids(7, 3, vocab), some_ids(64, 4, vocab),
-                                             some_ids(300, 5, vocab)};
-      std::vector<PagedSequence> seqs;
-      for (const auto& text : texts) seqs.push_back(prompt(text));
-      std::vector<int> lone = {42};
-      PagedSequence lone_seq(**pool);
-      BOOST_REQUIRE(lone_seq.append(lone, {0}).ok());
-      at::Tensor all = paged_ok(model, {{&seqs[0], 7, true},
-                                        {&seqs[1], 64, true},
-                                        {&lone_seq, 1, true},
-                                        {&seqs[2], 300, true}});  // [372, V]
-      int64_t row = 0;
-      for (int j : {0, 1, -1, 2}) {
-        const std::vector<int> ids = j < 0 ? lone : concat(concat(m, k), texts[j]);
-        const int64_t n = j < 0 ? 1 : static_cast<int64_t>(texts[j].size());
-        at::Tensor want = dense_logits(model, ids, j < 0 ? 0 : 20, j < 0 ? 0 : 21);
-        const double error = (all.narrow(0, row, n) - want.narrow(0, want.size(0) - n, n))
-                                 .abs().max().item<double>();
-        BOOST_TEST_INFO("prompt " << j << ": max abs error " << error);
-        BOOST_TEST(error < tolerance);
-        row += n;
-      }
-      // Decode steps, a fork of the first prompt beside it.
-      PagedSequence fork = seqs[0].share();
-      std::vector<int> ids0 = concat(concat(m, k), texts[0]), ids2 = concat(concat(m, k), texts[2]);
-      std::vector<int> ids_fork = ids0, ids_lone = lone;
-      for (int step = 0; step < 3; ++step) {
-        auto grow = [&](PagedSequence& s, std::vector<int>& ids, int token) {
-          ids.push_back(token);
-          BOOST_REQUIRE(s.append({token}, {s.positions().back() + 1}).ok());
-        };
-        grow(seqs[0], ids0, 100 + step);
-        grow(fork, ids_fork, 200 + step);
-        grow(seqs[2], ids2, 300 + step);
-        grow(lone_seq, ids_lone, 400 + step);
-        at::Tensor last = paged_ok(model, {{&seqs[0], 1}, {&fork, 1}, {&seqs[2], 1}, {&lone_seq, 1}});
-        const std::vector<std::pair<const std::vector<int>*, bool>> wants = {
-            {&ids0, true}, {&ids_fork, true}, {&ids2, true}, {&ids_lone, false}};
-        for (size_t r = 0; r < wants.size(); ++r) {
-          const auto& [ids, modules] = wants[r];
-          at::Tensor want = dense_logits(model, *ids, modules ? 20 : 0, modules ? 21 : 0)[-1];
-          const double error = (last[r] - want).abs().max().item<double>();
-          BOOST_TEST_INFO("decode step " << step << ", sequence " << r << ": max abs error " << error);
-          BOOST_TEST(error < tolerance);
-        }
-      }
+void check_forward_paged_equals_dense(const std::string& path, double tolerance) {
+  BOOST_TEST_CONTEXT(path) {
+    auto ck = Checkpoint::open(path);
+    BOOST_REQUIRE_MESSAGE(ck.ok(), ck.status().to_string());
+    auto loaded = LlamaModel::load(**ck, at::kBFloat16, at::Device(at::kCUDA));
+    BOOST_REQUIRE_MESSAGE(loaded.ok(), loaded.status().to_string());
+    const LlamaModel& model = **loaded;
+    auto pool = BlockPool::create(model.config(), at::kBFloat16, at::Device(at::kCUDA), 128);
+    BOOST_REQUIRE(pool.ok());
+    const int64_t vocab = model.config().vocab_size;  // the demo model's is 3662
+    const std::vector<int> m = some_ids(20, 1, vocab), k = some_ids(21, 2, vocab);
+    PagedSequence ms(**pool), ks(**pool);
+    BOOST_REQUIRE(ms.append(m, range(0, 20)).ok());
+    BOOST_REQUIRE(ks.append(k, range(20, 21)).ok());
+    paged_ok(model, {{&ms, 20}, {&ks, 21}});
+    auto prompt = [&](const std::vector<int>& text) {
+      PagedSequence p(**pool);
+      for (const PagedSequence* module : {&ms, &ks}) append_shared_blocks(p, *module);
+      BOOST_REQUIRE(p.append(text, range(41, static_cast<int64_t>(text.size()))).ok());
+      return p;
+    };
+    std::vector<std::vector<int>> texts = {some_ids(7, 3, vocab), some_ids(64, 4, vocab),
+                                           some_ids(300, 5, vocab)};
+    std::vector<PagedSequence> seqs;
+    for (const auto& text : texts) seqs.push_back(prompt(text));
+    std::vector<int> lone = {42};
+    PagedSequence lone_seq(**pool);
+    BOOST_REQUIRE(lone_seq.append(lone, {0}).ok());
+    at::Tensor all = paged_ok(model, {{&seqs[0], 7, true},
+                                      {&seqs[1], 64, true},
+                                      {&lone_seq, 1, true},
+                                      {&seqs[2], 300, true}});  // [372, V]
+    int64_t row = 0;
+    for (int j : {0, 1, -1, 2}) {
+      const std::vector<int> ids = j < 0 ? lone : concat(concat(m, k), texts[j]);
+      const int64_t n = j < 0 ? 1 : static_cast<int64_t>(texts[j].size());
+      at::Tensor want = dense_logits(model, ids, j < 0 ? 0 : 20, j < 0 ? 0 : 21);
+      const double error = (all.narrow(0, row, n) - want.narrow(0, want.size(0) - n, n))
+                               .abs().max().item<double>();
+      BOOST_TEST_INFO("prompt " << j << ": max abs error " << error);
+      BOOST_TEST(error < tolerance);
+      row += n;
+  }
+  // Decode steps, a fork of the first prompt beside it.
+  PagedSequence fork = seqs[0].share();
+  std::vector<int> ids0 = concat(concat(m, k), texts[0]), ids2 = concat(concat(m, k), texts[2]);
+  std::vector<int> ids_fork = ids0, ids_lone = lone;
+  for (int step = 0; step < 3; ++step) {
+    auto grow = [&](PagedSequence& s, std::vector<int>& ids, int token) {
+      ids.push_back(token);
+      BOOST_REQUIRE(s.append({token}, {s.positions().back() + 1}).ok());
+    };
+    grow(seqs[0], ids0, 100 + step);
+    grow(fork, ids_fork, 200 + step);
+    grow(seqs[2], ids2, 300 + step);
+    grow(lone_seq, ids_lone, 400 + step);
+    at::Tensor last = paged_ok(model, {{&seqs[0], 1}, {&fork, 1}, {&seqs[2], 1}, {&lone_seq, 1}});
+    const std::vector<std::pair<const std::vector<int>*, bool>> wants = {
+        {&ids0, true}, {&ids_fork, true}, {&ids2, true}, {&ids_lone, false}};
+    for (size_t r = 0; r < wants.size(); ++r) {
+      const auto& [ids, modules] = wants[r];
+      at::Tensor want = dense_logits(model, *ids, modules ? 20 : 0, modules ? 21 : 0)[-1];
+      const double error = (last[r] - want).abs().max().item<double>();
+      BOOST_TEST_INFO("decode step " << step << ", sequence " << r << ": max abs error " << error);
+      BOOST_TEST(error < tolerance);
     }
   }
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(forward_paged_on_cuda_equals_dense) {
+  check_forward_paged_equals_dense(testing::fixture("tiny-mistral"), 0.05);
+}
+
+// The demo model is trained, its logits larger: there the projections,
+// batched over other row counts than the dense forward's, already differ by
+// up to 0.2 in bfloat16 (measured on the rows of gathered flash, which the
+// kernels do not touch; H200). A case of its own, so that a device run
+// carrying the demo model but not the fixtures runs it.
+BOOST_AUTO_TEST_CASE(forward_paged_on_cuda_equals_dense_on_the_demo_model) {
+  check_forward_paged_equals_dense(std::string(PCACHE_SOURCE_DIR) + "/models/pcache-demo", 0.3);
 }
 
 // Extends past the kernels' share (n * S > 32k) over modules whose blocks
