@@ -325,36 +325,37 @@ void check_forward_paged_equals_dense(const std::string& path, double tolerance)
       const std::vector<int> ids = j < 0 ? lone : concat(concat(m, k), texts[j]);
       const int64_t n = j < 0 ? 1 : static_cast<int64_t>(texts[j].size());
       at::Tensor want = dense_logits(model, ids, j < 0 ? 0 : 20, j < 0 ? 0 : 21);
-      const double error = (all.narrow(0, row, n) - want.narrow(0, want.size(0) - n, n))
-                               .abs().max().item<double>();
+      const double error =
+          (all.narrow(0, row, n) - want.narrow(0, want.size(0) - n, n)).abs().max().item<double>();
       BOOST_TEST_INFO("prompt " << j << ": max abs error " << error);
       BOOST_TEST(error < tolerance);
       row += n;
-  }
-  // Decode steps, a fork of the first prompt beside it.
-  PagedSequence fork = seqs[0].share();
-  std::vector<int> ids0 = concat(concat(m, k), texts[0]), ids2 = concat(concat(m, k), texts[2]);
-  std::vector<int> ids_fork = ids0, ids_lone = lone;
-  for (int step = 0; step < 3; ++step) {
-    auto grow = [&](PagedSequence& s, std::vector<int>& ids, int token) {
-      ids.push_back(token);
-      BOOST_REQUIRE(s.append({token}, {s.positions().back() + 1}).ok());
-    };
-    grow(seqs[0], ids0, 100 + step);
-    grow(fork, ids_fork, 200 + step);
-    grow(seqs[2], ids2, 300 + step);
-    grow(lone_seq, ids_lone, 400 + step);
-    at::Tensor last = paged_ok(model, {{&seqs[0], 1}, {&fork, 1}, {&seqs[2], 1}, {&lone_seq, 1}});
-    const std::vector<std::pair<const std::vector<int>*, bool>> wants = {
-        {&ids0, true}, {&ids_fork, true}, {&ids2, true}, {&ids_lone, false}};
-    for (size_t r = 0; r < wants.size(); ++r) {
-      const auto& [ids, modules] = wants[r];
-      at::Tensor want = dense_logits(model, *ids, modules ? 20 : 0, modules ? 21 : 0)[-1];
-      const double error = (last[r] - want).abs().max().item<double>();
-      BOOST_TEST_INFO("decode step " << step << ", sequence " << r << ": max abs error " << error);
-      BOOST_TEST(error < tolerance);
     }
-  }
+    // Decode steps, a fork of the first prompt beside it.
+    PagedSequence fork = seqs[0].share();
+    std::vector<int> ids0 = concat(concat(m, k), texts[0]), ids2 = concat(concat(m, k), texts[2]);
+    std::vector<int> ids_fork = ids0, ids_lone = lone;
+    for (int step = 0; step < 3; ++step) {
+      auto grow = [&](PagedSequence& s, std::vector<int>& ids, int token) {
+        ids.push_back(token);
+        BOOST_REQUIRE(s.append({token}, {s.positions().back() + 1}).ok());
+      };
+      grow(seqs[0], ids0, 100 + step);
+      grow(fork, ids_fork, 200 + step);
+      grow(seqs[2], ids2, 300 + step);
+      grow(lone_seq, ids_lone, 400 + step);
+      at::Tensor last = paged_ok(model, {{&seqs[0], 1}, {&fork, 1}, {&seqs[2], 1}, {&lone_seq, 1}});
+      const std::vector<std::pair<const std::vector<int>*, bool>> wants = {
+          {&ids0, true}, {&ids_fork, true}, {&ids2, true}, {&ids_lone, false}};
+      for (size_t r = 0; r < wants.size(); ++r) {
+        const auto& [ids, modules] = wants[r];
+        at::Tensor want = dense_logits(model, *ids, modules ? 20 : 0, modules ? 21 : 0)[-1];
+        const double error = (last[r] - want).abs().max().item<double>();
+        BOOST_TEST_INFO("decode step " << step << ", sequence " << r << ": max abs error "
+                                       << error);
+        BOOST_TEST(error < tolerance);
+      }
+    }
   }
 }
 
