@@ -15,8 +15,10 @@ namespace pcache::cuda {
 namespace {
 
 constexpr int kWarps = 8;            // each owns 16 rows of w (outputs)
+constexpr int kBlocksPerSm = 2;      // CTAs a multiprocessor holds (128 registers a thread)
 constexpr int kBlockOutputs = 16 * kWarps;
 constexpr int kChunk = 64;           // columns of w and x per step
+static_assert(kChunk == kInt8MatmulGrain, "k is taken in whole chunks");
 constexpr int kLd = kChunk + 8;      // shared rows padded against bank conflicts
 constexpr int kInFlight = 4;         // chunks loaded ahead, per warp
 constexpr int kMaxTiles = kInt8MatmulRowsPerPass / 16;  // 16-row tiles of x per launch
@@ -62,7 +64,7 @@ __device__ __forceinline__ uint4 widen8(uint32_t lo, uint32_t hi) {
 // `partial`, y = T(scale * sum + bias); with it, the split's float32 sums
 // go to partial[blockIdx.y][rows][n] for int8_matmul_reduce.
 template <typename T, int kTiles>
-__global__ void __launch_bounds__(kWarps * 32, 2)
+__global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
     int8_matmul_kernel(const T* __restrict__ x, int64_t x_stride, const int8_t* __restrict__ w,
                        const float* __restrict__ scale, const T* __restrict__ bias, T* __restrict__ y,
                        int64_t y_stride, float* __restrict__ partial, int rows, int64_t n, int64_t k) {
@@ -205,10 +207,10 @@ cudaError_t launch_for_type(const Int8MatmulParams& p, cudaStream_t stream) {
 }  // namespace
 
 int int8_matmul_splits(int64_t n, int64_t k, int multiprocessors) {
-  // Two CTAs a multiprocessor (the kernel's bound), each split long enough
-  // to keep kInFlight chunks in flight.
+  // kBlocksPerSm CTAs a multiprocessor, each split long enough to keep
+  // kInFlight chunks in flight.
   const int64_t blocks = (n + kBlockOutputs - 1) / kBlockOutputs;
-  const int64_t wanted = (2 * static_cast<int64_t>(multiprocessors) + blocks - 1) / blocks;
+  const int64_t wanted = (int64_t{kBlocksPerSm} * multiprocessors + blocks - 1) / blocks;
   const int64_t most = k / kChunk / kInFlight;
   return static_cast<int>(std::max<int64_t>(1, std::min(wanted, most)));
 }
