@@ -193,10 +193,9 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::load(const Checkpoint& ck, at:
       q.values = stacked(values);
       q.scale = stacked(scales);
       if (any_offset) q.offset = stacked(offsets);
-      if (device.is_cpu()) {
-        // No int8 kernel on the CPU: the weight every call would dequantize,
-        // dequantized once. The int8 model's numbers at the model dtype's
-        // speed, without the memory saving.
+      if (device.is_cpu() && dtype != at::kFloat) {
+        // The CPU's int8 product computes in float32 (int8_linear): another
+        // dtype gets the weight dequantized once, as every call would.
         p.w = dequantize_rows_int8(q, dtype);
       } else {
         p.w = std::move(q.values);
@@ -271,7 +270,8 @@ KVCache LlamaModel::new_cache(int64_t batch) const {
 
 // x [..., in] through a projection: the GEMV kernel for the few rows of a
 // decode step, an int8 weight's tensor-core kernel up to 128 rows, else
-// libtorch (an int8 weight widened, int8_linear).
+// int8_linear for int8 weights (on the CPU its own product, int8 kept) or
+// libtorch.
 at::Tensor LlamaModel::project(const at::Tensor& x, const Projection& p) const {
   const bool int8_rows = p.scale.defined() && int8_matmul_applies(x, p.w);
   if (p.w.defined() && (gemv_applies(x, p.w) || int8_rows)) {

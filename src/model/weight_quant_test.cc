@@ -83,6 +83,29 @@ BOOST_AUTO_TEST_CASE(int8_linear_is_the_dequantized_weights_linear) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(int8_linear_on_the_cpu_keeps_the_weight_int8) {
+  // The CPU's own product (float32 x): dot products for 1 to 4 rows, tiles
+  // of 512 weight rows widened for more; k = 200 leaves a tail past the
+  // vector steps, n = 600 a partial second tile.
+  at::manual_seed(7);
+  const at::Tensor w = at::randn({600, 200}), bias = at::randn({600});
+  const Int8Weight q = quantize_rows_int8(w);
+  const at::Tensor dequantized = dequantize_rows_int8(q, at::kFloat);
+  for (int64_t rows : {1, 3, 4, 5, 130}) {
+    BOOST_TEST_CONTEXT("rows " << rows) {
+      const at::Tensor x = at::randn({rows, 200});
+      const at::Tensor want = at::linear(x, dequantized, bias);
+      const at::Tensor got = int8_linear(x, q, bias);
+      BOOST_TEST(got.sizes() == want.sizes());
+      BOOST_TEST(at::allclose(got, want, 1e-5, 1e-4));
+    }
+  }
+  // A non-contiguous x (a column slice) is taken too.
+  const at::Tensor wide = at::randn({2, 400});
+  const at::Tensor x = wide.narrow(1, 100, 200);
+  BOOST_TEST(at::allclose(int8_linear(x, q, bias), at::linear(x, dequantized, bias), 1e-5, 1e-4));
+}
+
 BOOST_AUTO_TEST_CASE(formats_by_name) {
   BOOST_TEST((*parse_weight_format("int8-zp") == WeightFormat::kInt8ZeroPoint));
   BOOST_TEST(std::string(weight_format_name(WeightFormat::kInt8ZeroPoint)) == "int8-zp");
