@@ -8,6 +8,7 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include "model/cuda/fused_ops_kernels.h"
+#include "model/paged_attention.h"
 #endif
 
 namespace pcache {
@@ -130,19 +131,28 @@ bool gemv_applies(const at::Tensor& x, const at::Tensor& w) {
 
 namespace {
 
+// The epilogue's operands of a product with w [out, in] (gemv, int8_matmul):
+// bias [out] in x's dtype or undefined; a float32 scale [out] with an int8
+// w, none with another.
+void check_bias_and_scale(const char* what, const at::Tensor& x, const at::Tensor& w,
+                          const at::Tensor& bias, const at::Tensor& scale) {
+  TORCH_CHECK(!bias.defined() || (bias.numel() == w.size(0) && bias.is_contiguous() &&
+                                  bias.scalar_type() == x.scalar_type()),
+              what, ": bias ", bias.sizes(), " for ", w.size(0), " outputs");
+  const bool int8 = w.scalar_type() == at::kChar;
+  TORCH_CHECK(int8 == scale.defined() &&
+                  (!int8 || (scale.numel() == w.size(0) && scale.is_contiguous() &&
+                             scale.scalar_type() == at::kFloat && scale.device() == w.device())),
+              what, ": an int8 weight takes a float32 scale per output row, others none");
+}
+
 at::Tensor launch_gemv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
                        const at::Tensor& scale, bool silu) {
   TORCH_CHECK(gemv_applies(x, w), "gemv: x ", x.sizes(), " and w ", w.sizes(), " do not fit it");
   TORCH_CHECK(!silu || w.size(0) % 2 == 0, "gemv_silu_mul: w ", w.sizes(),
               " is not a gate and an up projection");
-  TORCH_CHECK(!bias.defined() || (bias.numel() == w.size(0) && bias.is_contiguous() &&
-                                  bias.scalar_type() == x.scalar_type()),
-              "gemv: bias ", bias.sizes(), " for ", w.size(0), " outputs");
+  check_bias_and_scale("gemv", x, w, bias, scale);
   const bool int8 = w.scalar_type() == at::kChar;
-  TORCH_CHECK(int8 == scale.defined() &&
-                  (!int8 || (scale.numel() == w.size(0) && scale.is_contiguous() &&
-                             scale.scalar_type() == at::kFloat && scale.device() == w.device())),
-              "gemv: an int8 weight takes a float32 scale per output row, others none");
   const int64_t n = w.size(0), k = w.size(1), rows = x.numel() / k;
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = silu ? n / 2 : n;
@@ -183,12 +193,7 @@ at::Tensor int8_matmul(const at::Tensor& x, const at::Tensor& w, const at::Tenso
                        const at::Tensor& bias) {
   TORCH_CHECK(int8_matmul_applies(x, w), "int8_matmul: x ", x.sizes(), " and w ", w.sizes(),
               " do not fit it");
-  TORCH_CHECK(scale.defined() && scale.numel() == w.size(0) && scale.is_contiguous() &&
-                  scale.scalar_type() == at::kFloat && scale.device() == w.device(),
-              "int8_matmul: the weight takes a float32 scale per output row");
-  TORCH_CHECK(!bias.defined() || (bias.numel() == w.size(0) && bias.is_contiguous() &&
-                                  bias.scalar_type() == x.scalar_type()),
-              "int8_matmul: bias ", bias.sizes(), " for ", w.size(0), " outputs");
+  check_bias_and_scale("int8_matmul", x, w, bias, scale);  // w is int8: a scale is required
   const int64_t n = w.size(0), k = w.size(1), rows = x.numel() / k;
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = n;
@@ -205,7 +210,7 @@ at::Tensor int8_matmul(const at::Tensor& x, const at::Tensor& w, const at::Tenso
   p.rows = static_cast<int>(rows);
   p.n = n;
   p.k = k;
-  p.splits = cuda::int8_matmul_splits(n, k, at::cuda::getCurrentDeviceProperties()->multiProcessorCount);
+  p.splits = cuda::int8_matmul_splits(n, k, static_cast<int>(multiprocessors(x.device())));
   at::Tensor partial;
   if (p.splits > 1) {
     partial = at::empty({p.splits, std::min<int64_t>(rows, cuda::kInt8MatmulRowsPerPass), n}, x.options().dtype(at::kFloat));
