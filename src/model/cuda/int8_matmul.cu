@@ -21,7 +21,6 @@ constexpr int kChunk = 64;           // columns of w and x per step
 static_assert(kChunk == kInt8MatmulGrain, "k is taken in whole chunks");
 constexpr int kLd = kChunk + 8;      // shared rows padded against bank conflicts
 constexpr int kInFlight = 4;         // chunks loaded ahead, per warp
-constexpr int kMaxTiles = kInt8MatmulRowsPerPass / 16;  // 16-row tiles of x per launch
 
 // One chunk as the threads hold it on its way to shared memory: each lane
 // 32 int8 values of its warp's 16 rows of w (row lane / 2, half lane % 2),
@@ -58,6 +57,14 @@ __device__ __forceinline__ uint4 widen8(uint32_t lo, uint32_t hi) {
   int8x4_to_float(lo, f);
   int8x4_to_float(hi, f + 4);
   return pack8<T>(f);
+}
+
+// Output `out` from its float32 sum: scaled, the bias added, rounded once.
+template <typename T>
+__device__ __forceinline__ T scaled_output(float sum, const float* scale, const T* bias, int64_t out) {
+  float v = sum * scale[out];
+  if (bias) v += to_float(bias[out]);
+  return from_float<T>(v);
 }
 
 // A CTA: kWarps * 16 outputs over the columns of split blockIdx.y. Without
@@ -146,9 +153,7 @@ __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
         if (partial) {
           partial[(static_cast<int64_t>(blockIdx.y) * rows + row) * n + out] = sum;
         } else {
-          float v = sum * scale[out];
-          if (bias) v += to_float(bias[out]);
-          y[row * y_stride + out] = from_float<T>(v);
+          y[row * y_stride + out] = scaled_output(sum, scale, bias, out);
         }
       }
     }
@@ -167,9 +172,7 @@ __global__ void int8_matmul_reduce(const float* __restrict__ partial, int splits
   const int64_t row = at / n, out = at % n;
   float sum = 0.f;
   for (int s = 0; s < splits; ++s) sum += partial[s * rows * n + at];
-  float v = sum * scale[out];
-  if (bias) v += to_float(bias[out]);
-  y[row * y_stride + out] = from_float<T>(v);
+  y[row * y_stride + out] = scaled_output(sum, scale, bias, out);
 }
 
 template <typename T, int kTiles>
@@ -188,8 +191,8 @@ cudaError_t launch_tiles(const Int8MatmulParams& p, const T* x, T* y, int rows, 
 
 template <typename T>
 cudaError_t launch_for_type(const Int8MatmulParams& p, cudaStream_t stream) {
-  for (int r0 = 0; r0 < p.rows; r0 += 16 * kMaxTiles) {
-    const int rows = std::min(p.rows - r0, 16 * kMaxTiles);
+  for (int r0 = 0; r0 < p.rows; r0 += kInt8MatmulRowsPerPass) {
+    const int rows = std::min(p.rows - r0, kInt8MatmulRowsPerPass);
     const T* x = static_cast<const T*>(p.x) + r0 * p.x_stride;
     T* y = static_cast<T*>(p.y) + r0 * p.y_stride;
     cudaError_t err = cudaSuccess;
