@@ -37,7 +37,8 @@ continuing v12; the shipped model) adds drills and a share of restaurants whose 
 written in made-up formats (coin_formats), so that they are copied, not rewritten; v14 (for
 continuing v13; not trained yet) writes a share of restaurants with names one step from familiar
 ones (near_names: "beef tart", "Harbour Road"), so that the notes' word is copied. The evaluation
-sets are drawn without these options, so they are the same with any, byte for byte (v5's house style for them: --answers quote).
+sets are drawn without these options, so they are the same with any, byte for byte (v5's house
+style for them: --answers quote).
 
 Answers are a pure function of the notes, in one house style (copying times, prices, addresses
 and phone numbers exactly as the notes write them), so exact match is a fair measure:
