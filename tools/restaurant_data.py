@@ -33,9 +33,9 @@ drills twice as often as the others, for continuing v9; v11 adds drills whose an
 unfamiliar name or number (address, phone, cuisine, price; COPY_DRILL_KINDS), for continuing
 v10; v12 (for continuing v11) draws half of v11's non-drill examples with v3's wider styles, the
 curriculum docs/accuracy.md proposed after v3 (the look-ups first, then the variety); v13 (for
-continuing v12; the shipped model) adds drills and a share of restaurants whose times and prices are
+continuing v12) adds drills and a share of restaurants whose times and prices are
 written in made-up formats (coin_formats), so that they are copied, not rewritten; v14 (for
-continuing v13; not trained yet) writes a share of restaurants with names one step from familiar
+continuing v13; the shipped model) writes a share of restaurants with names one step from familiar
 ones (near_names: "beef tart", "Harbour Road"), so that the notes' word is copied. The evaluation
 sets are drawn without these options, so they are the same with any, byte for byte (v5's house
 style for them: --answers quote).
