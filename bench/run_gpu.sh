@@ -1,11 +1,14 @@
 #!/bin/bash
 # The GPU figures of docs/benchmarks.md, reproduced on the GPU machine (see
-# ../shared/device/README.md; carry .device-deps staged with `stage.sh fixtures`). Since the
-# demo model is in the tree (models/, 31 MB), a run carries the tree (36 MB), the libraries
-# (13 MB) and room for one fixture only (`stage.sh fixtures tiny-mistral`: 66.4 of 67.1 MB).
-# The CUDA suites (`cuda-tests`) then run on the fixture staged and say which one was skipped;
-# the whole ctest (`test`) needs both:
-#   bash bench/run_gpu.sh build test mistral hf-mistral llama hf-llama
+# ../shared/device/README.md). Stage here, from the project's root, and carry .device-deps:
+#   bash ../shared/device/stage.sh fixtures tiny-mistral && bash bench/stage_device_deps.sh --tokenizer-only
+# (the second command is needed: without it cmake stops at libpcre2-8). The tree with the demo
+# model is 37 MB and the libraries 22 MB, so a fixture's weights (tiny-mistral 16.4 MB) no longer
+# fit a run's 64 MiB beside them: --tokenizer-only keeps what the benchmarks and the demo model's
+# CUDA cases read; `cuda-tests` says which fixture cases were skipped. The fixture's own CUDA
+# cases need a run with the demo model moved out of the tree (here, for that run); the whole
+# ctest (`test`) needs both and no longer fits one run. Benchmarks, for example:
+#   bash bench/run_gpu.sh build mistral hf-mistral llama hf-llama
 # Each step writes its log and JSON under $OUT (default bench/results/raw).
 # Steps: build | test | cuda-tests | concurrency (pcache bench --concurrency at the
 # Mistral-7B shape; CONCURRENCY, CONCURRENCY_TAG, CONCURRENCY_ARGS such as "--weights int8") | serve (pcache serve under bench/serve_load at that shape) | remote
