@@ -6,7 +6,8 @@ on the v2 data: a change to tools/restaurant_data.py that alters them, even by o
 makes the figures incomparable. This regenerates them and compares digests (MD5) with the ones
 measured on:
   - the generator's held-out sets (`--eval 200 --seed 1`, training and held-out styles, in both
-    answer house styles) and their schemas;
+    answer house styles, and the one-sided held-out splits, heldout-notes and heldout-questions) and
+    their schemas;
   - the first 300 examples of the v2, v3, v9, v10, v11, v12, v13 and v14 training streams (`--train 300 --seed 1`);
   - the demo schema, against schemas/demo_restaurants.xml;
 and rewrites the hand-written set's derived files (tools/handwritten_eval.py) into a temporary
@@ -33,6 +34,12 @@ GENERATED = {
     ("--eval", "200", "--styles", "heldout", "--answers", "decide"): {
         "eval.jsonl": "b3ef90994d9358f233fd99ca92f6cc26", "eval_scaffold.xml": "901e9e3a3bac213fca3cfc14fa42b2af",
         "eval_independent.xml": "fd1012013e2732ddda34dce2c437f2be"},
+    ("--eval", "200", "--styles", "heldout-notes", "--answers", "decide"): {
+        "eval.jsonl": "5a2899f022474c9598d40fe2fffaaeae", "eval_scaffold.xml": "15f65b9ebe415d8a79a3982806aa30ff",
+        "eval_independent.xml": "e87986ebb9649d742ba9d04b9bade18e"},
+    ("--eval", "200", "--styles", "heldout-questions", "--answers", "decide"): {
+        "eval.jsonl": "646747a07b8ad9bca67f847bc9c9936e", "eval_scaffold.xml": "49d8fa68e35fb537ee07eafb422be50c",
+        "eval_independent.xml": "fe89b79fa196d8ccf15a04b39a84f343"},
     ("--eval", "200", "--styles", "train", "--answers", "quote"): {"eval.jsonl": "62d1ae02f9a61a6ce6de3620ea75d444"},
     ("--eval", "200", "--styles", "heldout", "--answers", "quote"): {"eval.jsonl": "ff2eed121682708be11c57cc4fdfdfa3"},
     ("--train", "300", "--eval", "0", "--data", "v2"): {"train.jsonl": "69ad1c59a2fb25df7f3622303dcee230"},

@@ -72,6 +72,7 @@ Writes, into --out:
   --corpus FILE also writes the text of that many training examples, for training a tokenizer.
 
 Usage: python3 tools/restaurant_data.py --out data/ --eval 400 --seed 1 [--styles heldout]
+(--styles heldout-notes or heldout-questions: held-out styles on one side only, docs/accuracy.md)
 """
 import argparse
 import json
@@ -1602,14 +1603,23 @@ def schema_xml(instructions, restaurants, mode, name=None, members=None, comment
     return "\n".join(parts)
 
 
+# --styles: (notes and instructions held out, questions held out, the evaluation generator's seed
+# offset). The one-sided splits have seeds of their own, so the two original sets stay as they were.
+STYLE_SPLITS = {"train": (False, False, 1_000_003), "heldout": (True, True, 3_000_017),
+                "heldout-notes": (True, False, 5_000_011), "heldout-questions": (False, True, 7_000_003)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--train", type=int, default=0, help="training examples to write (the trainer draws its own)")
     ap.add_argument("--eval", type=int, default=400, help="held-out questions")
     ap.add_argument("--eval-restaurants", type=int, default=40)
-    ap.add_argument("--styles", choices=["train", "heldout"], default="train",
-                    help="styles of the held-out restaurants: the training pools, or the held-out ones")
+    ap.add_argument("--styles", choices=sorted(STYLE_SPLITS), default="train",
+                    help="styles of the held-out restaurants: the training pools, the held-out ones, or held-out "
+                         "ones on one side only (heldout-notes: the notes and instructions held out, the questions "
+                         "worded as in training; heldout-questions: the other way round), to see which side a "
+                         "model's misses on the held-out styles come from")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--data", choices=sorted(TRAINING_DATA), default="v2",
                     help="training data (--train, --corpus): v2 (the shipped model's) or a later attempt, as this "
@@ -1623,10 +1633,10 @@ def main():
                     "restaurants, restaurant_a and restaurant_b) to this file")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    heldout_styles = args.styles == "heldout"
+    heldout_styles, heldout_questions, seed_offset = STYLE_SPLITS[args.styles]
     # Training and held-out restaurants come from separate generators and owners.
     train_rng = random.Random(args.seed)
-    eval_rng = random.Random(args.seed + (1_000_003 if not heldout_styles else 3_000_017))
+    eval_rng = random.Random(args.seed + seed_offset)
     with open(os.path.join(args.out, "train.jsonl"), "w") as f:
         for _ in range(args.train):
             ex = example(train_rng, **TRAINING_DATA[args.data])
@@ -1641,7 +1651,7 @@ def main():
     with open(os.path.join(args.out, "eval.jsonl"), "w") as f:
         for i in range(args.eval):
             idx = i % len(heldout)
-            kind, q, a = heldout_question(eval_rng, heldout[idx], heldout_styles, args.answers == "quote")
+            kind, q, a = heldout_question(eval_rng, heldout[idx], heldout_questions, args.answers == "quote")
             f.write(json.dumps({"restaurant": f"r{idx}", "system": system_text(instructions, render(heldout[idx])),
                                 "user": q, "answer": a, "kind": kind}) + "\n")
     for mode in ("scaffold", "independent"):
