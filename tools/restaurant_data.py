@@ -36,7 +36,10 @@ curriculum docs/accuracy.md proposed after v3 (the look-ups first, then the vari
 continuing v12) adds drills and a share of restaurants whose times and prices are
 written in made-up formats (coin_formats), so that they are copied, not rewritten; v14 (for
 continuing v13; the shipped model) writes a share of restaurants with names one step from familiar
-ones (near_names: "beef tart", "Harbour Road"), so that the notes' word is copied. The evaluation
+ones (near_names: "beef tart", "Harbour Road"), so that the notes' word is copied; v15 (for
+continuing v14, not trained yet) lays a share of menus out in made-up ways (coin_menu) and words a
+share of questions from parts (composed_wording), the two sides of the held-out styles' misses
+(docs/accuracy.md, "Where v14's misses ... come from"). The evaluation
 sets are drawn without these options, so they are the same with any, byte for byte (v5's house
 style for them: --answers quote).
 
@@ -633,6 +636,24 @@ def coin_formats(rng, r, which=None):
         r["style"].price = coined_price_format(rng)
     return r
 
+# v15, training only: menu lines laid out in a way made up per restaurant, so that a menu in a
+# layout never seen is still read as a list of dishes with their prices (held-out styles: the
+# numbered and price-first menus were read as no list at all). Never the held-out layouts: no
+# digits as markers, no price in parentheses, never the price first.
+MENU_MARKERS = ["", "", "~ ", "> ", "+ ", "o ", "# ", ">> ", "= ", "* * ", "-- ", "▪ ", "‣ ", "» "]
+MENU_SEPARATORS = ["  ", " :: ", " ~ ", " >> ", " = ", " ... ", " -- ", " · ", ":	", " _ ", " // ", ", only "]
+PRICE_WRAPS = [("", ""), ("", ""), ("[", "]"), ("<", ">"), ("{", "}"), ("*", "*"), ("at ", ""), ("for ", "")]
+
+
+def coin_menu(rng, r):
+    """v15: restaurant r's menu lines in a layout made up from a marker, a separator and a wrap
+    around the price (MENU_MARKERS, MENU_SEPARATORS, PRICE_WRAPS)."""
+    s = r["style"]
+    s.menu = "coined"
+    s.coined_menu = (rng.choice(MENU_MARKERS), rng.choice(MENU_SEPARATORS)) + rng.choice(PRICE_WRAPS)
+    return r
+
+
 RANGE_STYLES = Pool([lambda a, b: f"{DAYS[a]} to {DAYS[b]}", lambda a, b: f"{ABBR[a]}-{ABBR[b]}",
                      lambda a, b: f"from {DAYS[a]} to {DAYS[b]}", lambda a, b: f"{ABBR[a]} - {ABBR[b]}"],
                     [lambda a, b: f"{DAYS[a]} through {DAYS[b]}", lambda a, b: f"{DAYS[a]}\u2013{DAYS[b]}"],
@@ -1120,6 +1141,9 @@ def render_menu(r):
             return f"{d}\n  {p}{tail}"
         if layout == "slash":
             return f"{d} / {p}{tail}"
+        if layout == "coined":  # v15
+            marker, sep, before, after = s.coined_menu
+            return f"{marker}{d}{sep}{before}{p}{after}{tail}"
         if layout == "prose":
             if not m["allergens"]:
                 return f"Our {d} costs {p} and has no listed allergens."
@@ -1228,14 +1252,74 @@ def allergen_answer(m, a, quote):
     return f"{listed}, so yes, it contains {a}." if a in m["allergens"] else f"{listed}, so it has no {a}."
 
 
-def question(r, kind, rng, heldout=False, wide=False, quote=False):
+# v15, training only: question wordings put together from parts (an opener, a frame, an embedded
+# clause, a closer) rather than drawn from fixed templates, so that a wording never seen is still
+# read by its parts (held-out questions: "How late are you open", "Can I order", an unknown
+# question in a new wording answered as a dish). No composed wording shares a held-out wording's
+# distinctive words ("how late", "how early", "order", "menu" after a course, "charge",
+# "telephone", "sort", "any", "karaoke") nor a held-out greeting ("Hey", "Cheers").
+QUESTION_OPENERS = ["", "", "", "Hi, ", "Hello, ", "Quick question: ", "Excuse me, ", "Sorry, ",
+                    "Good evening, ", "One more thing: "]
+QUESTION_FRAMES = ["Could you tell me {core}?", "Can you tell me {core}?", "Do you know {core}?",
+                   "I'd like to know {core}.", "I want to know {core}.", "Please tell me {core}.",
+                   "I was wondering {core}.", "Tell me {core}, please.", "I'd love to know {core}.",
+                   "Let me know {core}, please.", "I need to know {core}."]
+QUESTION_CLOSERS = ["", "", "", " Thanks!", " Thank you.", " Many thanks."]
+QUESTION_CORES = {
+    "opening": ["what time you open on {d}", "when you open on {d}", "what time the doors open on {d}",
+                "when the kitchen opens on {d}", "what your opening time is on {d}", "when you start serving on {d}",
+                "from what time you serve on {d}", "what time I can come in on {d}"],
+    "closing": ["what time you close on {d}", "when you close on {d}", "what time you shut on {d}",
+                "until what time you serve on {d}", "when the kitchen closes on {d}", "what your closing time is on {d}",
+                "what time you finish on {d}", "until when you are open on {d}", "when the doors close on {d}"],
+    "open_day": ["if you are open on {d}", "whether you are open on {d}", "if I can come on {d}",
+                 "what your hours are on {d}", "if you serve food on {d}", "whether we can come on {d}"],
+    "price": ["how much the {m} is", "what the {m} costs", "the price of the {m}", "how much you ask for the {m}",
+              "what a {m} costs", "how much I pay for the {m}"],
+    "allergen": ["if the {m} contains {a}", "whether there is {a} in the {m}", "if the {m} is made with {a}",
+                 "whether the {m} has {a}", "if the {m} is cooked with {a}"],
+    "has_dish": ["if you have {m}", "whether {m} is on the menu", "if you serve {m}", "if you do {m}",
+                 "whether you have {m} today", "if {m} is available"],
+    "course": ["which {c}s you have", "what {c}s you serve", "what the {c}s are", "which {c}s are on offer",
+               "what I can have as a {c}"],
+    "address": ["your address", "where you are", "where the restaurant is", "where I can find you",
+                "what street you are on"],
+    "phone": ["your phone number", "what number I can call", "how I can phone you", "what your number is"],
+    "cuisine": ["what kind of food you serve", "what cuisine you do", "what type of food you have",
+                "what food you make"],
+    "special": ["if you have specials", "what the special offer is", "if there is a deal this week",
+                "whether you have an offer on"],
+    "unknown": ["if you have {x}", "whether there is {x}", "if you offer {x}", "if there is {x}"],
+}
+# Things no notes mention: their questions are answered NOT_IN_NOTES (none is a dish or a policy).
+NON_FACTS = ["live music", "a cloakroom", "a pool table", "gift vouchers", "a loyalty card", "high chairs",
+             "a dance floor", "a fireplace", "a sea view", "a private dining room", "table football",
+             "board games", "a baby changing room", "a dress code", "valet service", "a quiz night",
+             "a cocktail bar", "takeaway boxes", "newspapers", "a pianist", "air conditioning",
+             "a big screen for sport", "student discounts", "a coat check", "a jukebox", "a rooftop bar"]
+
+
+def composed_wording(rng, kind):
+    """A question wording of `kind` from QUESTION_CORES, framed; "{d}", "{m}", "{a}", "{c}" stay
+    for question() to fill; an unknown question's thing (NON_FACTS) is filled here."""
+    core = rng.choice(QUESTION_CORES[kind]).replace("{x}", rng.choice(NON_FACTS))
+    text = rng.choice(QUESTION_FRAMES).format(core=core)
+    opener = rng.choice(QUESTION_OPENERS)
+    if opener.endswith(", "):
+        text = text[0].lower() + text[1:]
+    return opener + text + rng.choice(QUESTION_CLOSERS)
+
+
+def question(r, kind, rng, heldout=False, wide=False, quote=False, compose=0.0):
     """(question, answer) of one kind about restaurant r, in the house style of the module docstring.
     `wide` (training examples only, v3): the extra wordings too, allergen and policy answers
     balanced (below), and the kind allergen_list. `quote` (the v5 house style): allergen answers
     copy the dish's allergens before they answer (allergen_answer), policy answers quote the
-    notes' sentence ("Our notes say: Sorry, no pets.")."""
+    notes' sentence ("Our notes say: Sorry, no pets."). `compose` (v15, training only): the share
+    of questions worded by composed_wording."""
     wide = wide and not heldout
-    pick = lambda k: Q[k].pick(rng, heldout, wide)
+    pick = lambda k: (composed_wording(rng, k) if compose and not heldout and k in QUESTION_CORES
+                      and rng.random() < compose else Q[k].pick(rng, heldout, wide))
     if wide and kind in ("allergen", "policy", "allergen_list"):
         return question_wide(r, kind, rng)
     hours = r["hours"]
@@ -1516,7 +1600,7 @@ def chat_task(rng, owners=TRAIN_OWNERS, wide=False):
 
 def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, heldout=False, wide=False, coin=0.0,
             quote=False, lookup_share=0.0, drill_share=0.0, drill_weights=None, copy_drills=False, wide_share=0.0,
-            format_share=0.0, near_share=0.0):
+            format_share=0.0, near_share=0.0, menu_share=0.0, compose=0.0):
     """One example: an instruct task, plain chat, or a question about one of one or two
     restaurants. Restaurant examples also carry their parts ("instructions", "modules": the
     rendered overview, hours and menu of each restaurant) so that the trainer can lay them out
@@ -1532,7 +1616,9 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
     `wide_share` (v12): the share of the other examples drawn `wide` (v3's styles). `format_share`
     (v13): format drills (drill_task's `formats`), and the share of the other examples' restaurants
     whose times or prices are in coined formats (coin_formats). `near_share` (v14): the share of
-    those restaurants with names one step from familiar ones (near_names)."""
+    those restaurants with names one step from familiar ones (near_names). `menu_share` (v15): the
+    share of them with menus in coined layouts (coin_menu); `compose` (v15): the share of questions
+    in composed wordings (question())."""
     wide = wide and not heldout
     coin = 0.0 if heldout else coin
     if lookup_share and not heldout and rng.random() < lookup_share:
@@ -1553,11 +1639,13 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
         rs = [coin_formats(rng, r) if rng.random() < format_share else r for r in rs]
     if near_share and not heldout:
         rs = [near_names(rng, r) if rng.random() < near_share else r for r in rs]
+    if menu_share and not heldout:
+        rs = [coin_menu(rng, r) if rng.random() < menu_share else r for r in rs]
     target = rng.choice(rs)
     kinds = [(k, w) for k, w in zip(WIDE_KINDS if wide else KINDS, WIDE_KIND_WEIGHTS if wide else KIND_WEIGHTS)
              if can_ask(target, k)]
     kind = rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
-    q, a = question(target, kind, rng, heldout, wide, quote)
+    q, a = question(target, kind, rng, heldout, wide, quote, compose)
     if len(rs) > 1 and kind != "greeting":
         q = rng.choice([f"At {target['name']}: {q}", f"{target['name']}: {q}"])
     instructions = INSTRUCTIONS.pick(rng, heldout, wide)
@@ -1580,7 +1668,10 @@ TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"q
                  "v13": {"drill_share": 0.5, "drill_weights": {"allergen": 2, "has_dish": 2, "price_format": 2},
                          "copy_drills": True, "wide_share": 0.5, "format_share": 0.2},
                  "v14": {"drill_share": 0.5, "drill_weights": {"allergen": 2, "has_dish": 2, "price_format": 2},
-                         "copy_drills": True, "wide_share": 0.5, "format_share": 0.2, "near_share": 0.3}}
+                         "copy_drills": True, "wide_share": 0.5, "format_share": 0.2, "near_share": 0.3},
+                 "v15": {"drill_share": 0.5, "drill_weights": {"allergen": 2, "has_dish": 2, "price_format": 2},
+                         "copy_drills": True, "wide_share": 0.5, "format_share": 0.2, "near_share": 0.3,
+                         "menu_share": 0.35, "compose": 0.5}}
 
 
 def heldout_question(rng, r, heldout, quote=False):
