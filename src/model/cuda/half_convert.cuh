@@ -2,6 +2,8 @@
 // float16) and float32, in which they compute; shared by the .cu files.
 #pragma once
 
+#include <cstdint>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
