@@ -12,8 +12,7 @@
 # Each step writes its log and JSON under $OUT (default bench/results/raw).
 # Steps: build | test | cuda-tests | concurrency (pcache bench --concurrency at the
 # Mistral-7B shape; CONCURRENCY, CONCURRENCY_TAG, CONCURRENCY_ARGS such as "--weights int8") | serve (pcache serve under bench/serve_load at that shape) | remote
-# (bench/remote_tier on a local Redis at that shape) | int8-candidate (bench/variants' int8_matmul
-# against the committed one, after build) | mistral | llama (pcache bench at that 7B
+# (bench/remote_tier on a local Redis at that shape) | mistral | llama (pcache bench at that 7B
 # shape with random bfloat16 weights) | hf-mistral | hf-llama (the
 # transformers baseline at the same shape) | quick (a short pcache bench; QUICK_TOKENS,
 # QUICK_TAG, QUICK_ARGS such as "--weights int8-zp") |
@@ -113,28 +112,6 @@ for step in "$@"; do
         --tokenizer "$TOK" --device cuda --dtype bfloat16 --remote redis://127.0.0.1:7391 \
         --modules 4 --words 1500 --repeats 3 2>&1 | tee "$OUT/remote-h200.txt"
       redis-cli -p 7391 shutdown nosave ;;
-    int8-candidate)
-      # Issue 17: the candidate int8_matmul (bench/variants/int8_matmul_mma.cu: the weight
-      # widened straight into mma.sync's A fragments, no shared memory; compiled with nvcc, not yet
-      # run on a GPU) against the committed kernel on one machine: each built, fused_ops_test,
-      # then the int8 floor and decode (quick at 512) and 16 requests at once (concurrency), tags
-      # -int8-committed, -int8-mma-m1 and -int8-mma-m2 (1 and 2 16-row tiles of w a warp). The
-      # committed kernel is back in place at the end.
-      committed=$(mktemp)
-      cp src/model/cuda/int8_matmul.cu "$committed"
-      for variant in committed mma-m1 mma-m2; do
-        case "$variant" in
-          committed) cp "$committed" src/model/cuda/int8_matmul.cu ;;
-          mma-m*) sed "s/constexpr int kMTiles = 1;/constexpr int kMTiles = ${variant#mma-m};/" \
-                    bench/variants/int8_matmul_mma.cu > src/model/cuda/int8_matmul.cu ;;
-        esac
-        echo "-- $variant"
-        cmake --build build-gpu -j16 >> "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; continue; }
-        ./build-gpu/src/model/model_tests --run_test=fused_ops_test 2>&1 | tail -3
-        QUICK_TOKENS=512 QUICK_ARGS="--weights int8" QUICK_TAG=-int8-$variant bash "$0" quick
-        CONCURRENCY=16 CONCURRENCY_ARGS="--weights int8" CONCURRENCY_TAG=-int8-$variant bash "$0" concurrency
-      done
-      cp "$committed" src/model/cuda/int8_matmul.cu ;;
     mistral) pcache_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;
     llama) pcache_shape llama-2-7b llama-2-7b.json ;;
     hf-mistral) hf_shape mistral-7b-instruct-v0.3 mistral-7b-instruct-v0.3.json ;;

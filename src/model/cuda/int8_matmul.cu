@@ -1,11 +1,22 @@
 // int8 weights times a few rows of bfloat16/float16 activations on tensor
 // cores (contract in fused_ops_kernels.h). The weight, read once, is all the
-// traffic that matters; each 64-column chunk of it is widened to the
-// activations' type in shared memory (exactly: int8 values are integers a
-// 16-bit float holds) and multiplied there with WMMA 16x16x16 tiles,
-// accumulating in float32; the per-row scale comes last, as the GEMV's does.
-#include <mma.h>
-
+// traffic that matters, so it goes from memory straight into the registers
+// of mma.sync's A operand, widened there (exactly: int8 values are integers
+// a 16-bit float holds), with no shared memory and no barrier. The product
+// accumulates in float32; the per-row scale comes last, as the GEMV's does.
+//
+// One m16n8k16 step multiplies 16 rows of w (outputs) by 8 rows of x
+// (activations) over 16 columns. A lane of the warp holds, of A, rows g and
+// g + 8 (g = lane / 4) at the step's columns 2q, 2q+1, 2q+8, 2q+9
+// (q = lane % 4), and of B, x's row g at the same columns. Any order of the
+// columns gives the same sum, so the kernel orders them for whole loads:
+// in a 64-column chunk, step s's columns of lane q are the chunk's columns
+// 16q + 4s to 16q + 4s + 3. Each lane then loads 16 contiguous bytes of each
+// of its two rows of w in each of the warp's kMTiles tiles and 16 contiguous
+// values of x a chunk, the same columns for both. x is read by every warp
+// (from L1/L2), w once. Measured against the shared-memory WMMA kernel it
+// replaced (docs/benchmarks.md, H100, 2026-12-06): int8 floor 11.42 ->
+// 8.11 ms, 16 requests at once 1791 -> 2272 tokens/s.
 #include <algorithm>
 
 #include "model/cuda/fused_ops_kernels.h"
@@ -14,49 +25,62 @@
 namespace pcache::cuda {
 namespace {
 
-constexpr int kWarps = 8;            // each owns 16 rows of w (outputs)
-constexpr int kBlocksPerSm = 2;      // CTAs a multiprocessor holds (128 registers a thread)
-constexpr int kBlockOutputs = 16 * kWarps;
+constexpr int kWarps = 4;
+constexpr int kMTiles = 2;           // 16-row tiles of w (outputs) a warp owns (1: 2% slower)
+constexpr int kWarpOutputs = 16 * kMTiles;
+constexpr int kBlocksPerSm = 3;      // CTAs a multiprocessor holds (168 registers a thread)
+constexpr int kBlockOutputs = kWarpOutputs * kWarps;
 constexpr int kChunk = 64;           // columns of w and x per step
 static_assert(kChunk == kInt8MatmulGrain, "k is taken in whole chunks");
-constexpr int kLd = kChunk + 8;      // shared rows padded against bank conflicts
-constexpr int kInFlight = 4;         // chunks loaded ahead, per warp
+static_assert(kInt8MatmulRowsPerPass % 8 == 0, "a pass is whole 8-row tiles");
+constexpr int kInFlight = 4 / kMTiles;  // chunks of w loaded ahead, per lane
 
-// One chunk as the threads hold it on its way to shared memory: each lane
-// 32 int8 values of its warp's 16 rows of w (row lane / 2, half lane % 2),
-// and the CTA's share of x's [16 * tiles, 64] (row-major, 8 values a load).
-template <int kTiles>
-struct Chunk {
-  static constexpr int kXLoads = (16 * kTiles * kChunk / 8 + kWarps * 32 - 1) / (kWarps * 32);
-  uint4 w[2];
-  uint4 x[kXLoads];
-};
-
-template <typename T, int kTiles>
-__device__ __forceinline__ void load_chunk(Chunk<kTiles>& c, const T* __restrict__ x, int64_t x_stride,
-                                           int rows, const int8_t* w_row, int64_t column) {
-  const int lane = threadIdx.x % 32;
-  const uint4* w16 = reinterpret_cast<const uint4*>(w_row + column + (lane % 2) * 32);
-  c.w[0] = __ldcs(w16);
-  c.w[1] = __ldcs(w16 + 1);
-#pragma unroll
-  for (int i = 0; i < Chunk<kTiles>::kXLoads; ++i) {
-    const int at = threadIdx.x + i * kWarps * 32;  // the load's index in the chunk
-    const int row = at / (kChunk / 8), col = (at % (kChunk / 8)) * 8;
-    c.x[i] = at < 16 * kTiles * kChunk / 8 && row < rows
-                 ? __ldg(reinterpret_cast<const uint4*>(x + row * x_stride + column + col))
-                 : make_uint4(0, 0, 0, 0);  // rows past the last: zeros, never read from memory
-  }
+// The 4 int8 values of `word` (lowest byte first) as two pairs of T, the
+// A operand's form: lo holds values 0 and 1, hi 2 and 3 (exact).
+template <typename T>
+__device__ __forceinline__ void widen_pairs(uint32_t word, uint32_t& lo, uint32_t& hi);
+template <>
+__device__ __forceinline__ void widen_pairs<__nv_bfloat16>(uint32_t word, uint32_t& lo, uint32_t& hi) {
+  // Through float32 (int8x4_to_float); the values are exact in bfloat16, so
+  // a float's upper half is its bfloat16: one byte permute a pair.
+  float f[4];
+  int8x4_to_float(word, f);
+  lo = __byte_perm(__float_as_uint(f[0]), __float_as_uint(f[1]), 0x7632);
+  hi = __byte_perm(__float_as_uint(f[2]), __float_as_uint(f[3]), 0x7632);
+}
+template <>
+__device__ __forceinline__ void widen_pairs<__half>(uint32_t word, uint32_t& lo, uint32_t& hi) {
+  // Each byte with its sign bit flipped (v + 128) as the low mantissa byte
+  // of float16 1024 (0x6400) is 1024 + v + 128; one subtraction a pair.
+  const uint32_t biased = word ^ 0x80808080u;
+  const __half2 offset = __half2half2(__ushort_as_half(0x6480));  // 1152
+  const uint32_t raw[2] = {__byte_perm(biased, 0x64646464u, 0x4140), __byte_perm(biased, 0x64646464u, 0x4342)};
+  const __half2 pairs[2] = {__hsub2(*reinterpret_cast<const __half2*>(&raw[0]), offset),
+                            __hsub2(*reinterpret_cast<const __half2*>(&raw[1]), offset)};
+  lo = *reinterpret_cast<const uint32_t*>(&pairs[0]);
+  hi = *reinterpret_cast<const uint32_t*>(&pairs[1]);
 }
 
-// 8 int8 values (two words) widened to 8 values of T, as one 16-byte store
-// (exact: every int8 value is a 16-bit float).
+// acc += A (16 x 16, rows of w) . B (16 x 8, rows of x), float32.
 template <typename T>
-__device__ __forceinline__ uint4 widen8(uint32_t lo, uint32_t hi) {
-  float f[8];
-  int8x4_to_float(lo, f);
-  int8x4_to_float(hi, f + 4);
-  return pack8<T>(f);
+__device__ __forceinline__ void mma_16x8x16(float (&acc)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16x8x16<__nv_bfloat16>(float (&acc)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                           uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma_16x8x16<__half>(float (&acc)[4], const uint32_t (&a)[4], uint32_t b0,
+                                                    uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // Output `out` from its float32 sum: scaled, the bias added, rounded once.
@@ -67,97 +91,111 @@ __device__ __forceinline__ T scaled_output(float sum, const float* scale, const 
   return from_float<T>(v);
 }
 
-// A CTA: kWarps * 16 outputs over the columns of split blockIdx.y. Without
-// `partial`, y = T(scale * sum + bias); with it, the split's float32 sums
-// go to partial[blockIdx.y][rows][n] for int8_matmul_reduce.
+// A CTA: kWarps * kWarpOutputs outputs over the columns of split
+// blockIdx.y, for kTiles * 8 rows of x at most. Without `partial`, y =
+// T(scale * sum + bias); with it, the split's float32 sums go to
+// partial[blockIdx.y][rows][n] for int8_matmul_reduce.
 template <typename T, int kTiles>
 __global__ void __launch_bounds__(kWarps * 32, kBlocksPerSm)
     int8_matmul_kernel(const T* __restrict__ x, int64_t x_stride, const int8_t* __restrict__ w,
                        const float* __restrict__ scale, const T* __restrict__ bias, T* __restrict__ y,
                        int64_t y_stride, float* __restrict__ partial, int rows, int64_t n, int64_t k) {
-  using namespace nvcuda;
-  __shared__ __align__(32) T xs[16 * kTiles * kLd];       // x's chunk, shared by the warps
-  __shared__ __align__(32) T ws[kWarps][16 * kLd];        // each warp's rows of w, widened
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t out0 = static_cast<int64_t>(blockIdx.x) * kBlockOutputs + warp * 16;
-  // A row past n repeats the last (read, never written).
-  const int8_t* w_row = w + min(out0 + lane / 2, n - 1) * k;
+  const int g = lane / 4, q = lane % 4;
+  const int64_t out0 = static_cast<int64_t>(blockIdx.x) * kBlockOutputs + warp * kWarpOutputs;
+  // The lane's rows of w: g and g + 8 of each 16-row tile (rows past n
+  // repeat the last: read, never written).
+  const int8_t* w_rows[kMTiles][2];
+#pragma unroll
+  for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) w_rows[m][h] = w + min(out0 + 16 * m + 8 * h + g, n - 1) * k + q * 16;
+  }
   const int64_t chunks = k / kChunk;
   const int64_t begin = chunks * blockIdx.y / gridDim.y, end = chunks * (blockIdx.y + 1) / gridDim.y;
 
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kTiles];
+  float acc[kMTiles][kTiles][4];
 #pragma unroll
-  for (int t = 0; t < kTiles; ++t) wmma::fill_fragment(acc[t], 0.f);
+  for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+    for (int t = 0; t < kTiles; ++t) acc[m][t][0] = acc[m][t][1] = acc[m][t][2] = acc[m][t][3] = 0.f;
+  }
 
-  Chunk<kTiles> ahead[kInFlight];
+  uint4 ahead[kInFlight][kMTiles][2];
 #pragma unroll
   for (int u = 0; u < kInFlight; ++u) {
-    if (begin + u < end) load_chunk<T, kTiles>(ahead[u], x, x_stride, rows, w_row, (begin + u) * kChunk);
+    if (begin + u < end) {
+#pragma unroll
+      for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) ahead[u][m][h] = __ldcs(reinterpret_cast<const uint4*>(w_rows[m][h] + (begin + u) * kChunk));
+      }
+    }
   }
   for (int64_t c0 = begin; c0 < end; c0 += kInFlight) {
 #pragma unroll
     for (int u = 0; u < kInFlight; ++u) {
       const int64_t c = c0 + u;
-      if (c >= end) break;  // the same for the whole CTA
-      const Chunk<kTiles>& now = ahead[u];
-      __syncthreads();  // the last chunk's tiles are read
+      if (c >= end) break;
+      // A for the chunk's 4 steps: a[m][s] = {row g, row g + 8} x {pairs 0-1, 2-3} of word s.
+      uint32_t a[kMTiles][4][4];
 #pragma unroll
-      for (int i = 0; i < Chunk<kTiles>::kXLoads; ++i) {
-        const int at = threadIdx.x + i * kWarps * 32;
-        if (at < 16 * kTiles * kChunk / 8) {
-          *reinterpret_cast<uint4*>(xs + (at / (kChunk / 8)) * kLd + (at % (kChunk / 8)) * 8) = now.x[i];
+      for (int m = 0; m < kMTiles; ++m) {
+        const uint32_t lo[4] = {ahead[u][m][0].x, ahead[u][m][0].y, ahead[u][m][0].z, ahead[u][m][0].w};
+        const uint32_t hi[4] = {ahead[u][m][1].x, ahead[u][m][1].y, ahead[u][m][1].z, ahead[u][m][1].w};
+#pragma unroll
+        for (int s = 0; s < 4; ++s) {
+          widen_pairs<T>(lo[s], a[m][s][0], a[m][s][2]);
+          widen_pairs<T>(hi[s], a[m][s][1], a[m][s][3]);
         }
       }
-      T* w_dst = ws[warp] + (lane / 2) * kLd + (lane % 2) * 32;
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const uint4 raw = now.w[half];
-        *reinterpret_cast<uint4*>(w_dst + 16 * half) = widen8<T>(raw.x, raw.y);
-        *reinterpret_cast<uint4*>(w_dst + 16 * half + 8) = widen8<T>(raw.z, raw.w);
-      }
       if (c + kInFlight < end) {  // its registers are free: the chunk kInFlight on
-        load_chunk<T, kTiles>(ahead[u], x, x_stride, rows, w_row, (c + kInFlight) * kChunk);
+#pragma unroll
+        for (int m = 0; m < kMTiles; ++m) {
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            ahead[u][m][h] = __ldcs(reinterpret_cast<const uint4*>(w_rows[m][h] + (c + kInFlight) * kChunk));
+          }
+        }
       }
-      __syncthreads();
 #pragma unroll
-      for (int kk = 0; kk < kChunk; kk += 16) {
-        // w's rows are the product's columns: w[out][k] is B[k][out], column-major.
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
-        wmma::load_matrix_sync(b, ws[warp] + kk, kLd);
+      for (int t = 0; t < kTiles; ++t) {
+        // x's row t * 8 + g, the lane's 16 columns (zeros past the last row).
+        const int row = t * 8 + g;
+        uint4 xv[2] = {make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
+        if (row < rows) {
+          const uint4* src = reinterpret_cast<const uint4*>(x + row * x_stride + c * kChunk + q * 16);
+          xv[0] = __ldg(src);
+          xv[1] = __ldg(src + 1);
+        }
+        const uint32_t b[8] = {xv[0].x, xv[0].y, xv[0].z, xv[0].w, xv[1].x, xv[1].y, xv[1].z, xv[1].w};
 #pragma unroll
-        for (int t = 0; t < kTiles; ++t) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-          wmma::load_matrix_sync(a, xs + t * 16 * kLd + kk, kLd);
-          wmma::mma_sync(acc[t], a, b, acc[t]);
+        for (int s = 0; s < 4; ++s) {
+#pragma unroll
+          for (int m = 0; m < kMTiles; ++m) mma_16x8x16<T>(acc[m][t], a[m][s], b[2 * s], b[2 * s + 1]);
         }
       }
     }
   }
 
-  // Out through the warp's own staging, a 16x16 float tile at a time: lane
-  // l writes row l / 2's 8 outputs (l % 2) * 8 onwards.
-  __syncthreads();
-  float* tile = reinterpret_cast<float*>(ws[warp]);  // 1 KB of its 2.3
-  const int tile_row = lane / 2, tile_col = (lane % 2) * 8;
+  // acc[m][t] = {(g, 2q), (g, 2q + 1), (g + 8, 2q), (g + 8, 2q + 1)} as
+  // (output - out0 - 16m, row - 8t).
 #pragma unroll
-  for (int t = 0; t < kTiles; ++t) {
-    wmma::store_matrix_sync(tile, acc[t], 16, wmma::mem_row_major);
-    __syncwarp();
-    const int row = t * 16 + tile_row;
-    if (row < rows) {
+  for (int m = 0; m < kMTiles; ++m) {
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const int64_t out = out0 + tile_col + i;
-        if (out >= n) break;
-        const float sum = tile[tile_row * 16 + tile_col + i];
+    for (int t = 0; t < kTiles; ++t) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int64_t out = out0 + 16 * m + g + 8 * (i / 2);
+        const int row = t * 8 + 2 * q + i % 2;
+        if (out >= n || row >= rows) continue;
         if (partial) {
-          partial[(static_cast<int64_t>(blockIdx.y) * rows + row) * n + out] = sum;
+          partial[(static_cast<int64_t>(blockIdx.y) * rows + row) * n + out] = acc[m][t][i];
         } else {
-          y[row * y_stride + out] = scaled_output(sum, scale, bias, out);
+          y[row * y_stride + out] = scaled_output(acc[m][t][i], scale, bias, out);
         }
       }
     }
-    __syncwarp();
   }
 }
 
@@ -196,11 +234,15 @@ cudaError_t launch_for_type(const Int8MatmulParams& p, cudaStream_t stream) {
     const T* x = static_cast<const T*>(p.x) + r0 * p.x_stride;
     T* y = static_cast<T*>(p.y) + r0 * p.y_stride;
     cudaError_t err = cudaSuccess;
-    switch ((rows + 15) / 16) {
+    switch ((rows + 7) / 8) {
       case 1: err = launch_tiles<T, 1>(p, x, y, rows, stream); break;
       case 2: err = launch_tiles<T, 2>(p, x, y, rows, stream); break;
       case 3: err = launch_tiles<T, 3>(p, x, y, rows, stream); break;
-      default: err = launch_tiles<T, 4>(p, x, y, rows, stream); break;
+      case 4: err = launch_tiles<T, 4>(p, x, y, rows, stream); break;
+      case 5: err = launch_tiles<T, 5>(p, x, y, rows, stream); break;
+      case 6: err = launch_tiles<T, 6>(p, x, y, rows, stream); break;
+      case 7: err = launch_tiles<T, 7>(p, x, y, rows, stream); break;
+      default: err = launch_tiles<T, 8>(p, x, y, rows, stream); break;
     }
     if (err != cudaSuccess) return err;
   }
