@@ -10,19 +10,19 @@
 #include <future>
 #include <thread>
 
-#include "model/checkpoint.h"
-#include "testing.h"
+#include "model/model_testing.h"
 
 namespace pcache {
 namespace {
 
 struct Fixture {
-  std::unique_ptr<Checkpoint> checkpoint = std::move(Checkpoint::open(testing::fixture("tiny-mistral"))).value();
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<BlockPool> pool;
   explicit Fixture(int64_t blocks = 256, at::ScalarType dtype = at::kFloat, at::Device device = at::kCPU) {
-    model = std::move(LlamaModel::load(*checkpoint, dtype, device)).value();
-    pool = std::move(BlockPool::create(model->config(), dtype, device, blocks)).value();
+    model = testing::load_fixture_model("tiny-mistral", dtype, device);  // a missing fixture fails by name
+    auto created = BlockPool::create(model->config(), dtype, device, blocks);
+    BOOST_REQUIRE_MESSAGE(created.ok(), created.status().to_string());
+    pool = std::move(created).value();
   }
 };
 
