@@ -37,7 +37,7 @@ continuing v12) adds drills and a share of restaurants whose times and prices ar
 written in made-up formats (coin_formats), so that they are copied, not rewritten; v14 (for
 continuing v13; the shipped model) writes a share of restaurants with names one step from familiar
 ones (near_names: "beef tart", "Harbour Road"), so that the notes' word is copied; v15 (for
-continuing v14, not trained yet) lays a share of menus out in made-up ways (coin_menu) and words a
+continuing v14; tried, not shipped) lays a share of menus out in made-up ways (coin_menu) and words a
 share of questions from parts (composed_wording), the two sides of the held-out styles' misses
 (docs/accuracy.md, "Where v14's misses ... come from"). The evaluation
 sets are drawn without these options, so they are the same with any, byte for byte (v5's house

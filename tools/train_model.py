@@ -41,7 +41,7 @@ allergen and has_dish drills; --data v11 adds drills that copy unfamiliar names 
 --data v12 draws half of v11's non-drill examples in v3's wider styles (for continuing v11);
 --data v13 (continuing v12) adds times and prices in made-up formats, to be copied.
 --data v14 (the shipped model, continuing v13) adds names one step from familiar ones, to be copied.
---data v15 (continuing v14, not trained yet) adds menus in made-up layouts and questions worded
+--data v15 (continuing v14; tried, not shipped) adds menus in made-up layouts and questions worded
 from parts.
 --init DIR continues training from a model folder's weights (its config.json sets the shape).
 Without transformers (the CPU machine) the model folder is written without the check and the
