@@ -1657,7 +1657,10 @@ def example(rng, owners=TRAIN_OWNERS, instruct_share=0.08, chat_share=0.07, held
             "instructions": instructions, "modules": modules}
 
 
-# The training sets (--data): keyword arguments of example().
+# The training sets (--data): keyword arguments of example(). v14 and v15 each add to the one before.
+V13 = {"drill_share": 0.5, "drill_weights": {"allergen": 2, "has_dish": 2, "price_format": 2}, "copy_drills": True,
+       "wide_share": 0.5, "format_share": 0.2}
+V14 = {**V13, "near_share": 0.3}
 TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"quote": True},
                  "v6": {"coin": 0.2, "lookup_share": 0.12}, "v7": {"lookup_share": 0.05},
                  "v8": {"drill_share": 0.3}, "v9": {"drill_share": 0.5},
@@ -1665,13 +1668,7 @@ TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"q
                  "v11": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}, "copy_drills": True},
                  "v12": {"drill_share": 0.5, "drill_weights": {"allergen": 4, "has_dish": 2}, "copy_drills": True,
                          "wide_share": 0.5},
-                 "v13": {"drill_share": 0.5, "drill_weights": {"allergen": 2, "has_dish": 2, "price_format": 2},
-                         "copy_drills": True, "wide_share": 0.5, "format_share": 0.2},
-                 "v14": {"drill_share": 0.5, "drill_weights": {"allergen": 2, "has_dish": 2, "price_format": 2},
-                         "copy_drills": True, "wide_share": 0.5, "format_share": 0.2, "near_share": 0.3},
-                 "v15": {"drill_share": 0.5, "drill_weights": {"allergen": 2, "has_dish": 2, "price_format": 2},
-                         "copy_drills": True, "wide_share": 0.5, "format_share": 0.2, "near_share": 0.3,
-                         "menu_share": 0.35, "compose": 0.5}}
+                 "v13": V13, "v14": V14, "v15": {**V14, "menu_share": 0.35, "compose": 0.5}}
 
 
 def heldout_question(rng, r, heldout, quote=False):
