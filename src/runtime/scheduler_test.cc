@@ -177,10 +177,22 @@ BOOST_DATA_TEST_CASE(preempted_requests_are_recomputed_with_the_same_tokens, kOv
   for (int i = 0; i < 4; ++i) want.push_back(dense_greedy(*f.model, prompt_of(40, 20 + i), 22));
   Scheduler s(*f.model, *f.pool, overlapping(overlap));
   std::vector<std::promise<StatusOr<SequenceResult>>> done(4);
-  for (int i = 0; i < 4; ++i) {
-    s.submit(request(*f.pool, prompt_of(40, 20 + i), 22),
-             [&, i](StatusOr<SequenceResult> r) { done[i].set_value(std::move(r)); });
-  }
+  auto submit = [&](int i, SequenceRequest r) {
+    s.submit(std::move(r), [&, i](StatusOr<SequenceResult> x) { done[i].set_value(std::move(x)); });
+  };
+  // The others join at the first's first token, not when this thread gets to
+  // submit them: submitted from here, the first could finish alone on a
+  // loaded machine and nothing would be preempted.
+  SequenceRequest first = request(*f.pool, prompt_of(40, 20), 22);
+  bool joined = false;
+  first.on_token = [&](int) {
+    if (!joined) {
+      joined = true;
+      for (int i = 1; i < 4; ++i) submit(i, request(*f.pool, prompt_of(40, 20 + i), 22));
+    }
+    return true;
+  };
+  submit(0, std::move(first));
   int preempted = 0;
   for (int i = 0; i < 4; ++i) {
     SequenceResult r = ok(done[i].get_future().get());
