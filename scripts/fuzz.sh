@@ -16,8 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(pml_schema pml_prompt config model_config safetensors safetensors_index snapshot
-         module_file tokenizer tokenizer_json)
+# Every tests/fuzz/<target>_fuzz.cc is a target: a new one needs no line here.
+targets=()
+for f in tests/fuzz/*_fuzz.cc; do t=${f##*/}; targets+=("${t%_fuzz.cc}"); done
 want=${1:-all}
 seconds=${2:-60}
 shift $(( $# < 2 ? $# : 2 ))
