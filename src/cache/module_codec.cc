@@ -91,6 +91,9 @@ StatusOr<std::shared_ptr<const ModuleKV>> read_module(const unsigned char* data,
   if ((flags & ~fmt::kKnownFlags) != 0) return corrupt("unknown flags " + std::to_string(flags));
   const bool int8 = (flags & fmt::kFlagInt8) != 0;
   if (layers == 0 || heads == 0 || head_dim == 0) return corrupt("empty shape");
+  if (layers > fmt::kMaxLayers) {
+    return corrupt(std::to_string(layers) + " layers (at most " + std::to_string(fmt::kMaxLayers) + ")");
+  }
   // The payload, sized without overflow, must fill the file up to the checksum.
   // One K or V: H x T x D elements of the dtype, or with int8 H x D f32 scales
   // and H x T x D bytes.

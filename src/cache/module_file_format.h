@@ -28,6 +28,10 @@ inline constexpr size_t kChecksumBytes = 8;
 inline constexpr uint64_t kChecksumSeed = 0;
 // Keys are a few hundred bytes; a longer one means a damaged file.
 inline constexpr uint32_t kMaxKeyBytes = 1u << 16;
+// At most as many layers as any model pcache loads has (model_config.h's
+// kMaxLayers): with T = 0 the size check does not bound the count, and a
+// damaged field would have the reader make millions of empty tensors.
+inline constexpr uint32_t kMaxLayers = 1024;
 // File names: 16 lowercase hex digits of XXH64(key string, seed 0), then this.
 inline constexpr const char* kExtension = ".pcm";
 
