@@ -4,9 +4,17 @@
 #include <map>
 #include <numeric>
 
+#include "cache/module_file_format.h"
+#include "model/model_config.h"
 #include "xxhash.h"
 
 namespace pcache {
+
+// The encoder writes every layer of any model it is given into the store,
+// whose files refuse more than module_file_format::kMaxLayers: the two
+// bounds, in layers that do not see each other, must agree.
+static_assert(module_file_format::kMaxLayers >= kMaxLayers,
+              "module cache files must hold as many layers as a model may have");
 
 std::vector<int> ModuleEncoder::context_of(int m) const {
   if (mode_ == pml::EncodingMode::kIndependent) {
