@@ -66,10 +66,13 @@ struct EngineOptions {
   // block pool that holds every request's, module's, prefix's and state's
   // K/V (0: half of the free GPU memory after the weights; 2 GiB of address
   // space on the CPU). New tokens in one forward at most (prefill chunks
-  // and decode tokens of all running requests together), and running
-  // requests at most; more wait.
+  // and decode tokens of all running requests together); the same while a
+  // request runs alone (none other running or waiting: its steps hold up no
+  // one, so a long prompt goes in fewer, larger ones, which cost less; the
+  // bound is on the activations' memory); running requests at most, more wait.
   int64_t kv_pool_bytes = 0;
   int64_t max_batch_tokens = 4096;
+  int64_t max_lone_batch_tokens = 16384;
   int max_running = 256;
 
   // A tokenizer.model other than MODEL_DIR/tokenizer.model ("" = that one).

@@ -124,6 +124,10 @@ void CommonOptions::add_serving_options(CLI::App* app) {
                   "new tokens in one forward at most (prefill chunks and decode steps together)")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
+  app->add_option("--max-lone-batch-tokens", engine.max_lone_batch_tokens,
+                  "the same while one request runs alone (a long prompt in fewer, larger steps)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   app->add_option("--max-running", engine.max_running, "requests running at once at most")
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();
@@ -168,6 +172,7 @@ Status CommonOptions::resolve() {
       {"max_states", "--max-states"},
       {"serving.kv_pool_bytes", "--kv-pool-bytes"},
       {"serving.max_batch_tokens", "--max-batch-tokens"},
+      {"serving.max_lone_batch_tokens", "--max-lone-batch-tokens"},
       {"serving.max_running", "--max-running"},
       {"sampling.max_tokens", "--max-tokens"},
       {"sampling.temperature", "--temperature"},

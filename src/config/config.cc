@@ -33,8 +33,8 @@ const std::vector<std::string> kCacheKeys = {
     "dir",    "device_bytes",       "host_bytes",        "max_pinned_share",
     "int8_tiers", "remote", "remote_password", "remote_key_prefix", "remote_ttl_seconds",
     "remote_timeout_ms"};
-const std::vector<std::string> kServingKeys = {"kv_pool_bytes", "max_batch_tokens", "max_running",
-                                               "max_state_bytes"};
+const std::vector<std::string> kServingKeys = {"kv_pool_bytes", "max_batch_tokens", "max_lone_batch_tokens",
+                                               "max_running", "max_state_bytes"};
 const std::vector<std::string> kSamplingKeys = {"max_tokens", "temperature", "top_k", "top_p",
                                                 "seed"};
 
@@ -300,6 +300,8 @@ class ConfigReader {
         PCACHE_ASSIGN_OR_RETURN(engine.kv_pool_bytes, read_bytes(e));
       } else if (k == "serving.max_batch_tokens") {
         PCACHE_ASSIGN_OR_RETURN(engine.max_batch_tokens, read_int(e, 1, 1 << 20));
+      } else if (k == "serving.max_lone_batch_tokens") {
+        PCACHE_ASSIGN_OR_RETURN(engine.max_lone_batch_tokens, read_int(e, 1, 1 << 20));
       } else if (k == "serving.max_state_bytes") {
         PCACHE_ASSIGN_OR_RETURN(engine.max_state_bytes, read_bytes(e));
       } else if (k == "serving.max_running") {
@@ -586,6 +588,7 @@ void apply_config(const Config& c, const std::set<std::string>& given, std::stri
   take("cache.remote_timeout_ms", engine->remote_timeout_ms, e.remote_timeout_ms);
   take("serving.kv_pool_bytes", engine->kv_pool_bytes, e.kv_pool_bytes);
   take("serving.max_batch_tokens", engine->max_batch_tokens, e.max_batch_tokens);
+  take("serving.max_lone_batch_tokens", engine->max_lone_batch_tokens, e.max_lone_batch_tokens);
   take("serving.max_running", engine->max_running, e.max_running);
   take("serving.max_state_bytes", engine->max_state_bytes, e.max_state_bytes);
   take("sampling.max_tokens", sampling->max_tokens, c.sampling.max_tokens);

@@ -28,7 +28,7 @@ struct Config {
   EngineOptions engine;      // device, dtype, chat_template, cache_dir, device_cache_bytes,
                              // host_cache_bytes, max_pinned_share, int8_tiers,
                              // default_encoding, prefix_cache, max_states, kv_pool_bytes,
-                             // max_batch_tokens, max_running
+                             // max_batch_tokens, max_lone_batch_tokens, max_running
   int max_states = 8;        // live saved states (sessions); engine.max_states holds the same
   SamplingOptions sampling;  // max_tokens, temperature, top_k, top_p, seed
   ServerOptions server;      // the server: section (pcache serve)

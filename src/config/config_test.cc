@@ -90,6 +90,7 @@ const char kFullConfig[] =
     "serving:\n"
     "  kv_pool_bytes: 6GiB\n"
     "  max_batch_tokens: 2048\n"
+    "  max_lone_batch_tokens: 8192\n"
     "  max_running: 32\n"
     "  max_state_bytes: 1GiB\n"
     "sampling:\n"
@@ -125,6 +126,7 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
   BOOST_TEST(c.sampling.top_p == 0.9f);
   BOOST_TEST(c.engine.kv_pool_bytes == 6ll << 30);
   BOOST_TEST(c.engine.max_batch_tokens == 2048);
+  BOOST_TEST(c.engine.max_lone_batch_tokens == 8192);
   BOOST_TEST(c.engine.max_running == 32);
   BOOST_TEST(c.sampling.seed == UINT64_MAX);
   const std::set<std::string> all = {"model",
@@ -141,6 +143,7 @@ BOOST_AUTO_TEST_CASE(every_key_is_read) {
                                      "cache.int8_tiers",
                                      "serving.kv_pool_bytes",
                                      "serving.max_batch_tokens",
+                                     "serving.max_lone_batch_tokens",
                                      "serving.max_running",
                                      "serving.max_state_bytes",
                                      "sampling.max_tokens",
@@ -173,6 +176,7 @@ BOOST_AUTO_TEST_CASE(every_key_read_is_applied_unless_the_command_line_gave_it) 
   BOOST_TEST(engine.int8_tiers == true);
   BOOST_TEST(engine.kv_pool_bytes == 6ll << 30);
   BOOST_TEST(engine.max_batch_tokens == 2048);
+  BOOST_TEST(engine.max_lone_batch_tokens == 8192);
   BOOST_TEST(engine.max_running == 32);
   BOOST_TEST(engine.max_state_bytes == 1ll << 30);
   BOOST_TEST(sampling.max_tokens == 64);
@@ -446,6 +450,8 @@ BOOST_AUTO_TEST_CASE(values_out_of_range) {
   BOOST_TEST(parse_ok("cache:\n  max_pinned_share: 1\n").engine.max_pinned_share == 1);
   expect_error("serving:\n  max_running: 0\n", {"line 2", "serving.max_running", "[1, 65536]"});
   expect_error("serving:\n  max_batch_tokens: 0\n", {"line 2", "serving.max_batch_tokens", "[1, 1048576]"});
+  expect_error("serving:\n  max_lone_batch_tokens: 1048577\n",
+               {"line 2", "serving.max_lone_batch_tokens", "[1, 1048576]"});
   expect_error("serving:\n  kv_pool_bytes: lots\n", {"line 2", "serving.kv_pool_bytes"});
 }
 
@@ -500,7 +506,7 @@ BOOST_AUTO_TEST_CASE(load_config_reads_a_file) {
   BOOST_REQUIRE_MESSAGE(c.ok(), c.status().to_string());
   BOOST_TEST(c->source == path);
   BOOST_TEST(c->engine.device == "cuda:1");
-  BOOST_TEST(c->keys_set.size() == 21u);
+  BOOST_TEST(c->keys_set.size() == 22u);
 
   write_file(path, "sampling:\n  top_p: 2\n");
   auto bad = load_config(path);
@@ -598,6 +604,7 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->sampling.seed == 0u);
   BOOST_TEST(c->engine.kv_pool_bytes == 0);
   BOOST_TEST(c->engine.max_batch_tokens == 4096);
+  BOOST_TEST(c->engine.max_lone_batch_tokens == 16384);
   BOOST_TEST(c->engine.max_running == 256);
   BOOST_TEST(c->engine.max_state_bytes == 0);
   BOOST_TEST(c->server.host == "127.0.0.1");
@@ -619,7 +626,7 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->engine.remote_ttl_seconds == 0);
   BOOST_TEST(c->engine.remote_timeout_ms == 500);
   // The example names every key.
-  BOOST_TEST(c->keys_set.size() == 40u);
+  BOOST_TEST(c->keys_set.size() == 41u);
 }
 
 BOOST_AUTO_TEST_CASE(server_section_is_checked_and_applied_under_the_flags) {

@@ -210,7 +210,8 @@ bool Scheduler::step(std::vector<std::shared_ptr<Active>>& batch) {
     }
   }
 
-  int64_t budget = options_.max_step_tokens;
+  int64_t budget = running_.size() + waiting_.size() == 1 ? options_.max_lone_step_tokens
+                                                          : options_.max_step_tokens;
   batch.clear();
   // Preempts `v` (running): drops its computed entries (and its place in
   // this step) and queues it first, to be recomputed.

@@ -14,6 +14,7 @@
 // recomputed, tokens generated so far included; no request fails for want
 // of blocks unless it cannot fit in the pool alone.
 //
+// A request alone in the scheduler takes steps of up to `max_lone_step_tokens`.
 // Decode steps and lone extends replay CUDA graphs where they can
 // (model/step_graphs.h). Tokens are picked where the logits are (the argmax,
 // or sampled there with a number from the request's sampler on the host).
@@ -52,6 +53,11 @@ namespace pcache {
 struct SchedulerOptions {
   // New tokens in one forward at most (prefill chunks and decode tokens together).
   int64_t max_step_tokens = 512;
+  // The same while one request is all the scheduler has (none other running
+  // or waiting): no one's decoding waits on its step, so a lone long prompt
+  // is prefilled in fewer, larger steps, which cost less in all (each later
+  // chunk reads the entries before it back from the pool).
+  int64_t max_lone_step_tokens = 512;
   // Running sequences at most.
   int64_t max_running = 256;
   // How long a request may wait for blocks that only sequences outside the

@@ -122,6 +122,52 @@ BOOST_DATA_TEST_CASE(alone_equals_the_dense_greedy_loop_and_frees_its_blocks, kO
   BOOST_TEST(f.pool->available() == f.pool->num_blocks());
 }
 
+// A request alone takes steps of max_lone_step_tokens; beside another, of
+// max_step_tokens less the others' decode tokens. Overlap off: exact steps.
+BOOST_AUTO_TEST_CASE(a_lone_prompt_takes_larger_steps_than_one_beside_others) {
+  Fixture f;
+  const std::vector<int> prompt = prompt_of(60, 3);
+  const std::vector<int> want = dense_greedy(*f.model, prompt, 4);
+  for (int64_t lone : {8, 64}) {
+    SchedulerOptions o = overlapping(false);
+    o.max_step_tokens = 8;
+    o.max_lone_step_tokens = lone;
+    Scheduler s(*f.model, *f.pool, o);
+    BOOST_TEST_INFO("max_lone_step_tokens " << lone);
+    BOOST_TEST(ok(s.run(request(*f.pool, prompt, 4))).tokens == want);
+    // ceil(60 / lone) prefill steps, then 3 decode steps.
+    BOOST_TEST(s.stats().steps == (lone == 8 ? 8 : 1) + 3);
+  }
+
+  // B arrives at A's first token: while A decodes, B's prefill gets 7 of
+  // the 8 tokens a step, 9 steps, though max_lone_step_tokens would take it
+  // whole: A has 9 or more tokens when B's first comes.
+  SchedulerOptions o = overlapping(false);
+  o.max_step_tokens = 8;
+  o.max_lone_step_tokens = 64;
+  Scheduler s(*f.model, *f.pool, o);
+  const std::vector<int> a = prompt_of(5, 4);
+  const std::vector<int> want_a = dense_greedy(*f.model, a, 16);
+  std::promise<StatusOr<SequenceResult>> b_result;
+  int a_tokens = 0, a_tokens_at_b_first = -1;
+  SequenceRequest ra = request(*f.pool, a, 16);
+  ra.on_token = [&](int) {
+    if (++a_tokens == 1) {
+      SequenceRequest rb = request(*f.pool, prompt, 4);
+      rb.on_token = [&](int) {
+        if (a_tokens_at_b_first < 0) a_tokens_at_b_first = a_tokens;
+        return true;
+      };
+      s.submit(std::move(rb), [&](StatusOr<SequenceResult> r) { b_result.set_value(std::move(r)); });
+    }
+    return true;
+  };
+  BOOST_TEST(ok(s.run(std::move(ra))).tokens == want_a);
+  BOOST_TEST(ok(b_result.get_future().get()).tokens == want);
+  BOOST_TEST(a_tokens_at_b_first >= 9);
+  BOOST_TEST(f.pool->available() == f.pool->num_blocks());
+}
+
 BOOST_DATA_TEST_CASE(many_at_once_from_threads_equal_each_alone, kOverlap, overlap) {
   Fixture f;
   std::vector<std::vector<int>> prompts;
@@ -137,6 +183,7 @@ BOOST_DATA_TEST_CASE(many_at_once_from_threads_equal_each_alone, kOverlap, overl
   }
   SchedulerOptions o = overlapping(overlap);
   o.max_step_tokens = 40;  // long prompts are prefilled in chunks beside the others' decoding
+  o.max_lone_step_tokens = 40;  // and alone too: chunks whenever the threads' timing leaves one alone
   Scheduler s(*f.model, *f.pool, o);
   std::vector<std::future<StatusOr<SequenceResult>>> results;
   for (int i = 0; i < 6; ++i) {
