@@ -301,7 +301,7 @@ class ConfigReader {
       } else if (k == "serving.max_batch_tokens") {
         PCACHE_ASSIGN_OR_RETURN(engine.max_batch_tokens, read_int(e, 1, 1 << 20));
       } else if (k == "serving.max_lone_batch_tokens") {
-        PCACHE_ASSIGN_OR_RETURN(engine.max_lone_batch_tokens, read_int(e, 1, 1 << 20));
+        PCACHE_ASSIGN_OR_RETURN(engine.max_lone_batch_tokens, read_int(e, 0, 1 << 20));
       } else if (k == "serving.max_state_bytes") {
         PCACHE_ASSIGN_OR_RETURN(engine.max_state_bytes, read_bytes(e));
       } else if (k == "serving.max_running") {

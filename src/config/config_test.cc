@@ -451,7 +451,7 @@ BOOST_AUTO_TEST_CASE(values_out_of_range) {
   expect_error("serving:\n  max_running: 0\n", {"line 2", "serving.max_running", "[1, 65536]"});
   expect_error("serving:\n  max_batch_tokens: 0\n", {"line 2", "serving.max_batch_tokens", "[1, 1048576]"});
   expect_error("serving:\n  max_lone_batch_tokens: 1048577\n",
-               {"line 2", "serving.max_lone_batch_tokens", "[1, 1048576]"});
+               {"line 2", "serving.max_lone_batch_tokens", "[0, 1048576]"});
   expect_error("serving:\n  kv_pool_bytes: lots\n", {"line 2", "serving.kv_pool_bytes"});
 }
 
@@ -604,7 +604,7 @@ BOOST_AUTO_TEST_CASE(example_file_gives_documented_values) {
   BOOST_TEST(c->sampling.seed == 0u);
   BOOST_TEST(c->engine.kv_pool_bytes == 0);
   BOOST_TEST(c->engine.max_batch_tokens == 4096);
-  BOOST_TEST(c->engine.max_lone_batch_tokens == 16384);
+  BOOST_TEST(c->engine.max_lone_batch_tokens == 0);
   BOOST_TEST(c->engine.max_running == 256);
   BOOST_TEST(c->engine.max_state_bytes == 0);
   BOOST_TEST(c->server.host == "127.0.0.1");

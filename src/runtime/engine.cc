@@ -173,10 +173,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
   }
   // Options are checked before the weights are read: a bad one costs nothing.
   if (options.kv_pool_bytes < 0 || options.max_state_bytes < 0 || options.max_batch_tokens < 1 ||
-      options.max_lone_batch_tokens < 1 || options.max_running < 1) {
+      options.max_lone_batch_tokens < 0 || options.max_running < 1) {
     return Status::invalid_argument(
-        "kv_pool_bytes and max_state_bytes must be >= 0 (0: automatic), max_batch_tokens, "
-        "max_lone_batch_tokens and max_running >= 1; got " +
+        "kv_pool_bytes, max_state_bytes and max_lone_batch_tokens must be >= 0 (0: automatic), "
+        "max_batch_tokens and max_running >= 1; got " +
         std::to_string(options.kv_pool_bytes) + ", " + std::to_string(options.max_state_bytes) +
         ", " + std::to_string(options.max_batch_tokens) + ", " +
         std::to_string(options.max_lone_batch_tokens) + ", " + std::to_string(options.max_running));
@@ -276,7 +276,13 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
       *impl->pool, XXH64(fingerprint.data(), fingerprint.size(), 0));
   SchedulerOptions scheduling;
   scheduling.max_step_tokens = options.max_batch_tokens;
-  scheduling.max_lone_step_tokens = options.max_lone_batch_tokens;
+  // Where attention materializes a score per new token and entry (the CPU,
+  // float32), a larger step costs memory in proportion: no larger lone steps.
+  const bool flash_attention = device.is_cuda() && (dtype == at::kBFloat16 || dtype == at::kHalf);
+  scheduling.max_lone_step_tokens =
+      options.max_lone_batch_tokens > 0 ? options.max_lone_batch_tokens
+                                        : flash_attention ? std::max<int64_t>(16384, options.max_batch_tokens)
+                                                          : options.max_batch_tokens;
   scheduling.max_running = options.max_running;
   impl->scheduler = std::make_unique<Scheduler>(*impl->model, *impl->pool, scheduling);
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));

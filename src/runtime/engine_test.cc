@@ -125,6 +125,11 @@ BOOST_AUTO_TEST_CASE(bad_options_and_inputs) {
   BOOST_TEST(s.code() == StatusCode::kUnsupported);
   BOOST_TEST(s.message().find("float16 on the CPU") != std::string::npos, s.message());
   o.dtype = "auto";
+  o.max_lone_batch_tokens = -1;
+  s = Engine::open(testing::fixture("tiny-mistral"), o).status();
+  BOOST_TEST(s.code() == StatusCode::kInvalidArgument);
+  BOOST_TEST(s.message().find("max_lone_batch_tokens must be >= 0") != std::string::npos, s.message());
+  o.max_lone_batch_tokens = 0;
   o.chat_template = "vicuna";
   BOOST_TEST(Engine::open(testing::fixture("tiny-mistral"), o).status().code() ==
              StatusCode::kInvalidArgument);
