@@ -67,7 +67,9 @@ for step in "$@"; do
       # device run returns at most 8 files of 16 MiB): rebuild here with
       #   cat pcache-demo-local.tar.part* | tar x -C /tmp && mv /tmp/pcache-demo-local models/pcache-demo
       # A trainer still running 2.5 minutes after its budget (the held-out check) is stopped, so
-      # that the tar is always written.
+      # that the tar is always written. The model is also kept in build-gpu/trained/, which a
+      # later call on the same warm machine finds (a call lasts at most 10 minutes): continue it
+      # there with TRAIN_ARGS="--init build-gpu/trained/pcache-demo-local --lr 1e-3".
       for v in ${TRAIN_VARIANTS:-local}; do
         PYTHONUNBUFFERED=1 timeout $(python3 -c "print(int(${TRAIN_MINUTES:-7} * 60 + 150))") \
           torchrun --standalone --nproc_per_node=${TRAIN_GPUS:-1} tools/train_model.py --variant $v --tokenizer tools/demo_tokenizer.model --data ${TRAIN_DATA:-v2} ${TRAIN_ARGS:-} \
@@ -79,6 +81,8 @@ for step in "$@"; do
         grep -v '"step"' "$OUT/train-$v.log" | tail -n 6
         [ -f /tmp/models/pcache-demo-$v/reference.json ] || continue
         tar cf - -C /tmp/models pcache-demo-$v | split -b 15m - "$OUT/pcache-demo-$v.tar.part"
+        mkdir -p build-gpu/trained && rm -rf build-gpu/trained/pcache-demo-$v &&
+          cp -r /tmp/models/pcache-demo-$v build-gpu/trained/
       done ;;
     concurrency)
       # Issue 13: requests at once over one shared 2048-token module, 32-token questions,
