@@ -61,7 +61,8 @@ for step in "$@"; do
       # The demo model (issue 15): tools/train_model.py with its defaults (the `local` variant,
       # 384x8, the pruned tokenizer tools/demo_tokenizer.model), TRAIN_MINUTES of training (a
       # run takes about 1.5 minutes more: start, save, checks; TRAIN_DATA=v3: the v3 training data of
-      # tools/restaurant_data.py, tried and not shipped, docs/accuracy.md; TRAIN_ARGS: more trainer
+      # tools/restaurant_data.py, tried and not shipped, docs/accuracy.md, or stages in turn such as
+      # TRAIN_DATA="v2:0.3,v14:0.7" (shares of the time); TRAIN_ARGS: more trainer
       # options; TRAIN_GPUS=N: data parallel over N GPUs of the machine). TRAIN_VARIANTS="causal local"
       # trains both side by side, sharing the GPU. Each comes back as a tar in parts of 15 MiB (a
       # device run returns at most 8 files of 16 MiB): rebuild here with

@@ -1671,6 +1671,37 @@ TRAINING_DATA = {"v2": {}, "v3": {"wide": True}, "v4": {"coin": 0.35}, "v5": {"q
                  "v13": V13, "v14": V14, "v15": {**V14, "menu_share": 0.35, "compose": 0.5}}
 
 
+def parse_curriculum(spec):
+    """The trainer's --data: one TRAINING_DATA name, or stages drawn in turn over the training time,
+    "v2:0.2,v9:0.3,v14:0.5" (each name's share of the time, in order; the shares sum to 1), so that
+    one run can follow the data of a chain of continued runs. Returns [(name, fraction of the time
+    at which the stage ends)], the last ending at 1. ValueError names what is wrong."""
+    stages, end = [], 0.0
+    for part in spec.split(","):
+        name, _, share = part.strip().partition(":")
+        if name not in TRAINING_DATA:
+            raise ValueError(f"--data {spec!r}: {name!r} is not one of {', '.join(sorted(TRAINING_DATA))}")
+        if not share and len(spec.split(",")) == 1:
+            return [(name, 1.0)]
+        try:
+            share = float(share)
+        except ValueError:
+            raise ValueError(f"--data {spec!r}: stage {name!r} needs a share of the time, as {name}:0.5") from None
+        if not 0 < share <= 1:
+            raise ValueError(f"--data {spec!r}: stage {name!r} has share {share}, not in (0, 1]")
+        end += share
+        stages.append((name, end))
+    if abs(end - 1) > 1e-6:
+        raise ValueError(f"--data {spec!r}: the shares sum to {end:g}, not 1")
+    stages[-1] = (stages[-1][0], 1.0)
+    return stages
+
+
+def curriculum_stage(stages, fraction):
+    """The index of the stage that `fraction` (of the training time, 0 to 1) falls in."""
+    return next((i for i, (_, end) in enumerate(stages) if fraction < end), len(stages) - 1)
+
+
 def heldout_question(rng, r, heldout, quote=False):
     kinds = [(k, w) for k, w in zip(KINDS, KIND_WEIGHTS) if can_ask(r, k) and k != "greeting"]
     kind = rng.choices([k for k, _ in kinds], weights=[1 for _ in kinds])[0]

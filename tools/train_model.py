@@ -42,7 +42,8 @@ allergen and has_dish drills; --data v11 adds drills that copy unfamiliar names 
 --data v13 (continuing v12) adds times and prices in made-up formats, to be copied.
 --data v14 (the shipped model, continuing v13) adds names one step from familiar ones, to be copied.
 --data v15 (continuing v14; tried, not shipped) adds menus in made-up layouts and questions worded
-from parts.
+from parts. --data "v2:0.3,v9:0.3,v14:0.4" draws the named sets in turn, each for its share of the
+run's time (one cosine schedule over all; a chain of continued runs in one).
 --init DIR continues training from a model folder's weights (its config.json sets the shape).
 Without transformers (the CPU machine) the model folder is written without the check and the
 reference logits; there --max-example-tokens keeps the CPU's slow attention on short examples.
@@ -60,6 +61,7 @@ from transformers are stored for `pcache verify`. The loss curve goes to loss.js
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import random
 import sys
@@ -98,9 +100,10 @@ def parse_args():
     ap.add_argument("--bpe-dropout-share", type=float, default=0.15,
                     help="share of examples tokenized with BPE-dropout (each merge skipped with --bpe-dropout)")
     ap.add_argument("--bpe-dropout", type=float, default=0.1)
-    ap.add_argument("--data", choices=sorted(restaurant_data.TRAINING_DATA), default="v2",
-                    help="training data of tools/restaurant_data.py (its TRAINING_DATA): v2 (the shipped model's) "
-                         "or a later attempt (v3-v7, this file's docstring and docs/accuracy.md)")
+    ap.add_argument("--data", type=data_spec, default="v2",
+                    help="training data of tools/restaurant_data.py (its TRAINING_DATA): v2 or a later set "
+                         "(its docstring and docs/accuracy.md), or stages in turn over the training time, "
+                         "\"v2:0.2,v9:0.3,v14:0.5\" (each set's share of the time)")
     ap.add_argument("--decision-weight", type=float, default=1.0,
                     help="loss weight of an answer's first token, which decides yes, no or 'not in the notes' "
                          "(the other answer tokens weigh 1)")
@@ -164,11 +167,24 @@ def lay_out(ex, sp, rng, pml_share, local_share, prompt_weight, dropout_share=0.
     return out
 
 
-class Examples(torch.utils.data.IterableDataset):
-    """Endless padded batches of fresh examples; each worker has its own seed."""
+def data_spec(spec):
+    """--data, checked as argparse reads it (restaurant_data.parse_curriculum)."""
+    try:
+        restaurant_data.parse_curriculum(spec)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return spec
 
-    def __init__(self, args):
+
+class Examples(torch.utils.data.IterableDataset):
+    """Endless padded batches of fresh examples; each worker has its own seed. Each example is drawn
+    from the training set of the curriculum's current stage, `stage` (a multiprocessing.Value the
+    training loop sets and the loader's workers, forked, read)."""
+
+    def __init__(self, args, stage):
         self.args = args
+        self.stages = restaurant_data.parse_curriculum(args.data)
+        self.stage = stage
 
     def __iter__(self):
         import sentencepiece
@@ -182,7 +198,8 @@ class Examples(torch.utils.data.IterableDataset):
             # Eight batches at a time, of examples of similar length: little padding.
             rows = []
             while len(rows) < 8 * a.batch:
-                row = lay_out(restaurant_data.example(rng, **restaurant_data.TRAINING_DATA[a.data]), sp, rng,
+                data = restaurant_data.TRAINING_DATA[self.stages[self.stage.value][0]]
+                row = lay_out(restaurant_data.example(rng, **data), sp, rng,
                               a.pml_share, local_share, a.prompt_weight, a.bpe_dropout_share, a.bpe_dropout,
                               a.decision_weight)
                 if not a.max_example_tokens or len(row.ids) <= a.max_example_tokens:
@@ -589,7 +606,9 @@ def main():
     other = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), **({"fused": True} if args.device.startswith("cuda") else {}))
-    loader = torch.utils.data.DataLoader(Examples(args), batch_size=None, num_workers=args.workers,
+    stages = restaurant_data.parse_curriculum(args.data)
+    stage = multiprocessing.Value("i", 0)
+    loader = torch.utils.data.DataLoader(Examples(args, stage), batch_size=None, num_workers=args.workers,
                                          **({"prefetch_factor": 4, "persistent_workers": True} if args.workers else {}))
     budget, warmup = args.minutes * 60, 200
     curve, tokens_seen, step, waited = [], 0, 0, 0.0
@@ -626,6 +645,10 @@ def main():
         if args.max_steps:
             frac = max(frac, step / args.max_steps)
         lr = lr_scale * args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        if stage.value != (now := restaurant_data.curriculum_stage(stages, frac)):
+            stage.value = now  # the workers' batches already made stay as they were drawn
+            if rank == 0:
+                print(json.dumps({"step": step, "data": stages[now][0]}), flush=True)
         for g in opt.param_groups:
             g["lr"] = lr
         b = {k: v.to(args.device, non_blocking=True) for k, v in batch.items()}
@@ -691,7 +714,7 @@ def main():
         print(f"wrote {args.out}")
         return
     record["heldout_exact_match"] = final = heldout_accuracy(model.to(args.device), sp, args.device, args.heldout_n,
-                                                                restaurant_data.TRAINING_DATA[args.data].get("quote", False))
+                                                                restaurant_data.TRAINING_DATA[stages[-1][0]].get("quote", False))
     print(f"{args.variant}: held-out exact match {final}", flush=True)
     with open(os.path.join(args.out, "loss.json"), "w") as f:
         json.dump(record, f, indent=1)
