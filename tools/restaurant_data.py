@@ -1676,12 +1676,13 @@ def parse_curriculum(spec):
     "v2:0.2,v9:0.3,v14:0.5" (each name's share of the time, in order; the shares sum to 1), so that
     one run can follow the data of a chain of continued runs. Returns [(name, fraction of the time
     at which the stage ends)], the last ending at 1. ValueError names what is wrong."""
+    parts = spec.split(",")
     stages, end = [], 0.0
-    for part in spec.split(","):
+    for part in parts:
         name, _, share = part.strip().partition(":")
         if name not in TRAINING_DATA:
             raise ValueError(f"--data {spec!r}: {name!r} is not one of {', '.join(sorted(TRAINING_DATA))}")
-        if not share and len(spec.split(",")) == 1:
+        if not share and len(parts) == 1:
             return [(name, 1.0)]
         try:
             share = float(share)

@@ -179,11 +179,11 @@ def data_spec(spec):
 class Examples(torch.utils.data.IterableDataset):
     """Endless padded batches of fresh examples; each worker has its own seed. Each example is drawn
     from the training set of the curriculum's current stage, `stage` (a multiprocessing.Value the
-    training loop sets and the loader's workers, forked, read)."""
+    training loop sets and the loader's workers, forked, read; `stages` as parse_curriculum gives them)."""
 
-    def __init__(self, args, stage):
+    def __init__(self, args, stages, stage):
         self.args = args
-        self.stages = restaurant_data.parse_curriculum(args.data)
+        self.stages = stages
         self.stage = stage
 
     def __iter__(self):
@@ -608,7 +608,7 @@ def main():
                             lr=args.lr, betas=(0.9, 0.95), **({"fused": True} if args.device.startswith("cuda") else {}))
     stages = restaurant_data.parse_curriculum(args.data)
     stage = multiprocessing.Value("i", 0)
-    loader = torch.utils.data.DataLoader(Examples(args, stage), batch_size=None, num_workers=args.workers,
+    loader = torch.utils.data.DataLoader(Examples(args, stages, stage), batch_size=None, num_workers=args.workers,
                                          **({"prefetch_factor": 4, "persistent_workers": True} if args.workers else {}))
     budget, warmup = args.minutes * 60, 200
     curve, tokens_seen, step, waited = [], 0, 0, 0.0
