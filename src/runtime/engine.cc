@@ -13,6 +13,7 @@
 #include "cache/tensor_status.h"
 #include "model/checkpoint.h"
 #include "model/llama.h"
+#include "model/paged_attention.h"
 #include "model/reference_check.h"
 #include "pml/pml.h"
 #include "runtime/engine_impl.h"
@@ -276,13 +277,15 @@ StatusOr<std::unique_ptr<Engine>> Engine::Impl::open(const std::string& model_di
       *impl->pool, XXH64(fingerprint.data(), fingerprint.size(), 0));
   SchedulerOptions scheduling;
   scheduling.max_step_tokens = options.max_batch_tokens;
-  // Where attention materializes a score per new token and entry (the CPU,
-  // float32), a larger step costs memory in proportion: no larger lone steps.
-  const bool flash_attention = device.is_cuda() && (dtype == at::kBFloat16 || dtype == at::kHalf);
+  // Without the paged kernels (the CPU, float32) attention materializes a
+  // score per new token and entry, so a larger step costs memory in
+  // proportion: no larger lone steps there.
+  const bool paged_kernels =
+      paged_attention_available(device, dtype, config.head_dim, config.num_heads / config.num_kv_heads);
   scheduling.max_lone_step_tokens =
       options.max_lone_batch_tokens > 0 ? options.max_lone_batch_tokens
-                                        : flash_attention ? std::max<int64_t>(16384, options.max_batch_tokens)
-                                                          : options.max_batch_tokens;
+                                        : paged_kernels ? std::max<int64_t>(16384, options.max_batch_tokens)
+                                                        : options.max_batch_tokens;
   scheduling.max_running = options.max_running;
   impl->scheduler = std::make_unique<Scheduler>(*impl->model, *impl->pool, scheduling);
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
