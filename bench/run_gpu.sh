@@ -70,7 +70,9 @@ for step in "$@"; do
       # A trainer still running 2.5 minutes after its budget (the held-out check) is stopped, so
       # that the tar is always written. The model is also kept in build-gpu/trained/, which a
       # later call on the same warm machine finds (a call lasts at most 10 minutes): continue it
-      # there with TRAIN_ARGS="--init build-gpu/trained/pcache-demo-local --lr 1e-3".
+      # there with TRAIN_ARGS="--init build-gpu/trained/pcache-demo-local --lr 1e-3". If the machine
+      # went back between the calls, rebuild the tar into build-gpu/trained/ here and carry that
+      # folder (with the demo model moved out of the tree for the call, to fit the 64 MiB).
       for v in ${TRAIN_VARIANTS:-local}; do
         PYTHONUNBUFFERED=1 timeout $(python3 -c "print(int(${TRAIN_MINUTES:-7} * 60 + 150))") \
           torchrun --standalone --nproc_per_node=${TRAIN_GPUS:-1} tools/train_model.py --variant $v --tokenizer tools/demo_tokenizer.model --data ${TRAIN_DATA:-v2} ${TRAIN_ARGS:-} \
@@ -80,7 +82,8 @@ for step in "$@"; do
       wait
       for v in ${TRAIN_VARIANTS:-local}; do
         grep -v '"step"' "$OUT/train-$v.log" | tail -n 6
-        [ -f /tmp/models/pcache-demo-$v/reference.json ] || continue
+        # Without a model, the trainer's own error is at the top, above torchrun's report.
+        [ -f /tmp/models/pcache-demo-$v/reference.json ] || { grep -m 3 -E "error|Error" "$OUT/train-$v.log"; continue; }
         tar cf - -C /tmp/models pcache-demo-$v | split -b 15m - "$OUT/pcache-demo-$v.tar.part"
         mkdir -p build-gpu/trained && rm -rf build-gpu/trained/pcache-demo-$v &&
           cp -r /tmp/models/pcache-demo-$v build-gpu/trained/

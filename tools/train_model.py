@@ -113,7 +113,7 @@ def parse_args():
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--loss-png", help="also draw the loss curve here (needs matplotlib)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model (torch 2; shapes dynamic)")
-    ap.add_argument("--init", help="start from this model folder's weights (its config.json sets the shape): "
+    ap.add_argument("--init", type=model_folder, help="start from this model folder's weights (its config.json sets the shape): "
                                    "training continued")
     ap.add_argument("--max-example-tokens", type=int, default=0,
                     help="draw again any example longer than this (0: no limit); the CPU's attention is slow on long ones")
@@ -165,6 +165,15 @@ def lay_out(ex, sp, rng, pml_share, local_share, prompt_weight, dropout_share=0.
     out.add(enc(ex["answer"]) + [sp.eos_id()], OPEN, weight=1.0)
     out.weight[first] = decision_weight
     return out
+
+
+def model_folder(path):
+    """--init, checked as argparse reads it: a folder this trainer (or transformers) wrote."""
+    missing = [f for f in ("config.json", "model.safetensors") if not os.path.isfile(os.path.join(path, f))]
+    if missing:
+        raise argparse.ArgumentTypeError(f"{path}: no {' or '.join(missing)} (a model folder that train_model.py "
+                                         "wrote; one left on a device machine is gone once the machine goes back)")
+    return path
 
 
 def data_spec(spec):
