@@ -70,9 +70,9 @@ struct EngineOptions {
   // request runs alone (none other running or waiting: its steps hold up no
   // one, so a long prompt goes in fewer, larger ones, which cost less; the
   // bound is on the activations' memory; 0: 16384 where the paged attention
-  // kernels run, a GPU in bfloat16 or float16, max_batch_tokens elsewhere,
-  // where attention holds a score per new token and entry); running
-  // requests at most, more wait.
+  // kernels run, a GPU in bfloat16 or float16 (or max_batch_tokens if
+  // larger), max_batch_tokens elsewhere, where attention holds a score per
+  // new token and entry); running requests at most, more wait.
   int64_t kv_pool_bytes = 0;
   int64_t max_batch_tokens = 4096;
   int64_t max_lone_batch_tokens = 0;

@@ -126,7 +126,8 @@ void CommonOptions::add_serving_options(CLI::App* app) {
       ->capture_default_str();
   app->add_option("--max-lone-batch-tokens", engine.max_lone_batch_tokens,
                   "the same while one request runs alone (a long prompt in fewer, larger steps; "
-                  "0: 16384 on a GPU in bfloat16/float16, else --max-batch-tokens)")
+                  "0: 16384 on a GPU in bfloat16/float16 or --max-batch-tokens if larger, "
+                  "else --max-batch-tokens)")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
   app->add_option("--max-running", engine.max_running, "requests running at once at most")
